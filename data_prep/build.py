@@ -1,0 +1,258 @@
+"""``careerpath data build``: catalog -> progression -> synthetic trajectories -> text dataset on disk.
+
+Writes ``train.jsonl``, ``validation.jsonl``, ``test.jsonl`` (split by user), ``stats.json`` (sizes
+and the oracle ceiling per split), a dataset card ``README.md``, the cleaning report and a copy of
+the catalog. Everything is written into a temporary folder beside the target and renamed into
+place at the end, so an interrupted build never leaves a half dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from data_prep.catalog import BUNDLED_DIR, load_catalog
+from data_prep.progression import Progression
+from data_prep.synthesis import PreferenceType, SynthesisConfig, Synthesiser, argmax_key, event_to_row
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class DataConfig:
+    """Settings of ``careerpath data build`` (configs/data/*.yaml)."""
+
+    catalog: str | None = None
+    """Catalog folder (CSV/JSON); empty for the bundled catalog."""
+    split: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
+    """Share of users in each split; no user is in two splits."""
+    n_next_jobs: int = 5
+    """Next jobs per job in the transition graph."""
+    n_courses_per_job: int = 10
+    """Relevant courses listed per job."""
+    fuzzy_threshold: float = 92.0
+    """rapidfuzz ratio at or above which two skill names are merged as near-duplicates."""
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    """How synthetic users behave (see data_prep/synthesis.py)."""
+
+
+def load_data_config(path: str | Path | None, overrides: dict | None = None) -> DataConfig:
+    """Read a data config YAML; unknown keys are an error naming the key."""
+    raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    raw = raw or {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key in {f.name for f in fields(SynthesisConfig)}:
+            raw.setdefault("synthesis", {})[key] = value
+        else:
+            raw[key] = value
+    known = {f.name for f in fields(DataConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    syn = dict(raw.pop("synthesis", {}) or {})
+    syn_known = {f.name for f in fields(SynthesisConfig)}
+    bad = sorted(set(syn) - syn_known)
+    if bad:
+        raise ValueError(f"{path}: unknown synthesis key(s) {', '.join(bad)}; known: {', '.join(sorted(syn_known))}")
+    if "types" in syn:
+        syn["types"] = tuple(PreferenceType(**t) for t in syn["types"])
+    cfg = DataConfig(**raw, synthesis=SynthesisConfig(**syn))
+    total = sum(cfg.split.values())
+    if set(cfg.split) != set(SPLITS) or abs(total - 1.0) > 1e-6:
+        raise ValueError(f"{path}: split must give train, validation and test shares summing to 1, got {cfg.split}")
+    if cfg.synthesis.users < 1:
+        raise ValueError(f"{path}: synthesis.users must be at least 1")
+    return cfg
+
+
+def _split_of(user_index: int, seed: int, shares: dict[str, float]) -> str:
+    import numpy as np
+
+    u = np.random.default_rng([seed, user_index, 7]).random()
+    edge = 0.0
+    for name in SPLITS:
+        edge += shares[name]
+        if u < edge:
+            return name
+    return SPLITS[-1]
+
+
+class _Oracle:
+    """Running tallies of the oracle ceiling: realised and expected accuracy of the argmax."""
+
+    def __init__(self) -> None:
+        self.n = self.moves = 0
+        self.sums: dict[str, float] = {}
+
+    def add(self, row: dict) -> None:
+        self.n += 1
+        is_move = row["next_job_id"] != "stay"
+        self.moves += is_move
+        for tag, probs in (("visible", row["probs_visible"]), ("traits_known", row["probs"])):
+            for target, key in (("next_course", "course"), ("next_job", "job")):
+                gold = row[f"{target}_id"]
+                hit = float(argmax_key(probs[key]) == gold)
+                self._acc(f"{tag}/{target}", hit)
+                self._acc(f"{tag}/{target}_expected", max(probs[key].values()))
+            if is_move:
+                self._acc(f"{tag}/next_job_moves", float(argmax_key(probs["job"]) == row["next_job_id"]))
+
+    def _acc(self, key: str, value: float) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def result(self) -> dict:
+        out: dict[str, dict[str, float]] = {}
+        for key, total in sorted(self.sums.items()):
+            tag, name = key.split("/")
+            denom = self.moves if name == "next_job_moves" else self.n
+            out.setdefault(tag, {})[name] = round(total / denom, 4) if denom else 0.0
+        return out
+
+
+def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> dict:
+    """Build the dataset into ``out`` atomically and return its stats."""
+    started = time.time()
+    out = Path(out)
+    catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
+    prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    synth = Synthesiser(catalog, prog, cfg.synthesis)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        counts = {s: 0 for s in SPLITS}
+        users = {s: 0 for s in SPLITS}
+        oracles = {s: _Oracle() for s in SPLITS}
+        handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
+        try:
+            bar = tqdm(total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress)
+            for i, events in enumerate(synth.users()):
+                split = _split_of(i, cfg.synthesis.seed, cfg.split)
+                users[split] += bool(events)
+                for ev in events:
+                    row = event_to_row(ev, catalog)
+                    handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
+                    counts[split] += 1
+                    oracles[split].add(row)
+                bar.update(1)
+            bar.close()
+        finally:
+            for h in handles.values():
+                h.close()
+        oracle = {s: oracles[s].result() for s in SPLITS}
+        test = oracle["test"].get("visible", {})
+        stats = {
+            "users": sum(users.values()),
+            "users_per_split": users,
+            "examples": counts,
+            "catalog": catalog.summary(),
+            "oracle_acc": {k: test.get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")},
+            "oracle_acc_traits_known": {
+                k: oracle["test"].get("traits_known", {}).get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")
+            },
+            "oracle": oracle,
+            "config": _jsonable(asdict(cfg)),
+        }
+        catalog.save(tmp / "catalog")
+        (tmp / "cleaning_report.json").write_text(json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n")
+        (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        (tmp / "README.md").write_text(dataset_card(stats, cfg))
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stats["seconds"] = round(time.time() - started, 2)
+    return stats
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Swap ``tmp`` into ``out``: the old folder is moved aside first and removed after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _progression_dump(prog: Progression) -> dict:
+    return {
+        "summary": prog.summary(),
+        "next_jobs": {j: [{"job": b, "score": round(s, 3)} for b, s in moves] for j, moves in prog.next_jobs.items()},
+        "job_courses": prog.job_courses,
+    }
+
+
+def dataset_card(stats: dict, cfg: DataConfig) -> str:
+    """Dataset card with the Hub's YAML metadata."""
+    n = sum(stats["examples"].values())
+    size = "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M" if n < 1_000_000 else "1M<n<10M"
+    bundled = not cfg.catalog or Path(cfg.catalog).resolve() == BUNDLED_DIR.resolve()
+    meta = {
+        "license": "apache-2.0" if bundled else "other",
+        "language": ["en"],
+        "pretty_name": "careerpath synthetic career trajectories",
+        "task_categories": ["text2text-generation", "text-generation"],
+        "tags": ["career", "recommendation", "synthetic", "careerpath"],
+        "size_categories": [size],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": s, "path": f"{s}.jsonl"} for s in SPLITS]}
+        ],
+    }
+    o, ok = stats["oracle_acc"], stats["oracle_acc_traits_known"]
+    return f"""---
+{yaml.safe_dump(meta, sort_keys=False).strip()}
+---
+
+# careerpath synthetic career trajectories
+
+Synthetic learners moving through a catalog of {stats["catalog"]["jobs"]} jobs, {stats["catalog"]["courses"]} courses
+and {stats["catalog"]["skills"]} skills, generated by `careerpath data build` (seed {cfg.synthesis.seed}).
+Each row is one step: what is known now (`input_text`) and what happens next (`target_text`): the
+next course, the skills it adds, and whether the person moves job (`stay` when not).
+
+No real person's data is in this dataset. Users are split by `user_id` (no user in two splits).
+
+| split | users | examples |
+|---|---|---|
+""" + "".join(f"| {s} | {stats['users_per_split'][s]} | {stats['examples'][s]} |\n" for s in SPLITS) + f"""
+## Oracle ceiling (test split)
+
+The generator records the probability it gave every possible next event, so the best accuracy any
+model could reach is known. Users have a hidden preference type; *from the text* is the
+Bayes-optimal accuracy given the input text (the posterior over types from the history), *traits
+known* is the upper bound with the type revealed.
+
+| target | from the text | traits known |
+|---|---|---|
+| next course Acc@1 | {o["next_course"]} | {ok["next_course"]} |
+| next job Acc@1 (all) | {o["next_job"]} | {ok["next_job"]} |
+| next job Acc@1 (moves only) | {o["next_job_moves"]} | {ok["next_job_moves"]} |
+
+## Fields
+
+`input_text`, `target_text` (the careerpath text format), the structured fields behind them
+(`goal`, `job`, `history`, `skills`, `courses`, `next_course`, `skills_gained`, `next_job` and their
+`*_id` versions), groups for bias reports (`start_family`, `start_level`, `job_family`, `job_level`),
+the hidden `user_type` (never in the input text) and the generator's probabilities `probs` (type
+known) and `probs_visible` (given the text), non-zero entries only.
+"""

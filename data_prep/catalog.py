@@ -1,0 +1,460 @@
+"""The catalog: skills, courses, jobs and (optionally) job transitions.
+
+Read from CSV or JSON/JSONL files in one folder (``skills.*``, ``courses.*``, ``jobs.*`` and an
+optional ``transitions.*``), standardised through :mod:`data_prep.cleaning`, then validated. Every
+problem is reported with the file, the row and the field, and what to do; nothing downstream runs
+on an invalid catalog.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from data_prep.cleaning import KNOWN_ALIASES, Merge, NameIndex, clean_text, find_near_duplicates
+
+BUNDLED_DIR = Path(__file__).parent / "catalog_data"
+TABLES = ("skills", "courses", "jobs", "transitions")
+REQUIRED_COLUMNS = {
+    "skills": ("id", "name"),
+    "courses": ("id", "title", "skills", "level", "hours"),
+    "jobs": ("id", "title", "family", "level", "skills"),
+    "transitions": ("from_job", "to_job"),
+}
+FORBIDDEN_IN_NAMES = set("|>,;\\")
+MAX_FIELD_CHARS = 5000
+
+
+class CatalogError(ValueError):
+    """An invalid catalog; ``problems`` lists every problem found, each naming file, row and field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        shown = "\n  - ".join(problems[:30])
+        more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
+        super().__init__(f"invalid catalog ({len(problems)} problem(s)):\n  - {shown}{more}")
+
+
+@dataclass(frozen=True)
+class Skill:
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Course:
+    id: str
+    title: str
+    description: str
+    skills: tuple[str, ...]
+    prerequisites: tuple[str, ...]
+    level: int
+    hours: float
+    provider: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    title: str
+    alt_titles: tuple[str, ...]
+    description: str
+    family: str
+    level: int
+    skills: dict[str, float] = field(hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_job: str
+    to_job: str
+    weight: float = 1.0
+
+
+@dataclass
+class Catalog:
+    """Validated catalog. Dict order is file order, which fixes every id <-> index mapping."""
+
+    skills: dict[str, Skill]
+    courses: dict[str, Course]
+    jobs: dict[str, Job]
+    transitions: list[Transition] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.skill_index = NameIndex("skill")
+        for s in self.skills.values():
+            self.skill_index.add(s.id, s.name, s.aliases)
+        self.skill_index.add_known_aliases(KNOWN_ALIASES)
+        self.job_index = NameIndex("job")
+        for j in self.jobs.values():
+            self.job_index.add(j.id, j.title, j.alt_titles)
+        self.course_index = NameIndex("course")
+        for c in self.courses.values():
+            self.course_index.add(c.id, c.title)
+        self.course_ids = list(self.courses)
+        self.job_ids = list(self.jobs)
+        self.course_by_title = {c.title: c for c in self.courses.values()}
+        self.job_by_title = {j.title: j for j in self.jobs.values()}
+        self.skill_by_name = {s.name: s for s in self.skills.values()}
+
+    def skill_names(self, ids) -> list[str]:
+        return [self.skills[i].name for i in ids]
+
+    def summary(self) -> dict:
+        return {
+            "skills": len(self.skills),
+            "courses": len(self.courses),
+            "jobs": len(self.jobs),
+            "families": len({j.family for j in self.jobs.values()}),
+            "transitions": len(self.transitions),
+        }
+
+    def save(self, out_dir: Path) -> None:
+        """Write the catalog as CSV in the same layout it is read from."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = {
+            "skills": [
+                {"id": s.id, "name": s.name, "aliases": ";".join(s.aliases), "category": s.category}
+                for s in self.skills.values()
+            ],
+            "courses": [
+                {
+                    **{k: v for k, v in asdict(c).items() if k not in ("skills", "prerequisites")},
+                    "skills": ";".join(c.skills),
+                    "prerequisites": ";".join(c.prerequisites),
+                    "hours": _fmt_num(c.hours),
+                }
+                for c in self.courses.values()
+            ],
+            "jobs": [
+                {
+                    "id": j.id,
+                    "title": j.title,
+                    "alt_titles": ";".join(j.alt_titles),
+                    "description": j.description,
+                    "family": j.family,
+                    "level": j.level,
+                    "skills": ";".join(f"{k}:{_fmt_num(v)}" for k, v in j.skills.items()),
+                }
+                for j in self.jobs.values()
+            ],
+            "transitions": [
+                {"from_job": t.from_job, "to_job": t.to_job, "weight": _fmt_num(t.weight)}
+                for t in self.transitions
+            ],
+        }
+        columns = {
+            "skills": ["id", "name", "aliases", "category"],
+            "courses": ["id", "title", "description", "skills", "prerequisites", "level", "hours", "provider"],
+            "jobs": ["id", "title", "alt_titles", "description", "family", "level", "skills"],
+            "transitions": ["from_job", "to_job", "weight"],
+        }
+        for name, table in rows.items():
+            with open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=columns[name], lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(table)
+
+
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# ---------------------------------------------------------------- reading raw rows
+
+
+def _find_table(folder: Path, name: str) -> Path | None:
+    for ext in ("csv", "jsonl", "json"):
+        path = folder / f"{name}.{ext}"
+        if path.exists():
+            return path
+    return None
+
+
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    """Rows of a CSV, JSON (a list of objects) or JSONL file as ``(line_number, row)`` pairs."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CatalogError([f"{path.name}: not valid UTF-8 ({e.reason} at byte {e.start}); save it as UTF-8"])
+    if path.suffix == ".csv":
+        try:
+            reader = csv.DictReader(text.splitlines())
+            rows = [(i + 2, dict(r)) for i, r in enumerate(reader)]
+        except csv.Error as e:
+            raise CatalogError([f"{path.name}: unreadable CSV ({e}); check quoting"])
+        return rows
+    if path.suffix == ".jsonl":
+        rows = []
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CatalogError([f"{path.name} line {i}: invalid JSON ({e.msg}); one object per line"])
+            if not isinstance(obj, dict):
+                raise CatalogError([f"{path.name} line {i}: expected a JSON object, got {type(obj).__name__}"])
+            rows.append((i, obj))
+        return rows
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CatalogError([f"{path.name} line {e.lineno}: invalid JSON ({e.msg})"])
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        data = next(iter(data.values()))
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise CatalogError([f"{path.name}: expected a JSON list of objects"])
+    return [(i + 1, r) for i, r in enumerate(data)]
+
+
+# ---------------------------------------------------------------- field parsing helpers
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, file: str, row: int, fieldname: str, msg: str) -> None:
+        self.items.append(f"{file} row {row}, field '{fieldname}': {msg}")
+
+
+def _as_list(value, sep: str = ";") -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [clean_text(v) for v in value if clean_text(v)]
+    return [p for p in (clean_text(x) for x in str(value).split(sep)) if p]
+
+
+def _text(row: dict, key: str, problems: _Problems, file: str, line: int, required: bool = False) -> str:
+    value = row.get(key)
+    if value is not None and not isinstance(value, (str, int, float)):
+        problems.add(file, line, key, f"expected text, got {type(value).__name__}")
+        return ""
+    text = clean_text(value) if value is not None else ""
+    if len(text) > MAX_FIELD_CHARS:
+        problems.add(file, line, key, f"longer than {MAX_FIELD_CHARS} characters; shorten it")
+        text = text[:MAX_FIELD_CHARS]
+    if required and not text:
+        problems.add(file, line, key, "is empty; every row needs a value here")
+    return text
+
+
+def _name(row, key, problems, file, line) -> str:
+    text = _text(row, key, problems, file, line, required=True)
+    bad = FORBIDDEN_IN_NAMES & set(text)
+    if bad:
+        problems.add(file, line, key, f"{text!r} contains {''.join(sorted(bad))!r}; these separate fields in the text format")
+    return text
+
+
+def _number(row, key, problems, file, line, lo, hi, integer=False, default=None):
+    raw = row.get(key)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if default is not None:
+            return default
+        problems.add(file, line, key, "is empty; give a number")
+        return lo
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        problems.add(file, line, key, f"{raw!r} is not a number")
+        return lo
+    if math.isnan(value) or not lo <= value <= hi or (integer and not value.is_integer()):
+        kind = "an integer" if integer else "a number"
+        problems.add(file, line, key, f"{raw!r} must be {kind} between {lo} and {hi}")
+        return lo
+    return int(value) if integer else value
+
+
+def _skill_importances(value) -> list[tuple[str, str | float]]:
+    """``"python:0.9;sql:0.8"``, ``{"python": 0.9}`` or ``[{"skill": "python", "importance": 0.9}]``."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, dict):
+                out.append((item.get("skill") or item.get("id") or "", item.get("importance", 1.0)))
+            else:
+                out.extend(_skill_importances(str(item)))
+        return out
+    out = []
+    for part in _as_list(value):
+        name, sep, imp = part.rpartition(":")
+        out.append((name, imp) if sep else (part, 1.0))
+    return out
+
+
+# ---------------------------------------------------------------- building the catalog
+
+
+def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 92.0) -> Catalog:
+    """Read, standardise and validate a catalog folder (the bundled one when ``folder`` is None)."""
+    folder = Path(folder) if folder else BUNDLED_DIR
+    if not folder.is_dir():
+        raise CatalogError([f"{folder}: not a folder; pass the folder holding skills.csv, courses.csv and jobs.csv"])
+    problems = _Problems()
+    raw = {}
+    for table in TABLES:
+        path = _find_table(folder, table)
+        if path is None:
+            if table != "transitions":
+                problems.items.append(f"{folder}/{table}.csv (or .json/.jsonl): missing; a catalog needs {table}")
+            continue
+        rows = read_rows(path)
+        if not rows and table != "transitions":
+            problems.items.append(f"{path.name}: has no rows; a catalog needs {table}")
+            continue
+        if rows:
+            missing = [c for c in REQUIRED_COLUMNS[table] if c not in rows[0][1]]
+            if missing:
+                problems.items.append(f"{path.name}: missing column(s) {', '.join(missing)}; add them to the header")
+                continue
+        raw[table] = (path.name, rows)
+    if problems.items:
+        raise CatalogError(problems.items)
+    merges: list[Merge] = []
+    skills = _build_skills(*raw["skills"], problems, merges, fuzzy_threshold)
+    index = NameIndex("skill", fuzzy_threshold=fuzzy_threshold)
+    for s in skills.values():
+        index.add(s.id, s.name, s.aliases)
+    index.add_known_aliases(KNOWN_ALIASES)
+    for old, new in _merged_ids(merges, skills):
+        index._exact.setdefault(old, new)
+    courses = _build_courses(*raw["courses"], problems, index, merges)
+    jobs = _build_jobs(*raw["jobs"], problems, index, merges)
+    transitions = _build_transitions(*raw["transitions"], problems, jobs) if "transitions" in raw else []
+    if problems.items:
+        raise CatalogError(problems.items)
+    return Catalog(skills, courses, jobs, transitions, merges, source=str(folder))
+
+
+def _merged_ids(merges, skills):
+    return [(m.raw, m.canonical) for m in merges if m.kind == "skill-id" and m.canonical in skills]
+
+
+def _check_id(row, problems, file, line, seen: set) -> str:
+    item_id = _text(row, "id", problems, file, line, required=True)
+    if item_id in seen:
+        problems.add(file, line, "id", f"duplicate id {item_id!r}; ids must be unique")
+    seen.add(item_id)
+    return item_id
+
+
+def _build_skills(file, rows, problems, merges, threshold) -> dict[str, Skill]:
+    skills: dict[str, Skill] = {}
+    seen: set = set()
+    for line, row in rows:
+        sid = _check_id(row, problems, file, line, seen)
+        name = _name(row, "name", problems, file, line)
+        aliases = tuple(a for a in _as_list(row.get("aliases")) if a != name)
+        if sid and name and sid not in skills:
+            skills[sid] = Skill(sid, name, aliases, _text(row, "category", problems, file, line))
+    # near-duplicate skill rows ("Javascript" next to "JavaScript") merge into the first one
+    for keep, drop, score in find_near_duplicates({k: v.name for k, v in skills.items()}, threshold):
+        kept = skills[keep]
+        gone = skills.pop(drop)
+        skills[keep] = Skill(kept.id, kept.name, tuple(dict.fromkeys(kept.aliases + (gone.name,) + gone.aliases)), kept.category)
+        merges.append(Merge("skill", gone.name, kept.name, "exact" if score == 100 else f"fuzzy:{score:.0f}"))
+        merges.append(Merge("skill-id", gone.id, kept.id, "merged row"))
+    return skills
+
+
+def _resolve_skills(values, index, problems, file, line, fieldname, merges) -> list[str]:
+    out = []
+    for raw in values:
+        sid, how = index.resolve(raw)
+        if sid is None:
+            hint = index.suggest(raw)
+            did = f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else ""
+            problems.add(file, line, fieldname, f"unknown skill {raw!r}{did}; add it to skills or fix the name")
+            continue
+        if how != "exact" or raw not in (sid, index.names[sid]):
+            merges.append(Merge("skill", raw, index.names[sid], how))
+        if sid not in out:
+            out.append(sid)
+    return out
+
+
+def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
+    courses: dict[str, Course] = {}
+    seen, titles = set(), {}
+    for line, row in rows:
+        cid = _check_id(row, problems, file, line, seen)
+        title = _name(row, "title", problems, file, line)
+        if title.lower() in titles:
+            problems.add(file, line, "title", f"duplicate title {title!r} (also row {titles[title.lower()]}); titles must be unique")
+        titles.setdefault(title.lower(), line)
+        skills = _resolve_skills(_as_list(row.get("skills")), index, problems, file, line, "skills", merges)
+        if not skills and not any(p.startswith(f"{file} row {line}, field 'skills'") for p in problems.items):
+            problems.add(file, line, "skills", "a course must teach at least one skill")
+        prereq = _resolve_skills(_as_list(row.get("prerequisites")), index, problems, file, line, "prerequisites", merges)
+        course = Course(
+            id=cid,
+            title=title,
+            description=_text(row, "description", problems, file, line),
+            skills=tuple(skills),
+            prerequisites=tuple(p for p in prereq if p not in skills),
+            level=_number(row, "level", problems, file, line, 1, 5, integer=True),
+            hours=_number(row, "hours", problems, file, line, 0.5, 2000),
+            provider=_text(row, "provider", problems, file, line) or "unknown",
+        )
+        courses.setdefault(cid, course)
+    return courses
+
+
+def _build_jobs(file, rows, problems, index, merges) -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    seen, titles = set(), {}
+    for line, row in rows:
+        jid = _check_id(row, problems, file, line, seen)
+        title = _name(row, "title", problems, file, line)
+        if title.lower() in titles:
+            problems.add(file, line, "title", f"duplicate title {title!r} (also row {titles[title.lower()]})")
+        titles.setdefault(title.lower(), line)
+        required: dict[str, float] = {}
+        for raw, imp in _skill_importances(row.get("skills")):
+            sid = _resolve_skills([raw], index, problems, file, line, "skills", merges)
+            weight = _number({"importance": imp}, "importance", problems, file, line, 0.0, 1.0)
+            if sid:
+                required[sid[0]] = max(required.get(sid[0], 0.0), weight)
+        if not required:
+            problems.add(file, line, "skills", "a job must require at least one skill")
+        alts = tuple(a for a in _as_list(row.get("alt_titles")) if a.lower() != title.lower())
+        for alt in alts:
+            if FORBIDDEN_IN_NAMES & set(alt):
+                problems.add(file, line, "alt_titles", f"{alt!r} contains a separator character")
+        job = Job(
+            id=jid,
+            title=title,
+            alt_titles=alts,
+            description=_text(row, "description", problems, file, line),
+            family=_text(row, "family", problems, file, line, required=True),
+            level=_number(row, "level", problems, file, line, 1, 10, integer=True),
+            skills=required,
+        )
+        jobs.setdefault(jid, job)
+    return jobs
+
+
+def _build_transitions(file, rows, problems, jobs) -> list[Transition]:
+    out = []
+    for line, row in rows:
+        a = _text(row, "from_job", problems, file, line, required=True)
+        b = _text(row, "to_job", problems, file, line, required=True)
+        for key, jid in (("from_job", a), ("to_job", b)):
+            if jid and jid not in jobs:
+                problems.add(file, line, key, f"unknown job {jid!r}; use a job id from jobs")
+        weight = _number(row, "weight", problems, file, line, 0.0, 1000.0, default=1.0)
+        if a in jobs and b in jobs and a != b:
+            out.append(Transition(a, b, float(weight)))
+    return out

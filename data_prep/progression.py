@@ -1,0 +1,151 @@
+"""Progression logic (seed step 5): which jobs follow which, which courses serve a job, skill gaps.
+
+The transition graph gives each job about ``n_next`` plausible next jobs, scored from required-skill
+overlap, level progression and family, plus the catalog's own transitions when it has them. Each
+job also gets about ``n_courses`` relevant courses: those teaching its required skills and the gaps
+to its next jobs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+
+from data_prep.catalog import Catalog, Job
+
+
+def skill_gap(skills: set[str], job: Job) -> list[tuple[str, float]]:
+    """Required skills of ``job`` that ``skills`` lacks, most important first."""
+    missing = [(s, w) for s, w in job.skills.items() if s not in skills]
+    return sorted(missing, key=lambda x: (-x[1], x[0]))
+
+
+def coverage(skills: set[str], job: Job) -> float:
+    """Importance-weighted share of ``job``'s required skills held."""
+    total = sum(job.skills.values())
+    if total <= 0:
+        return 1.0
+    return sum(w for s, w in job.skills.items() if s in skills) / total
+
+
+def overlap(a: Job, b: Job) -> float:
+    """Weighted Jaccard similarity of two jobs' required skills."""
+    keys = set(a.skills) | set(b.skills)
+    num = sum(min(a.skills.get(k, 0.0), b.skills.get(k, 0.0)) for k in keys)
+    den = sum(max(a.skills.get(k, 0.0), b.skills.get(k, 0.0)) for k in keys)
+    return num / den if den else 0.0
+
+
+@dataclass
+class Progression:
+    """Transition graph and course relevance for a catalog."""
+
+    catalog: Catalog
+    n_next: int = 5
+    n_courses: int = 10
+    next_jobs: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    job_courses: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._build_graph()
+        self._build_job_courses()
+        self._dist_cache: dict[str, dict[str, int]] = {}
+
+    # -- graph -------------------------------------------------------------------------------
+    def _move_score(self, a: Job, b: Job) -> float:
+        step = b.level - a.level
+        level_term = {0: 0.5, 1: 1.0, 2: 0.2}.get(step, -1.0)
+        family_term = 0.4 if a.family == b.family else 0.0
+        return 2.0 * overlap(a, b) + level_term + family_term
+
+    def _build_graph(self) -> None:
+        jobs = self.catalog.jobs
+        curated: dict[str, dict[str, float]] = {}
+        for t in self.catalog.transitions:
+            curated.setdefault(t.from_job, {})[t.to_job] = t.weight
+        for a in jobs.values():
+            scored = {b.id: self._move_score(a, b) for b in jobs.values() if b.id != a.id}
+            for b_id, w in curated.get(a.id, {}).items():
+                scored[b_id] = max(scored[b_id], 2.0 + w)  # the catalog's own moves rank first
+            best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
+            keep = [(b, s) for b, s in best if s > 0.6 or b in curated.get(a.id, {})][: self.n_next]
+            if len(keep) < self.n_next:
+                keep += [(b, s) for b, s in best if s > 0.6 and (b, s) not in keep][: self.n_next - len(keep)]
+            self.next_jobs[a.id] = keep
+
+    def unreachable(self) -> dict[str, list[str]]:
+        """Jobs with no next job, and jobs no other job leads to (worth a look in user catalogs)."""
+        targets = {b for moves in self.next_jobs.values() for b, _ in moves}
+        return {
+            "no_next_job": sorted(j for j, moves in self.next_jobs.items() if not moves),
+            "never_reached": sorted(j for j in self.catalog.jobs if j not in targets),
+        }
+
+    def distances_to(self, goal: str) -> dict[str, int]:
+        """Hop counts from every job that can reach ``goal`` (BFS on the reversed graph)."""
+        if goal not in self._dist_cache:
+            reverse: dict[str, list[str]] = {}
+            for a, moves in self.next_jobs.items():
+                for b, _ in moves:
+                    reverse.setdefault(b, []).append(a)
+            dist, queue = {goal: 0}, deque([goal])
+            while queue:
+                node = queue.popleft()
+                for prev in reverse.get(node, []):
+                    if prev not in dist:
+                        dist[prev] = dist[node] + 1
+                        queue.append(prev)
+            self._dist_cache[goal] = dist
+        return self._dist_cache[goal]
+
+    def next_hop(self, job: str, goal: str) -> str | None:
+        """The next job on a shortest path to ``goal`` (ties: highest transition score)."""
+        if job == goal:
+            return goal
+        dist = self.distances_to(goal)
+        if job not in dist:
+            return None
+        options = [(dist[b], -s, b) for b, s in self.next_jobs[job] if b in dist and dist[b] < dist[job]]
+        return min(options)[2] if options else None
+
+    def reachable_from(self, job: str, max_hops: int) -> dict[str, int]:
+        """Jobs reachable from ``job`` within ``max_hops`` moves, with their hop count."""
+        dist, frontier = {job: 0}, [job]
+        for hop in range(1, max_hops + 1):
+            nxt = []
+            for node in frontier:
+                for b, _ in self.next_jobs[node]:
+                    if b not in dist:
+                        dist[b] = hop
+                        nxt.append(b)
+            frontier = nxt
+        dist.pop(job)
+        return dist
+
+    # -- courses -----------------------------------------------------------------------------
+    def _build_job_courses(self) -> None:
+        teaches: dict[str, list[str]] = {}
+        for c in self.catalog.courses.values():
+            for s in c.skills:
+                teaches.setdefault(s, []).append(c.id)
+        for job in self.catalog.jobs.values():
+            weight: dict[str, float] = dict(job.skills)
+            for b, _ in self.next_jobs[job.id]:
+                for s, w in self.catalog.jobs[b].skills.items():
+                    if s not in job.skills:
+                        weight[s] = max(weight.get(s, 0.0), 0.5 * w)
+            scores: dict[str, float] = {}
+            for s, w in weight.items():
+                for cid in teaches.get(s, []):
+                    scores[cid] = scores.get(cid, 0.0) + w
+            top = heapq.nsmallest(self.n_courses, scores.items(), key=lambda x: (-x[1], x[0]))
+            self.job_courses[job.id] = [cid for cid, _ in top]
+
+    def summary(self) -> dict:
+        degrees = [len(m) for m in self.next_jobs.values()]
+        return {
+            "mean_next_jobs": sum(degrees) / max(len(degrees), 1),
+            "mean_courses_per_job": sum(len(c) for c in self.job_courses.values()) / max(len(self.job_courses), 1),
+            **self.unreachable(),
+        }
