@@ -1,0 +1,254 @@
+"""Evaluation arithmetic for careerpath, in one place.
+
+Every scorer (the fine-tuned model or a baseline) produces a score for *every* item of the
+catalog; nothing here samples negatives. Items the person already has (courses taken) are hidden
+with an ``exclude_mask`` before ranking, and :func:`top_k` is the one ranking helper that both
+evaluation and the recommendation engine use, so "what is recommended" and "what is scored" never
+drift apart.
+
+Ties: :func:`rank_of_gold` is *pessimistic* by default: the gold item is ranked below every other
+item with the same score, so a scorer can never look better by giving many items the same score (a
+constant scorer gets the worst rank, not the best). ``ties="average"`` gives the expected rank under
+random tie-breaking instead. :func:`top_k` breaks ties by catalog order (lower index first), which
+is deterministic for display but is not what the metrics use.
+
+The Hugging Face ``evaluate`` modules in ``careerpath/metric_modules`` call into this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "top_k",
+    "rank_of_gold",
+    "ranking_metrics",
+    "hit_at_k_curve",
+    "log_loss",
+    "set_prf",
+    "corpus_bleu",
+    "exact_match",
+    "validity",
+    "gini",
+    "coverage",
+]
+
+
+def _masked(scores: np.ndarray, exclude_mask: np.ndarray | None) -> np.ndarray:
+    """Float copy of ``scores`` (2-D) with excluded items set to ``-inf``."""
+    out = np.array(scores, dtype=np.float64, copy=True)
+    if out.ndim != 2:
+        raise ValueError(f"scores must be 2-D [n_rows, n_items], got shape {out.shape}")
+    if exclude_mask is not None:
+        mask = np.asarray(exclude_mask, dtype=bool)
+        if mask.shape != out.shape:
+            raise ValueError(f"exclude_mask shape {mask.shape} does not match scores shape {out.shape}")
+        out[mask] = -np.inf
+    return out
+
+
+def top_k(scores: np.ndarray, k: int, exclude_mask: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``k`` best items per row, best first, never an excluded item.
+
+    ``scores`` is [n_rows, n_items] (a 1-D vector is treated as one row and a 1-D result is
+    returned). Ties are broken by catalog order. When fewer than ``k`` items are allowed, the
+    remaining slots are ``-1``.
+    """
+    single = np.ndim(scores) == 1
+    s = _masked(np.atleast_2d(scores), None if exclude_mask is None else np.atleast_2d(exclude_mask))
+    k = min(int(k), s.shape[1])
+    # -inf for excluded items; NaN scores are treated as excluded too
+    s[np.isnan(s)] = -np.inf
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    allowed = np.take_along_axis(s, order, axis=1) > -np.inf
+    order = np.where(allowed, order, -1)
+    return order[0] if single else order
+
+
+def rank_of_gold(
+    scores: np.ndarray,
+    gold_idx: Sequence[int] | np.ndarray,
+    exclude_mask: np.ndarray | None = None,
+    ties: str = "pessimistic",
+) -> np.ndarray:
+    """1-based rank of the gold item in each row among the non-excluded items.
+
+    The gold item itself is never excluded (a mask that hides it would make it unrankable).
+    ``ties="pessimistic"`` (default) counts every other item with an equal score as ranked above
+    the gold; ``ties="average"`` counts half of them (expected rank under random tie-breaking).
+    Rows whose ``gold_idx`` is negative (no gold label) get rank ``inf``.
+    """
+    if ties not in ("pessimistic", "average"):
+        raise ValueError(f"ties must be 'pessimistic' or 'average', got {ties!r}")
+    gold = np.asarray(gold_idx, dtype=np.int64)
+    s = _masked(scores, exclude_mask)
+    if gold.shape != (s.shape[0],):
+        raise ValueError(f"gold_idx has shape {gold.shape}, expected ({s.shape[0]},)")
+    if np.any(gold >= s.shape[1]):
+        raise ValueError(f"gold index out of range for {s.shape[1]} items")
+    has_gold = gold >= 0
+    rows = np.arange(s.shape[0])
+    safe_gold = np.where(has_gold, gold, 0)
+    raw = np.asarray(scores, dtype=np.float64)
+    raw = np.where(np.isnan(raw), -np.inf, raw)
+    allowed = np.ones(s.shape, dtype=bool) if exclude_mask is None else ~np.asarray(exclude_mask, dtype=bool)
+    allowed[rows, safe_gold] = True  # the gold is never excluded
+    gold_score = raw[rows, safe_gold][:, None]
+    greater = ((raw > gold_score) & allowed).sum(axis=1)
+    equal = ((raw == gold_score) & allowed).sum(axis=1) - 1  # minus the gold itself
+    rank = 1.0 + greater + (equal if ties == "pessimistic" else equal / 2.0)
+    return np.where(has_gold, rank, np.inf)
+
+
+def _metric_name(k: int) -> str:
+    return "acc@1" if k == 1 else f"hit@{k}"
+
+
+def ranking_metrics(
+    scores: np.ndarray,
+    gold_idx: Sequence[int] | np.ndarray,
+    exclude_mask: np.ndarray | None = None,
+    ks: Iterable[int] = (1, 5, 10),
+    ties: str = "pessimistic",
+) -> dict[str, float]:
+    """Acc@1, Hit@k and MRR over the rows that have a gold label (``gold_idx >= 0``).
+
+    Returns ``{"acc@1", "hit@5", "hit@10", "mrr", "n"}`` for the default ``ks``; ``n`` is the number
+    of rows scored. With no scorable row every metric is NaN.
+    """
+    ranks = rank_of_gold(scores, gold_idx, exclude_mask, ties=ties)
+    ranks = ranks[np.isfinite(ranks)]
+    out: dict[str, float] = {}
+    for k in ks:
+        out[_metric_name(int(k))] = float(np.mean(ranks <= k)) if len(ranks) else float("nan")
+    out["mrr"] = float(np.mean(1.0 / ranks)) if len(ranks) else float("nan")
+    out["n"] = int(len(ranks))
+    return out
+
+
+def hit_at_k_curve(
+    scores: np.ndarray,
+    gold_idx: Sequence[int] | np.ndarray,
+    exclude_mask: np.ndarray | None = None,
+    max_k: int = 20,
+    ties: str = "pessimistic",
+) -> np.ndarray:
+    """Hit@k for k = 1..max_k (array of length ``max_k``; element ``i`` is Hit@(i+1))."""
+    ranks = rank_of_gold(scores, gold_idx, exclude_mask, ties=ties)
+    ranks = ranks[np.isfinite(ranks)]
+    ks = np.arange(1, max_k + 1)
+    if not len(ranks):
+        return np.full(max_k, np.nan)
+    return (ranks[None, :] <= ks[:, None]).mean(axis=1)
+
+
+def log_loss(
+    logp: np.ndarray,
+    gold_idx: Sequence[int] | np.ndarray,
+    exclude_mask: np.ndarray | None = None,
+    eps: float = 1e-12,
+) -> float:
+    """Mean negative log-likelihood (nats) of the gold item over the whole catalog.
+
+    ``logp`` are log-probabilities (any real scores work: they are treated as logits). Excluded items
+    are removed and the rest renormalised (the gold is never excluded), so a scorer is not punished
+    for mass it put on courses the person already took. Probabilities are clipped to ``eps`` so one
+    zero-probability gold gives a large but finite loss (``-log(eps)``). Rows with ``gold_idx < 0``
+    are skipped; NaN when none is left.
+    """
+    gold = np.asarray(gold_idx, dtype=np.int64)
+    s = _masked(logp, exclude_mask)
+    keep = gold >= 0
+    if not keep.any():
+        return float("nan")
+    s, gold = s[keep], gold[keep]
+    raw = np.asarray(logp, dtype=np.float64)[keep]
+    rows = np.arange(len(gold))
+    s[rows, gold] = raw[rows, gold]
+    top = np.max(s, axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    log_z = np.log(np.sum(np.exp(s - top), axis=1)) + top[:, 0]
+    gold_logp = s[rows, gold] - log_z
+    gold_logp = np.maximum(np.where(np.isnan(gold_logp), -np.inf, gold_logp), np.log(eps))
+    return float(-np.mean(gold_logp))
+
+
+def set_prf(pred_sets: Iterable[Iterable[str]], gold_sets: Iterable[Iterable[str]]) -> dict[str, float]:
+    """Micro-averaged precision, recall and F1 of predicted sets against gold sets.
+
+    Used for skills gained. Duplicates inside one set count once. When there are no predictions
+    (or no gold items) at all, precision (recall) is 1.0 if the other side is empty too, else 0.0.
+    """
+    tp = n_pred = n_gold = 0
+    pred_list, gold_list = list(pred_sets), list(gold_sets)
+    if len(pred_list) != len(gold_list):
+        raise ValueError(f"{len(pred_list)} predicted sets but {len(gold_list)} gold sets")
+    for p, g in zip(pred_list, gold_list, strict=True):
+        p, g = set(p), set(g)
+        tp += len(p & g)
+        n_pred += len(p)
+        n_gold += len(g)
+    precision = tp / n_pred if n_pred else float(n_gold == 0)
+    recall = tp / n_gold if n_gold else float(n_pred == 0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> float:
+    """Corpus BLEU (0-100) with one reference per hypothesis, computed by ``sacrebleu`` locally."""
+    import sacrebleu
+
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    return float(sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score)
+
+
+def exact_match(hyps: Sequence[str], refs: Sequence[str]) -> float:
+    """Share of hypotheses equal to their reference after stripping outer whitespace."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    if not len(hyps):
+        return float("nan")
+    return float(np.mean([h.strip() == r.strip() for h, r in zip(hyps, refs, strict=True)]))
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def validity(generated_names: Sequence[str], catalog_names: Iterable[str], allow_stay: bool = False) -> float:
+    """Share of generated names that are real catalog items (case- and whitespace-insensitive).
+
+    Pass ``allow_stay=True`` for next-job outputs, where ``"stay"`` is a valid answer. NaN for an
+    empty list.
+    """
+    valid = {_norm(n) for n in catalog_names}
+    if allow_stay:
+        valid.add("stay")
+    if not len(generated_names):
+        return float("nan")
+    return float(np.mean([_norm(n) in valid for n in generated_names]))
+
+
+def gini(counts: Sequence[float] | np.ndarray) -> float:
+    """Gini coefficient of non-negative counts: 0 for equal counts, (n-1)/n when one item has all.
+
+    Pass a count for *every* catalog item (zeros included) to measure popularity concentration of
+    recommendations over the catalog. NaN when all counts are zero.
+    """
+    x = np.sort(np.asarray(counts, dtype=np.float64))
+    if np.any(x < 0):
+        raise ValueError("gini needs non-negative counts")
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return float("nan")
+    i = np.arange(1, n + 1)
+    return float(2.0 * np.sum(i * x) / (n * total) - (n + 1) / n)
+
+
+def coverage(topk_lists: Iterable[Iterable[int]], n_items: int) -> float:
+    """Share of the ``n_items`` catalog items that appear in at least one top-k list (``-1`` ignored)."""
+    seen = {int(i) for lst in topk_lists for i in lst if int(i) >= 0}
+    return len(seen) / n_items if n_items else float("nan")
