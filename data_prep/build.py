@@ -38,7 +38,7 @@ class DataConfig:
     """Next jobs per job in the transition graph."""
     n_courses_per_job: int = 10
     """Relevant courses listed per job."""
-    fuzzy_threshold: float = 92.0
+    fuzzy_threshold: float = 90.0
     """rapidfuzz ratio at or above which two skill names are merged as near-duplicates."""
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     """How synthetic users behave (see data_prep/synthesis.py)."""

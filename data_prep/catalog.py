@@ -297,7 +297,7 @@ def _skill_importances(value) -> list[tuple[str, str | float]]:
 # ---------------------------------------------------------------- building the catalog
 
 
-def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 92.0) -> Catalog:
+def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0) -> Catalog:
     """Read, standardise and validate a catalog folder (the bundled one when ``folder`` is None)."""
     folder = Path(folder) if folder else BUNDLED_DIR
     if not folder.is_dir():
@@ -329,7 +329,7 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 92.0
         index.add(s.id, s.name, s.aliases)
     index.add_known_aliases(KNOWN_ALIASES)
     for old, new in _merged_ids(merges, skills):
-        index._exact.setdefault(old, new)
+        index.add_alias(old, new)
     courses = _build_courses(*raw["courses"], problems, index, merges)
     jobs = _build_jobs(*raw["jobs"], problems, index, merges)
     transitions = _build_transitions(*raw["transitions"], problems, jobs) if "transitions" in raw else []

@@ -99,6 +99,11 @@ class NameIndex:
             for key in (name_key(alias), compact_key(alias)):
                 self._alias.setdefault(key, item_id)
 
+    def add_alias(self, alias: str, item_id: str) -> None:
+        """Point one more spelling (or a merged-away id) at ``item_id``."""
+        self._alias.setdefault(name_key(alias), item_id)
+        self._alias.setdefault(compact_key(alias), item_id)
+
     def add_known_aliases(self, table: dict[str, str]) -> None:
         """Attach abbreviations whose canonical name is in this index (unknown ones are ignored)."""
         for alias, canonical in table.items():
