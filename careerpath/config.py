@@ -1,0 +1,269 @@
+"""Typed training configuration: a YAML file gives defaults, command-line flags override them.
+
+Every field has a one-line help string (``field(metadata={"help": ...})``) so ``train.py --help``
+documents the whole config. A flag may name a field with its section (``--train.lr 3e-4``) or,
+when the bare name is unique across sections, without it (``--lr 3e-4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "tiny_t5.yaml"
+MODEL_KINDS = ("tiny_t5", "seq2seq", "causal")
+
+
+class ConfigError(ValueError):
+    """A config file or flag that names an unknown field or holds a bad value."""
+
+
+def _f(default, help: str):
+    """A dataclass field with a help line; lists get a factory so instances do not share them."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    data_dir: str = _f("tests/assets/tiny_dataset", "dataset folder with train/validation/test.jsonl")
+    max_train_examples: int = _f(0, "use only the first N training rows (0: all); for quick runs")
+    max_eval_examples: int = _f(500, "validation rows used by the per-epoch generation eval (0: all)")
+    max_source_length: int = _f(256, "input tokens kept (longer inputs are truncated from the left)")
+    max_target_length: int = _f(64, "target tokens kept")
+
+
+@dataclass
+class ModelConfig:
+    kind: str = _f("tiny_t5", "tiny_t5 (built from a config) | seq2seq (pretrained T5) | causal (decoder LM)")
+    model_name: str = _f("", "Hub id, local folder, or pkg:<python package> holding a .gguf (causal)")
+    vocab_size: int = _f(4000, "tiny_t5: tokenizer vocabulary size, trained on the training split only")
+    min_frequency: int = _f(2, "tiny_t5: a merge must occur this often to enter the vocabulary")
+    d_model: int = _f(128, "tiny_t5: hidden size")
+    num_layers: int = _f(2, "tiny_t5: encoder layers (decoder has the same number)")
+    num_heads: int = _f(4, "tiny_t5: attention heads")
+    d_ff: int = _f(512, "tiny_t5: feed-forward size")
+    dropout: float = _f(0.1, "tiny_t5: dropout rate")
+
+
+@dataclass
+class LoraSettings:
+    enabled: bool = _f(False, "train LoRA adapters (peft) instead of all weights")
+    r: int = _f(8, "LoRA rank")
+    alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = _f(0.05, "dropout on the LoRA input")
+    target_modules: list[str] = _f(["q", "v"], "module names that get adapters, e.g. [q, v] for T5")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = _f("outputs/tiny_t5", "where the model, metrics, card and checkpoints go")
+    lr: float = _f(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    warmup_ratio: float = _f(0.05, "share of optimizer steps spent warming up the learning rate")
+    schedule: str = _f("linear", "learning-rate decay after warmup: linear | cosine | constant")
+    epochs: int = _f(3, "passes over the training data")
+    max_steps: int = _f(0, "stop after this many optimizer steps (0: run all epochs)")
+    batch_size: int = _f(32, "examples per device per micro-batch")
+    eval_batch_size: int = _f(64, "examples per generation batch in evaluation")
+    grad_accum: int = _f(1, "micro-batches per optimizer step; simulates a larger batch")
+    max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
+    seed: int = _f(42, "seed for weights, dropout and data order")
+    mixed_precision: str = _f("auto", "auto (bf16 on a bf16 GPU, else no) | no | bf16 | fp16 (not for T5)")
+    eval_every_epoch: bool = _f(True, "run generation-based validation after each epoch")
+    checkpoint_every: int = _f(0, "save resumable state every N optimizer steps (0: never)")
+    resume_from_checkpoint: str = _f("", "'latest' or a checkpoint folder to continue from")
+    log_every: int = _f(10, "write a log line every N optimizer steps")
+    trackers: list[str] = _f([], "experiment trackers, e.g. [tensorboard]")
+    num_threads: int = _f(0, "torch CPU threads per process (0: cores / local processes)")
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = _f(48, "longest generated target, in tokens")
+    num_beams: int = _f(1, "beam width (1: greedy)")
+
+
+@dataclass
+class HubSettings:
+    push_to_hub: bool = _f(False, "upload the output folder to the Hugging Face Hub after training")
+    hub_model_id: str = _f("", "Hub repo id, e.g. user/careerpath-tiny-t5")
+    private: bool = _f(False, "create the Hub repo as private")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: f.default_factory for f in dataclasses.fields(Config)}
+
+
+def field_index() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Map "section.name" to (section, Field) for every config field."""
+    out = {}
+    for sec, cls in _sections().items():
+        for f in dataclasses.fields(cls):
+            out[f"{sec}.{f.name}"] = (sec, f)
+    return out
+
+
+def _resolve_name(name: str, where: str) -> str:
+    """Turn ``lr`` or ``train.lr`` into ``train.lr``; unknown or ambiguous names raise."""
+    index = field_index()
+    if name in index:
+        return name
+    matches = [k for k in index if k.split(".", 1)[1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"{where}: field {name!r} is ambiguous; use one of {', '.join(matches)}")
+    close = difflib.get_close_matches(name, list(index) + [k.split(".", 1)[1] for k in index], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"{where}: unknown config field {name!r}{hint} (see train.py --help)")
+
+
+def _check_type(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if origin is list or tp is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and value is None:
+        return ""
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+_HINTS = {sec: typing.get_type_hints(cls) for sec, cls in _sections().items()}
+
+
+def set_field(cfg: Config, name: str, value, where: str) -> None:
+    """Set ``name`` (bare or dotted) on ``cfg`` after checking its type; ``where`` goes in errors."""
+    key = _resolve_name(name, where)
+    sec, f = field_index()[key]
+    checked = _check_type(value, _HINTS[sec][f.name], f"{where}: {key}")
+    setattr(getattr(cfg, sec), f.name, checked)
+
+
+def _apply_yaml(cfg: Config, path: Path) -> None:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read config: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    for sec, values in data.items():
+        if sec not in _sections():
+            raise ConfigError(f"{path}: unknown section {sec!r}; expected one of {', '.join(_sections())}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: section {sec!r} must be a mapping")
+        for name, value in values.items():
+            set_field(cfg, f"{sec}.{name}", value, str(path))
+
+
+def validate(cfg: Config) -> Config:
+    """Reject combinations that would fail late (after minutes of training) or silently."""
+    m, t = cfg.model, cfg.train
+    if m.kind not in MODEL_KINDS:
+        raise ConfigError(f"model.kind: {m.kind!r} is not one of {', '.join(MODEL_KINDS)}")
+    if m.kind != "tiny_t5" and not m.model_name:
+        raise ConfigError(f"model.model_name: required for model.kind={m.kind}")
+    if t.schedule not in ("linear", "cosine", "constant"):
+        raise ConfigError(f"train.schedule: {t.schedule!r} is not linear, cosine or constant")
+    if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+        raise ConfigError(f"train.mixed_precision: {t.mixed_precision!r} is not auto, no, bf16 or fp16")
+    if t.mixed_precision == "fp16" and m.kind != "causal":
+        raise ConfigError("train.mixed_precision: fp16 overflows in T5; use bf16 or no")
+    for name in ("batch_size", "eval_batch_size", "grad_accum", "epochs"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"train.{name}: must be >= 1")
+    if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:
+        raise ConfigError("hub.hub_model_id: required with --push_to_hub")
+    if cfg.lora.enabled and not cfg.lora.target_modules:
+        raise ConfigError("lora.target_modules: list the modules that get adapters")
+    return cfg
+
+
+def _parse_value(text: str | None):
+    """A flag value is read as YAML (``3e-4``, ``true``, ``[q, v]``); a bare flag means true."""
+    if text is None:
+        return True
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _split_overrides(rest: list[str]) -> list[tuple[str, str | None]]:
+    pairs, i = [], 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"command line: expected --field value, got {arg!r}")
+        name, eq, value = arg[2:].partition("=")
+        if eq:
+            pairs.append((name, value))
+        elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+            pairs.append((name, rest[i + 1]))
+            i += 1
+        else:
+            pairs.append((name, None))
+        i += 1
+    return pairs
+
+
+def help_text() -> str:
+    lines = ["config fields (set in YAML under their section, or as --section.field / --field):"]
+    for key, (_, f) in field_index().items():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  --{key:<30} {f.metadata['help']} (default: {default!r})")
+    return "\n".join(lines)
+
+
+def load_config(argv: list[str] | None = None) -> Config:
+    """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--field value`` flags."""
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Fine-tune a careerpath model.",
+        epilog=help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file")
+    args, rest = parser.parse_known_args(argv)
+    cfg = Config()
+    _apply_yaml(cfg, args.config)
+    for name, value in _split_overrides(rest):
+        set_field(cfg, name, _parse_value(value), "command line")
+    return validate(cfg)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

