@@ -54,7 +54,7 @@ def test_markov_beats_popularity_on_a_first_order_rule():
 
 def test_gru_learns_a_goal_dependent_sequence_rule():
     train, val, test = goal_rows(64), goal_rows(16, offset=500), goal_rows(16, offset=1000)
-    gru = B.GRUBaseline(emb_dim=16, hidden=32, epochs=40, patience=5, lr=1e-2, seed=0)
+    gru = B.GRUBaseline(emb_dim=16, hidden=32, epochs=40, patience=5, lr=1e-2, batch_size=32, seed=0)
     gru.fit(train, COURSES, JOBS, val_rows=val, log=None)
     res = B.evaluate_scorer(gru, test, COURSES, JOBS)
     assert res["next_course"]["acc@1"] >= 0.95
