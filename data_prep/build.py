@@ -254,5 +254,6 @@ known* is the upper bound with the type revealed.
 (`goal`, `job`, `history`, `skills`, `courses`, `next_course`, `skills_gained`, `next_job` and their
 `*_id` versions), groups for bias reports (`start_family`, `start_level`, `job_family`, `job_level`),
 the hidden `user_type` (never in the input text) and the generator's probabilities `probs` (type
-known) and `probs_visible` (given the text), non-zero entries only.
+known) and `probs_visible` (given the text): courses at or above 0.001 under `course`, the summed
+probability of all other courses under `course_other`, and next jobs under `job` (`stay` included).
 """

@@ -26,6 +26,9 @@ REQUIRED_COLUMNS = {
 }
 FORBIDDEN_IN_NAMES = set("|>,;\\")
 MAX_FIELD_CHARS = 5000
+# Merging two rows of the skills table is a stronger act than resolving a reference, so it needs a
+# closer match ("E-Learning Development" vs "Learning and Development" scores 90 and must not merge).
+ROW_MERGE_MIN = 95.0
 
 
 class CatalogError(ValueError):
@@ -335,7 +338,8 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0
     transitions = _build_transitions(*raw["transitions"], problems, jobs) if "transitions" in raw else []
     if problems.items:
         raise CatalogError(problems.items)
-    return Catalog(skills, courses, jobs, transitions, merges, source=str(folder))
+    unique = list({(m.kind, m.raw, m.canonical): m for m in merges}.values())
+    return Catalog(skills, courses, jobs, transitions, unique, source=str(folder))
 
 
 def _merged_ids(merges, skills):
@@ -360,7 +364,7 @@ def _build_skills(file, rows, problems, merges, threshold) -> dict[str, Skill]:
         if sid and name and sid not in skills:
             skills[sid] = Skill(sid, name, aliases, _text(row, "category", problems, file, line))
     # near-duplicate skill rows ("Javascript" next to "JavaScript") merge into the first one
-    for keep, drop, score in find_near_duplicates({k: v.name for k, v in skills.items()}, threshold):
+    for keep, drop, score in find_near_duplicates({k: v.name for k, v in skills.items()}, max(threshold, ROW_MERGE_MIN)):
         kept = skills[keep]
         gone = skills.pop(drop)
         skills[keep] = Skill(kept.id, kept.name, tuple(dict.fromkeys(kept.aliases + (gone.name,) + gone.aliases)), kept.category)

@@ -131,7 +131,7 @@ class NameIndex:
     def suggest(self, raw: str, limit: int = 3) -> list[str]:
         """Closest display names, for "did you mean" messages."""
         names = list(self.names.values())
-        hits = process.extract(clean_text(raw), names, scorer=fuzz.WRatio, limit=limit)
+        hits = process.extract(name_key(raw), names, scorer=fuzz.ratio, processor=name_key, limit=limit)
         return [h[0] for h in hits if h[1] >= 60]
 
 

@@ -26,6 +26,9 @@ from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, Step, serialise_input, serialise_target
 
 
+PROB_FLOOR = 1e-3  # course probabilities below this are summed into probs["course_other"]
+
+
 @dataclass(frozen=True)
 class PreferenceType:
     """A hidden learner type: how course length and level shift the choice of course."""
@@ -48,7 +51,7 @@ DEFAULT_TYPES = (
 class SynthesisConfig:
     """How synthetic users behave. Defaults give about 10,000 training examples."""
 
-    users: int = 1800
+    users: int = 1400
     """Number of synthetic users."""
     seed: int = 13
     """Seed; the same config and seed give byte-identical output."""
@@ -107,6 +110,22 @@ class Synthesiser:
         for c in catalog.courses.values():
             for s in c.skills:
                 self.teaches.setdefault(s, []).append(c)
+        self.skill_list = list(catalog.skills)
+        self.course_list = list(catalog.courses)
+        self.course_pos = {c: i for i, c in enumerate(self.course_list)}
+        self.teach_m = np.zeros((len(self.course_list), len(self.skill_list)), dtype=np.float32)
+        self.prereq_m = np.zeros_like(self.teach_m)
+        for i, c in enumerate(catalog.courses.values()):
+            for sk in c.skills:
+                self.teach_m[i, self.skill_order[sk]] = 1.0
+            for sk in c.prerequisites:
+                self.prereq_m[i, self.skill_order[sk]] = 1.0
+        hours = np.array([c.hours for c in catalog.courses.values()])
+        levels = np.array([c.level for c in catalog.courses.values()])
+        self.type_pref = [
+            -t.long_course_penalty * np.maximum(hours - t.long_hours, 0.0) / 10.0 + t.level_bonus * (levels - 1)
+            for t in cfg.types
+        ]
         self.start_jobs = [j for j in catalog.jobs if progression.reachable_from(j, cfg.max_goal_hops)]
         self.priors = np.array([t.prior for t in cfg.types]) / sum(t.prior for t in cfg.types)
 
@@ -145,18 +164,17 @@ class Synthesiser:
             hop = self.prog.next_hop(job, goal)
             if hop is None:
                 break
-            per_type = [self._course_dist(job, hop, goal, skills, courses, t) for t in self.cfg.types]
-            if not per_type[0]:
+            ids, per_type = self._course_dists(hop, goal, skills, courses)
+            if not ids:
                 break
-            ids = list(per_type[0])
-            p_true = np.array([per_type[utype][c] for c in ids])
+            p_true = per_type[utype]
             course = ids[rng.choice(len(ids), p=p_true / p_true.sum())]
             abandoned = rng.random() < self.cfg.abandon_prob
             gained = [] if abandoned else self._new_skills(course, skills)
             after = skills | set(gained)
             job_dist_by_course = self._job_dists(job, hop, skills, ids)
             next_job = self._sample_job(job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills), rng)
-            p_visible = sum(posterior[k] * np.array([per_type[k][c] for c in ids]) for k in range(len(per_type)))
+            p_visible = sum(posterior[k] * per_type[k] for k in range(len(per_type)))
             events.append(
                 Event(
                     user_id=user_id,
@@ -177,7 +195,7 @@ class Synthesiser:
             )
             # Bayes update of the type posterior from the observed course choice.
             k = ids.index(course)
-            posterior = posterior * np.array([per_type[t][ids[k]] for t in range(len(per_type))])
+            posterior = posterior * np.array([per_type[t][k] for t in range(len(per_type))])
             posterior /= posterior.sum()
             if not abandoned:
                 courses.append(course)
@@ -191,47 +209,45 @@ class Synthesiser:
     def _new_skills(self, course_id: str, skills: set[str]) -> list[str]:
         return [s for s in self.catalog.courses[course_id].skills if s not in skills]
 
-    def _course_dist(self, job, hop, goal, skills, taken, ptype: PreferenceType) -> dict[str, float]:
-        """P(next course) for one preference type: softmax over useful courses plus detours."""
-        cat, cfg = self.catalog, self.cfg
-        want: dict[str, float] = {}
+    def _course_dists(self, hop, goal, skills, taken) -> tuple[list[str], list[np.ndarray]]:
+        """P(next course) for every preference type: softmax over useful courses plus detours.
+
+        Vectorised over the catalog (course x skill matrices), since this runs for every step of
+        every user.
+        """
+        cfg, cat = self.cfg, self.catalog
+        lacking = np.ones(len(self.skill_list), dtype=bool)
+        for s in skills:
+            lacking[self.skill_order[s]] = False
+        want = np.zeros(len(self.skill_list))
         for s, w in skill_gap(skills, cat.jobs[hop]):
-            want[s] = want.get(s, 0.0) + w
+            want[self.skill_order[s]] += w
         for s, w in skill_gap(skills, cat.jobs[goal]):
-            want[s] = want.get(s, 0.0) + 0.5 * w
-        taken_set = set(taken)
-        eligible = [
-            c
-            for c in cat.courses.values()
-            if c.id not in taken_set and set(c.prerequisites) <= skills and any(s not in skills for s in c.skills)
-        ]
-        if not eligible:
-            return {}
-        # courses that unlock a wanted course's prerequisites count for half
-        unlock: dict[str, float] = {}
-        for s, w in want.items():
-            for c in self.teaches.get(s, []):
-                for p in c.prerequisites:
-                    if p not in skills:
-                        unlock[p] = max(unlock.get(p, 0.0), 0.5 * w)
-        scores, useful = [], []
-        for c in eligible:
-            gain = sum(want.get(s, unlock.get(s, 0.0)) for s in c.skills if s not in skills)
-            if gain <= 0:
+            want[self.skill_order[s]] += 0.5 * w
+        # skills that unlock a wanted course's prerequisites count for half
+        course_want = (self.teach_m * want).max(axis=1)
+        unlock = 0.5 * (self.prereq_m * course_want[:, None]).max(axis=0)
+        value = np.where(want > 0, want, unlock) * lacking
+        eligible = (self.prereq_m @ lacking == 0) & (self.teach_m @ lacking > 0)
+        for c in taken:
+            eligible[self.course_pos[c]] = False
+        idx = np.flatnonzero(eligible)
+        if idx.size == 0:
+            return [], []
+        ids = [self.course_list[i] for i in idx]
+        gain = self.teach_m[idx] @ value
+        useful = gain > 0
+        dists = []
+        for pref in self.type_pref:
+            probs = np.full(idx.size, cfg.detour_prob / idx.size)
+            if not useful.any():
+                dists.append(np.full(idx.size, 1.0 / idx.size))
                 continue
-            pref = -ptype.long_course_penalty * max(c.hours - ptype.long_hours, 0.0) / 10.0
-            pref += ptype.level_bonus * (c.level - 1)
-            scores.append(cfg.gain_weight * gain + pref)
-            useful.append(c.id)
-        probs = {c.id: cfg.detour_prob / len(eligible) for c in eligible}
-        if not useful:
-            return {c: 1.0 / len(eligible) for c in probs}
-        z = np.array(scores) / cfg.temperature
-        z = np.exp(z - z.max())
-        z /= z.sum()
-        for cid, p in zip(useful, z):
-            probs[cid] += (1.0 - cfg.detour_prob) * float(p)
-        return probs
+            z = (cfg.gain_weight * gain[useful] + pref[idx][useful]) / cfg.temperature
+            z = np.exp(z - z.max())
+            probs[useful] += (1.0 - cfg.detour_prob) * z / z.sum()
+            dists.append(probs)
+        return ids, dists
 
     def _job_dist(self, job: str, hop: str, skills: set[str]) -> dict[str, float]:
         """P(next job | skills after the course): move to the next hop when ready, else stay."""
@@ -256,10 +272,17 @@ class Synthesiser:
         for b, _ in self.prog.next_jobs[job]:
             relevant |= set(self.catalog.jobs[b].skills)
         base = self._job_dist(job, hop, skills)
+        mask = np.zeros(len(self.skill_list))
+        for sk in relevant - skills:
+            mask[self.skill_order[sk]] = 1.0
+        hits = self.teach_m @ mask
         out = {}
         for cid in course_ids:
-            new = set(self._new_skills(cid, skills)) & relevant
-            out[cid] = self._job_dist(job, hop, skills | new) if new else base
+            if hits[self.course_pos[cid]] > 0:
+                new = set(self.catalog.courses[cid].skills) & relevant
+                out[cid] = self._job_dist(job, hop, skills | new)
+            else:
+                out[cid] = base
         return out
 
     def _sample_job(self, dist: dict[str, float], rng: np.random.Generator) -> str:
@@ -271,15 +294,25 @@ class Synthesiser:
         """Rounded course and (marginal over the course, abandonment included) job probabilities."""
         p_course = p_course / p_course.sum()
         ab = self.cfg.abandon_prob
-        jobs: dict[str, float] = {}
+        # most courses share one job distribution object: add their mass once per object
+        mass: dict[int, list] = {}
         for cid, p in zip(ids, p_course):
-            for j, q in job_dists[cid].items():
+            d = job_dists[cid]
+            entry = mass.setdefault(id(d), [d, 0.0])
+            entry[1] += p
+        jobs: dict[str, float] = {}
+        for d, p in mass.values():
+            for j, q in d.items():
                 jobs[j] = jobs.get(j, 0.0) + (1 - ab) * p * q
         for j, q in self._job_dist(job, hop, skills).items():
             jobs[j] = jobs.get(j, 0.0) + ab * q
+        # detours spread a little mass over every eligible course; keep the rows small by storing
+        # courses above PROB_FLOOR and the mass of the rest in "course_other"
+        keep = p_course >= PROB_FLOOR
         return {
-            "course": {c: round(float(p), 6) for c, p in zip(ids, p_course) if p >= 1e-6},
-            "job": {j: round(q, 6) for j, q in jobs.items() if q >= 1e-6},
+            "course": {c: round(float(p), 5) for c, p, k in zip(ids, p_course, keep) if k},
+            "course_other": round(float(p_course[~keep].sum()), 5),
+            "job": {j: round(q, 5) for j, q in jobs.items() if q >= 1e-5},
         }
 
 

@@ -34,7 +34,8 @@ def test_rows_are_consistent(tiny_dataset):
         assert row["next_course_id"] not in row["course_ids"]
         assert not set(row["skills_gained_ids"]) & set(row["skill_ids"])
         for probs in (row["probs"], row["probs_visible"]):
-            assert abs(sum(probs["course"].values()) - 1) < 1e-3 and abs(sum(probs["job"].values()) - 1) < 1e-3
+            total = sum(probs["course"].values()) + probs["course_other"]
+            assert abs(total - 1) < 1e-3 and abs(sum(probs["job"].values()) - 1) < 1e-3
             assert row["next_course_id"] in probs["course"]
 
 

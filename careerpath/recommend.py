@@ -1,0 +1,328 @@
+"""The recommendation engine: ranked next courses and jobs, and goal-directed pathways, explained.
+
+Only real catalog items come out: rankings are exact over the whole catalog (every course and job
+scored by :class:`careerpath.scoring.CatalogScorer`), and the person's exclusions and caps are
+applied as masks before ranking. Pathways are a beam search over steps (take a course, then move
+job when the move is realistic) driven by the model's goal-conditioned probabilities; when the
+model cannot reach the goal in ``max_steps`` the engine says so and falls back to skill-gap
+planning, marked as such. Every explanation is computed from the catalog, never generated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from careerpath.metrics import top_k as shared_top_k
+from careerpath.profile import ProfileResolver, ResolvedProfile
+from careerpath.scoring import CatalogScorer
+from data_prep.catalog import Catalog, Course, load_catalog
+from data_prep.progression import Progression, coverage, skill_gap
+from data_prep.textformat import STAY
+
+MIN_CONFIDENCE = 0.05  # a planned course below this probability marks the pathway as unsure
+
+
+@dataclass
+class Constraints:
+    """What the person rules out."""
+
+    exclude_courses: list[str] = field(default_factory=list)
+    exclude_providers: list[str] = field(default_factory=list)
+    max_hours: float | None = None
+    max_level: int | None = None
+
+
+@dataclass
+class Recommendation:
+    kind: str  # "course" or "job"
+    id: str
+    title: str
+    probability: float
+    skills_added: list[str]
+    reason: str
+    hours: float | None = None
+    provider: str | None = None
+    level: int | None = None
+
+
+@dataclass
+class PathStep:
+    kind: str  # "course" or "job"
+    id: str
+    title: str
+    skills_gained: list[str]
+    gap_left: list[str]
+    goal_coverage: float
+    hours: float
+    probability: float | None
+    reason: str
+    source: str  # "model" or "skill-gap fallback"
+
+
+@dataclass
+class Pathway:
+    goal: dict | None
+    steps: list[PathStep]
+    reached: bool
+    total_hours: float
+    confident: bool
+    fallback: bool
+    note: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Beam:
+    job: str | None
+    skills: set[str]
+    courses: list[str]
+    history: list[str]
+    logp: float = 0.0
+    steps: list[PathStep] = field(default_factory=list)
+    unsure: bool = False
+
+    def reached(self, goal: str) -> bool:
+        return self.job == goal
+
+
+class Recommender:
+    """Loads a trained model with its catalog and answers ``recommend`` and ``pathway``."""
+
+    def __init__(self, model, tokenizer, kind: str, catalog: Catalog, move_threshold: float = 0.8,
+                 use_embeddings: bool = True, model_version: str = ""):
+        self.catalog = catalog
+        self.scorer = CatalogScorer(model, tokenizer, catalog, kind=kind)
+        self.resolver = ProfileResolver(catalog, use_embeddings=use_embeddings)
+        self.progression = Progression(catalog)
+        self.move_threshold = move_threshold
+        self.model_version = model_version
+        self._course_pos = {c: i for i, c in enumerate(catalog.courses)}
+        self._job_pos = {j: i for i, j in enumerate(list(catalog.jobs) + [STAY])}
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, catalog_dir: str | Path | None = None, **kwargs) -> Recommender:
+        """A training output folder (full model or LoRA adapter); the catalog travels with it."""
+        from careerpath.modeling import load_for_inference
+
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise FileNotFoundError(f"{model_dir}: no such model folder; train one with `careerpath quickstart`")
+        catalog = load_catalog(catalog_dir or find_catalog(model_dir))
+        model, tokenizer, kind = load_for_inference(model_dir)
+        version = ""
+        if (model_dir / "metrics.json").exists():
+            version = json.loads((model_dir / "metrics.json").read_text()).get("model_version", "")
+        return cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
+
+    # -- profiles ------------------------------------------------------------------------
+    def resolve(self, profile=None, *, text: str | None = None, goal: str | None = None, **fields) -> ResolvedProfile:
+        """``profile`` may be a ResolvedProfile, free text, or a dict of fields (job, skills, courses, history)."""
+        if isinstance(profile, ResolvedProfile):
+            prof = profile
+        elif isinstance(profile, str) or text:
+            prof = self.resolver.from_text(text or profile)
+        else:
+            prof = self.resolver.from_fields(**{**(profile or {}), **fields})
+        if goal:
+            self.resolver.from_fields(goal=goal, prof=prof)
+        return prof
+
+    # -- masks -----------------------------------------------------------------------------
+    def _course_allowed(self, c: Course, taken: set[str], cons: Constraints) -> bool:
+        excluded = {x.lower() for x in cons.exclude_courses}
+        if c.id in taken or c.id.lower() in excluded or c.title.lower() in excluded:
+            return False
+        if c.provider.lower() in {p.lower() for p in cons.exclude_providers}:
+            return False
+        if cons.max_hours is not None and c.hours > cons.max_hours:
+            return False
+        return cons.max_level is None or c.level <= cons.max_level
+
+    def _course_mask(self, taken: set[str], cons: Constraints, skills: set[str] | None = None) -> np.ndarray:
+        """True where a course may NOT be recommended (``skills`` given: prerequisites must be met)."""
+        return np.array([
+            not self._course_allowed(c, taken, cons) or (skills is not None and not set(c.prerequisites) <= skills)
+            for c in self.catalog.courses.values()
+        ])
+
+    # -- explanations ------------------------------------------------------------------------
+    def _course_reason(self, c: Course, skills: set[str], target: str | None, goal: str | None) -> str:
+        new = [s for s in c.skills if s not in skills]
+        names = self.catalog.skill_names
+        for job_id, label in ((target, "your next move to"), (goal, "your goal")):
+            if job_id:
+                covers = [s for s in new if s in self.catalog.jobs[job_id].skills]
+                if covers:
+                    return f"covers {', '.join(names(covers))}, needed for {label} {self.catalog.jobs[job_id].title}"
+        if new:
+            return f"adds {', '.join(names(new))}"
+        return "revises skills you already have"
+
+    # -- recommend ---------------------------------------------------------------------------
+    def recommend(self, profile=None, goal: str | None = None, top_k: int = 10,
+                  constraints: Constraints | None = None, **fields) -> dict:
+        """Top courses and next jobs for one profile, each with probability, skills added and a reason."""
+        prof = self.resolve(profile, goal=goal, **fields)
+        cons = constraints or Constraints()
+        skills, taken = set(prof.skills), set(prof.courses)
+        course_lp, job_lp = self.scorer.score([prof.input_text(self.catalog)], [sorted(skills)])
+        mask = self._course_mask(taken, cons)
+        hop = self.progression.next_hop(prof.job, prof.goal) if prof.job and prof.goal else prof.goal
+        courses = []
+        probs = np.exp(course_lp[0])
+        for i in (i for i in shared_top_k(course_lp, top_k, mask)[0] if i >= 0):
+            c = self.catalog.courses[self.scorer.course_ids[i]]
+            reason = self._course_reason(c, skills, hop, prof.goal)
+            missing = [p for p in c.prerequisites if p not in skills]
+            if missing:
+                reason += f"; first learn {', '.join(self.catalog.skill_names(missing))}"
+            courses.append(Recommendation("course", c.id, c.title, round(float(probs[i]), 4),
+                                          self.catalog.skill_names([s for s in c.skills if s not in skills]),
+                                          reason, c.hours, c.provider, c.level))
+        job_mask = np.array([j == prof.job or j == STAY for j in self.scorer.job_ids])
+        jobs = []
+        jprobs = np.exp(job_lp[0])
+        for i in (i for i in shared_top_k(job_lp, top_k, job_mask)[0] if i >= 0):
+            job = self.catalog.jobs[self.scorer.job_ids[i]]
+            cov = coverage(skills, job)
+            gap = [s for s, _ in skill_gap(skills, job)]
+            reason = f"you hold {cov:.0%} of its required skills"
+            reason += f"; missing {', '.join(self.catalog.skill_names(gap[:4]))}" if gap else "; ready now"
+            jobs.append(Recommendation("job", job.id, job.title, round(float(jprobs[i]), 4),
+                                       self.catalog.skill_names(gap), reason, level=job.level))
+        return {
+            "profile": prof.as_dict(self.catalog),
+            "input_text": prof.input_text(self.catalog),
+            "warnings": list(prof.warnings),
+            "next_courses": [asdict(r) for r in courses],
+            "next_jobs": [asdict(r) for r in jobs],
+            "p_stay": round(float(jprobs[-1]), 4),
+        }
+
+    # -- pathway -----------------------------------------------------------------------------
+    def _goal_state(self, beam: _Beam, goal: str) -> tuple[list[str], float]:
+        job = self.catalog.jobs[goal]
+        return self.catalog.skill_names([s for s, _ in skill_gap(beam.skills, job)]), coverage(beam.skills, job)
+
+    def _text_of(self, beam: _Beam, goal: str) -> str:
+        prof = ResolvedProfile(job=beam.job, goal=goal, history=list(beam.history), skills=sorted(beam.skills),
+                               courses=list(beam.courses))
+        return prof.input_text(self.catalog)
+
+    def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
+        hop = self.progression.next_hop(beam.job, goal) if beam.job else goal
+        if hop is None or hop == beam.job:
+            return
+        if coverage(beam.skills, self.catalog.jobs[hop]) >= self.move_threshold:
+            job = self.catalog.jobs[hop]
+            beam.job = hop
+            beam.history.append(hop)
+            gap, cov = self._goal_state(beam, goal)
+            what = "your goal" if hop == goal else f"a step towards {self.catalog.jobs[goal].title}"
+            reason = f"you now hold {coverage(beam.skills, job):.0%} of its required skills; {what}"
+            beam.steps.append(PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source))
+
+    def _expand(self, beams: list[_Beam], goal: str, width: int, cons: Constraints) -> list[_Beam]:
+        texts = [self._text_of(b, goal) for b in beams]
+        scores = self.scorer.score_courses(texts)
+        out = []
+        for b, lp in zip(beams, scores):
+            mask = self._course_mask(set(b.courses), cons, b.skills)
+            hop = self.progression.next_hop(b.job, goal) if b.job else goal
+            for i in shared_top_k(lp[None], width, mask)[0]:
+                if i < 0 or mask[i]:
+                    continue
+                c = self.catalog.courses[self.scorer.course_ids[i]]
+                nb = _Beam(b.job, set(b.skills) | set(c.skills), b.courses + [c.id], list(b.history),
+                           b.logp + float(lp[i]), list(b.steps), b.unsure or float(np.exp(lp[i])) < MIN_CONFIDENCE)
+                gained = self.catalog.skill_names([s for s in c.skills if s not in b.skills])
+                gap, cov = self._goal_state(nb, goal)
+                nb.steps.append(PathStep("course", c.id, c.title, gained, gap, round(cov, 3), c.hours,
+                                         round(float(np.exp(lp[i])), 4), self._course_reason(c, b.skills, hop, goal), "model"))
+                self._maybe_move(nb, goal, "model")
+                out.append(nb)
+        return out
+
+    def pathway(self, profile=None, goal: str | None = None, max_steps: int = 8, beam_width: int = 3,
+                constraints: Constraints | None = None, **fields) -> Pathway:
+        """Ordered steps from the profile to ``goal``; steps are courses and job moves."""
+        prof = self.resolve(profile, goal=goal, **fields)
+        cons = constraints or Constraints()
+        if not prof.goal:
+            return Pathway(None, [], False, 0.0, False, False, "no goal given: say which job you want to reach")
+        goal_id = prof.goal
+        start = _Beam(prof.job, set(prof.skills), list(prof.courses), list(prof.history) or ([prof.job] if prof.job else []))
+        self._maybe_move(start, goal_id, "model")
+        beams, done = [start], [start] if start.reached(goal_id) else []
+        for _ in range(max_steps):
+            live = [b for b in beams if not b.reached(goal_id) and sum(s.kind == "course" for s in b.steps) < max_steps]
+            if not live or done:
+                break
+            cands = self._expand(live, goal_id, beam_width, cons)
+            done += [b for b in cands if b.reached(goal_id)]
+            cands.sort(key=lambda b: (-self._goal_state(b, goal_id)[1], -b.logp))
+            beams = cands[:beam_width]
+        goal_info = {"id": goal_id, "title": self.catalog.jobs[goal_id].title}
+        if done:
+            best = max(done, key=lambda b: (b.logp / max(len(b.courses), 1), -len(b.steps)))
+            note = "goal reached" + (" (the model was unsure of some steps)" if best.unsure else "")
+            return self._finish(goal_info, best, True, not best.unsure, False, note)
+        fallback = self._skill_gap_plan(start, goal_id, max_steps, cons)
+        note = (f"the model's pathway did not reach {goal_info['title']} in {max_steps} course steps; "
+                "showing a skill-gap plan instead")
+        if not fallback.reached(goal_id):
+            note += f", which does not reach it in {max_steps} steps either"
+        return self._finish(goal_info, fallback, fallback.reached(goal_id), False, True, note)
+
+    def _skill_gap_plan(self, start: _Beam, goal: str, max_steps: int, cons: Constraints) -> _Beam:
+        """Greedy: each step takes the allowed course covering most of the remaining gap importance."""
+        b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps))
+        for _ in range(max_steps):
+            if b.reached(goal):
+                break
+            hop = self.progression.next_hop(b.job, goal) if b.job else goal
+            want = dict(skill_gap(b.skills, self.catalog.jobs[hop or goal]))
+            for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
+                want[s] = want.get(s, 0.0) + 0.5 * w
+            best, best_gain = None, 0.0
+            for c in self.catalog.courses.values():
+                if not self._course_allowed(c, set(b.courses), cons) or not set(c.prerequisites) <= b.skills:
+                    continue
+                gain = sum(want.get(s, 0.0) for s in c.skills if s not in b.skills) - 0.001 * c.hours
+                if gain > best_gain:
+                    best, best_gain = c, gain
+            if best is None:
+                break
+            gained = self.catalog.skill_names([s for s in best.skills if s not in b.skills])
+            b.skills |= set(best.skills)
+            b.courses.append(best.id)
+            gap, cov = self._goal_state(b, goal)
+            b.steps.append(PathStep("course", best.id, best.title, gained, gap, round(cov, 3), best.hours, None,
+                                    self._course_reason(best, b.skills - set(best.skills), hop, goal), "skill-gap fallback"))
+            self._maybe_move(b, goal, "skill-gap fallback")
+        return b
+
+    def _finish(self, goal_info, beam: _Beam, reached, confident, fallback, note) -> Pathway:
+        hours = sum(s.hours for s in beam.steps)
+        return Pathway(goal_info, beam.steps, reached, round(hours, 1), confident, fallback, note)
+
+
+def find_catalog(model_dir: Path) -> Path:
+    """The catalog a model was trained with: ``<model>/catalog`` or the training data's copy."""
+    if (model_dir / "catalog").is_dir():
+        return model_dir / "catalog"
+    cfg = model_dir / "config.yaml"
+    if cfg.exists():
+        import yaml
+
+        data = yaml.safe_load(cfg.read_text()) or {}
+        data_dir = (data.get("data") or {}).get("data_dir")
+        if data_dir and (Path(data_dir) / "catalog").is_dir():
+            return Path(data_dir) / "catalog"
+    raise FileNotFoundError(f"{model_dir}: no catalog found next to the model; pass --catalog DIR")
