@@ -82,7 +82,7 @@ class TrainConfig:
     resume_from_checkpoint: str = _f("", "'latest' or a checkpoint folder to continue from")
     log_every: int = _f(10, "write a log line every N optimizer steps")
     trackers: list[str] = _f([], "experiment trackers, e.g. [tensorboard]")
-    num_threads: int = _f(0, "torch CPU threads per process (0: cores / local processes)")
+    num_threads: int = _f(0, "torch CPU threads per process (0: physical cores / local processes)")
 
 
 @dataclass
@@ -151,6 +151,11 @@ def _check_type(value, tp, where: str):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
+    if tp in (int, float) and isinstance(value, str):
+        try:  # YAML reads "3e-4" (no dot) as a string
+            return tp(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}") from None
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is str and value is None:

@@ -154,7 +154,7 @@ def load_pretrained(kind: str, name: str):
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.config.name_or_path = name  # adapters record where their base came from (e.g. pkg:...)
+    model.name_or_path = model.config.name_or_path = name  # adapters record their base (e.g. pkg:...)
     return model, tokenizer
 
 
@@ -198,7 +198,7 @@ def build(cfg: Config, train_texts: list[str]):
 # ---------------------------------------------------------------- save / load for inference
 
 
-def save_model(model, tokenizer, out_dir: Path, model_kind: str) -> None:
+def save_model(model, tokenizer, out_dir: Path, model_kind: str, base_name: str = "") -> None:
     """Save a full model or an adapter (plus its scratch base when it has no other home)."""
     from peft import PeftModel
 
@@ -208,6 +208,8 @@ def save_model(model, tokenizer, out_dir: Path, model_kind: str) -> None:
             _save_base_without_lora(model, out_dir / ADAPTER_BASE_DIR)
             tokenizer.save_pretrained(out_dir / ADAPTER_BASE_DIR)
             model.peft_config["default"].base_model_name_or_path = ADAPTER_BASE_DIR
+        elif base_name:
+            model.peft_config["default"].base_model_name_or_path = base_name
         model.save_pretrained(out_dir, safe_serialization=True)
     else:
         model.save_pretrained(out_dir, safe_serialization=True)

@@ -1,0 +1,102 @@
+"""Hub upload against a stand-in HfApi, and export (LoRA merge) to a standalone model."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from careerpath import export, hub, training
+from careerpath.config import load_config
+from careerpath.modeling import load_for_inference
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "assets" / "tiny_dataset"
+TINY = ["--data_dir", str(DATA), "--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64"]
+TINY += ["--vocab_size", "1000", "--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8"]
+TINY += ["--num_threads", "1", "--max_steps", "2", "--checkpoint_every", "1"]
+SECRET = "hf_do_not_leak_this_token_123"
+
+
+class FakeHfApi:
+    """Records what would be sent to the Hub, and checks the files exist at upload time."""
+
+    calls: list = []
+
+    def create_repo(self, **kwargs):
+        self.calls.append(("create_repo", kwargs))
+
+    def upload_folder(self, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        kwargs["files"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        self.calls.append(("upload_folder", kwargs))
+        return "https://huggingface.co/me/careerpath-tiny/commit/abc"
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    FakeHfApi.calls = []
+    monkeypatch.setattr(hub, "HfApi", FakeHfApi)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return FakeHfApi.calls
+
+
+def test_push_to_hub_after_training(tmp_path, fake_hub):
+    cfg = load_config(
+        [
+            "--output_dir",
+            str(tmp_path / "out"),
+            *TINY,
+            "--push_to_hub",
+            "--hub_model_id",
+            "me/careerpath-tiny",
+        ]
+    )
+    out = training.run_training(cfg)
+    (create, kw_create), (upload, kw_upload) = fake_hub
+    assert create == "create_repo" and kw_create["repo_id"] == "me/careerpath-tiny" and kw_create["exist_ok"]
+    assert upload == "upload_folder" and Path(kw_upload["folder_path"]) == out
+    assert kw_upload["repo_id"] == "me/careerpath-tiny"
+    assert {"README.md", "model.safetensors", "tokenizer.json", "metrics.json"} <= set(kw_upload["files"])
+    assert "checkpoints/*" in kw_upload["ignore_patterns"]  # resumable state stays local
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"token leaked into {path}"
+
+
+def test_push_refuses_a_folder_without_card(tmp_path, fake_hub):
+    with pytest.raises(FileNotFoundError, match="README.md"):
+        hub.push_to_hub(tmp_path, "me/x")
+    assert fake_hub == []
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lora") / "run"
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--output_dir", str(out), *TINY]
+    )
+    return training.run_training(cfg)
+
+
+def test_export_merges_lora_into_standalone_model(tmp_path, lora_run):
+    dest = tmp_path / "merged"
+    assert export.main(["--model", str(lora_run), "--out", str(dest), "--merge"]) == 0
+    names = {p.name for p in dest.iterdir()}
+    assert "model.safetensors" in names and "adapter_config.json" not in names
+    assert not list(dest.glob("*.bin")) and "README.md" in names
+    merged = AutoModelForSeq2SeqLM.from_pretrained(dest, use_safetensors=True)
+    tok = AutoTokenizer.from_pretrained(dest)
+    adapter, _, _ = load_for_inference(lora_run)
+    enc = tok(["goal: Cloud Engineer | job: System Administrator"], return_tensors="pt")
+    labels = tok(["next_course: Linux Fundamentals"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(
+            merged(**enc, labels=labels).logits, adapter(**enc, labels=labels).logits, atol=1e-4
+        )
+
+
+def test_export_without_merge_explains(tmp_path, lora_run, capsys):
+    assert export.main(["--model", str(lora_run), "--out", str(tmp_path / "x")]) == 1
+    assert "--merge" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,171 @@
+"""The training loop on the checked-in tiny dataset: outputs, learning, resume, multi-process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from careerpath import modelcard, training
+from careerpath.config import load_config
+from careerpath.generation import compute_metrics, generate
+from careerpath.modeling import load_for_inference, train_tokenizer
+from data_prep.textformat import parse_target
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "assets" / "tiny_dataset"
+TINY = ["--data_dir", str(DATA), "--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64"]
+TINY += ["--vocab_size", "1000", "--batch_size", "8", "--max_eval_examples", "4", "--max_new_tokens", "24"]
+TINY += ["--log_every", "1", "--num_threads", "1"]
+
+
+def tiny_cfg(out: Path, *extra: str):
+    return load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--output_dir", str(out), *TINY, *extra]
+    )
+
+
+def rows(split: str) -> list[dict]:
+    return training.load_rows(DATA, split)
+
+
+def test_tokenizer_round_trips_targets_and_unseen_text():
+    texts = [r["input_text"] for r in rows("train")] + [r["target_text"] for r in rows("train")]
+    tok = train_tokenizer(texts, vocab_size=1000)
+    samples = [r["target_text"] for r in rows("validation") + rows("test")]
+    samples += ["next_course: Café Ñoño, C++ \\| 101 | skills_gained: A\\, B,  C | next_job: stay"]
+    for text in samples:
+        ids = tok(text)["input_ids"]
+        assert ids[-1] == tok.eos_token_id
+        assert tok.decode(ids, skip_special_tokens=True) == text
+    # whole course names become few tokens, so targets stay short
+    assert len(tok(" JavaScript Essentials", add_special_tokens=False)["input_ids"]) == 2
+
+
+def test_metrics_from_generations():
+    ref = [
+        "next_course: A | skills_gained: x, y | next_job: stay",
+        "next_course: B | skills_gained: z | next_job: Dev",
+    ]
+    pred = ["next_course: A | skills_gained: y | next_job: stay", "garbage"]
+    m = compute_metrics(pred, ref)
+    assert m["next_course_acc"] == 0.5 and m["next_job_acc"] == 0.5 and m["next_job_acc_moves"] == 0.0
+    assert m["exact_match"] == 0.0 and 0 < m["bleu"] < 100
+    assert compute_metrics(ref, ref)["bleu"] == pytest.approx(100.0)
+
+
+def test_train_writes_complete_outputs(tmp_path):
+    out = training.run_training(tiny_cfg(tmp_path / "run", "--epochs", "2", "--max_steps", "0"))
+    names = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "tokenizer.json", "generation_config.json", "config.yaml"} <= names
+    assert {"metrics.json", "training_curve.png", "README.md"} <= names
+    assert not list(out.glob("*.bin")) and not list(tmp_path.glob(".run.tmp-*"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1] and metrics["num_processes"] == 1
+    assert metrics["final"]["next_course_acc"] == max(e["next_course_acc"] for e in metrics["epochs"])
+    assert load_config(["--config", str(out / "config.yaml")]).model.d_model == 32
+    card = (out / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["license"] == "apache-2.0" and meta["library_name"] == "transformers"
+    kinds = {m["type"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert {"accuracy", "bleu"} <= kinds and "base_model" not in meta
+    model, tok, kind = load_for_inference(out)
+    assert kind == "seq2seq"
+    preds = generate(model, tok, kind, [r["input_text"] for r in rows("test")[:3]], max_new_tokens=24)
+    assert len(preds) == 3 and all(isinstance(parse_target(p).next_job, str) for p in preds)
+
+
+def test_tiny_model_learns_the_fixture_rule(tmp_path):
+    """The default architecture, trained for a few seconds, must beat chance (1/9 courses) clearly."""
+    cfg = load_config(["--data_dir", str(DATA), "--output_dir", str(tmp_path / "o"), "--epochs", "10"])
+    cfg.train.batch_size, cfg.train.num_threads, cfg.data.max_eval_examples = 8, 1, 0
+    metrics = json.loads((training.run_training(cfg) / "metrics.json").read_text())
+    assert metrics["final"]["next_course_acc"] >= 0.5, metrics["final"]
+    assert metrics["train_loss"][-1][1] < metrics["train_loss"][0][1] / 3
+
+
+def _interrupt_after(step: int, monkeypatch):
+    original = training.save_checkpoint
+
+    def save_then_stop(accelerator, cfg, state, best):
+        original(accelerator, cfg, state, best)
+        if state.step == step:
+            raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+
+
+def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
+    steps = ["--max_steps", "4", "--checkpoint_every", "2", "--eval_every_epoch", "false"]
+    full = training.run_training(tiny_cfg(tmp_path / "full", *steps))
+    _interrupt_after(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(tiny_cfg(tmp_path / "cut", *steps))
+    assert not (tmp_path / "cut" / "model.safetensors").exists()  # no half output
+    monkeypatch.undo()
+    resumed = training.run_training(tiny_cfg(tmp_path / "cut", *steps, "--resume_from_checkpoint", "latest"))
+    a, b = (json.loads((d / "metrics.json").read_text())["train_loss"] for d in (full, resumed))
+    assert [s for s, _ in b] == [1, 2, 3, 4]
+    assert [v for _, v in a] == pytest.approx([v for _, v in b], abs=1e-5)
+    wa, wb = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert (resumed / "checkpoints" / "step_4").is_dir()
+
+
+def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    training.run_training(tiny_cfg(out, "--max_steps", "1"))
+    before = (out / "model.safetensors").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(modelcard, "write_model_card", broken)
+    with pytest.raises(OSError, match="disk full"):
+        training.run_training(tiny_cfg(out, "--max_steps", "2", "--seed", "7"))
+    assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temp folders left
+
+
+def _run(cmd: list[str], tmp_path: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_torchrun_two_processes(tmp_path):
+    """``accelerate launch --cpu --num_processes 2`` can start a single process; torchrun does not."""
+    out = tmp_path / "ddp"
+    args = ["--config", "configs/tiny_t5.yaml", "--output_dir", str(out), *TINY, "--max_steps", "3"]
+    _run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "train.py", *args], tmp_path
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_processes"] == 2 and "MULTI_CPU" in metrics["distributed_type"]
+    assert metrics["steps"] == 3
+
+
+def test_accelerate_launch_cpu(tmp_path):
+    out = tmp_path / "acc"
+    args = ["--config", "configs/tiny_t5.yaml", "--output_dir", str(out), *TINY, "--max_steps", "2"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1"]
+    _run(
+        [
+            *launch,
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "train.py",
+            *args,
+        ],
+        tmp_path,
+    )
+    assert json.loads((out / "metrics.json").read_text())["num_processes"] == 1
