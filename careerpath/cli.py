@@ -34,7 +34,11 @@ def _data_validate(args: argparse.Namespace) -> int:
 
     catalog = load_catalog(args.catalog)
     prog = Progression(catalog)
-    report = {"catalog": catalog.summary(), "progression": prog.summary(), "merges": [m.as_dict() for m in catalog.merges]}
+    report = {
+        "catalog": catalog.summary(),
+        "progression": prog.summary(),
+        "merges": [m.as_dict() for m in catalog.merges],
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -47,28 +51,139 @@ def _data_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passthrough(module: str, prefix: list[str] | None = None):
+    """Sub-commands whose module owns its own argparse (``main(argv) -> int``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).main((prefix or []) + args.rest)
+
+    return run
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from careerpath.recommend import Constraints, Recommender
+
+    rec = Recommender.from_pretrained(
+        args.model, catalog_dir=args.catalog, use_embeddings=not args.no_embeddings
+    )
+    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
+    if args.text:
+        profile = rec.resolve(text=args.text, goal=args.goal)
+    else:
+        profile = rec.resolve(
+            {"job": args.job, "skills": split(args.skills), "courses": split(args.courses)}, goal=args.goal
+        )
+    cons = Constraints(split(args.exclude), split(args.exclude_provider), args.max_hours, args.max_level)
+    result = rec.recommend(profile, top_k=args.top_k, constraints=cons)
+    path = rec.pathway(profile, max_steps=args.max_steps, constraints=cons) if profile.goal else None
+    result["pathway"] = path.as_dict() if path else None
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        from careerpath.render import render_text
+
+        print(render_text(result))
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from careerpath.quickstart import run_quickstart
+
+    return run_quickstart(out=args.out, users=args.users, epochs=args.epochs, fast=args.fast)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careerpath", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="build and check datasets").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="build and check datasets").add_subparsers(
+        dest="data_command", required=True
+    )
     build = data.add_parser("build", help="catalog -> synthetic trajectories -> text DatasetDict on disk")
-    build.add_argument("--config", default=None, help="data config YAML (default: configs/data/default.yaml values)")
+    build.add_argument(
+        "--config", default=None, help="data config YAML (default: configs/data/default.yaml values)"
+    )
     build.add_argument("--out", default="outputs/data", help="output folder (replaced atomically)")
-    build.add_argument("--catalog", default=None, help="catalog folder (CSV/JSON); default: the bundled catalog")
+    build.add_argument(
+        "--catalog", default=None, help="catalog folder (CSV/JSON); default: the bundled catalog"
+    )
     build.add_argument("--users", type=int, default=None, help="number of synthetic users")
     build.add_argument("--seed", type=int, default=None, help="random seed")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=_data_build)
 
-    validate = data.add_parser("validate", help="check a catalog folder and report merges and unreachable jobs")
+    validate = data.add_parser(
+        "validate", help="check a catalog folder and report merges and unreachable jobs"
+    )
     validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(func=_data_validate)
+
+    export_data = data.add_parser(
+        "export", help="export splits for other tools (--format recbole)", add_help=False
+    )
+    export_data.add_argument("rest", nargs=argparse.REMAINDER)
+    export_data.set_defaults(func=_passthrough("careerpath.recbole_export"))
+
+    quick = sub.add_parser(
+        "quickstart", help="build the default dataset, train the tiny model, evaluate, show a pathway"
+    )
+    quick.add_argument("--out", default="outputs", help="folder for data, model and report")
+    quick.add_argument("--users", type=int, default=None, help="override the number of synthetic users")
+    quick.add_argument("--epochs", type=int, default=None, help="override training epochs")
+    quick.add_argument("--fast", action="store_true", help="a one-minute smoke run (tiny data, one epoch)")
+    quick.set_defaults(func=_quickstart)
+
+    for name, module, helptext in (
+        ("evaluate", "careerpath.evaluation", "full-catalog metrics, baselines, ceiling and bias report"),
+        ("baselines", "careerpath.baselines", "train the popularity, stay-rule, Markov and GRU baselines"),
+        ("export", "careerpath.export", "merge a LoRA adapter into its base and save a standalone model"),
+    ):
+        p = sub.add_parser(name, help=helptext, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_passthrough(module))
+
+    rec = sub.add_parser("recommend", help="next courses and jobs and a pathway to a goal, for one profile")
+    rec.add_argument("--model", default="outputs/model", help="trained model folder (full or LoRA adapter)")
+    rec.add_argument("--catalog", default=None, help="catalog folder (default: the one saved with the model)")
+    rec.add_argument(
+        "--text", default=None, help='free-text profile, e.g. "I am a data analyst, I know SQL ..."'
+    )
+    rec.add_argument("--job", default=None, help="current job title")
+    rec.add_argument("--skills", default=None, help="comma-separated skills")
+    rec.add_argument("--courses", default=None, help="comma-separated courses already taken")
+    rec.add_argument("--goal", default=None, help="target job title")
+    rec.add_argument("--top-k", type=int, default=10)
+    rec.add_argument("--max-steps", type=int, default=8)
+    rec.add_argument("--exclude", default=None, help="comma-separated course ids or titles to leave out")
+    rec.add_argument("--exclude-provider", default=None, help="comma-separated providers to leave out")
+    rec.add_argument("--max-hours", type=float, default=None, help="longest course allowed, in hours")
+    rec.add_argument("--max-level", type=int, default=None, help="highest course level allowed (1-3)")
+    rec.add_argument(
+        "--no-embeddings", action="store_true", help="resolve titles without sentence embeddings"
+    )
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
+    rec.set_defaults(func=_recommend)
     return parser
 
 
+PASSTHROUGH = {
+    ("evaluate",): "careerpath.evaluation",
+    ("baselines",): "careerpath.baselines",
+    ("export",): "careerpath.export",
+    ("data", "export"): "careerpath.recbole_export",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for prefix, module in PASSTHROUGH.items():
+        if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
+            import importlib
+
+            return importlib.import_module(module).main(argv[len(prefix) :])
     parser = build_parser()
     args = parser.parse_args(argv)
     from data_prep.catalog import CatalogError

@@ -46,6 +46,10 @@ class ModelConfig:
     model_name: str = _f("", "Hub id, local folder, or pkg:<python package> holding a .gguf (causal)")
     vocab_size: int = _f(4000, "tiny_t5: tokenizer vocabulary size, trained on the training split only")
     min_frequency: int = _f(2, "tiny_t5: a merge must occur this often to enter the vocabulary")
+    entity_tokens: bool = _f(
+        True, "tiny_t5: one token per catalog skill, course and job name (from <data_dir>/catalog)"
+    )
+    entity_init: bool = _f(True, "tiny_t5: start course/job token embeddings from their skills' embeddings")
     d_model: int = _f(128, "tiny_t5: hidden size")
     num_layers: int = _f(2, "tiny_t5: encoder layers (decoder has the same number)")
     num_heads: int = _f(4, "tiny_t5: attention heads")

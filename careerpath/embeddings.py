@@ -76,7 +76,13 @@ class Embedder:
         tok, model = _load()
         out = []
         for i in range(0, len(texts), self.batch_size):
-            enc = tok(texts[i : i + self.batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            enc = tok(
+                texts[i : i + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            )
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
@@ -35,9 +35,13 @@ CACHE_DIR = Path(os.environ.get("CAREERPATH_CACHE", Path.home() / ".cache" / "ca
 # ---------------------------------------------------------------- tokenizer for the tiny T5
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
-    """Byte-level BPE trained on the corpus: frequent words (course and skill names) become single
-    tokens, so targets are short, and byte-level decoding reproduces spaces and punctuation exactly."""
+def train_tokenizer(
+    texts: list[str], vocab_size: int, min_frequency: int = 2, entity_names: list[str] | None = None
+) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on the corpus; byte-level decoding reproduces spaces and punctuation
+    exactly, so generations parse. Every catalog name (``entity_names``) also becomes one token,
+    space included (the text format always puts a space before a name): a course is then a single
+    prediction, inputs are a third shorter, and the scorer ranks the catalog in one short pass."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
@@ -51,6 +55,9 @@ def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2) -
     tok.train_from_iterator(texts, trainer=trainer)
     eos_id = tok.token_to_id(EOS)
     tok.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, eos_id)])
+    if entity_names:
+        names = sorted({" " + n for n in entity_names}, key=lambda n: (-len(n), n))
+        tok.add_tokens([AddedToken(n, single_word=True, normalized=False) for n in names])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=PAD,
@@ -59,6 +66,60 @@ def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2) -
         clean_up_tokenization_spaces=False,
         model_max_length=1024,
     )
+
+
+def _catalog(data_dir: str | Path):
+    folder = Path(data_dir) / "catalog"
+    if not folder.is_dir():
+        return None
+    from data_prep.catalog import load_catalog
+
+    return load_catalog(folder)
+
+
+def catalog_names(data_dir: str | Path) -> list[str]:
+    """Skill, course and job names of the dataset's catalog (empty when it has none)."""
+    cat = _catalog(data_dir)
+    if cat is None:
+        return []
+    return (
+        [s.name for s in cat.skills.values()]
+        + [c.title for c in cat.courses.values()]
+        + [j.title for j in cat.jobs.values()]
+    )
+
+
+@torch.no_grad()
+def init_entity_embeddings(model, tokenizer, catalog, noise: float = 0.5, seed: int = 0) -> int:
+    """Start each course and job token from the skills it teaches or requires.
+
+    A course embedding begins as the (rescaled) sum of its skills' embeddings and a job's as the
+    importance-weighted sum of its required skills', plus noise so that items with equal skills
+    differ. The model then starts out knowing which courses close which jobs' gaps, instead of
+    having to discover the catalog from 10k examples. Returns the number of rows set.
+    """
+    emb = model.get_input_embeddings().weight
+    gen = torch.Generator().manual_seed(seed)
+    unk = tokenizer.unk_token_id
+
+    def tid(name: str) -> int | None:
+        i = tokenizer.convert_tokens_to_ids(" " + name)
+        return None if i is None or i == unk else i
+
+    skill_ids = {s.id: tid(s.name) for s in catalog.skills.values()}
+    items = [(c.title, {s: 1.0 for s in c.skills}) for c in catalog.courses.values()]
+    items += [(j.title, j.skills) for j in catalog.jobs.values()]
+    done = 0
+    std = emb.std().item()
+    for title, weights in items:
+        row = tid(title)
+        parts = [(skill_ids.get(s), w) for s, w in weights.items() if skill_ids.get(s) is not None]
+        if row is None or not parts or row in skill_ids.values():
+            continue
+        vec = sum(w * emb[i] for i, w in parts) / (sum(w * w for _, w in parts) ** 0.5)
+        emb[row] = vec + noise * std * torch.randn(emb.shape[1], generator=gen)
+        done += 1
+    return done
 
 
 def build_tiny_t5(m: ModelConfig, tokenizer: PreTrainedTokenizerFast) -> T5ForConditionalGeneration:
@@ -185,8 +246,12 @@ def build(cfg: Config, train_texts: list[str]):
     """(model, tokenizer, family) ready for training, with LoRA applied when enabled."""
     m = cfg.model
     if m.kind == "tiny_t5":
-        tokenizer = train_tokenizer(train_texts, m.vocab_size, m.min_frequency)
+        catalog = _catalog(cfg.data.data_dir) if m.entity_tokens else None
+        names = catalog_names(cfg.data.data_dir) if catalog else None
+        tokenizer = train_tokenizer(train_texts, m.vocab_size, m.min_frequency, names)
         model = build_tiny_t5(m, tokenizer)
+        if catalog is not None and m.entity_init:
+            init_entity_embeddings(model, tokenizer, catalog, seed=cfg.train.seed)
     else:
         model, tokenizer = load_pretrained(m.kind, m.model_name)
     family = model_family(m.kind)

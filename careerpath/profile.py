@@ -34,7 +34,9 @@ _JOB = [
 _SKILLS = [
     rf"\b(?:know|knows|i can use|i use|skills?(?: include| are)?\s*:?|experience (?:with|in)|familiar with|proficient (?:in|with)|good at|i have)\s+(?P<x>{_END})",
 ]
-_COURSES = [rf"\b(?:i (?:took|completed|finished|did|have taken|already took)|courses?(?: taken)?\s*:)\s+(?P<x>{_END})"]
+_COURSES = [
+    rf"\b(?:i (?:took|completed|finished|did|have taken|already took)|courses?(?: taken)?\s*:)\s+(?P<x>{_END})"
+]
 _CUT = re.compile(r"\s+(?:and|but|with|at|for|who|so|because|since|in order|from|to|by)\b.*$", re.I)
 _SPLIT = re.compile(r"\s*(?:,|;|/|&|\band\b|\bplus\b|\bas well as\b)\s*", re.I)
 
@@ -113,12 +115,20 @@ class ProfileResolver:
         except Exception:  # embeddings are a best-effort extra; the other matchers already ran
             return None, 0.0
         best = int(np.argmax(sims))
-        return (ids[best], float(sims[best])) if sims[best] >= self.embed_threshold else (None, float(sims[best]))
+        return (
+            (ids[best], float(sims[best]))
+            if sims[best] >= self.embed_threshold
+            else (None, float(sims[best]))
+        )
 
     def resolve(self, kind: str, raw: str) -> tuple[str | None, str]:
         """``kind`` is "job", "skill" or "course"; returns ``(id, how)``."""
         raw = clean_text(raw)[:200]
-        index = {"job": self.catalog.job_index, "skill": self.catalog.skill_index, "course": self.catalog.course_index}[kind]
+        index = {
+            "job": self.catalog.job_index,
+            "skill": self.catalog.skill_index,
+            "course": self.catalog.course_index,
+        }[kind]
         hit, how = index.resolve(raw)
         if hit is None and kind == "job":
             words = raw.split()
@@ -133,18 +143,32 @@ class ProfileResolver:
 
     def _note(self, prof: ResolvedProfile, kind: str, raw: str, hit: str | None, how: str) -> None:
         if hit:
-            name = {"job": lambda i: self.catalog.jobs[i].title, "skill": lambda i: self.catalog.skills[i].name,
-                    "course": lambda i: self.catalog.courses[i].title}[kind](hit)
+            name = {
+                "job": lambda i: self.catalog.jobs[i].title,
+                "skill": lambda i: self.catalog.skills[i].name,
+                "course": lambda i: self.catalog.courses[i].title,
+            }[kind](hit)
             prof.matches.append({"kind": kind, "raw": raw, "id": hit, "name": name, "how": how})
             return
-        index = {"job": self.catalog.job_index, "skill": self.catalog.skill_index, "course": self.catalog.course_index}[kind]
+        index = {
+            "job": self.catalog.job_index,
+            "skill": self.catalog.skill_index,
+            "course": self.catalog.course_index,
+        }[kind]
         hint = index.suggest(raw)
         did = f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else ""
         prof.warnings.append(f"unknown {kind} {raw[:60]!r}{did}")
 
     # -- whole profiles ----------------------------------------------------------------------
-    def from_fields(self, job: str | None = None, skills=(), courses=(), goal: str | None = None,
-                    history=(), prof: ResolvedProfile | None = None) -> ResolvedProfile:
+    def from_fields(
+        self,
+        job: str | None = None,
+        skills=(),
+        courses=(),
+        goal: str | None = None,
+        history=(),
+        prof: ResolvedProfile | None = None,
+    ) -> ResolvedProfile:
         prof = prof or ResolvedProfile()
         for kind, raw, attr in (("job", job, "job"), ("job", goal, "goal")):
             if raw and clean_text(raw):
@@ -152,7 +176,11 @@ class ProfileResolver:
                 self._note(prof, kind, raw, hit, how)
                 if hit:
                     setattr(prof, attr, hit)
-        for kind, values, attr in (("job", history, "history"), ("skill", skills, "skills"), ("course", courses, "courses")):
+        for kind, values, attr in (
+            ("job", history, "history"),
+            ("skill", skills, "skills"),
+            ("course", courses, "courses"),
+        ):
             for raw in list(values)[:MAX_ITEMS]:
                 if not clean_text(raw):
                     continue
@@ -180,7 +208,9 @@ class ProfileResolver:
         job_text = _without(text, _GOAL)
         job = _first(_JOB, job_text)
         skills = [s for m in _all(_SKILLS, text) for s in _SPLIT.split(m) if s.strip()]
-        courses = [c for m in _all(_COURSES, text) for c in re.split(r"\s*(?:;|,|\band\b)\s*", m) if c.strip()]
+        courses = [
+            c for m in _all(_COURSES, text) for c in re.split(r"\s*(?:;|,|\band\b)\s*", m) if c.strip()
+        ]
         self.from_fields(job=job, goal=goal, prof=prof)
         for raw in skills[:MAX_ITEMS]:
             hit, how = self.resolve("skill", raw)
@@ -208,7 +238,15 @@ class ProfileResolver:
                 hit = self._skill_keys.get(phrase)
                 if hit and hit not in prof.skills and not any(phrase in s for s in skip):
                     prof.skills.append(hit)
-                    prof.matches.append({"kind": "skill", "raw": phrase, "id": hit, "name": self.catalog.skills[hit].name, "how": "mention"})
+                    prof.matches.append(
+                        {
+                            "kind": "skill",
+                            "raw": phrase,
+                            "id": hit,
+                            "name": self.catalog.skills[hit].name,
+                            "how": "mention",
+                        }
+                    )
 
 
 def _first(patterns: list[str], text: str) -> str | None:

@@ -94,8 +94,16 @@ class _Beam:
 class Recommender:
     """Loads a trained model with its catalog and answers ``recommend`` and ``pathway``."""
 
-    def __init__(self, model, tokenizer, kind: str, catalog: Catalog, move_threshold: float = 0.8,
-                 use_embeddings: bool = True, model_version: str = ""):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        kind: str,
+        catalog: Catalog,
+        move_threshold: float = 0.8,
+        use_embeddings: bool = True,
+        model_version: str = "",
+    ):
         self.catalog = catalog
         self.scorer = CatalogScorer(model, tokenizer, catalog, kind=kind)
         self.resolver = ProfileResolver(catalog, use_embeddings=use_embeddings)
@@ -106,13 +114,17 @@ class Recommender:
         self._job_pos = {j: i for i, j in enumerate(list(catalog.jobs) + [STAY])}
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, catalog_dir: str | Path | None = None, **kwargs) -> Recommender:
+    def from_pretrained(
+        cls, model_dir: str | Path, catalog_dir: str | Path | None = None, **kwargs
+    ) -> Recommender:
         """A training output folder (full model or LoRA adapter); the catalog travels with it."""
         from careerpath.modeling import load_for_inference
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
-            raise FileNotFoundError(f"{model_dir}: no such model folder; train one with `careerpath quickstart`")
+            raise FileNotFoundError(
+                f"{model_dir}: no such model folder; train one with `careerpath quickstart`"
+            )
         catalog = load_catalog(catalog_dir or find_catalog(model_dir))
         model, tokenizer, kind = load_for_inference(model_dir)
         version = ""
@@ -121,7 +133,9 @@ class Recommender:
         return cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
 
     # -- profiles ------------------------------------------------------------------------
-    def resolve(self, profile=None, *, text: str | None = None, goal: str | None = None, **fields) -> ResolvedProfile:
+    def resolve(
+        self, profile=None, *, text: str | None = None, goal: str | None = None, **fields
+    ) -> ResolvedProfile:
         """``profile`` may be a ResolvedProfile, free text, or a dict of fields (job, skills, courses, history)."""
         if isinstance(profile, ResolvedProfile):
             prof = profile
@@ -146,10 +160,13 @@ class Recommender:
 
     def _course_mask(self, taken: set[str], cons: Constraints, skills: set[str] | None = None) -> np.ndarray:
         """True where a course may NOT be recommended (``skills`` given: prerequisites must be met)."""
-        return np.array([
-            not self._course_allowed(c, taken, cons) or (skills is not None and not set(c.prerequisites) <= skills)
-            for c in self.catalog.courses.values()
-        ])
+        return np.array(
+            [
+                not self._course_allowed(c, taken, cons)
+                or (skills is not None and not set(c.prerequisites) <= skills)
+                for c in self.catalog.courses.values()
+            ]
+        )
 
     # -- explanations ------------------------------------------------------------------------
     def _course_reason(self, c: Course, skills: set[str], target: str | None, goal: str | None) -> str:
@@ -165,8 +182,14 @@ class Recommender:
         return "revises skills you already have"
 
     # -- recommend ---------------------------------------------------------------------------
-    def recommend(self, profile=None, goal: str | None = None, top_k: int = 10,
-                  constraints: Constraints | None = None, **fields) -> dict:
+    def recommend(
+        self,
+        profile=None,
+        goal: str | None = None,
+        top_k: int = 10,
+        constraints: Constraints | None = None,
+        **fields,
+    ) -> dict:
         """Top courses and next jobs for one profile, each with probability, skills added and a reason."""
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
@@ -182,9 +205,19 @@ class Recommender:
             missing = [p for p in c.prerequisites if p not in skills]
             if missing:
                 reason += f"; first learn {', '.join(self.catalog.skill_names(missing))}"
-            courses.append(Recommendation("course", c.id, c.title, round(float(probs[i]), 4),
-                                          self.catalog.skill_names([s for s in c.skills if s not in skills]),
-                                          reason, c.hours, c.provider, c.level))
+            courses.append(
+                Recommendation(
+                    "course",
+                    c.id,
+                    c.title,
+                    round(float(probs[i]), 4),
+                    self.catalog.skill_names([s for s in c.skills if s not in skills]),
+                    reason,
+                    c.hours,
+                    c.provider,
+                    c.level,
+                )
+            )
         job_mask = np.array([j == prof.job or j == STAY for j in self.scorer.job_ids])
         jobs = []
         jprobs = np.exp(job_lp[0])
@@ -194,8 +227,17 @@ class Recommender:
             gap = [s for s, _ in skill_gap(skills, job)]
             reason = f"you hold {cov:.0%} of its required skills"
             reason += f"; missing {', '.join(self.catalog.skill_names(gap[:4]))}" if gap else "; ready now"
-            jobs.append(Recommendation("job", job.id, job.title, round(float(jprobs[i]), 4),
-                                       self.catalog.skill_names(gap), reason, level=job.level))
+            jobs.append(
+                Recommendation(
+                    "job",
+                    job.id,
+                    job.title,
+                    round(float(jprobs[i]), 4),
+                    self.catalog.skill_names(gap),
+                    reason,
+                    level=job.level,
+                )
+            )
         return {
             "profile": prof.as_dict(self.catalog),
             "input_text": prof.input_text(self.catalog),
@@ -208,11 +250,18 @@ class Recommender:
     # -- pathway -----------------------------------------------------------------------------
     def _goal_state(self, beam: _Beam, goal: str) -> tuple[list[str], float]:
         job = self.catalog.jobs[goal]
-        return self.catalog.skill_names([s for s, _ in skill_gap(beam.skills, job)]), coverage(beam.skills, job)
+        return self.catalog.skill_names([s for s, _ in skill_gap(beam.skills, job)]), coverage(
+            beam.skills, job
+        )
 
     def _text_of(self, beam: _Beam, goal: str) -> str:
-        prof = ResolvedProfile(job=beam.job, goal=goal, history=list(beam.history), skills=sorted(beam.skills),
-                               courses=list(beam.courses))
+        prof = ResolvedProfile(
+            job=beam.job,
+            goal=goal,
+            history=list(beam.history),
+            skills=sorted(beam.skills),
+            courses=list(beam.courses),
+        )
         return prof.input_text(self.catalog)
 
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
@@ -226,7 +275,9 @@ class Recommender:
             gap, cov = self._goal_state(beam, goal)
             what = "your goal" if hop == goal else f"a step towards {self.catalog.jobs[goal].title}"
             reason = f"you now hold {coverage(beam.skills, job):.0%} of its required skills; {what}"
-            beam.steps.append(PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source))
+            beam.steps.append(
+                PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source)
+            )
 
     def _expand(self, beams: list[_Beam], goal: str, width: int, cons: Constraints) -> list[_Beam]:
         texts = [self._text_of(b, goal) for b in beams]
@@ -239,29 +290,66 @@ class Recommender:
                 if i < 0 or mask[i]:
                     continue
                 c = self.catalog.courses[self.scorer.course_ids[i]]
-                nb = _Beam(b.job, set(b.skills) | set(c.skills), b.courses + [c.id], list(b.history),
-                           b.logp + float(lp[i]), list(b.steps), b.unsure or float(np.exp(lp[i])) < MIN_CONFIDENCE)
+                nb = _Beam(
+                    b.job,
+                    set(b.skills) | set(c.skills),
+                    b.courses + [c.id],
+                    list(b.history),
+                    b.logp + float(lp[i]),
+                    list(b.steps),
+                    b.unsure or float(np.exp(lp[i])) < MIN_CONFIDENCE,
+                )
                 gained = self.catalog.skill_names([s for s in c.skills if s not in b.skills])
                 gap, cov = self._goal_state(nb, goal)
-                nb.steps.append(PathStep("course", c.id, c.title, gained, gap, round(cov, 3), c.hours,
-                                         round(float(np.exp(lp[i])), 4), self._course_reason(c, b.skills, hop, goal), "model"))
+                nb.steps.append(
+                    PathStep(
+                        "course",
+                        c.id,
+                        c.title,
+                        gained,
+                        gap,
+                        round(cov, 3),
+                        c.hours,
+                        round(float(np.exp(lp[i])), 4),
+                        self._course_reason(c, b.skills, hop, goal),
+                        "model",
+                    )
+                )
                 self._maybe_move(nb, goal, "model")
                 out.append(nb)
         return out
 
-    def pathway(self, profile=None, goal: str | None = None, max_steps: int = 8, beam_width: int = 3,
-                constraints: Constraints | None = None, **fields) -> Pathway:
+    def pathway(
+        self,
+        profile=None,
+        goal: str | None = None,
+        max_steps: int = 8,
+        beam_width: int = 3,
+        constraints: Constraints | None = None,
+        **fields,
+    ) -> Pathway:
         """Ordered steps from the profile to ``goal``; steps are courses and job moves."""
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
         if not prof.goal:
-            return Pathway(None, [], False, 0.0, False, False, "no goal given: say which job you want to reach")
+            return Pathway(
+                None, [], False, 0.0, False, False, "no goal given: say which job you want to reach"
+            )
         goal_id = prof.goal
-        start = _Beam(prof.job, set(prof.skills), list(prof.courses), list(prof.history) or ([prof.job] if prof.job else []))
+        start = _Beam(
+            prof.job,
+            set(prof.skills),
+            list(prof.courses),
+            list(prof.history) or ([prof.job] if prof.job else []),
+        )
         self._maybe_move(start, goal_id, "model")
         beams, done = [start], [start] if start.reached(goal_id) else []
         for _ in range(max_steps):
-            live = [b for b in beams if not b.reached(goal_id) and sum(s.kind == "course" for s in b.steps) < max_steps]
+            live = [
+                b
+                for b in beams
+                if not b.reached(goal_id) and sum(s.kind == "course" for s in b.steps) < max_steps
+            ]
             if not live or done:
                 break
             cands = self._expand(live, goal_id, beam_width, cons)
@@ -274,15 +362,19 @@ class Recommender:
             note = "goal reached" + (" (the model was unsure of some steps)" if best.unsure else "")
             return self._finish(goal_info, best, True, not best.unsure, False, note)
         fallback = self._skill_gap_plan(start, goal_id, max_steps, cons)
-        note = (f"the model's pathway did not reach {goal_info['title']} in {max_steps} course steps; "
-                "showing a skill-gap plan instead")
+        note = (
+            f"the model's pathway did not reach {goal_info['title']} in {max_steps} course steps; "
+            "showing a skill-gap plan instead"
+        )
         if not fallback.reached(goal_id):
             note += f", which does not reach it in {max_steps} steps either"
         return self._finish(goal_info, fallback, fallback.reached(goal_id), False, True, note)
 
     def _skill_gap_plan(self, start: _Beam, goal: str, max_steps: int, cons: Constraints) -> _Beam:
         """Greedy: each step takes the allowed course covering most of the remaining gap importance."""
-        b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps))
+        b = _Beam(
+            start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps)
+        )
         for _ in range(max_steps):
             if b.reached(goal):
                 break
@@ -303,8 +395,20 @@ class Recommender:
             b.skills |= set(best.skills)
             b.courses.append(best.id)
             gap, cov = self._goal_state(b, goal)
-            b.steps.append(PathStep("course", best.id, best.title, gained, gap, round(cov, 3), best.hours, None,
-                                    self._course_reason(best, b.skills - set(best.skills), hop, goal), "skill-gap fallback"))
+            b.steps.append(
+                PathStep(
+                    "course",
+                    best.id,
+                    best.title,
+                    gained,
+                    gap,
+                    round(cov, 3),
+                    best.hours,
+                    None,
+                    self._course_reason(best, b.skills - set(best.skills), hop, goal),
+                    "skill-gap fallback",
+                )
+            )
             self._maybe_move(b, goal, "skill-gap fallback")
         return b
 

@@ -28,8 +28,15 @@ def _logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
 class CatalogScorer:
     """Scores every catalog course and job for a batch of input texts with a seq2seq or causal LM."""
 
-    def __init__(self, model, tokenizer, catalog: Catalog, kind: str = "seq2seq", job_course_k: int = 3,
-                 max_source_length: int = 512):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        catalog: Catalog,
+        kind: str = "seq2seq",
+        job_course_k: int = 3,
+        max_source_length: int = 512,
+    ):
         self.model, self.tok, self.catalog, self.kind = model.eval(), tokenizer, catalog, kind
         self.k = job_course_k
         self.max_source_length = max_source_length
@@ -37,7 +44,9 @@ class CatalogScorer:
         self.course_ids = list(catalog.courses)
         self.job_ids = list(catalog.jobs) + [STAY]
         titles = [catalog.courses[c].title for c in self.course_ids]
-        course_targets = [serialise_target(Step(t, [], STAY)).split(" | skills_gained")[0] + PREFIX_SEP for t in titles]
+        course_targets = [
+            serialise_target(Step(t, [], STAY)).split(" | skills_gained")[0] + PREFIX_SEP for t in titles
+        ]
         self.course_tokens = [self._ids(t) for t in course_targets]
 
     # -- tokenisation ---------------------------------------------------------------------
@@ -51,12 +60,16 @@ class CatalogScorer:
 
             return [self._ids(build_prompt(t)) for t in texts]
         self.tok.truncation_side = "right"
-        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_source_length, return_tensors="pt")
+        enc = self.tok(
+            texts, padding=True, truncation=True, max_length=self.max_source_length, return_tensors="pt"
+        )
         return {k: v.to(self.device) for k, v in enc.items()}
 
     # -- sequence log-probabilities --------------------------------------------------------
     @torch.no_grad()
-    def _seq2seq_logp(self, enc_out, mask, row: int, targets: list[list[int]], start: list[int]) -> np.ndarray:
+    def _seq2seq_logp(
+        self, enc_out, mask, row: int, targets: list[list[int]], start: list[int]
+    ) -> np.ndarray:
         """Sum of log p over target tokens from ``start[i]`` on, for candidates of one input row."""
         n, width = len(targets), max(len(t) for t in targets)
         pad = self.tok.pad_token_id
@@ -80,7 +93,9 @@ class CatalogScorer:
         return (tok_lp * keep).sum(-1).numpy()
 
     @torch.no_grad()
-    def _causal_logp(self, prompt: list[int], targets: list[list[int]], start: list[int], batch: int = 64) -> np.ndarray:
+    def _causal_logp(
+        self, prompt: list[int], targets: list[list[int]], start: list[int], batch: int = 64
+    ) -> np.ndarray:
         out = []
         for b in range(0, len(targets), batch):
             chunk = targets[b : b + batch]
@@ -91,7 +106,9 @@ class CatalogScorer:
             for i, s in enumerate(seqs):
                 ids[i, : len(s)] = torch.tensor(s)
                 att[i, : len(s)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=att.to(self.device)).logits.float()
+            logits = self.model(
+                input_ids=ids.to(self.device), attention_mask=att.to(self.device)
+            ).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).cpu()
             tok_lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             for i, t in enumerate(chunk):
@@ -106,7 +123,9 @@ class CatalogScorer:
         enc = self._encode_inputs(input_texts)
         enc_out = None
         if self.kind != "causal":
-            enc_out = self.model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            enc_out = self.model.get_encoder()(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            )
         out = np.zeros((len(input_texts), len(self.course_ids)))
         for r in range(len(input_texts)):
             raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
@@ -126,7 +145,9 @@ class CatalogScorer:
         enc = self._encode_inputs(input_texts)
         enc_out = None
         if self.kind != "causal":
-            enc_out = self.model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            enc_out = self.model.get_encoder()(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            )
         for r in range(n):
             raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
             course_lp[r] = raw - _logsumexp(raw)
@@ -146,9 +167,14 @@ class CatalogScorer:
         for ci, w in zip(top, weights):
             course = self.catalog.courses[self.course_ids[ci]]
             gained = [self.catalog.skills[s].name for s in course.skills if s not in skills]
-            head = serialise_target(Step(course.title, gained, STAY)).rsplit(" | next_job:", 1)[0] + " | next_job:"
+            head = (
+                serialise_target(Step(course.title, gained, STAY)).rsplit(" | next_job:", 1)[0]
+                + " | next_job:"
+            )
             start = len(self._ids(head))
-            targets = [self._ids(serialise_target(Step(course.title, gained, t)), eos=True) for t in job_titles]
+            targets = [
+                self._ids(serialise_target(Step(course.title, gained, t)), eos=True) for t in job_titles
+            ]
             raw = self._logp(enc, enc_out, r, targets, [start] * len(targets))
             mixed.append(w + raw - _logsumexp(raw))
         return _logsumexp(np.stack(mixed), axis=0)

@@ -63,13 +63,17 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
     syn_known = {f.name for f in fields(SynthesisConfig)}
     bad = sorted(set(syn) - syn_known)
     if bad:
-        raise ValueError(f"{path}: unknown synthesis key(s) {', '.join(bad)}; known: {', '.join(sorted(syn_known))}")
+        raise ValueError(
+            f"{path}: unknown synthesis key(s) {', '.join(bad)}; known: {', '.join(sorted(syn_known))}"
+        )
     if "types" in syn:
         syn["types"] = tuple(PreferenceType(**t) for t in syn["types"])
     cfg = DataConfig(**raw, synthesis=SynthesisConfig(**syn))
     total = sum(cfg.split.values())
     if set(cfg.split) != set(SPLITS) or abs(total - 1.0) > 1e-6:
-        raise ValueError(f"{path}: split must give train, validation and test shares summing to 1, got {cfg.split}")
+        raise ValueError(
+            f"{path}: split must give train, validation and test shares summing to 1, got {cfg.split}"
+        )
     if cfg.synthesis.users < 1:
         raise ValueError(f"{path}: synthesis.users must be at least 1")
     return cfg
@@ -134,7 +138,9 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
         oracles = {s: _Oracle() for s in SPLITS}
         handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
         try:
-            bar = tqdm(total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress)
+            bar = tqdm(
+                total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress
+            )
             for i, events in enumerate(synth.users()):
                 split = _split_of(i, cfg.synthesis.seed, cfg.split)
                 users[split] += bool(events)
@@ -157,13 +163,16 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
             "catalog": catalog.summary(),
             "oracle_acc": {k: test.get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")},
             "oracle_acc_traits_known": {
-                k: oracle["test"].get("traits_known", {}).get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")
+                k: oracle["test"].get("traits_known", {}).get(k, 0.0)
+                for k in ("next_course", "next_job", "next_job_moves")
             },
             "oracle": oracle,
             "config": _jsonable(asdict(cfg)),
         }
         catalog.save(tmp / "catalog")
-        (tmp / "cleaning_report.json").write_text(json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n")
+        (tmp / "cleaning_report.json").write_text(
+            json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
+        )
         (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
         (tmp / "README.md").write_text(dataset_card(stats, cfg))
@@ -197,7 +206,9 @@ def _jsonable(obj):
 def _progression_dump(prog: Progression) -> dict:
     return {
         "summary": prog.summary(),
-        "next_jobs": {j: [{"job": b, "score": round(s, 3)} for b, s in moves] for j, moves in prog.next_jobs.items()},
+        "next_jobs": {
+            j: [{"job": b, "score": round(s, 3)} for b, s in moves] for j, moves in prog.next_jobs.items()
+        },
         "job_courses": prog.job_courses,
     }
 
@@ -205,7 +216,15 @@ def _progression_dump(prog: Progression) -> dict:
 def dataset_card(stats: dict, cfg: DataConfig) -> str:
     """Dataset card with the Hub's YAML metadata."""
     n = sum(stats["examples"].values())
-    size = "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M" if n < 1_000_000 else "1M<n<10M"
+    size = (
+        "1K<n<10K"
+        if n < 10_000
+        else "10K<n<100K"
+        if n < 100_000
+        else "100K<n<1M"
+        if n < 1_000_000
+        else "1M<n<10M"
+    )
     bundled = not cfg.catalog or Path(cfg.catalog).resolve() == BUNDLED_DIR.resolve()
     meta = {
         "license": "apache-2.0" if bundled else "other",
@@ -219,7 +238,8 @@ def dataset_card(stats: dict, cfg: DataConfig) -> str:
         ],
     }
     o, ok = stats["oracle_acc"], stats["oracle_acc_traits_known"]
-    return f"""---
+    return (
+        f"""---
 {yaml.safe_dump(meta, sort_keys=False).strip()}
 ---
 
@@ -234,7 +254,9 @@ No real person's data is in this dataset. Users are split by `user_id` (no user 
 
 | split | users | examples |
 |---|---|---|
-""" + "".join(f"| {s} | {stats['users_per_split'][s]} | {stats['examples'][s]} |\n" for s in SPLITS) + f"""
+"""
+        + "".join(f"| {s} | {stats['users_per_split'][s]} | {stats['examples'][s]} |\n" for s in SPLITS)
+        + f"""
 ## Oracle ceiling (test split)
 
 The generator records the probability it gave every possible next event, so the best accuracy any
@@ -257,3 +279,4 @@ the hidden `user_type` (never in the input text) and the generator's probabiliti
 known) and `probs_visible` (given the text): courses at or above 0.001 under `course`, the summed
 probability of all other courses under `course_other`, and next jobs under `job` (`stay` included).
 """
+    )

@@ -155,7 +155,16 @@ class Catalog:
         }
         columns = {
             "skills": ["id", "name", "aliases", "category"],
-            "courses": ["id", "title", "description", "skills", "prerequisites", "level", "hours", "provider"],
+            "courses": [
+                "id",
+                "title",
+                "description",
+                "skills",
+                "prerequisites",
+                "level",
+                "hours",
+                "provider",
+            ],
             "jobs": ["id", "title", "alt_titles", "description", "family", "level", "skills"],
             "transitions": ["from_job", "to_job", "weight"],
         }
@@ -186,13 +195,15 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise CatalogError([f"{path.name}: not valid UTF-8 ({e.reason} at byte {e.start}); save it as UTF-8"])
+        raise CatalogError(
+            [f"{path.name}: not valid UTF-8 ({e.reason} at byte {e.start}); save it as UTF-8"]
+        ) from None
     if path.suffix == ".csv":
         try:
             reader = csv.DictReader(text.splitlines())
             rows = [(i + 2, dict(r)) for i, r in enumerate(reader)]
         except csv.Error as e:
-            raise CatalogError([f"{path.name}: unreadable CSV ({e}); check quoting"])
+            raise CatalogError([f"{path.name}: unreadable CSV ({e}); check quoting"]) from None
         return rows
     if path.suffix == ".jsonl":
         rows = []
@@ -202,15 +213,19 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise CatalogError([f"{path.name} line {i}: invalid JSON ({e.msg}); one object per line"])
+                raise CatalogError(
+                    [f"{path.name} line {i}: invalid JSON ({e.msg}); one object per line"]
+                ) from None
             if not isinstance(obj, dict):
-                raise CatalogError([f"{path.name} line {i}: expected a JSON object, got {type(obj).__name__}"])
+                raise CatalogError(
+                    [f"{path.name} line {i}: expected a JSON object, got {type(obj).__name__}"]
+                )
             rows.append((i, obj))
         return rows
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise CatalogError([f"{path.name} line {e.lineno}: invalid JSON ({e.msg})"])
+        raise CatalogError([f"{path.name} line {e.lineno}: invalid JSON ({e.msg})"]) from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -255,7 +270,12 @@ def _name(row, key, problems, file, line) -> str:
     text = _text(row, key, problems, file, line, required=True)
     bad = FORBIDDEN_IN_NAMES & set(text)
     if bad:
-        problems.add(file, line, key, f"{text!r} contains {''.join(sorted(bad))!r}; these separate fields in the text format")
+        problems.add(
+            file,
+            line,
+            key,
+            f"{text!r} contains {''.join(sorted(bad))!r}; these separate fields in the text format",
+        )
     return text
 
 
@@ -304,14 +324,18 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0
     """Read, standardise and validate a catalog folder (the bundled one when ``folder`` is None)."""
     folder = Path(folder) if folder else BUNDLED_DIR
     if not folder.is_dir():
-        raise CatalogError([f"{folder}: not a folder; pass the folder holding skills.csv, courses.csv and jobs.csv"])
+        raise CatalogError(
+            [f"{folder}: not a folder; pass the folder holding skills.csv, courses.csv and jobs.csv"]
+        )
     problems = _Problems()
     raw = {}
     for table in TABLES:
         path = _find_table(folder, table)
         if path is None:
             if table != "transitions":
-                problems.items.append(f"{folder}/{table}.csv (or .json/.jsonl): missing; a catalog needs {table}")
+                problems.items.append(
+                    f"{folder}/{table}.csv (or .json/.jsonl): missing; a catalog needs {table}"
+                )
             continue
         rows = read_rows(path)
         if not rows and table != "transitions":
@@ -320,7 +344,9 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0
         if rows:
             missing = [c for c in REQUIRED_COLUMNS[table] if c not in rows[0][1]]
             if missing:
-                problems.items.append(f"{path.name}: missing column(s) {', '.join(missing)}; add them to the header")
+                problems.items.append(
+                    f"{path.name}: missing column(s) {', '.join(missing)}; add them to the header"
+                )
                 continue
         raw[table] = (path.name, rows)
     if problems.items:
@@ -364,10 +390,17 @@ def _build_skills(file, rows, problems, merges, threshold) -> dict[str, Skill]:
         if sid and name and sid not in skills:
             skills[sid] = Skill(sid, name, aliases, _text(row, "category", problems, file, line))
     # near-duplicate skill rows ("Javascript" next to "JavaScript") merge into the first one
-    for keep, drop, score in find_near_duplicates({k: v.name for k, v in skills.items()}, max(threshold, ROW_MERGE_MIN)):
+    for keep, drop, score in find_near_duplicates(
+        {k: v.name for k, v in skills.items()}, max(threshold, ROW_MERGE_MIN)
+    ):
         kept = skills[keep]
         gone = skills.pop(drop)
-        skills[keep] = Skill(kept.id, kept.name, tuple(dict.fromkeys(kept.aliases + (gone.name,) + gone.aliases)), kept.category)
+        skills[keep] = Skill(
+            kept.id,
+            kept.name,
+            tuple(dict.fromkeys(kept.aliases + (gone.name,) + gone.aliases)),
+            kept.category,
+        )
         merges.append(Merge("skill", gone.name, kept.name, "exact" if score == 100 else f"fuzzy:{score:.0f}"))
         merges.append(Merge("skill-id", gone.id, kept.id, "merged row"))
     return skills
@@ -380,7 +413,9 @@ def _resolve_skills(values, index, problems, file, line, fieldname, merges) -> l
         if sid is None:
             hint = index.suggest(raw)
             did = f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else ""
-            problems.add(file, line, fieldname, f"unknown skill {raw!r}{did}; add it to skills or fix the name")
+            problems.add(
+                file, line, fieldname, f"unknown skill {raw!r}{did}; add it to skills or fix the name"
+            )
             continue
         if how != "exact" or raw not in (sid, index.names[sid]):
             merges.append(Merge("skill", raw, index.names[sid], how))
@@ -396,12 +431,19 @@ def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
         cid = _check_id(row, problems, file, line, seen)
         title = _name(row, "title", problems, file, line)
         if title.lower() in titles:
-            problems.add(file, line, "title", f"duplicate title {title!r} (also row {titles[title.lower()]}); titles must be unique")
+            problems.add(
+                file,
+                line,
+                "title",
+                f"duplicate title {title!r} (also row {titles[title.lower()]}); titles must be unique",
+            )
         titles.setdefault(title.lower(), line)
         skills = _resolve_skills(_as_list(row.get("skills")), index, problems, file, line, "skills", merges)
         if not skills and not any(p.startswith(f"{file} row {line}, field 'skills'") for p in problems.items):
             problems.add(file, line, "skills", "a course must teach at least one skill")
-        prereq = _resolve_skills(_as_list(row.get("prerequisites")), index, problems, file, line, "prerequisites", merges)
+        prereq = _resolve_skills(
+            _as_list(row.get("prerequisites")), index, problems, file, line, "prerequisites", merges
+        )
         course = Course(
             id=cid,
             title=title,

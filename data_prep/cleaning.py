@@ -122,7 +122,9 @@ class NameIndex:
             if hit:
                 return hit, how
         if fuzzy and len(compact) >= self.min_fuzzy_len:
-            choices = {k: v for k, v in {**self._alias, **self._exact}.items() if len(k) >= self.min_fuzzy_len}
+            choices = {
+                k: v for k, v in {**self._alias, **self._exact}.items() if len(k) >= self.min_fuzzy_len
+            }
             best = process.extractOne(compact, list(choices), scorer=fuzz.ratio)
             if best and best[1] >= self.fuzzy_threshold:
                 return choices[best[0]], f"fuzzy:{best[1]:.0f}"

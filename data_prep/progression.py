@@ -146,6 +146,7 @@ class Progression:
         degrees = [len(m) for m in self.next_jobs.values()]
         return {
             "mean_next_jobs": sum(degrees) / max(len(degrees), 1),
-            "mean_courses_per_job": sum(len(c) for c in self.job_courses.values()) / max(len(self.job_courses), 1),
+            "mean_courses_per_job": sum(len(c) for c in self.job_courses.values())
+            / max(len(self.job_courses), 1),
             **self.unreachable(),
         }

@@ -25,7 +25,6 @@ from data_prep.catalog import Catalog, Course
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, Step, serialise_input, serialise_target
 
-
 PROB_FLOOR = 1e-3  # course probabilities below this are summed into probs["course_other"]
 
 
@@ -123,7 +122,8 @@ class Synthesiser:
         hours = np.array([c.hours for c in catalog.courses.values()])
         levels = np.array([c.level for c in catalog.courses.values()])
         self.type_pref = [
-            -t.long_course_penalty * np.maximum(hours - t.long_hours, 0.0) / 10.0 + t.level_bonus * (levels - 1)
+            -t.long_course_penalty * np.maximum(hours - t.long_hours, 0.0) / 10.0
+            + t.level_bonus * (levels - 1)
             for t in cfg.types
         ]
         self.start_jobs = [j for j in catalog.jobs if progression.reachable_from(j, cfg.max_goal_hops)]
@@ -146,7 +146,9 @@ class Synthesiser:
         goal = goals[rng.choice(len(goals), p=weights / weights.sum())]
         history = [job]
         skills = {s for s in cat.jobs[job].skills if rng.random() < self.cfg.start_skill_prob}
-        preds = [a for a, moves in self.prog.next_jobs.items() if any(b == job for b, _ in moves) and a != goal]
+        preds = [
+            a for a, moves in self.prog.next_jobs.items() if any(b == job for b, _ in moves) and a != goal
+        ]
         if preds and rng.random() < self.cfg.previous_job_prob:
             prev = preds[rng.integers(len(preds))]
             history.insert(0, prev)
@@ -173,7 +175,9 @@ class Synthesiser:
             gained = [] if abandoned else self._new_skills(course, skills)
             after = skills | set(gained)
             job_dist_by_course = self._job_dists(job, hop, skills, ids)
-            next_job = self._sample_job(job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills), rng)
+            next_job = self._sample_job(
+                job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills), rng
+            )
             p_visible = sum(posterior[k] * per_type[k] for k in range(len(per_type)))
             events.append(
                 Event(
@@ -257,7 +261,9 @@ class Synthesiser:
             dist[hop] = cfg.move_prob
             dist[STAY] -= cfg.move_prob
         laterals = [
-            b for b, _ in self.prog.next_jobs[job] if b != hop and coverage(skills, cat.jobs[b]) >= cfg.move_threshold
+            b
+            for b, _ in self.prog.next_jobs[job]
+            if b != hop and coverage(skills, cat.jobs[b]) >= cfg.move_threshold
         ]
         if laterals:
             share = cfg.lateral_prob * dist[STAY]

@@ -133,7 +133,9 @@ def _parse_fields(text: str, names: tuple[str, ...], strict: bool) -> dict:
         key = key.strip()
         if not colon or key not in names:
             if strict:
-                raise FormatError(f"unknown or malformed field {chunk[:40]!r}; expected one of {', '.join(names)}")
+                raise FormatError(
+                    f"unknown or malformed field {chunk[:40]!r}; expected one of {', '.join(names)}"
+                )
             continue
         if key in values and strict:
             raise FormatError(f"field {key!r} appears twice")

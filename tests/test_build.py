@@ -63,7 +63,9 @@ def test_interrupted_build_leaves_previous_dataset_untouched(tiny_catalog_dir, t
 
     monkeypatch.setattr(build, "dataset_card", boom)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(load_data_config(None, {"catalog": str(tiny_catalog_dir), "users": 50}), out, progress=False)
+        build_dataset(
+            load_data_config(None, {"catalog": str(tiny_catalog_dir), "users": 50}), out, progress=False
+        )
     assert (out / "train.jsonl").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
 
@@ -86,6 +88,17 @@ def test_config_errors_name_the_key(tmp_path):
 def test_cli_build_on_tiny_config(tmp_path, capsys):
     from conftest import ROOT
 
-    code = main(["data", "build", "--config", str(ROOT / "configs/data/tiny.yaml"), "--out", str(tmp_path / "d"), "--quiet",
-                 "--catalog", str(ROOT / "tests/assets/tiny_catalog")])
+    code = main(
+        [
+            "data",
+            "build",
+            "--config",
+            str(ROOT / "configs/data/tiny.yaml"),
+            "--out",
+            str(tmp_path / "d"),
+            "--quiet",
+            "--catalog",
+            str(ROOT / "tests/assets/tiny_catalog"),
+        ]
+    )
     assert code == 0 and "oracle ceiling" in capsys.readouterr().out

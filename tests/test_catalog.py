@@ -57,14 +57,23 @@ def test_duplicate_id_and_missing_column_and_bad_number(tiny_catalog_dir, tmp_pa
     assert "jobs.csv row 11, field 'id': duplicate id 'junior-data-analyst'" in text
     assert "courses.csv row 2, field 'hours': 'ten' is not a number" in text
 
-    _edit_csv(d / "skills.csv", lambda rows, f: ([{k: v for k, v in r.items() if k != "name"} for r in rows], ["id", "aliases", "category"]))
+    _edit_csv(
+        d / "skills.csv",
+        lambda rows, f: (
+            [{k: v for k, v in r.items() if k != "name"} for r in rows],
+            ["id", "aliases", "category"],
+        ),
+    )
     with pytest.raises(CatalogError, match="skills.csv: missing column"):
         load_catalog(d)
 
 
 def test_transition_to_unknown_job(tiny_catalog_dir, tmp_path):
     d = _copy(tiny_catalog_dir, tmp_path)
-    _edit_csv(d / "transitions.csv", lambda rows, f: (rows + [{"from_job": "data-analyst", "to_job": "astronaut", "weight": "1"}], f))
+    _edit_csv(
+        d / "transitions.csv",
+        lambda rows, f: (rows + [{"from_job": "data-analyst", "to_job": "astronaut", "weight": "1"}], f),
+    )
     with pytest.raises(CatalogError, match="transitions.csv row 8, field 'to_job': unknown job 'astronaut'"):
         load_catalog(d)
 
@@ -84,13 +93,28 @@ def test_json_and_jsonl_catalogs_read_like_csv(tiny_catalog_dir, tmp_path):
     d = tmp_path / "jsoncat"
     d.mkdir()
     (d / "skills.json").write_text(
-        json.dumps([{"id": s.id, "name": s.name, "aliases": list(s.aliases), "category": s.category} for s in cat.skills.values()])
+        json.dumps(
+            [
+                {"id": s.id, "name": s.name, "aliases": list(s.aliases), "category": s.category}
+                for s in cat.skills.values()
+            ]
+        )
     )
     with open(d / "courses.jsonl", "w") as f:
         for c in cat.courses.values():
-            f.write(json.dumps({**c.__dict__, "skills": list(c.skills), "prerequisites": list(c.prerequisites)}) + "\n")
+            f.write(
+                json.dumps({**c.__dict__, "skills": list(c.skills), "prerequisites": list(c.prerequisites)})
+                + "\n"
+            )
     (d / "jobs.json").write_text(
-        json.dumps({"jobs": [{**j.__dict__, "alt_titles": list(j.alt_titles), "skills": j.skills} for j in cat.jobs.values()]})
+        json.dumps(
+            {
+                "jobs": [
+                    {**j.__dict__, "alt_titles": list(j.alt_titles), "skills": j.skills}
+                    for j in cat.jobs.values()
+                ]
+            }
+        )
     )
     again = load_catalog(d)
     assert again.courses == cat.courses and again.jobs == cat.jobs and again.skills == cat.skills
@@ -109,4 +133,6 @@ def test_bundled_catalog_sizes():
     assert s["jobs"] >= 60 and s["families"] >= 6 and s["skills"] >= 250 and s["courses"] >= 300
     assert all(1 <= len(c.skills) <= 6 for c in cat.courses.values())
     assert all(c.description for c in cat.courses.values())
-    assert not [m for m in cat.merges if m.kind == "skill-id"], "the bundled catalog has near-duplicate skills"
+    assert not [m for m in cat.merges if m.kind == "skill-id"], (
+        "the bundled catalog has near-duplicate skills"
+    )

@@ -16,8 +16,13 @@ def test_javascript_spellings(cat, raw):
 
 @pytest.mark.parametrize(
     "raw,expected,how",
-    [("ML", "machine-learning", "alias"), ("k8s", "kubernetes", "alias"), ("MS-Excel", "excel", "alias"),
-     ("Machne Learning", "machine-learning", "fuzzy"), ("statistics", "statistics", "exact")],
+    [
+        ("ML", "machine-learning", "alias"),
+        ("k8s", "kubernetes", "alias"),
+        ("MS-Excel", "excel", "alias"),
+        ("Machne Learning", "machine-learning", "fuzzy"),
+        ("statistics", "statistics", "exact"),
+    ],
 )
 def test_aliases_and_fuzzy(cat, raw, expected, how):
     sid, used = cat.skill_index.resolve(raw)

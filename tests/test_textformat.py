@@ -21,7 +21,12 @@ value = (
 )
 names = st.lists(value, max_size=6)
 profiles = st.builds(
-    Profile, goal=st.one_of(st.just(""), value), job=st.one_of(st.just(""), value), history=names, skills=names, courses=names
+    Profile,
+    goal=st.one_of(st.just(""), value),
+    job=st.one_of(st.just(""), value),
+    history=names,
+    skills=names,
+    courses=names,
 )
 steps = st.builds(Step, next_course=st.one_of(st.just(""), value), skills_gained=names, next_job=value)
 
@@ -48,7 +53,9 @@ def test_design_example_reads_as_documented():
     assert p.skills == ["Python", "SQL", "Statistics"]
     assert p.courses == ["Intro to Data Analysis", "Intermediate Python"]
     assert serialise_input(p) == text
-    t = parse_target("next_course: Advanced Machine Learning | skills_gained: Machine Learning, Model Evaluation | next_job: stay")
+    t = parse_target(
+        "next_course: Advanced Machine Learning | skills_gained: Machine Learning, Model Evaluation | next_job: stay"
+    )
     assert t == Step("Advanced Machine Learning", ["Machine Learning", "Model Evaluation"], STAY)
 
 
