@@ -136,6 +136,16 @@ class ProfileResolver:
                 hit, how = index.resolve(" ".join(words[:n]), fuzzy=False)
                 if hit:
                     break
+            if hit is None:  # "devops" -> the one title that starts with it
+                key = name_key(raw)
+                starts = {
+                    j.id
+                    for j in self.catalog.jobs.values()
+                    for t in (j.title, *j.alt_titles)
+                    if name_key(t).startswith(key + " ")
+                }
+                if len(starts) == 1:
+                    hit, how = starts.pop(), "partial"
             if hit is None and self.use_embeddings and len(raw) >= 3:
                 hit, sim = self._embed_job(raw)
                 how = f"embedding:{sim:.2f}" if hit else ""
@@ -204,9 +214,8 @@ class ProfileResolver:
             prof.warnings.append(f"text cut to its first {MAX_TEXT_CHARS} characters")
             text = text[:MAX_TEXT_CHARS]
         text = clean_text(text)
-        goal = _first(_GOAL, text)
-        job_text = _without(text, _GOAL)
-        job = _first(_JOB, job_text)
+        goal = self._first_resolving(_GOAL, text)
+        job = self._first_resolving(_JOB, _without(text, _GOAL))
         skills = [s for m in _all(_SKILLS, text) for s in _SPLIT.split(m) if s.strip()]
         courses = [
             c for m in _all(_COURSES, text) for c in re.split(r"\s*(?:;|,|\band\b)\s*", m) if c.strip()
@@ -227,6 +236,15 @@ class ProfileResolver:
                 prof.skills.extend(s for s in self.catalog.courses[hit].skills if s not in prof.skills)
         self._scan_skills(text, prof, exclude=[goal or "", job or ""])
         return prof
+
+    def _first_resolving(self, patterns: list[str], text: str) -> str | None:
+        """The first phrase the patterns capture that names a job ("I'm Maria" is passed over
+        for "I'm a BI analyst"); the first phrase at all when none does, so it is reported."""
+        phrases = _candidates(patterns, text)
+        for phrase in phrases:
+            if self.resolve("job", phrase)[0]:
+                return phrase
+        return phrases[0] if phrases else None
 
     def _scan_skills(self, text: str, prof: ResolvedProfile, exclude: list[str]) -> None:
         """Skills named anywhere in the text (exact names and aliases only, 1-4 word phrases)."""
@@ -249,14 +267,14 @@ class ProfileResolver:
                     )
 
 
-def _first(patterns: list[str], text: str) -> str | None:
+def _candidates(patterns: list[str], text: str) -> list[str]:
+    out = []
     for p in patterns:
-        m = re.search(p, text, re.I)
-        if m:
-            x = _CUT.sub("", m.group("x")).strip(" '\"")
-            if x:
-                return x
-    return None
+        for m in re.finditer(p, text, re.I):
+            x = _CUT.sub("", m.group("x")).strip(" '\"()")
+            if x and x not in out:
+                out.append(x)
+    return out
 
 
 def _all(patterns: list[str], text: str) -> list[str]:

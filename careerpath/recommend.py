@@ -145,6 +145,9 @@ class Recommender:
             prof = self.resolver.from_fields(**{**(profile or {}), **fields})
         if goal:
             self.resolver.from_fields(goal=goal, prof=prof)
+        # courses taken imply their skills, however the profile was built
+        for c in prof.courses:
+            prof.skills.extend(s for s in self.catalog.courses[c].skills if s not in prof.skills)
         return prof
 
     # -- masks -----------------------------------------------------------------------------
@@ -265,8 +268,9 @@ class Recommender:
         return prof.input_text(self.catalog)
 
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
-        hop = self.progression.next_hop(beam.job, goal) if beam.job else goal
-        if hop is None or hop == beam.job:
+        # no route in the transition graph: a direct move once the goal's skills are there
+        hop = (self.progression.next_hop(beam.job, goal) or goal) if beam.job else goal
+        if hop == beam.job:
             return
         if coverage(beam.skills, self.catalog.jobs[hop]) >= self.move_threshold:
             job = self.catalog.jobs[hop]
@@ -378,8 +382,8 @@ class Recommender:
         for _ in range(max_steps):
             if b.reached(goal):
                 break
-            hop = self.progression.next_hop(b.job, goal) if b.job else goal
-            want = dict(skill_gap(b.skills, self.catalog.jobs[hop or goal]))
+            hop = (self.progression.next_hop(b.job, goal) or goal) if b.job else goal
+            want = dict(skill_gap(b.skills, self.catalog.jobs[hop]))
             for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
                 want[s] = want.get(s, 0.0) + 0.5 * w
             best, best_gain = None, 0.0

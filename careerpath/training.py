@@ -375,6 +375,9 @@ def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
         modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name)
+        catalog = Path(cfg.data.data_dir) / "catalog"
+        if catalog.is_dir():  # the recommender ranks this catalog, so it travels with the model
+            shutil.copytree(catalog, tmp / "catalog")
         save_config(cfg, tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")

@@ -26,3 +26,42 @@ def tiny_dataset(tmp_path_factory, tiny_catalog_dir) -> Path:
     out = tmp_path_factory.mktemp("data") / "tiny"
     build_dataset(cfg, out, progress=False)
     return out
+
+
+TINY_MODEL_ARGS = [
+    "--d_model",
+    "32",
+    "--num_layers",
+    "1",
+    "--num_heads",
+    "2",
+    "--d_ff",
+    "64",
+    "--vocab_size",
+    "600",
+]
+TINY_MODEL_ARGS += [
+    "--batch_size",
+    "16",
+    "--max_eval_examples",
+    "4",
+    "--max_new_tokens",
+    "24",
+    "--num_threads",
+    "1",
+]
+TINY_MODEL_ARGS += ["--epochs", "1", "--max_steps", "6", "--log_every", "100"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
+    """A tiny T5 trained for a few steps on the tiny dataset (seconds); shared by the model-side tests."""
+    from careerpath import training
+    from careerpath.config import load_config
+
+    out = tmp_path_factory.mktemp("tiny_model") / "model"
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+        + ["--output_dir", str(out), *TINY_MODEL_ARGS]
+    )
+    return training.run_training(cfg)

@@ -11,20 +11,7 @@ from careerpath.baselines import OracleScorer, evaluate_scorer, gold_indices, lo
 from careerpath.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--d_model", "32", "--num_layers", "1", "--num_heads", "2", "--d_ff", "64", "--vocab_size", "600"]
-TINY += ["--batch_size", "16", "--max_eval_examples", "4", "--max_new_tokens", "24", "--num_threads", "1"]
-TINY += ["--epochs", "1", "--max_steps", "6", "--log_every", "100"]
 FAST = dict(max_examples=16, bias_users=4, counterfactual_examples=4, pathway_max_steps=3, progress=False)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("eval_model") / "model"
-    cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
-        + ["--output_dir", str(out), *TINY]
-    )
-    return training.run_training(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,222 @@
+"""Recommendation engine: catalog-only output, exclusions, pathways, explanations, resolution, CLI JSON."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from careerpath.cli import main
+from careerpath.profile import ProfileResolver, ResolvedProfile
+from careerpath.recommend import Constraints, Recommender
+from data_prep.catalog import load_catalog
+from data_prep.progression import coverage
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_model):
+    return Recommender.from_pretrained(tiny_model, use_embeddings=False)
+
+
+def _random_profile(cat, rng):
+    jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
+    return ResolvedProfile(
+        job=rng.choice(jobs + [None]),
+        goal=rng.choice(jobs),
+        skills=rng.sample(skills, rng.randint(0, 6)),
+        courses=rng.sample(courses, rng.randint(0, 4)),
+    )
+
+
+def test_model_travels_with_its_catalog(tiny_model):
+    assert (tiny_model / "catalog" / "courses.csv").exists()
+
+
+def test_only_catalog_items_and_never_taken_courses(rec):
+    rng, cat = random.Random(0), rec.catalog
+    for _ in range(25):
+        prof = _random_profile(cat, rng)
+        out = rec.recommend(prof, top_k=5)
+        assert out["next_courses"] and out["next_jobs"]
+        for c in out["next_courses"]:
+            assert c["id"] in cat.courses and c["title"] == cat.courses[c["id"]].title
+            assert c["id"] not in prof.courses
+        assert all(j["id"] in cat.jobs and j["id"] != prof.job for j in out["next_jobs"])
+        probs = [c["probability"] for c in out["next_courses"]]
+        assert probs == sorted(probs, reverse=True)
+
+
+def test_exclusions_and_caps_are_honoured(rec):
+    cat = rec.catalog
+    prof = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql"])
+    first = rec.recommend(prof, top_k=26)["next_courses"]
+    banned_provider = first[0]["provider"]
+    banned_course = first[1]["title"]
+    cons = Constraints(
+        exclude_courses=[banned_course],
+        exclude_providers=[banned_provider.upper()],
+        max_hours=40,
+        max_level=2,
+    )
+    out = rec.recommend(prof, top_k=26, constraints=cons)["next_courses"]
+    assert out
+    for c in out:
+        course = cat.courses[c["id"]]
+        assert course.provider != banned_provider and course.title != banned_course
+        assert course.hours <= 40 and course.level <= 2
+    path = rec.pathway(prof, max_steps=6, constraints=cons)
+    for s in path.steps:
+        if s.kind == "course":
+            c = cat.courses[s.id]
+            assert c.provider != banned_provider and c.hours <= 40 and c.level <= 2
+
+
+def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
+    cat, rng = rec.catalog, random.Random(1)
+    for _ in range(20):
+        prof = _random_profile(cat, rng)
+        if (
+            prof.job is None
+            or prof.job not in rec.progression.distances_to(prof.goal)
+            or prof.goal == prof.job
+        ):
+            continue
+        path = rec.pathway(prof, max_steps=12)
+        assert path.goal["id"] == prof.goal
+        skills, cov = set(prof.skills) | {s for c in prof.courses for s in cat.courses[c].skills}, -1.0
+        taken = set(prof.courses)
+        for s in path.steps:
+            if s.kind == "course":
+                course = cat.courses[s.id]
+                assert s.id not in taken and set(course.prerequisites) <= skills
+                assert s.skills_gained == cat.skill_names([x for x in course.skills if x not in skills])
+                skills |= set(course.skills)
+                taken.add(s.id)
+            else:
+                assert s.id in cat.jobs and coverage(skills, cat.jobs[s.id]) >= rec.move_threshold
+            assert s.goal_coverage >= cov - 1e-9  # skills only accumulate
+            cov = s.goal_coverage
+            assert set(s.gap_left) == set(
+                cat.skill_names([x for x in cat.jobs[prof.goal].skills if x not in skills])
+            )
+        assert path.reached == (path.steps[-1].id == prof.goal if path.steps else prof.job == prof.goal)
+        assert path.reached, f"{prof.job} -> {prof.goal} not reached: {path.note}"
+        assert path.total_hours == pytest.approx(sum(s.hours for s in path.steps))
+        if path.fallback:
+            assert all(s.source == "skill-gap fallback" for s in path.steps) and "skill-gap" in path.note
+
+
+def test_explanations_name_catalog_skills(rec):
+    cat = rec.catalog
+    prof = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql", "excel"])
+    for c in rec.recommend(prof, top_k=10)["next_courses"]:
+        course = cat.courses[c["id"]]
+        assert c["skills_added"] == cat.skill_names([s for s in course.skills if s not in prof.skills])
+        if c["reason"].startswith("covers "):
+            named = c["reason"][len("covers ") :].split(", needed for")[0].split(", ")
+            required = set(cat.jobs["data-scientist"].skills) | set(cat.jobs["data-analyst"].skills)
+            assert set(named) <= set(cat.skill_names([s for s in course.skills if s in required]))
+
+
+def test_cold_start_gets_a_pathway(rec):
+    path = rec.pathway({"skills": ["Communication"]}, goal="Data Analyst", max_steps=8)
+    assert path.steps and path.steps[0].kind == "course"
+
+
+def test_free_text_and_misspellings_resolve(tiny_catalog_dir):
+    r = ProfileResolver(load_catalog(tiny_catalog_dir), use_embeddings=False)
+    p = r.from_text(
+        "Hi, I'm Maria (she/her, 34). I'm a BI analyst, I know SQL, Phyton and stats; I want to become an ML engineer."
+    )
+    assert (p.job, p.goal) == ("data-analyst", "ml-engineer")
+    assert {"sql", "python", "statistics"} <= set(p.skills)
+    p = r.from_fields(
+        job="Sofware Enginer", skills=["Javascipt", "K8s", "underwater basket weaving"], goal="devops"
+    )
+    assert p.job == "software-engineer" and p.goal == "devops-engineer"
+    assert p.skills == ["javascript", "kubernetes"]
+    assert any("underwater basket weaving" in w for w in p.warnings)
+
+
+def test_embeddings_resolve_paraphrased_titles(tiny_catalog_dir):
+    r = ProfileResolver(load_catalog(tiny_catalog_dir), use_embeddings=True)
+    job, how = r.resolve("job", "machine learning developer")
+    assert job == "ml-engineer" and how.startswith("embedding")
+
+
+def test_scorer_matches_the_models_own_likelihood(rec):
+    """The catalog-wide ranking is the model's log-likelihood of each candidate, renormalised."""
+    sc = rec.scorer
+    text = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql"]).input_text(rec.catalog)
+    course_lp = sc.score_courses([text])[0]
+    assert np.isclose(np.exp(course_lp).sum(), 1.0)
+    enc = sc.tok([text], return_tensors="pt")
+    raw = []
+    for ids in sc.course_tokens:
+        labels = torch.tensor([ids])
+        with torch.no_grad():
+            loss = sc.model(**enc, labels=labels).loss
+        raw.append(-loss.item() * len(ids))
+    raw = np.array(raw)
+    assert np.allclose(course_lp, raw - np.log(np.exp(raw - raw.max()).sum()) - raw.max(), atol=1e-4)
+    course_lp2, job_lp = sc.score([text], [["sql"]])
+    assert np.allclose(course_lp2[0], course_lp) and np.isclose(np.exp(job_lp[0]).sum(), 1.0)
+
+
+def test_cli_json_schema_is_stable(tiny_model, capsys):
+    code = main(
+        [
+            "recommend",
+            "--model",
+            str(tiny_model),
+            "--job",
+            "Data Analyst",
+            "--skills",
+            "SQL, Excel",
+            "--goal",
+            "Data Scientist",
+            "--top-k",
+            "3",
+            "--no-embeddings",
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"profile", "input_text", "warnings", "next_courses", "next_jobs", "p_stay", "pathway"}
+    assert set(out["next_courses"][0]) == {
+        "kind",
+        "id",
+        "title",
+        "probability",
+        "skills_added",
+        "reason",
+        "hours",
+        "provider",
+        "level",
+    }
+    assert set(out["pathway"]) == {"goal", "steps", "reached", "total_hours", "confident", "fallback", "note"}
+    assert set(out["pathway"]["steps"][0]) == {
+        "kind",
+        "id",
+        "title",
+        "skills_gained",
+        "gap_left",
+        "goal_coverage",
+        "hours",
+        "probability",
+        "reason",
+        "source",
+    }
+    main(
+        [
+            "recommend",
+            "--model",
+            str(tiny_model),
+            "--text",
+            "I am a data analyst and want to become a data scientist",
+            "--no-embeddings",
+        ]
+    )
+    assert "pathway to Data Scientist" in capsys.readouterr().out
