@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from careerpath import evaluation, scoring, training
+from careerpath import evaluation, scoring
 from careerpath.baselines import OracleScorer, evaluate_scorer, gold_indices, load_split, read_catalog_ids
-from careerpath.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = dict(max_examples=16, bias_users=4, counterfactual_examples=4, pathway_max_steps=3, progress=False)
