@@ -36,6 +36,7 @@ class CatalogScorer:
         kind: str = "seq2seq",
         job_course_k: int = 3,
         max_source_length: int = 512,
+        fast: bool = True,
     ):
         self.model, self.tok, self.catalog, self.kind = model.eval(), tokenizer, catalog, kind
         self.k = job_course_k
@@ -48,6 +49,27 @@ class CatalogScorer:
             serialise_target(Step(t, [], STAY)).split(" | skills_gained")[0] + PREFIX_SEP for t in titles
         ]
         self.course_tokens = [self._ids(t) for t in course_targets]
+        # Fast path: when every name is one token after a shared prefix (the tiny T5's catalog
+        # tokens), one decoder step gives the whole catalog's distribution at once.
+        heads = [t[: -len(PREFIX_SEP)] for t in course_targets]
+        self.course_prefix = self._ids("next_course:")
+        self.course_single = self._single_tokens("next_course:", heads)
+        job_names = [catalog.jobs[j].title for j in self.job_ids[:-1]] + [STAY]
+        job_heads = [serialise_target(Step("x", [], t)).rsplit(" | ", 1)[1] for t in job_names]
+        self.job_single = self._single_tokens("next_job:", job_heads)
+        self.fast = (
+            fast and kind != "causal" and self.course_single is not None and self.job_single is not None
+        )
+
+    def _single_tokens(self, prefix: str, texts: list[str]) -> list[int] | None:
+        p = self._ids(prefix)
+        out = []
+        for text in texts:
+            ids = self._ids(text)
+            if len(ids) != len(p) + 1 or ids[: len(p)] != p:
+                return None
+            out.append(ids[-1])
+        return out if len(set(out)) == len(out) else None
 
     # -- tokenisation ---------------------------------------------------------------------
     def _ids(self, text: str, eos: bool = False) -> list[int]:
@@ -126,6 +148,8 @@ class CatalogScorer:
             enc_out = self.model.get_encoder()(
                 input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
             )
+        if self.fast:
+            return self._fast_courses(enc_out, enc["attention_mask"])
         out = np.zeros((len(input_texts), len(self.course_ids)))
         for r in range(len(input_texts)):
             raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
@@ -148,11 +172,53 @@ class CatalogScorer:
             enc_out = self.model.get_encoder()(
                 input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
             )
+        if self.fast:
+            course_lp = self._fast_courses(enc_out, enc["attention_mask"])
+            for r in range(n):
+                job_lp[r] = self._fast_jobs(
+                    enc_out, enc["attention_mask"], r, course_lp[r], set(skill_ids[r])
+                )
+            return course_lp, job_lp
         for r in range(n):
             raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
             course_lp[r] = raw - _logsumexp(raw)
             job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]))
         return course_lp, job_lp
+
+    # -- fast path: one decoder step scores every single-token name ------------------------
+    def _next_token_logp(self, hidden, mask, heads: list[list[int]], candidates: list[int]) -> np.ndarray:
+        """log p(candidate | head) renormalised over the candidates, one row per head."""
+        n, width = len(heads), max(len(h) for h in heads) + 1
+        dec = torch.full((n, width), self.tok.pad_token_id, dtype=torch.long)
+        dec[:, 0] = self.model.config.decoder_start_token_id
+        for i, h in enumerate(heads):
+            dec[i, 1 : len(h) + 1] = torch.tensor(h)
+        out = self.model(
+            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=dec.to(self.device)
+        )
+        last = torch.tensor([len(h) for h in heads])
+        logits = out.logits[torch.arange(n), last].float()
+        lp = torch.log_softmax(logits, dim=-1)[:, candidates].cpu().numpy()
+        return lp - _logsumexp(lp)[:, None]
+
+    def _fast_courses(self, enc_out, mask) -> np.ndarray:
+        n = enc_out.last_hidden_state.shape[0]
+        return self._next_token_logp(
+            enc_out.last_hidden_state, mask, [self.course_prefix] * n, self.course_single
+        )
+
+    def _fast_jobs(self, enc_out, mask, r: int, course_lp: np.ndarray, skills: set[str]) -> np.ndarray:
+        top = np.argsort(-course_lp, kind="stable")[: self.k]
+        weights = course_lp[top] - _logsumexp(course_lp[top])
+        heads = []
+        for ci in top:
+            course = self.catalog.courses[self.course_ids[ci]]
+            gained = [self.catalog.skills[s].name for s in course.skills if s not in skills]
+            heads.append(self._ids(serialise_target(Step(course.title, gained, STAY)).rsplit(" ", 1)[0]))
+        k = len(heads)
+        hidden = enc_out.last_hidden_state[r : r + 1].expand(k, -1, -1)
+        lp = self._next_token_logp(hidden, mask[r : r + 1].expand(k, -1), heads, self.job_single)
+        return _logsumexp(weights[:, None] + lp, axis=0)
 
     def _logp(self, enc, enc_out, r, targets, start):
         if self.kind == "causal":

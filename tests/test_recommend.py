@@ -10,6 +10,7 @@ import torch
 from careerpath.cli import main
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.recommend import Constraints, Recommender
+from careerpath.scoring import CatalogScorer
 from data_prep.catalog import load_catalog
 from data_prep.progression import coverage
 
@@ -145,23 +146,38 @@ def test_embeddings_resolve_paraphrased_titles(tiny_catalog_dir):
     assert job == "ml-engineer" and how.startswith("embedding")
 
 
-def test_scorer_matches_the_models_own_likelihood(rec):
-    """The catalog-wide ranking is the model's log-likelihood of each candidate, renormalised."""
-    sc = rec.scorer
-    text = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql"]).input_text(rec.catalog)
-    course_lp = sc.score_courses([text])[0]
-    assert np.isclose(np.exp(course_lp).sum(), 1.0)
-    enc = sc.tok([text], return_tensors="pt")
-    raw = []
-    for ids in sc.course_tokens:
-        labels = torch.tensor([ids])
-        with torch.no_grad():
-            loss = sc.model(**enc, labels=labels).loss
-        raw.append(-loss.item() * len(ids))
+def _renormalised(raw):
     raw = np.array(raw)
-    assert np.allclose(course_lp, raw - np.log(np.exp(raw - raw.max()).sum()) - raw.max(), atol=1e-4)
-    course_lp2, job_lp = sc.score([text], [["sql"]])
+    return raw - raw.max() - np.log(np.exp(raw - raw.max()).sum())
+
+
+def _likelihood(model, enc, ids):
+    with torch.no_grad():
+        return -model(**enc, labels=torch.tensor([ids])).loss.item() * len(ids)
+
+
+def test_scorer_matches_the_models_own_likelihood(rec):
+    """The catalog-wide ranking is the model's log-likelihood of each candidate, renormalised:
+    the whole ``next_course: <title> |`` in the general path, the title token in the fast path."""
+    text = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql"]).input_text(rec.catalog)
+    general = CatalogScorer(rec.scorer.model, rec.scorer.tok, rec.catalog, fast=False)
+    enc = general.tok([text], return_tensors="pt")
+    full = _renormalised([_likelihood(general.model, enc, ids) for ids in general.course_tokens])
+    assert np.allclose(general.score_courses([text])[0], full, atol=1e-4)
+
+    fast = rec.scorer
+    assert fast.fast, "the tiny T5 has one token per catalog name"
+    first = _renormalised(
+        [_likelihood(fast.model, enc, fast.course_prefix + [t]) for t in fast.course_single]
+    )
+    course_lp = fast.score_courses([text])[0]
+    assert np.allclose(course_lp, first, atol=1e-4) and np.isclose(np.exp(course_lp).sum(), 1.0)
+    course_lp2, job_lp = fast.score([text], [["sql"]])
     assert np.allclose(course_lp2[0], course_lp) and np.isclose(np.exp(job_lp[0]).sum(), 1.0)
+    g_course, g_job = general.score([text], [["sql"]])
+    assert g_course.argmax() == course_lp.argmax() or np.isclose(
+        course_lp.max(), course_lp[g_course.argmax()], atol=0.05
+    )
 
 
 def test_cli_json_schema_is_stable(tiny_model, capsys):
