@@ -76,6 +76,10 @@ class SynthesisConfig:
     """Probability that the user had a job before the current one."""
     gain_weight: float = 3.0
     """Weight of the (importance-weighted) skill gap a course closes."""
+    hop_weight: float = 1.0
+    """How much the gap to the next job on the way to the goal drives the choice of course."""
+    goal_weight: float = 0.5
+    """How much the gap to the goal itself drives the choice of course."""
     types: tuple[PreferenceType, ...] = DEFAULT_TYPES
 
 
@@ -225,9 +229,9 @@ class Synthesiser:
             lacking[self.skill_order[s]] = False
         want = np.zeros(len(self.skill_list))
         for s, w in skill_gap(skills, cat.jobs[hop]):
-            want[self.skill_order[s]] += w
+            want[self.skill_order[s]] += cfg.hop_weight * w
         for s, w in skill_gap(skills, cat.jobs[goal]):
-            want[self.skill_order[s]] += 0.5 * w
+            want[self.skill_order[s]] += cfg.goal_weight * w
         # skills that unlock a wanted course's prerequisites count for half
         course_want = (self.teach_m * want).max(axis=1)
         unlock = 0.5 * (self.prereq_m * course_want[:, None]).max(axis=0)
