@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_passthrough(module))
 
     rec = sub.add_parser("recommend", help="next courses and jobs and a pathway to a goal, for one profile")
-    rec.add_argument("--model", default="outputs/model", help="trained model folder (full or LoRA adapter)")
+    rec.add_argument("--model", default="outputs/tiny_t5", help="trained model folder (full or LoRA adapter)")
     rec.add_argument("--catalog", default=None, help="catalog folder (default: the one saved with the model)")
     rec.add_argument(
         "--text", default=None, help='free-text profile, e.g. "I am a data analyst, I know SQL ..."'

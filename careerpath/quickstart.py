@@ -56,7 +56,7 @@ def train(data_dir: Path, out: Path, epochs: int | None, fast: bool) -> Path:
         "--data.data_dir",
         str(data_dir),
         "--train.output_dir",
-        str(out / "model"),
+        str(out / "tiny_t5"),
     ]
     if epochs:
         argv += ["--train.epochs", str(epochs)]
