@@ -93,6 +93,9 @@ def compute_metrics(predictions: list[str], references: list[str]) -> dict[str, 
     if not references:
         return {}
     preds = [parse_target(p) for p in predictions]
+    for step, text in zip(preds, predictions, strict=True):
+        if "next_job:" not in text:
+            step.next_job = ""  # a broken generation is not a "stay" answer
     refs = [parse_target(r) for r in references]
     n = len(refs)
     moves = [(p, r) for p, r in zip(preds, refs, strict=True) if r.next_job != STAY]

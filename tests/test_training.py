@@ -57,6 +57,8 @@ def test_metrics_from_generations():
     assert m["next_course_acc"] == 0.5 and m["next_job_acc"] == 0.5 and m["next_job_acc_moves"] == 0.0
     assert m["exact_match"] == 0.0 and 0 < m["bleu"] < 100
     assert compute_metrics(ref, ref)["bleu"] == pytest.approx(100.0)
+    # garbage without a next_job field must not count as a correct "stay"
+    assert compute_metrics(["Engineer Engineer"], [ref[0]])["next_job_acc"] == 0.0
 
 
 def test_train_writes_complete_outputs(tmp_path):
