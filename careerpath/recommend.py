@@ -112,6 +112,12 @@ class Recommender:
         self.model_version = model_version
         self._course_pos = {c: i for i, c in enumerate(catalog.courses)}
         self._job_pos = {j: i for i, j in enumerate(list(catalog.jobs) + [STAY])}
+        self._skill_pos = {s: i for i, s in enumerate(catalog.skills)}
+        self._prereq_m = np.zeros((len(catalog.courses), len(catalog.skills)), dtype=np.float32)
+        for i, c in enumerate(catalog.courses.values()):
+            for s in c.prerequisites:
+                self._prereq_m[i, self._skill_pos[s]] = 1.0
+        self._cons_cache: dict[tuple, np.ndarray] = {}
 
     @classmethod
     def from_pretrained(
@@ -161,15 +167,26 @@ class Recommender:
             return False
         return cons.max_level is None or c.level <= cons.max_level
 
+    def _constraint_mask(self, cons: Constraints) -> np.ndarray:
+        """True where a course is ruled out by the person's constraints (cached per constraints)."""
+        key = (tuple(cons.exclude_courses), tuple(cons.exclude_providers), cons.max_hours, cons.max_level)
+        if key not in self._cons_cache:
+            self._cons_cache[key] = np.array(
+                [not self._course_allowed(c, set(), cons) for c in self.catalog.courses.values()]
+            )
+        return self._cons_cache[key]
+
     def _course_mask(self, taken: set[str], cons: Constraints, skills: set[str] | None = None) -> np.ndarray:
         """True where a course may NOT be recommended (``skills`` given: prerequisites must be met)."""
-        return np.array(
-            [
-                not self._course_allowed(c, taken, cons)
-                or (skills is not None and not set(c.prerequisites) <= skills)
-                for c in self.catalog.courses.values()
-            ]
-        )
+        mask = self._constraint_mask(cons).copy()
+        for c in taken:
+            mask[self._course_pos[c]] = True
+        if skills is not None:
+            lacking = np.ones(len(self._skill_pos), dtype=np.float32)
+            for s in skills:
+                lacking[self._skill_pos[s]] = 0.0
+            mask |= (self._prereq_m @ lacking) > 0
+        return mask
 
     # -- explanations ------------------------------------------------------------------------
     def _course_reason(self, c: Course, skills: set[str], target: str | None, goal: str | None) -> str:
