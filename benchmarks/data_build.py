@@ -34,9 +34,14 @@ def main() -> None:
     print("| users | examples | seconds | users/s | peak RSS (MB) |\n|---|---|---|---|---|")
     for n in args.users:
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", CHILD, str(n), f"{tmp}/ds"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(n), f"{tmp}/ds"], capture_output=True, text=True, check=True
+            )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {n} | {r['examples']} | {r['seconds']:.1f} | {n / r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |", flush=True)
+        print(
+            f"| {n} | {r['examples']} | {r['seconds']:.1f} | {n / r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,15 @@ def main() -> None:
     for r in rows:  # one profile per user: the first step of each test user
         if r["user_id"] not in seen:
             seen.add(r["user_id"])
-            profiles.append(ResolvedProfile(job=r["job_id"], goal=r["goal_id"], history=r["history_ids"][:-1],
-                                            skills=list(r["skill_ids"]), courses=list(r["course_ids"])))
+            profiles.append(
+                ResolvedProfile(
+                    job=r["job_id"],
+                    goal=r["goal_id"],
+                    history=r["history_ids"][:-1],
+                    skills=list(r["skill_ids"]),
+                    courses=list(r["course_ids"]),
+                )
+            )
     profiles = profiles[: args.n]
     rec.recommend(profiles[0])  # warm-up
 
@@ -66,8 +73,13 @@ def main() -> None:
 
     print(f"{len(profiles)} test profiles, 1 thread\n")
     print("| method | p50 (ms) | p95 (ms) | mean (ms) |\n|---|---|---|---|")
-    for name, xs in ((f"careerpath recommend (top-10) + {args.steps}-step pathway", ours), ("generate(num_beams=10)", gen)):
-        print(f"| {name} | {1000 * statistics.median(xs):.1f} | {1000 * pct(xs, 0.95):.1f} | {1000 * statistics.mean(xs):.1f} |")
+    for name, xs in (
+        (f"careerpath recommend (top-10) + {args.steps}-step pathway", ours),
+        ("generate(num_beams=10)", gen),
+    ):
+        print(
+            f"| {name} | {1000 * statistics.median(xs):.1f} | {1000 * pct(xs, 0.95):.1f} | {1000 * statistics.mean(xs):.1f} |"
+        )
     print(f"\nratio of p50 (generate / careerpath): {statistics.median(gen) / statistics.median(ours):.2f}")
     print(f"batched full-catalog scoring (courses + jobs): {batched:.0f} profiles/s")
 

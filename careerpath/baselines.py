@@ -39,8 +39,8 @@ SPLITS = ("train", "validation", "test")
 
 
 # -- rows, catalog ids and gold indices --------------------------------------------------------
-def read_jsonl(path: str | Path) -> list[dict]:
-    """All rows of a ``.jsonl`` file (one JSON object per line)."""
+def read_jsonl(path: str | Path, limit: int = 0) -> list[dict]:
+    """All rows of a ``.jsonl`` file (one JSON object per line); the first ``limit`` when > 0."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -49,6 +49,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{path}:{n}: not valid JSON ({e}); rebuild the dataset") from e
+            if limit and len(rows) >= limit:
+                break
     return rows
 
 

@@ -87,6 +87,13 @@ class CatalogScorer:
         )
         return {k: v.to(self.device) for k, v in enc.items()}
 
+    def _encode(self, texts: list[str]):
+        """Tokenised inputs and, for seq2seq, the one encoder pass every candidate shares."""
+        enc = self._encode_inputs(texts)
+        if self.kind == "causal":
+            return enc, None
+        return enc, self.model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+
     # -- sequence log-probabilities --------------------------------------------------------
     @torch.no_grad()
     def _seq2seq_logp(
@@ -142,12 +149,7 @@ class CatalogScorer:
     @torch.no_grad()
     def score_courses(self, input_texts: list[str]) -> np.ndarray:
         """``course_logp [n, n_courses]`` only: one decoder pass per input (what planning needs)."""
-        enc = self._encode_inputs(input_texts)
-        enc_out = None
-        if self.kind != "causal":
-            enc_out = self.model.get_encoder()(
-                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-            )
+        enc, enc_out = self._encode(input_texts)
         if self.fast:
             return self._fast_courses(enc_out, enc["attention_mask"])
         out = np.zeros((len(input_texts), len(self.course_ids)))
@@ -166,12 +168,7 @@ class CatalogScorer:
         n = len(input_texts)
         course_lp = np.zeros((n, len(self.course_ids)))
         job_lp = np.zeros((n, len(self.job_ids)))
-        enc = self._encode_inputs(input_texts)
-        enc_out = None
-        if self.kind != "causal":
-            enc_out = self.model.get_encoder()(
-                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-            )
+        enc, enc_out = self._encode(input_texts)
         if self.fast:
             course_lp = self._fast_courses(enc_out, enc["attention_mask"])
             for r in range(n):

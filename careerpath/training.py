@@ -39,17 +39,9 @@ def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
     path = Path(data_dir) / f"{split}.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; build a dataset with `careerpath data build --out DIR`")
-    rows = []
-    with path.open() as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{n}: not JSON: {err}") from err
-            if limit and len(rows) >= limit:
-                break
-    return rows
+    from careerpath.baselines import read_jsonl
+
+    return read_jsonl(path, limit)
 
 
 def encode_rows(rows: list[dict], tokenizer, family: str, cfg: Config) -> list[dict]:
