@@ -89,7 +89,11 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _quickstart(args: argparse.Namespace) -> int:
+    import logging
+
     from careerpath.quickstart import run_quickstart
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     return run_quickstart(out=args.out, users=args.users, epochs=args.epochs, fast=args.fast)
 
