@@ -89,7 +89,7 @@ def show_pathway(model_dir: Path) -> None:
     rec = Recommender.from_pretrained(model_dir)
     prof = rec.resolve(text=SAMPLE_PERSON)
     result = rec.recommend(prof, top_k=5)
-    result["pathway"] = rec.pathway(prof, max_steps=8).as_dict()
+    result["pathway"] = rec.pathway(prof, max_steps=12).as_dict()
     print(render_text(result))
 
 
@@ -107,6 +107,6 @@ def run_quickstart(
     print(
         f"\ndone in {time.time() - start:.0f} s. Written:\n"
         f"  dataset        {data_dir}\n  model + card   {model_dir}\n  report         {out / 'report' / 'report.md'}\n"
-        f'Next: careerpath recommend --model {model_dir} --text "..."   |   careerpath serve --model {model_dir}'
+        f'Next: careerpath recommend --model {model_dir} --text "I am a ..., I know ..., I want to become a ..."'
     )
     return 0

@@ -24,6 +24,9 @@ from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY
 
 MIN_CONFIDENCE = 0.05  # a planned course below this probability marks the pathway as unsure
+# Courses tried from each beam state: the model's top few, from the same forward pass, so a wider
+# look costs no extra model call; the beam keeps those that make most progress to the goal.
+EXPAND_K = 8
 
 
 @dataclass
@@ -373,7 +376,7 @@ class Recommender:
             ]
             if not live or done:
                 break
-            cands = self._expand(live, goal_id, beam_width, cons)
+            cands = self._expand(live, goal_id, max(beam_width, EXPAND_K), cons)
             done += [b for b in cands if b.reached(goal_id)]
             cands.sort(key=lambda b: (-self._goal_state(b, goal_id)[1], -b.logp))
             beams = cands[:beam_width]
@@ -403,6 +406,12 @@ class Recommender:
             want = dict(skill_gap(b.skills, self.catalog.jobs[hop]))
             for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
                 want[s] = want.get(s, 0.0) + 0.5 * w
+            # prerequisites of courses that teach a wanted skill are worth half of that skill
+            for c in self.catalog.courses.values():
+                value = max((want.get(s, 0.0) for s in c.skills if s not in b.skills), default=0.0)
+                for p in c.prerequisites:
+                    if p not in b.skills and value > 0:
+                        want.setdefault(p, 0.5 * value)
             best, best_gain = None, 0.0
             for c in self.catalog.courses.values():
                 if not self._course_allowed(c, set(b.courses), cons) or not set(c.prerequisites) <= b.skills:
