@@ -46,6 +46,19 @@ def main() -> None:
                     courses=list(r["course_ids"]),
                 )
             )
+    for r in rows:  # more profiles than users: later steps of the same users
+        if len(profiles) >= args.n:
+            break
+        if r["step"] > 0:
+            profiles.append(
+                ResolvedProfile(
+                    job=r["job_id"],
+                    goal=r["goal_id"],
+                    history=r["history_ids"][:-1],
+                    skills=list(r["skill_ids"]),
+                    courses=list(r["course_ids"]),
+                )
+            )
     profiles = profiles[: args.n]
     rec.recommend(profiles[0])  # warm-up
 

@@ -95,7 +95,7 @@ class CatalogScorer:
         return enc, self.model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
 
     # -- sequence log-probabilities --------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def _seq2seq_logp(
         self, enc_out, mask, row: int, targets: list[list[int]], start: list[int]
     ) -> np.ndarray:
@@ -113,6 +113,7 @@ class CatalogScorer:
             encoder_outputs=(hidden,),
             attention_mask=mask[row : row + 1].expand(n, -1),
             decoder_input_ids=dec_in.to(self.device),
+            use_cache=False,
         )
         logp = torch.log_softmax(out.logits.float(), dim=-1).cpu()
         tok_lp = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -121,7 +122,7 @@ class CatalogScorer:
             keep[i, :s] = False
         return (tok_lp * keep).sum(-1).numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _causal_logp(
         self, prompt: list[int], targets: list[list[int]], start: list[int], batch: int = 64
     ) -> np.ndarray:
@@ -146,7 +147,7 @@ class CatalogScorer:
         return np.array(out)
 
     # -- public API --------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_courses(self, input_texts: list[str]) -> np.ndarray:
         """``course_logp [n, n_courses]`` only: one decoder pass per input (what planning needs)."""
         enc, enc_out = self._encode(input_texts)
@@ -158,7 +159,7 @@ class CatalogScorer:
             out[r] = raw - _logsumexp(raw)
         return out
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, input_texts: list[str], skill_ids: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """``(course_logp [n, n_courses], job_logp [n, n_jobs + 1])``; the last job column is "stay".
 
@@ -191,7 +192,10 @@ class CatalogScorer:
         for i, h in enumerate(heads):
             dec[i, 1 : len(h) + 1] = torch.tensor(h)
         out = self.model(
-            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=dec.to(self.device)
+            encoder_outputs=(hidden,),
+            attention_mask=mask,
+            decoder_input_ids=dec.to(self.device),
+            use_cache=False,
         )
         last = torch.tensor([len(h) for h in heads])
         logits = out.logits[torch.arange(n), last].float()

@@ -43,8 +43,20 @@ def main() -> None:
         + section(report, "Generation \\(model\\)")
         + (f"\n\nGoal reach of planned pathways (60 test users): {goal.group(0)}" if goal else "")
     )
-    cmd = [sys.executable, "-m", "careerpath.cli", "recommend", "--model", "outputs/tiny_t5", "--text", EXAMPLE,
-           "--top-k", "5", "--max-steps", "8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "careerpath.cli",
+        "recommend",
+        "--model",
+        "outputs/tiny_t5",
+        "--text",
+        EXAMPLE,
+        "--top-k",
+        "5",
+        "--max-steps",
+        "8",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     example = f'```\n$ careerpath recommend --model outputs/tiny_t5 --text "{EXAMPLE}" --top-k 5\n{out.rstrip()}\n```'
     readme = (ROOT / "README.md").read_text()
