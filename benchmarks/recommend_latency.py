@@ -23,6 +23,16 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def profile_of(row: dict) -> ResolvedProfile:
+    return ResolvedProfile(
+        job=row["job_id"],
+        goal=row["goal_id"],
+        history=row["history_ids"][:-1],
+        skills=list(row["skill_ids"]),
+        courses=list(row["course_ids"]),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="outputs/tiny_t5")
@@ -33,33 +43,12 @@ def main() -> None:
     torch.set_num_threads(1)
     rec = Recommender.from_pretrained(args.model, use_embeddings=False)
     rows = [json.loads(line) for line in open(Path(args.data) / "test.jsonl")]
-    seen, profiles = set(), []
-    for r in rows:  # one profile per user: the first step of each test user
-        if r["user_id"] not in seen:
-            seen.add(r["user_id"])
-            profiles.append(
-                ResolvedProfile(
-                    job=r["job_id"],
-                    goal=r["goal_id"],
-                    history=r["history_ids"][:-1],
-                    skills=list(r["skill_ids"]),
-                    courses=list(r["course_ids"]),
-                )
-            )
-    for r in rows:  # more profiles than users: later steps of the same users
-        if len(profiles) >= args.n:
-            break
-        if r["step"] > 0:
-            profiles.append(
-                ResolvedProfile(
-                    job=r["job_id"],
-                    goal=r["goal_id"],
-                    history=r["history_ids"][:-1],
-                    skills=list(r["skill_ids"]),
-                    courses=list(r["course_ids"]),
-                )
-            )
-    profiles = profiles[: args.n]
+    # one profile per test user (their first step), then later steps until there are n
+    firsts = {}
+    for r in rows:
+        firsts.setdefault(r["user_id"], r)
+    ordered = list(firsts.values()) + [r for r in rows if r["step"] > 0]
+    profiles = [profile_of(r) for r in ordered[: args.n]]
     rec.recommend(profiles[0])  # warm-up
 
     ours = []
