@@ -78,6 +78,9 @@ class TrainConfig:
     batch_size: int = _f(32, "examples per device per micro-batch")
     eval_batch_size: int = _f(64, "examples per generation batch in evaluation")
     grad_accum: int = _f(1, "micro-batches per optimizer step; simulates a larger batch")
+    decision_weight: float = _f(
+        1.0, "seq2seq: loss weight of the next-course and next-job name tokens (catalog tokens)"
+    )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
     mixed_precision: str = _f("auto", "auto (bf16 on a bf16 GPU, else no) | no | bf16 | fp16 (not for T5)")

@@ -254,6 +254,44 @@ def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list
 # ---------------------------------------------------------------- the loop
 
 
+def decision_token_ids(tokenizer, data_dir: str | Path) -> torch.Tensor | None:
+    """Token ids of the decisions in a target (catalog course and job names, and "stay") when
+    each is a single token (the tiny T5's catalog tokens); None otherwise."""
+    from careerpath.scoring import CatalogScorer
+
+    catalog_dir = Path(data_dir) / "catalog"
+    if not catalog_dir.is_dir():
+        return None
+    from data_prep.catalog import load_catalog
+
+    probe = CatalogScorer.__new__(CatalogScorer)  # only its tokenisation helpers are needed
+    probe.tok = tokenizer
+    catalog = load_catalog(catalog_dir)
+    heads = [f"next_course: {c.title}" for c in catalog.courses.values()]
+    jobs = [f"next_job: {j.title}" for j in catalog.jobs.values()] + ["next_job: stay"]
+    course_ids = probe._single_tokens("next_course:", heads)
+    job_ids = probe._single_tokens("next_job:", jobs)
+    if course_ids is None or job_ids is None:
+        return None
+    return torch.tensor(sorted(set(course_ids) | set(job_ids)))
+
+
+def _loss(model, batch: dict, decision_ids: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """Token-mean cross-entropy, with the decision tokens (next course, next job) weighted by
+    ``weight``: the rest of a target is mostly copied from the catalog, so its tokens are easy
+    and would otherwise dominate the average."""
+    if decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch:
+        return model(**batch).loss
+    labels = batch["labels"]
+    logits = model(**batch).logits
+    ce = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(), labels.flatten(), reduction="none", ignore_index=-100
+    )
+    is_decision = torch.isin(labels.flatten(), decision_ids.to(labels.device))
+    w = (labels.flatten() != -100).float() * torch.where(is_decision, weight, 1.0)
+    return (ce * w).sum() / w.sum()
+
+
 def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) -> None:
     accelerator, model, optimizer, scheduler, cfg = (ctx[k] for k in ("acc", "model", "opt", "sched", "cfg"))
     accelerator.step = state.batch_in_epoch  # accumulation windows restart each epoch
@@ -261,7 +299,7 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
     for batch in dataloader:
         model.train()
         with accelerator.accumulate(model):
-            loss = model(**batch).loss
+            loss = _loss(model, batch, ctx.get("decision_ids"), cfg.train.decision_weight)
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.train.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
@@ -449,6 +487,8 @@ def run_training(cfg: Config) -> Path:
         state, best = load_checkpoint(accelerator, ckpt)
     ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
     ctx.update(tok=tokenizer, family=family, best=best)
+    if cfg.train.decision_weight != 1.0 and family == "seq2seq":
+        ctx["decision_ids"] = decision_token_ids(tokenizer, cfg.data.data_dir)
     if accelerator.is_main_process:
         log.info(
             "training %s: %d examples, %d steps, %d process(es)",

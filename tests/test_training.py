@@ -171,3 +171,36 @@ def test_accelerate_launch_cpu(tmp_path):
         tmp_path,
     )
     assert json.loads((out / "metrics.json").read_text())["num_processes"] == 1
+
+
+def test_decision_weighted_loss():
+    """Weight 1 is the model's own loss; a larger weight moves the loss towards the decision tokens."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from careerpath.training import _loss
+
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=40,
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+        )
+    ).eval()
+    batch = {
+        "input_ids": torch.tensor([[5, 6, 7, 1]]),
+        "attention_mask": torch.ones(1, 4, dtype=torch.long),
+        "labels": torch.tensor([[9, 30, 11, -100]]),
+    }
+    decisions = torch.tensor([30])
+    plain = model(**batch).loss
+    assert torch.isclose(_loss(model, batch, decisions, 1.0), plain)
+    logits = model(**batch).logits[0, :3]
+    ce = torch.nn.functional.cross_entropy(logits, batch["labels"][0, :3], reduction="none")
+    expected = (ce[0] + 4 * ce[1] + ce[2]) / 6
+    assert torch.isclose(_loss(model, batch, decisions, 4.0), expected, atol=1e-5)
