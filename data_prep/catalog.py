@@ -424,20 +424,21 @@ def _resolve_skills(values, index, problems, file, line, fieldname, merges) -> l
     return out
 
 
+def _unique_title(row, problems, file, line, titles: dict[str, int]) -> str:
+    title = _name(row, "title", problems, file, line)
+    if title.lower() in titles:
+        msg = f"duplicate title {title!r} (also row {titles[title.lower()]}); titles must be unique"
+        problems.add(file, line, "title", msg)
+    titles.setdefault(title.lower(), line)
+    return title
+
+
 def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
     courses: dict[str, Course] = {}
     seen, titles = set(), {}
     for line, row in rows:
         cid = _check_id(row, problems, file, line, seen)
-        title = _name(row, "title", problems, file, line)
-        if title.lower() in titles:
-            problems.add(
-                file,
-                line,
-                "title",
-                f"duplicate title {title!r} (also row {titles[title.lower()]}); titles must be unique",
-            )
-        titles.setdefault(title.lower(), line)
+        title = _unique_title(row, problems, file, line, titles)
         skills = _resolve_skills(_as_list(row.get("skills")), index, problems, file, line, "skills", merges)
         if not skills and not any(p.startswith(f"{file} row {line}, field 'skills'") for p in problems.items):
             problems.add(file, line, "skills", "a course must teach at least one skill")
@@ -463,10 +464,7 @@ def _build_jobs(file, rows, problems, index, merges) -> dict[str, Job]:
     seen, titles = set(), {}
     for line, row in rows:
         jid = _check_id(row, problems, file, line, seen)
-        title = _name(row, "title", problems, file, line)
-        if title.lower() in titles:
-            problems.add(file, line, "title", f"duplicate title {title!r} (also row {titles[title.lower()]})")
-        titles.setdefault(title.lower(), line)
+        title = _unique_title(row, problems, file, line, titles)
         required: dict[str, float] = {}
         for raw, imp in _skill_importances(row.get("skills")):
             sid = _resolve_skills([raw], index, problems, file, line, "skills", merges)

@@ -69,10 +69,9 @@ class Progression:
             for b_id, w in curated.get(a.id, {}).items():
                 scored[b_id] = max(scored[b_id], 2.0 + w)  # the catalog's own moves rank first
             best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
-            keep = [(b, s) for b, s in best if s > 0.6 or b in curated.get(a.id, {})][: self.n_next]
-            if len(keep) < self.n_next:
-                keep += [(b, s) for b, s in best if s > 0.6 and (b, s) not in keep][: self.n_next - len(keep)]
-            self.next_jobs[a.id] = keep
+            self.next_jobs[a.id] = [(b, s) for b, s in best if s > 0.6 or b in curated.get(a.id, {})][
+                : self.n_next
+            ]
 
     def unreachable(self) -> dict[str, list[str]]:
         """Jobs with no next job, and jobs no other job leads to (worth a look in user catalogs)."""

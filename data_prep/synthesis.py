@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data_prep.catalog import Catalog, Course
+from data_prep.catalog import Catalog
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, Step, serialise_input, serialise_target
 
@@ -109,10 +109,6 @@ class Synthesiser:
     def __init__(self, catalog: Catalog, progression: Progression, cfg: SynthesisConfig):
         self.catalog, self.prog, self.cfg = catalog, progression, cfg
         self.skill_order = {s: i for i, s in enumerate(catalog.skills)}
-        self.teaches: dict[str, list[Course]] = {}
-        for c in catalog.courses.values():
-            for s in c.skills:
-                self.teaches.setdefault(s, []).append(c)
         self.skill_list = list(catalog.skills)
         self.course_list = list(catalog.courses)
         self.course_pos = {c: i for i, c in enumerate(self.course_list)}
