@@ -125,11 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(func=_data_validate)
 
-    export_data = data.add_parser(
-        "export", help="export splits for other tools (--format recbole)", add_help=False
-    )
-    export_data.add_argument("rest", nargs=argparse.REMAINDER)
-    export_data.set_defaults(func=_passthrough("careerpath.recbole_export"))
 
     quick = sub.add_parser(
         "quickstart", help="build the default dataset, train the tiny model, evaluate, show a pathway"
@@ -140,14 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--fast", action="store_true", help="a one-minute smoke run (tiny data, one epoch)")
     quick.set_defaults(func=_quickstart)
 
-    for name, module, helptext in (
-        ("evaluate", "careerpath.evaluation", "full-catalog metrics, baselines, ceiling and bias report"),
-        ("baselines", "careerpath.baselines", "train the popularity, stay-rule, Markov and GRU baselines"),
-        ("export", "careerpath.export", "merge a LoRA adapter into its base and save a standalone model"),
-    ):
-        p = sub.add_parser(name, help=helptext, add_help=False)
+    for prefix, (module, extra, helptext) in PASSTHROUGH.items():  # listed in --help; run by main()
+        p = (data if prefix[0] == "data" else sub).add_parser(prefix[-1], help=helptext, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_passthrough(module))
+        p.set_defaults(func=_passthrough(module, extra))
 
     rec = sub.add_parser("recommend", help="next courses and jobs and a pathway to a goal, for one profile")
     rec.add_argument("--model", default="outputs/tiny_t5", help="trained model folder (full or LoRA adapter)")
@@ -173,21 +164,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PASSTHROUGH = {
-    ("evaluate",): "careerpath.evaluation",
-    ("baselines",): "careerpath.baselines",
-    ("export",): "careerpath.export",
-    ("data", "export"): "careerpath.recbole_export",
+# Sub-commands whose module owns its own argparse: ``module.main(extra + argv_rest) -> int``.
+# Dispatched before argparse so that their options pass through untouched.
+PASSTHROUGH: dict[tuple[str, ...], tuple[str, list[str], str]] = {
+    ("evaluate",): ("careerpath.evaluation", [], "full-catalog metrics, baselines, ceiling and bias report"),
+    ("baselines",): ("careerpath.baselines", [], "train the popularity, stay-rule, Markov and GRU baselines"),
+    ("export",): ("careerpath.export", [], "merge a LoRA adapter into its base and save a standalone model"),
+    ("serve",): ("careerpath.demo", [], "open the chat demo (Gradio) on a trained model"),
+    ("publish-space",): ("careerpath.space_publish", [], "upload space/ as a Hugging Face Space"),
+    ("feedback",): ("careerpath.feedback", [], "feedback store: stats, export, delete, purge"),
+    ("simulate-feedback",): (
+        "careerpath.simulate",
+        [],
+        "simulated users like/dislike, the model retrains; acceptance per round",
+    ),
+    ("data", "export"): ("careerpath.recbole_export", [], "export splits for other tools (--format recbole)"),
+    ("data", "tag"): ("data_prep.tagging", ["tag"], "propose skill tags for courses and jobs (review CSV)"),
+    ("data", "apply-tags"): ("data_prep.tagging", ["apply"], "merge accepted tags from a review CSV"),
+    ("data", "cluster"): ("data_prep.clustering", [], "cluster courses (kmeans, hierarchical, dbscan)"),
+    ("data", "import-onet"): ("data_prep.onet", [], "build a catalog from an O*NET release"),
+    ("data", "import-esco"): ("data_prep.esco", [], "build a catalog from an ESCO release"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    for prefix, module in PASSTHROUGH.items():
+    for prefix, (module, extra, _) in PASSTHROUGH.items():
         if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
             import importlib
 
-            return importlib.import_module(module).main(argv[len(prefix) :])
+            return importlib.import_module(module).main(extra + argv[len(prefix) :])
     parser = build_parser()
     args = parser.parse_args(argv)
     from data_prep.catalog import CatalogError

@@ -47,6 +47,7 @@ class Skill:
     name: str
     aliases: tuple[str, ...] = ()
     category: str = ""
+    demand: float = 0.0  # market-demand weight in [0, 1] (e.g. O*NET Hot Technology / In Demand)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Course:
     level: int
     hours: float
     provider: str
+    cluster: int = -1  # course cluster id from `careerpath data cluster`; -1 when not clustered
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Job:
     family: str
     level: int
     skills: dict[str, float] = field(hash=False, compare=True)
+    demand: float = 0.0  # market-demand weight in [0, 1]; 0 when the source has none
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,13 @@ class Catalog:
         out_dir.mkdir(parents=True, exist_ok=True)
         rows = {
             "skills": [
-                {"id": s.id, "name": s.name, "aliases": ";".join(s.aliases), "category": s.category}
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "aliases": ";".join(s.aliases),
+                    "category": s.category,
+                    "demand": _fmt_num(s.demand),
+                }
                 for s in self.skills.values()
             ],
             "courses": [
@@ -145,6 +154,7 @@ class Catalog:
                     "family": j.family,
                     "level": j.level,
                     "skills": ";".join(f"{k}:{_fmt_num(v)}" for k, v in j.skills.items()),
+                    "demand": _fmt_num(j.demand),
                 }
                 for j in self.jobs.values()
             ],
@@ -168,6 +178,18 @@ class Catalog:
             "jobs": ["id", "title", "alt_titles", "description", "family", "level", "skills"],
             "transitions": ["from_job", "to_job", "weight"],
         }
+        # optional columns are written only when some row uses them, so plain catalogs stay plain
+        optional = {
+            "skills": ("demand", any(s.demand for s in self.skills.values())),
+            "courses": ("cluster", any(c.cluster >= 0 for c in self.courses.values())),
+            "jobs": ("demand", any(j.demand for j in self.jobs.values())),
+        }
+        for name, (column, used) in optional.items():
+            if used:
+                columns[name].append(column)
+            else:
+                for row in rows[name]:
+                    row.pop(column, None)
         for name, table in rows.items():
             with open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=columns[name], lineterminator="\n")
@@ -388,7 +410,13 @@ def _build_skills(file, rows, problems, merges, threshold) -> dict[str, Skill]:
         name = _name(row, "name", problems, file, line)
         aliases = tuple(a for a in _as_list(row.get("aliases")) if a != name)
         if sid and name and sid not in skills:
-            skills[sid] = Skill(sid, name, aliases, _text(row, "category", problems, file, line))
+            skills[sid] = Skill(
+                sid,
+                name,
+                aliases,
+                _text(row, "category", problems, file, line),
+                _number(row, "demand", problems, file, line, 0.0, 1.0, default=0.0),
+            )
     # near-duplicate skill rows ("Javascript" next to "JavaScript") merge into the first one
     for keep, drop, score in find_near_duplicates(
         {k: v.name for k, v in skills.items()}, max(threshold, ROW_MERGE_MIN)
@@ -400,6 +428,7 @@ def _build_skills(file, rows, problems, merges, threshold) -> dict[str, Skill]:
             kept.name,
             tuple(dict.fromkeys(kept.aliases + (gone.name,) + gone.aliases)),
             kept.category,
+            max(kept.demand, gone.demand),
         )
         merges.append(Merge("skill", gone.name, kept.name, "exact" if score == 100 else f"fuzzy:{score:.0f}"))
         merges.append(Merge("skill-id", gone.id, kept.id, "merged row"))
@@ -454,6 +483,7 @@ def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
             level=_number(row, "level", problems, file, line, 1, 5, integer=True),
             hours=_number(row, "hours", problems, file, line, 0.5, 2000),
             provider=_text(row, "provider", problems, file, line) or "unknown",
+            cluster=_number(row, "cluster", problems, file, line, -1, 100000, integer=True, default=-1),
         )
         courses.setdefault(cid, course)
     return courses
@@ -485,6 +515,7 @@ def _build_jobs(file, rows, problems, index, merges) -> dict[str, Job]:
             family=_text(row, "family", problems, file, line, required=True),
             level=_number(row, "level", problems, file, line, 1, 10, integer=True),
             skills=required,
+            demand=_number(row, "demand", problems, file, line, 0.0, 1.0, default=0.0),
         )
         jobs.setdefault(jid, job)
     return jobs
