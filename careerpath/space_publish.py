@@ -1,0 +1,126 @@
+"""``careerpath publish-space --space-id NAME [--model HUB_ID]``: upload the demo as a Gradio Space.
+
+The upload is ``space/`` (app.py, README.md with the Space front matter, requirements.txt) plus
+the ``careerpath`` and ``data_prep`` packages, so the Space runs the same code as this checkout.
+``--model`` is written into the front matter's ``models:`` and set as the Space variable
+``CAREERPATH_MODEL``. The token comes from ``HF_TOKEN`` or ``huggingface-cli login``; it is
+never printed or written into the upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE_DIR = ROOT / "space"
+REQUIRED_FRONT_MATTER = (
+    "title",
+    "emoji",
+    "colorFrom",
+    "colorTo",
+    "sdk",
+    "sdk_version",
+    "app_file",
+    "python_version",
+    "short_description",
+    "models",
+    "tags",
+)
+SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def read_front_matter(readme: Path) -> tuple[dict, str]:
+    text = readme.read_text(encoding="utf-8")
+    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    if not m:
+        raise ValueError(f"{readme}: no '---' front matter block at the top; a Space README needs one")
+    return yaml.safe_load(m.group(1)) or {}, text[m.end() :]
+
+
+def check_front_matter(meta: dict) -> list[str]:
+    problems = [f"missing '{k}'" for k in REQUIRED_FRONT_MATTER if k not in meta]
+    if meta.get("sdk") != "gradio":
+        problems.append("sdk must be 'gradio'")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", str(meta.get("sdk_version", ""))):
+        problems.append(f"sdk_version {meta.get('sdk_version')!r} must be a full semver like 6.31.0")
+    if len(str(meta.get("short_description", ""))) > 60:
+        problems.append("short_description must be at most 60 characters")
+    return problems
+
+
+def stage(out: Path, model: str | None = None) -> Path:
+    """The folder that is uploaded: space/ files and the two packages, front matter updated."""
+    meta, body = read_front_matter(SPACE_DIR / "README.md")
+    if model:
+        meta["models"] = [model]
+    problems = check_front_matter(meta)
+    if problems:
+        raise ValueError(f"{SPACE_DIR / 'README.md'}: " + "; ".join(problems))
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("app.py", "requirements.txt"):
+        shutil.copy2(SPACE_DIR / f, out / f)
+    (out / "README.md").write_text(
+        "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body, encoding="utf-8"
+    )
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for pkg in ("careerpath", "data_prep"):
+        shutil.copytree(ROOT / pkg, out / pkg, ignore=ignore, dirs_exist_ok=True)
+    return out
+
+
+def publish(space_id: str, model: str | None = None, private: bool = False, api=None) -> str:
+    """Create (or reuse) the Space and upload; returns the Space URL. ``api`` defaults to HfApi()."""
+    if not SPACE_ID.match(space_id):
+        raise ValueError(f"--space-id {space_id!r}: expected 'user-or-org/space-name'")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    with tempfile.TemporaryDirectory(prefix="careerpath-space-") as tmp:
+        folder = stage(Path(tmp) / "space", model)
+        api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        if model:
+            api.add_space_variable(space_id, "CAREERPATH_MODEL", model)
+        api.upload_folder(
+            repo_id=space_id,
+            repo_type="space",
+            folder_path=str(folder),
+            commit_message="Upload careerpath demo",
+        )
+    return f"https://huggingface.co/spaces/{space_id}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="careerpath publish-space", description=__doc__.split("\n\n")[0])
+    p.add_argument("--space-id", required=True, help="user-or-org/space-name")
+    p.add_argument("--model", default=None, help="Hub model id the Space serves (sets CAREERPATH_MODEL)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--stage-only", default=None, metavar="DIR", help="write the upload folder here and stop")
+    args = p.parse_args(argv)
+    try:
+        if args.stage_only:
+            print(f"staged the Space in {stage(Path(args.stage_only), args.model)}")
+            return 0
+        print(f"published {publish(args.space_id, args.model, args.private)}")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # network or auth problems from huggingface_hub
+        print(
+            f"error: upload failed ({type(e).__name__}: {str(e)[:200]}); check `huggingface-cli login` "
+            "or HF_TOKEN, and the network",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
