@@ -22,7 +22,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +99,6 @@ class DemoEngine:
         self.retention_days = retention_days
         self.catalog = recommender.catalog
         self.providers = sorted({c.provider for c in self.catalog.courses.values()})
-        self._lock = (
-            threading.Lock()
-        )  # the model is shared; torch inference is not re-entrant-safe everywhere
 
     # -- conversation ------------------------------------------------------------------------
     def handle(self, message, state: ChatState | None, form: dict | None = None) -> tuple[Answer, ChatState]:
@@ -186,13 +182,13 @@ class DemoEngine:
                 "machine learning engineer*. Or use the form below the chat."
             )
             return Answer("\n\n".join([*notes, *_warn_lines(warnings), hint]), None, None), state
-        with self._lock:
-            result = self.rec.recommend(prof, top_k=5, constraints=state.constraints)
-            path = (
-                self.rec.pathway(prof, max_steps=state.max_steps, constraints=state.constraints)
-                if prof.goal
-                else None
-            )
+        # the model is read-only at serving time: concurrent requests share it without a lock
+        result = self.rec.recommend(prof, top_k=5, constraints=state.constraints)
+        path = (
+            self.rec.pathway(prof, max_steps=state.max_steps, constraints=state.constraints)
+            if prof.goal
+            else None
+        )
         path_d = path.as_dict() if path else None
         for step in path_d["steps"] if path_d else []:
             if step["kind"] == "course":
@@ -387,12 +383,18 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
         with gr.Row():
             with gr.Column(scale=3):
                 job = gr.Dropdown(
-                    job_titles, label="Current job", allow_custom_value=True, filterable=True, render=False
+                    job_titles,
+                    label="Current job",
+                    value=None,
+                    allow_custom_value=True,
+                    filterable=True,
+                    render=False,
                 )
                 skills = gr.Dropdown(
                     sorted(s.name for s in cat.skills.values()),
                     label="Skills",
                     multiselect=True,
+                    value=[],
                     filterable=True,
                     render=False,
                 )
@@ -400,11 +402,17 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
                     sorted(c.title for c in cat.courses.values()),
                     label="Courses taken",
                     multiselect=True,
+                    value=[],
                     filterable=True,
                     render=False,
                 )
                 goal = gr.Dropdown(
-                    job_titles, label="Goal job", allow_custom_value=True, filterable=True, render=False
+                    job_titles,
+                    label="Goal job",
+                    value=None,
+                    allow_custom_value=True,
+                    filterable=True,
+                    render=False,
                 )
                 image = gr.Image(label="Pathway", type="pil", render=False, interactive=False)
 
@@ -429,7 +437,9 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
                 chat = gr.ChatInterface(
                     respond,
                     additional_inputs=[job, skills, courses, goal, state],
-                    additional_inputs_accordion="Or fill in a form (with autocomplete from the catalog)",
+                    additional_inputs_accordion=gr.Accordion(
+                        "Or fill in a form (with autocomplete from the catalog)", open=False, render=False
+                    ),
                     chatbot=gr.Chatbot(height=520, label="careerpath", render=False),
                     additional_outputs=[image, state],
                     examples=[[e, None, None, None, None, None] for e in EXAMPLES[:2]],

@@ -160,6 +160,7 @@ def test_browser_types_a_profile_sees_a_pathway_and_likes_it(served, tmp_path):
             page.get_by_text("Pathway to Machine Learning Engineer").first.wait_for(timeout=60_000)
             page.get_by_role("button", name="Like").last.click()
             page.get_by_text("your like was saved").wait_for(timeout=30_000)
+            page.get_by_text("Your profile").last.scroll_into_view_if_needed()
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
