@@ -1,0 +1,733 @@
+"""Semi-automated skill tagging: propose skills for courses and jobs, review them, merge the accepted.
+
+``careerpath data tag --catalog DIR --out review.csv`` reads each course's and job's title and
+description (never its existing tags) and proposes skills from the catalog's taxonomy by three
+methods, strongest first:
+
+* ``name`` / ``alias``: the skill name or one of its aliases appears in the text as whole words
+  (word boundaries; names of three characters or fewer, like "R", "Go", "UI", must match with
+  their case, since "go" and "ui" are also plain words or parts of other terms);
+* ``stem``: the same words up to simple inflection and order ("unit tests" -> Unit Testing,
+  "handle objections" -> Objection Handling);
+* ``embedding``: a sentence or phrase of the text is close to the skill name in all-MiniLM-L6-v2
+  space (cosine similarity; batched, cached on disk by :class:`careerpath.embeddings.Embedder`).
+
+Mentions inside a prerequisite sentence ("Assumes familiarity with SQL.") name what a course needs,
+not what it teaches, so their confidence is scaled down. Each proposal has a confidence in [0, 1]
+and the evidence (the matching words, or the closest sentence). Proposals at or above
+``threshold`` are pre-accepted in the review file; weaker candidates down to ``review_floor`` are
+listed with an empty accept cell for a person to decide. ``careerpath data apply-tags review.csv
+--catalog DIR`` merges the accepted rows into the catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import yaml
+
+from data_prep.catalog import BUNDLED_DIR, Catalog, CatalogError, Course, Job, load_catalog
+from data_prep.cleaning import KNOWN_ALIASES, name_key
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "data" / "tagging.yaml"
+REVIEW_COLUMNS = (
+    "kind",
+    "id",
+    "title",
+    "skill_id",
+    "skill_name",
+    "confidence",
+    "method",
+    "evidence",
+    "existing",
+    "accept",
+)
+YES = {"yes", "y", "true", "1", "accept", "x"}
+NO = {"no", "n", "false", "0", "reject", ""}
+
+
+class Encoder(Protocol):
+    """Anything with ``embed(texts) -> [n, d]`` unit vectors (MiniLM, or a tiny one in tests)."""
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class TaggingConfig:
+    """Settings of ``careerpath data tag`` (configs/data/tagging.yaml; flags override)."""
+
+    threshold: float = 0.6
+    """Proposals at or above this confidence are pre-accepted and count in the evaluation."""
+    review_floor: float = 0.45
+    """Weaker candidates down to this confidence are listed in the review file, accept left empty."""
+    name_confidence: float = 0.95
+    """Confidence of a whole-word match of the skill name."""
+    alias_confidence: float = 0.9
+    """Confidence of a whole-word match of an alias of four or more characters."""
+    short_alias_confidence: float = 0.7
+    """Confidence of a match of an alias of three characters or fewer (acronyms are ambiguous)."""
+    partial_alias_confidence: float = 0.55
+    """Confidence of an alias that is only part of the name ("Forecasting" for Financial Forecasting)."""
+    stem_confidence: float = 0.85
+    """Confidence of a match of two or more words up to inflection and order ("unit tests")."""
+    stem_single_confidence: float = 0.55
+    """Confidence of a one-word match up to inflection ("mentors" for Mentoring): often a plain word."""
+    prerequisite_factor: float = 0.4
+    """Confidence multiplier for mentions inside a prerequisite sentence ("Assumes familiarity with")."""
+    context_min: float = 0.3
+    """A word match whose skill is less similar than this to every sentence of the text is
+    multiplied by ``context_factor`` ("algorithms" in a nursing course); needs embeddings."""
+    context_factor: float = 0.6
+    """Confidence multiplier for a word match out of context (see ``context_min``)."""
+    embeddings: bool = True
+    """Use sentence embeddings (else only word matches)."""
+    encoder: str = "minilm"
+    """``minilm`` (all-MiniLM-L6-v2) or ``hashing`` (bag of words, no model; for quick checks)."""
+    embedding_min: float = 0.6
+    """An embedding candidate needs at least this cosine similarity."""
+    embedding_margin: float = 0.08
+    """...and must be within this much of the item's best embedding similarity."""
+    max_embedding: int = 3
+    """At most this many embedding candidates per item."""
+    embedding_fill_below: int = 1
+    """Embedding candidates keep their full confidence only for items with fewer than this many word
+    matches at or above ``threshold``: once the text names its skills, the nearest other skills are
+    mostly related ones it does not teach (a Tableau course sits near Data Visualization)."""
+    embedding_backup_factor: float = 0.7
+    """Confidence multiplier for embedding candidates of items that already have word matches."""
+    cache_dir: str = "outputs/cache/embeddings"
+    """Where embeddings are cached (safetensors, keyed by text); empty for no cache."""
+    batch_size: int = 64
+    """Texts per encoder batch."""
+    job_importance: float = 0.5
+    """Importance given to a skill added to a job by apply-tags when the review row has none."""
+
+
+def load_tagging_config(path: str | Path | None = None, overrides: dict | None = None) -> TaggingConfig:
+    """Read a tagging config YAML (the default one when ``path`` is None); flags in ``overrides`` win."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: config not found; pass --config with a tagging YAML")
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = {f.name: f for f in fields(TaggingConfig)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = TaggingConfig(**raw)
+    for name in (
+        "threshold",
+        "review_floor",
+        "prerequisite_factor",
+        "context_factor",
+        "embedding_backup_factor",
+    ):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"{path}: {name} must be between 0 and 1, got {getattr(cfg, name)}")
+    if cfg.encoder not in ("minilm", "hashing"):
+        raise ValueError(f"{path}: encoder must be 'minilm' or 'hashing', got {cfg.encoder!r}")
+    return cfg
+
+
+# ---------------------------------------------------------------- encoders
+
+
+class HashingEncoder:
+    """Bag-of-stems hashed into ``dim`` buckets: a model-free stand-in for tests and quick checks."""
+
+    def __init__(self, dim: int = 1024):
+        self.dim = dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            for tok in tokens(text):
+                out[i, _stable_hash(stem(tok)) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
+def _stable_hash(text: str) -> int:
+    h = 2166136261
+    for ch in text.encode("utf-8"):
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def make_encoder(cfg: TaggingConfig) -> Encoder | None:
+    if not cfg.embeddings:
+        return None
+    if cfg.encoder == "hashing":
+        return HashingEncoder()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from careerpath.embeddings import Embedder
+
+    return Embedder(cache_dir=cfg.cache_dir or None, batch_size=cfg.batch_size)
+
+
+# ---------------------------------------------------------------- text helpers
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#.]*[A-Za-z0-9+#]|[A-Za-z0-9]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_PHRASE = re.compile(r"\s*(?:[,;:()]|\band\b|\bwith\b|\bthen\b)\s*")
+_PREREQ = re.compile(
+    r"\b(assumes?|requires?|required|prerequisites?|prior (knowledge|experience)|familiarity with|"
+    r"you should (already )?know|for (people|those|learners) who (already )?(know|use))\b",
+    re.IGNORECASE,
+)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "s")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens; ``c++``, ``c#`` and ``node.js`` stay whole."""
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: it only has to map inflections of one word to the same key."""
+    w = word.lower()
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    for suf in _SUFFIXES:
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            if suf == "s" and w[-2] in "siu":  # process, analysis, status
+                break
+            base = w[: -len(suf)]
+            if suf in ("ies", "ied"):
+                base += "y"
+            elif len(base) > 3 and base[-1] == base[-2] and base[-1] not in "s":
+                base = base[:-1]  # planning -> plan, modelling -> model
+            w = base
+            break
+    return w[:-1] if w.endswith("e") and len(w) > 4 else w
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def phrases(sentence: str) -> list[str]:
+    parts = [p.strip(" .!?") for p in _PHRASE.split(sentence)]
+    return [p for p in parts if len(p.split()) >= 2]  # one word alone ("testing") matches too much
+
+
+def is_prerequisite_sentence(sentence: str) -> bool:
+    return bool(_PREREQ.search(sentence))
+
+
+def item_text(item: Course | Job) -> tuple[str, list[str]]:
+    """(title line, description sentences) of a course or job; a job's alternative titles count."""
+    if isinstance(item, Job):
+        title = "; ".join((item.title, *item.alt_titles))
+    else:
+        title = item.title
+    return title, sentences(item.description)
+
+
+# ---------------------------------------------------------------- word matching
+
+
+@dataclass(frozen=True)
+class Surface:
+    skill_id: str
+    text: str
+    method: str  # "name" or "alias"
+    pattern: re.Pattern
+    stems: tuple[str, ...]
+    partial: bool  # an alias that is only part of the name ("Monitoring" for Monitoring and Observability)
+
+
+def skill_surfaces(catalog: Catalog) -> list[Surface]:
+    """Every name and alias of every skill (plus known abbreviations), compiled for matching."""
+    out = []
+    by_key = {name_key(s.name): s.id for s in catalog.skills.values()}
+    extra: dict[str, list[str]] = {}
+    for alias, canonical in KNOWN_ALIASES.items():
+        sid = by_key.get(name_key(canonical))
+        if sid:
+            extra.setdefault(sid, []).append(alias.upper() if len(alias) <= 3 else alias)
+    for s in catalog.skills.values():
+        seen = set()
+        name_stems = {stem(t) for t in tokens(s.name)}
+        for text, method in [(s.name, "name"), *((a, "alias") for a in (*s.aliases, *extra.get(s.id, ())))]:
+            key = text if len(text) <= 3 else text.lower()
+            if key in seen or not text.strip():
+                continue
+            seen.add(key)
+            short = len(text) <= 3
+            # short names are matched with their case and may not touch - & / ("go-to-market", "R&D", "CI/CD")
+            edge = r"[\w+#&/-]" if short else r"[\w+#]"
+            pattern = re.compile(rf"(?<!{edge}){re.escape(text)}(?!{edge})", 0 if short else re.IGNORECASE)
+            stems = tuple(stem(t) for t in tokens(text))
+            partial = method == "alias" and set(stems) < name_stems
+            out.append(Surface(s.id, text, method, pattern, stems, partial))
+    return out
+
+
+@dataclass
+class Proposal:
+    kind: str  # "course" or "job"
+    item_id: str
+    skill_id: str
+    confidence: float
+    method: str  # name, alias, stem, embedding (+ ", prerequisite" when from a prerequisite sentence)
+    evidence: str
+
+
+def _word_matches(text: str, prereq: bool, surfaces: list[Surface], cfg: TaggingConfig) -> dict:
+    """Best word match per skill in one sentence: ``{skill_id: (confidence, method, evidence)}``.
+
+    A stretch of words counts for one skill only: exact matches beat stem matches, longer beat
+    shorter, in-order beats reordered ("Power BI" is not also "BI"; "System Design" is not also
+    "Design Systems").
+    """
+    toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    stems = [stem(text[a:b]) for a, b in toks]
+    cands = []
+    for sf in surfaces:
+        for m in sf.pattern.finditer(text):
+            if sf.method == "name":
+                conf = cfg.name_confidence
+            elif sf.partial:
+                conf = cfg.partial_alias_confidence
+            elif len(sf.text) <= 3:
+                conf = cfg.short_alias_confidence
+            else:
+                conf = cfg.alias_confidence
+            cands.append((0, m.start() - m.end(), m.start(), m.end(), sf.skill_id, conf, sf.method))
+        n = len(sf.stems)
+        if len(sf.text) <= 3 or n == 0:
+            continue
+        want = sorted(sf.stems)
+        for i in range(len(stems) - n + 1):
+            if sorted(stems[i : i + n]) == want:
+                in_order = tuple(stems[i : i + n]) == sf.stems
+                conf = cfg.stem_confidence if n > 1 and not sf.partial else cfg.stem_single_confidence
+                a, b = toks[i][0], toks[i + n - 1][1]
+                cands.append((1 if in_order else 2, a - b, a, b, sf.skill_id, conf, "stem"))
+    found: dict[str, tuple[float, str, str]] = {}
+    taken: list[tuple[int, int, str]] = []
+    for _, _, a, b, sid, conf, method in sorted(cands):
+        if any(a < tb and ta < b and tsid != sid for ta, tb, tsid in taken):
+            continue
+        taken.append((a, b, sid))
+        if prereq:
+            conf, method = conf * cfg.prerequisite_factor, method + ", prerequisite"
+        if conf > found.get(sid, (-1.0,))[0]:
+            found[sid] = (conf, method, text[a:b])
+    return found
+
+
+# ---------------------------------------------------------------- proposing
+
+
+def _items(catalog: Catalog, kinds: Iterable[str]) -> list[tuple[str, Course | Job]]:
+    out: list[tuple[str, Course | Job]] = []
+    if "course" in kinds:
+        out += [("course", c) for c in catalog.courses.values()]
+    if "job" in kinds:
+        out += [("job", j) for j in catalog.jobs.values()]
+    return out
+
+
+def propose(
+    catalog: Catalog,
+    cfg: TaggingConfig,
+    encoder: Encoder | None = None,
+    kinds: Iterable[str] = ("course", "job"),
+    floor: float | None = None,
+) -> list[Proposal]:
+    """Skill proposals for every course and job with confidence >= ``floor`` (``cfg.review_floor``).
+
+    Reads only titles, alternative titles and descriptions: the items' existing skill tags are
+    never looked at, so the result can be scored against them (:func:`evaluate`).
+    """
+    floor = cfg.review_floor if floor is None else floor
+    kinds = tuple(kinds)
+    surfaces = skill_surfaces(catalog)
+    items = _items(catalog, kinds)
+    parsed = []
+    for kind, item in items:
+        title, sents = item_text(item)
+        units = [(title, False)] + [(s, is_prerequisite_sentence(s)) for s in sents]
+        parsed.append((kind, item, units))
+    sims = _embedding_scores(catalog, parsed, encoder) if encoder is not None else None
+    proposals: list[Proposal] = []
+    col = {sid: j for j, sid in enumerate(catalog.skills)}
+    skill_ids = list(catalog.skills)
+    for n, (kind, item, units) in enumerate(parsed):
+        words: dict[str, tuple[float, str, str]] = {}
+        for text, prereq in units:
+            for sid, hit in _word_matches(text, prereq, surfaces, cfg).items():
+                if hit[0] > words.get(sid, (-1.0,))[0]:
+                    words[sid] = hit
+        best: dict[str, tuple[float, str, str]] = {}
+        if sims is not None:
+            score, evidence = sims[n]
+            for sid, (conf, method, ev) in words.items():
+                if score[col[sid]] < cfg.context_min and "prerequisite" not in method:
+                    conf, method = conf * cfg.context_factor, method + ", out of context"
+                best[sid] = (conf, method, ev)
+            top = float(score.max()) if len(score) else 0.0
+            named = sum(conf >= cfg.threshold - 1e-9 for conf, _, _ in best.values())
+            factor = cfg.embedding_backup_factor if named >= cfg.embedding_fill_below else 1.0
+            for j in np.argsort(-score)[: cfg.max_embedding]:
+                s = float(score[j])
+                if s < cfg.embedding_min - 1e-9 or s < top - cfg.embedding_margin - 1e-9:
+                    break
+                sid = skill_ids[j]
+                if sid not in best:
+                    best[sid] = (s * factor, "embedding", evidence[j])
+        else:
+            best = dict(words)
+        for sid, (conf, method, ev) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+            if conf >= floor - 1e-9:
+                proposals.append(Proposal(kind, item.id, sid, round(conf, 4), method, ev))
+    return proposals
+
+
+def _embedding_scores(catalog: Catalog, parsed, encoder: Encoder) -> list[tuple[np.ndarray, list[str]]]:
+    """Per item: max cosine of each skill (name or long alias) to any sentence or phrase, and which."""
+    skill_ids = list(catalog.skills)
+    surf_text, surf_skill = [], []
+    for j, s in enumerate(catalog.skills.values()):
+        for text in (s.name, *(a for a in s.aliases if len(a) > 3)):
+            surf_text.append(text)
+            surf_skill.append(j)
+    chunks_per_item = []
+    for _, _, units in parsed:
+        chunks = []
+        for text, prereq in units:
+            if prereq:
+                continue
+            chunks.append(text)
+            chunks += [p for p in phrases(text) if p != text]
+        chunks_per_item.append(list(dict.fromkeys(chunks)) or [units[0][0]])
+    unique = list(dict.fromkeys([*surf_text, *(c for cs in chunks_per_item for c in cs)]))
+    vecs = np.asarray(encoder.embed(unique), dtype=np.float32)
+    row = {t: i for i, t in enumerate(unique)}
+    surf = vecs[[row[t] for t in surf_text]]
+    surf_skill = np.asarray(surf_skill)
+    out = []
+    for chunks in chunks_per_item:
+        sim = vecs[[row[c] for c in chunks]] @ surf.T  # [chunks, surfaces]
+        best_chunk = sim.argmax(0)
+        best_surf = sim.max(0)
+        score = np.full(len(skill_ids), -1.0, np.float32)
+        which = np.zeros(len(skill_ids), np.int64)
+        for k, j in enumerate(surf_skill):
+            if best_surf[k] > score[j]:
+                score[j], which[j] = best_surf[k], best_chunk[k]
+        out.append((score, [chunks[i] for i in which]))
+    return out
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def gold_tags(catalog: Catalog, kinds: Iterable[str] = ("course", "job")) -> set[tuple[str, str, str]]:
+    """The catalog's own tags as ``(kind, item_id, skill_id)``: the answers an evaluation hides."""
+    out = set()
+    for kind, item in _items(catalog, kinds):
+        out |= {(kind, item.id, sid) for sid in item.skills}
+    return out
+
+
+def evaluate(
+    proposals: list[Proposal], gold: set[tuple[str, str, str]], threshold: float
+) -> dict[str, float]:
+    """Micro precision, recall and F1 of the proposals at or above ``threshold`` against ``gold``."""
+    pred = {(p.kind, p.item_id, p.skill_id) for p in proposals if p.confidence >= threshold - 1e-9}
+    tp = len(pred & gold)
+    precision = tp / len(pred) if pred else 0.0
+    recall = tp / len(gold) if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "proposed": len(pred),
+        "gold": len(gold),
+        "correct": tp,
+    }
+
+
+def evaluate_tagging(
+    catalog: Catalog,
+    cfg: TaggingConfig,
+    encoder: Encoder | None = None,
+    kinds: Iterable[str] = ("course", "job"),
+    thresholds: Iterable[float] = (),
+) -> dict:
+    """Hide-existing evaluation: propose without looking at the tags, then score against them.
+
+    Returns ``{kind: {threshold: metrics}}`` for each kind and ``"all"``, at ``cfg.threshold`` and
+    at each of ``thresholds``, plus the proposing time in seconds.
+    """
+    kinds = tuple(kinds)
+    ts = sorted({cfg.threshold, *thresholds})
+    start = time.perf_counter()
+    proposals = propose(catalog, cfg, encoder, kinds, floor=min(ts + [cfg.review_floor]))
+    seconds = time.perf_counter() - start
+    result: dict = {"seconds": seconds, "threshold": cfg.threshold}
+    for group in (*kinds, "all"):
+        gk = kinds if group == "all" else (group,)
+        gold = gold_tags(catalog, gk)
+        props = [p for p in proposals if p.kind in gk]
+        result[group] = {t: evaluate(props, gold, t) for t in ts}
+    return result
+
+
+# ---------------------------------------------------------------- review file
+
+
+def review_rows(catalog: Catalog, proposals: list[Proposal], cfg: TaggingConfig, hide_existing: bool):
+    """Rows of the review CSV; ``accept`` is ``yes`` for new tags at or above the threshold."""
+    rows = []
+    for p in proposals:
+        item = catalog.courses[p.item_id] if p.kind == "course" else catalog.jobs[p.item_id]
+        existing = p.skill_id in item.skills
+        if existing and hide_existing:
+            continue
+        accept = "yes" if p.confidence >= cfg.threshold - 1e-9 and not existing else ""
+        rows.append(
+            {
+                "kind": p.kind,
+                "id": p.item_id,
+                "title": item.title,
+                "skill_id": p.skill_id,
+                "skill_name": catalog.skills[p.skill_id].name,
+                "confidence": f"{p.confidence:.3f}",
+                "method": p.method,
+                "evidence": p.evidence,
+                "existing": "yes" if existing else "no",
+                "accept": accept,
+            }
+        )
+    return rows
+
+
+def write_review(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=REVIEW_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_accepted(path: Path, catalog: Catalog) -> list[tuple[str, str, str, float | None]]:
+    """Accepted ``(kind, item_id, skill_id, importance)`` rows of a review CSV; every bad row is named."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: review file not found; make one with `careerpath data tag`")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("kind", "id", "skill_id", "accept") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CatalogError([f"{path.name}: missing column(s) {', '.join(missing)}; keep the header"])
+        rows = list(reader)
+    problems, accepted = [], []
+    for line, row in enumerate(rows, start=2):
+        where = f"{path.name} row {line}"
+        decision = (row.get("accept") or "").strip().lower()
+        if decision not in YES | NO:
+            problems.append(
+                f"{where}, field 'accept': {row.get('accept')!r} is not yes or no; leave it empty"
+            )
+            continue
+        if decision in NO:
+            continue
+        kind, item_id = (row.get("kind") or "").strip(), (row.get("id") or "").strip()
+        table = {"course": catalog.courses, "job": catalog.jobs}.get(kind)
+        if table is None:
+            problems.append(f"{where}, field 'kind': {kind!r} must be course or job")
+            continue
+        if item_id not in table:
+            problems.append(f"{where}, field 'id': unknown {kind} {item_id!r}; use an id from {kind}s")
+            continue
+        raw_skill = (row.get("skill_id") or "").strip()
+        sid = raw_skill if raw_skill in catalog.skills else catalog.skill_index.resolve(raw_skill, False)[0]
+        if sid is None:
+            hint = catalog.skill_index.suggest(raw_skill)
+            did = f" (did you mean {', '.join(repr(h) for h in hint)}?)" if hint else ""
+            problems.append(f"{where}, field 'skill_id': unknown skill {raw_skill!r}{did}; use a skill id")
+            continue
+        importance = None
+        raw_imp = (row.get("importance") or "").strip()
+        if raw_imp:
+            try:
+                importance = float(raw_imp)
+            except ValueError:
+                importance = -1.0
+            if not 0.0 <= importance <= 1.0:
+                problems.append(f"{where}, field 'importance': {raw_imp!r} must be a number in [0, 1]")
+                continue
+        accepted.append((kind, item_id, sid, importance))
+    if problems:
+        raise CatalogError(problems)
+    return accepted
+
+
+def apply_tags(
+    catalog: Catalog, accepted: list[tuple[str, str, str, float | None]], job_importance: float = 0.5
+) -> tuple[Catalog, int]:
+    """A new catalog with the accepted tags added (existing tags are kept); and how many were new."""
+    courses, jobs = dict(catalog.courses), dict(catalog.jobs)
+    added = 0
+    for kind, item_id, sid, importance in accepted:
+        if kind == "course":
+            c = courses[item_id]
+            if sid not in c.skills:
+                prereq = tuple(p for p in c.prerequisites if p != sid)  # taught now, no longer required
+                courses[item_id] = replace(c, skills=(*c.skills, sid), prerequisites=prereq)
+                added += 1
+        else:
+            j = jobs[item_id]
+            if sid not in j.skills:
+                jobs[item_id] = replace(j, skills={**j.skills, sid: importance or job_importance})
+                added += 1
+    new = Catalog(catalog.skills, courses, jobs, catalog.transitions, catalog.merges, catalog.source)
+    return new, added
+
+
+def save_catalog_atomic(catalog: Catalog, out_dir: Path) -> None:
+    """Write the catalog as CSV into a temporary folder beside ``out_dir``, then move it into place."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        catalog.save(tmp)
+        load_catalog(tmp)  # what we wrote must read back
+        if not out_dir.exists():
+            tmp.rename(out_dir)
+            return
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out_dir / f.name)  # each table is swapped in one step
+        stale = [p.name for p in out_dir.iterdir() if p.suffix in (".json", ".jsonl")]
+        if stale:
+            print(f"note: {out_dir} also holds {', '.join(stale)}; the new .csv files take precedence")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _tag(args) -> int:
+    overrides = {
+        "threshold": args.threshold,
+        "review_floor": args.review_floor,
+        "encoder": args.encoder,
+        "cache_dir": args.cache_dir,
+    }
+    if args.no_embeddings:
+        overrides["embeddings"] = False
+    cfg = load_tagging_config(args.config, overrides)
+    catalog = load_catalog(args.catalog)
+    kinds = ("course", "job") if args.kinds == "all" else (args.kinds,)
+    start = time.perf_counter()
+    proposals = propose(catalog, cfg, make_encoder(cfg), kinds)
+    rows = review_rows(catalog, proposals, cfg, args.hide_existing)
+    write_review(Path(args.out), rows)
+    pre = sum(r["accept"] == "yes" for r in rows)
+    print(
+        f"wrote {len(rows)} proposals ({pre} pre-accepted at confidence >= {cfg.threshold}) for "
+        f"{len(catalog.courses) if 'course' in kinds else 0} courses and "
+        f"{len(catalog.jobs) if 'job' in kinds else 0} jobs to {args.out} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    if args.evaluate:
+        gold = gold_tags(catalog, kinds)
+        m = evaluate(proposals, gold, cfg.threshold)
+        print(
+            f"agreement with the existing tags at {cfg.threshold}: precision {m['precision']:.3f} "
+            f"recall {m['recall']:.3f} F1 {m['f1']:.3f} ({m['correct']}/{m['gold']} tags found)"
+        )
+    print(f"next: edit the accept column, then `careerpath data apply-tags {args.out} --catalog DIR`")
+    return 0
+
+
+def _apply(args) -> int:
+    if args.catalog is None and args.out is None:
+        raise ValueError(f"pass --out DIR: the bundled catalog ({BUNDLED_DIR}) is not edited in place")
+    cfg = load_tagging_config(args.config)
+    catalog = load_catalog(args.catalog)
+    accepted = read_accepted(Path(args.review), catalog)
+    new, added = apply_tags(catalog, accepted, cfg.job_importance)
+    out = Path(args.out or args.catalog)
+    save_catalog_atomic(new, out)
+    print(f"applied {added} new tag(s) from {len(accepted)} accepted row(s); catalog written to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="careerpath data", description="skill tagging with a review step")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    tag = sub.add_parser("tag", help="propose skills for courses and jobs into a review CSV")
+    tag.add_argument("--catalog", help="catalog folder (default: the bundled catalog)")
+    tag.add_argument("--out", required=True, help="review CSV to write")
+    tag.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
+    tag.add_argument("--threshold", type=float, help="pre-accept proposals at or above this confidence")
+    tag.add_argument("--review-floor", type=float, help="list candidates down to this confidence")
+    tag.add_argument("--kinds", choices=("course", "job", "all"), default="all", help="what to tag")
+    tag.add_argument("--encoder", choices=("minilm", "hashing"), help="sentence encoder")
+    tag.add_argument("--cache-dir", help="embedding cache folder")
+    tag.add_argument("--no-embeddings", action="store_true", help="word matches only")
+    tag.add_argument(
+        "--hide-existing", action="store_true", help="leave out proposals the item is already tagged with"
+    )
+    tag.add_argument(
+        "--evaluate", action="store_true", help="print precision/recall/F1 against the existing tags"
+    )
+    tag.set_defaults(func=_tag)
+    app = sub.add_parser("apply", help="merge the accepted rows of a review CSV into the catalog")
+    app.add_argument("review", help="review CSV from `careerpath data tag`, accept column filled")
+    app.add_argument("--catalog", help="catalog folder (default: the bundled catalog; then --out is needed)")
+    app.add_argument("--out", help="folder to write the tagged catalog to (default: --catalog, in place)")
+    app.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
+    app.set_defaults(func=_apply)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CatalogError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+__all__ = [
+    "Encoder",
+    "HashingEncoder",
+    "Proposal",
+    "TaggingConfig",
+    "apply_tags",
+    "evaluate",
+    "evaluate_tagging",
+    "load_tagging_config",
+    "propose",
+    "read_accepted",
+    "review_rows",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())
