@@ -87,6 +87,9 @@ class TrainConfig:
     eval_every_epoch: bool = _f(True, "run generation-based validation after each epoch")
     checkpoint_every: int = _f(0, "save resumable state every N optimizer steps (0: never)")
     resume_from_checkpoint: str = _f("", "'latest' or a checkpoint folder to continue from")
+    init_from: str = _f(
+        "", "warm-start from a trained output folder (full model or LoRA adapter) and its tokenizer"
+    )
     log_every: int = _f(10, "write a log line every N optimizer steps")
     trackers: list[str] = _f([], "experiment trackers, e.g. [tensorboard]")
     num_threads: int = _f(0, "torch CPU threads per process (0: physical cores / local processes)")
@@ -106,6 +109,26 @@ class HubSettings:
 
 
 @dataclass
+class FeedbackSettings:
+    feedback_db: str = _f(
+        "", "feedback store (SQLite) whose likes and dislikes join training (needs --init_from)"
+    )
+    loss_type: str = _f(
+        "margin",
+        "margin (rank-aware: move a rated course just across the top-k cut-off; needs one token per "
+        "course name, else falls back) | unlikelihood (like: -log p, dislike: -log(1 - p))",
+    )
+    shown_k: int = _f(5, "margin loss: the cut-off, i.e. how many courses the demo shows")
+    margin: float = _f(0.2, "margin loss: log-probability margin to clear the cut-off by")
+    like_weight: float = _f(1.0, "loss weight of a liked recommendation")
+    dislike_weight: float = _f(1.0, "loss weight of a disliked one")
+    max_per_user: int = _f(20, "feedback events per person counted at full weight; more are scaled down")
+    loss_weight: float = _f(1.0, "weight of the feedback batch's loss next to the replayed training batch")
+    feedback_batch_size: int = _f(32, "feedback examples per step")
+    eval_test_examples: int = _f(600, "test rows scored after a feedback retrain (0: all)")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -113,6 +136,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,6 +243,12 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"train.{name}: must be >= 1")
     if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:
         raise ConfigError("hub.hub_model_id: required with --push_to_hub")
+    if cfg.feedback.loss_type not in ("margin", "unlikelihood"):
+        raise ConfigError(f"feedback.loss_type: {cfg.feedback.loss_type!r}; use margin or unlikelihood")
+    if cfg.feedback.feedback_db and not cfg.train.init_from:
+        raise ConfigError(
+            "feedback.feedback_db: needs --init_from DIR (the model whose recommendations were rated)"
+        )
     if cfg.lora.enabled and not cfg.lora.target_modules:
         raise ConfigError("lora.target_modules: list the modules that get adapters")
     return cfg

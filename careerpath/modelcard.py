@@ -96,12 +96,27 @@ Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_jo
 - model kind: {cfg.model.kind}, base: {base_model_id(cfg) or "none (built from a config)"}
 - {how}; lr {cfg.train.lr}, {cfg.train.schedule} schedule, {metrics.get("steps", 0)} steps, batch size {cfg.train.batch_size} x {cfg.train.grad_accum} x {metrics.get("num_processes", 1)} process(es)
 - the full resolved config is in `config.yaml`; per-epoch metrics in `metrics.json`
+- model version: `{metrics.get("model_version", "")}`{_feedback_line(metrics)}
 
 ## Limitations
 
 Trained on synthetic trajectories: its suggestions reflect the catalog and the generator, not
 real labour-market outcomes. Compare with the baselines and the oracle ceiling before use.
 """
+
+
+def _feedback_line(metrics: dict) -> str:
+    """Counts only: a model card never carries feedback text, profiles or session ids."""
+    fb = metrics.get("feedback")
+    if not fb:
+        return ""
+    test = metrics.get("test_after_feedback", {})
+    return (
+        f"\n- warm-started from `{Path(str(metrics.get('init_from') or '')).name}` and retrained with "
+        f"{fb.get('used', 0)} ratings ({fb.get('likes', 0)} likes, {fb.get('dislikes', 0)} dislikes) "
+        f"from {fb.get('users', 0)} people; held-out test next-course Hit@10 after the retrain: "
+        f"{test.get('next_course_hit@10', float('nan')):.3f} on {test.get('n', 0)} rows"
+    )
 
 
 def write_model_card(out_dir: Path, cfg: Config, metrics: dict) -> None:

@@ -302,7 +302,7 @@ def _resolve_adapter_base(model_dir: Path, base_name: str) -> str:
     return base_name
 
 
-def load_for_inference(model_dir: str | Path):
+def load_for_inference(model_dir: str | Path, trainable: bool = False):
     """(model, tokenizer, kind) from a training output folder; kind is "seq2seq" or "causal".
 
     Adapter folders load their base from ``adapter_config.json`` (a ``pkg:`` GGUF package, a
@@ -316,7 +316,7 @@ def load_for_inference(model_dir: str | Path):
         base_name = _resolve_adapter_base(model_dir, info.get("base_model_name_or_path", ""))
         kind = "seq2seq" if info.get("task_type") == "SEQ_2_SEQ_LM" else "causal"
         base, _ = load_pretrained(kind, base_name)
-        model = PeftModel.from_pretrained(base, model_dir, is_trainable=False)
+        model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
     else:
         config = json.loads((model_dir / "config.json").read_text())
         kind = "seq2seq" if config.get("is_encoder_decoder") else "causal"
@@ -325,5 +325,5 @@ def load_for_inference(model_dir: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.eval()
+    model.train() if trainable else model.eval()
     return model, tokenizer, kind

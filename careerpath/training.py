@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from careerpath import generation, modelcard, modeling
+from careerpath import feedback_train, generation, modelcard, modeling
 from careerpath.config import Config, save_config
 
 log = logging.getLogger(__name__)
@@ -300,6 +300,8 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
         model.train()
         with accelerator.accumulate(model):
             loss = _loss(model, batch, ctx.get("decision_ids"), cfg.train.decision_weight)
+            if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
+                loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.train.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
@@ -419,9 +421,33 @@ def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState)
     return out_dir
 
 
+def feedback_test_metrics(model, tokenizer, family: str, cfg: Config) -> dict:
+    """Full-catalog next-course and next-job ranking on (a prefix of) the test split."""
+    from careerpath.baselines import evaluate_scorer
+    from careerpath.evaluation import ModelScorer
+    from careerpath.scoring import CatalogScorer
+    from data_prep.catalog import load_catalog
+
+    rows = load_rows(cfg.data.data_dir, "test", cfg.feedback.eval_test_examples)
+    catalog = load_catalog(Path(cfg.data.data_dir) / "catalog")
+    model.eval()
+    scorer = CatalogScorer(model, tokenizer, catalog, kind=family)
+    m = evaluate_scorer(ModelScorer(scorer, progress=False), rows, scorer.course_ids, scorer.job_ids[:-1])
+    return {
+        "n": len(rows),
+        "next_course_hit@10": round(m["next_course"]["hit@10"], 4),
+        "next_course_acc@1": round(m["next_course"]["acc@1"], 4),
+        "next_course_mrr": round(m["next_course"]["mrr"], 4),
+        "next_job_acc@1": round(m["next_job"]["acc@1"], 4),
+    }
+
+
 def _final_metrics(accelerator, state: RunState, cfg: Config, elapsed: float) -> dict:
     best = next((e for e in state.epochs if e["epoch"] == state.best_epoch), None)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return {
+        "model_version": f"{Path(cfg.train.output_dir).name}@{stamp}",
+        "init_from": cfg.train.init_from or None,
         "num_processes": accelerator.num_processes,
         "distributed_type": str(accelerator.distributed_type),
         "mixed_precision": accelerator.mixed_precision,
@@ -461,8 +487,12 @@ def run_training(cfg: Config) -> Path:
     accelerator = make_accelerator(cfg)
     set_seed(cfg.train.seed)
     train_rows, val_rows = _prepare_data(cfg)
-    train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
-    model, tokenizer, family = modeling.build(cfg, train_texts)
+    if cfg.train.init_from:  # warm start: the previous model and its tokenizer
+        model, tokenizer, kind = modeling.load_for_inference(cfg.train.init_from, trainable=True)
+        family = kind
+    else:
+        train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
+        model, tokenizer, family = modeling.build(cfg, train_texts)
     examples = encode_rows(train_rows, tokenizer, family, cfg)
     sampler = LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
@@ -489,6 +519,20 @@ def run_training(cfg: Config) -> Path:
     ctx.update(tok=tokenizer, family=family, best=best)
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
         ctx["decision_ids"] = decision_token_ids(tokenizer, cfg.data.data_dir)
+    feedback_report = None
+    if cfg.feedback.feedback_db:
+        if accelerator.num_processes > 1:
+            raise ValueError("feedback retraining runs in one process; drop torchrun/--num_processes")
+        from data_prep.catalog import load_catalog
+
+        start_id = getattr(accelerator.unwrap_model(model).config, "decoder_start_token_id", None)
+        ctx["feedback"], feedback_report = feedback_train.load_feedback(
+            cfg,
+            load_catalog(Path(cfg.data.data_dir) / "catalog"),
+            tokenizer,
+            family,
+            tokenizer.pad_token_id if start_id is None else start_id,
+        )
     if accelerator.is_main_process:
         log.info(
             "training %s: %d examples, %d steps, %d process(es)",
@@ -503,6 +547,10 @@ def run_training(cfg: Config) -> Path:
     final_model = accelerator.unwrap_model(model)
     _restore_best(final_model, ctx.get("best"))
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
+    if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
+        metrics["feedback"] = feedback_report
+        metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg)
+        log.info("held-out test after the feedback retrain: %s", metrics["test_after_feedback"])
     out_dir = Path(cfg.train.output_dir).resolve()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

@@ -1,0 +1,118 @@
+"""Feedback rows become weighted training examples; a disliked course ranks lower after a retrain."""
+
+import json
+
+import pytest
+import torch
+
+from careerpath import feedback_train, training
+from careerpath.config import ConfigError, load_config
+from careerpath.feedback import FeedbackEvent, FeedbackStore
+from careerpath.modeling import load_for_inference
+from careerpath.recommend import Recommender
+from data_prep.catalog import load_catalog
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def catalog(tiny_catalog_dir):
+    return load_catalog(tiny_catalog_dir)
+
+
+def _row(user, item, rating, kind="course", **profile):
+    prof = {"job": "data-analyst", "goal": "data-scientist", "skills": ["sql"], "courses": [], **profile}
+    return {"user": user, "item_kind": kind, "item_id": item, "rating": rating, "profile": prof}
+
+
+def test_rows_become_weighted_examples_with_caps_and_duplicates_collapsed(catalog):
+    course = next(iter(catalog.courses))
+    other = list(catalog.courses)[1]
+    events = [_row(0, course, 1), _row(0, course, -1)]  # same person, same course, same profile: last wins
+    events += [_row(1, other, 1, skills=["sql", s]) for s in list(catalog.skills)[:8]]  # 8 distinct events
+    events += [_row(2, "no-such-course", 1), _row(2, "data-scientist", 1, kind="job")]
+    items, report = feedback_train.collect(
+        events, catalog, like_weight=2.0, dislike_weight=1.5, max_per_user=4
+    )
+    assert report["duplicates_collapsed"] == 1 and report["unknown_ids"] == 1 and report["not_a_course"] == 1
+    assert report["used"] == len(items) == 9 and report["users"] == 2
+    (first,) = [it for it in items if it[1] == course]
+    assert first[2] == -1 and first[3] == pytest.approx(1.5)  # the later dislike, full weight
+    heavy = [it for it in items if it[1] == other]
+    assert len(heavy) == 8 and all(w == pytest.approx(2.0 * 4 / 8) for *_, w in heavy)
+    assert sum(w for *_, w in heavy) == pytest.approx(2.0 * 4)  # one person weighs at most max_per_user likes
+
+
+def test_labels_cover_exactly_the_course_name(tiny_model, catalog):
+    model, tok, kind = load_for_inference(tiny_model)
+    course = next(iter(catalog.courses.values()))
+    items, _ = feedback_train.collect([_row(0, course.id, 1)], catalog, 1.0, 1.0, 20)
+    (ex,) = feedback_train.encode(items, catalog, tok, kind, 256)
+    batch = feedback_train.collate([ex], tok.pad_token_id, model.config.decoder_start_token_id, kind)
+    labels = batch["fb_labels"][0]
+    span = labels[labels != -100].tolist()
+    assert tok.decode(span).strip() == course.title
+    assert batch["decoder_input_ids"][0, 0].item() == model.config.decoder_start_token_id
+    assert tok.decode(batch["decoder_input_ids"][0, 1:]).replace(" ", "").startswith("next_course:")
+    # the unlikelihood of a disliked course is -log(1 - p); the likelihood of a liked one is -log p
+    with torch.no_grad():
+        like = feedback_train.loss(model, batch).item()
+        batch["fb_sign"] = torch.tensor([-1.0])
+        unlike = feedback_train.loss(model, batch).item()
+    assert like > 0 and unlike > 0 and like != pytest.approx(unlike)
+
+
+def test_feedback_needs_a_model_to_start_from(tmp_path):
+    with pytest.raises(ConfigError, match="init_from"):
+        load_config(
+            ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--feedback_db", str(tmp_path / "x.sqlite")]
+        )
+
+
+def _probability(model_dir, profile: dict, course_id: str) -> tuple[float, int]:
+    rec = Recommender.from_pretrained(model_dir, use_embeddings=False)
+    result = rec.recommend(rec.resolve(profile), top_k=len(rec.catalog.courses))
+    ids = [c["id"] for c in result["next_courses"]]
+    return result["next_courses"][ids.index(course_id)]["probability"], ids.index(course_id)
+
+
+def test_a_disliked_course_ranks_lower_after_a_retrain_and_deleted_sessions_are_left_out(
+    tiny_model, tiny_dataset, tmp_path
+):
+    rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
+    prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL", "Microsoft Excel"]}, goal="Data Scientist")
+    top = rec.recommend(prof, top_k=3)["next_courses"][0]["id"]
+    stored = {"job": prof.job, "goal": prof.goal, "skills": prof.skills, "courses": prof.courses}
+    p0, rank0 = _probability(tiny_model, {"job": "Data Analyst", "skills": ["SQL", "Microsoft Excel"]}, top)
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    for u in range(4):
+        store.add(FeedbackEvent(f"person{u}", "course", top, -1, profile=stored, model_version="v0"))
+    store.add(FeedbackEvent("gone", "course", top, 1, profile=stored))
+    store.add(FeedbackEvent("gone", "course", top, 1, profile={**stored, "skills": ["sql"]}))
+    assert store.delete_session("gone") == 2  # asked to be forgotten before the retrain
+    out = tmp_path / "retrained"
+    cfg = load_config(
+        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+        + ["--init_from", str(tiny_model), "--feedback_db", str(tmp_path / "fb.sqlite")]
+        + ["--output_dir", str(out), "--max_steps", "15", "--lr", "3e-3", "--warmup_ratio", "0"]
+        + [
+            "--batch_size",
+            "8",
+            "--max_eval_examples",
+            "4",
+            "--eval_test_examples",
+            "20",
+            "--num_threads",
+            "1",
+        ]
+    )
+    training.run_training(cfg)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["feedback"]["used"] == 4 and metrics["feedback"]["dislikes"] == 4
+    assert metrics["feedback"].get("likes", 0) == 0  # the deleted session's likes were not used
+    assert 0 <= metrics["test_after_feedback"]["next_course_hit@10"] <= 1
+    assert metrics["model_version"].startswith("retrained@") and metrics["init_from"] == str(tiny_model)
+    p1, rank1 = _probability(out, {"job": "Data Analyst", "skills": ["SQL", "Microsoft Excel"]}, top)
+    assert p1 < p0 and rank1 > rank0
+    card = (out / "README.md").read_text()
+    assert "person0" not in card and "gone" not in card and "4 ratings" in card
+    assert Recommender.from_pretrained(out, use_embeddings=False).model_version == metrics["model_version"]
