@@ -76,7 +76,7 @@ def _recommend(args: argparse.Namespace) -> int:
             {"job": args.job, "skills": split(args.skills), "courses": split(args.courses)}, goal=args.goal
         )
     cons = Constraints(split(args.exclude), split(args.exclude_provider), args.max_hours, args.max_level)
-    result = rec.recommend(profile, top_k=args.top_k, constraints=cons)
+    result = rec.recommend(profile, top_k=args.top_k, constraints=cons, diversify=args.diversify)
     path = rec.pathway(profile, max_steps=args.max_steps, constraints=cons) if profile.goal else None
     result["pathway"] = path.as_dict() if path else None
     if args.json:
@@ -125,7 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(func=_data_validate)
 
-
     quick = sub.add_parser(
         "quickstart", help="build the default dataset, train the tiny model, evaluate, show a pathway"
     )
@@ -158,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-level", type=int, default=None, help="highest course level allowed (1-3)")
     rec.add_argument(
         "--no-embeddings", action="store_true", help="resolve titles without sentence embeddings"
+    )
+    rec.add_argument(
+        "--diversify", action="store_true", help="spread top courses over course clusters (data cluster)"
     )
     rec.add_argument("--json", action="store_true", help="machine-readable output")
     rec.set_defaults(func=_recommend)

@@ -193,10 +193,25 @@ class DemoEngine:
         for step in path_d["steps"] if path_d else []:
             if step["kind"] == "course":
                 step["provider"] = self.catalog.courses[step["id"]].provider
-        md = render_answer(result, path_d, notes, warnings)
         payload = self._payload(state, result, path)
+        md = render_answer(result, path_d, notes, warnings, self._similar(payload["item_id"], state))
         image = pathway_image(path_d) if path_d and path_d["steps"] else None
         return Answer(md, image, payload), state
+
+    def _similar(self, course_id: str, state: ChatState) -> tuple[str, list[str]] | None:
+        """Alternatives to the first recommended course (same cluster first, then skill overlap)."""
+        from data_prep.clustering import similar_courses
+
+        if course_id not in self.catalog.courses:
+            return None
+        allowed = [
+            self.catalog.courses[c].title
+            for c in similar_courses(self.catalog, course_id, 12)
+            if self.rec._course_allowed(
+                self.catalog.courses[c], set(state.profile.courses), state.constraints
+            )
+        ]
+        return (self.catalog.courses[course_id].title, allowed[:3]) if allowed else None
 
     def _provider(self, raw: str) -> str | None:
         from rapidfuzz import fuzz, process, utils
@@ -271,7 +286,9 @@ def _warn_lines(warnings: list[str]) -> list[str]:
     return [f"**Note:** {escape(w)}" for w in warnings[:6]]
 
 
-def render_answer(result: dict, path: dict | None, notes: list[str], warnings: list[str]) -> str:
+def render_answer(
+    result: dict, path: dict | None, notes: list[str], warnings: list[str], similar: tuple | None = None
+) -> str:
     """Markdown for one answer; every catalog or user string goes through :func:`escape`."""
     prof = result["profile"]
     lines = list(notes) + _warn_lines(warnings)
@@ -309,6 +326,8 @@ def render_answer(result: dict, path: dict | None, notes: list[str], warnings: l
                 f"- **{escape(c['title'])}** ({escape(c['provider'])}, {c['hours']:g} h): adds {adds}. "
                 f"{escape(c['reason'])}"
             )
+    if similar:
+        lines.append(f"**Similar to {escape(similar[0])}**: " + ", ".join(escape(t) for t in similar[1]))
     if result["next_jobs"]:
         lines.append("**Next job options**")
         for j in result["next_jobs"][:3]:

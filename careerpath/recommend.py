@@ -211,9 +211,13 @@ class Recommender:
         goal: str | None = None,
         top_k: int = 10,
         constraints: Constraints | None = None,
+        diversify: bool = False,
         **fields,
     ) -> dict:
-        """Top courses and next jobs for one profile, each with probability, skills added and a reason."""
+        """Top courses and next jobs for one profile, each with probability, skills added and a reason.
+
+        ``diversify``: spread the top courses over the catalog's course clusters (``careerpath data
+        cluster --write-catalog``): at most ceil(k / clusters) from one cluster, filled in rank order."""
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
@@ -222,7 +226,15 @@ class Recommender:
         hop = self.progression.next_hop(prof.job, prof.goal) if prof.job and prof.goal else prof.goal
         courses = []
         probs = np.exp(course_lp[0])
-        for i in (i for i in shared_top_k(course_lp, top_k, mask)[0] if i >= 0):
+        picked = [i for i in shared_top_k(course_lp, top_k * (3 if diversify else 1), mask)[0] if i >= 0]
+        if diversify:
+            from data_prep.clustering import diversify as spread
+
+            ids = [self.scorer.course_ids[i] for i in picked]
+            cluster_of = {c: self.catalog.courses[c].cluster for c in ids}
+            keep = set(spread(ids, cluster_of, top_k))
+            picked = [i for i in picked if self.scorer.course_ids[i] in keep]
+        for i in picked[:top_k]:
             c = self.catalog.courses[self.scorer.course_ids[i]]
             reason = self._course_reason(c, skills, hop, prof.goal)
             missing = [p for p in c.prerequisites if p not in skills]

@@ -35,6 +35,7 @@ def test_conversation_keeps_and_changes_the_profile(engine):
     assert "Pathway to Machine Learning Engineer" in answer.markdown
     assert "Top next courses" in answer.markdown and "Next job options" in answer.markdown
     assert answer.payload["item_id"] in cat.courses and answer.image is not None
+    assert f"**Similar to {escape(cat.courses[answer.payload['item_id']].title)}**" in answer.markdown
     assert "statistics" not in st.profile.skills
     _, st = engine.handle("I already know statistics", st)
     assert "statistics" in st.profile.skills and st.profile.job == "data-analyst"

@@ -236,3 +236,26 @@ def test_cli_json_schema_is_stable(tiny_model, capsys):
         ]
     )
     assert "pathway to Data Scientist" in capsys.readouterr().out
+
+
+def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
+    """With clusters written into the catalog, --diversify caps any one cluster at ceil(k / n)."""
+    from careerpath.recommend import Recommender
+    from data_prep.catalog import load_catalog
+
+    rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
+    prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]}, goal="Data Scientist")
+    plain = [c["id"] for c in rec.recommend(prof, top_k=4)["next_courses"]]
+    # put the plain top 3 in one cluster and every other course in clusters of its own
+    cat = load_catalog(tiny_model / "catalog")
+    from dataclasses import replace
+
+    cat.courses = {
+        cid: replace(c, cluster=0 if cid in plain[:3] else i + 1)
+        for i, (cid, c) in enumerate(cat.courses.items())
+    }
+    cat.save(tmp_path / "clustered")
+    rec = Recommender.from_pretrained(tiny_model, catalog_dir=tmp_path / "clustered", use_embeddings=False)
+    spread = [c["id"] for c in rec.recommend(prof, top_k=4, diversify=True)["next_courses"]]
+    assert len(spread) == 4 and spread[0] == plain[0]
+    assert sum(c in plain[:3] for c in spread) == 1  # 4 clusters present: at most one from cluster 0
