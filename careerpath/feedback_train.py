@@ -225,15 +225,26 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int) -> tuple[
         events, catalog, cfg.feedback.like_weight, cfg.feedback.dislike_weight, cfg.feedback.max_per_user
     )
     examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length)
-    log.info("feedback: %s", report)
-    return (
-        FeedbackBatches(
-            examples,
-            cfg.feedback.feedback_batch_size,
-            tokenizer.pad_token_id,
-            start_id,
-            family,
-            cfg.train.seed,
-        ),
-        report,
+    batches = FeedbackBatches(
+        examples, cfg.feedback.feedback_batch_size, tokenizer.pad_token_id, start_id, family, cfg.train.seed
     )
+    batches.k, batches.margin = cfg.feedback.shown_k, cfg.feedback.margin
+    report["loss_type"] = "unlikelihood"
+    if cfg.feedback.loss_type == "margin":
+        batches.course_tokens = course_token_ids(tokenizer, catalog)
+        if batches.course_tokens is None:
+            log.warning("course names are not single tokens: margin loss unavailable, using unlikelihood")
+        else:
+            report["loss_type"] = "margin"
+    log.info("feedback: %s", report)
+    return batches, report
+
+
+def course_token_ids(tokenizer, catalog) -> torch.Tensor | None:
+    """One vocabulary id per catalog course (catalog order) when every name is a single token."""
+    from careerpath.scoring import CatalogScorer
+
+    probe = CatalogScorer.__new__(CatalogScorer)  # only its tokenisation helper is needed
+    probe.tok = tokenizer
+    ids = probe._single_tokens(PREFIX, [f"{PREFIX} {c.title}" for c in catalog.courses.values()])
+    return None if ids is None else torch.tensor(ids)

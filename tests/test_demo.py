@@ -1,5 +1,6 @@
 """The chat demo: conversation logic, the Gradio API through gradio_client, and a real browser."""
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from careerpath.demo import MAX_MESSAGE_CHARS, ChatState, DemoEngine, create_app, escape, resolve_model
-from careerpath.feedback import FeedbackStore
+from careerpath.feedback import COLUMNS, FeedbackStore
 from careerpath.recommend import Recommender
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -137,6 +138,12 @@ def test_gradio_client_message_in_pathway_out_like_stored(served):
     rows = engine.store.rows()
     assert len(rows) == before + 1 and rows[-1]["rating"] == 1
     assert rows[-1]["profile"]["goal"] == engine.catalog.job_by_title["Machine Learning Engineer"].id
+    # privacy: the person downloads what is kept about their session, then deletes it
+    mine = json.loads(Path(client.predict(api_name="/my_data")).read_text())
+    assert [r["event_id"] for r in mine["rows"]] == [rows[-1]["event_id"]]
+    assert set(mine["rows"][0]) == {*COLUMNS}
+    assert "Deleted 1" in client.predict(api_name="/delete_my_data")
+    assert engine.store.count() == before
 
 
 @pytest.mark.skipif(

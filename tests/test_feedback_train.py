@@ -116,3 +116,29 @@ def test_a_disliked_course_ranks_lower_after_a_retrain_and_deleted_sessions_are_
     card = (out / "README.md").read_text()
     assert "person0" not in card and "gone" not in card and "4 ratings" in card
     assert Recommender.from_pretrained(out, use_embeddings=False).model_version == metrics["model_version"]
+
+
+def test_margin_loss_moves_a_course_only_until_it_crosses_the_cut_off(tiny_model, catalog):
+    model, tok, kind = load_for_inference(tiny_model)
+    tokens = feedback_train.course_token_ids(tok, catalog)
+    assert tokens is not None and len(tokens) == len(catalog.courses)
+    items, _ = feedback_train.collect([_row(0, next(iter(catalog.courses)), -1)], catalog, 1.0, 1.0, 20)
+    (ex,) = feedback_train.encode(items, catalog, tok, kind, 256)
+    batch = feedback_train.collate([ex], tok.pad_token_id, model.config.decoder_start_token_id, kind)
+    inputs = {k: v for k, v in batch.items() if not k.startswith("fb_")}
+    with torch.no_grad():
+        logp = torch.log_softmax(model(**inputs).logits[0, -1].float(), -1)[tokens]
+    order = logp.argsort(descending=True).tolist()
+    at = lambda i: torch.tensor(tokens[order[i]])  # noqa: E731
+    for rank, sign, expect_zero in [
+        (0, -1, False),
+        (len(order) - 1, -1, True),
+        (0, 1, True),
+        (len(order) - 1, 1, False),
+    ]:
+        b = {**batch, "fb_sign": torch.tensor([float(sign)])}
+        b["fb_labels"] = batch["fb_labels"].clone()
+        b["fb_labels"][0, -1] = at(rank)
+        with torch.no_grad():
+            value = feedback_train.loss(model, b, tokens, k=5, margin=0.0).item()
+        assert (value == 0) == expect_zero, (rank, sign, value)
