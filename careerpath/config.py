@@ -120,6 +120,16 @@ class FeedbackSettings:
     )
     shown_k: int = _f(5, "margin loss: the cut-off, i.e. how many courses the demo shows")
     margin: float = _f(0.2, "margin loss: log-probability margin to clear the cut-off by")
+    keep_within: int = _f(
+        10,
+        "margin loss: a disliked course is pushed out of the top shown_k but kept within this rank (0: no floor)",
+    )
+    dislikes_to: str = _f(
+        "reranker",
+        "where dislikes go: reranker (a learned re-ranker of the model's top courses) | model (the loss) | both",
+    )
+    rerank_top_n: int = _f(10, "re-ranker: how many of the model's top courses it may re-order")
+    rerank_strength: float = _f(1.0, "re-ranker: weight of log p(like) next to the model's log-probability")
     like_weight: float = _f(1.0, "loss weight of a liked recommendation")
     dislike_weight: float = _f(1.0, "loss weight of a disliked one")
     max_per_user: int = _f(20, "feedback events per person counted at full weight; more are scaled down")
@@ -243,6 +253,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"train.{name}: must be >= 1")
     if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:
         raise ConfigError("hub.hub_model_id: required with --push_to_hub")
+    if cfg.feedback.dislikes_to not in ("reranker", "model", "both"):
+        raise ConfigError(f"feedback.dislikes_to: {cfg.feedback.dislikes_to!r}; use reranker, model or both")
     if cfg.feedback.loss_type not in ("margin", "unlikelihood"):
         raise ConfigError(f"feedback.loss_type: {cfg.feedback.loss_type!r}; use margin or unlikelihood")
     if cfg.feedback.feedback_db and not cfg.train.init_from:

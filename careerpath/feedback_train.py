@@ -147,13 +147,22 @@ def collate(examples: list[dict], pad_id: int, start_id: int, family: str) -> di
     return batch
 
 
-def loss(model, batch: dict, course_tokens: torch.Tensor | None = None, k: int = 5, margin: float = 0.2):
+def loss(
+    model,
+    batch: dict,
+    course_tokens: torch.Tensor | None = None,
+    k: int = 5,
+    margin: float = 0.2,
+    keep_within: int = 0,
+):
     """The feedback loss, mean over examples, each scaled by its weight.
 
     With ``course_tokens`` (one vocabulary id per catalog course) the loss is rank-aware: over the
     course distribution at the name position, a disliked course is pushed below the (k+1)-th
     course's log-probability by ``margin``, a liked one above the k-th; nothing moves once it
-    is across the cut-off, so the rest of the ranking (and Hit@10) stays put. Without it:
+    is across the cut-off. With ``keep_within`` a disliked course is also held above that rank:
+    out of view, not buried (one group's dislike is weak evidence that it is wrong for everyone
+    the model generalises to), which keeps Hit@10 on held-out data in place. Without it:
     likelihood for likes, unlikelihood ``-log(1 - p)`` for dislikes, on every name token.
     """
     labels, sign, weight = batch["fb_labels"], batch["fb_sign"], batch["fb_weight"]
@@ -167,8 +176,11 @@ def loss(model, batch: dict, course_tokens: torch.Tensor | None = None, k: int =
         courses = rows[:, course_tokens]  # (batch, n_courses)
         target = labels[torch.arange(len(pos)), pos]
         own = rows.gather(1, target.unsqueeze(1)).squeeze(1)
-        top = courses.detach().topk(min(k + 1, courses.shape[1]), dim=1).values
-        push_down = torch.relu(own - top[:, -1] + margin)  # below the (k+1)-th
+        depth = min(max(k + 1, keep_within), courses.shape[1])
+        top = courses.detach().topk(depth, dim=1).values
+        push_down = torch.relu(own - top[:, k] + margin)  # below the (k+1)-th
+        if keep_within > k + 1:  # ... but not below the keep_within-th
+            push_down = push_down + torch.relu(top[:, keep_within - 1] - own + margin)
         pull_up = torch.relu(top[:, min(k, top.shape[1]) - 1] - own + margin)  # above the k-th
         per_example = torch.where(sign > 0, pull_up, push_down)
         return (per_example * weight).sum() / len(weight)
@@ -197,10 +209,11 @@ class FeedbackBatches:
     course_tokens: torch.Tensor | None = None
     k: int = 5
     margin: float = 0.2
+    keep_within: int = 0
 
     def loss(self, model, device) -> torch.Tensor:
         tokens = None if self.course_tokens is None else self.course_tokens.to(device)
-        return loss(model, self.next(device), tokens, self.k, self.margin)
+        return loss(model, self.next(device), tokens, self.k, self.margin, self.keep_within)
 
     def next(self, device) -> dict:
         if len(self._order) < self.batch_size:
@@ -212,7 +225,8 @@ class FeedbackBatches:
         return {k: v.to(device) for k, v in batch.items()}
 
 
-def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int) -> tuple[FeedbackBatches, dict]:
+def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int):
+    """``(batches or None, report, re-ranker or None)`` from the store named in the config."""
     from careerpath.feedback import FeedbackStore
 
     db = Path(cfg.feedback.feedback_db)
@@ -224,11 +238,23 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int) -> tuple[
     items, report = collect(
         events, catalog, cfg.feedback.like_weight, cfg.feedback.dislike_weight, cfg.feedback.max_per_user
     )
+    reranker = None
+    if cfg.feedback.dislikes_to in ("reranker", "both"):
+        from careerpath.reranker import fit_from_feedback
+
+        reranker = fit_from_feedback(items, catalog, cfg.feedback.rerank_top_n, cfg.feedback.rerank_strength)
+    if cfg.feedback.dislikes_to == "reranker":  # the model learns from likes only
+        items = [it for it in items if it[2] > 0]
+    report["model_examples"] = len(items)
+    if not items:
+        log.info("feedback: %s", report)
+        return None, report, reranker
     examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length)
     batches = FeedbackBatches(
         examples, cfg.feedback.feedback_batch_size, tokenizer.pad_token_id, start_id, family, cfg.train.seed
     )
     batches.k, batches.margin = cfg.feedback.shown_k, cfg.feedback.margin
+    batches.keep_within = cfg.feedback.keep_within
     report["loss_type"] = "unlikelihood"
     if cfg.feedback.loss_type == "margin":
         batches.course_tokens = course_token_ids(tokenizer, catalog)
@@ -237,7 +263,7 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int) -> tuple[
         else:
             report["loss_type"] = "margin"
     log.info("feedback: %s", report)
-    return batches, report
+    return batches, report, reranker
 
 
 def course_token_ids(tokenizer, catalog) -> torch.Tensor | None:

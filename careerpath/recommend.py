@@ -121,6 +121,7 @@ class Recommender:
             for s in c.prerequisites:
                 self._prereq_m[i, self._skill_pos[s]] = 1.0
         self._cons_cache: dict[tuple, np.ndarray] = {}
+        self.reranker = None  # careerpath.reranker.Reranker, learned from feedback, when present
 
     @classmethod
     def from_pretrained(
@@ -139,7 +140,11 @@ class Recommender:
         version = ""
         if (model_dir / "metrics.json").exists():
             version = json.loads((model_dir / "metrics.json").read_text()).get("model_version", "")
-        return cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
+        rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
+        from careerpath.reranker import Reranker
+
+        rec.reranker = Reranker.load(model_dir)
+        return rec
 
     # -- profiles ------------------------------------------------------------------------
     def resolve(
@@ -212,6 +217,7 @@ class Recommender:
         top_k: int = 10,
         constraints: Constraints | None = None,
         diversify: bool = False,
+        rerank: bool = True,
         **fields,
     ) -> dict:
         """Top courses and next jobs for one profile, each with probability, skills added and a reason.
@@ -226,7 +232,14 @@ class Recommender:
         hop = self.progression.next_hop(prof.job, prof.goal) if prof.job and prof.goal else prof.goal
         courses = []
         probs = np.exp(course_lp[0])
-        picked = [i for i in shared_top_k(course_lp, top_k * (3 if diversify else 1), mask)[0] if i >= 0]
+        depth = max(top_k * (3 if diversify else 1), self.reranker.top_n if rerank and self.reranker else 0)
+        picked = [i for i in shared_top_k(course_lp, depth, mask)[0] if i >= 0]
+        if rerank and self.reranker is not None:  # re-order the model's top_n by what people liked
+            n = self.reranker.top_n
+            objs = [self.catalog.courses[self.scorer.course_ids[i]] for i in picked[:n]]
+            family = self.catalog.jobs[prof.job].family if prof.job else None
+            order = self.reranker.rerank(family, objs, course_lp[0][picked[:n]])
+            picked = [picked[:n][j] for j in order] + picked[n:]
         if diversify:
             from data_prep.clustering import diversify as spread
 

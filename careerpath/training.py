@@ -519,14 +519,14 @@ def run_training(cfg: Config) -> Path:
     ctx.update(tok=tokenizer, family=family, best=best)
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
         ctx["decision_ids"] = decision_token_ids(tokenizer, cfg.data.data_dir)
-    feedback_report = None
+    feedback_report = reranker = None
     if cfg.feedback.feedback_db:
         if accelerator.num_processes > 1:
             raise ValueError("feedback retraining runs in one process; drop torchrun/--num_processes")
         from data_prep.catalog import load_catalog
 
         start_id = getattr(accelerator.unwrap_model(model).config, "decoder_start_token_id", None)
-        ctx["feedback"], feedback_report = feedback_train.load_feedback(
+        ctx["feedback"], feedback_report, reranker = feedback_train.load_feedback(
             cfg,
             load_catalog(Path(cfg.data.data_dir) / "catalog"),
             tokenizer,
@@ -555,6 +555,8 @@ def run_training(cfg: Config) -> Path:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state)
+        if reranker is not None:
+            reranker.save(out_dir)
         if cfg.hub.push_to_hub:
             from careerpath import hub
 

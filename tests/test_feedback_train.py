@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,6 +105,7 @@ def test_a_disliked_course_ranks_lower_after_a_retrain_and_deleted_sessions_are_
             "--num_threads",
             "1",
         ]
+        + ["--dislikes_to", "model"]
     )
     training.run_training(cfg)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -129,7 +131,7 @@ def test_margin_loss_moves_a_course_only_until_it_crosses_the_cut_off(tiny_model
     with torch.no_grad():
         logp = torch.log_softmax(model(**inputs).logits[0, -1].float(), -1)[tokens]
     order = logp.argsort(descending=True).tolist()
-    at = lambda i: torch.tensor(tokens[order[i]])  # noqa: E731
+    at = lambda i: tokens[order[i]].clone()  # noqa: E731
     for rank, sign, expect_zero in [
         (0, -1, False),
         (len(order) - 1, -1, True),
@@ -142,3 +144,58 @@ def test_margin_loss_moves_a_course_only_until_it_crosses_the_cut_off(tiny_model
         with torch.no_grad():
             value = feedback_train.loss(model, b, tokens, k=5, margin=0.0).item()
         assert (value == 0) == expect_zero, (rank, sign, value)
+
+
+def test_dislikes_go_to_a_reranker_that_reorders_only_the_models_top_n(tiny_model, tiny_dataset, tmp_path):
+    rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
+    prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL", "Microsoft Excel"]}, goal="Data Scientist")
+    shown = [c["id"] for c in rec.recommend(prof, top_k=5)["next_courses"]]
+    disliked = rec.catalog.courses[shown[0]].provider
+    stored = {"job": prof.job, "goal": prof.goal, "skills": prof.skills, "courses": prof.courses}
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    for u in range(6):  # six people of this kind: everything from that provider is disliked
+        for cid in shown:
+            rating = -1 if rec.catalog.courses[cid].provider == disliked else 1
+            store.add(FeedbackEvent(f"p{u}", "course", cid, rating, profile=stored))
+    out = tmp_path / "reranked"
+    cfg = load_config(
+        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+        + ["--init_from", str(tiny_model), "--feedback_db", str(tmp_path / "fb.sqlite")]
+        + ["--output_dir", str(out), "--max_steps", "3", "--batch_size", "8", "--max_eval_examples", "4"]
+        + ["--eval_test_examples", "20", "--num_threads", "1", "--rerank_strength", "3"]
+    )
+    training.run_training(cfg)
+    assert (out / "reranker.json").exists()
+    rec2 = Recommender.from_pretrained(out, use_embeddings=False)
+    plain = [c["id"] for c in rec2.recommend(prof, top_k=10, rerank=False)["next_courses"]]
+    reranked = [c["id"] for c in rec2.recommend(prof, top_k=10)["next_courses"]]
+    assert set(plain) == set(reranked)  # the model's top 10 are kept, only their order changes
+    before = [rec2.catalog.courses[c].provider for c in plain[:5]].count(disliked)
+    after = [rec2.catalog.courses[c].provider for c in reranked[:5]].count(disliked)
+    assert before > 0 and after < before
+
+
+def test_reranker_learns_a_taste_per_family_and_round_trips(catalog, tmp_path):
+    from careerpath.profile import ResolvedProfile
+    from careerpath.reranker import Reranker, fit_from_feedback
+
+    fam_a = catalog.jobs["data-analyst"].family
+    other_job = next(j for j in catalog.jobs.values() if j.family != fam_a)
+    provider = sorted({c.provider for c in catalog.courses.values()})[0]
+    items = []
+    for cid, c in catalog.courses.items():
+        for job in ("data-analyst", other_job.id):
+            like = not (job == "data-analyst" and c.provider == provider)
+            items.append((ResolvedProfile(job=job), cid, 1 if like else -1, 1.0))
+    r = fit_from_feedback(items, catalog)
+    courses = list(catalog.courses.values())
+    mine = [c for c in courses if c.provider == provider]
+    assert r.log_p_like(fam_a, mine).mean() < r.log_p_like(other_job.family, mine).mean() - 1
+    r.save(tmp_path)
+    again = Reranker.load(tmp_path)
+    assert np.allclose(again.log_p_like(fam_a, courses), r.log_p_like(fam_a, courses))
+    (tmp_path / "reranker.json").write_text(
+        '{"families": [], "providers": [], "clusters": [], "weights": [1, 2]}'
+    )
+    with pytest.raises(ValueError, match="do not match"):
+        Reranker.load(tmp_path)
