@@ -12,6 +12,9 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+from scipy import sparse
+
 from data_prep.catalog import Catalog, Job
 
 
@@ -60,18 +63,51 @@ class Progression:
         return 2.0 * overlap(a, b) + level_term + family_term
 
     def _build_graph(self) -> None:
+        """Scores every pair of jobs with :meth:`_move_score`, vectorised (sparse job x skill matrix).
+
+        One row of pair scores at a time, so memory stays O(jobs x skills of one job) and a catalog
+        of thousands of jobs (O*NET, ESCO) builds in seconds.
+        """
         jobs = self.catalog.jobs
         curated: dict[str, dict[str, float]] = {}
         for t in self.catalog.transitions:
             curated.setdefault(t.from_job, {})[t.to_job] = t.weight
-        for a in jobs.values():
-            scored = {b.id: self._move_score(a, b) for b in jobs.values() if b.id != a.id}
+        ids = list(jobs)
+        pos = {j: i for i, j in enumerate(ids)}
+        skill_pos: dict[str, int] = {}
+        rows, cols, vals = [], [], []
+        for i, job in enumerate(jobs.values()):
+            for s, w in job.skills.items():
+                rows.append(i)
+                cols.append(skill_pos.setdefault(s, len(skill_pos)))
+                vals.append(w)
+        weights = sparse.csc_matrix((vals, (rows, cols)), shape=(len(ids), max(len(skill_pos), 1)))
+        row_sum = np.asarray(weights.sum(axis=1)).ravel()
+        levels = np.array([j.level for j in jobs.values()])
+        family_code = {f: k for k, f in enumerate(dict.fromkeys(j.family for j in jobs.values()))}
+        families = np.array([family_code[j.family] for j in jobs.values()])
+        id_rank = np.empty(len(ids), dtype=np.int64)
+        id_rank[np.argsort(np.array(ids, dtype=object))] = np.arange(len(ids))
+        for i, a in enumerate(jobs.values()):
+            overlap_ = np.zeros(len(ids))
+            if a.skills:
+                own = np.array([w for w in a.skills.values()])
+                sub = weights[:, [skill_pos[s] for s in a.skills]].toarray()
+                num = np.minimum(sub, own).sum(axis=1)
+                den = np.maximum(sub, own).sum(axis=1) + (row_sum - sub.sum(axis=1))
+                np.divide(num, den, out=overlap_, where=den > 0)
+            step = levels - a.level
+            level_term = np.select([step == 0, step == 1, step == 2], [0.5, 1.0, 0.2], -1.0)
+            score = 2.0 * overlap_ + level_term + 0.4 * (families == families[i])
+            keep = score > 0.6
             for b_id, w in curated.get(a.id, {}).items():
-                scored[b_id] = max(scored[b_id], 2.0 + w)  # the catalog's own moves rank first
-            best = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
-            self.next_jobs[a.id] = [(b, s) for b, s in best if s > 0.6 or b in curated.get(a.id, {})][
-                : self.n_next
-            ]
+                b = pos[b_id]
+                score[b] = max(score[b], 2.0 + w)  # the catalog's own moves rank first
+                keep[b] = True
+            keep[i] = False
+            idx = np.flatnonzero(keep)
+            best = idx[np.lexsort((id_rank[idx], -score[idx]))[: self.n_next]]
+            self.next_jobs[a.id] = [(ids[b], float(score[b])) for b in best]
 
     def unreachable(self) -> dict[str, list[str]]:
         """Jobs with no next job, and jobs no other job leads to (worth a look in user catalogs)."""

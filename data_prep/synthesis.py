@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from data_prep.catalog import Catalog
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, Step, serialise_input, serialise_target
 
-PROB_FLOOR = 1e-3  # course probabilities below this are summed into probs["course_other"]
+PROB_FLOOR = 1e-3
+DENSE_MAX_CELLS = 4_000_000  # courses x skills above which the course matrices are sparse  # course probabilities below this are summed into probs["course_other"]
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,29 @@ class Synthesiser:
         self.skill_list = list(catalog.skills)
         self.course_list = list(catalog.courses)
         self.course_pos = {c: i for i, c in enumerate(self.course_list)}
-        self.teach_m = np.zeros((len(self.course_list), len(self.skill_list)), dtype=np.float32)
-        self.prereq_m = np.zeros_like(self.teach_m)
+        shape = (len(self.course_list), len(self.skill_list))
+        # imported taxonomies (ESCO: ~13,000 courses x ~14,000 skills) use sparse matrices; small
+        # catalogs keep dense arrays (the same numbers either way)
+        self.sparse = shape[0] * shape[1] > DENSE_MAX_CELLS
+        pairs = {"teach": ([], []), "prereq": ([], [])}
         for i, c in enumerate(catalog.courses.values()):
-            for sk in c.skills:
-                self.teach_m[i, self.skill_order[sk]] = 1.0
-            for sk in c.prerequisites:
-                self.prereq_m[i, self.skill_order[sk]] = 1.0
+            for name, ids in (("teach", c.skills), ("prereq", c.prerequisites)):
+                for sk in ids:
+                    pairs[name][0].append(i)
+                    pairs[name][1].append(self.skill_order[sk])
+        mats = {}
+        for name, (rows, cols) in pairs.items():
+            if self.sparse:
+                vals = np.ones(len(rows), dtype=np.float32)
+                mats[name] = sparse.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
+                mats[name].sum_duplicates()
+                mats[name].data[:] = 1.0
+            else:
+                mats[name] = np.zeros(shape, dtype=np.float32)
+                mats[name][rows, cols] = 1.0
+        self.teach_m, self.prereq_m = mats["teach"], mats["prereq"]
+        if self.sparse:
+            self._prereq_rows = np.repeat(np.arange(shape[0]), np.diff(self.prereq_m.indptr))
         hours = np.array([c.hours for c in catalog.courses.values()])
         levels = np.array([c.level for c in catalog.courses.values()])
         self.type_pref = [
@@ -229,10 +247,15 @@ class Synthesiser:
         for s, w in skill_gap(skills, cat.jobs[goal]):
             want[self.skill_order[s]] += cfg.goal_weight * w
         # skills that unlock a wanted course's prerequisites count for half
-        course_want = (self.teach_m * want).max(axis=1)
-        unlock = 0.5 * (self.prereq_m * course_want[:, None]).max(axis=0)
+        if self.sparse:
+            course_want = _sparse_max(self.teach_m, want[self.teach_m.indices], axis=1)
+            unlock = 0.5 * _sparse_max(self.prereq_m, course_want[self._prereq_rows], axis=0)
+        else:
+            course_want = (self.teach_m * want).max(axis=1)
+            unlock = 0.5 * (self.prereq_m * course_want[:, None]).max(axis=0)
         value = np.where(want > 0, want, unlock) * lacking
-        eligible = (self.prereq_m @ lacking == 0) & (self.teach_m @ lacking > 0)
+        lack = lacking.astype(np.float32) if self.sparse else lacking
+        eligible = (self.prereq_m @ lack == 0) & (self.teach_m @ lack > 0)
         for c in taken:
             eligible[self.course_pos[c]] = False
         idx = np.flatnonzero(eligible)
@@ -282,13 +305,12 @@ class Synthesiser:
         for sk in relevant - skills:
             mask[self.skill_order[sk]] = 1.0
         hits = self.teach_m @ mask
-        out = {}
-        for cid in course_ids:
-            if hits[self.course_pos[cid]] > 0:
+        out = dict.fromkeys(course_ids, base)
+        for i in np.flatnonzero(hits > 0):
+            cid = self.course_list[i]
+            if cid in out:
                 new = set(self.catalog.courses[cid].skills) & relevant
                 out[cid] = self._job_dist(job, hop, skills | new)
-            else:
-                out[cid] = base
         return out
 
     def _sample_job(self, dist: dict[str, float], rng: np.random.Generator) -> str:
@@ -300,14 +322,16 @@ class Synthesiser:
         """Rounded course and (marginal over the course, abandonment included) job probabilities."""
         p_course = p_course / p_course.sum()
         ab = self.cfg.abandon_prob
-        # most courses share one job distribution object: add their mass once per object
-        mass: dict[int, list] = {}
-        for cid, p in zip(ids, p_course):
-            d = job_dists[cid]
-            entry = mass.setdefault(id(d), [d, 0.0])
-            entry[1] += p
+        # most courses share one job distribution object: add their mass once per object (in order
+        # of first occurrence; bincount adds in input order, like a running sum)
+        dists = [job_dists[cid] for cid in ids]
+        first: dict[int, int] = {}
+        group = np.fromiter(
+            (first.setdefault(id(d), len(first)) for d in dists), dtype=np.int64, count=len(dists)
+        )
+        objects = list({id(d): d for d in dists}.values())
         jobs: dict[str, float] = {}
-        for d, p in mass.values():
+        for d, p in zip(objects, np.bincount(group, weights=p_course)):
             for j, q in d.items():
                 jobs[j] = jobs.get(j, 0.0) + (1 - ab) * p * q
         for j, q in self._job_dist(job, hop, skills).items():
@@ -316,10 +340,17 @@ class Synthesiser:
         # courses above PROB_FLOOR and the mass of the rest in "course_other"
         keep = p_course >= PROB_FLOOR
         return {
-            "course": {c: round(float(p), 5) for c, p, k in zip(ids, p_course, keep) if k},
+            "course": {ids[i]: round(float(p_course[i]), 5) for i in np.flatnonzero(keep)},
             "course_other": round(float(p_course[~keep].sum()), 5),
             "job": {j: round(q, 5) for j, q in jobs.items() if q >= 1e-5},
         }
+
+
+def _sparse_max(m, data: np.ndarray, axis: int) -> np.ndarray:
+    """Max over ``axis`` of the sparse 0/1 matrix ``m`` with its stored values replaced by ``data``."""
+    out = m.copy()
+    out.data = np.asarray(data, dtype=np.float64)
+    return out.max(axis=axis).toarray().ravel()
 
 
 def event_to_texts(ev: Event, catalog: Catalog) -> tuple[Profile, Step]:

@@ -1,0 +1,300 @@
+"""O*NET importer: small fixtures written here in the official formats (.xlsx, .txt, zip), and the real
+release from ../shared/data when it is there."""
+
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from data_prep import onet
+from data_prep.catalog import load_catalog
+from data_prep.progression import Progression
+from tests.conftest import SHARED_DATA
+
+CODE = "O*NET-SOC Code"
+NURSE, MANAGER, DEV, OTHER = "29-1141.00", "11-9111.00", "15-1252.00", "11-9199.00"
+TITLES = {
+    NURSE: "Registered Nurses",
+    MANAGER: "Medical and Health Services Managers",
+    DEV: "Software Developers",
+    OTHER: "Managers, All Other",  # comma: must be sanitised; no ratings: SOC-group fallback
+}
+RATED = {  # code -> element -> (IM, LV)
+    NURSE: {"Active Listening": (4.0, 4.5), "Science": (3.6, 3.8), "Programming": (1.2, 0.3)},
+    MANAGER: {
+        "Active Listening": (4.1, 4.6),
+        "Management of Personnel Resources": (4.0, 4.4),
+        "Science": (2.0, 1.0),
+    },
+    DEV: {"Programming": (4.5, 5.5), "Active Listening": (3.6, 3.9), "Science": (2.5, 2.0)},
+}
+SKILL_IDS = {
+    "Active Listening": "2.A.1.b",
+    "Science": "2.A.1.f",
+    "Programming": "2.B.3.e",
+    "Management of Personnel Resources": "2.B.5.d",
+}
+KNOWLEDGE = {
+    NURSE: {"Medicine and Dentistry": (4.7, 5.5), "Mathematics": (3.0, 3.0)},
+    MANAGER: {"Medicine and Dentistry": (3.9, 4.5), "Administration and Management": (4.5, 5.0)},
+    DEV: {"Mathematics": (3.8, 4.3), "Computers and Electronics": (4.8, 5.6)},
+}
+KNOWLEDGE_IDS = {
+    "Medicine and Dentistry": "2.C.5.b",
+    "Mathematics": "2.C.4.a",
+    "Administration and Management": "2.C.1.a",
+    "Computers and Electronics": "2.C.3.a",
+}
+
+
+def _tables() -> dict[str, list[list]]:
+    rating_cols = [
+        CODE,
+        "Title",
+        "Element ID",
+        "Element Name",
+        "Scale ID",
+        "Scale Name",
+        "Data Value",
+        "N",
+        "Standard Error",
+        "Lower CI Bound",
+        "Upper CI Bound",
+        "Recommend Suppress",
+        "Not Relevant",
+        "Date",
+        "Domain Source",
+    ]
+
+    def ratings(table, ids):
+        rows = [rating_cols]
+        for code, elems in table.items():
+            for name, (im, lv) in elems.items():
+                for scale, value in (("IM", im), ("LV", lv)):
+                    rows.append(
+                        [
+                            code,
+                            TITLES[code],
+                            ids[name],
+                            name,
+                            scale,
+                            scale,
+                            value,
+                            8,
+                            0.1,
+                            None,
+                            None,
+                            "N",
+                            None if scale == "IM" else "N",
+                            "08/2023",
+                            "Analyst",
+                        ]
+                    )
+        return rows
+
+    return {
+        "Occupation Data": [[CODE, "Title", "Description"]]
+        + [
+            [c, t, f"What {t.lower()} do, in one sentence; with separators | > too."]
+            for c, t in TITLES.items()
+        ],
+        "Skills": ratings(RATED, SKILL_IDS),
+        "Knowledge": ratings(KNOWLEDGE, KNOWLEDGE_IDS),
+        "Job Zones": [
+            [CODE, "Title", "Job Zone", "Date", "Domain Source"],
+            [NURSE, TITLES[NURSE], 3, "08/2023", "Analyst"],
+            [MANAGER, TITLES[MANAGER], 4, "08/2023", "Analyst"],
+            [DEV, TITLES[DEV], 4, "08/2023", "Analyst"],
+        ],
+        "Alternate Titles": [
+            [CODE, "Title", "Alternate Title", "Short Title", "Source(s)"],
+            [NURSE, TITLES[NURSE], "Staff Nurse", None, "08"],
+            [NURSE, TITLES[NURSE], "Charge Nurse; RN", None, "08"],
+            [MANAGER, TITLES[MANAGER], "Nurse Manager", None, "10"],
+            [DEV, TITLES[DEV], "Programmer, Applications", "Programmer", "10"],
+        ],
+        "Technology Skills": [
+            [CODE, "Title", "Example", "Commodity Code", "Commodity Title", "Hot Technology", "In Demand"],
+            [DEV, TITLES[DEV], "Python", 43232403, "Development environment software", "Y", "Y"],
+            [DEV, TITLES[DEV], "Obscure Tool", 43232403, "Development environment software", "N", "N"],
+            [NURSE, TITLES[NURSE], "Microsoft Excel", 43232110, "Spreadsheet software", "Y", "N"],
+            [MANAGER, TITLES[MANAGER], "Microsoft Excel", 43232110, "Spreadsheet software", "Y", "Y"],
+        ],
+        "Related Occupations": [
+            [CODE, "Title", "Related O*NET-SOC Code", "Related Title", "Relatedness Tier", "Index"],
+            [NURSE, TITLES[NURSE], MANAGER, TITLES[MANAGER], "Primary-Short", 1],
+            [NURSE, TITLES[NURSE], DEV, TITLES[DEV], "Supplemental", 11],
+            [MANAGER, TITLES[MANAGER], NURSE, TITLES[NURSE], "Primary-Long", 6],
+            [DEV, TITLES[DEV], OTHER, TITLES[OTHER], "Primary-Short", 2],
+        ],
+    }
+
+
+def write_release(folder: Path, fmt: str, drop: str | None = None, drop_column: tuple | None = None) -> Path:
+    """An O*NET release of a few rows in the published layout (``fmt``: xlsx or txt)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in _tables().items():
+        if name == drop:
+            continue
+        if drop_column and drop_column[0] == name:
+            i = rows[0].index(drop_column[1])
+            rows = [r[:i] + r[i + 1 :] for r in rows]
+        if fmt == "xlsx":
+            wb = openpyxl.Workbook()
+            ws = wb.active
+            ws.title = name[:31]
+            for r in rows:
+                ws.append(r)
+            wb.save(folder / f"{name}.xlsx")
+        else:
+            lines = ["\t".join("" if v is None else str(v) for v in r) for r in rows]
+            (folder / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def _zip(folder: Path, out: Path, inner: str) -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, f"{inner}/{p.name}")
+    return out
+
+
+def test_import_xlsx_rules(tmp_path):
+    src = write_release(tmp_path / "db_excel", "xlsx")
+    assert onet.main([str(src), "--out", str(tmp_path / "cat")]) == 0
+    cat = load_catalog(tmp_path / "cat")
+    assert set(cat.jobs) == {NURSE, MANAGER, DEV, OTHER}
+    nurse, dev, other = cat.jobs[NURSE], cat.jobs[DEV], cat.jobs[OTHER]
+    # titles without separators, alt titles sanitised, families and levels from SOC / Job Zones
+    assert other.title == "Managers All Other"
+    assert "Charge Nurse - RN" in nurse.alt_titles and "Programmer Applications" in dev.alt_titles
+    assert nurse.family == "Healthcare Practitioners and Technical Occupations"
+    assert cat.jobs[MANAGER].family == "Management Occupations"
+    assert (nurse.level, cat.jobs[MANAGER].level) == (3, 4)
+    assert other.level == 4  # no job zone: the median of its SOC group (11-9111 has zone 4)
+    # IM >= 3.5 kept, importance = 0.5 (IM-1)/4 + 0.5 LV/7; "Mathematics" knowledge below threshold
+    assert nurse.skills["sk-2.A.1.b"] == pytest.approx(round(0.5 * 3 / 4 + 0.5 * 4.5 / 7, 4))
+    assert "sk-2.B.3.e" not in nurse.skills and "kn-2.C.4.a" not in nurse.skills
+    assert "kn-2.C.5.b" in nurse.skills and "sk-2.B.3.e" in dev.skills
+    # unrated occupation: mean ratings of its SOC group (11-9111) as fallback
+    assert "sk-2.B.5.d" in other.skills and "kn-2.C.1.a" in other.skills
+    # technology skills: only Hot/In Demand kept; demand weights
+    assert "tech-obscure-tool" not in cat.skills
+    assert dev.skills["tech-python"] == pytest.approx(1.0)
+    assert cat.skills["tech-python"].demand == pytest.approx(1.0)
+    assert cat.skills["tech-microsoft-excel"].demand == pytest.approx(0.5 + 0.5 * 0.5)
+    assert dev.demand == pytest.approx((0.5 + 0.5) / 2)  # Hot share 1/2, In Demand share 1/2
+    # Skills "Mathematics" vs Knowledge "Mathematics" never collide (no near-duplicate merge)
+    names = [s.name for s in cat.skills.values()]
+    assert len(names) == len(set(names)) and not cat.merges
+    # transitions weighted by tier then index
+    w = {(t.from_job, t.to_job): t.weight for t in cat.transitions}
+    assert w[(NURSE, MANAGER)] == 1.0 and w[(MANAGER, NURSE)] == pytest.approx(0.6 * (1 - 0.02 * 5))
+    assert w[(NURSE, MANAGER)] > w[(MANAGER, NURSE)] > w[(NURSE, DEV)]
+    # every required skill is taught by some course; generated ones are marked
+    taught = {s for c in cat.courses.values() for s in c.skills}
+    assert {s for j in cat.jobs.values() for s in j.skills} <= taught
+    gen = [c for c in cat.courses.values() if c.provider == onet.GENERATED_PROVIDER]
+    assert gen and all(c.title.startswith("Foundations of ") for c in gen)
+    # bundled Python courses re-tagged to the imported Python skill
+    assert any(
+        "tech-python" in c.skills and c.provider != onet.GENERATED_PROVIDER for c in cat.courses.values()
+    )
+    assert Progression(cat).next_jobs[NURSE][0][0] == MANAGER
+
+
+def test_txt_and_zip_give_the_same_catalog(tmp_path):
+    outs = []
+    xlsx = write_release(tmp_path / "x", "xlsx")
+    txt = write_release(tmp_path / "t", "txt")
+    for i, src in enumerate(
+        [
+            xlsx,
+            txt,
+            _zip(txt, tmp_path / "t.zip", "db_29_3_text"),
+            _zip(xlsx, tmp_path / "x.zip", "db_29_3_excel"),
+        ]
+    ):
+        assert onet.main([str(src), "--out", str(tmp_path / f"c{i}")]) == 0
+        outs.append(
+            {
+                n: (tmp_path / f"c{i}" / f"{n}.csv").read_bytes()
+                for n in ("jobs", "skills", "transitions", "courses")
+            }
+        )
+    assert all(o == outs[0] for o in outs[1:])
+
+
+def test_config_overrides(tmp_path):
+    src = write_release(tmp_path / "x", "txt")
+    assert (
+        onet.main([str(src), "--out", str(tmp_path / "c"), "--set", "tech=all", "--set", "min_importance=1"])
+        == 0
+    )
+    cat = load_catalog(tmp_path / "c")
+    assert "tech-obscure-tool" in cat.skills and "sk-2.B.3.e" in cat.jobs[NURSE].skills
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "txt"])
+def test_missing_file_and_column_errors(tmp_path, capsys, fmt):
+    src = write_release(tmp_path / "a", fmt, drop="Skills")
+    assert onet.main([str(src), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "'Skills.xlsx' or 'Skills.txt'" in err
+    src = write_release(tmp_path / "b", fmt, drop_column=("Related Occupations", "Relatedness Tier"))
+    assert onet.main([str(src), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "Related Occupations" in err and "'Relatedness Tier'" in err
+    if fmt == "xlsx":
+        assert "sheet 'Related Occupations'" in err
+    assert not (tmp_path / "c").exists()
+    assert onet.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "c")]) == 2
+    assert "not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("min_importanse: 3\n")
+    assert onet.main([str(src), "--out", str(tmp_path / "c"), "--config", str(bad)]) == 2
+    assert "unknown key(s) min_importanse" in capsys.readouterr().err
+
+
+def test_imported_catalog_builds_a_dataset(tmp_path):
+    from data_prep.build import build_dataset, load_data_config
+
+    src = write_release(tmp_path / "x", "xlsx")
+    assert onet.main([str(src), "--out", str(tmp_path / "cat")]) == 0
+    cfg = load_data_config(Path("configs/data/onet.yaml"), {"catalog": str(tmp_path / "cat"), "users": 30})
+    stats = build_dataset(cfg, tmp_path / "data", progress=False)
+    assert stats["catalog"]["jobs"] == 4 and sum(stats["examples"].values()) > 0
+
+
+def test_sanitise_and_unique_names():
+    assert (
+        onet.sanitise_name("Farmworkers, Crop; Nursery | A > B \\ C")
+        == "Farmworkers Crop - Nursery / A - B / C"
+    )
+    u = onet.UniqueNames()
+    assert u.take("Nurse", "1") == "Nurse" and u.take("nurse", "2") == "nurse (2)"
+
+
+ONET_REAL = SHARED_DATA / "onet_29_3"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not ONET_REAL.exists(), reason=f"O*NET 29.3 release not found at {ONET_REAL} (../shared/data)"
+)
+def test_real_onet_release(tmp_path):
+    assert onet.main([str(ONET_REAL), "--out", str(tmp_path / "onet")]) == 0
+    cat = load_catalog(tmp_path / "onet")
+    assert len(cat.jobs) == 1016 and len(cat.transitions) == 18460
+    assert len({j.family for j in cat.jobs.values()}) == 23
+    assert all(1 <= j.level <= 5 and j.skills for j in cat.jobs.values())
+    assert not cat.merges
+    nurse = cat.job_by_title["Registered Nurses"]
+    manager = cat.job_by_title["Medical and Health Services Managers"]
+    assert cat.job_index.resolve("Staff Nurse")[0] == nurse.id
+    prog = Progression(cat, n_next=10)  # n_next_jobs of configs/data/onet.yaml
+    assert prog.distances_to(manager.id).get(nurse.id, 99) <= 3  # a real pathway exists
+    taught = {s for c in cat.courses.values() for s in c.skills}
+    assert {s for j in cat.jobs.values() for s in j.skills} <= taught
+    assert any(s.demand > 0 for s in cat.skills.values()) and any(j.demand > 0 for j in cat.jobs.values())
