@@ -15,6 +15,17 @@ def _data_build(args: argparse.Namespace) -> int:
 
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed}
     cfg = load_data_config(args.config, overrides)
+    if args.source:  # a taxonomy release as published: import it into the config's catalog folder first
+        import importlib
+
+        kind = args.source_kind or ("esco" if any("esco" in str(p).lower() for p in args.source) else "onet")
+        if not cfg.catalog:
+            raise ValueError(
+                "--source needs a catalog folder to import into: set `catalog:` in the config or --catalog"
+            )
+        code = importlib.import_module(f"data_prep.{kind}").main([*args.source, "--out", str(cfg.catalog)])
+        if code:
+            return code
     stats = build_dataset(cfg, args.out, progress=not args.quiet)
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
@@ -76,7 +87,13 @@ def _recommend(args: argparse.Namespace) -> int:
             {"job": args.job, "skills": split(args.skills), "courses": split(args.courses)}, goal=args.goal
         )
     cons = Constraints(split(args.exclude), split(args.exclude_provider), args.max_hours, args.max_level)
-    result = rec.recommend(profile, top_k=args.top_k, constraints=cons, diversify=args.diversify)
+    result = rec.recommend(
+        profile,
+        top_k=args.top_k,
+        constraints=cons,
+        diversify=args.diversify,
+        demand_weight=args.demand_weight,
+    )
     path = rec.pathway(profile, max_steps=args.max_steps, constraints=cons) if profile.goal else None
     result["pathway"] = path.as_dict() if path else None
     if args.json:
@@ -112,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", default="outputs/data", help="output folder (replaced atomically)")
     build.add_argument(
         "--catalog", default=None, help="catalog folder (CSV/JSON); default: the bundled catalog"
+    )
+    build.add_argument(
+        "--source",
+        nargs="+",
+        default=None,
+        help="an O*NET or ESCO release (folder, zip, or ESCO's two zips) to import into the catalog folder first",
+    )
+    build.add_argument(
+        "--source-kind", choices=["onet", "esco"], default=None, help="default: guessed from the path"
     )
     build.add_argument("--users", type=int, default=None, help="number of synthetic users")
     build.add_argument("--seed", type=int, default=None, help="random seed")
@@ -157,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-level", type=int, default=None, help="highest course level allowed (1-3)")
     rec.add_argument(
         "--no-embeddings", action="store_true", help="resolve titles without sentence embeddings"
+    )
+    rec.add_argument(
+        "--demand-weight",
+        type=float,
+        default=0.0,
+        help="favour in-demand jobs and skills (catalogs with demand weights, e.g. O*NET); try 1.0",
     )
     rec.add_argument(
         "--diversify", action="store_true", help="spread top courses over course clusters (data cluster)"

@@ -119,7 +119,7 @@ class FeedbackSettings:
         "course name, else falls back) | unlikelihood (like: -log p, dislike: -log(1 - p))",
     )
     shown_k: int = _f(5, "margin loss: the cut-off, i.e. how many courses the demo shows")
-    margin: float = _f(0.2, "margin loss: log-probability margin to clear the cut-off by")
+    margin: float = _f(0.2, "margin loss: log-probability margin a disliked course must clear the cut-off by")
     keep_within: int = _f(
         10,
         "margin loss: a disliked course is pushed out of the top shown_k but kept within this rank (0: no floor)",

@@ -159,8 +159,8 @@ def loss(
 
     With ``course_tokens`` (one vocabulary id per catalog course) the loss is rank-aware: over the
     course distribution at the name position, a disliked course is pushed below the (k+1)-th
-    course's log-probability by ``margin``, a liked one above the k-th; nothing moves once it
-    is across the cut-off. With ``keep_within`` a disliked course is also held above that rank:
+    course's log-probability by ``margin``, a liked one up to the k-th; nothing moves once it
+    is across the cut-off (a liked course the model already shows costs nothing). With ``keep_within`` a disliked course is also held above that rank:
     out of view, not buried (one group's dislike is weak evidence that it is wrong for everyone
     the model generalises to), which keeps Hit@10 on held-out data in place. Without it:
     likelihood for likes, unlikelihood ``-log(1 - p)`` for dislikes, on every name token.
@@ -181,7 +181,8 @@ def loss(
         push_down = torch.relu(own - top[:, k] + margin)  # below the (k+1)-th
         if keep_within > k + 1:  # ... but not below the keep_within-th
             push_down = push_down + torch.relu(top[:, keep_within - 1] - own + margin)
-        pull_up = torch.relu(top[:, min(k, top.shape[1]) - 1] - own + margin)  # above the k-th
+        # a liked course already among the k shown confirms the model: no loss, nothing moves
+        pull_up = torch.relu(top[:, min(k, top.shape[1]) - 1] - own)  # up to the k-th
         per_example = torch.where(sign > 0, pull_up, push_down)
         return (per_example * weight).sum() / len(weight)
     tok_logp = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)

@@ -218,20 +218,28 @@ class Recommender:
         constraints: Constraints | None = None,
         diversify: bool = False,
         rerank: bool = True,
+        demand_weight: float = 0.0,
         **fields,
     ) -> dict:
         """Top courses and next jobs for one profile, each with probability, skills added and a reason.
 
         ``diversify``: spread the top courses over the catalog's course clusters (``careerpath data
-        cluster --write-catalog``): at most ceil(k / clusters) from one cluster, filled in rank order."""
+        cluster --write-catalog``): at most ceil(k / clusters) from one cluster, filled in rank order.
+        ``rerank``: apply the re-ranker learned from feedback, when the model has one.
+        ``demand_weight``: adjust to the job market (catalogs with demand weights, e.g. O*NET's Hot
+        Technology / In Demand flags): ranking scores become log p + w x demand, where a job's demand
+        is its own and a course's the highest demand among the skills it would add."""
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
         course_lp, job_lp = self.scorer.score([prof.input_text(self.catalog)], [sorted(skills)])
+        raw_course_lp, raw_job_lp = course_lp, job_lp  # probabilities shown stay the model's
+        if demand_weight:
+            course_lp, job_lp = self._demand_adjusted(course_lp, job_lp, skills, demand_weight)
         mask = self._course_mask(taken, cons)
         hop = self.progression.next_hop(prof.job, prof.goal) if prof.job and prof.goal else prof.goal
         courses = []
-        probs = np.exp(course_lp[0])
+        probs = np.exp(raw_course_lp[0])
         depth = max(top_k * (3 if diversify else 1), self.reranker.top_n if rerank and self.reranker else 0)
         picked = [i for i in shared_top_k(course_lp, depth, mask)[0] if i >= 0]
         if rerank and self.reranker is not None:  # re-order the model's top_n by what people liked
@@ -268,7 +276,7 @@ class Recommender:
             )
         job_mask = np.array([j == prof.job or j == STAY for j in self.scorer.job_ids])
         jobs = []
-        jprobs = np.exp(job_lp[0])
+        jprobs = np.exp(raw_job_lp[0])
         for i in (i for i in shared_top_k(job_lp, top_k, job_mask)[0] if i >= 0):
             job = self.catalog.jobs[self.scorer.job_ids[i]]
             cov = coverage(skills, job)
@@ -294,6 +302,24 @@ class Recommender:
             "next_jobs": [asdict(r) for r in jobs],
             "p_stay": round(float(jprobs[-1]), 4),
         }
+
+    def _demand_adjusted(self, course_lp, job_lp, skills: set[str], weight: float):
+        """Scores plus ``weight`` x market demand (ranking only; probabilities shown stay the model's)."""
+        if not hasattr(self, "_job_demand"):
+            self._job_demand = np.array(
+                [self.catalog.jobs[j].demand for j in self.scorer.job_ids[:-1]] + [0.0]
+            )
+            self._skill_demand = {s.id: s.demand for s in self.catalog.skills.values()}
+        course_bonus = np.array(
+            [
+                max(
+                    (self._skill_demand[s] for s in self.catalog.courses[c].skills if s not in skills),
+                    default=0.0,
+                )
+                for c in self.scorer.course_ids
+            ]
+        )
+        return course_lp + weight * course_bonus, job_lp + weight * self._job_demand
 
     # -- pathway -----------------------------------------------------------------------------
     def _goal_state(self, beam: _Beam, goal: str) -> tuple[list[str], float]:

@@ -298,3 +298,15 @@ def test_real_onet_release(tmp_path):
     taught = {s for c in cat.courses.values() for s in c.skills}
     assert {s for j in cat.jobs.values() for s in j.skills} <= taught
     assert any(s.demand > 0 for s in cat.skills.values()) and any(j.demand > 0 for j in cat.jobs.values())
+
+
+def test_data_build_with_source_imports_then_builds(tmp_path, capsys):
+    from careerpath import cli
+
+    src = write_release(tmp_path / "x", "txt")
+    cat, data = tmp_path / "cat", tmp_path / "data"
+    argv = ["data", "build", "--config", "configs/data/onet.yaml", "--catalog", str(cat), "--users", "30"]
+    assert cli.main([*argv, "--source", str(src), "--out", str(data), "--quiet"]) == 0
+    assert (cat / "jobs.csv").exists() and (data / "train.jsonl").exists()
+    assert cli.main([*argv, "--source", str(tmp_path / "nowhere"), "--out", str(data), "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err

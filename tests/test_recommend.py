@@ -259,3 +259,31 @@ def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
     spread = [c["id"] for c in rec.recommend(prof, top_k=4, diversify=True)["next_courses"]]
     assert len(spread) == 4 and spread[0] == plain[0]
     assert sum(c in plain[:3] for c in spread) == 1  # 4 clusters present: at most one from cluster 0
+
+
+def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
+    """Market demand (e.g. O*NET Hot Technology flags) re-ranks; shown probabilities stay the model's."""
+    from dataclasses import replace
+
+    from careerpath.recommend import Recommender
+    from data_prep.catalog import load_catalog
+
+    rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
+    prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]})
+    plain = rec.recommend(prof, top_k=20)
+    last_job = plain["next_jobs"][-1]["id"]
+    last_course = plain["next_courses"][-1]
+    hot_skill = next(s for s in rec.catalog.courses[last_course["id"]].skills if s not in prof.skills)
+    cat = load_catalog(tiny_model / "catalog")
+    cat.jobs = {j: replace(v, demand=1.0 if j == last_job else 0.0) for j, v in cat.jobs.items()}
+    cat.skills = {s: replace(v, demand=1.0 if s == hot_skill else 0.0) for s, v in cat.skills.items()}
+    cat.save(tmp_path / "hot")
+    rec = Recommender.from_pretrained(tiny_model, catalog_dir=tmp_path / "hot", use_embeddings=False)
+    assert rec.recommend(prof, top_k=20)["next_jobs"][-1]["id"] == last_job  # off by default
+    hot = rec.recommend(prof, top_k=20, demand_weight=50.0)
+    assert hot["next_jobs"][0]["id"] == last_job
+    assert hot["next_courses"][0]["skills_added"] and hot_skill in [
+        s for s in rec.catalog.courses[hot["next_courses"][0]["id"]].skills
+    ]
+    probs = {j["id"]: j["probability"] for j in plain["next_jobs"]}
+    assert hot["next_jobs"][0]["probability"] == probs[last_job]
