@@ -88,8 +88,10 @@ def collect(events: list[dict], catalog, like_weight: float, dislike_weight: flo
 def encode(items, catalog, tokenizer, family: str, max_source_length: int) -> list[dict]:
     """Token ids for each feedback example: input, decoder input and the course-name label span."""
     prefix = tokenizer(PREFIX, add_special_tokens=False)["input_ids"]
+    position = {c: i for i, c in enumerate(catalog.courses)}
     examples = []
     for prof, course_id, sign, weight in items:
+        taken = [position[c] for c in prof.courses if c in position]
         text = prof.input_text(catalog)
         full = tokenizer(f"{PREFIX} {catalog.courses[course_id].title}", add_special_tokens=False)[
             "input_ids"
@@ -101,7 +103,16 @@ def encode(items, catalog, tokenizer, family: str, max_source_length: int) -> li
         span = len(full) - len(prefix)
         if family == "seq2seq":
             src = tokenizer(text, truncation=True, max_length=max_source_length)["input_ids"]
-            examples.append({"input_ids": src, "target": full, "span": span, "sign": sign, "weight": weight})
+            examples.append(
+                {
+                    "input_ids": src,
+                    "target": full,
+                    "span": span,
+                    "sign": sign,
+                    "weight": weight,
+                    "taken": taken,
+                }
+            )
         else:
             from careerpath import generation
 
@@ -142,6 +153,12 @@ def collate(examples: list[dict], pad_id: int, start_id: int, family: str) -> di
             end = len(e["input_ids"])
             labels[i, end - e["span"] - 1 : end - 1] = torch.tensor(e["input_ids"][end - e["span"] :])
     batch["fb_labels"] = labels
+    width_t = max(1, max(len(e.get("taken", [])) for e in examples))
+    taken = torch.full((n, width_t), -1, dtype=torch.long)
+    for i, e in enumerate(examples):
+        if e.get("taken"):
+            taken[i, : len(e["taken"])] = torch.tensor(e["taken"])
+    batch["fb_taken"] = taken  # courses already taken: never shown, so not part of the cut-off
     batch["fb_sign"] = torch.tensor([float(e["sign"]) for e in examples])
     batch["fb_weight"] = torch.tensor([float(e["weight"]) for e in examples])
     return batch
@@ -177,7 +194,12 @@ def loss(
         target = labels[torch.arange(len(pos)), pos]
         own = rows.gather(1, target.unsqueeze(1)).squeeze(1)
         depth = min(max(k + 1, keep_within), courses.shape[1])
-        top = courses.detach().topk(depth, dim=1).values
+        ranked = courses.detach().clone()
+        if "fb_taken" in batch:  # the recommender never shows taken courses: rank as it does
+            t = batch["fb_taken"]
+            rows_i = torch.arange(len(t)).unsqueeze(1).expand_as(t)[t >= 0]
+            ranked[rows_i, t[t >= 0]] = float("-inf")
+        top = ranked.topk(depth, dim=1).values
         push_down = torch.relu(own - top[:, k] + margin)  # below the (k+1)-th
         if keep_within > k + 1:  # ... but not below the keep_within-th
             push_down = push_down + torch.relu(top[:, keep_within - 1] - own + margin)

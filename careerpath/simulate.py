@@ -122,11 +122,11 @@ def run(
     rounds: int,
     out: str | Path,
     top_k: int = 5,
-    steps: int = 150,
-    lr: float = 3e-4,
+    steps: int = 100,
+    lr: float = 1e-4,
     max_hours: float = 20.0,
     seed: int = 0,
-    test_examples: int = 600,
+    test_examples: int = 0,
     extra_overrides: list[str] | None = None,
 ) -> dict:
     from careerpath import training
@@ -255,10 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="retrains")
     p.add_argument("--out", default="outputs/feedback_sim", help="folder for models, store, report and plot")
     p.add_argument("--top-k", type=int, default=5, help="courses shown and rated per person")
-    p.add_argument("--steps", type=int, default=150, help="optimizer steps per retrain")
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--steps", type=int, default=100, help="optimizer steps per retrain")
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--max-hours", type=float, default=20.0, help="the 'short' taste's limit")
-    p.add_argument("--test-examples", type=int, default=600, help="test rows for Hit@10 (0: all)")
+    p.add_argument("--test-examples", type=int, default=0, help="test rows for Hit@10 (0: all)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -199,3 +199,19 @@ def test_reranker_learns_a_taste_per_family_and_round_trips(catalog, tmp_path):
     )
     with pytest.raises(ValueError, match="do not match"):
         Reranker.load(tmp_path)
+
+
+def test_simulate_feedback_reports_rounds_table_and_plot(tiny_model, tmp_path, capsys):
+    from careerpath import cli
+
+    out = tmp_path / "sim"
+    argv = ["simulate-feedback", "--model", str(tiny_model), "--users", "6", "--rounds", "1"]
+    assert cli.main([*argv, "--steps", "2", "--test-examples", "10", "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert [h["round"] for h in result["history"]] == [0, 1]
+    assert all(0 <= h["acceptance"] <= 1 and h["shown"] > 0 for h in result["history"])
+    assert (out / "acceptance.png").stat().st_size > 1000 and "| round |" in (out / "report.md").read_text()
+    assert (out / "model_round1" / "reranker.json").exists()
+    assert FeedbackStore(out / "feedback.sqlite").count() == sum(h["shown"] for h in result["history"])
+    assert "acceptance" in capsys.readouterr().out
+    assert cli.main(["simulate-feedback", "--model", str(tmp_path / "none")]) == 2
