@@ -260,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-hours", type=float, default=20.0, help="the 'short' taste's limit")
     p.add_argument("--test-examples", type=int, default=0, help="test rows for Hit@10 (0: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--feedback-loss-weight",
+        type=float,
+        default=None,
+        help="ablation: weight of the feedback loss in the retrains (0: the model learns nothing from ratings)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not (Path(args.model) / "config.yaml").exists():
@@ -278,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max_hours,
         args.seed,
         args.test_examples,
+        [] if args.feedback_loss_weight is None else ["--loss_weight", str(args.feedback_loss_weight)],
     )
     print(render(r))
     print(f"wrote {args.out}/report.md, results.json, acceptance.png")
