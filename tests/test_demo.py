@@ -100,6 +100,24 @@ def test_missing_model_says_how_to_make_one(tmp_path):
         resolve_model(str(tmp_path / "nope"))
 
 
+def test_model_from_a_hub_id_through_a_stand_in(tiny_model, monkeypatch):
+    import huggingface_hub
+
+    asked = []
+    monkeypatch.setattr(
+        huggingface_hub, "snapshot_download", lambda repo: asked.append(repo) or str(tiny_model)
+    )
+    monkeypatch.setenv("CAREERPATH_MODEL", "someone/careerpath-tiny")
+    assert resolve_model(None) == tiny_model and asked == ["someone/careerpath-tiny"]
+
+    def offline(repo):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match="could not be downloaded from the Hub"):
+        resolve_model("someone/careerpath-tiny")
+
+
 def _free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
