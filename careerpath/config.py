@@ -133,7 +133,9 @@ class FeedbackSettings:
     like_weight: float = _f(1.0, "loss weight of a liked recommendation")
     dislike_weight: float = _f(1.0, "loss weight of a disliked one")
     max_per_user: int = _f(20, "feedback events per person counted at full weight; more are scaled down")
-    loss_weight: float = _f(1.0, "weight of the feedback batch's loss next to the replayed training batch")
+    loss_weight: float = _f(
+        0.1, "weight of the feedback batch's loss next to the replayed batch (see README: the trade-off)"
+    )
     feedback_batch_size: int = _f(32, "feedback examples per step")
     eval_test_examples: int = _f(600, "test rows scored after a feedback retrain (0: all)")
 

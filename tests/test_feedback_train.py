@@ -105,7 +105,7 @@ def test_a_disliked_course_ranks_lower_after_a_retrain_and_deleted_sessions_are_
             "--num_threads",
             "1",
         ]
-        + ["--dislikes_to", "model"]
+        + ["--dislikes_to", "model", "--loss_weight", "1"]
     )
     training.run_training(cfg)
     metrics = json.loads((out / "metrics.json").read_text())
