@@ -174,6 +174,8 @@ class DemoEngine:
         if text.strip():
             self.rec.resolver.from_text(text, state.profile)
         warnings = state.profile.warnings[warn_from:]
+        del state.profile.warnings[:-50]  # a long session keeps bounded state
+        del state.profile.matches[:-100]
         prof = state.profile
         if not prof.job and not prof.skills and not prof.courses:
             hint = (
@@ -597,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
             args.retention_days,
             not args.no_embeddings,
         )
-    except (FileNotFoundError, FeedbackError) as e:
+    except (FileNotFoundError, ValueError) as e:  # ValueError covers FeedbackError and damaged models
         print(f"error: {e}", file=sys.stderr)
         return 2
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False)

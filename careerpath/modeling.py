@@ -32,6 +32,42 @@ ADAPTER_BASE_DIR = "base_model"  # scratch bases (tiny_t5 + LoRA) are saved next
 CACHE_DIR = Path(os.environ.get("CAREERPATH_CACHE", Path.home() / ".cache" / "careerpath"))
 
 
+class ModelFileError(ValueError):
+    """A model folder whose safetensors weights are damaged, truncated or not safetensors at all."""
+
+
+def check_weights(folder: str | Path, name: str = "model.safetensors") -> None:
+    """Refuse, with the file named and what to do, weights that are missing or unreadable.
+
+    Reads only the safetensors header, which must describe the whole file: a truncated, emptied or
+    overwritten file (a pickle renamed to ``.safetensors`` included) fails here instead of deep
+    inside ``from_pretrained``. Sharded checkpoints (``*.index.json``) are left to transformers."""
+    folder = Path(folder)
+    path = folder / name
+    if not path.is_file():
+        if (folder / f"{name}.index.json").is_file():
+            return
+        pickles = sorted(
+            p.name for ext in ("bin", "pt", "pth", "ckpt", "pkl") for p in folder.glob(f"*.{ext}")
+        )
+        found = (
+            f"; found {', '.join(pickles)}, which careerpath never loads (pickle can run code)"
+            if pickles
+            else ""
+        )
+        raise FileNotFoundError(f"{folder}: no {name}{found}; train or export the model again")
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except (SafetensorError, OSError) as err:
+        raise ModelFileError(
+            f"{path}: damaged, truncated or not a safetensors file ({err}); "
+            "train, export or download the model again"
+        ) from None
+
+
 # ---------------------------------------------------------------- tokenizer for the tiny T5
 
 
@@ -211,6 +247,8 @@ def load_pretrained(kind: str, name: str):
         model, tokenizer = load_gguf_causal(folder, gguf_file)
     else:
         auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+        if Path(folder).is_dir():  # a local folder (a Hub id is checked by huggingface_hub)
+            check_weights(folder)
         model = auto.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:
@@ -315,12 +353,14 @@ def load_for_inference(model_dir: str | Path, trainable: bool = False):
         info = json.loads(adapter_cfg.read_text())
         base_name = _resolve_adapter_base(model_dir, info.get("base_model_name_or_path", ""))
         kind = "seq2seq" if info.get("task_type") == "SEQ_2_SEQ_LM" else "causal"
+        check_weights(model_dir, "adapter_model.safetensors")
         base, _ = load_pretrained(kind, base_name)
         model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
     else:
         config = json.loads((model_dir / "config.json").read_text())
         kind = "seq2seq" if config.get("is_encoder_decoder") else "causal"
         auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+        check_weights(model_dir)
         model = auto.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:

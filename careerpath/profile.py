@@ -181,6 +181,7 @@ class ProfileResolver:
     ) -> ResolvedProfile:
         prof = prof or ResolvedProfile()
         for kind, raw, attr in (("job", job, "job"), ("job", goal, "goal")):
+            raw = _as_text(raw)
             if raw and clean_text(raw):
                 hit, how = self.resolve(kind, raw)
                 self._note(prof, kind, raw, hit, how)
@@ -191,8 +192,9 @@ class ProfileResolver:
             ("skill", skills, "skills"),
             ("course", courses, "courses"),
         ):
-            for raw in list(values)[:MAX_ITEMS]:
-                if not clean_text(raw):
+            for raw in _as_items(values)[:MAX_ITEMS]:
+                raw = _as_text(raw)
+                if not raw or not clean_text(raw):
                     continue
                 hit, how = self.resolve(kind, raw)
                 self._note(prof, kind, raw, hit, how)
@@ -265,6 +267,20 @@ class ProfileResolver:
                             "how": "mention",
                         }
                     )
+
+
+def _as_text(value) -> str | None:
+    """A form value as text: None stays None, numbers and other scalars become their text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _as_items(values) -> list:
+    """A list field from a form: None is no items, a single string or number is one item."""
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes, int, float)):
+        return [values]
+    return list(values)
 
 
 def _candidates(patterns: list[str], text: str) -> list[str]:

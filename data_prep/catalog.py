@@ -9,6 +9,7 @@ on an invalid catalog.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -222,7 +223,9 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         ) from None
     if path.suffix == ".csv":
         try:
-            reader = csv.DictReader(text.splitlines())
+            # newline="": only \r and \n end a record (str.splitlines() also splits on \x1c-\x1e,
+            # \x85 and U+2028/9, which may sit inside a field)
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             rows = [(i + 2, dict(r)) for i, r in enumerate(reader)]
         except csv.Error as e:
             raise CatalogError([f"{path.name}: unreadable CSV ({e}); check quoting"]) from None
@@ -238,6 +241,8 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
                 raise CatalogError(
                     [f"{path.name} line {i}: invalid JSON ({e.msg}); one object per line"]
                 ) from None
+            except (ValueError, RecursionError) as e:  # a number too long for Python, deep nesting
+                raise CatalogError([f"{path.name} line {i}: {_json_limit(e)}"]) from None
             if not isinstance(obj, dict):
                 raise CatalogError(
                     [f"{path.name} line {i}: expected a JSON object, got {type(obj).__name__}"]
@@ -248,11 +253,19 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise CatalogError([f"{path.name} line {e.lineno}: invalid JSON ({e.msg})"]) from None
+    except (ValueError, RecursionError) as e:  # a number too long for Python, deep nesting
+        raise CatalogError([f"{path.name}: {_json_limit(e)}"]) from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise CatalogError([f"{path.name}: expected a JSON list of objects"])
     return [(i + 1, r) for i, r in enumerate(data)]
+
+
+def _json_limit(err: Exception) -> str:
+    if isinstance(err, RecursionError):
+        return "invalid JSON: nested too deeply; a table is a list of flat objects"
+    return "invalid JSON: a number is too long (more than 4300 digits); check the values"
 
 
 # ---------------------------------------------------------------- field parsing helpers
@@ -311,13 +324,21 @@ def _number(row, key, problems, file, line, lo, hi, integer=False, default=None)
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        problems.add(file, line, key, f"{raw!r} is not a number")
+        problems.add(file, line, key, f"{_shown(raw)} is not a number")
         return lo
+    except OverflowError:  # an integer beyond float's range
+        value = math.inf
     if math.isnan(value) or not lo <= value <= hi or (integer and not value.is_integer()):
         kind = "an integer" if integer else "a number"
-        problems.add(file, line, key, f"{raw!r} must be {kind} between {lo} and {hi}")
+        problems.add(file, line, key, f"{_shown(raw)} must be {kind} between {lo} and {hi}")
         return lo
     return int(value) if integer else value
+
+
+def _shown(raw) -> str:
+    """``repr(raw)`` for a message, cut to a readable length."""
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _skill_importances(value) -> list[tuple[str, str | float]]:
@@ -468,8 +489,9 @@ def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
     for line, row in rows:
         cid = _check_id(row, problems, file, line, seen)
         title = _unique_title(row, problems, file, line, titles)
+        before = len(problems.items)  # (scanning every problem here was quadratic in bad rows)
         skills = _resolve_skills(_as_list(row.get("skills")), index, problems, file, line, "skills", merges)
-        if not skills and not any(p.startswith(f"{file} row {line}, field 'skills'") for p in problems.items):
+        if not skills and len(problems.items) == before:
             problems.add(file, line, "skills", "a course must teach at least one skill")
         prereq = _resolve_skills(
             _as_list(row.get("prerequisites")), index, problems, file, line, "prerequisites", merges
