@@ -132,6 +132,9 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
     synth = Synthesiser(catalog, prog, cfg.synthesis)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the dataset gets normal permissions
     try:
         counts = {s: 0 for s in SPLITS}
         users = {s: 0 for s in SPLITS}

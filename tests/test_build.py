@@ -102,3 +102,21 @@ def test_cli_build_on_tiny_config(tmp_path, capsys):
         ]
     )
     assert code == 0 and "oracle ceiling" in capsys.readouterr().out
+
+
+def test_built_dataset_has_normal_permissions(tiny_catalog_dir, tmp_path):
+    """mkdtemp's private 0700 must not leak into the finished dataset folder."""
+    import os
+
+    from conftest import ROOT
+
+    cfg = load_data_config(
+        ROOT / "configs" / "data" / "tiny.yaml", {"catalog": str(tiny_catalog_dir), "users": 20}
+    )
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "data"
+        build_dataset(cfg, out, progress=False)
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
