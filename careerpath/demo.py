@@ -124,7 +124,8 @@ class DemoEngine:
             ), state
         if _SHOW_DATA.search(text):
             rows = self.store.rows(state.session_id)
-            body = json.dumps(rows, indent=1)[:6000]
+            # inside a code block; backticks and angle brackets (only in operator-enabled raw text) made inert
+            body = html.escape(json.dumps(rows, indent=1)[:6000].replace("`", "'"), quote=False)
             return (
                 Answer(
                     f"Kept about this session ({len(rows)} row(s)); use the *Your data* panel to download "
