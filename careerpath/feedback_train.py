@@ -291,9 +291,7 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int):
 
 def course_token_ids(tokenizer, catalog) -> torch.Tensor | None:
     """One vocabulary id per catalog course (catalog order) when every name is a single token."""
-    from careerpath.scoring import CatalogScorer
+    from careerpath.scoring import single_token_ids
 
-    probe = CatalogScorer.__new__(CatalogScorer)  # only its tokenisation helper is needed
-    probe.tok = tokenizer
-    ids = probe._single_tokens(PREFIX, [f"{PREFIX} {c.title}" for c in catalog.courses.values()])
+    ids = single_token_ids(tokenizer, PREFIX, [f"{PREFIX} {c.title}" for c in catalog.courses.values()])
     return None if ids is None else torch.tensor(ids)

@@ -25,6 +25,19 @@ def _logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return (m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))).squeeze(axis)
 
 
+def single_token_ids(tokenizer, prefix: str, texts: list[str]) -> list[int] | None:
+    """The one token each text adds after ``prefix`` (e.g. a catalog name after "next_course:"),
+    or None unless every text is ``prefix`` plus exactly one token and those tokens are distinct."""
+    p = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    out = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != len(p) + 1 or ids[: len(p)] != p:
+            return None
+        out.append(ids[-1])
+    return out if len(set(out)) == len(out) else None
+
+
 class CatalogScorer:
     """Scores every catalog course and job for a batch of input texts with a seq2seq or causal LM."""
 
@@ -62,14 +75,7 @@ class CatalogScorer:
         )
 
     def _single_tokens(self, prefix: str, texts: list[str]) -> list[int] | None:
-        p = self._ids(prefix)
-        out = []
-        for text in texts:
-            ids = self._ids(text)
-            if len(ids) != len(p) + 1 or ids[: len(p)] != p:
-                return None
-            out.append(ids[-1])
-        return out if len(set(out)) == len(out) else None
+        return single_token_ids(self.tok, prefix, texts)
 
     # -- tokenisation ---------------------------------------------------------------------
     def _ids(self, text: str, eos: bool = False) -> list[int]:

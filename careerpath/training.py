@@ -257,20 +257,18 @@ def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list
 def decision_token_ids(tokenizer, data_dir: str | Path) -> torch.Tensor | None:
     """Token ids of the decisions in a target (catalog course and job names, and "stay") when
     each is a single token (the tiny T5's catalog tokens); None otherwise."""
-    from careerpath.scoring import CatalogScorer
+    from careerpath.scoring import single_token_ids
 
     catalog_dir = Path(data_dir) / "catalog"
     if not catalog_dir.is_dir():
         return None
     from data_prep.catalog import load_catalog
 
-    probe = CatalogScorer.__new__(CatalogScorer)  # only its tokenisation helpers are needed
-    probe.tok = tokenizer
     catalog = load_catalog(catalog_dir)
     heads = [f"next_course: {c.title}" for c in catalog.courses.values()]
     jobs = [f"next_job: {j.title}" for j in catalog.jobs.values()] + ["next_job: stay"]
-    course_ids = probe._single_tokens("next_course:", heads)
-    job_ids = probe._single_tokens("next_job:", jobs)
+    course_ids = single_token_ids(tokenizer, "next_course:", heads)
+    job_ids = single_token_ids(tokenizer, "next_job:", jobs)
     if course_ids is None or job_ids is None:
         return None
     return torch.tensor(sorted(set(course_ids) | set(job_ids)))
