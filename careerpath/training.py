@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedType, set_seed
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
@@ -147,15 +147,19 @@ def make_accelerator(cfg: Config) -> Accelerator:
         cpu=not torch.accelerator.is_available(),
         gradient_accumulation_steps=t.grad_accum,
         mixed_precision=_mixed_precision(cfg),
+        # with pinned host batches (see run_training) the copy to the GPU does not block the host
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
         log_with=trackers,
         project_dir=str(Path(t.output_dir) / "logs") if trackers else None,
     )
 
 
-def make_optimizer(model, cfg: Config, total_steps: int, num_processes: int):
+def make_optimizer(model, cfg: Config, total_steps: int, num_processes: int, device=None):
     t = cfg.train
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    # on a GPU one fused kernel updates all parameters (the default launches several per tensor list)
+    fused = device is not None and torch.device(device).type == "cuda"
+    optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay, fused=fused or None)
     name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[t.schedule]
     # the prepared scheduler steps once per process per update, hence the factor
     scheduler = get_scheduler(
@@ -291,45 +295,57 @@ def _loss(model, batch: dict, decision_ids: torch.Tensor | None, weight: float) 
 
 
 def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) -> None:
+    """One pass over ``dataloader`` (or until ``total_steps``). Step losses stay on the device and are
+    read back every ``log_every`` steps: a ``.item()`` per step would make the host wait for the GPU
+    each step, so kernel launches could never run ahead of the kernels (1 sync / log_every steps)."""
     accelerator, model, optimizer, scheduler, cfg = (ctx[k] for k in ("acc", "model", "opt", "sched", "cfg"))
     accelerator.step = state.batch_in_epoch  # accumulation windows restart each epoch
-    running = []
-    for batch in dataloader:
-        model.train()
-        with accelerator.accumulate(model):
-            loss = _loss(model, batch, ctx.get("decision_ids"), cfg.train.decision_weight)
-            if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
-                loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.train.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-        state.batch_in_epoch += 1
-        running.append(loss.detach().float().item())
-        if not accelerator.sync_gradients:
-            continue
-        state.step += 1
-        step_loss = sum(running) / len(running)
-        running = []
-        state.losses.append([state.step, step_loss])
-        _log_step(accelerator, state, step_loss, scheduler, total_steps, cfg, bar)
-        if cfg.train.checkpoint_every and state.step % cfg.train.checkpoint_every == 0:
-            save_checkpoint(accelerator, cfg, state, ctx.get("best"))
-        if state.step >= total_steps:
-            return
+    running: list[torch.Tensor] = []
+    pending: list[tuple[int, torch.Tensor, float]] = []  # (step, loss on the device, lr) not yet read
+    try:
+        for batch in dataloader:
+            model.train()
+            with accelerator.accumulate(model):
+                loss = _loss(model, batch, ctx.get("decision_ids"), cfg.train.decision_weight)
+                if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
+                    loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.train.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            state.batch_in_epoch += 1
+            running.append(loss.detach())
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            pending.append((state.step, torch.stack(running).float().mean(), scheduler.get_last_lr()[0]))
+            running = []
+            bar.update(1)
+            ckpt = cfg.train.checkpoint_every and state.step % cfg.train.checkpoint_every == 0
+            if ckpt or state.step % cfg.train.log_every == 0 or state.step >= total_steps:
+                _log_steps(accelerator, state, pending, cfg, bar)
+            if ckpt:
+                save_checkpoint(accelerator, cfg, state, ctx.get("best"))
+            if state.step >= total_steps:
+                return
+    finally:
+        _log_steps(accelerator, state, pending, cfg, bar)
 
 
-def _log_step(accelerator, state: RunState, loss: float, scheduler, total: int, cfg: Config, bar) -> None:
-    bar.update(1)
-    lr = scheduler.get_last_lr()[0]
+def _log_steps(accelerator, state: RunState, pending: list, cfg: Config, bar) -> None:
+    """Read the pending step losses back (one host-device sync) into the history and the trackers."""
+    if not pending:
+        return
+    values = torch.stack([v for _, v, _ in pending]).cpu().tolist()
     if cfg.train.trackers:
-        accelerator.log({"train/loss": loss, "train/lr": lr}, step=state.step)
-    if state.step % cfg.train.log_every == 0 or state.step == total:
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if accelerator.is_main_process:
-            log.info("step %d/%d epoch %d loss %.4f lr %.2e", state.step, total, state.epoch, loss, lr)
+        for (step, _, lr), value in zip(pending, values, strict=True):
+            accelerator.log({"train/loss": value, "train/lr": lr}, step=step)
+    done = [[step, value] for (step, _, _), value in zip(pending, values, strict=True)]
+    pending.clear()
+    state.losses += done
+    bar.set_postfix(loss=f"{done[-1][1]:.4f}")
 
 
 def _end_of_epoch(ctx: dict, state: RunState, val_rows: list[dict]) -> None:
@@ -502,11 +518,12 @@ def run_training(cfg: Config) -> Path:
         batch_sampler=sampler,
         collate_fn=make_collate(tokenizer.pad_token_id),
         generator=torch.Generator().manual_seed(cfg.train.seed),
+        pin_memory=accelerator.device.type == "cuda",
     )
     updates_per_epoch = math.ceil(math.ceil(len(sampler) / accelerator.num_processes) / cfg.train.grad_accum)
     total = updates_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
-    optimizer, scheduler = make_optimizer(model, cfg, total, accelerator.num_processes)
+    optimizer, scheduler = make_optimizer(model, cfg, total, accelerator.num_processes, accelerator.device)
     model, optimizer, dataloader, scheduler = accelerator.prepare(model, optimizer, dataloader, scheduler)
     if cfg.train.trackers:
         accelerator.init_trackers("careerpath", config=_flat_config(cfg))

@@ -1,0 +1,450 @@
+"""Training throughput: careerpath's training loop against ``transformers.Seq2SeqTrainer``.
+
+Both train the same T5 (same config, same random initial weights), on the same tokenised
+examples, with the same batch size, optimizer (AdamW), learning rate, clipping, precision and
+number of steps, on the same machine. Each (implementation, variant, repeat) runs in its own
+process, so peak memory is per run and no state leaks between them; the repeats alternate
+careerpath / peer so drift on a noisy machine hits both. Printed: examples/s, tokens/s (non-pad
+source + target tokens), padding share, peak memory (RSS on CPU, allocated GPU memory on CUDA),
+model FLOPs utilisation where the device's peak is known, and the careerpath / peer ratio of medians.
+
+    python benchmarks/train_throughput.py --data outputs/data                       # tiny T5, CPU (issue 10.1)
+    python benchmarks/train_throughput.py --data DIR --size base --device cuda \\
+        --variants full lora --steps 60                                             # gpu_check.sh
+
+MFU counts model FLOPs of the non-pad tokens (matmuls and attention scores of the T5 forward,
+per example from its own lengths): training is 3x the forward with all weights trained, 2x with
+LoRA (frozen weights need gradients for their inputs only; the adapters' FLOPs are negligible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZES = {"tiny": ROOT / "configs" / "tiny_t5.yaml", "base": ROOT / "configs" / "t5_base_gpu.yaml"}
+# dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name()
+PEAK_BF16_TFLOPS = [
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("GH200", 989.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+]
+
+
+def peak_tflops(device_name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS:
+        if key in device_name:
+            return value
+    return None
+
+
+def t5_forward_flops(config, src_len: int, tgt_len: int) -> float:
+    """Matmul + attention-score FLOPs of one T5 forward pass over one example (2 per multiply-add)."""
+    d, dff, vocab = config.d_model, config.d_ff, config.vocab_size
+    inner = config.num_heads * config.d_kv
+    ff_mats = 3 if config.is_gated_act else 2
+    S, T = src_len, tgt_len
+    enc_layer = S * (2 * 4 * d * inner + 2 * ff_mats * d * dff) + 2 * 2 * S * S * inner
+    dec_layer = (
+        T * (2 * 4 * d * inner + 2 * ff_mats * d * dff)  # self-attention projections + FFN
+        + 2 * 2 * T * T * inner  # self-attention scores and weighted sum
+        + T * 2 * 2 * d * inner  # cross-attention q and o
+        + S * 2 * 2 * d * inner  # cross-attention k and v over the encoder output
+        + 2 * 2 * T * S * inner  # cross-attention scores and weighted sum
+    )
+    return config.num_layers * enc_layer + config.num_decoder_layers * dec_layer + 2 * T * d * vocab
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- one measured run (child process)
+
+
+def _setup(args):
+    import torch
+
+    from careerpath import modeling, training
+    from careerpath.config import load_config
+
+    overrides = ["--config", str(SIZES[args.size]), "--data.data_dir", args.data]
+    overrides += [
+        "--train.batch_size",
+        str(args.batch_size),
+        "--train.max_steps",
+        str(args.warmup + args.steps),
+    ]
+    overrides += [
+        "--train.mixed_precision",
+        args.precision,
+        "--lora.enabled",
+        str(args.variant == "lora").lower(),
+    ]
+    overrides += ["--train.output_dir", tempfile.mkdtemp(prefix="cp_tp_")]
+    cfg = load_config(overrides)
+    rows = training.load_rows(args.data, "train", args.max_train)
+    texts = [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
+    torch.manual_seed(cfg.train.seed)
+    model, tokenizer, family = modeling.build(cfg, texts)  # same seed: same initial weights for both
+    examples = training.encode_rows(rows, tokenizer, family, cfg)
+    return cfg, model, tokenizer, examples
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _stats(tokenizer, examples, batches: list[list[int]]) -> dict:
+    """Non-pad tokens, padded tokens and model FLOPs of the given batches (lists of example indices)."""
+    real = padded = 0
+    pairs = []
+    for b in batches:
+        src = [len(examples[i]["input_ids"]) for i in b]
+        tgt = [len(examples[i]["labels"]) for i in b]
+        real += sum(src) + sum(tgt)
+        padded += len(b) * (max(src) + max(tgt))
+        pairs += list(zip(src, tgt, strict=True))
+    return {"real_tokens": real, "padded_tokens": padded, "pairs": pairs}
+
+
+def run_careerpath(args) -> dict:
+    """careerpath.training's own epoch loop (the one train.py runs), warm-up steps first, then timed."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from careerpath import training
+
+    cfg, model, tokenizer, examples = _setup(args)
+    accelerator = training.make_accelerator(cfg)
+    sampler = training.LengthGroupedBatches(
+        [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
+    )
+    order = list(iter(sampler))  # the batches the loader yields, in order (each pass restarts epoch 0)
+    if len(order) < max(args.warmup, args.steps):
+        raise SystemExit(
+            f"--max-train gives {len(order)} batches; need {max(args.warmup, args.steps)}: raise it"
+        )
+    loader = torch.utils.data.DataLoader(
+        examples,
+        batch_sampler=sampler,
+        collate_fn=training.make_collate(tokenizer.pad_token_id),
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+        pin_memory=accelerator.device.type == "cuda",  # as run_training does
+    )
+    total = args.warmup + args.steps
+    optimizer, scheduler = training.make_optimizer(model, cfg, total, 1, accelerator.device)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    if accelerator.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
+    state, bar = training.RunState(), tqdm(disable=True)
+    training._train_epoch(ctx, state, loader, args.warmup, bar)  # warm-up: the first batches
+    _sync(accelerator.device)
+    t0 = time.perf_counter()
+    training._train_epoch(ctx, state, loader, total, bar)  # a new pass: batches 0 .. steps-1 again
+    _sync(accelerator.device)
+    seconds = time.perf_counter() - t0
+    loss = state.losses[-1][1]
+    return _result(
+        args, cfg, model, tokenizer, examples, order[: args.steps], seconds, accelerator.device, loss
+    )
+
+
+def run_trainer(args) -> dict:
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
+
+    cfg, model, tokenizer, examples = _setup(args)
+    total = args.warmup + args.steps
+    seen: list[list[int]] = []
+
+    class Indexed(torch.utils.data.Dataset):  # records which examples each batch holds
+        def __len__(self):
+            return len(examples)
+
+        def __getitem__(self, i):
+            return {**examples[i], "_idx": i}
+
+    base_collate = DataCollatorForSeq2Seq(tokenizer, model=None, label_pad_token_id=-100)
+
+    def collate(features):
+        seen.append([f.pop("_idx") for f in features])
+        return base_collate(features)
+
+    clock: dict[str, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, targs, state, control, **kw):
+            if state.global_step == args.warmup:
+                _sync(trainer.args.device)
+                clock["t0"] = time.perf_counter()
+
+        def on_train_end(self, targs, state, control, **kw):
+            _sync(trainer.args.device)
+            clock["t1"] = time.perf_counter()
+
+    use_cpu = args.device == "cpu"
+    bf16 = cfg.train.mixed_precision == "bf16" or (
+        cfg.train.mixed_precision == "auto" and not use_cpu and torch.cuda.is_available()
+    )
+    targs = Seq2SeqTrainingArguments(
+        output_dir=cfg.train.output_dir,
+        per_device_train_batch_size=cfg.train.batch_size,
+        max_steps=total,
+        learning_rate=cfg.train.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=int(cfg.train.warmup_ratio * total),
+        max_grad_norm=cfg.train.max_grad_norm,
+        bf16=bf16,
+        use_cpu=use_cpu,
+        seed=cfg.train.seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    trainer = Seq2SeqTrainer(
+        model=model, args=targs, train_dataset=Indexed(), data_collator=collate, callbacks=[Clock()]
+    )
+    if trainer.args.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    out = trainer.train()
+    seconds = clock["t1"] - clock["t0"]
+    return _result(
+        args,
+        cfg,
+        trainer.model,
+        tokenizer,
+        examples,
+        seen[args.warmup : total],
+        seconds,
+        trainer.args.device,
+        out.training_loss,
+    )
+
+
+def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, loss) -> dict:
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(base, "module", base)
+    st = _stats(tokenizer, examples, batches)
+    factor = 2 if args.variant == "lora" else 3
+    flops = factor * sum(t5_forward_flops(base.config, s, t) for s, t in st["pairs"])
+    n_examples = sum(len(b) for b in batches)
+    res = {
+        "impl": args.impl,
+        "variant": args.variant,
+        "device": torch.cuda.get_device_name(0)
+        if device.type == "cuda"
+        else f"cpu x{torch.get_num_threads()} threads",
+        "params_m": round(sum(p.numel() for p in base.parameters()) / 1e6, 1),
+        "trainable_m": round(sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6, 2),
+        "steps": len(batches),
+        "batch_size": cfg.train.batch_size,
+        "seconds": seconds,
+        "examples_per_s": n_examples / seconds,
+        "tokens_per_s": st["real_tokens"] / seconds,
+        "padding_share": 1 - st["real_tokens"] / st["padded_tokens"],
+        "tflops": flops / seconds / 1e12,
+        "final_loss": round(float(loss), 4),
+    }
+    if device.type == "cuda":
+        res["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
+        peak = args.peak_tflops or peak_tflops(res["device"])
+        res["mfu"] = res["tflops"] / peak if peak else None
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+# ---------------------------------------------------------------- orchestration (parent process)
+
+
+def _child(args, impl: str, variant: str) -> dict:
+    cmd = [sys.executable, __file__, "--_child", impl, "--_variant", variant]
+    for key in (
+        "data",
+        "size",
+        "device",
+        "precision",
+        "batch_size",
+        "steps",
+        "warmup",
+        "max_train",
+        "peak_tflops",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            cmd += [f"--{key.replace('_', '-')}", str(value)]
+    env = dict(os.environ)
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-25:])
+        raise RuntimeError(f"{impl}/{variant} failed (exit {proc.returncode}):\n{tail}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _median(runs: list[dict], key: str):
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(results: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    rows = []
+    for (impl, variant), runs in results.items():
+        rows.append(
+            {
+                "impl": impl,
+                "variant": variant,
+                "runs": len(runs),
+                "device": runs[0]["device"],
+                "params_m": runs[0]["params_m"],
+                "trainable_m": runs[0]["trainable_m"],
+                **{
+                    k: _median(runs, k)
+                    for k in (
+                        "examples_per_s",
+                        "tokens_per_s",
+                        "padding_share",
+                        "tflops",
+                        "mfu",
+                        "peak_gpu_mem_gb",
+                        "peak_rss_mb",
+                    )
+                },
+            }
+        )
+    return rows
+
+
+def markdown(rows: list[dict], args) -> str:
+    gpu = any(r.get("peak_gpu_mem_gb") is not None for r in rows)
+    head = "| implementation | variant | params (M) | trainable (M) | examples/s | tokens/s | padding | TFLOP/s | MFU | peak memory |"
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        mem = f"{r['peak_gpu_mem_gb']:.1f} GB GPU" if gpu else f"{r['peak_rss_mb']:.0f} MB RSS"
+        mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
+        name = "careerpath loop" if r["impl"] == "careerpath" else "Seq2SeqTrainer"
+        lines.append(
+            f"| {name} | {r['variant']} | {r['params_m']} | {r['trainable_m']} | {r['examples_per_s']:.1f} | "
+            f"{r['tokens_per_s']:,.0f} | {r['padding_share']:.0%} | {r['tflops']:.2f} | {mfu} | {mem} |"
+        )
+    by = {(r["impl"], r["variant"]): r for r in rows}
+    for variant in args.variants:
+        ours, peer = by.get(("careerpath", variant)), by.get(("trainer", variant))
+        if ours and peer:
+            lines.append("")
+            lines.append(
+                f"{variant}: careerpath / Seq2SeqTrainer examples/s = {ours['examples_per_s'] / peer['examples_per_s']:.2f}x, "
+                f"tokens/s = {ours['tokens_per_s'] / peer['tokens_per_s']:.2f}x (medians of {ours['runs']} runs each)"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default="outputs/data", help="a dataset folder from `careerpath data build`")
+    p.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="tiny",
+        help="tiny: configs/tiny_t5.yaml; base: configs/t5_base_gpu.yaml",
+    )
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "no", "bf16"],
+        default="auto",
+        help="auto: bf16 on a bf16 GPU, else fp32",
+    )
+    p.add_argument("--variants", nargs="+", choices=["full", "lora"], default=["full"])
+    p.add_argument("--batch-size", type=int, default=None, help="default: the config's")
+    p.add_argument("--steps", type=int, default=60, help="timed optimizer steps per run")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    p.add_argument("--repeats", type=int, default=3, help="runs per implementation and variant (medians)")
+    p.add_argument(
+        "--max-train", type=int, default=6000, help="training examples loaded (tokenizer + batches)"
+    )
+    p.add_argument("--no-peer", action="store_true", help="careerpath only")
+    p.add_argument(
+        "--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, if not in the table"
+    )
+    p.add_argument("--json", default="", help="also write the per-run results here")
+    p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)
+    p.add_argument("--_variant", default="full", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.batch_size is None:
+        import yaml
+
+        args.batch_size = yaml.safe_load(SIZES[args.size].read_text())["train"]["batch_size"]
+    if args._child:
+        args.impl, args.variant = args._child, args._variant
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SystemExit("--device cuda: no CUDA device visible")
+        fn = run_careerpath if args.impl == "careerpath" else run_trainer
+        print("RESULT " + json.dumps(fn(args)), flush=True)
+        return 0
+    if not (Path(args.data) / "train.jsonl").exists():
+        raise SystemExit(
+            f"{args.data}/train.jsonl: missing; build one with `careerpath data build --out {args.data}`"
+        )
+    impls = ["careerpath"] + ([] if args.no_peer else ["trainer"])
+    results: dict[tuple[str, str], list[dict]] = {}
+    for rep in range(args.repeats):
+        for variant in args.variants:
+            for impl in impls if rep % 2 == 0 else impls[::-1]:
+                r = _child(args, impl, variant)
+                results.setdefault((impl, variant), []).append(r)
+                print(
+                    f"[{rep + 1}/{args.repeats}] {impl:10s} {variant:4s} {r['examples_per_s']:8.1f} ex/s "
+                    f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
+                    flush=True,
+                )
+    rows = summarise(results)
+    print()
+    print(
+        f"{args.size} T5, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, {rows[0]['device']}"
+    )
+    print(markdown(rows, args))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "runs": {f"{k[0]}/{k[1]}": v for k, v in results.items()}}, indent=1)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
