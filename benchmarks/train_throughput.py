@@ -86,10 +86,13 @@ def _setup(args):
     from careerpath import modeling, training
     from careerpath.config import load_config
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: the global batch is split over processes
+    if args.batch_size % world:
+        raise SystemExit(f"--batch-size {args.batch_size} does not split over {world} processes")
     overrides = ["--config", str(SIZES[args.size]), "--data.data_dir", args.data]
     overrides += [
         "--train.batch_size",
-        str(args.batch_size),
+        str(args.batch_size // world),
         "--train.max_steps",
         str(args.warmup + args.steps),
     ]
@@ -100,6 +103,8 @@ def _setup(args):
         str(args.variant == "lora").lower(),
     ]
     overrides += ["--train.output_dir", tempfile.mkdtemp(prefix="cp_tp_")]
+    if args.threads:
+        overrides += ["--train.num_threads", str(args.threads)]
     cfg = load_config(overrides)
     rows = training.load_rows(args.data, "train", args.max_train)
     texts = [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
@@ -141,10 +146,13 @@ def run_careerpath(args) -> dict:
     sampler = training.LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
     )
-    order = list(iter(sampler))  # the batches the loader yields, in order (each pass restarts epoch 0)
-    if len(order) < max(args.warmup, args.steps):
+    # the batches in order (each pass restarts epoch 0); with N processes, process r takes batches
+    # r, r + N, ... (accelerate's batch-sampler sharding), so one optimizer step covers N of them
+    order = list(iter(sampler))
+    world = accelerator.num_processes
+    if len(order) < max(args.warmup, args.steps) * world:
         raise SystemExit(
-            f"--max-train gives {len(order)} batches; need {max(args.warmup, args.steps)}: raise it"
+            f"--max-train gives {len(order)} batches; need {max(args.warmup, args.steps) * world}"
         )
     loader = torch.utils.data.DataLoader(
         examples,
@@ -154,7 +162,7 @@ def run_careerpath(args) -> dict:
         pin_memory=accelerator.device.type == "cuda",  # as run_training does
     )
     total = args.warmup + args.steps
-    optimizer, scheduler = training.make_optimizer(model, cfg, total, 1, accelerator.device)
+    optimizer, scheduler = training.make_optimizer(model, cfg, total, world, accelerator.device)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -167,9 +175,17 @@ def run_careerpath(args) -> dict:
     _sync(accelerator.device)
     seconds = time.perf_counter() - t0
     loss = state.losses[-1][1]
-    return _result(
-        args, cfg, model, tokenizer, examples, order[: args.steps], seconds, accelerator.device, loss
+    res = _result(
+        args, cfg, model, tokenizer, examples, order[: args.steps * world], seconds, accelerator.device, loss
     )
+    res["processes"] = world
+    res["batch_size"] = cfg.train.batch_size * world
+    if world > 1:  # memory of all processes together; timing from the slowest
+        together = accelerator.gather(torch.tensor([res["peak_rss_mb"], seconds], dtype=torch.float64))
+        res["peak_rss_mb"] = float(together[0::2].sum())
+        if not accelerator.is_main_process:
+            return None
+    return res
 
 
 def run_trainer(args) -> dict:
@@ -260,9 +276,9 @@ def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, los
     res = {
         "impl": args.impl,
         "variant": args.variant,
-        "device": torch.cuda.get_device_name(0)
-        if device.type == "cuda"
-        else f"cpu x{torch.get_num_threads()} threads",
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "processes": 1,
         "params_m": round(sum(p.numel() for p in base.parameters()) / 1e6, 1),
         "trainable_m": round(sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6, 2),
         "steps": len(batches),
@@ -285,8 +301,26 @@ def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, los
 # ---------------------------------------------------------------- orchestration (parent process)
 
 
-def _child(args, impl: str, variant: str) -> dict:
-    cmd = [sys.executable, __file__, "--_child", impl, "--_variant", variant]
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _child(args, impl: str, procs: int, variant: str) -> dict:
+    cmd = [sys.executable]
+    if procs > 1:  # torchrun: accelerate then runs MULTI_CPU (gloo) or DDP on GPUs
+        cmd += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(procs),
+            "--master_port",
+            str(_free_port()),
+        ]
+    cmd += [__file__, "--_child", impl, "--_variant", variant]
     for key in (
         "data",
         "size",
@@ -301,6 +335,8 @@ def _child(args, impl: str, variant: str) -> dict:
         value = getattr(args, key)
         if value is not None:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -308,7 +344,7 @@ def _child(args, impl: str, variant: str) -> dict:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-25:])
-        raise RuntimeError(f"{impl}/{variant} failed (exit {proc.returncode}):\n{tail}")
+        raise RuntimeError(f"{impl} x{procs}/{variant} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len("RESULT ") :])
 
 
@@ -317,32 +353,43 @@ def _median(runs: list[dict], key: str):
     return statistics.median(values) if values else None
 
 
-def summarise(results: dict[tuple[str, str], list[dict]]) -> list[dict]:
+METRICS = (
+    "examples_per_s",
+    "tokens_per_s",
+    "padding_share",
+    "tflops",
+    "mfu",
+    "peak_gpu_mem_gb",
+    "peak_rss_mb",
+)
+
+
+def summarise(results: dict[tuple[str, int, str], list[dict]]) -> list[dict]:
     rows = []
-    for (impl, variant), runs in results.items():
+    for (impl, procs, variant), runs in results.items():
+        first = runs[0]
         rows.append(
             {
                 "impl": impl,
+                "processes": procs,
+                "threads": first["threads"],
                 "variant": variant,
                 "runs": len(runs),
-                "device": runs[0]["device"],
-                "params_m": runs[0]["params_m"],
-                "trainable_m": runs[0]["trainable_m"],
-                **{
-                    k: _median(runs, k)
-                    for k in (
-                        "examples_per_s",
-                        "tokens_per_s",
-                        "padding_share",
-                        "tflops",
-                        "mfu",
-                        "peak_gpu_mem_gb",
-                        "peak_rss_mb",
-                    )
-                },
+                "device": first["device"],
+                "params_m": first["params_m"],
+                "trainable_m": first["trainable_m"],
+                **{k: _median(runs, k) for k in METRICS},
             }
         )
     return rows
+
+
+def label(row: dict) -> str:
+    if row["impl"] == "trainer":
+        return f"Seq2SeqTrainer ({row['threads']} thread{'s' if row['threads'] > 1 else ''})"
+    if row["processes"] > 1:
+        return f"careerpath loop (torchrun {row['processes']} processes x {row['threads']} thread)"
+    return f"careerpath loop (1 process, {row['threads']} thread{'s' if row['threads'] > 1 else ''})"
 
 
 def markdown(rows: list[dict], args) -> str:
@@ -352,21 +399,48 @@ def markdown(rows: list[dict], args) -> str:
     for r in rows:
         mem = f"{r['peak_gpu_mem_gb']:.1f} GB GPU" if gpu else f"{r['peak_rss_mb']:.0f} MB RSS"
         mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
-        name = "careerpath loop" if r["impl"] == "careerpath" else "Seq2SeqTrainer"
         lines.append(
-            f"| {name} | {r['variant']} | {r['params_m']} | {r['trainable_m']} | {r['examples_per_s']:.1f} | "
+            f"| {label(r)} | {r['variant']} | {r['params_m']} | {r['trainable_m']} | {r['examples_per_s']:.1f} | "
             f"{r['tokens_per_s']:,.0f} | {r['padding_share']:.0%} | {r['tflops']:.2f} | {mfu} | {mem} |"
         )
-    by = {(r["impl"], r["variant"]): r for r in rows}
+    lines.append("")
     for variant in args.variants:
-        ours, peer = by.get(("careerpath", variant)), by.get(("trainer", variant))
-        if ours and peer:
-            lines.append("")
-            lines.append(
-                f"{variant}: careerpath / Seq2SeqTrainer examples/s = {ours['examples_per_s'] / peer['examples_per_s']:.2f}x, "
-                f"tokens/s = {ours['tokens_per_s'] / peer['tokens_per_s']:.2f}x (medians of {ours['runs']} runs each)"
-            )
+        peer = next((r for r in rows if r["impl"] == "trainer" and r["variant"] == variant), None)
+        for ours in (r for r in rows if r["impl"] == "careerpath" and r["variant"] == variant):
+            if peer:
+                lines.append(
+                    f"- {variant}, {label(ours)} / {label(peer)}: examples/s "
+                    f"**{ours['examples_per_s'] / peer['examples_per_s']:.2f}x**, tokens/s "
+                    f"{ours['tokens_per_s'] / peer['tokens_per_s']:.2f}x (medians of {ours['runs']} runs each)"
+                )
     return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> dict[str, float]:
+    """examples/s of each careerpath row over the peer's, per variant: {"full x2": 1.6, ...}."""
+    out = {}
+    for ours in rows:
+        peer = next((r for r in rows if r["impl"] == "trainer" and r["variant"] == ours["variant"]), None)
+        if ours["impl"] == "careerpath" and peer:
+            out[f"{ours['variant']} x{ours['processes']}"] = ours["examples_per_s"] / peer["examples_per_s"]
+    return out
+
+
+def measure(args) -> tuple[list[dict], dict]:
+    """Run every (implementation, processes, variant) ``args.repeats`` times, alternating the order."""
+    impls = [("careerpath", n) for n in args.procs] + ([] if args.no_peer else [("trainer", 1)])
+    results: dict[tuple[str, int, str], list[dict]] = {}
+    for rep in range(args.repeats):
+        for variant in args.variants:
+            for impl, procs in impls if rep % 2 == 0 else impls[::-1]:
+                r = _child(args, impl, procs, variant)
+                results.setdefault((impl, procs, variant), []).append(r)
+                print(
+                    f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {r['examples_per_s']:8.1f} ex/s "
+                    f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
+                    flush=True,
+                )
+    return summarise(results), results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,6 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--peak-tflops", type=float, default=None, help="the device's dense bf16 peak, if not in the table"
     )
+    p.add_argument(
+        "--procs",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="careerpath rows: processes (torchrun) sharing the same global batch, e.g. 1 2",
+    )
+    p.add_argument(
+        "--threads", type=int, default=0, help="careerpath's torch threads (0: its default policy)"
+    )
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)
     p.add_argument("--_variant", default="full", help=argparse.SUPPRESS)
@@ -415,25 +499,15 @@ def main(argv: list[str] | None = None) -> int:
             if not torch.cuda.is_available():
                 raise SystemExit("--device cuda: no CUDA device visible")
         fn = run_careerpath if args.impl == "careerpath" else run_trainer
-        print("RESULT " + json.dumps(fn(args)), flush=True)
+        result = fn(args)
+        if result is not None:  # torchrun: the main process reports for all
+            print("RESULT " + json.dumps(result), flush=True)
         return 0
     if not (Path(args.data) / "train.jsonl").exists():
         raise SystemExit(
             f"{args.data}/train.jsonl: missing; build one with `careerpath data build --out {args.data}`"
         )
-    impls = ["careerpath"] + ([] if args.no_peer else ["trainer"])
-    results: dict[tuple[str, str], list[dict]] = {}
-    for rep in range(args.repeats):
-        for variant in args.variants:
-            for impl in impls if rep % 2 == 0 else impls[::-1]:
-                r = _child(args, impl, variant)
-                results.setdefault((impl, variant), []).append(r)
-                print(
-                    f"[{rep + 1}/{args.repeats}] {impl:10s} {variant:4s} {r['examples_per_s']:8.1f} ex/s "
-                    f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
-                    flush=True,
-                )
-    rows = summarise(results)
+    rows, results = measure(args)
     print()
     print(
         f"{args.size} T5, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, {rows[0]['device']}"
@@ -441,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(rows, args))
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": rows, "runs": {f"{k[0]}/{k[1]}": v for k, v in results.items()}}, indent=1)
+            json.dumps(
+                {"rows": rows, "runs": {f"{k[0]} x{k[1]}/{k[2]}": v for k, v in results.items()}}, indent=1
+            )
         )
     return 0
 

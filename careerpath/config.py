@@ -81,6 +81,11 @@ class TrainConfig:
     decision_weight: float = _f(
         1.0, "seq2seq: loss weight of the next-course and next-job name tokens (catalog tokens)"
     )
+    soft_targets: bool = _f(
+        False,
+        "seq2seq with one token per catalog name: learn the next-course and next-job positions from the "
+        "generator's probabilities given the text (rows' probs_visible; synthetic data) instead of the one sampled choice",
+    )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
     mixed_precision: str = _f("auto", "auto (bf16 on a bf16 GPU, else no) | no | bf16 | fp16 (not for T5)")

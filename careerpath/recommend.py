@@ -52,6 +52,13 @@ class Recommendation:
     level: int | None = None
 
 
+def _as_dict(r: Recommendation) -> dict:
+    """``dataclasses.asdict`` for a Recommendation (flat fields; its one list is copied), faster."""
+    d = dict(r.__dict__)
+    d["skills_added"] = list(r.skills_added)
+    return d
+
+
 @dataclass
 class PathStep:
     kind: str  # "course" or "job"
@@ -121,6 +128,18 @@ class Recommender:
             for s in c.prerequisites:
                 self._prereq_m[i, self._skill_pos[s]] = 1.0
         self._cons_cache: dict[tuple, np.ndarray] = {}
+        # for the skill-gap fallback: the courses teaching each skill, and those with prerequisites
+        self._course_list = list(catalog.courses.values())
+        self._teaches: dict[str, list[int]] = {}
+        for i, c in enumerate(self._course_list):
+            for s in c.skills:
+                self._teaches.setdefault(s, []).append(i)
+        self._with_prereqs = [c for c in self._course_list if c.prerequisites]
+        self._course_skill = np.zeros((len(self._course_list), len(catalog.skills)))
+        for i, c in enumerate(self._course_list):
+            for s in c.skills:
+                self._course_skill[i, self._skill_pos[s]] = 1.0
+        self._negative_hours = [i for i, c in enumerate(self._course_list) if c.hours < 0]
         self.reranker = None  # careerpath.reranker.Reranker, learned from feedback, when present
 
     @classmethod
@@ -232,7 +251,8 @@ class Recommender:
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
-        course_lp, job_lp = self.scorer.score([prof.input_text(self.catalog)], [sorted(skills)])
+        text = prof.input_text(self.catalog)
+        course_lp, job_lp = self.scorer.score([text], [sorted(skills)])
         raw_course_lp, raw_job_lp = course_lp, job_lp  # probabilities shown stay the model's
         if demand_weight:
             course_lp, job_lp = self._demand_adjusted(course_lp, job_lp, skills, demand_weight)
@@ -296,10 +316,10 @@ class Recommender:
             )
         return {
             "profile": prof.as_dict(self.catalog),
-            "input_text": prof.input_text(self.catalog),
+            "input_text": text,
             "warnings": list(prof.warnings),
-            "next_courses": [asdict(r) for r in courses],
-            "next_jobs": [asdict(r) for r in jobs],
+            "next_courses": [_as_dict(r) for r in courses],
+            "next_jobs": [_as_dict(r) for r in jobs],
             "p_stay": round(float(jprobs[-1]), 4),
         }
 
@@ -327,6 +347,32 @@ class Recommender:
         return self.catalog.skill_names([s for s, _ in skill_gap(beam.skills, job)]), coverage(
             beam.skills, job
         )
+
+    def _may_reach(self, beam: _Beam, goal: str, steps_left: int) -> bool:
+        """False only when ``beam`` cannot reach ``goal`` in ``steps_left`` more course steps, whatever
+        courses it takes: a necessary condition, so stopping on it never changes a pathway.
+
+        Each course step allows one job move, and the move into the goal needs goal coverage of at
+        least ``move_threshold``; no ``steps_left`` courses can add more goal-skill weight than the
+        ``steps_left`` courses adding the most weight each."""
+        if beam.job == goal:
+            return True
+        dist = self.progression.distances_to(goal)
+        moves = dist.get(beam.job, 1) if beam.job else 1
+        if moves > steps_left:
+            return False
+        job = self.catalog.jobs[goal]
+        total = sum(job.skills.values())
+        if total <= 0 or any(s not in self._skill_pos for s in job.skills):
+            return True
+        weight = np.zeros(len(self._skill_pos))
+        for s, w in job.skills.items():
+            if s not in beam.skills:
+                weight[self._skill_pos[s]] = max(w, 0.0)
+        gains = self._course_skill @ weight
+        k = min(steps_left, len(gains))
+        best = float(np.sum(np.partition(gains, len(gains) - k)[len(gains) - k :])) if k else 0.0
+        return coverage(beam.skills, job) + best / total >= self.move_threshold - 1e-9
 
     def _text_of(self, beam: _Beam, goal: str) -> str:
         prof = ResolvedProfile(
@@ -419,7 +465,8 @@ class Recommender:
         )
         self._maybe_move(start, goal_id, "model")
         beams, done = [start], [start] if start.reached(goal_id) else []
-        for _ in range(max_steps):
+        goal_job = self.catalog.jobs[goal_id]
+        for step in range(max_steps):
             live = [
                 b
                 for b in beams
@@ -427,9 +474,14 @@ class Recommender:
             ]
             if not live or done:
                 break
+            # when no live beam can reach the goal in the steps left, neither can any beam the
+            # search would go on to make: its result would be the skill-gap fallback anyway
+            left = max_steps - step
+            if not any(self._may_reach(b, goal_id, left) for b in live):
+                break
             cands = self._expand(live, goal_id, max(beam_width, EXPAND_K), cons)
             done += [b for b in cands if b.reached(goal_id)]
-            cands.sort(key=lambda b: (-self._goal_state(b, goal_id)[1], -b.logp))
+            cands.sort(key=lambda b: (-coverage(b.skills, goal_job), -b.logp))
             beams = cands[:beam_width]
         goal_info = {"id": goal_id, "title": self.catalog.jobs[goal_id].title}
         if done:
@@ -450,6 +502,7 @@ class Recommender:
         b = _Beam(
             start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps)
         )
+        ruled_out = self._constraint_mask(cons)
         for _ in range(max_steps):
             if b.reached(goal):
                 break
@@ -458,14 +511,25 @@ class Recommender:
             for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
                 want[s] = want.get(s, 0.0) + 0.5 * w
             # prerequisites of courses that teach a wanted skill are worth half of that skill
-            for c in self.catalog.courses.values():
+            for c in self._with_prereqs:
+                missing = [p for p in c.prerequisites if p not in b.skills]
+                if not missing:
+                    continue
                 value = max((want.get(s, 0.0) for s in c.skills if s not in b.skills), default=0.0)
-                for p in c.prerequisites:
-                    if p not in b.skills and value > 0:
+                if value > 0:
+                    for p in missing:
                         want.setdefault(p, 0.5 * value)
+            # only a course adding a wanted skill can gain more than nothing: look at those alone,
+            # in catalog order, as a scan of the whole catalog would
+            cands = set(self._negative_hours)
+            for s in want:
+                if s not in b.skills:
+                    cands.update(self._teaches.get(s, ()))
             best, best_gain = None, 0.0
-            for c in self.catalog.courses.values():
-                if not self._course_allowed(c, set(b.courses), cons) or not set(c.prerequisites) <= b.skills:
+            taken = set(b.courses)
+            for i in sorted(cands):
+                c = self._course_list[i]
+                if ruled_out[i] or c.id in taken or not set(c.prerequisites) <= b.skills:
                     continue
                 gain = sum(want.get(s, 0.0) for s in c.skills if s not in b.skills) - 0.001 * c.hours
                 if gain > best_gain:

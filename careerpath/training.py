@@ -44,16 +44,22 @@ def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
     return read_jsonl(path, limit)
 
 
-def encode_rows(rows: list[dict], tokenizer, family: str, cfg: Config) -> list[dict]:
-    """Token ids per example. Causal: prompt + target + EOS with the loss on the target only."""
+def encode_rows(
+    rows: list[dict], tokenizer, family: str, cfg: Config, soft: SoftTargets | None = None
+) -> list[dict]:
+    """Token ids per example. Causal: prompt + target + EOS with the loss on the target only.
+    With ``soft``, seq2seq examples also carry the generator's distributions for their decisions."""
     d = cfg.data
     tokenizer.truncation_side = "left"  # the recent end of a history matters most
     if family == "seq2seq":
         src = tokenizer([r["input_text"] for r in rows], truncation=True, max_length=d.max_source_length)
         tgt = tokenizer([r["target_text"] for r in rows], truncation=True, max_length=d.max_target_length)
-        return [
-            {"input_ids": s, "labels": t} for s, t in zip(src["input_ids"], tgt["input_ids"], strict=True)
-        ]
+        out = [{"input_ids": s, "labels": t} for s, t in zip(src["input_ids"], tgt["input_ids"], strict=True)]
+        if soft is not None:
+            for row, ex in zip(rows, out, strict=True):
+                if decisions := soft.for_row(row, ex["labels"]):
+                    ex["soft"] = decisions
+        return out
     prompts = [generation.build_prompt(r["input_text"]) for r in rows]
     src = tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=d.max_source_length)
     tgt = tokenizer([r["target_text"] for r in rows], add_special_tokens=False)
@@ -62,6 +68,69 @@ def encode_rows(rows: list[dict], tokenizer, family: str, cfg: Config) -> list[d
         t = t[: d.max_target_length - 1] + [tokenizer.eos_token_id]  # EOS so generation stops
         out.append({"input_ids": s + t, "labels": [-100] * len(s) + t})
     return out
+
+
+@dataclass
+class SoftTargets:
+    """The generator's distribution over the next course and the next job given the text
+    (``probs_visible`` in each synthetic row), mapped to the one token each catalog name has.
+
+    Learning these instead of the one sampled choice gives every example the whole distribution
+    the oracle ceiling is computed from: the sampled label is a single draw from it, so with hard
+    labels most of what an example could teach is noise. Only for synthetic data (real histories
+    have no such probabilities) and only where names are single tokens (the tiny T5)."""
+
+    course_token: dict[str, int]  # course id -> token id
+    job_token: dict[str, int]  # job id (and "stay") -> token id
+
+    @classmethod
+    def from_catalog(cls, tokenizer, data_dir: str | Path) -> SoftTargets | None:
+        from careerpath.scoring import single_token_ids
+        from data_prep.catalog import load_catalog
+
+        catalog_dir = Path(data_dir) / "catalog"
+        if not catalog_dir.is_dir():
+            return None
+        catalog = load_catalog(catalog_dir)
+        cids, jids = list(catalog.courses), list(catalog.jobs)
+        ctoks = single_token_ids(
+            tokenizer, "next_course:", [f"next_course: {catalog.courses[c].title}" for c in cids]
+        )
+        jheads = [f"next_job: {catalog.jobs[j].title}" for j in jids] + ["next_job: stay"]
+        jtoks = single_token_ids(tokenizer, "next_job:", jheads)
+        if ctoks is None or jtoks is None:
+            return None
+        return cls(dict(zip(cids, ctoks, strict=True)), dict(zip([*jids, "stay"], jtoks, strict=True)))
+
+    @property
+    def course_pool(self) -> torch.Tensor:
+        return torch.tensor(sorted(self.course_token.values()))
+
+    def for_row(self, row: dict, labels: list[int]) -> list[tuple[int, list[int], list[float], float]]:
+        """[(label position, token ids, probabilities, mass spread over the other courses)] for the
+        next course and the next job, each where its gold token is in the (possibly truncated) labels."""
+        probs = row.get("probs_visible")
+        if not probs:
+            return []
+        out = []
+        slots = (
+            (
+                "next_course_id",
+                probs.get("course", {}),
+                float(probs.get("course_other", 0.0)),
+                self.course_token,
+            ),
+            ("next_job_id", probs.get("job", {}), 0.0, self.job_token),
+        )
+        for key, dist, other, tokens in slots:
+            gold = tokens.get(row.get(key, ""))
+            if gold is None or gold not in labels or not dist or any(k not in tokens for k in dist):
+                continue
+            pos = (
+                labels.index(gold) if key == "next_course_id" else len(labels) - 1 - labels[::-1].index(gold)
+            )
+            out.append((pos, [tokens[k] for k in dist], [float(v) for v in dist.values()], other))
+        return out
 
 
 class LengthGroupedBatches(Sampler):
@@ -103,7 +172,20 @@ def make_collate(pad_id: int):
             ids[i, : len(e["input_ids"])] = torch.tensor(e["input_ids"])
             mask[i, : len(e["input_ids"])] = 1
             labels[i, : len(e["labels"])] = torch.tensor(e["labels"])
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if any(e.get("soft") for e in examples):  # (batch, 2 decisions, k listed) soft targets
+            k = max(len(d[1]) for e in examples for d in e.get("soft", []))
+            pos = torch.full((len(examples), 2), -1, dtype=torch.long)
+            sid = torch.zeros((len(examples), 2, k), dtype=torch.long)
+            sp = torch.zeros((len(examples), 2, k))
+            other = torch.zeros((len(examples), 2))
+            for i, e in enumerate(examples):
+                for j, (p, toks, probs, rest) in enumerate(e.get("soft", [])):
+                    pos[i, j], other[i, j] = p, rest
+                    sid[i, j, : len(toks)] = torch.tensor(toks)
+                    sp[i, j, : len(probs)] = torch.tensor(probs)
+            batch.update(soft_pos=pos, soft_ids=sid, soft_p=sp, soft_other=other)
+        return batch
 
     return collate
 
@@ -278,19 +360,44 @@ def decision_token_ids(tokenizer, data_dir: str | Path) -> torch.Tensor | None:
     return torch.tensor(sorted(set(course_ids) | set(job_ids)))
 
 
-def _loss(model, batch: dict, decision_ids: torch.Tensor | None, weight: float) -> torch.Tensor:
+def _loss(
+    model,
+    batch: dict,
+    decision_ids: torch.Tensor | None,
+    weight: float,
+    course_pool: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Token-mean cross-entropy, with the decision tokens (next course, next job) weighted by
     ``weight``: the rest of a target is mostly copied from the catalog, so its tokens are easy
-    and would otherwise dominate the average."""
-    if decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch:
+    and would otherwise dominate the average. With soft targets in the batch (see SoftTargets),
+    a decision position's loss is the cross-entropy against the generator's distribution: the
+    listed probabilities, plus the rest spread evenly over the other courses of ``course_pool``."""
+    soft = {k: batch.pop(k) for k in [k for k in batch if k.startswith("soft_")]}
+    plain = decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch
+    if plain and not soft:
         return model(**batch).loss
     labels = batch["labels"]
-    logits = model(**batch).logits
+    logits = model(**batch).logits.float()
     ce = torch.nn.functional.cross_entropy(
-        logits.flatten(0, 1).float(), labels.flatten(), reduction="none", ignore_index=-100
-    )
-    is_decision = torch.isin(labels.flatten(), decision_ids.to(labels.device))
-    w = (labels.flatten() != -100).float() * torch.where(is_decision, weight, 1.0)
+        logits.flatten(0, 1), labels.flatten(), reduction="none", ignore_index=-100
+    ).view_as(labels)
+    w = (labels != -100).float()
+    if decision_ids is not None and weight != 1.0:
+        w = w * torch.where(torch.isin(labels, decision_ids.to(labels.device)), weight, 1.0)
+    if soft:
+        rows, slot = (soft["soft_pos"] >= 0).nonzero(as_tuple=True)
+        pos = soft["soft_pos"][rows, slot]
+        logp = torch.log_softmax(logits[rows, pos], dim=-1)  # (decisions, vocab)
+        ids, p = soft["soft_ids"][rows, slot], soft["soft_p"][rows, slot]
+        listed = logp.gather(1, ids)
+        value = -(listed * p).sum(1)  # padded slots have p = 0
+        other = soft["soft_other"][rows, slot]
+        if course_pool is not None and bool((other > 0).any()):
+            pool = course_pool.to(logp.device)
+            n_listed = (p > 0).sum(1)
+            rest = logp[:, pool].sum(1) - (listed * (p > 0)).sum(1)
+            value = value - other * rest / (len(pool) - n_listed).clamp(min=1)
+        ce = ce.index_put((rows, pos), value)
     return (ce * w).sum() / w.sum()
 
 
@@ -306,7 +413,9 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
         for batch in dataloader:
             model.train()
             with accelerator.accumulate(model):
-                loss = _loss(model, batch, ctx.get("decision_ids"), cfg.train.decision_weight)
+                loss = _loss(
+                    model, batch, ctx.get("decision_ids"), cfg.train.decision_weight, ctx.get("course_pool")
+                )
                 if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
                     loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
                 accelerator.backward(loss)
@@ -507,7 +616,18 @@ def run_training(cfg: Config) -> Path:
     else:
         train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
         model, tokenizer, family = modeling.build(cfg, train_texts)
-    examples = encode_rows(train_rows, tokenizer, family, cfg)
+    soft = None
+    if cfg.train.soft_targets:
+        soft = SoftTargets.from_catalog(tokenizer, cfg.data.data_dir) if family == "seq2seq" else None
+        if soft is None:
+            raise ValueError(
+                "--train.soft_targets needs a seq2seq model with one token per catalog name (model.kind "
+                "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder"
+            )
+    examples = encode_rows(train_rows, tokenizer, family, cfg, soft)
+    if soft is not None:
+        with_soft = sum(1 for e in examples if e.get("soft"))
+        log.info("soft targets on %d of %d examples", with_soft, len(examples))
     sampler = LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
     )
@@ -532,6 +652,8 @@ def run_training(cfg: Config) -> Path:
         state, best = load_checkpoint(accelerator, ckpt)
     ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
     ctx.update(tok=tokenizer, family=family, best=best)
+    if soft is not None:
+        ctx["course_pool"] = soft.course_pool
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
         ctx["decision_ids"] = decision_token_ids(tokenizer, cfg.data.data_dir)
     feedback_report = reranker = None

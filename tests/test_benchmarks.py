@@ -1,0 +1,100 @@
+"""The benchmark scripts behave (figures, peers, ratios, README table); their speed is not tested here."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import run_all  # noqa: E402
+import train_throughput  # noqa: E402
+
+
+def test_flop_formula_matches_torch_flop_counter():
+    """The analytic T5 FLOPs behind MFU agree with what torch counts for a real forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    cfg = T5Config(
+        vocab_size=500, d_model=64, d_kv=16, d_ff=256, num_layers=2, num_heads=4, decoder_start_token_id=0
+    )
+    cfg._attn_implementation = "eager"  # the counter sees eager attention's matmuls, not CPU sdpa kernels
+    model = T5ForConditionalGeneration(cfg).eval()
+    src, tgt = 37, 11
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(input_ids=torch.ones(1, src, dtype=torch.long), labels=torch.ones(1, tgt, dtype=torch.long))
+    counted = counter.get_total_flops()
+    assert train_throughput.t5_forward_flops(cfg, src, tgt) == pytest.approx(counted, rel=1e-9)
+
+
+def test_peak_table_picks_the_card():
+    assert train_throughput.peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert train_throughput.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert train_throughput.peak_tflops("NVIDIA H200") == 989.0
+    assert train_throughput.peak_tflops("Some Unknown Card") is None
+
+
+def test_throughput_benchmark_runs_both_loops_and_reports_ratios(tiny_dataset, tmp_path):
+    out = tmp_path / "tp.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--data", str(tiny_dataset)]
+    cmd += ["--steps", "2", "--warmup", "1", "--repeats", "1", "--batch-size", "4", "--procs", "1", "2"]
+    cmd += ["--max-train", "200", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    kinds = {(r["impl"], r["processes"]) for r in rows}
+    assert kinds == {("careerpath", 1), ("careerpath", 2), ("trainer", 1)}
+    for r in rows:
+        assert r["examples_per_s"] > 0 and r["tokens_per_s"] > r["examples_per_s"] and r["peak_rss_mb"] > 50
+        assert 0 <= r["padding_share"] < 1
+    two = next(r for r in rows if r["processes"] == 2)
+    assert two["threads"] == 1  # one thread per process on this machine's cores
+    assert "careerpath loop (torchrun 2 processes x 1 thread) / Seq2SeqTrainer" in proc.stdout
+    assert set(train_throughput.ratios(rows)) == {"full x1", "full x2"}
+
+
+def test_gpu_check_script_is_valid_and_refuses_without_a_gpu(tmp_path):
+    script = ROOT / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    env = dict(os.environ, PATH=str(tmp_path))  # no nvidia-smi on this PATH
+    proc = subprocess.run(["/bin/bash", str(script)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "nvidia-smi not found" in proc.stderr
+
+
+def _metrics(model_course: float, model_job: float) -> dict:
+    def m(acc, mrr):
+        return {"acc@1": acc, "mrr": mrr}
+
+    return {
+        "model": {"next_course": m(model_course, 0.3), "next_job": m(model_job, 0.9)},
+        "oracle": {"oracle": {"next_course": m(0.5, 0.6), "next_job": m(0.9, 0.95)}},
+        "baselines": {"gru": {"next_course": m(0.2, 0.32), "next_job": m(0.8, 0.85)}},
+    }
+
+
+def test_quality_rows_state_ratio_and_whether_met():
+    rows: list = []
+    run_all.quality(_metrics(0.49, 0.89), rows)
+    course, job = rows
+    assert course[3] == "0.98x oracle" and course[5] is False  # MRR 0.30 < GRU's 0.32
+    assert job[3] == "0.99x oracle" and job[5] is True
+    rows = []
+    run_all.quality(_metrics(0.40, 0.95), rows)
+    assert rows[0][5] is False and "gru Acc@1 0.200" in rows[0][2]
+
+
+def test_readme_table_is_replaced_between_markers(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Benchmarks\n\nintro\n")
+    monkeypatch.setattr(run_all, "README", readme)
+    run_all.write_readme(run_all.table([("a", "1", "", "", ">= 1", True)]))
+    run_all.write_readme(run_all.table([("b", "2", "p", "2x", ">= 3", False)]))
+    text = readme.read_text()
+    assert text.startswith("# Benchmarks\n\nintro") and text.count(run_all.START) == 1
+    assert "| b | 2 | p | 2x | >= 3 | **no** |" in text and "| a |" not in text
