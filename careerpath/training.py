@@ -617,17 +617,24 @@ def run_training(cfg: Config) -> Path:
         train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
         model, tokenizer, family = modeling.build(cfg, train_texts)
     soft = None
-    if cfg.train.soft_targets:
+    if cfg.train.soft_targets != "off":
         soft = SoftTargets.from_catalog(tokenizer, cfg.data.data_dir) if family == "seq2seq" else None
-        if soft is None:
+        if soft is None and cfg.train.soft_targets == "on":
             raise ValueError(
-                "--train.soft_targets needs a seq2seq model with one token per catalog name (model.kind "
-                "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder"
+                "--train.soft_targets on needs a seq2seq model with one token per catalog name (model.kind "
+                "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or off"
             )
     examples = encode_rows(train_rows, tokenizer, family, cfg, soft)
     if soft is not None:
         with_soft = sum(1 for e in examples if e.get("soft"))
+        if with_soft == 0 and cfg.train.soft_targets == "on":
+            raise ValueError(
+                f"--train.soft_targets on: no row of {cfg.data.data_dir}/train.jsonl has probs_visible"
+            )
         log.info("soft targets on %d of %d examples", with_soft, len(examples))
+        soft = soft if with_soft else None
+    elif cfg.train.soft_targets == "auto":
+        log.info("soft targets: not available for this model/dataset; training on the sampled choices")
     sampler = LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
     )
