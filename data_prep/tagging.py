@@ -1,7 +1,7 @@
 """Semi-automated skill tagging: propose skills for courses and jobs, review them, merge the accepted.
 
 ``careerpath data tag --catalog DIR --out review.csv`` reads each course's and job's title and
-description (never its existing tags) and proposes skills from the catalog's taxonomy by three
+description (never the item's own existing tags) and proposes skills from the catalog's taxonomy by three
 methods, strongest first:
 
 * ``name`` / ``alias``: the skill name or one of its aliases appears in the text as whole words
@@ -11,6 +11,11 @@ methods, strongest first:
   "handle objections" -> Objection Handling);
 * ``embedding``: a sentence or phrase of the text is close to the skill name in all-MiniLM-L6-v2
   space (cosine similarity; batched, cached on disk by :class:`careerpath.embeddings.Embedder`).
+
+Jobs (``neighbours``, default on): a job's one-sentence description names few of its skills, so
+its text matches are combined with the rest of the catalog: the skills of the most similar *other*
+tagged jobs, of its career-step (transition) neighbours and of the closest courses, through a small
+logistic model; the evidence names those jobs and courses. A job's own tags are never used for it.
 
 Mentions inside a prerequisite sentence ("Assumes familiarity with SQL.") name what a course needs,
 not what it teaches, so their confidence is scaled down. Each proposal has a confidence in [0, 1]
@@ -30,8 +35,9 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -56,6 +62,32 @@ REVIEW_COLUMNS = (
 )
 YES = {"yes", "y", "true", "1", "accept", "x"}
 NO = {"no", "n", "false", "0", "reject", ""}
+
+
+NEIGHBOUR_FEATURES = (
+    "vote_near",  # similarity**power-weighted share of the nearest tagged jobs that have the skill
+    "vote",  # similarity-weighted share of a wider circle of tagged jobs that have it
+    "transition",  # largest transition weight to/from a tagged job that has it
+    "frequency",  # sqrt(share of all other tagged jobs that have it): generic skills
+    "text",  # confidence of the job's own text match (name, alias, stem, embedding), else 0
+    "course_nearest",  # 1 when the course closest to the job teaches it
+    "course_sim",  # cosine of the job to the closest course that teaches it
+    "course_rel",  # course_sim minus the job's cosine to its closest course overall
+    "skill_sim",  # cosine of the job text to the skill name
+)
+# fitted on the tuning half of the bundled jobs (benchmarks/tagging.py --fit); see docs
+DEFAULT_NEIGHBOUR_MODEL = {
+    "intercept": -5.924,
+    "vote_near": 2.248,
+    "vote": 6.462,
+    "transition": 2.575,
+    "frequency": -1.741,
+    "text": 2.282,
+    "course_nearest": 0.996,
+    "course_sim": 3.673,
+    "course_rel": 2.154,
+    "skill_sim": 1.532,
+}
 
 
 class Encoder(Protocol):
@@ -113,6 +145,31 @@ class TaggingConfig:
     """Texts per encoder batch."""
     job_importance: float = 0.5
     """Importance given to a skill added to a job by apply-tags when the review row has none."""
+    neighbours: bool = True
+    """Also propose a job's skills from the rest of the catalog: similar jobs that are tagged, its
+    career-step (transition) neighbours and the courses closest to it (see :func:`propose`)."""
+    neighbour_min_jobs: int = 5
+    """A job needs this many other tagged jobs for the neighbour method; else text only."""
+    neighbour_near_k: int = 8
+    """Nearest tagged jobs in the ``vote_near`` feature (weights similarity ** ``neighbour_power``)."""
+    neighbour_power: float = 4.0
+    """Exponent on the similarity weights of ``vote_near`` (sharpens towards the closest job)."""
+    neighbour_k: int = 15
+    """Nearest tagged jobs in the ``vote`` feature (weights: similarity)."""
+    neighbour_title_weight: float = 0.5
+    """Job similarity = cosine of "title; alt titles. description" + this x cosine of the titles..."""
+    neighbour_description_weight: float = 0.5
+    """... + this x cosine of the descriptions ..."""
+    neighbour_transition_weight: float = 0.6
+    """... + this x the weight of a transition between the two jobs (either direction) ..."""
+    neighbour_level_weight: float = 0.1
+    """... - this x the difference of their levels."""
+    neighbour_cut: float = 0.25
+    """Model probability that maps to ``threshold``: confidence = p / cut x threshold below it, and
+    rises linearly from ``threshold`` at ``cut`` to 1 at p = 1 (F1-best cut, chosen on tuning jobs)."""
+    neighbour_model: dict = field(default_factory=lambda: dict(DEFAULT_NEIGHBOUR_MODEL))
+    """Logistic-regression weights (``intercept`` and one per name in ``NEIGHBOUR_FEATURES``)
+    giving the probability that a job has a skill; fitted with ``benchmarks/tagging.py --fit``."""
 
 
 def load_tagging_config(path: str | Path | None = None, overrides: dict | None = None) -> TaggingConfig:
@@ -136,6 +193,14 @@ def load_tagging_config(path: str | Path | None = None, overrides: dict | None =
     ):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(f"{path}: {name} must be between 0 and 1, got {getattr(cfg, name)}")
+    if not 0.0 < cfg.neighbour_cut < 1.0:
+        raise ValueError(f"{path}: neighbour_cut must be between 0 and 1, got {cfg.neighbour_cut}")
+    bad = sorted(set(cfg.neighbour_model) - {"intercept", *NEIGHBOUR_FEATURES})
+    if bad:
+        raise ValueError(
+            f"{path}: neighbour_model has unknown key(s) {', '.join(bad)}; "
+            f"known: intercept, {', '.join(NEIGHBOUR_FEATURES)}"
+        )
     if cfg.encoder not in ("minilm", "hashing"):
         raise ValueError(f"{path}: encoder must be 'minilm' or 'hashing', got {cfg.encoder!r}")
     return cfg
@@ -348,11 +413,16 @@ def propose(
     encoder: Encoder | None = None,
     kinds: Iterable[str] = ("course", "job"),
     floor: float | None = None,
+    job_tags: dict[str, Iterable[str]] | None = None,
 ) -> list[Proposal]:
     """Skill proposals for every course and job with confidence >= ``floor`` (``cfg.review_floor``).
 
-    Reads only titles, alternative titles and descriptions: the items' existing skill tags are
-    never looked at, so the result can be scored against them (:func:`evaluate`).
+    Courses: read only from their title and description (never their tags), so the result can be
+    scored against the tags (:func:`evaluate`). Jobs: the same text matches, and (``cfg.neighbours``)
+    the rest of the catalog: the tags of the *other* jobs in ``job_tags`` (default: the catalog's
+    job tags), the transitions and the tagged courses, combined with the text by a logistic model
+    (:func:`neighbour_features`). A job's own tags are never used for that job, so this is a
+    leave-one-out estimate when scored against them; ``job_tags={}`` hides all job tags.
     """
     floor = cfg.review_floor if floor is None else floor
     kinds = tuple(kinds)
@@ -363,8 +433,17 @@ def propose(
         title, sents = item_text(item)
         units = [(title, False)] + [(s, is_prerequisite_sentence(s)) for s in sents]
         parsed.append((kind, item, units))
-    sims = _embedding_scores(catalog, parsed, encoder) if encoder is not None else None
+    use_neighbours = cfg.neighbours and "job" in kinds and len(catalog.jobs) > 1
+    extra = _neighbour_texts(catalog) if use_neighbours else []
+    vec: dict[str, np.ndarray] = {}
+    sims = None
+    if encoder is not None:
+        sims, vec = _embedding_scores(catalog, parsed, encoder, extra)
+    elif extra:
+        unique = list(dict.fromkeys(extra))
+        vec = dict(zip(unique, HashingEncoder().embed(unique)))  # bag of words stands in for MiniLM
     proposals: list[Proposal] = []
+    text_of_job: dict[str, dict[str, tuple[float, str, str]]] = {}
     col = {sid: j for j, sid in enumerate(catalog.skills)}
     skill_ids = list(catalog.skills)
     for n, (kind, item, units) in enumerate(parsed):
@@ -392,14 +471,238 @@ def propose(
                     best[sid] = (s * factor, "embedding", evidence[j])
         else:
             best = dict(words)
+        if kind == "job":
+            text_of_job[item.id] = best
         for sid, (conf, method, ev) in sorted(best.items(), key=lambda kv: -kv[1][0]):
             if conf >= floor - 1e-9:
                 proposals.append(Proposal(kind, item.id, sid, round(conf, 4), method, ev))
+    if not use_neighbours:
+        return proposals
+    tags = {j.id: set(j.skills) for j in catalog.jobs.values()} if job_tags is None else job_tags
+    tags = {jid: set(sids) & set(catalog.skills) for jid, sids in tags.items() if jid in catalog.jobs}
+    feats = neighbour_features(catalog, cfg, vec, text_of_job, tags)
+    replaced = set(feats)
+    proposals = [p for p in proposals if not (p.kind == "job" and p.item_id in replaced)]
+    for job_id, nf in feats.items():
+        conf = neighbour_confidence(nf.matrix, cfg)
+        for j in np.argsort(-conf, kind="stable"):
+            if conf[j] < floor - 1e-9:
+                break
+            sid = skill_ids[j]
+            text_hit = text_of_job[job_id].get(sid)
+            method = f"{text_hit[1]} + neighbours" if text_hit else "neighbours"
+            ev = nf.evidence(catalog, j, text_hit, _neighbour_probability(nf.matrix[j], cfg))
+            proposals.append(Proposal("job", job_id, sid, round(float(conf[j]), 4), method, ev))
     return proposals
 
 
-def _embedding_scores(catalog: Catalog, parsed, encoder: Encoder) -> list[tuple[np.ndarray, list[str]]]:
-    """Per item: max cosine of each skill (name or long alias) to any sentence or phrase, and which."""
+# ---------------------------------------------------------------- job neighbours
+
+
+def _job_texts(job: Job) -> tuple[str, str, str]:
+    """(full, title, description) texts of a job for the neighbour similarity."""
+    full = f"{'; '.join((job.title, *job.alt_titles))}. {job.description}".strip()
+    return full, job.title, job.description or job.title
+
+
+def _course_text(course: Course) -> str:
+    return f"{course.title}. {course.description}".strip()
+
+
+def _neighbour_texts(catalog: Catalog) -> list[str]:
+    out = [t for j in catalog.jobs.values() for t in _job_texts(j)]
+    out += [_course_text(c) for c in catalog.courses.values()]
+    return out + [s.name for s in catalog.skills.values()]
+
+
+@dataclass
+class NeighbourFeatures:
+    """One job's features against every skill (``matrix[skill, feature]``) and what they rest on."""
+
+    matrix: np.ndarray  # [n_skills, len(NEIGHBOUR_FEATURES)]
+    near: list[tuple[str, float]]  # the nearest tagged jobs (id, similarity), nearest first
+    have: list[set[str]]  # skills of each job in ``near``
+    steps: list[tuple[str, float, set[str]]]  # tagged transition neighbours (id, weight, skills)
+    course_of: np.ndarray  # per skill: index of the closest course teaching it, -1 if none
+    course_cos: np.ndarray  # per course: cosine to the job
+    skill_ids: list[str]
+
+    def evidence(self, catalog: Catalog, j: int, text_hit, p: float) -> str:
+        """Human-readable reasons for skill ``j``: which similar jobs, career steps, course, text."""
+        sid = self.skill_ids[j]
+        parts = []
+        if text_hit:
+            parts.append(f"text: {text_hit[2]!r}")
+        holders = [(jid, s) for (jid, s), h in zip(self.near, self.have) if sid in h]
+        if holders:
+            shown = ", ".join(f"{catalog.jobs[jid].title} ({s:.2f})" for jid, s in holders[:3])
+            more = f" +{len(holders) - 3}" if len(holders) > 3 else ""
+            parts.append(f"{len(holders)} of {len(self.near)} similar jobs have it: {shown}{more}")
+        else:
+            parts.append(f"none of {len(self.near)} similar jobs has it")
+        steps = [catalog.jobs[jid].title for jid, _, h in self.steps if sid in h]
+        if steps:
+            many = len(steps) > 1
+            names = ", ".join(steps[:3]) + (f" +{len(steps) - 3}" if len(steps) > 3 else "")
+            parts.append(f"career step{'s' if many else ''} {names} {'have' if many else 'has'} it")
+        c = int(self.course_of[j])
+        if c >= 0:
+            course = list(catalog.courses.values())[c]
+            parts.append(f"closest course teaching it: {course.title} ({self.course_cos[c]:.2f})")
+        parts.append(f"p={p:.2f}")
+        return "; ".join(parts)
+
+
+def neighbour_features(
+    catalog: Catalog,
+    cfg: TaggingConfig,
+    vec: dict[str, np.ndarray],
+    text_of_job: dict[str, dict[str, tuple[float, str, str]]],
+    job_tags: dict[str, set[str]],
+) -> dict[str, NeighbourFeatures]:
+    """Features of every job in ``text_of_job`` that has at least ``cfg.neighbour_min_jobs`` *other*
+    tagged jobs in ``job_tags``; the job's own entry in ``job_tags`` is never read for it."""
+    jobs = list(catalog.jobs.values())
+    skill_ids = list(catalog.skills)
+    col = {sid: i for i, sid in enumerate(skill_ids)}
+    m = len(skill_ids)
+    full, title, desc = (np.stack([vec[_job_texts(j)[k]] for j in jobs]) for k in range(3))
+    sim = full @ full.T
+    sim += cfg.neighbour_title_weight * (title @ title.T)
+    sim += cfg.neighbour_description_weight * (desc @ desc.T)
+    levels = np.array([j.level for j in jobs], np.float32)
+    sim -= cfg.neighbour_level_weight * np.abs(levels[:, None] - levels[None, :])
+    idx = {j.id: i for i, j in enumerate(jobs)}
+    edge = np.zeros((len(jobs), len(jobs)), np.float32)
+    for t in catalog.transitions:
+        if t.from_job in idx and t.to_job in idx:
+            a, b = idx[t.from_job], idx[t.to_job]
+            edge[a, b] = edge[b, a] = max(edge[a, b], t.weight)
+    sim += cfg.neighbour_transition_weight * edge
+    Y = np.zeros((len(jobs), m), np.float32)
+    tagged = np.zeros(len(jobs), bool)
+    for jid, sids in job_tags.items():
+        if sids:
+            tagged[idx[jid]] = True
+            Y[idx[jid], [col[s] for s in sids]] = 1.0
+    courses = list(catalog.courses.values())
+    course_vec = np.stack([vec[_course_text(c)] for c in courses]) if courses else np.zeros((0, 1))
+    teaches = np.zeros((len(courses), m), bool)
+    for i, c in enumerate(courses):
+        teaches[i, [col[s] for s in c.skills if s in col]] = True
+    skill_vec = np.stack([vec[s.name] for s in catalog.skills.values()])
+    out = {}
+    for job_id, text in text_of_job.items():
+        a = idx[job_id]
+        others = np.flatnonzero(tagged & (np.arange(len(jobs)) != a))  # never the job itself
+        if len(others) < max(cfg.neighbour_min_jobs, 1):
+            continue
+        order = others[np.argsort(-sim[a, others], kind="stable")]
+        X = np.zeros((m, len(NEIGHBOUR_FEATURES)), np.float32)
+        near = order[: cfg.neighbour_near_k]
+        w = np.maximum(sim[a, near], 0.0) ** cfg.neighbour_power
+        X[:, 0] = w @ Y[near] / max(float(w.sum()), 1e-9)
+        wide = order[: cfg.neighbour_k]
+        w = np.maximum(sim[a, wide], 0.0)
+        X[:, 1] = w @ Y[wide] / max(float(w.sum()), 1e-9)
+        steps = [b for b in others if edge[a, b] > 0]
+        if steps:
+            X[:, 2] = (edge[a, steps][:, None] * Y[steps]).max(0)
+        X[:, 3] = np.sqrt(Y[others].mean(0))
+        for sid, (conf, _, _) in text.items():
+            X[col[sid], 4] = conf
+        course_of = np.full(m, -1)
+        cos = course_vec @ full[a] if len(courses) else np.zeros(0)
+        if len(courses):
+            X[:, 5] = teaches[int(cos.argmax())]
+            masked = np.where(teaches, cos[:, None], -np.inf)  # [courses, skills]
+            best = masked.argmax(0)
+            has = teaches.any(0)
+            course_of = np.where(has, best, -1)
+            X[has, 6] = cos[best[has]]
+            X[has, 7] = cos[best[has]] - cos.max()
+        X[:, 8] = skill_vec @ full[a]
+        out[job_id] = NeighbourFeatures(
+            X,
+            [(jobs[b].id, float(full[a] @ full[b])) for b in near],  # shown: text cosine
+            [set(np.asarray(skill_ids)[Y[b] > 0]) for b in near],
+            [(jobs[b].id, float(edge[a, b]), set(np.asarray(skill_ids)[Y[b] > 0])) for b in steps],
+            course_of,
+            cos,
+            skill_ids,
+        )
+    return out
+
+
+def _model_vector(cfg: TaggingConfig) -> tuple[float, np.ndarray]:
+    model = cfg.neighbour_model
+    return float(model.get("intercept", 0.0)), np.array(
+        [float(model.get(f, 0.0)) for f in NEIGHBOUR_FEATURES], np.float32
+    )
+
+
+def _neighbour_probability(x: np.ndarray, cfg: TaggingConfig) -> np.ndarray:
+    b0, w = _model_vector(cfg)
+    return 1.0 / (1.0 + np.exp(-(np.asarray(x) @ w + b0)))
+
+
+def neighbour_confidence(matrix: np.ndarray, cfg: TaggingConfig) -> np.ndarray:
+    """Model probability mapped onto the confidence scale: ``neighbour_cut`` lands on ``threshold``."""
+    p = _neighbour_probability(matrix, cfg)
+    cut, t = cfg.neighbour_cut, cfg.threshold
+    return np.where(p < cut, p / cut * t, t + (p - cut) / (1.0 - cut) * (1.0 - t))
+
+
+def fit_neighbour_model(
+    catalog: Catalog, cfg: TaggingConfig, encoder: Encoder | None, job_ids: Iterable[str], c: float = 1.0
+) -> tuple[dict[str, float], float]:
+    """Fit the logistic weights on ``job_ids`` (each scored leave-one-out) and the F1-best cut.
+
+    Returns ``(neighbour_model, neighbour_cut)`` for a tagging YAML. Only these jobs' tags are the
+    targets; their features use every other job's tags, as :func:`propose` does.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    job_ids = list(job_ids)
+    # text confidences of every candidate (floor 0) for the chosen jobs, without the neighbour step
+    text_cfg = replace(cfg, neighbours=False)
+    props = propose(catalog, text_cfg, encoder, ("job",), floor=0.0)
+    text_of_job: dict[str, dict] = {jid: {} for jid in job_ids}
+    for p in props:
+        if p.item_id in text_of_job:
+            text_of_job[p.item_id][p.skill_id] = (p.confidence, p.method, p.evidence)
+    texts = list(dict.fromkeys(_neighbour_texts(catalog)))
+    enc = encoder if encoder is not None else HashingEncoder()
+    vec = dict(zip(texts, np.asarray(enc.embed(texts), np.float32)))
+    tags = {j.id: set(j.skills) for j in catalog.jobs.values()}
+    feats = neighbour_features(catalog, cfg, vec, text_of_job, tags)
+    col = {sid: i for i, sid in enumerate(catalog.skills)}
+    X, y = [], []
+    for jid, nf in feats.items():
+        X.append(nf.matrix)
+        t = np.zeros(len(col), np.float32)
+        t[[col[s] for s in catalog.jobs[jid].skills]] = 1.0
+        y.append(t)
+    X, y = np.concatenate(X), np.concatenate(y)
+    lr = LogisticRegression(C=c, max_iter=5000).fit(X, y)
+    model = {"intercept": round(float(lr.intercept_[0]), 3)}
+    model.update({f: round(float(v), 3) for f, v in zip(NEIGHBOUR_FEATURES, lr.coef_[0])})
+    p = _neighbour_probability(X, replace(cfg, neighbour_model=model))
+    best_cut, best_f1 = 0.5, -1.0
+    for cut in np.arange(0.05, 0.951, 0.025):
+        pred = p >= cut
+        tp = float((pred & (y > 0)).sum())
+        f1 = 2 * tp / max(float(pred.sum()) + float(y.sum()), 1.0)
+        if f1 > best_f1 + 1e-12:
+            best_cut, best_f1 = round(float(cut), 3), f1
+    return model, best_cut
+
+
+def _embedding_scores(catalog: Catalog, parsed, encoder: Encoder, extra: list[str] = ()):
+    """Per item: max cosine of each skill (name or long alias) to any sentence or phrase, and which.
+
+    Also embeds ``extra`` texts in the same (single) encoder call; returns ``(scores, {text: vec})``.
+    """
     skill_ids = list(catalog.skills)
     surf_text, surf_skill = [], []
     for j, s in enumerate(catalog.skills.values()):
@@ -415,7 +718,7 @@ def _embedding_scores(catalog: Catalog, parsed, encoder: Encoder) -> list[tuple[
             chunks.append(text)
             chunks += [p for p in phrases(text) if p != text]
         chunks_per_item.append(list(dict.fromkeys(chunks)) or [units[0][0]])
-    unique = list(dict.fromkeys([*surf_text, *(c for cs in chunks_per_item for c in cs)]))
+    unique = list(dict.fromkeys([*surf_text, *(c for cs in chunks_per_item for c in cs), *extra]))
     vecs = np.asarray(encoder.embed(unique), dtype=np.float32)
     row = {t: i for i, t in enumerate(unique)}
     surf = vecs[[row[t] for t in surf_text]]
@@ -431,7 +734,7 @@ def _embedding_scores(catalog: Catalog, parsed, encoder: Encoder) -> list[tuple[
             if best_surf[k] > score[j]:
                 score[j], which[j] = best_surf[k], best_chunk[k]
         out.append((score, [chunks[i] for i in which]))
-    return out
+    return out, {t: vecs[row[t]] for t in extra}
 
 
 # ---------------------------------------------------------------- evaluation
@@ -470,16 +773,22 @@ def evaluate_tagging(
     encoder: Encoder | None = None,
     kinds: Iterable[str] = ("course", "job"),
     thresholds: Iterable[float] = (),
+    job_tags: dict[str, Iterable[str]] | None = None,
+    job_groups: dict[str, Iterable[str]] | None = None,
 ) -> dict:
     """Hide-existing evaluation: propose without looking at the tags, then score against them.
 
-    Returns ``{kind: {threshold: metrics}}`` for each kind and ``"all"``, at ``cfg.threshold`` and
-    at each of ``thresholds``, plus the proposing time in seconds.
+    Course tags are hidden from the courses. Jobs: with ``cfg.neighbours`` each job sees the other
+    jobs' tags (``job_tags``, default the catalog's; leave-one-out) and the course tags, never its
+    own; ``cfg.neighbours=False`` or ``job_tags={}`` is text only. Returns ``{group: {threshold:
+    metrics}}`` for each kind, ``"all"`` and each named subset of jobs in ``job_groups``, at
+    ``cfg.threshold`` and each of ``thresholds``, plus the proposing time in seconds.
     """
     kinds = tuple(kinds)
     ts = sorted({cfg.threshold, *thresholds})
     start = time.perf_counter()
-    proposals = propose(catalog, cfg, encoder, kinds, floor=min(ts + [cfg.review_floor]))
+    floor = min(ts + [cfg.review_floor])
+    proposals = propose(catalog, cfg, encoder, kinds, floor=floor, job_tags=job_tags)
     seconds = time.perf_counter() - start
     result: dict = {"seconds": seconds, "threshold": cfg.threshold}
     for group in (*kinds, "all"):
@@ -487,7 +796,19 @@ def evaluate_tagging(
         gold = gold_tags(catalog, gk)
         props = [p for p in proposals if p.kind in gk]
         result[group] = {t: evaluate(props, gold, t) for t in ts}
+    gold_jobs = gold_tags(catalog, ("job",))
+    for name, ids in (job_groups or {}).items():
+        ids = set(ids)
+        gold = {g for g in gold_jobs if g[1] in ids}
+        props = [p for p in proposals if p.kind == "job" and p.item_id in ids]
+        result[name] = {t: evaluate(props, gold, t) for t in ts}
     return result
+
+
+def tuning_split(catalog: Catalog) -> tuple[list[str], list[str]]:
+    """Jobs split in two by a stable hash of the id: (tuning half A, held-out half B)."""
+    a = [jid for jid in catalog.jobs if zlib.crc32(jid.encode("utf-8")) % 2 == 0]
+    return a, [jid for jid in catalog.jobs if jid not in set(a)]
 
 
 # ---------------------------------------------------------------- review file
@@ -639,6 +960,8 @@ def _tag(args) -> int:
     }
     if args.no_embeddings:
         overrides["embeddings"] = False
+    if args.no_neighbours:
+        overrides["neighbours"] = False
     cfg = load_tagging_config(args.config, overrides)
     catalog = load_catalog(args.catalog)
     kinds = ("course", "job") if args.kinds == "all" else (args.kinds,)
@@ -691,6 +1014,11 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--cache-dir", help="embedding cache folder")
     tag.add_argument("--no-embeddings", action="store_true", help="word matches only")
     tag.add_argument(
+        "--no-neighbours",
+        action="store_true",
+        help="tag jobs from their own text only (not from similar tagged jobs, transitions, courses)",
+    )
+    tag.add_argument(
         "--hide-existing", action="store_true", help="leave out proposals the item is already tagged with"
     )
     tag.add_argument(
@@ -723,6 +1051,10 @@ __all__ = [
     "apply_tags",
     "evaluate",
     "evaluate_tagging",
+    "fit_neighbour_model",
+    "neighbour_confidence",
+    "neighbour_features",
+    "tuning_split",
     "load_tagging_config",
     "propose",
     "read_accepted",

@@ -320,3 +320,102 @@ def test_real_minilm_links_a_paraphrase_to_its_skill(tmp_path):
         pytest.skip("all-MiniLM-L6-v2 wheel not installed")
     sims = vec[1:] @ vec[0]
     assert sims[0] > 0.6 and sims[0] > sims[1] + 0.3
+
+
+JOBS = [  # id, title, description, skills
+    ("da", "Data Analyst", "Turns business data into reports for teams.", "sql:0.9;power-bi:0.6;excel:0.7"),
+    ("jda", "Junior Data Analyst", "Prepares data and simple reports for teams.", "sql:0.8;excel:0.8"),
+    ("sda", "Senior Data Analyst", "Leads analyses of business data and reports.", "sql:0.9;objections:0.5"),
+    ("bia", "BI Analyst", "Builds reports on business data for teams.", "sql:0.8;power-bi:0.8;bi:0.7"),
+    ("ra", "Reporting Analyst", "Prepares recurring reports from business data.", "sql:0.7;excel:0.8"),
+    (
+        "be",
+        "Backend Developer",
+        "Builds services and APIs for products.",
+        "go:0.8;python:0.7;unit-testing:0.6",
+    ),
+    ("gd", "Go Developer", "Builds fast services for products.", "go:0.9;unit-testing:0.6;system-design:0.5"),
+    ("new", "Data Analyst II", "Turns business data into reports.", "excel:0.5"),  # the job to tag
+]
+
+
+def make_job_catalog(tmp_path: Path) -> Path:
+    d = make_catalog(tmp_path, [("c1", "SQL Basics", "Write SQL queries.", "sql")])
+    with open(d / "jobs.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title", "alt_titles", "description", "family", "level", "skills"])
+        for jid, title, desc, skills in JOBS:
+            w.writerow([jid, title, "", desc, "data" if "Analyst" in title else "software", 2, skills])
+    (d / "transitions.csv").write_text("from_job,to_job,weight\nda,sda,1.0\n")
+    return d
+
+
+def neighbour_cfg(**kw) -> TaggingConfig:
+    return TaggingConfig(**{"encoder": "hashing", "neighbour_min_jobs": 3, **kw})
+
+
+def test_neighbours_never_use_the_jobs_own_tags(tmp_path):
+    cat = load_catalog(make_job_catalog(tmp_path))
+    cfg = neighbour_cfg()
+    base = propose(cat, cfg, HashingEncoder(), kinds=("job",), floor=0.0)
+    # "objections" is only on sda: no other job or course has it, so sda cannot get it back
+    sda = {p.skill_id: p for p in base if p.item_id == "sda"}
+    assert sda["objections"].confidence < cfg.review_floor
+    assert "none of" in sda["objections"].evidence
+    # sda's own tags can be anything: its proposals do not change (nothing leaks)
+    tags = {j.id: set(j.skills) for j in cat.jobs.values()}
+    for own in (set(), {"objections", "go", "python", "system-design"}):
+        other = propose(cat, cfg, HashingEncoder(), ("job",), 0.0, job_tags={**tags, "sda": own})
+        assert [p for p in other if p.item_id == "sda"] == [p for p in base if p.item_id == "sda"]
+    # ...while another job's tags do move it
+    moved = propose(cat, cfg, HashingEncoder(), ("job",), 0.0, job_tags={**tags, "da": {"objections"}})
+    assert {p.skill_id: p for p in moved if p.item_id == "sda"}["objections"].confidence > (
+        sda["objections"].confidence
+    )
+
+
+def test_neighbour_proposals_name_their_evidence(tmp_path):
+    cat = load_catalog(make_job_catalog(tmp_path))
+    props = propose(cat, neighbour_cfg(), HashingEncoder(), kinds=("job",))
+    new = {p.skill_id: p for p in props if p.item_id == "new"}
+    assert new["sql"].confidence >= 0.6 and new["sql"].method == "neighbours"
+    assert "of 8 similar jobs have it" not in new["sql"].evidence  # only 7 other tagged jobs
+    assert "5 of 7 similar jobs have it: Data Analyst" in new["sql"].evidence
+    assert "closest course teaching it: SQL Basics" in new["sql"].evidence and "p=" in new["sql"].evidence
+    assert "go" not in new or new["go"].confidence < 0.6  # the developers' skills stay out
+    sda = {p.skill_id: p for p in props if p.item_id == "sda"}
+    assert "career step Data Analyst has it" in sda["power-bi"].evidence
+    for p in props:
+        assert 0.0 <= p.confidence <= 1.0 and p.evidence and p.method
+    # too few other tagged jobs: text only, as before
+    few = propose(cat, neighbour_cfg(neighbour_min_jobs=50), HashingEncoder(), kinds=("job",))
+    assert not any("neighbours" in p.method for p in few)
+    assert {p.skill_id for p in few if p.item_id == "new"} == set()  # nothing in its text names a skill
+
+
+def test_cli_no_neighbours_flag_and_review_rows_apply(tmp_path, capsys):
+    cat_dir = make_job_catalog(tmp_path)
+    review = tmp_path / "r.csv"
+    args = ["tag", "--catalog", str(cat_dir), "--out", str(review), "--encoder", "hashing", "--kinds", "job"]
+    assert tagging.main(args) == 0
+    rows = list(csv.DictReader(open(review)))
+    assert list(rows[0]) == list(tagging.REVIEW_COLUMNS)
+    assert any(r["method"] == "neighbours" and r["id"] == "new" and r["accept"] == "yes" for r in rows)
+    out = tmp_path / "tagged"
+    assert tagging.main(["apply", str(review), "--catalog", str(cat_dir), "--out", str(out)]) == 0
+    assert "sql" in load_catalog(out).jobs["new"].skills
+    assert tagging.main([*args, "--no-neighbours"]) == 0
+    rows = list(csv.DictReader(open(review)))
+    assert rows and not any("neighbours" in r["method"] for r in rows)
+
+
+def test_neighbour_model_config_is_checked(tmp_path):
+    cfg = load_tagging_config()
+    assert set(cfg.neighbour_model) == {"intercept", *tagging.NEIGHBOUR_FEATURES}
+    bad = tmp_path / "t.yaml"
+    bad.write_text("neighbour_model: {votes: 1.0}\n")
+    with pytest.raises(ValueError, match="neighbour_model has unknown key"):
+        load_tagging_config(bad)
+    bad.write_text("neighbour_cut: 1.0\n")
+    with pytest.raises(ValueError, match="neighbour_cut"):
+        load_tagging_config(bad)
