@@ -2,6 +2,8 @@
 over test profiles, against plain ``generate(num_beams=10)`` on the same inputs, in one run.
 
     python benchmarks/recommend_latency.py --model outputs/tiny_t5 --data outputs/data --n 200
+
+``--json PATH`` also writes the figures (milliseconds, profiles/s) for benchmarks/run_all.py.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--data", default="outputs/data")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rec = Recommender.from_pretrained(args.model, use_embeddings=False)
@@ -84,6 +87,28 @@ def main() -> None:
         )
     print(f"\nratio of p50 (generate / careerpath): {statistics.median(gen) / statistics.median(ours):.2f}")
     print(f"batched full-catalog scoring (courses + jobs): {batched:.0f} profiles/s")
+    if args.json:
+        figures = {
+            name: {
+                "p50_ms": round(1000 * statistics.median(xs), 2),
+                "p95_ms": round(1000 * pct(xs, 0.95), 2),
+                "mean_ms": round(1000 * statistics.mean(xs), 2),
+            }
+            for name, xs in (("careerpath", ours), ("generate", gen))
+        }
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "n": len(profiles),
+                    "steps": args.steps,
+                    "threads": 1,
+                    **figures,
+                    "ratio_p50": round(statistics.median(gen) / statistics.median(ours), 3),
+                    "batched_profiles_per_s": round(batched, 1),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

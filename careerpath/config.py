@@ -85,7 +85,7 @@ class TrainConfig:
         "auto",
         "seq2seq with one token per catalog name: learn the next-course and next-job positions from the "
         "generator's probabilities given the text (rows' probs_visible; synthetic data) instead of the one "
-        "sampled choice. auto: when the data and tokenizer allow it | on: required | off",
+        "sampled choice. auto: when the data and tokenizer allow it | always: required | never",
     )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
@@ -254,8 +254,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.schedule: {t.schedule!r} is not linear, cosine or constant")
     if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision: {t.mixed_precision!r} is not auto, no, bf16 or fp16")
-    if t.soft_targets not in ("auto", "on", "off"):
-        raise ConfigError(f"train.soft_targets: {t.soft_targets!r} is not auto, on or off")
+    if t.soft_targets not in ("auto", "always", "never"):
+        raise ConfigError(f"train.soft_targets: {t.soft_targets!r} is not auto, always or never (on/off read as YAML booleans)")
     if t.mixed_precision == "fp16" and m.kind != "causal":
         raise ConfigError("train.mixed_precision: fp16 overflows in T5; use bf16 or no")
     for name in ("batch_size", "eval_batch_size", "grad_accum", "epochs"):

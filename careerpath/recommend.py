@@ -21,7 +21,7 @@ from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import Catalog, Course, load_catalog
 from data_prep.progression import Progression, coverage, skill_gap
-from data_prep.textformat import STAY
+from data_prep.textformat import STAY, Profile, serialise_input
 
 MIN_CONFIDENCE = 0.05  # a planned course below this probability marks the pathway as unsure
 # Courses tried from each beam state: the model's top few, from the same forward pass, so a wider
@@ -375,14 +375,21 @@ class Recommender:
         return coverage(beam.skills, job) + best / total >= self.move_threshold - 1e-9
 
     def _text_of(self, beam: _Beam, goal: str) -> str:
-        prof = ResolvedProfile(
-            job=beam.job,
-            goal=goal,
-            history=list(beam.history),
-            skills=sorted(beam.skills),
-            courses=list(beam.courses),
+        """``ResolvedProfile(job, goal, history, skills, courses).input_text(catalog)`` of the beam
+        (the same text, built without re-indexing the catalog's skills on every call)."""
+        cat = self.catalog
+        history = list(beam.history)
+        if beam.job and (not history or history[-1] != beam.job):
+            history.append(beam.job)
+        return serialise_input(
+            Profile(
+                goal=cat.jobs[goal].title if goal else "",
+                job=cat.jobs[beam.job].title if beam.job else "",
+                history=[cat.jobs[j].title for j in history],
+                skills=[cat.skills[s].name for s in sorted(beam.skills, key=self._skill_pos.__getitem__)],
+                courses=[cat.courses[c].title for c in beam.courses],
+            )
         )
-        return prof.input_text(self.catalog)
 
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
         # no route in the transition graph: a direct move once the goal's skills are there

@@ -7,9 +7,17 @@ output is shared by all candidates. Jobs are scored as the rest of the target, `
 <title>`` + end of text, given each of the ``job_course_k`` most likely courses (with the skills
 the catalog says they add) and mixed by those courses' probabilities. Scores are log-softmax
 normalised over the catalog, so they are probabilities a person can read.
+
+Speed (CPU, one profile at a time): a plain float32 T5 runs through :class:`_LeanT5`, the same
+forward in fewer torch ops on the model's own weights; inputs are tokenised straight by the Rust
+tokenizer when that gives the same ids; all rows' job heads share one decoder call; and the course
+scores of the last few inputs are remembered until a weight changes (a recommendation and then a
+pathway for one profile score the same text first).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import torch
@@ -43,15 +51,24 @@ def single_token_ids(tokenizer, prefix: str, texts: list[str]) -> list[int] | No
 _MIN = torch.finfo(torch.float32).min
 
 
+def weights_stamp(params: list[torch.Tensor]) -> tuple:
+    """Changes whenever one of ``params`` is modified in place (its version counter) or re-stored."""
+    return tuple((p._version, p.data_ptr()) for p in params)
+
+
 class _LeanT5:
     """T5ForConditionalGeneration's eval-mode forward in plain torch ops, on the model's own weights.
 
     The tiny T5's layers are so small that on CPU transformers' per-module Python (masks, output
     records, cache objects, hooks) costs more than the arithmetic; this runs the same maths (RMS
     norms, unscaled attention with the first layer's relative position bias, the same ``sdpa``
-    kernel) with none of that. It holds references to the model's parameters, so in-place weight
-    updates are seen; :meth:`build` returns None for anything it does not mirror exactly (other
-    architectures, adapters, non-float32 weights), which then goes through the model itself.
+    kernel) in fewer, larger ops: q/k/v projections fused into one matmul on pre-transposed
+    weights, and output logits only for the candidate tokens (the log-softmax over the whole
+    vocabulary cancels when the scores are renormalised over the candidates). The fused weights are
+    rebuilt whenever a parameter changes (tensor version counters and storage), so in-place weight
+    updates are seen. :meth:`build` returns None for anything it does not mirror exactly (other
+    architectures, adapters, hooks, patched forwards, non-float32 weights), which then goes through
+    the model itself.
     """
 
     def __init__(self, model):
@@ -62,18 +79,14 @@ class _LeanT5:
             cfg.relative_attention_num_buckets,
             cfg.relative_attention_max_distance,
         )
-        self.enc_embed = model.encoder.embed_tokens.weight
-        self.dec_embed = model.decoder.embed_tokens.weight
-        self.lm_head = model.lm_head.weight
+        self.relu = cfg.dense_act_fn == "relu" and not cfg.is_gated_act
         scale = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
         self.out_scale = cfg.d_model**-0.5 if scale else None
-        self.enc_rel = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
-        self.dec_rel = model.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
-        self.enc_layers = [self._layer(b, cross=False) for b in model.encoder.block]
-        self.dec_layers = [self._layer(b, cross=True) for b in model.decoder.block]
-        self.enc_final = self._norm(model.encoder.final_layer_norm)
-        self.dec_final = self._norm(model.decoder.final_layer_norm)
+        self.params = list(model.parameters())
+        self._stamp: tuple | None = None
+        self._heads_w: dict[tuple, torch.Tensor] = {}
         self._buckets: dict[tuple, torch.Tensor] = {}
+        self._sync(self.stamp())
 
     @classmethod
     def build(cls, model) -> _LeanT5 | None:
@@ -81,124 +94,178 @@ class _LeanT5:
             return None
         if any(p.dtype != torch.float32 for p in model.parameters()):
             return None
+        for m in model.modules():  # hooks or a patched forward (e.g. autocast) would be bypassed
+            if m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__:
+                return None
+        if torch.nn.modules.module._global_forward_hooks or torch.nn.modules.module._global_forward_pre_hooks:
+            return None
         try:
             return cls(model)
-        except AttributeError:
+        except (AttributeError, IndexError):
             return None
+
+    # -- weights ------------------------------------------------------------------------
+    def stamp(self) -> tuple:
+        """Changes whenever a parameter is modified in place or given new storage."""
+        return weights_stamp(self.params)
+
+    def _sync(self, stamp: tuple) -> None:
+        """(Re)build the fused, transposed weights when any parameter changed since the last build."""
+        if stamp == self._stamp:
+            return
+        m = self.model
+        with torch.no_grad():
+            self.enc_embed = m.encoder.embed_tokens.weight.detach()
+            self.dec_embed = m.decoder.embed_tokens.weight.detach()
+            self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
+            self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
+            self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
+            self.dec_layers = [self._layer(b, cross=True) for b in m.decoder.block]
+            self.enc_final = self._norm(m.encoder.final_layer_norm)
+            self.dec_final = self._norm(m.decoder.final_layer_norm)
+        self._heads_w.clear()
+        self._stamp = stamp
 
     @staticmethod
     def _norm(ln):
-        return ln.weight, ln.variance_epsilon
+        return ln.weight.detach(), ln.variance_epsilon
 
-    def _layer(self, block, cross: bool):
+    @staticmethod
+    def _t(*linears) -> torch.Tensor:
+        return torch.cat([lin.weight.detach() for lin in linears]).t().contiguous()
+
+    def _layer(self, block, cross: bool) -> dict:
         sa = block.layer[0].SelfAttention
         ff = block.layer[-1].DenseReluDense
         layer = {
             "ln_sa": self._norm(block.layer[0].layer_norm),
-            "sa": (sa.q.weight, sa.k.weight, sa.v.weight, sa.o.weight),
+            "qkv": self._t(sa.q, sa.k, sa.v),
+            "o": self._t(sa.o),
             "ln_ff": self._norm(block.layer[-1].layer_norm),
+            "wo": self._t(ff.wo),
         }
         if hasattr(ff, "wi_0"):
-            layer["ff"] = (ff.wi_0.weight, ff.wi_1.weight, ff.wo.weight, ff.act)
+            layer["wi"], layer["wi_1"], layer["act"] = self._t(ff.wi_0), self._t(ff.wi_1), ff.act
         else:
-            layer["ff"] = (ff.wi.weight, None, ff.wo.weight, ff.act)
+            layer["wi"], layer["wi_1"], layer["act"] = self._t(ff.wi), None, ff.act
         if cross:
             ca = block.layer[1].EncDecAttention
             layer["ln_ca"] = self._norm(block.layer[1].layer_norm)
-            layer["ca"] = (ca.q.weight, ca.k.weight, ca.v.weight, ca.o.weight)
+            layer["ca_q"], layer["ca_kv"], layer["ca_o"] = self._t(ca.q), self._t(ca.k, ca.v), self._t(ca.o)
         return layer
+
+    def _out_weights(self, candidates: tuple[int, ...]) -> torch.Tensor:
+        w = self._heads_w.get(candidates)
+        if w is None:
+            head = self.model.lm_head.weight.detach()
+            w = head[torch.tensor(candidates, device=head.device)].t().contiguous()
+            self._heads_w[candidates] = w
+        return w
 
     # -- pieces ---------------------------------------------------------------------------
     @staticmethod
     def _rms(x, norm):
         w, eps = norm
-        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+        return F.rms_norm(x, (x.shape[-1],), w, eps)
 
-    @staticmethod
-    def _ff(x, ff):
-        wi, wi_1, wo, act = ff
-        if wi_1 is None:
-            h = torch.relu(F.linear(x, wi)) if isinstance(act, torch.nn.ReLU) else act(F.linear(x, wi))
+    def _ff(self, x, lay):
+        h = x @ lay["wi"]
+        if lay["wi_1"] is not None:
+            h = lay["act"](h) * (x @ lay["wi_1"])
+        elif self.relu:
+            h = h.relu_()
         else:
-            h = act(F.linear(x, wi)) * F.linear(x, wi_1)
-        return F.linear(h, wo)
+            h = lay["act"](h)
+        return h @ lay["wo"]
 
-    def _heads(self, x, w):
+    def _self_attend(self, x, lay, mask):
         b, n, _ = x.shape
-        return F.linear(x, w).view(b, n, self.n_heads, self.d_kv).transpose(1, 2)
+        h = self._rms(x, lay["ln_sa"])
+        q, k, v = (h @ lay["qkv"]).view(b, n, 3, self.n_heads, self.d_kv).permute(2, 0, 3, 1, 4).unbind(0)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+        return x + a.transpose(1, 2).reshape(b, n, -1) @ lay["o"]
 
-    def _attend(self, x, q_w, k, v, o_w, mask):
-        b, n, _ = x.shape
-        a = F.scaled_dot_product_attention(self._heads(x, q_w), k, v, attn_mask=mask, scale=1.0)
-        return F.linear(a.transpose(1, 2).reshape(b, n, -1), o_w)
-
-    def _bias(self, table, q_len: int, k_len: int, decoder: bool) -> torch.Tensor:
-        """``[1, heads, q_len, k_len]`` relative position bias (causal positions masked for the decoder)."""
-        key = (decoder, q_len, k_len, table.device)
-        idx = self._buckets.get(key)
-        if idx is None:
+    def _bias(self, table, length: int, decoder: bool) -> torch.Tensor:
+        """``[1, heads, length, length]`` relative position bias (causal positions masked for the
+        decoder). The bucket of (query i, key j) depends on j - i alone, so one bucket matrix for
+        the longest length seen serves every shorter one as its top-left block."""
+        key = (decoder, table.device)
+        cached = self._buckets.get(key)
+        if cached is None or cached[0].shape[0] < length:
             from transformers.models.t5.modeling_t5 import T5Attention
 
-            rel = torch.arange(k_len)[None, :] - torch.arange(q_len)[:, None]
+            size = max(length, 64)
+            rel = torch.arange(size)[None, :] - torch.arange(size)[:, None]
             idx = T5Attention._relative_position_bucket(
                 rel, bidirectional=not decoder, num_buckets=self.buckets, max_distance=self.max_distance
             ).to(table.device)
-            self._buckets[key] = idx
-        bias = F.embedding(idx, table).permute(2, 0, 1).unsqueeze(0)
-        if decoder:
-            causal = torch.ones(q_len, k_len, dtype=torch.bool, device=table.device).tril()
-            bias = torch.where(causal, bias, _MIN)
-        return bias
+            causal = torch.ones(size, size, dtype=torch.bool, device=table.device).tril()
+            cached = self._buckets[key] = (idx, causal)
+        idx, causal = cached
+        bias = F.embedding(idx[:length, :length], table).permute(2, 0, 1).unsqueeze(0)
+        return torch.where(causal[:length, :length], bias, _MIN) if decoder else bias
+
+    @staticmethod
+    def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
+        """``[b, 1, 1, L]``: 0 where ``mask`` is set, the dtype's lowest value on padding."""
+        add = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask.bool(), _MIN)
+        return add[:, None, None, :]
 
     # -- encoder / decoder ----------------------------------------------------------------
-    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Encoder last hidden state ``[b, L, d]``."""
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor, stamp: tuple | None = None) -> torch.Tensor:
+        """Encoder last hidden state ``[b, L, d]``. ``stamp``: :meth:`stamp` if the caller has it;
+        :meth:`context` and :meth:`next_logits` then use the weights this call saw."""
+        self._sync(self.stamp() if stamp is None else stamp)
         x = F.embedding(ids, self.enc_embed)
         length = ids.shape[1]
-        bias = self._bias(self.enc_rel, length, length, decoder=False)
-        if not bool(mask.all()):
-            bias = torch.where(mask[:, None, None, :].bool(), bias, _MIN)
+        bias = self._bias(self.enc_rel, length, decoder=False)
+        if not bool(mask.all()):  # padding: an additive mask, as transformers builds from a float mask
+            bias = bias + self._additive(mask, bias.dtype)
         for lay in self.enc_layers:
-            h = self._rms(x, lay["ln_sa"])
-            q, k, v, o = lay["sa"]
-            x = x + self._attend(h, q, self._heads(h, k), self._heads(h, v), o, bias)
-            x = x + self._ff(self._rms(x, lay["ln_ff"]), lay["ff"])
+            x = self._self_attend(x, lay, bias)
+            x = x + self._ff(self._rms(x, lay["ln_ff"]), lay)
         return self._rms(x, self.enc_final)
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor):
         """What every decoder call on these encoder outputs shares: cross-attention keys/values, mask."""
+        b, length, _ = hidden.shape
         kv = [
-            (self._heads(hidden, lay["ca"][1]), self._heads(hidden, lay["ca"][2])) for lay in self.dec_layers
+            (hidden @ lay["ca_kv"])
+            .view(b, length, 2, self.n_heads, self.d_kv)
+            .permute(2, 0, 3, 1, 4)
+            .unbind(0)
+            for lay in self.dec_layers
         ]
-        add = None
-        if not bool(mask.all()):
-            add = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device)
-            add = add.masked_fill(~mask.bool(), _MIN)[:, None, None, :]
-        return kv, add
+        return kv, None if bool(mask.all()) else self._additive(mask, hidden.dtype)
 
     def next_logits(
-        self, ctx, rows: torch.Tensor | None, dec: torch.Tensor, last: torch.Tensor
+        self,
+        ctx,
+        rows: torch.Tensor | None,
+        dec: torch.Tensor,
+        last: torch.Tensor,
+        candidates: tuple[int, ...],
     ) -> torch.Tensor:
-        """Logits ``[n, vocab]`` after ``dec[i, : last[i] + 1]``, on encoder row ``rows[i]`` (all rows: None)."""
+        """Logits ``[n, len(candidates)]`` of the candidate tokens after ``dec[i, : last[i] + 1]``, on
+        encoder row ``rows[i]`` (all rows in order: None)."""
         kv, add = ctx
         if rows is not None:
             kv = [(k[rows], v[rows]) for k, v in kv]
             add = add[rows] if add is not None else None
         x = F.embedding(dec, self.dec_embed)
-        width = dec.shape[1]
-        bias = self._bias(self.dec_rel, width, width, decoder=True)
+        n, width = dec.shape
+        bias = self._bias(self.dec_rel, width, decoder=True)
         for lay, (ck, cv) in zip(self.dec_layers, kv, strict=True):
-            h = self._rms(x, lay["ln_sa"])
-            q, k, v, o = lay["sa"]
-            x = x + self._attend(h, q, self._heads(h, k), self._heads(h, v), o, bias)
+            x = self._self_attend(x, lay, bias)
             h = self._rms(x, lay["ln_ca"])
-            x = x + self._attend(h, lay["ca"][0], ck, cv, lay["ca"][3], add)
-            x = x + self._ff(self._rms(x, lay["ln_ff"]), lay["ff"])
-        x = x[torch.arange(x.shape[0], device=x.device), last]
-        x = self._rms(x, self.dec_final)
+            q = (h @ lay["ca_q"]).view(n, width, self.n_heads, self.d_kv).transpose(1, 2)
+            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=add, scale=1.0)
+            x = x + a.transpose(1, 2).reshape(n, width, -1) @ lay["ca_o"]
+            x = x + self._ff(self._rms(x, lay["ln_ff"]), lay)
+        x = self._rms(x[torch.arange(n, device=x.device), last], self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
-        return F.linear(x, self.lm_head)
+        return x @ self._out_weights(candidates)
 
 
 class _EncoderOut:
@@ -249,6 +316,12 @@ class CatalogScorer:
         # model is a plain float32 T5 (same maths, none of transformers' per-module overhead)
         self._lean = _LeanT5.build(model) if self.fast else None
         self._head_ids: dict[tuple, list[int]] = {}
+        # course log-probs of recent inputs (a recommendation and then a pathway for the same
+        # profile score the same text): valid while no weight changed (tensor version counters)
+        self._params = list(model.parameters())
+        self._memo: dict[str, np.ndarray] = {}
+        self._memo_stamp: tuple | None = None
+        self._memo_lock = threading.Lock()
 
     def _single_tokens(self, prefix: str, texts: list[str]) -> list[int] | None:
         return single_token_ids(self.tok, prefix, texts)
@@ -263,9 +336,9 @@ class CatalogScorer:
             from careerpath.generation import build_prompt
 
             return [self._ids(build_prompt(t)) for t in texts]
+        self.tok.truncation_side = "right"
         enc = self._tokenise_direct(texts)
         if enc is None:
-            self.tok.truncation_side = "right"
             enc = self.tok(
                 texts, padding=True, truncation=True, max_length=self.max_source_length, return_tensors="pt"
             )
@@ -302,13 +375,13 @@ class CatalogScorer:
     def _lean_on(self) -> bool:
         return self._lean is not None and not self.model.training
 
-    def _encode(self, texts: list[str]):
+    def _encode(self, texts: list[str], stamp: tuple | None = None):
         """Tokenised inputs and, for seq2seq, the one encoder pass every candidate shares."""
         enc = self._encode_inputs(texts)
         if self.kind == "causal":
             return enc, None
         if self._lean_on():
-            return enc, _EncoderOut(self._lean.encode(enc["input_ids"], enc["attention_mask"]))
+            return enc, _EncoderOut(self._lean.encode(enc["input_ids"], enc["attention_mask"], stamp))
         return enc, self.model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
 
     # -- sequence log-probabilities --------------------------------------------------------
@@ -367,14 +440,45 @@ class CatalogScorer:
     @torch.inference_mode()
     def score_courses(self, input_texts: list[str]) -> np.ndarray:
         """``course_logp [n, n_courses]`` only: one decoder pass per input (what planning needs)."""
-        enc, enc_out = self._encode(input_texts)
+        stamp = weights_stamp(self._params)
+        remembered = self._recall(input_texts, stamp)
+        if remembered is not None:
+            return remembered
+        enc, enc_out = self._encode(input_texts, stamp)
         if self.fast:
-            return self._fast_courses(enc_out, enc["attention_mask"])
-        out = np.zeros((len(input_texts), len(self.course_ids)))
-        for r in range(len(input_texts)):
-            raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
-            out[r] = raw - _logsumexp(raw)
+            out = self._fast_courses(enc_out, enc["attention_mask"])
+        else:
+            out = np.zeros((len(input_texts), len(self.course_ids)))
+            for r in range(len(input_texts)):
+                raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
+                out[r] = raw - _logsumexp(raw)
+        self._remember(input_texts, out, stamp)
         return out
+
+    # -- memo of recent course scores --------------------------------------------------------
+    def _recall(self, texts: list[str], stamp: tuple) -> np.ndarray | None:
+        """Remembered course log-probs of every text (scored with the weights ``stamp`` names), or None."""
+        if not texts or not self._memo or self.model.training:
+            return None
+        with self._memo_lock:
+            if self._memo_stamp != stamp:
+                self._memo.clear()
+                return None
+            hits = [self._memo.get(t) for t in texts]
+        return np.stack(hits) if all(h is not None for h in hits) else None
+
+    def _remember(self, texts: list[str], course_lp: np.ndarray, stamp: tuple) -> None:
+        if self.model.training or len(texts) > 8:  # bulk scoring (evaluation) is not repeated
+            return
+        with self._memo_lock:
+            if self._memo_stamp != stamp:
+                self._memo.clear()
+                self._memo_stamp = stamp
+            for t, row in zip(texts, course_lp):
+                self._memo.pop(t, None)
+                self._memo[t] = row.copy()
+            while len(self._memo) > 64:
+                del self._memo[next(iter(self._memo))]
 
     @torch.inference_mode()
     def score(self, input_texts: list[str], skill_ids: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -386,15 +490,17 @@ class CatalogScorer:
         n = len(input_texts)
         course_lp = np.zeros((n, len(self.course_ids)))
         job_lp = np.zeros((n, len(self.job_ids)))
-        enc, enc_out = self._encode(input_texts)
+        stamp = weights_stamp(self._params)
+        enc, enc_out = self._encode(input_texts, stamp)
         if self.fast:
             course_lp = self._fast_courses(enc_out, enc["attention_mask"])
             job_lp = self._fast_jobs(enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids])
-            return course_lp, job_lp
-        for r in range(n):
-            raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
-            course_lp[r] = raw - _logsumexp(raw)
-            job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]))
+        else:
+            for r in range(n):
+                raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
+                course_lp[r] = raw - _logsumexp(raw)
+                job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]))
+        self._remember(input_texts, course_lp, stamp)
         return course_lp, job_lp
 
     # -- fast path: one decoder step scores every single-token name ------------------------
@@ -412,17 +518,20 @@ class CatalogScorer:
         dec, last = dec.to(self.device), last.to(self.device)
         index = None if rows is None else torch.tensor(rows, device=self.device)
         if self._lean_on():
+            # logits of the candidates alone: the log-softmax normaliser cancels in the renormalisation
             if enc_out.ctx is None:
                 enc_out.ctx = self._lean.context(enc_out.last_hidden_state, mask)
-            logits = self._lean.next_logits(enc_out.ctx, index, dec, last)
-        else:
-            hidden = enc_out.last_hidden_state
-            if index is not None:
-                hidden, mask = hidden[index], mask[index]
-            out = self.model(
-                encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=dec, use_cache=False
+            lp = (
+                self._lean.next_logits(enc_out.ctx, index, dec, last, tuple(candidates)).float().cpu().numpy()
             )
-            logits = out.logits[torch.arange(n, device=self.device), last]
+            return lp - _logsumexp(lp)[:, None]
+        hidden = enc_out.last_hidden_state
+        if index is not None:
+            hidden, mask = hidden[index], mask[index]
+        out = self.model(
+            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=dec, use_cache=False
+        )
+        logits = out.logits[torch.arange(n, device=self.device), last]
         lp = torch.log_softmax(logits.float(), dim=-1)[:, candidates].cpu().numpy()
         return lp - _logsumexp(lp)[:, None]
 

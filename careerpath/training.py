@@ -618,19 +618,19 @@ def run_training(cfg: Config) -> Path:
         train_texts = [r["input_text"] for r in train_rows] + [r["target_text"] for r in train_rows]
         model, tokenizer, family = modeling.build(cfg, train_texts)
     soft = None
-    if cfg.train.soft_targets != "off":
+    if cfg.train.soft_targets != "never":
         soft = SoftTargets.from_catalog(tokenizer, cfg.data.data_dir) if family == "seq2seq" else None
-        if soft is None and cfg.train.soft_targets == "on":
+        if soft is None and cfg.train.soft_targets == "always":
             raise ValueError(
-                "--train.soft_targets on needs a seq2seq model with one token per catalog name (model.kind "
-                "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or off"
+                "--train.soft_targets always needs a seq2seq model with one token per catalog name (model.kind "
+                "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or never"
             )
     examples = encode_rows(train_rows, tokenizer, family, cfg, soft)
     if soft is not None:
         with_soft = sum(1 for e in examples if e.get("soft"))
-        if with_soft == 0 and cfg.train.soft_targets == "on":
+        if with_soft == 0 and cfg.train.soft_targets == "always":
             raise ValueError(
-                f"--train.soft_targets on: no row of {cfg.data.data_dir}/train.jsonl has probs_visible"
+                f"--train.soft_targets always: no row of {cfg.data.data_dir}/train.jsonl has probs_visible"
             )
         log.info("soft targets on %d of %d examples", with_soft, len(examples))
         soft = soft if with_soft else None

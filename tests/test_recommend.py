@@ -287,3 +287,124 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
     ]
     probs = {j["id"]: j["probability"] for j in plain["next_jobs"]}
     assert hot["next_jobs"][0]["probability"] == probs[last_job]
+
+
+def _reference_skill_gap_plan(rec, start, goal, max_steps, cons):
+    """The skill-gap fallback as first written (a scan of the whole catalog per step)."""
+    from careerpath.recommend import PathStep, _Beam
+    from data_prep.progression import skill_gap
+
+    b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps))
+    for _ in range(max_steps):
+        if b.reached(goal):
+            break
+        hop = (rec.progression.next_hop(b.job, goal) or goal) if b.job else goal
+        want = dict(skill_gap(b.skills, rec.catalog.jobs[hop]))
+        for s, w in skill_gap(b.skills, rec.catalog.jobs[goal]):
+            want[s] = want.get(s, 0.0) + 0.5 * w
+        for c in rec.catalog.courses.values():
+            value = max((want.get(s, 0.0) for s in c.skills if s not in b.skills), default=0.0)
+            for p in c.prerequisites:
+                if p not in b.skills and value > 0:
+                    want.setdefault(p, 0.5 * value)
+        best, best_gain = None, 0.0
+        for c in rec.catalog.courses.values():
+            if not rec._course_allowed(c, set(b.courses), cons) or not set(c.prerequisites) <= b.skills:
+                continue
+            gain = sum(want.get(s, 0.0) for s in c.skills if s not in b.skills) - 0.001 * c.hours
+            if gain > best_gain:
+                best, best_gain = c, gain
+        if best is None:
+            break
+        gained = rec.catalog.skill_names([s for s in best.skills if s not in b.skills])
+        b.skills |= set(best.skills)
+        b.courses.append(best.id)
+        gap, cov = rec._goal_state(b, goal)
+        reason = rec._course_reason(best, b.skills - set(best.skills), hop, goal)
+        b.steps.append(
+            PathStep(
+                "course",
+                best.id,
+                best.title,
+                gained,
+                gap,
+                round(cov, 3),
+                best.hours,
+                None,
+                reason,
+                "skill-gap fallback",
+            )
+        )
+        rec._maybe_move(b, goal, "skill-gap fallback")
+    return b
+
+
+def test_skill_gap_plan_matches_the_full_catalog_scan(rec):
+    from careerpath.recommend import _Beam
+
+    cat, rng = rec.catalog, random.Random(3)
+    cons_options = [
+        Constraints(),
+        Constraints(max_hours=30, max_level=2),
+        Constraints(exclude_providers=["x"]),
+    ]
+    for i in range(40):
+        prof = _random_profile(cat, rng)
+        start = _Beam(prof.job, set(prof.skills), list(prof.courses), [prof.job] if prof.job else [])
+        cons = cons_options[i % len(cons_options)]
+        ours = rec._skill_gap_plan(start, prof.goal, 8, cons)
+        ref = _reference_skill_gap_plan(rec, start, prof.goal, 8, cons)
+        assert (ours.steps, ours.courses, ours.skills, ours.job) == (
+            ref.steps,
+            ref.courses,
+            ref.skills,
+            ref.job,
+        )
+
+
+def test_pathway_search_stops_only_when_the_goal_is_out_of_reach(rec, monkeypatch):
+    """Stopping the model's beam search once no beam can reach the goal in the steps left changes
+    no pathway; it saves model calls."""
+    cat, rng = rec.catalog, random.Random(4)
+    profiles = [_random_profile(cat, rng) for _ in range(25)]
+    calls = {"n": 0}
+    score_courses = rec.scorer.score_courses
+
+    def counted(texts):
+        calls["n"] += 1
+        return score_courses(texts)
+
+    monkeypatch.setattr(rec.scorer, "score_courses", counted)
+    pruned, pruned_calls = [], 0
+    for max_steps in (1, 3, 5, 8):
+        for prof in profiles:
+            calls["n"] = 0
+            pruned.append(rec.pathway(prof, max_steps=max_steps).as_dict())
+            pruned_calls += calls["n"]
+    monkeypatch.setattr(rec, "_may_reach", lambda beam, goal, steps_left: True)
+    full, full_calls = [], 0
+    for max_steps in (1, 3, 5, 8):
+        for prof in profiles:
+            calls["n"] = 0
+            full.append(rec.pathway(prof, max_steps=max_steps).as_dict())
+            full_calls += calls["n"]
+    assert pruned == full
+    assert pruned_calls < full_calls
+
+
+def test_beam_text_is_the_profiles_input_text(rec):
+    from careerpath.recommend import _Beam
+
+    cat, rng = rec.catalog, random.Random(5)
+    for _ in range(30):
+        prof = _random_profile(cat, rng)
+        history = rng.sample(list(cat.jobs), rng.randint(0, 3))
+        beam = _Beam(prof.job, set(prof.skills), list(prof.courses), history)
+        expected = ResolvedProfile(
+            job=beam.job,
+            goal=prof.goal,
+            history=list(history),
+            skills=sorted(beam.skills),
+            courses=beam.courses,
+        ).input_text(cat)
+        assert rec._text_of(beam, prof.goal) == expected

@@ -280,10 +280,10 @@ def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
 
 def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
     """Soft targets train end to end; losses read back every 4 steps still give one entry per step."""
-    args = ["--data_dir", str(tiny_dataset), "--soft_targets", "on", "--epochs", "1", "--max_steps", "6"]
+    args = ["--data_dir", str(tiny_dataset), "--soft_targets", "always", "--epochs", "1", "--max_steps", "6"]
     out = training.run_training(tiny_cfg(tmp_path / "soft", *args, "--log_every", "4"))
     metrics = json.loads((out / "metrics.json").read_text())
     assert [s for s, _ in metrics["train_loss"]] == [1, 2, 3, 4, 5, 6]
     assert all(v == v and v > 0 for _, v in metrics["train_loss"])  # no NaN
-    with pytest.raises(ValueError, match="soft_targets on needs"):  # the fixture dataset has no catalog/
-        training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "on", "--max_steps", "1"))
+    with pytest.raises(ValueError, match="soft_targets always needs"):  # the fixture dataset has no catalog/
+        training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "always", "--max_steps", "1"))

@@ -1,0 +1,172 @@
+"""The fast scoring path (lean T5 forward, direct tokenisation, memo) scores as transformers does."""
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from careerpath.profile import ResolvedProfile
+from careerpath.recommend import Recommender
+from careerpath.scoring import CatalogScorer, _LeanT5
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_model):
+    return Recommender.from_pretrained(tiny_model, use_embeddings=False)
+
+
+def _reference(scorer: CatalogScorer, model=None) -> CatalogScorer:
+    """The same scorer on transformers' own forward and tokenisation, remembering nothing."""
+    ref = CatalogScorer(model or scorer.model, scorer.tok, scorer.catalog)
+    ref._lean = None
+    ref._tokenise_direct = lambda texts: None
+    ref._remember = lambda *args: None
+    return ref
+
+
+def _profiles(cat, n: int, seed: int):
+    rng = random.Random(seed)
+    jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
+    out = []
+    for _ in range(n):
+        prof = ResolvedProfile(
+            job=rng.choice(jobs + [None]),
+            goal=rng.choice(jobs),
+            skills=rng.sample(skills, rng.randint(0, 8)),
+            courses=rng.sample(courses, rng.randint(0, 5)),
+        )
+        out.append((prof.input_text(cat), sorted(prof.skills)))
+    return out
+
+
+def _assert_same_ranking(a: np.ndarray, b: np.ndarray, k: int = 10, tol: float = 1e-4) -> None:
+    np.testing.assert_allclose(a, b, atol=tol)
+    for row_a, row_b in zip(np.atleast_2d(a), np.atleast_2d(b)):
+        top_a = np.argsort(-row_a, kind="stable")[:k]
+        top_b = np.argsort(-row_b, kind="stable")[:k]
+        for i, j in zip(top_a, top_b):  # any difference is a tie up to float noise
+            assert i == j or abs(row_a[i] - row_a[j]) < tol
+
+
+def test_fast_scorer_matches_transformers_forward(rec):
+    scorer = rec.scorer
+    assert scorer.fast and scorer._lean is not None, "the tiny T5 takes the lean path"
+    ref = _reference(scorer)
+    items = _profiles(rec.catalog, 24, seed=0)
+    texts, skills = [t for t, _ in items], [s for _, s in items]
+    for batch in (1, 3, 8):  # batches pad the shorter inputs
+        for i in range(0, len(texts), batch):
+            fast_c, fast_j = scorer.score(texts[i : i + batch], skills[i : i + batch])
+            ref_c, ref_j = ref.score(texts[i : i + batch], skills[i : i + batch])
+            _assert_same_ranking(fast_c, ref_c)
+            _assert_same_ranking(fast_j, ref_j)
+            assert np.allclose(np.exp(fast_c).sum(1), 1.0) and np.allclose(np.exp(fast_j).sum(1), 1.0)
+            _assert_same_ranking(scorer.score_courses(texts[i : i + batch]), ref_c)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"feed_forward_proj": "relu", "tie_word_embeddings": True},
+        {"feed_forward_proj": "gated-gelu", "tie_word_embeddings": False},
+    ],
+)
+def test_lean_t5_matches_transformers_on_random_weights(variant):
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=97,
+        d_model=32,
+        d_kv=8,
+        num_heads=4,
+        d_ff=48,
+        num_layers=2,
+        num_decoder_layers=3,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=12,  # inputs longer than this use the log-spaced buckets
+        dropout_rate=0.0,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **variant,
+    )
+    model = T5ForConditionalGeneration(cfg).eval()
+    lean = _LeanT5.build(model)
+    assert lean is not None
+    ids = torch.randint(2, 97, (3, 30))
+    mask = torch.ones_like(ids)
+    mask[1, 21:] = 0  # padded rows
+    mask[2, 9:] = 0
+    ids = ids * mask
+    dec = torch.randint(2, 97, (4, 7))
+    last = torch.tensor([6, 2, 4, 0])
+    rows = torch.tensor([0, 1, 2, 1])
+    cands = (3, 5, 8, 13, 21, 34, 55, 89)
+    with torch.inference_mode():
+        hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        ours = lean.encode(ids, mask)
+        real = mask.bool()
+        assert torch.allclose(ours[real], hidden[real], atol=1e-5)
+        logits = model(
+            encoder_outputs=(hidden[rows],), attention_mask=mask[rows], decoder_input_ids=dec, use_cache=False
+        ).logits[torch.arange(4), last][:, list(cands)]
+        mine = lean.next_logits(lean.context(ours, mask), rows, dec, last, cands)
+        assert torch.allclose(mine, logits, atol=1e-4)
+        # the fused weights follow in-place weight updates
+        model.decoder.block[1].layer[2].layer_norm.weight.mul_(1.7)
+        model.encoder.block[0].layer[0].SelfAttention.q.weight.add_(0.05)
+        hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        logits = model(
+            encoder_outputs=(hidden[rows],), attention_mask=mask[rows], decoder_input_ids=dec, use_cache=False
+        ).logits[torch.arange(4), last][:, list(cands)]
+        ours = lean.encode(ids, mask)
+        mine = lean.next_logits(lean.context(ours, mask), rows, dec, last, cands)
+        assert torch.allclose(ours[real], hidden[real], atol=1e-5)
+        assert torch.allclose(mine, logits, atol=1e-4)
+
+
+def test_lean_path_steps_aside_when_it_would_not_mirror_the_model(rec):
+    model = copy.deepcopy(rec.scorer.model)
+    handle = model.decoder.register_forward_hook(lambda module, args, out: out)
+    assert _LeanT5.build(model) is None
+    handle.remove()
+    assert _LeanT5.build(model) is not None
+    scorer = CatalogScorer(model, rec.scorer.tok, rec.catalog)
+    model.train()
+    assert not scorer._lean_on()
+    model.eval()
+    assert scorer._lean_on()
+    assert _LeanT5.build(copy.deepcopy(model).to(torch.float64)) is None
+
+
+def test_direct_tokenisation_matches_the_tokenizer(rec):
+    scorer = rec.scorer
+    texts = [t for t, _ in _profiles(rec.catalog, 12, seed=1)] + ["", "unknown wörds </s> <pad> ✓"]
+    for i in range(0, len(texts), 3):
+        chunk = texts[i : i + 3]
+        direct = scorer._tokenise_direct(chunk)
+        scorer.tok.truncation_side = "right"
+        slow = scorer.tok(
+            chunk, padding=True, truncation=True, max_length=scorer.max_source_length, return_tensors="pt"
+        )
+        assert set(direct) == set(slow.keys())
+        assert all(torch.equal(direct[k], slow[k]) for k in direct)
+    # a text longer than max_source_length goes through the tokenizer, which truncates it
+    long_text = texts[0] + " | " + ", ".join(["python"] * 400)
+    assert scorer._tokenise_direct([long_text]) is None
+    _assert_same_ranking(scorer.score_courses([long_text]), _reference(scorer).score_courses([long_text]))
+
+
+def test_memo_is_dropped_when_the_weights_change(rec):
+    model = copy.deepcopy(rec.scorer.model)
+    scorer = CatalogScorer(model, rec.scorer.tok, rec.catalog)
+    text, skills = _profiles(rec.catalog, 1, seed=2)[0]
+    before = scorer.score([text], [skills])[0]
+    assert np.array_equal(scorer.score_courses([text]), before)  # remembered
+    with torch.no_grad():
+        model.decoder.final_layer_norm.weight.mul_(3.0)
+    after = scorer.score_courses([text])
+    _assert_same_ranking(after, _reference(scorer, model).score_courses([text]))
+    assert not np.allclose(after, before, atol=1e-3)
