@@ -2,9 +2,11 @@
 
     python benchmarks/data_build.py                 # 1,400 (the default) and 10,000 users
     python benchmarks/data_build.py --users 1400 10000 100000
+    python benchmarks/data_build.py --workers 1     # one process (default: one worker per core)
 
-Memory should stay flat as the number of users grows: users are generated one at a time and
-streamed to disk.
+Memory should stay flat as the number of users grows: users are generated in chunks (by worker
+processes, a few chunks ahead of the writer at most) and streamed to disk. Peak RSS is given for
+the building process and for the largest worker.
 """
 
 from __future__ import annotations
@@ -14,34 +16,51 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-from data_prep.build import build_dataset, load_data_config
-cfg = load_data_config("configs/data/default.yaml", {"users": int(sys.argv[1])})
+from data_prep.build import build_dataset, default_workers, load_data_config
+workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
+cfg = load_data_config("configs/data/default.yaml", {"users": int(sys.argv[1]), "workers": workers})
 t = time.perf_counter()
 stats = build_dataset(cfg, sys.argv[2], progress=False)
 secs = time.perf_counter() - t
 print(json.dumps({"users": stats["users"], "examples": sum(stats["examples"].values()), "seconds": secs,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "workers": workers or default_workers(),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--users", type=int, nargs="+", default=[1400, 10000])
+    ap.add_argument("--workers", default="auto", help="worker processes (default: one per core)")
+    ap.add_argument("--json", default="", help="also write the results here (a list, one entry per size)")
     args = ap.parse_args()
-    print("| users | examples | seconds | users/s | peak RSS (MB) |\n|---|---|---|---|---|")
+    results = []
+    print(
+        "| users | examples | workers | seconds | users/s | peak RSS (MB) | worker peak RSS (MB) |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for n in args.users:
         with tempfile.TemporaryDirectory() as tmp:
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, str(n), f"{tmp}/ds"], capture_output=True, text=True, check=True
+                [sys.executable, "-c", CHILD, str(n), f"{tmp}/ds", str(args.workers)],
+                capture_output=True,
+                text=True,
+                check=True,
             )
         r = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(r)
         print(
-            f"| {n} | {r['examples']} | {r['seconds']:.1f} | {n / r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |",
+            f"| {n} | {r['examples']} | {r['workers']} | {r['seconds']:.1f} | {n / r['seconds']:.0f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['worker_rss_mb']:.0f} |",
             flush=True,
         )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 def _data_build(args: argparse.Namespace) -> int:
     from data_prep.build import build_dataset, load_data_config
 
-    overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed}
+    overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
     cfg = load_data_config(args.config, overrides)
     if args.source:  # a taxonomy release as published: import it into the config's catalog folder first
         import importlib
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--users", type=int, default=None, help="number of synthetic users")
     build.add_argument("--seed", type=int, default=None, help="random seed")
+    build.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=_data_build)
 

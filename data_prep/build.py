@@ -9,19 +9,29 @@ place at the end, so an interrupted build never leaves a half dataset.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import yaml
 from tqdm import tqdm
 
 from data_prep.catalog import BUNDLED_DIR, load_catalog
 from data_prep.progression import Progression
-from data_prep.synthesis import PreferenceType, SynthesisConfig, Synthesiser, argmax_key, event_to_row
+from data_prep.synthesis import (
+    PreferenceType,
+    RowWriter,
+    SynthesisConfig,
+    Synthesiser,
+    argmax_key,
+    oracle_values,
+)
 
 SPLITS = ("train", "validation", "test")
 
@@ -42,6 +52,9 @@ class DataConfig:
     """rapidfuzz ratio at or above which two skill names are merged as near-duplicates."""
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     """How synthetic users behave (see data_prep/synthesis.py)."""
+    workers: int | None = None
+    """Processes generating users (null: one per CPU core). The output is the same for any value
+    (user i depends only on the seed and i); not written to stats.json."""
 
 
 def load_data_config(path: str | Path | None, overrides: dict | None = None) -> DataConfig:
@@ -76,12 +89,12 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
         )
     if cfg.synthesis.users < 1:
         raise ValueError(f"{path}: synthesis.users must be at least 1")
+    if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
+        raise ValueError(f"{path}: workers must be a positive integer or null, got {cfg.workers!r}")
     return cfg
 
 
 def _split_of(user_index: int, seed: int, shares: dict[str, float]) -> str:
-    import numpy as np
-
     u = np.random.default_rng([seed, user_index, 7]).random()
     edge = 0.0
     for name in SPLITS:
@@ -92,35 +105,130 @@ def _split_of(user_index: int, seed: int, shares: dict[str, float]) -> str:
 
 
 class _Oracle:
-    """Running tallies of the oracle ceiling: realised and expected accuracy of the argmax."""
+    """Running tallies of the oracle ceiling: realised and expected accuracy of the argmax.
+
+    Each tally is a running sum in row order. The original summed numpy floats for the expected
+    next-job accuracy (the job probabilities were numpy floats), so those sums are rounded as numpy
+    floats (``round`` of a numpy float rounds differently from Python's in rare cases).
+    """
+
+    KEYS = ("next_course", "next_course_expected", "next_job", "next_job_expected", "next_job_moves")
 
     def __init__(self) -> None:
         self.n = self.moves = 0
         self.sums: dict[str, float] = {}
+        self.numpy_keys: set[str] = set()
 
     def add(self, row: dict) -> None:
-        self.n += 1
         is_move = row["next_job_id"] != "stay"
-        self.moves += is_move
-        for tag, probs in (("visible", row["probs_visible"]), ("traits_known", row["probs"])):
+        values = []
+        numpy_job = False
+        for probs in (row["probs_visible"], row["probs"]):
             for target, key in (("next_course", "course"), ("next_job", "job")):
                 gold = row[f"{target}_id"]
-                hit = float(argmax_key(probs[key]) == gold)
-                self._acc(f"{tag}/{target}", hit)
-                self._acc(f"{tag}/{target}_expected", max(probs[key].values()))
+                values.append(float(argmax_key(probs[key]) == gold))
+                top = max(probs[key].values())
+                numpy_job |= key == "job" and type(top) is not float
+                values.append(float(top))
             if is_move:
-                self._acc(f"{tag}/next_job_moves", float(argmax_key(probs["job"]) == row["next_job_id"]))
+                values.append(float(argmax_key(probs["job"]) == row["next_job_id"]))
+        self.add_values(is_move, values, numpy_job)
 
-    def _acc(self, key: str, value: float) -> None:
-        self.sums[key] = self.sums.get(key, 0.0) + value
+    def add_values(self, is_move: bool, values: list[float], numpy_job: bool) -> None:
+        """One row, from :func:`oracle_values` (same order as :meth:`add`)."""
+        self.n += 1
+        self.moves += is_move
+        sums = self.sums
+        names = self.KEYS if is_move else self.KEYS[:4]
+        i = 0
+        for tag in ("visible", "traits_known"):
+            for name in names:
+                key = f"{tag}/{name}"
+                sums[key] = sums.get(key, 0.0) + values[i]
+                i += 1
+            if numpy_job:
+                self.numpy_keys.add(f"{tag}/next_job_expected")
 
     def result(self) -> dict:
         out: dict[str, dict[str, float]] = {}
         for key, total in sorted(self.sums.items()):
             tag, name = key.split("/")
             denom = self.moves if name == "next_job_moves" else self.n
+            if key in self.numpy_keys:
+                total = np.float64(total)
             out.setdefault(tag, {})[name] = round(total / denom, 4) if denom else 0.0
         return out
+
+
+def default_workers() -> int:
+    """One worker per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+CHUNK_USERS = 64  # users per task given to a worker
+
+
+def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: int, stop: int) -> dict:
+    """Users ``start..stop`` as JSONL text and oracle values per split, in user order."""
+    seed, shares = cfg.synthesis.seed, cfg.split
+    lines: dict[str, list[str]] = {s: [] for s in SPLITS}
+    oracle: dict[str, list] = {s: [] for s in SPLITS}
+    users = {s: 0 for s in SPLITS}
+    for i in range(start, stop):
+        events = synth.user(i)
+        split = _split_of(i, seed, shares)
+        users[split] += bool(events)
+        for ev in events:
+            lines[split].append(writer.line(ev))
+            oracle[split].append(oracle_values(ev))
+    return {
+        "users": users,
+        "text": {s: "".join(v) for s, v in lines.items()},
+        "rows": {s: len(v) for s, v in lines.items()},
+        "oracle": oracle,
+        "count": stop - start,
+    }
+
+
+_WORKER: tuple | None = None
+
+
+def _worker_init(synth: Synthesiser, writer: RowWriter, cfg: DataConfig) -> None:
+    global _WORKER
+    _WORKER = (synth, writer, cfg)
+
+
+def _worker_chunk(start: int, stop: int) -> dict:
+    return _users_chunk(*_WORKER, start, stop)
+
+
+def _chunks(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, workers: int):
+    """The user chunks in order, made here or by ``workers`` processes (at most a few chunks
+    ahead of the writer, so memory stays flat)."""
+    n = cfg.synthesis.users
+    bounds = [(s, min(n, s + CHUNK_USERS)) for s in range(0, n, CHUNK_USERS)]
+    if workers <= 1 or len(bounds) <= 1:
+        for start, stop in bounds:
+            yield _users_chunk(synth, writer, cfg, start, stop)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(min(workers, len(bounds)), _worker_init, (synth, writer, cfg)) as pool:
+        pending: deque = deque()
+        todo = iter(bounds)
+        for start, stop in todo:
+            pending.append(pool.apply_async(_worker_chunk, (start, stop)))
+            if len(pending) >= 3 * workers:
+                break
+        while pending:
+            chunk = pending.popleft().get()
+            for start, stop in todo:
+                pending.append(pool.apply_async(_worker_chunk, (start, stop)))
+                break
+            yield chunk
 
 
 def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> dict:
@@ -141,18 +249,19 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
         oracles = {s: _Oracle() for s in SPLITS}
         handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
         try:
+            workers = cfg.workers or default_workers()
+            chunks = _chunks(synth, RowWriter(catalog), cfg, workers)
             bar = tqdm(
                 total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress
             )
-            for i, events in enumerate(synth.users()):
-                split = _split_of(i, cfg.synthesis.seed, cfg.split)
-                users[split] += bool(events)
-                for ev in events:
-                    row = event_to_row(ev, catalog)
-                    handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
-                    counts[split] += 1
-                    oracles[split].add(row)
-                bar.update(1)
+            for chunk in chunks:
+                for split in SPLITS:
+                    users[split] += chunk["users"][split]
+                    counts[split] += chunk["rows"][split]
+                    handles[split].write(chunk["text"][split])
+                    for values in chunk["oracle"][split]:
+                        oracles[split].add_values(*values)
+                bar.update(chunk["count"])
             bar.close()
         finally:
             for h in handles.values():
@@ -170,7 +279,7 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
                 for k in ("next_course", "next_job", "next_job_moves")
             },
             "oracle": oracle,
-            "config": _jsonable(asdict(cfg)),
+            "config": _jsonable({k: v for k, v in asdict(cfg).items() if k != "workers"}),
         }
         catalog.save(tmp / "catalog")
         (tmp / "cleaning_report.json").write_text(

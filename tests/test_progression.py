@@ -30,3 +30,25 @@ def test_bundled_catalog_every_job_has_next_jobs_and_courses():
     for job_id, courses in prog.job_courses.items():
         taught = {s for c in courses for s in cat.courses[c].skills}
         assert len(courses) == 10 and taught & set(cat.jobs[job_id].skills)
+
+
+def test_coverage_only_grows_with_skills_and_synthesis_caches_it_exactly():
+    """The fast generator relies on coverage never falling when a skill is added (so only next
+    jobs not yet reachable can change) and looks it up by the bits of the skills held."""
+    import itertools
+
+    from data_prep.build import load_data_config
+    from data_prep.synthesis import Synthesiser
+
+    cat = load_catalog()
+    synth = Synthesiser(cat, Progression(cat), load_data_config(None).synthesis)
+    for job in list(cat.jobs.values())[:12]:
+        ids = list(job.skills)
+        for mask in range(0, 1 << len(ids), 7):
+            held = {s for k, s in enumerate(ids) if mask >> k & 1}
+            cov = coverage(held, job)
+            assert synth._coverage(job.id, mask) == cov
+            for k in range(len(ids)):
+                assert coverage(held | {ids[k]}, job) >= cov
+        for a, b in itertools.combinations(ids[:4], 2):
+            assert coverage({a, b}, job) == synth._coverage(job.id, (1 << ids.index(a)) | (1 << ids.index(b)))
