@@ -287,3 +287,13 @@ def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
     assert all(v == v and v > 0 for _, v in metrics["train_loss"])  # no NaN
     with pytest.raises(ValueError, match="soft_targets always needs"):  # the fixture dataset has no catalog/
         training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "always", "--max_steps", "1"))
+
+
+def test_physical_cores_counts_smt_siblings_once(tmp_path):
+    for cpu, siblings in {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3", 4: "4"}.items():
+        (tmp_path / f"cpu{cpu}" / "topology").mkdir(parents=True)
+        (tmp_path / f"cpu{cpu}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    assert training.physical_cores([0, 1, 2, 3, 4], str(tmp_path)) == 3  # two SMT pairs + one core
+    assert training.physical_cores([0, 2], str(tmp_path)) == 1
+    assert training.physical_cores([0, 1, 2, 3], str(tmp_path / "missing")) == 2  # unreadable: half
+    assert training.default_threads() >= 1
