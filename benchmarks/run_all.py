@@ -73,7 +73,8 @@ def training_throughput(args, rows: list) -> None:
     for r in res:
         if r["impl"] == "careerpath":
             ratio = r["examples_per_s"] / peer["examples_per_s"]
-            procs = f"{r['processes']} process{'es' if r['processes'] > 1 else ''} x {r['threads']} thread"
+            threads = f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+            procs = f"{r['processes']} process{'es' if r['processes'] > 1 else ''} x {threads}"
             rows.append(
                 (
                     f"1. training, tiny T5, batch 16 ({procs})",
