@@ -34,7 +34,9 @@ def build_data(out: Path, users: int | None) -> Path:
 
         from data_prep.build import _jsonable
 
-        if json.loads(stats_file.read_text()).get("config") == _jsonable(asdict(cfg)):
+        current = _jsonable(asdict(cfg))
+        current.pop("workers", None)  # how many processes build it does not change the bytes
+        if json.loads(stats_file.read_text()).get("config") == current:
             print(f"[1/4] dataset: reusing {data_dir} (same config)")
             return data_dir
     print("[1/4] dataset: building from the bundled catalog")
