@@ -175,23 +175,9 @@ def test_accelerate_launch_cpu(tmp_path):
 
 def test_decision_weighted_loss():
     """Weight 1 is the model's own loss; a larger weight moves the loss towards the decision tokens."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
     from careerpath.training import _loss
 
-    torch.manual_seed(0)
-    model = T5ForConditionalGeneration(
-        T5Config(
-            vocab_size=40,
-            d_model=16,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            decoder_start_token_id=0,
-            pad_token_id=0,
-        )
-    ).eval()
+    model = _toy_t5()
     batch = {
         "input_ids": torch.tensor([[5, 6, 7, 1]]),
         "attention_mask": torch.ones(1, 4, dtype=torch.long),
