@@ -143,9 +143,7 @@ def run_careerpath(args) -> dict:
 
     cfg, model, tokenizer, examples = _setup(args)
     accelerator = training.make_accelerator(cfg)
-    sampler = training.LengthGroupedBatches(
-        [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
-    )
+    sampler, loader = training.make_dataloader(examples, tokenizer, cfg, accelerator.device)
     # the batches in order (each pass restarts epoch 0); with N processes, process r takes batches
     # r, r + N, ... (accelerate's batch-sampler sharding), so one optimizer step covers N of them
     order = list(iter(sampler))
@@ -154,13 +152,6 @@ def run_careerpath(args) -> dict:
         raise SystemExit(
             f"--max-train gives {len(order)} batches; need {max(args.warmup, args.steps) * world}"
         )
-    loader = torch.utils.data.DataLoader(
-        examples,
-        batch_sampler=sampler,
-        collate_fn=training.make_collate(tokenizer.pad_token_id),
-        generator=torch.Generator().manual_seed(cfg.train.seed),
-        pin_memory=accelerator.device.type == "cuda",  # as run_training does
-    )
     total = args.warmup + args.steps
     optimizer, scheduler = training.make_optimizer(model, cfg, total, world, accelerator.device)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)

@@ -255,7 +255,9 @@ def validate(cfg: Config) -> Config:
     if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision: {t.mixed_precision!r} is not auto, no, bf16 or fp16")
     if t.soft_targets not in ("auto", "always", "never"):
-        raise ConfigError(f"train.soft_targets: {t.soft_targets!r} is not auto, always or never (on/off read as YAML booleans)")
+        raise ConfigError(
+            f"train.soft_targets: {t.soft_targets!r} is not auto, always or never (on/off read as YAML booleans)"
+        )
     if t.mixed_precision == "fp16" and m.kind != "causal":
         raise ConfigError("train.mixed_precision: fp16 overflows in T5; use bf16 or no")
     for name in ("batch_size", "eval_batch_size", "grad_accum", "epochs"):

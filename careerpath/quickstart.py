@@ -30,13 +30,9 @@ def build_data(out: Path, users: int | None) -> Path:
     data_dir = out / "data"
     stats_file = data_dir / "stats.json"
     if stats_file.exists():
-        from dataclasses import asdict
+        from data_prep.build import stats_config
 
-        from data_prep.build import _jsonable
-
-        current = _jsonable(asdict(cfg))
-        current.pop("workers", None)  # how many processes build it does not change the bytes
-        if json.loads(stats_file.read_text()).get("config") == current:
+        if json.loads(stats_file.read_text()).get("config") == stats_config(cfg):
             print(f"[1/4] dataset: reusing {data_dir} (same config)")
             return data_dir
     print("[1/4] dataset: building from the bundled catalog")

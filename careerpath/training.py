@@ -253,6 +253,25 @@ def make_accelerator(cfg: Config) -> Accelerator:
     )
 
 
+def make_dataloader(
+    examples: list[dict], tokenizer, cfg: Config, device
+) -> tuple[LengthGroupedBatches, DataLoader]:
+    """Length-grouped, dynamically padded batches; pinned for a non-blocking copy to a GPU."""
+    sampler = LengthGroupedBatches(
+        [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
+    )
+    # its own generator: creating an iterator then draws its seed from here, not from the global
+    # RNG that dropout uses, so a resumed run's dropout masks match the uninterrupted run's
+    dataloader = DataLoader(
+        examples,
+        batch_sampler=sampler,
+        collate_fn=make_collate(tokenizer.pad_token_id),
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+        pin_memory=torch.device(device).type == "cuda",
+    )
+    return sampler, dataloader
+
+
 def make_optimizer(model, cfg: Config, total_steps: int, num_processes: int, device=None):
     t = cfg.train
     params = [p for p in model.parameters() if p.requires_grad]
@@ -361,21 +380,10 @@ def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list
 def decision_token_ids(tokenizer, data_dir: str | Path) -> torch.Tensor | None:
     """Token ids of the decisions in a target (catalog course and job names, and "stay") when
     each is a single token (the tiny T5's catalog tokens); None otherwise."""
-    from careerpath.scoring import single_token_ids
-
-    catalog_dir = Path(data_dir) / "catalog"
-    if not catalog_dir.is_dir():
+    soft = SoftTargets.from_catalog(tokenizer, data_dir)
+    if soft is None:
         return None
-    from data_prep.catalog import load_catalog
-
-    catalog = load_catalog(catalog_dir)
-    heads = [f"next_course: {c.title}" for c in catalog.courses.values()]
-    jobs = [f"next_job: {j.title}" for j in catalog.jobs.values()] + ["next_job: stay"]
-    course_ids = single_token_ids(tokenizer, "next_course:", heads)
-    job_ids = single_token_ids(tokenizer, "next_job:", jobs)
-    if course_ids is None or job_ids is None:
-        return None
-    return torch.tensor(sorted(set(course_ids) | set(job_ids)))
+    return torch.tensor(sorted(set(soft.course_token.values()) | set(soft.job_token.values())))
 
 
 def _loss(
@@ -401,7 +409,7 @@ def _loss(
     ).view_as(labels)
     w = (labels != -100).float()
     if decision_ids is not None and weight != 1.0:
-        w = w * torch.where(torch.isin(labels, decision_ids.to(labels.device)), weight, 1.0)
+        w = w * torch.where(torch.isin(labels, decision_ids), weight, 1.0)
     if soft:
         rows, slot = (soft["soft_pos"] >= 0).nonzero(as_tuple=True)
         pos = soft["soft_pos"][rows, slot]
@@ -410,11 +418,10 @@ def _loss(
         listed = logp.gather(1, ids)
         value = -(listed * p).sum(1)  # padded slots have p = 0
         other = soft["soft_other"][rows, slot]
-        if course_pool is not None and bool((other > 0).any()):
-            pool = course_pool.to(logp.device)
+        if course_pool is not None:  # no `if other.any()`: reading it back would stall a GPU each step
             n_listed = (p > 0).sum(1)
-            rest = logp[:, pool].sum(1) - (listed * (p > 0)).sum(1)
-            value = value - other * rest / (len(pool) - n_listed).clamp(min=1)
+            rest = logp[:, course_pool].sum(1) - (listed * (p > 0)).sum(1)
+            value = value - other * rest / (len(course_pool) - n_listed).clamp(min=1)
         ce = ce.index_put((rows, pos), value)
     return (ce * w).sum() / w.sum()
 
@@ -653,18 +660,7 @@ def run_training(cfg: Config) -> Path:
         soft = soft if with_soft else None
     elif cfg.train.soft_targets == "auto":
         log.info("soft targets: not available for this model/dataset; training on the sampled choices")
-    sampler = LengthGroupedBatches(
-        [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
-    )
-    # its own generator: creating an iterator then draws its seed from here, not from the global
-    # RNG that dropout uses, so a resumed run's dropout masks match the uninterrupted run's
-    dataloader = DataLoader(
-        examples,
-        batch_sampler=sampler,
-        collate_fn=make_collate(tokenizer.pad_token_id),
-        generator=torch.Generator().manual_seed(cfg.train.seed),
-        pin_memory=accelerator.device.type == "cuda",
-    )
+    sampler, dataloader = make_dataloader(examples, tokenizer, cfg, accelerator.device)
     updates_per_epoch = math.ceil(math.ceil(len(sampler) / accelerator.num_processes) / cfg.train.grad_accum)
     total = updates_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
@@ -678,9 +674,10 @@ def run_training(cfg: Config) -> Path:
     ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
     ctx.update(tok=tokenizer, family=family, best=best)
     if soft is not None:
-        ctx["course_pool"] = soft.course_pool
+        ctx["course_pool"] = soft.course_pool.to(accelerator.device)  # once, not per step
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
-        ctx["decision_ids"] = decision_token_ids(tokenizer, cfg.data.data_dir)
+        ids = decision_token_ids(tokenizer, cfg.data.data_dir)
+        ctx["decision_ids"] = None if ids is None else ids.to(accelerator.device)
     feedback_report = reranker = None
     if cfg.feedback.feedback_db:
         if accelerator.num_processes > 1:

@@ -160,6 +160,11 @@ class _Oracle:
         return out
 
 
+def stats_config(cfg: DataConfig) -> dict:
+    """The config as stats.json records it: everything that decides the bytes (not ``workers``)."""
+    return _jsonable({k: v for k, v in asdict(cfg).items() if k != "workers"})
+
+
 def default_workers() -> int:
     """One worker per CPU core this process may use."""
     try:
@@ -279,7 +284,7 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
                 for k in ("next_course", "next_job", "next_job_moves")
             },
             "oracle": oracle,
-            "config": _jsonable({k: v for k, v in asdict(cfg).items() if k != "workers"}),
+            "config": stats_config(cfg),
         }
         catalog.save(tmp / "catalog")
         (tmp / "cleaning_report.json").write_text(
