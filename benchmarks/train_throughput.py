@@ -105,6 +105,8 @@ def _setup(args):
     overrides += ["--train.output_dir", tempfile.mkdtemp(prefix="cp_tp_")]
     if args.threads:
         overrides += ["--train.num_threads", str(args.threads)]
+    if args.no_lean:
+        overrides += ["--train.lean_forward", "false"]
     cfg = load_config(overrides)
     rows = training.load_rows(args.data, "train", args.max_train)
     texts = [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
@@ -158,6 +160,7 @@ def run_careerpath(args) -> dict:
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
+    ctx["lean"] = training.lean_forward(model, cfg, accelerator)  # as train.py: on unless it cannot mirror
     state, bar = training.RunState(), tqdm(disable=True)
     training._train_epoch(ctx, state, loader, args.warmup, bar)  # warm-up: the first batches
     _sync(accelerator.device)
@@ -170,6 +173,7 @@ def run_careerpath(args) -> dict:
         args, cfg, model, tokenizer, examples, order[: args.steps * world], seconds, accelerator.device, loss
     )
     res["processes"] = world
+    res["lean_forward"] = ctx["lean"] is not None
     res["batch_size"] = cfg.train.batch_size * world
     if world > 1:  # memory of all processes together; timing from the slowest
         together = accelerator.gather(torch.tensor([res["peak_rss_mb"], seconds], dtype=torch.float64))
@@ -328,6 +332,8 @@ def _child(args, impl: str, procs: int, variant: str) -> dict:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.no_lean:
+        cmd += ["--no-lean"]
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -473,6 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--threads", type=int, default=0, help="careerpath's torch threads (0: its default policy)"
+    )
+    p.add_argument(
+        "--no-lean",
+        action="store_true",
+        help="careerpath through transformers' forward (--train.lean_forward false), to measure the lean one",
     )
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)

@@ -674,6 +674,63 @@ class OracleScorer:
         return _log_normalise(course), _log_normalise(job)
 
 
+class GapRuleScorer:
+    """The skill-gap rule as a scorer, no learning: the catalog context's retriever
+    (``data_prep/context.py``) ranks eligible courses by how much of the gap to the next step and
+    the goal they close; the person moves to the next step when the top course would bring its
+    required skills to ``move_threshold`` coverage, and stays otherwise.
+
+    It is what a content-based recommender knows from the catalog alone, and what the model's
+    ``best``/``options`` input fields are made from, so the model has to beat it to add anything.
+    Probabilities: a softmax over the gap scores (ineligible courses share ``floor`` of the mass);
+    for jobs, ``rule_prob`` on the rule's choice, the rest spread over the others.
+    """
+
+    name = "gap_rule"
+
+    def __init__(
+        self,
+        retriever,
+        job_ids: Sequence[str],
+        move_threshold: float = 0.8,
+        floor: float = 0.01,
+        rule_prob: float = 0.8,
+    ) -> None:
+        self.retriever = retriever
+        self.course_ids = list(retriever.course_ids)
+        self.job_ids = list(job_ids)
+        self.move_threshold, self.floor, self.rule_prob = move_threshold, floor, rule_prob
+
+    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+        from data_prep.progression import coverage
+
+        cat = self.retriever.catalog
+        j_index = {j: i for i, j in enumerate(self.job_ids)}
+        course = np.zeros((len(rows), len(self.course_ids)))
+        job = np.full((len(rows), len(self.job_ids) + 1), (1 - self.rule_prob) / len(self.job_ids))
+        for i, r in enumerate(rows):
+            skills = list(r.get("skill_ids") or [])
+            hop, gain = self.retriever.scores(
+                r.get("job_id"), r.get("goal_id"), skills, r.get("course_ids") or []
+            )
+            ok = np.isfinite(gain)
+            if ok.any():
+                z = np.exp(gain[ok] - gain[ok].max())
+                course[i, ok] = (1 - self.floor) * z / z.sum()
+            rest = ~ok
+            if rest.any():
+                course[i, rest] = (self.floor if ok.any() else 1.0) / rest.sum()
+            choice = len(self.job_ids)  # stay
+            if hop and ok.any():
+                top = cat.courses[self.course_ids[int(np.argmax(np.where(ok, gain, -np.inf)))]]
+                if coverage(set(skills) | set(top.skills), cat.jobs[hop]) >= self.move_threshold - 1e-9:
+                    choice = j_index.get(hop, choice)
+            job[i, choice] = self.rule_prob
+        # ties in catalog order, as the retriever lists them
+        course = course * (1 - 1e-9 * np.arange(len(self.course_ids)) / len(self.course_ids))
+        return _log_normalise(course), _log_normalise(job)
+
+
 # -- loading and the command -------------------------------------------------------------------
 BASELINES = {
     "popularity": PopularityBaseline,

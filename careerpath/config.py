@@ -87,6 +87,12 @@ class TrainConfig:
         "generator's probabilities given the text (rows' probs_visible; synthetic data) instead of the one "
         "sampled choice. auto: when the data and tokenizer allow it | always: required | never",
     )
+    lean_forward: bool = _f(
+        True,
+        "train a plain float32 T5 without dropout, in one process, through careerpath's lean forward "
+        "(careerpath/scoring.py: the same maths in fewer torch ops, tested equal in logits and gradients) "
+        "instead of transformers' modules; false: always transformers",
+    )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
     mixed_precision: str = _f("auto", "auto (bf16 on a bf16 GPU, else no) | no | bf16 | fp16 (not for T5)")

@@ -43,6 +43,7 @@ LABELS = {
     "stay_rule": "stay rule",
     "markov": "Markov",
     "gru": "GRU",
+    "gap_rule": "skill-gap rule",
     "oracle": "oracle (from the text)",
     "oracle_traits_known": "oracle (traits known)",
 }
@@ -308,6 +309,7 @@ def evaluate_model(
     started = time.time()
     model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
     _check_model_dir(model_dir)
+    check_same_context(model_dir, data_dir)
     rows = bl.load_split(data_dir, split)
     if not rows:
         raise ValueError(f"{data_dir / (split + '.jsonl')}: no rows to evaluate")
@@ -379,6 +381,19 @@ def evaluate_model(
         seed,
         log,
     )
+    # the catalog's own rule (no training): the retriever behind the model's context fields
+    from data_prep.context import GapRetriever, load_context_file
+    from data_prep.progression import Progression
+
+    info = load_context_file(data_dir)
+    retriever = GapRetriever(
+        catalog,
+        Progression(catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
+        if info
+        else Progression(catalog),
+        info["context"] if info else None,
+    )
+    scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, job_ids)}
     base_results = {}
     for name, s in scorers.items():
         rec = _Recorded(s)
@@ -442,7 +457,7 @@ def evaluate_model(
             for name, s in scores.items()
         }
     if bias:
-        rec_engine = _recommender(model, tokenizer, kind, catalog)
+        rec_engine = _recommender(model, tokenizer, kind, catalog, Path(model_dir))
         bias_out["goal_reach"] = goal_reach(
             rec_engine,
             rows,
@@ -487,10 +502,43 @@ def evaluate_model(
     return out
 
 
-def _recommender(model, tokenizer, kind, catalog):
-    from careerpath.recommend import Recommender
+def check_same_context(model_dir: Path, data_dir: Path) -> None:
+    """Refuse to score rows whose inputs were made differently from the model's training inputs
+    (with and without catalog context, or with other context settings): the figures would be
+    those of a model reading inputs it never saw."""
+    from data_prep.context import load_context_file
 
-    return Recommender(model, tokenizer, kind, catalog, use_embeddings=False)
+    def describe(info):
+        return "no catalog context" if info is None or not info["context"].enabled else "catalog context"
+
+    m, d = load_context_file(model_dir), load_context_file(data_dir)
+    m_on = m is not None and m["context"].enabled
+    d_on = d is not None and d["context"].enabled
+    if m_on != d_on or (m_on and (m["context"] != d["context"] or m["n_next_jobs"] != d["n_next_jobs"])):
+        raise ValueError(
+            f"{model_dir} was trained on inputs with {describe(m)}"
+            + (f" ({m['context']})" if m_on else "")
+            + f", but {data_dir} has {describe(d)}"
+            + (f" ({d['context']})" if d_on else "")
+            + "; evaluate on the dataset the model was trained on, or rebuild one with the same "
+            "`context:` settings (configs/data/*.yaml)"
+        )
+
+
+def _recommender(model, tokenizer, kind, catalog, model_dir: Path):
+    """The recommender over the evaluated catalog, with the model's catalog context settings."""
+    from careerpath.recommend import Recommender
+    from data_prep.context import load_context_file
+    from data_prep.progression import Progression
+
+    info = load_context_file(model_dir)
+    extra = {}
+    if info is not None:
+        extra["context"] = info["context"]
+        extra["progression"] = Progression(
+            catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"]
+        )
+    return Recommender(model, tokenizer, kind, catalog, use_embeddings=False, **extra)
 
 
 def _plots(m: dict, out_dir: Path) -> None:

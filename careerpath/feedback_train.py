@@ -85,14 +85,15 @@ def collect(events: list[dict], catalog, like_weight: float, dislike_weight: flo
     return out, dict(report)
 
 
-def encode(items, catalog, tokenizer, family: str, max_source_length: int) -> list[dict]:
-    """Token ids for each feedback example: input, decoder input and the course-name label span."""
+def encode(items, catalog, tokenizer, family: str, max_source_length: int, context=None) -> list[dict]:
+    """Token ids for each feedback example: input, decoder input and the course-name label span.
+    ``context``: the dataset's :class:`~data_prep.context.GapRetriever` (inputs as in training)."""
     prefix = tokenizer(PREFIX, add_special_tokens=False)["input_ids"]
     position = {c: i for i, c in enumerate(catalog.courses)}
     examples = []
     for prof, course_id, sign, weight in items:
         taken = [position[c] for c in prof.courses if c in position]
-        text = prof.input_text(catalog)
+        text = prof.input_text(catalog, context)
         full = tokenizer(f"{PREFIX} {catalog.courses[course_id].title}", add_special_tokens=False)[
             "input_ids"
         ]
@@ -272,7 +273,10 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int):
     if not items:
         log.info("feedback: %s", report)
         return None, report, reranker
-    examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length)
+    from data_prep.context import retriever_for
+
+    context = retriever_for(cfg.data.data_dir, catalog)
+    examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length, context)
     batches = FeedbackBatches(
         examples, cfg.feedback.feedback_batch_size, tokenizer.pad_token_id, start_id, family, cfg.train.seed
     )

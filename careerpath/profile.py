@@ -16,6 +16,7 @@ import numpy as np
 
 from data_prep.catalog import Catalog
 from data_prep.cleaning import clean_text, name_key
+from data_prep.context import GapRetriever, add_context
 from data_prep.textformat import Profile, serialise_input
 
 MAX_TEXT_CHARS = 2000
@@ -53,21 +54,26 @@ class ResolvedProfile:
     warnings: list[str] = field(default_factory=list)
     matches: list[dict] = field(default_factory=list)
 
-    def to_text_profile(self, catalog: Catalog) -> Profile:
+    def to_text_profile(self, catalog: Catalog, context: GapRetriever | None = None) -> Profile:
         history = list(self.history)
         if self.job and (not history or history[-1] != self.job):
             history.append(self.job)
         order = {s: i for i, s in enumerate(catalog.skills)}
-        return Profile(
+        profile = Profile(
             goal=catalog.jobs[self.goal].title if self.goal else "",
             job=catalog.jobs[self.job].title if self.job else "",
             history=[catalog.jobs[j].title for j in history],
             skills=[catalog.skills[s].name for s in sorted(self.skills, key=order.__getitem__)],
             courses=[catalog.courses[c].title for c in self.courses],
         )
+        if context is not None:
+            add_context(profile, context.context(self.job, self.goal, self.skills, self.courses), catalog)
+        return profile
 
-    def input_text(self, catalog: Catalog) -> str:
-        return serialise_input(self.to_text_profile(catalog))
+    def input_text(self, catalog: Catalog, context: GapRetriever | None = None) -> str:
+        """The model's input; with ``context`` (the model's :class:`GapRetriever`), the catalog
+        context fields its training inputs had."""
+        return serialise_input(self.to_text_profile(catalog, context))
 
     def as_dict(self, catalog: Catalog) -> dict:
         return {

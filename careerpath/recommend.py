@@ -20,6 +20,7 @@ from careerpath.metrics import top_k as shared_top_k
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import Catalog, Course, load_catalog
+from data_prep.context import ContextConfig, GapRetriever, add_context, load_context_file
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, serialise_input
 
@@ -113,11 +114,19 @@ class Recommender:
         move_threshold: float = 0.8,
         use_embeddings: bool = True,
         model_version: str = "",
+        context: ContextConfig | None = None,
+        progression: Progression | None = None,
     ):
+        """``context``: the catalog context the model's training inputs had (``context.json`` of
+        the model folder; None for a model trained without it). ``progression``: the transition
+        graph the dataset was built with (default settings when None)."""
         self.catalog = catalog
         self.scorer = CatalogScorer(model, tokenizer, catalog, kind=kind)
         self.resolver = ProfileResolver(catalog, use_embeddings=use_embeddings)
-        self.progression = Progression(catalog)
+        self.progression = progression or Progression(catalog)
+        self.context = (
+            GapRetriever(catalog, self.progression, context) if context and context.enabled else None
+        )
         self.move_threshold = move_threshold
         self.model_version = model_version
         self._course_pos = {c: i for i, c in enumerate(catalog.courses)}
@@ -159,6 +168,12 @@ class Recommender:
         version = ""
         if (model_dir / "metrics.json").exists():
             version = json.loads((model_dir / "metrics.json").read_text()).get("model_version", "")
+        info = load_context_file(model_dir)
+        if info is not None and "progression" not in kwargs:
+            kwargs["progression"] = Progression(
+                catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"]
+            )
+        kwargs.setdefault("context", info["context"] if info else None)
         rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
         from careerpath.reranker import Reranker
 
@@ -251,7 +266,7 @@ class Recommender:
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
-        text = prof.input_text(self.catalog)
+        text = prof.input_text(self.catalog, self.context)
         course_lp, job_lp = self.scorer.score([text], [sorted(skills)])
         raw_course_lp, raw_job_lp = course_lp, job_lp  # probabilities shown stay the model's
         if demand_weight:
@@ -381,15 +396,16 @@ class Recommender:
         history = list(beam.history)
         if beam.job and (not history or history[-1] != beam.job):
             history.append(beam.job)
-        return serialise_input(
-            Profile(
-                goal=cat.jobs[goal].title if goal else "",
-                job=cat.jobs[beam.job].title if beam.job else "",
-                history=[cat.jobs[j].title for j in history],
-                skills=[cat.skills[s].name for s in sorted(beam.skills, key=self._skill_pos.__getitem__)],
-                courses=[cat.courses[c].title for c in beam.courses],
-            )
+        profile = Profile(
+            goal=cat.jobs[goal].title if goal else "",
+            job=cat.jobs[beam.job].title if beam.job else "",
+            history=[cat.jobs[j].title for j in history],
+            skills=[cat.skills[s].name for s in sorted(beam.skills, key=self._skill_pos.__getitem__)],
+            courses=[cat.courses[c].title for c in beam.courses],
         )
+        if self.context is not None:
+            add_context(profile, self.context.context(beam.job, goal, beam.skills, beam.courses), cat)
+        return serialise_input(profile)
 
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
         # no route in the transition graph: a direct move once the goal's skills are there

@@ -252,6 +252,14 @@ class _LeanT5:
         if rows is not None:
             kv = [(k[rows], v[rows]) for k, v in kv]
             add = add[rows] if add is not None else None
+        x = self._decode(kv, add, dec)
+        x = self._rms(x[torch.arange(dec.shape[0], device=x.device), last], self.dec_final)
+        if self.out_scale is not None:
+            x = x * self.out_scale
+        return x @ self._out_weights(candidates)
+
+    def _decode(self, kv, add, dec: torch.Tensor) -> torch.Tensor:
+        """Decoder hidden states ``[n, width, d]`` (before the final norm) for ``dec``."""
         x = F.embedding(dec, self.dec_embed)
         n, width = dec.shape
         bias = self._bias(self.dec_rel, width, decoder=True)
@@ -262,10 +270,56 @@ class _LeanT5:
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=add, scale=1.0)
             x = x + a.transpose(1, 2).reshape(n, width, -1) @ lay["ca_o"]
             x = x + self._ff(self._rms(x, lay["ln_ff"]), lay)
-        x = self._rms(x[torch.arange(n, device=x.device), last], self.dec_final)
+        return x
+
+
+class LeanT5Training(_LeanT5):
+    """The teacher-forced training forward of :class:`_LeanT5`'s maths on the *live* parameters:
+    autograd flows into the model's own weights, so an optimizer over ``model.parameters()``
+    trains the model exactly as through ``model(**batch)`` (logits and gradients are tested equal).
+    The fused q/k/v weights are concatenated from the parameters on every call (cheap, and their
+    gradients split back by autograd). :meth:`build` returns None for anything it does not
+    mirror: besides :class:`_LeanT5`'s conditions, dropout (the default tiny T5 has none)."""
+
+    @classmethod
+    def build(cls, model) -> LeanT5Training | None:
+        if getattr(model.config, "dropout_rate", 1.0) != 0.0:
+            return None
+        return super().build(model)
+
+    def stamp(self) -> tuple:
+        return ()
+
+    def _sync(self, stamp: tuple) -> None:
+        m = self.model
+        self.enc_embed = m.encoder.embed_tokens.weight
+        self.dec_embed = m.decoder.embed_tokens.weight
+        self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+        self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+        self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
+        self.dec_layers = [self._layer(b, cross=True) for b in m.decoder.block]
+        self.enc_final = self._norm(m.encoder.final_layer_norm)
+        self.dec_final = self._norm(m.decoder.final_layer_norm)
+
+    @staticmethod
+    def _norm(ln):
+        return ln.weight, ln.variance_epsilon
+
+    @staticmethod
+    def _t(*linears) -> torch.Tensor:
+        w = linears[0].weight if len(linears) == 1 else torch.cat([lin.weight for lin in linears])
+        return w.t()
+
+    def logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """``model(input_ids=..., attention_mask=..., labels=labels).logits``: ``[b, T, vocab]``."""
+        hidden = self.encode(input_ids, attention_mask)
+        kv, add = self.context(hidden, attention_mask)
+        x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
-        return x @ self._out_weights(candidates)
+        return x @ self.model.lm_head.weight.t()
 
 
 class _EncoderOut:

@@ -27,6 +27,7 @@ from transformers import get_scheduler
 
 from careerpath import feedback_train, generation, modelcard, modeling
 from careerpath.config import Config, save_config
+from data_prep.context import CONTEXT_FILE
 
 log = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"step_(\d+)$")
@@ -392,18 +393,27 @@ def _loss(
     decision_ids: torch.Tensor | None,
     weight: float,
     course_pool: torch.Tensor | None = None,
+    lean=None,
 ) -> torch.Tensor:
     """Token-mean cross-entropy, with the decision tokens (next course, next job) weighted by
     ``weight``: the rest of a target is mostly copied from the catalog, so its tokens are easy
     and would otherwise dominate the average. With soft targets in the batch (see SoftTargets),
     a decision position's loss is the cross-entropy against the generator's distribution: the
-    listed probabilities, plus the rest spread evenly over the other courses of ``course_pool``."""
+    listed probabilities, plus the rest spread evenly over the other courses of ``course_pool``.
+    ``lean``: a :class:`~careerpath.scoring.LeanT5Training` of ``model`` for the forward."""
     soft = {k: batch.pop(k) for k in [k for k in batch if k.startswith("soft_")]}
     plain = decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch
-    if plain and not soft:
+    if lean is not None and set(batch) != {"input_ids", "attention_mask", "labels"}:
+        lean = None
+    if plain and not soft and lean is None:
         return model(**batch).loss
     labels = batch["labels"]
-    logits = model(**batch).logits.float()
+    if lean is not None:
+        logits = lean.logits(batch["input_ids"], batch["attention_mask"], labels).float()
+    else:
+        logits = model(**batch).logits.float()
+    if plain and not soft:
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
     ce = torch.nn.functional.cross_entropy(
         logits.flatten(0, 1), labels.flatten(), reduction="none", ignore_index=-100
     ).view_as(labels)
@@ -426,6 +436,26 @@ def _loss(
     return (ce * w).sum() / w.sum()
 
 
+def lean_forward(model, cfg: Config, accelerator):
+    """The lean training forward for ``model`` when it mirrors it exactly and nothing wraps the
+    model's forward (one process: DDP must see its own forward to synchronise gradients; no
+    autocast, adapters, hooks or dropout), else None (transformers' forward)."""
+    if (
+        not cfg.train.lean_forward
+        or accelerator.num_processes > 1
+        or model is not accelerator.unwrap_model(model)
+    ):
+        return None
+    from careerpath.scoring import LeanT5Training
+
+    lean = LeanT5Training.build(model)
+    if lean is not None and accelerator.is_main_process:
+        log.info(
+            "lean training forward: on (careerpath/scoring.py; --train.lean_forward false to use transformers')"
+        )
+    return lean
+
+
 def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) -> None:
     """One pass over ``dataloader`` (or until ``total_steps``). Step losses stay on the device and are
     read back every ``log_every`` steps: a ``.item()`` per step would make the host wait for the GPU
@@ -439,7 +469,12 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
             model.train()
             with accelerator.accumulate(model):
                 loss = _loss(
-                    model, batch, ctx.get("decision_ids"), cfg.train.decision_weight, ctx.get("course_pool")
+                    model,
+                    batch,
+                    ctx.get("decision_ids"),
+                    cfg.train.decision_weight,
+                    ctx.get("course_pool"),
+                    ctx.get("lean"),
                 )
                 if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
                     loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
@@ -558,6 +593,9 @@ def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState)
         catalog = Path(cfg.data.data_dir) / "catalog"
         if catalog.is_dir():  # the recommender ranks this catalog, so it travels with the model
             shutil.copytree(catalog, tmp / "catalog")
+        context = Path(cfg.data.data_dir) / CONTEXT_FILE
+        if context.is_file():  # how the inputs were made (catalog context), for the recommender
+            shutil.copy2(context, tmp / CONTEXT_FILE)
         save_config(cfg, tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
@@ -673,6 +711,7 @@ def run_training(cfg: Config) -> Path:
         state, best = load_checkpoint(accelerator, ckpt)
     ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
     ctx.update(tok=tokenizer, family=family, best=best)
+    ctx["lean"] = lean_forward(model, cfg, accelerator)
     if soft is not None:
         ctx["course_pool"] = soft.course_pool.to(accelerator.device)  # once, not per step
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":

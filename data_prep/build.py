@@ -23,6 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from data_prep.catalog import BUNDLED_DIR, load_catalog
+from data_prep.context import ContextConfig, GapRetriever, save_context_config
 from data_prep.progression import Progression
 from data_prep.synthesis import (
     PreferenceType,
@@ -52,6 +53,8 @@ class DataConfig:
     """rapidfuzz ratio at or above which two skill names are merged as near-duplicates."""
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     """How synthetic users behave (see data_prep/synthesis.py)."""
+    context: ContextConfig = field(default_factory=ContextConfig)
+    """Catalog context in every input text: next step and candidate courses (data_prep/context.py)."""
     workers: int | None = None
     """Processes generating users (null: one per CPU core). The output is the same for any value
     (user i depends only on the seed and i); not written to stats.json."""
@@ -72,6 +75,13 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    ctx = dict(raw.pop("context", {}) or {})
+    ctx_known = {f.name for f in fields(ContextConfig)}
+    bad = sorted(set(ctx) - ctx_known)
+    if bad:
+        raise ValueError(
+            f"{path}: unknown context key(s) {', '.join(bad)}; known: {', '.join(sorted(ctx_known))}"
+        )
     syn = dict(raw.pop("synthesis", {}) or {})
     syn_known = {f.name for f in fields(SynthesisConfig)}
     bad = sorted(set(syn) - syn_known)
@@ -81,7 +91,11 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
         )
     if "types" in syn:
         syn["types"] = tuple(PreferenceType(**t) for t in syn["types"])
-    cfg = DataConfig(**raw, synthesis=SynthesisConfig(**syn))
+    try:
+        context = ContextConfig(**ctx)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    cfg = DataConfig(**raw, synthesis=SynthesisConfig(**syn), context=context)
     total = sum(cfg.split.values())
     if set(cfg.split) != set(SPLITS) or abs(total - 1.0) > 1e-6:
         raise ValueError(
@@ -255,7 +269,8 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
         handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
         try:
             workers = cfg.workers or default_workers()
-            chunks = _chunks(synth, RowWriter(catalog), cfg, workers)
+            retriever = GapRetriever(catalog, prog, cfg.context) if cfg.context.enabled else None
+            chunks = _chunks(synth, RowWriter(catalog, retriever), cfg, workers)
             bar = tqdm(
                 total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress
             )
@@ -290,6 +305,7 @@ def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> di
         (tmp / "cleaning_report.json").write_text(
             json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
         )
+        save_context_config(cfg.context, tmp, cfg.n_next_jobs, cfg.n_courses_per_job)
         (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
         (tmp / "README.md").write_text(dataset_card(stats, cfg))

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 
 from data_prep.catalog import Catalog
+from data_prep.context import GapRetriever, add_context
 from data_prep.progression import Progression, coverage
 from data_prep.textformat import STAY, Profile, Step, _escape, check_value, serialise_input, serialise_target
 
@@ -1028,8 +1029,9 @@ def _sparse_max(m, data: np.ndarray, axis: int) -> np.ndarray:
     return out.max(axis=axis).toarray().ravel()
 
 
-def event_to_texts(ev: Event, catalog: Catalog) -> tuple[Profile, Step]:
-    """The structured event as the text format's input and target."""
+def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> tuple[Profile, Step]:
+    """The structured event as the text format's input and target (with the catalog context of
+    ``context``, when given: see ``data_prep/context.py``)."""
     cat = catalog
     profile = Profile(
         goal=cat.jobs[ev.goal].title,
@@ -1038,6 +1040,8 @@ def event_to_texts(ev: Event, catalog: Catalog) -> tuple[Profile, Step]:
         skills=cat.skill_names(ev.skills),
         courses=[cat.courses[c].title for c in ev.courses],
     )
+    if context is not None:
+        add_context(profile, context.context(ev.job, ev.goal, ev.skills, ev.courses), cat)
     step = Step(
         next_course=cat.courses[ev.next_course].title,
         skills_gained=cat.skill_names(ev.skills_gained),
@@ -1046,12 +1050,16 @@ def event_to_texts(ev: Event, catalog: Catalog) -> tuple[Profile, Step]:
     return profile, step
 
 
-def event_to_row(ev: Event, catalog: Catalog) -> dict:
-    """One dataset row: texts, the structured fields behind them and the generator's probabilities."""
+def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> dict:
+    """One dataset row: texts, the structured fields behind them and the generator's probabilities
+    (and the catalog context's ids, with ``context``)."""
     cat = catalog
     profile, step = event_to_texts(ev, cat)
+    ctx = context.context(ev.job, ev.goal, ev.skills, ev.courses) if context is not None else None
+    if ctx is not None:
+        add_context(profile, ctx, cat)
     start, current = cat.jobs[ev.start_job], cat.jobs[ev.job]
-    return {
+    row = {
         "user_id": ev.user_id,
         "step": ev.step,
         "input_text": serialise_input(profile),
@@ -1080,6 +1088,10 @@ def event_to_row(ev: Event, catalog: Catalog) -> dict:
         "probs": ev.probs,
         "probs_visible": ev.probs_visible,
     }
+    if ctx is not None:
+        row["next_step_id"], row["best_ids"], row["option_ids"] = ctx.next_step, ctx.best, ctx.options
+        row["ready_ids"] = ctx.ready_after
+    return row
 
 
 def argmax_key(dist: dict[str, float]) -> str:
@@ -1100,8 +1112,8 @@ class RowWriter:
     :func:`event_to_row`, which raises the same error as before.
     """
 
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
+    def __init__(self, catalog: Catalog, context: GapRetriever | None = None):
+        self.catalog, self.context = catalog, context
 
         def js(value) -> str:
             return json.dumps(value, ensure_ascii=False)
@@ -1134,7 +1146,7 @@ class RowWriter:
         try:
             return self._line(ev)
         except (KeyError, TypeError):
-            return json.dumps(event_to_row(ev, self.catalog), ensure_ascii=False) + "\n"
+            return json.dumps(event_to_row(ev, self.catalog, self.context), ensure_ascii=False) + "\n"
 
     def _line(self, ev: Event) -> str:
         S, C, J = self._skill, self._course, self._job
@@ -1150,6 +1162,13 @@ class RowWriter:
         parts += (
             [x[2] for x in hist] + [x[2] for x in skills] + [x[2] for x in courses] + [x[2] for x in gained]
         )
+        ctx_json, js_empty = "", '""'
+        if self.context is not None:
+            ctx = self.context.context(ev.job, ev.goal, ev.skills, ev.courses)
+            step = J[ctx.next_step] if ctx.next_step else None
+            best, options = [C[c] for c in ctx.best], [C[c] for c in ctx.options]
+            ready = [C[c] for c in ctx.ready_after]
+            parts += [x[2] for x in best + options + ready] + ([step[2]] if step else [])
         if None in parts or not goal[2] or not job[2]:
             raise KeyError("not a plain name")
         input_text = (
@@ -1158,6 +1177,18 @@ class RowWriter:
             + (f" | skills: {', '.join(x[2] for x in skills)}" if skills else " | skills:")
             + (f" | courses: {'; '.join(x[2] for x in courses)}" if courses else " | courses:")
         )
+        if self.context is not None:
+            input_text += (
+                (f" | next_step: {step[2]}" if step else " | next_step:")
+                + (f" | best: {'; '.join(x[2] for x in best)}" if best else " | best:")
+                + (f" | options: {'; '.join(x[2] for x in options)}" if options else " | options:")
+                + (f" | ready_after: {'; '.join(x[2] for x in ready)}" if ready else " | ready_after:")
+            )
+            ctx_json = (
+                f', "next_step_id": {step[1] if step else js_empty}, "best_ids": [{", ".join(x[1] for x in best)}], '
+                f'"option_ids": [{", ".join(x[1] for x in options)}], '
+                f'"ready_ids": [{", ".join(x[1] for x in ready)}]'
+            )
         target_text = (
             f"next_course: {nc[2]} | "
             + (f"skills_gained: {', '.join(x[2] for x in gained)}" if gained else "skills_gained:")
@@ -1176,7 +1207,7 @@ class RowWriter:
             f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join(x[1] for x in gained)}], '
             f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
-            f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}}}\n'
+            f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}{ctx_json}}}\n'
         )
 
     def _probs(self, probs: dict) -> str:

@@ -5,6 +5,12 @@ Input (what is known now)::
     goal: Machine Learning Engineer | job: Data Analyst | history: Junior Data Analyst > Data Analyst
     | skills: Python, SQL | courses: Intro to Data Analysis; Intermediate Python
 
+With catalog context (``data_prep/context.py``; datasets built since the context exist) the
+input also carries the next job on the route to the goal and the candidate courses::
+
+    ... | next_step: Machine Learning Engineer | best: Advanced Machine Learning
+    | options: MLOps Foundations; Deep Learning | ready_after: Advanced Machine Learning
+
 Target (what happens next)::
 
     next_course: Advanced Machine Learning | skills_gained: Machine Learning, Model Evaluation | next_job: stay
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 
 STAY = "stay"
 INPUT_FIELDS = ("goal", "job", "history", "skills", "courses")
+CONTEXT_FIELDS = ("next_step", "best", "options", "ready_after")  # only in inputs with catalog context
 TARGET_FIELDS = ("next_course", "skills_gained", "next_job")
 # field name -> separator between list items (None: a single value)
 _LIST_SEP = {
@@ -30,6 +37,10 @@ _LIST_SEP = {
     "history": ">",
     "skills": ",",
     "courses": ";",
+    "next_step": None,
+    "best": ";",
+    "options": ";",
+    "ready_after": ";",
     "next_course": None,
     "skills_gained": ",",
     "next_job": None,
@@ -52,6 +63,12 @@ class Profile:
     history: list[str] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
     courses: list[str] = field(default_factory=list)
+    # catalog context (data_prep/context.py), serialised only when ``context`` is true
+    context: bool = False
+    next_step: str = ""
+    best: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+    ready_after: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -150,8 +167,10 @@ def _parse_fields(text: str, names: tuple[str, ...], strict: bool) -> dict:
 
 
 def serialise_input(profile: Profile) -> str:
-    """``Profile`` -> ``"goal: ... | job: ... | history: ... | skills: ... | courses: ..."``."""
-    return _serialise_fields(profile, INPUT_FIELDS)
+    """``Profile`` -> ``"goal: ... | job: ... | history: ... | skills: ... | courses: ..."``, then
+    ``" | next_step: ... | best: ... | options: ... | ready_after: ..."`` when ``profile.context``."""
+    names = INPUT_FIELDS + CONTEXT_FIELDS if profile.context else INPUT_FIELDS
+    return _serialise_fields(profile, names)
 
 
 def serialise_target(step: Step) -> str:
@@ -161,7 +180,8 @@ def serialise_target(step: Step) -> str:
 
 def parse_input(text: str, strict: bool = True) -> Profile:
     """Inverse of :func:`serialise_input`. ``strict=False`` skips unknown fields instead of raising."""
-    return Profile(**_parse_fields(text, INPUT_FIELDS, strict))
+    values = _parse_fields(text, INPUT_FIELDS + CONTEXT_FIELDS, strict)
+    return Profile(**values, context=any(k in values for k in CONTEXT_FIELDS))
 
 
 def parse_target(text: str, strict: bool = False) -> Step:

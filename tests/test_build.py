@@ -8,6 +8,7 @@ from careerpath.cli import main
 from data_prep import synthesis
 from data_prep.build import SPLITS, build_dataset, load_data_config
 from data_prep.catalog import load_catalog
+from data_prep.context import GapRetriever
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.synthesis import (
     PROB_FLOOR,
@@ -173,13 +174,16 @@ def test_exact_fallbacks_match_the_original(tiny_catalog_dir, monkeypatch):
     assert _rows_of(fast, cat, range(40)) == ref
 
 
-def test_row_writer_writes_what_json_dumps_writes(tiny_catalog_dir):
+@pytest.mark.parametrize("with_context", [False, True])
+def test_row_writer_writes_what_json_dumps_writes(tiny_catalog_dir, with_context):
     cfg, cat, prog = _setup(tiny_catalog_dir)
-    synth, writer = Synthesiser(cat, prog, cfg.synthesis), RowWriter(cat)
+    context = GapRetriever(cat, prog, cfg.context) if with_context else None
+    synth, writer = Synthesiser(cat, prog, cfg.synthesis), RowWriter(cat, context)
     events = [ev for i in range(40) for ev in synth.user(i)]
     assert events
     for ev in events:
-        assert writer.line(ev) == json.dumps(event_to_row(ev, cat), ensure_ascii=False) + "\n"
+        assert writer.line(ev) == json.dumps(event_to_row(ev, cat, context), ensure_ascii=False) + "\n"
+    assert with_context == ("next_step" in writer.line(events[0]))
 
 
 def test_choice_and_random_draws_match_numpy():

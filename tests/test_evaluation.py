@@ -37,8 +37,9 @@ def test_outputs_and_keys(first_run, tiny_dataset):
     assert set(gen["skills_gained"]) == {"precision", "recall", "f1"}
     assert set(gen["validity"]) == {"next_course", "next_job"}
     assert set(m["model"]["log_loss"]) == {"next_course", "next_job", "next_job_moves"}
-    assert set(m["baselines"]) == {"popularity", "stay_rule", "markov", "gru"}
-    assert all((out / "baselines" / b / "baseline.json").is_file() for b in m["baselines"])
+    assert set(m["baselines"]) == {"popularity", "stay_rule", "markov", "gru", "gap_rule"}
+    trained = set(m["baselines"]) - {"gap_rule"}  # the gap rule is computed, not trained
+    assert all((out / "baselines" / b / "baseline.json").is_file() for b in trained)
     assert {"oracle", "oracle_traits_known", "stats"} <= set(m["oracle"])
     assert set(m["ratio_to_ceiling"]) == {"next_course", "next_job", "next_job_moves"}
     b = m["bias"]
@@ -61,6 +62,7 @@ def test_report_table_and_ratio(first_run):
         "stay rule",
         "Markov",
         "GRU",
+        "skill-gap rule",
         "oracle (from the text)",
         "oracle (traits known)",
     ]

@@ -272,7 +272,12 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
     prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]})
     plain = rec.recommend(prof, top_k=20)
     last_job = plain["next_jobs"][-1]["id"]
-    last_course = plain["next_courses"][-1]
+    # the lowest-ranked course of the list that would add a skill
+    last_course = next(
+        c
+        for c in reversed(plain["next_courses"])
+        if any(s not in prof.skills for s in rec.catalog.courses[c["id"]].skills)
+    )
     hot_skill = next(s for s in rec.catalog.courses[last_course["id"]].skills if s not in prof.skills)
     cat = load_catalog(tiny_model / "catalog")
     cat.jobs = {j: replace(v, demand=1.0 if j == last_job else 0.0) for j, v in cat.jobs.items()}
@@ -406,5 +411,5 @@ def test_beam_text_is_the_profiles_input_text(rec):
             history=list(history),
             skills=sorted(beam.skills),
             courses=beam.courses,
-        ).input_text(cat)
+        ).input_text(cat, rec.context)
         assert rec._text_of(beam, prof.goal) == expected

@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import T5Config, T5ForConditionalGeneration
 
 from careerpath.profile import ResolvedProfile
@@ -170,3 +171,66 @@ def test_memo_is_dropped_when_the_weights_change(rec):
     after = scorer.score_courses([text])
     _assert_same_ranking(after, _reference(scorer, model).score_courses([text]))
     assert not np.allclose(after, before, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"feed_forward_proj": "relu", "tie_word_embeddings": True},
+        {"feed_forward_proj": "gated-gelu", "tie_word_embeddings": False},
+    ],
+)
+def test_lean_training_forward_matches_transformers_logits_and_gradients(variant):
+    """Training through LeanT5Training is training the model: same logits, same loss, same
+    gradient on every parameter, then the same weights after optimizer steps."""
+    from careerpath.scoring import LeanT5Training
+
+    torch.manual_seed(1)
+    cfg = T5Config(
+        vocab_size=97,
+        d_model=32,
+        d_kv=8,
+        num_heads=4,
+        d_ff=48,
+        num_layers=2,
+        num_decoder_layers=3,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=12,
+        dropout_rate=0.0,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **variant,
+    )
+    model = T5ForConditionalGeneration(cfg).train()
+    twin = copy.deepcopy(model)
+    lean = LeanT5Training.build(twin)
+    assert lean is not None
+    ids = torch.randint(2, 97, (3, 30))
+    mask = torch.ones_like(ids)
+    mask[1, 21:] = 0
+    mask[2, 9:] = 0
+    ids = ids * mask
+    labels = torch.randint(2, 97, (3, 9))
+    labels[0, 6:] = -100  # padded targets
+    labels[2, 4:] = -100
+    opt_a = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt_b = torch.optim.AdamW(twin.parameters(), lr=1e-2)
+    for step in range(3):
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        logits = lean.logits(ids, mask, labels)
+        assert torch.allclose(logits, out.logits, atol=1e-4), step
+        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        assert torch.allclose(loss, out.loss, atol=1e-5)
+        out.loss.backward()
+        loss.backward()
+        for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+            assert torch.allclose(a.grad, b.grad, atol=1e-5), (step, name)
+        opt_a.step(), opt_b.step(), opt_a.zero_grad(), opt_b.zero_grad()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    # dropout would not be mirrored
+    assert (
+        LeanT5Training.build(T5ForConditionalGeneration(T5Config(**{**cfg.to_dict(), "dropout_rate": 0.1})))
+        is None
+    )
