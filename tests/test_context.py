@@ -35,7 +35,7 @@ def test_hand_worked_example(tiny):
     "Machine Learning in Practice" teaches both (2.7); the two Python courses 1.35 each;
     "Machine Learning Foundations" needs Python first, and "Applied Statistics" adds nothing."""
     cat, prog = tiny
-    r = GapRetriever(cat, prog)
+    r = GapRetriever(cat, prog, ContextConfig(options=9))
     skills = ["excel", "sql", "statistics", "data-viz", "communication"]
     ctx = r.context("data-analyst", "data-scientist", skills)
     # data scientist's requirements weigh 3.9; held 2.1 (54%); with Python and ML 100%, with
@@ -51,7 +51,7 @@ def test_hand_worked_example(tiny):
         "data-scientist", ["c-py1", "c-py2"], [], []
     )
     # already at 80% with Python held: every candidate keeps the next step in reach
-    lenient = GapRetriever(cat, prog, ContextConfig(move_threshold=0.75))
+    lenient = GapRetriever(cat, prog, ContextConfig(move_threshold=0.75, options=9))
     assert lenient.context("data-analyst", "data-scientist", skills).ready_after == [
         "c-ml2",
         "c-py1",
@@ -110,8 +110,9 @@ def _reference(cat, prog, cfg, job, goal, skills, taken):
 def test_matches_a_plain_loop_on_the_bundled_catalog():
     cat = load_catalog(None)
     prog = Progression(cat)
-    cfg = ContextConfig()
+    cfg = ContextConfig(options=9)
     r = GapRetriever(cat, prog, cfg)
+    assert GapRetriever(cat, prog).context("data-analyst", "data-scientist", []).options == []  # default
     rng = np.random.default_rng(0)
     jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
     for _ in range(150):
@@ -196,9 +197,9 @@ def test_build_writes_context_rows_and_file(tiny_dataset, tiny_catalog_dir):
         prof = parse_input(row["input_text"])
         assert prof.context and prof.best == [cat.courses[c].title for c in ctx.best]
         assert prof.next_step == (cat.jobs[ctx.next_step].title if ctx.next_step else "")
-    # most sampled next courses are among the candidates
+    # many sampled next courses are the best ones (the default lists no other options)
     hit = np.mean([row["next_course_id"] in row["best_ids"] + row["option_ids"] for row in rows])
-    assert hit > 0.6
+    assert hit > 0.4
 
 
 def test_build_without_context_has_the_old_inputs(tmp_path, tiny_catalog_dir):
