@@ -58,11 +58,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     data = Path(args.data)
     if not (data / f"{args.split}.jsonl").is_file():
-        raise SystemExit(f"{data}/{args.split}.jsonl: missing; build one with `careerpath data build --out {data}`")
+        raise SystemExit(
+            f"{data}/{args.split}.jsonl: missing; build one with `careerpath data build --out {data}`"
+        )
     cat = load_catalog(data / "catalog")
     info = load_context_file(data)
     prog = (
-        Progression(cat, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"]) if info else Progression(cat)
+        Progression(cat, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
+        if info
+        else Progression(cat)
     )
     rows = [r for r in load_split(data, args.split) if r.get("next_course_id")]
     if args.rows and args.rows < len(rows):
@@ -72,7 +76,9 @@ def main(argv=None) -> int:
     table = {}
     for g in GRID:
         for q in GRID:
-            table[(g, q)] = rule_metrics(GapRetriever(cat, prog, ContextConfig(goal_weight=g, prereq_weight=q)), rows)
+            table[(g, q)] = rule_metrics(
+                GapRetriever(cat, prog, ContextConfig(goal_weight=g, prereq_weight=q)), rows
+            )
     best = max(table, key=lambda k: table[k])
     print(f"skill-gap rule on {len(rows)} {args.split} rows of {data} ({time.time() - t0:.1f} s)")
     print("next-course Acc@1 / MRR; rows: goal_weight, columns: prereq_weight")
@@ -81,7 +87,9 @@ def main(argv=None) -> int:
     for g in GRID:
         cells = [f"{table[(g, q)][0]:.3f} / {table[(g, q)][1]:.3f}" for q in GRID]
         print(f"| {g:g} | " + " | ".join(cells) + " |")
-    print(f"best: goal_weight {best[0]:g}, prereq_weight {best[1]:g} (Acc@1 {table[best][0]:.3f}, MRR {table[best][1]:.3f})")
+    print(
+        f"best: goal_weight {best[0]:g}, prereq_weight {best[1]:g} (Acc@1 {table[best][0]:.3f}, MRR {table[best][1]:.3f})"
+    )
     if info:
         c = info["context"]
         print(f"this dataset was built with goal_weight {c.goal_weight:g}, prereq_weight {c.prereq_weight:g}")

@@ -129,7 +129,11 @@ def test_matches_a_plain_loop_on_the_bundled_catalog():
             assert finite[cid] == pytest.approx(g)
         ctx = r.context(job, goal, held, taken)
         ranked = [cid for _, _, cid in sorted(scored, key=lambda x: (-round(x[0], 9), x[1]))]
-        top_n = sum(1 for g, _, _ in scored if round(g, 9) == round(max(x[0] for x in scored), 9)) if scored else 0
+        top_n = (
+            sum(1 for g, _, _ in scored if round(g, 9) == round(max(x[0] for x in scored), 9))
+            if scored
+            else 0
+        )
         ranked = ranked[: min(top_n, cfg.max_best) + cfg.options]
         assert ctx.best + ctx.options == ranked
         want_ready = [
