@@ -112,7 +112,7 @@ def test_matches_a_plain_loop_on_the_bundled_catalog():
     prog = Progression(cat)
     cfg = ContextConfig(options=9)
     r = GapRetriever(cat, prog, cfg)
-    assert GapRetriever(cat, prog).context("data-analyst", "data-scientist", []).options == []  # default
+    assert GapRetriever(cat, prog, ContextConfig(options=0)).context("data-analyst", "data-scientist", []).options == []
     rng = np.random.default_rng(0)
     jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
     for _ in range(150):
@@ -201,9 +201,9 @@ def test_build_writes_context_rows_and_file(tiny_dataset, tiny_catalog_dir):
         prof = parse_input(row["input_text"])
         assert prof.context and prof.best == [cat.courses[c].title for c in ctx.best]
         assert prof.next_step == (cat.jobs[ctx.next_step].title if ctx.next_step else "")
-    # many sampled next courses are the best ones (the default lists no other options)
+    # most sampled next courses are among the candidates
     hit = np.mean([row["next_course_id"] in row["best_ids"] + row["option_ids"] for row in rows])
-    assert hit > 0.4
+    assert hit > 0.6
 
 
 def test_build_without_context_has_the_old_inputs(tmp_path, tiny_catalog_dir):
