@@ -84,7 +84,7 @@ adds and whether a job move follows. Trained with `train.py` from
 Input: `{example.get("input", "goal: ... | job: ... | history: ... | skills: ... | courses: ...")}`
 
 Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_job: stay")}`
-
+{_context_line(cfg)}
 ## Validation results (best epoch {metrics.get("best_epoch", -1)}, {final.get("num_examples", 0)} examples)
 
 | metric | value |
@@ -116,6 +116,21 @@ def _feedback_line(metrics: dict) -> str:
         f"{fb.get('used', 0)} ratings ({fb.get('likes', 0)} likes, {fb.get('dislikes', 0)} dislikes) "
         f"from {fb.get('users', 0)} people; held-out test next-course Hit@10 after the retrain: "
         f"{test.get('next_course_hit@10', float('nan')):.3f} on {test.get('n', 0)} rows"
+    )
+
+
+def _context_line(cfg: Config) -> str:
+    """A line on the catalog context of the inputs, when the dataset has it (context.json)."""
+    from data_prep.context import load_context_file
+
+    info = load_context_file(cfg.data.data_dir)
+    if info is None or not info["context"].enabled:
+        return ""
+    return (
+        "\nInputs end with catalog context (`next_step`, `best`, `options`, `ready_after`: the route to the goal "
+        "and the courses closing most of the skill gap), made from the catalog by careerpath's "
+        "`data_prep/context.py` with the settings in `context.json`; build inputs the same way "
+        "(`careerpath.recommend.Recommender` does).\n"
     )
 
 

@@ -247,6 +247,7 @@ def test_model_carries_its_context_and_evaluation_refuses_other_inputs(tiny_mode
     from tests.conftest import ASSETS
 
     assert load_context_file(tiny_model) == load_context_file(tiny_dataset)
+    assert "catalog context (`next_step`" in (tiny_model / "README.md").read_text()  # the model card says so
     rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
     assert rec.context is not None
     row = json.loads((tiny_dataset / "test.jsonl").read_text().splitlines()[0])
