@@ -112,7 +112,12 @@ def test_matches_a_plain_loop_on_the_bundled_catalog():
     prog = Progression(cat)
     cfg = ContextConfig(options=9)
     r = GapRetriever(cat, prog, cfg)
-    assert GapRetriever(cat, prog, ContextConfig(options=0)).context("data-analyst", "data-scientist", []).options == []
+    assert (
+        GapRetriever(cat, prog, ContextConfig(options=0))
+        .context("data-analyst", "data-scientist", [])
+        .options
+        == []
+    )
     rng = np.random.default_rng(0)
     jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
     for _ in range(150):
