@@ -98,3 +98,20 @@ def test_readme_table_is_replaced_between_markers(tmp_path, monkeypatch):
     text = readme.read_text()
     assert text.startswith("# Benchmarks\n\nintro") and text.count(run_all.START) == 1
     assert "| b | 2 | p | 2x | >= 3 | **no** |" in text and "| a |" not in text
+
+
+def test_context_fit_grid_and_timing(tiny_dataset, capsys):
+    """The weight fit scores the skill-gap rule for every pair of weights and names the best;
+    --time reports the retriever's cost per row."""
+    import context_fit
+
+    assert context_fit.main(["--data", str(tiny_dataset), "--rows", "40"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "/" in line and "goal" not in line]
+    assert len(rows) == len(context_fit.GRID)
+    accs = [float(cell.split("/")[0]) for line in rows for cell in line.strip("|").split("|")[1:]]
+    assert len(accs) == len(context_fit.GRID) ** 2 and all(0.0 <= a <= 1.0 for a in accs)
+    assert "best: goal_weight" in out and "built with goal_weight 0.5" in out
+    assert f"{max(accs):.3f}" in out.split("best:")[1]
+    assert context_fit.main(["--data", str(tiny_dataset), "--rows", "40", "--time"]) == 0
+    assert "us per row" in capsys.readouterr().out
