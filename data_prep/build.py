@@ -60,6 +60,16 @@ class DataConfig:
     (user i depends only on the seed and i); not written to stats.json."""
 
 
+def _section(raw: dict, name: str, cls, path) -> dict:
+    """``raw[name]`` (popped), refusing keys ``cls`` does not have, by name."""
+    values = dict(raw.pop(name, {}) or {})
+    known = {f.name for f in fields(cls)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ValueError(f"{path}: unknown {name} key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    return values
+
+
 def load_data_config(path: str | Path | None, overrides: dict | None = None) -> DataConfig:
     """Read a data config YAML; unknown keys are an error naming the key."""
     raw = yaml.safe_load(Path(path).read_text()) if path else {}
@@ -75,20 +85,8 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    ctx = dict(raw.pop("context", {}) or {})
-    ctx_known = {f.name for f in fields(ContextConfig)}
-    bad = sorted(set(ctx) - ctx_known)
-    if bad:
-        raise ValueError(
-            f"{path}: unknown context key(s) {', '.join(bad)}; known: {', '.join(sorted(ctx_known))}"
-        )
-    syn = dict(raw.pop("synthesis", {}) or {})
-    syn_known = {f.name for f in fields(SynthesisConfig)}
-    bad = sorted(set(syn) - syn_known)
-    if bad:
-        raise ValueError(
-            f"{path}: unknown synthesis key(s) {', '.join(bad)}; known: {', '.join(sorted(syn_known))}"
-        )
+    ctx = _section(raw, "context", ContextConfig, path)
+    syn = _section(raw, "synthesis", SynthesisConfig, path)
     if "types" in syn:
         syn["types"] = tuple(PreferenceType(**t) for t in syn["types"])
     try:

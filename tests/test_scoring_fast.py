@@ -68,6 +68,26 @@ def test_fast_scorer_matches_transformers_forward(rec):
             _assert_same_ranking(scorer.score_courses(texts[i : i + batch]), ref_c)
 
 
+def _random_t5_config(**variant) -> T5Config:
+    """A small T5 whose inputs outrun relative_attention_max_distance (log-spaced buckets too)."""
+    return T5Config(
+        vocab_size=97,
+        d_model=32,
+        d_kv=8,
+        num_heads=4,
+        d_ff=48,
+        num_layers=2,
+        num_decoder_layers=3,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=12,
+        dropout_rate=0.0,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **variant,
+    )
+
+
 @pytest.mark.parametrize(
     "variant",
     [
@@ -77,22 +97,7 @@ def test_fast_scorer_matches_transformers_forward(rec):
 )
 def test_lean_t5_matches_transformers_on_random_weights(variant):
     torch.manual_seed(0)
-    cfg = T5Config(
-        vocab_size=97,
-        d_model=32,
-        d_kv=8,
-        num_heads=4,
-        d_ff=48,
-        num_layers=2,
-        num_decoder_layers=3,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=12,  # inputs longer than this use the log-spaced buckets
-        dropout_rate=0.0,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        **variant,
-    )
+    cfg = _random_t5_config(**variant)
     model = T5ForConditionalGeneration(cfg).eval()
     lean = _LeanT5.build(model)
     assert lean is not None
@@ -186,22 +191,7 @@ def test_lean_training_forward_matches_transformers_logits_and_gradients(variant
     from careerpath.scoring import LeanT5Training
 
     torch.manual_seed(1)
-    cfg = T5Config(
-        vocab_size=97,
-        d_model=32,
-        d_kv=8,
-        num_heads=4,
-        d_ff=48,
-        num_layers=2,
-        num_decoder_layers=3,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=12,
-        dropout_rate=0.0,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        **variant,
-    )
+    cfg = _random_t5_config(**variant)
     model = T5ForConditionalGeneration(cfg).train()
     twin = copy.deepcopy(model)
     lean = LeanT5Training.build(twin)
