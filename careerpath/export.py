@@ -16,7 +16,9 @@ from pathlib import Path
 from careerpath.modeling import load_for_inference
 
 log = logging.getLogger(__name__)
-CARRY = ("README.md", "metrics.json", "config.yaml", "training_curve.png")
+# what travels with the weights: the card and records, how inputs are made (context.json) and the
+# catalog the recommender ranks
+CARRY = ("README.md", "metrics.json", "config.yaml", "training_curve.png", "context.json", "catalog")
 
 
 def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True) -> Path:
@@ -35,8 +37,11 @@ def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         for name in CARRY:
-            if (Path(model_dir) / name).exists():
-                shutil.copy2(Path(model_dir) / name, tmp / name)
+            src = Path(model_dir) / name
+            if src.is_dir():
+                shutil.copytree(src, tmp / name)
+            elif src.exists():
+                shutil.copy2(src, tmp / name)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.rename(tmp, out_dir)

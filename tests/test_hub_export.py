@@ -1,5 +1,6 @@
 """Hub upload against a stand-in HfApi, and export (LoRA merge) to a standalone model."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from careerpath import export, hub, training
 from careerpath.config import load_config
 from careerpath.modeling import load_for_inference
+from data_prep.context import ContextConfig, load_context_file, save_context_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
@@ -85,6 +87,16 @@ def test_export_merges_lora_into_standalone_model(tmp_path, lora_run):
     names = {p.name for p in dest.iterdir()}
     assert "model.safetensors" in names and "adapter_config.json" not in names
     assert not list(dest.glob("*.bin")) and "README.md" in names
+    # how the recommender makes inputs (context.json) and its catalog travel with the merged model
+    src = tmp_path / "run_with_context"
+    shutil.copytree(lora_run, src)
+    save_context_config(ContextConfig(), src, 5, 10)
+    shutil.copytree(ROOT / "tests" / "assets" / "tiny_catalog", src / "catalog")
+    assert export.main(["--model", str(src), "--out", str(tmp_path / "merged2"), "--merge"]) == 0
+    assert load_context_file(tmp_path / "merged2") == load_context_file(src)
+    assert (tmp_path / "merged2" / "catalog" / "courses.csv").read_bytes() == (
+        src / "catalog" / "courses.csv"
+    ).read_bytes()
     merged = AutoModelForSeq2SeqLM.from_pretrained(dest, use_safetensors=True)
     tok = AutoTokenizer.from_pretrained(dest)
     adapter, _, _ = load_for_inference(lora_run)
