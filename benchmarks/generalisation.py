@@ -87,10 +87,12 @@ def model_scores(
 
     from careerpath.modeling import load_for_inference
     from careerpath.scoring import CatalogScorer
+    from data_prep.context import add_context, retriever_for
     from data_prep.textformat import Profile, serialise_input
 
     torch.set_num_threads(2)
     model, tok, kind = load_for_inference(model_dir)
+    context = retriever_for(model_dir, catalog)  # inputs as the model was trained on (context.json)
     scorer = CatalogScorer(model, tok, catalog, kind=kind, max_source_length=256)
     out = {}
     for i in range(0, len(sources), batch):
@@ -99,7 +101,10 @@ def model_scores(
         for a in chunk:
             job = catalog.jobs[a]
             ids = [s for s in catalog.skills if s in job.skills]
-            texts.append(serialise_input(Profile("", job.title, [job.title], catalog.skill_names(ids), [])))
+            profile = Profile("", job.title, [job.title], catalog.skill_names(ids), [])
+            if context is not None:  # no goal: no next step and no candidate courses
+                add_context(profile, context.context(a, "", ids), catalog)
+            texts.append(serialise_input(profile))
             skills.append(ids)
         _, job_lp = scorer.score(texts, skills)
         for a, row in zip(chunk, job_lp):

@@ -49,7 +49,7 @@ class ContextConfig:
     """The catalog context added to model inputs (``context:`` in configs/data/*.yaml)."""
 
     enabled: bool = True
-    """Add ``next_step``, ``best`` and ``options`` to every input text."""
+    """Add ``next_step``, ``best``, ``options`` and ``ready_after`` to every input text."""
     goal_weight: float = 0.5
     """Weight of a missing goal skill relative to a missing skill of the next step."""
     prereq_weight: float = 0.5
@@ -221,7 +221,10 @@ def load_context_file(folder: str | Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in fields(ContextConfig)}
-        cfg = ContextConfig(**{k: v for k, v in data["context"].items() if k in known})
+        unknown = sorted(set(data["context"]) - known)
+        if unknown:  # settings this version cannot reproduce: its inputs would differ
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}, from a newer careerpath?")
+        cfg = ContextConfig(**data["context"])
         n_next, n_courses = int(data["n_next_jobs"]), int(data["n_courses_per_job"])
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(

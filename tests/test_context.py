@@ -190,6 +190,11 @@ def test_config_is_checked(tmp_path):
     (tmp_path / CONTEXT_FILE).write_text('{"context": {"options": "ten"}}')
     with pytest.raises(ValueError, match="not a valid context file"):
         load_context_file(tmp_path)
+    (tmp_path / CONTEXT_FILE).write_text(
+        '{"context": {"rerank": 1}, "n_next_jobs": 5, "n_courses_per_job": 10}'
+    )
+    with pytest.raises(ValueError, match="unknown setting.*rerank"):
+        load_context_file(tmp_path)
 
 
 def test_build_writes_context_rows_and_file(tiny_dataset, tiny_catalog_dir):
