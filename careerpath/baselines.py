@@ -692,14 +692,16 @@ class GapRuleScorer:
         self,
         retriever,
         job_ids: Sequence[str],
-        move_threshold: float = 0.8,
+        move_threshold: float | None = None,
         floor: float = 0.01,
         rule_prob: float = 0.8,
     ) -> None:
         self.retriever = retriever
         self.course_ids = list(retriever.course_ids)
         self.job_ids = list(job_ids)
-        self.move_threshold, self.floor, self.rule_prob = move_threshold, floor, rule_prob
+        # the context's own readiness threshold (ready_after) unless told otherwise
+        self.move_threshold = retriever.cfg.move_threshold if move_threshold is None else move_threshold
+        self.floor, self.rule_prob = floor, rule_prob
 
     def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
         from data_prep.progression import coverage
