@@ -410,4 +410,12 @@ the hidden `user_type` (never in the input text) and the generator's probabiliti
 known) and `probs_visible` (given the text): courses at or above 0.001 under `course`, the summed
 probability of all other courses under `course_other`, and next jobs under `job` (`stay` included).
 """
+        + (
+            "\nInputs end with catalog context (`next_step`, `best`, `options`, `ready_after`; ids in "
+            "`next_step_id`, `best_ids`, `option_ids`, `ready_ids`): the route to the goal and the courses "
+            "closing the most of the skill gap, made by careerpath's `data_prep/context.py` with the "
+            "settings in `context.json`.\n"
+            if cfg.context.enabled
+            else ""
+        )
     )

@@ -200,6 +200,7 @@ def test_config_is_checked(tmp_path):
 def test_build_writes_context_rows_and_file(tiny_dataset, tiny_catalog_dir):
     info = load_context_file(tiny_dataset)
     assert info is not None and info["context"] == ContextConfig()
+    assert "Inputs end with catalog context" in (tiny_dataset / "README.md").read_text()  # the card
     cat = load_catalog(tiny_dataset / "catalog")
     r = retriever_for(tiny_dataset, cat)
     rows = [json.loads(x) for x in (tiny_dataset / "train.jsonl").read_text().splitlines()]
@@ -224,6 +225,7 @@ def test_build_without_context_has_the_old_inputs(tmp_path, tiny_catalog_dir):
     assert retriever_for(tmp_path / "plain", load_catalog(tiny_catalog_dir)) is None
     row = json.loads((tmp_path / "plain" / "train.jsonl").read_text().splitlines()[0])
     assert "next_step" not in row["input_text"] and "best_ids" not in row
+    assert "catalog context" not in (tmp_path / "plain" / "README.md").read_text()
     assert not parse_input(row["input_text"]).context
 
 
