@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from careerpath.baselines import load_split  # noqa: E402
 from data_prep.catalog import load_catalog  # noqa: E402
-from data_prep.context import ContextConfig, GapRetriever, load_context_file  # noqa: E402
-from data_prep.progression import Progression  # noqa: E402
+from data_prep.context import ContextConfig, GapRetriever, load_context_file, progression_for  # noqa: E402
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -67,11 +66,7 @@ def main(argv=None) -> int:
         )
     cat = load_catalog(data / "catalog")
     info = load_context_file(data)
-    prog = (
-        Progression(cat, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
-        if info
-        else Progression(cat)
-    )
+    prog = progression_for(cat, info)
     rows = [r for r in load_split(data, args.split) if r.get("next_course_id")]
     if args.rows and args.rows < len(rows):
         keep = np.sort(np.random.default_rng(args.seed).choice(len(rows), args.rows, replace=False))

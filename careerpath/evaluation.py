@@ -382,17 +382,10 @@ def evaluate_model(
         log,
     )
     # the catalog's own rule (no training): the retriever behind the model's context fields
-    from data_prep.context import GapRetriever, load_context_file
-    from data_prep.progression import Progression
+    from data_prep.context import GapRetriever, load_context_file, progression_for
 
     info = load_context_file(data_dir)
-    retriever = GapRetriever(
-        catalog,
-        Progression(catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
-        if info
-        else Progression(catalog),
-        info["context"] if info else None,
-    )
+    retriever = GapRetriever(catalog, progression_for(catalog, info), info["context"] if info else None)
     scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, job_ids)}
     base_results = {}
     for name, s in scorers.items():
@@ -528,16 +521,10 @@ def check_same_context(model_dir: Path, data_dir: Path) -> None:
 def _recommender(model, tokenizer, kind, catalog, model_dir: Path):
     """The recommender over the evaluated catalog, with the model's catalog context settings."""
     from careerpath.recommend import Recommender
-    from data_prep.context import load_context_file
-    from data_prep.progression import Progression
+    from data_prep.context import load_context_file, progression_for
 
     info = load_context_file(model_dir)
-    extra = {}
-    if info is not None:
-        extra["context"] = info["context"]
-        extra["progression"] = Progression(
-            catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"]
-        )
+    extra = {"context": info["context"], "progression": progression_for(catalog, info)} if info else {}
     return Recommender(model, tokenizer, kind, catalog, use_embeddings=False, **extra)
 
 

@@ -20,7 +20,7 @@ from careerpath.metrics import top_k as shared_top_k
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import Catalog, Course, load_catalog
-from data_prep.context import ContextConfig, GapRetriever, add_context, load_context_file
+from data_prep.context import ContextConfig, GapRetriever, add_context, load_context_file, progression_for
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, serialise_input
 
@@ -170,9 +170,7 @@ class Recommender:
             version = json.loads((model_dir / "metrics.json").read_text()).get("model_version", "")
         info = load_context_file(model_dir)
         if info is not None and "progression" not in kwargs:
-            kwargs["progression"] = Progression(
-                catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"]
-            )
+            kwargs["progression"] = progression_for(catalog, info)
         kwargs.setdefault("context", info["context"] if info else None)
         rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
         from careerpath.reranker import Reranker

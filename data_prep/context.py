@@ -233,6 +233,14 @@ def load_context_file(folder: str | Path) -> dict | None:
     return {"context": cfg, "n_next_jobs": n_next, "n_courses_per_job": n_courses}
 
 
+def progression_for(catalog: Catalog, info: dict | None) -> Progression:
+    """The transition graph a dataset or model was built with (``info``: :func:`load_context_file`;
+    None: the default settings)."""
+    if info is None:
+        return Progression(catalog)
+    return Progression(catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
+
+
 def retriever_for(
     folder: str | Path, catalog: Catalog, progression: Progression | None = None
 ) -> GapRetriever | None:
@@ -241,5 +249,5 @@ def retriever_for(
     if info is None or not info["context"].enabled:
         return None
     if progression is None:
-        progression = Progression(catalog, n_next=info["n_next_jobs"], n_courses=info["n_courses_per_job"])
+        progression = progression_for(catalog, info)
     return GapRetriever(catalog, progression, info["context"])
