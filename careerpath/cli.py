@@ -77,7 +77,10 @@ def _recommend(args: argparse.Namespace) -> int:
     from careerpath.recommend import Constraints, Recommender
 
     rec = Recommender.from_pretrained(
-        args.model, catalog_dir=args.catalog, use_embeddings=not args.no_embeddings
+        args.model,
+        catalog_dir=args.catalog,
+        use_embeddings=not args.no_embeddings,
+        assume_job_skills=not args.no_assume_skills,
     )
     split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
     if args.text:
@@ -186,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-level", type=int, default=None, help="highest course level allowed (1-3)")
     rec.add_argument(
         "--no-embeddings", action="store_true", help="resolve titles without sentence embeddings"
+    )
+    rec.add_argument(
+        "--no-assume-skills",
+        action="store_true",
+        help="with a job but no skills given, do not assume the job's required skills are held",
     )
     rec.add_argument(
         "--demand-weight",

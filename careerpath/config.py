@@ -87,6 +87,13 @@ class TrainConfig:
         "generator's probabilities given the text (rows' probs_visible; synthetic data) instead of the one "
         "sampled choice. auto: when the data and tokenizer allow it | always: required | never",
     )
+    course_prior: str = _f(
+        "auto",
+        "seq2seq with one token per course name and a dataset with catalog context: add the skill-gap "
+        "rule's scores (weight fitted on the training rows) to the next-course logits in the loss and "
+        "everywhere the model picks a course, so the model learns what the rule misses (careerpath/prior.py). "
+        "auto: when the model and data allow it | always: required | never",
+    )
     lean_forward: bool = _f(
         True,
         "train a plain float32 T5 without dropout, in one process, through careerpath's lean forward "
@@ -260,6 +267,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.schedule: {t.schedule!r} is not linear, cosine or constant")
     if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision: {t.mixed_precision!r} is not auto, no, bf16 or fp16")
+    if t.course_prior not in ("auto", "always", "never"):
+        raise ConfigError(
+            f"train.course_prior: {t.course_prior!r} is not auto, always or never (on/off read as YAML booleans)"
+        )
     if t.soft_targets not in ("auto", "always", "never"):
         raise ConfigError(
             f"train.soft_targets: {t.soft_targets!r} is not auto, always or never (on/off read as YAML booleans)"

@@ -234,7 +234,8 @@ class DemoEngine:
             "profile": {
                 "job": prof.job,
                 "goal": prof.goal,
-                "skills": list(prof.skills),
+                # what the model was given: with skills assumed from the job when none were said
+                "skills": [s["id"] for s in result["profile"]["skills"]],
                 "courses": list(prof.courses),
             },
             "shown": list(dict.fromkeys(shown)),
@@ -303,6 +304,11 @@ def render_answer(
         f"**Your profile**: job {escape(prof['job']['title']) if prof['job'] else '(not given)'} · "
         f"goal {escape(prof['goal']['title']) if prof['goal'] else '(not given)'} · "
         f"skills {shown or '(none yet)'}"
+        + (
+            " (assumed from your job; tell me your skills to change them)"
+            if prof.get("skills_assumed")
+            else ""
+        )
     )
     if path and path["goal"]:
         head = f"**Pathway to {escape(path['goal']['title'])}**: {escape(path['note'])}"

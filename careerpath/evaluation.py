@@ -44,6 +44,7 @@ LABELS = {
     "markov": "Markov",
     "gru": "GRU",
     "gap_rule": "skill-gap rule",
+    "model_no_prior": "model without its course prior",
     "oracle": "oracle (from the text)",
     "oracle_traits_known": "oracle (traits known)",
 }
@@ -332,8 +333,11 @@ def evaluate_model(
     from careerpath.modeling import load_for_inference
 
     t = time.time()
+    from careerpath.prior import load_prior
+
     model, tokenizer, kind = load_for_inference(model_dir)
-    cat_scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind)
+    prior = load_prior(model_dir, catalog)  # a model trained as a residual on the skill-gap rule
+    cat_scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind, prior=prior)
     model_scorer = _Recorded(ModelScorer(cat_scorer, batch_size=batch_size, progress=progress))
     log(f"scoring {len(rows)} {split} rows against {len(course_ids)} courses and {len(job_ids)} jobs + stay")
     results = {"model": bl.evaluate_scorer(model_scorer, rows, course_ids, job_ids)}
@@ -357,6 +361,7 @@ def evaluate_model(
             max_new_tokens=g["max_new_tokens"],
             num_beams=g["num_beams"],
             max_source_length=g["max_source_length"],
+            prior=prior,
         )
         generation = generation_metrics(preds, [r["target_text"] for r in gen_rows], catalog)
         generation["examples"] = [
@@ -387,6 +392,9 @@ def evaluate_model(
     info = load_context_file(data_dir)
     retriever = GapRetriever(catalog, progression_for(catalog, info), info["context"] if info else None)
     scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, job_ids)}
+    if prior is not None:  # what the model adds to the rule: its scores alone
+        alone = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind)
+        scorers["model_no_prior"] = ModelScorer(alone, batch_size=batch_size, progress=False)
     base_results = {}
     for name, s in scorers.items():
         rec = _Recorded(s)
@@ -525,7 +533,11 @@ def _recommender(model, tokenizer, kind, catalog, model_dir: Path):
 
     info = load_context_file(model_dir)
     extra = {"context": info["context"], "progression": progression_for(catalog, info)} if info else {}
-    return Recommender(model, tokenizer, kind, catalog, use_embeddings=False, **extra)
+    rec = Recommender(model, tokenizer, kind, catalog, use_embeddings=False, **extra)
+    from careerpath.prior import load_prior
+
+    rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
+    return rec
 
 
 def _plots(m: dict, out_dir: Path) -> None:

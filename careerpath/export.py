@@ -18,7 +18,15 @@ from careerpath.modeling import load_for_inference
 log = logging.getLogger(__name__)
 # what travels with the weights: the card and records, how inputs are made (context.json) and the
 # catalog the recommender ranks
-CARRY = ("README.md", "metrics.json", "config.yaml", "training_curve.png", "context.json", "catalog")
+CARRY = (
+    "README.md",
+    "metrics.json",
+    "config.yaml",
+    "training_curve.png",
+    "context.json",
+    "course_prior.json",
+    "catalog",
+)
 
 
 def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sacrebleu
 import torch
+from transformers import LogitsProcessorList
 
 from data_prep.textformat import STAY, parse_target
 
@@ -51,9 +52,11 @@ def generate(
     num_beams: int = 1,
     max_source_length: int = 256,
     synced_gpus: bool = False,
+    prior=None,
 ) -> list[str]:
     """Generate one target text per input. Inputs are length-sorted so batches pad little;
-    the result comes back in the caller's order."""
+    the result comes back in the caller's order. ``prior``: the model's
+    :class:`~careerpath.prior.CoursePrior`, added to the next-course logits."""
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(input_texts)), key=lambda i: len(input_texts[i]))
@@ -61,6 +64,10 @@ def generate(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         enc = _encode_batch(tokenizer, [input_texts[i] for i in idx], kind, max_source_length, device)
+        extra = {}
+        if prior is not None:
+            texts = [input_texts[i] for i in idx]
+            extra["logits_processor"] = LogitsProcessorList([prior.processor(tokenizer, texts, num_beams)])
         ids = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
@@ -69,6 +76,7 @@ def generate(
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             synced_gpus=synced_gpus,
+            **extra,
         )
         if kind == "causal":
             ids = ids[:, enc["input_ids"].shape[1] :]

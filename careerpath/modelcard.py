@@ -84,7 +84,7 @@ adds and whether a job move follows. Trained with `train.py` from
 Input: `{example.get("input", "goal: ... | job: ... | history: ... | skills: ... | courses: ...")}`
 
 Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_job: stay")}`
-{_context_line(cfg)}
+{_context_line(cfg)}{_prior_line(metrics)}
 ## Validation results (best epoch {metrics.get("best_epoch", -1)}, {final.get("num_examples", 0)} examples)
 
 | metric | value |
@@ -131,6 +131,19 @@ def _context_line(cfg: Config) -> str:
         "and the courses closing most of the skill gap), made from the catalog by careerpath's "
         "`data_prep/context.py` with the settings in `context.json`; build inputs the same way "
         "(`careerpath.recommend.Recommender` does).\n"
+    )
+
+
+def _prior_line(metrics: dict) -> str:
+    """A line on the course prior, when the model was trained with one (course_prior.json)."""
+    weight = metrics.get("course_prior_weight")
+    if weight is None:
+        return ""
+    return (
+        "\nThe model was trained as a residual on the skill-gap rule (`course_prior.json`, weight "
+        f"{weight:g}): its next-course logits are added to `weight x gap score` of each course "
+        "(careerpath's `careerpath/prior.py`), in the loss and at inference. Its next-course scores alone "
+        "are not the recommendation: use `careerpath.recommend.Recommender`, which applies the prior.\n"
     )
 
 

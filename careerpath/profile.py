@@ -10,7 +10,7 @@ ages, pleasantries) are ignored.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -53,6 +53,30 @@ class ResolvedProfile:
     courses: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     matches: list[dict] = field(default_factory=list)
+    skills_assumed: bool = False
+    """True when ``skills`` were not given but assumed from the current job (see
+    :meth:`with_job_skills`)."""
+
+    def with_job_skills(self, catalog: Catalog) -> ResolvedProfile:
+        """A copy holding the current job's required skills, most important first, when the
+        profile names a job but no skills (nor courses that imply some); else ``self``.
+
+        Someone who says "I'm a registered nurse" holds a nurse's skills. Without this, the model
+        sees a nurse with no skills at all, which no training example has (synthetic people start
+        with most of their job's skills), and every plan starts by re-learning the job."""
+        if not self.job or self.skills:
+            return self
+        req = catalog.jobs[self.job].skills
+        skills = sorted(req, key=lambda s: -req[s])
+        return replace(
+            self,
+            history=list(self.history),
+            skills=skills,
+            courses=list(self.courses),
+            warnings=list(self.warnings),
+            matches=list(self.matches),
+            skills_assumed=bool(skills),
+        )
 
     def to_text_profile(self, catalog: Catalog, context: GapRetriever | None = None) -> Profile:
         history = list(self.history)
@@ -81,6 +105,7 @@ class ResolvedProfile:
             "goal": {"id": self.goal, "title": catalog.jobs[self.goal].title} if self.goal else None,
             "history": [{"id": j, "title": catalog.jobs[j].title} for j in self.history],
             "skills": [{"id": s, "name": catalog.skills[s].name} for s in self.skills],
+            "skills_assumed": self.skills_assumed,
             "courses": [{"id": c, "title": catalog.courses[c].title} for c in self.courses],
         }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from careerpath.metrics import top_k as shared_top_k
+from careerpath.prior import PRIOR_FILE, load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import Catalog, Course, load_catalog
@@ -116,11 +117,15 @@ class Recommender:
         model_version: str = "",
         context: ContextConfig | None = None,
         progression: Progression | None = None,
+        assume_job_skills: bool = True,
     ):
         """``context``: the catalog context the model's training inputs had (``context.json`` of
         the model folder; None for a model trained without it). ``progression``: the transition
-        graph the dataset was built with (default settings when None)."""
+        graph the dataset was built with (default settings when None). ``assume_job_skills``: a
+        profile with a job but no skills is taken to hold the job's required skills
+        (:meth:`ResolvedProfile.with_job_skills`)."""
         self.catalog = catalog
+        self.assume_job_skills = assume_job_skills
         self.scorer = CatalogScorer(model, tokenizer, catalog, kind=kind)
         self.resolver = ProfileResolver(catalog, use_embeddings=use_embeddings)
         self.progression = progression or Progression(catalog)
@@ -173,6 +178,9 @@ class Recommender:
             kwargs["progression"] = progression_for(catalog, info)
         kwargs.setdefault("context", info["context"] if info else None)
         rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
+        if (model_dir / PRIOR_FILE).is_file():
+            # the model was trained as a residual on the skill-gap rule: its scores need it
+            rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
         from careerpath.reranker import Reranker
 
         rec.reranker = Reranker.load(model_dir)
@@ -194,7 +202,8 @@ class Recommender:
         # courses taken imply their skills, however the profile was built
         for c in prof.courses:
             prof.skills.extend(s for s in self.catalog.courses[c].skills if s not in prof.skills)
-        return prof
+        # a copy: the caller's profile (the demo's conversation state) keeps what the person said
+        return prof.with_job_skills(self.catalog) if self.assume_job_skills else prof
 
     # -- masks -----------------------------------------------------------------------------
     def _course_allowed(self, c: Course, taken: set[str], cons: Constraints) -> bool:
@@ -372,6 +381,8 @@ class Recommender:
             return True
         dist = self.progression.distances_to(goal)
         moves = dist.get(beam.job, 1) if beam.job else 1
+        # a direct move to the goal (see _direct_ok): one move from here, else two at least
+        moves = min(moves, 1 if self._direct_ok(beam.job, goal) else 2)
         if moves > steps_left:
             return False
         job = self.catalog.jobs[goal]
@@ -405,9 +416,22 @@ class Recommender:
             add_context(profile, self.context.context(beam.job, goal, beam.skills, beam.courses), cat)
         return serialise_input(profile)
 
+    def _direct_ok(self, job: str | None, goal: str) -> bool:
+        """Whether a move straight to ``goal`` is realistic once its skills are held, off the
+        transition graph's route: the goal is at most one level above the current job. (The graph
+        lists typical moves, not the only ones: O*NET routes a registered nurse to health-services
+        manager through two more senior nursing and informatics jobs; a nurse who holds most of
+        the manager's skills can apply directly.)"""
+        if not job:
+            return True
+        return self.catalog.jobs[goal].level <= self.catalog.jobs[job].level + 1
+
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
         # no route in the transition graph: a direct move once the goal's skills are there
         hop = (self.progression.next_hop(beam.job, goal) or goal) if beam.job else goal
+        if hop != goal and self._direct_ok(beam.job, goal):
+            if coverage(beam.skills, self.catalog.jobs[goal]) >= self.move_threshold:
+                hop = goal
         if hop == beam.job:
             return
         if coverage(beam.skills, self.catalog.jobs[hop]) >= self.move_threshold:
@@ -510,6 +534,14 @@ class Recommender:
             note = "goal reached" + (" (the model was unsure of some steps)" if best.unsure else "")
             return self._finish(goal_info, best, True, not best.unsure, False, note)
         fallback = self._skill_gap_plan(start, goal_id, max_steps, cons)
+        if not fallback.reached(goal_id) and start.job != goal_id and self._direct_ok(start.job, goal_id):
+            # the route through the graph is too long: aim at the goal's own skills, to move there directly
+            direct = self._skill_gap_plan(start, goal_id, max_steps, cons, direct=True)
+            if (
+                direct.reached(goal_id)
+                or self._goal_state(direct, goal_id)[1] > self._goal_state(fallback, goal_id)[1]
+            ):
+                fallback = direct
         note = (
             f"the model's pathway did not reach {goal_info['title']} in {max_steps} course steps; "
             "showing a skill-gap plan instead"
@@ -518,8 +550,11 @@ class Recommender:
             note += f", which does not reach it in {max_steps} steps either"
         return self._finish(goal_info, fallback, fallback.reached(goal_id), False, True, note)
 
-    def _skill_gap_plan(self, start: _Beam, goal: str, max_steps: int, cons: Constraints) -> _Beam:
-        """Greedy: each step takes the allowed course covering most of the remaining gap importance."""
+    def _skill_gap_plan(
+        self, start: _Beam, goal: str, max_steps: int, cons: Constraints, direct: bool = False
+    ) -> _Beam:
+        """Greedy: each step takes the allowed course covering most of the remaining gap importance
+        (to the next job on the route, and half of the goal's; ``direct``: the goal's alone)."""
         b = _Beam(
             start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps)
         )
@@ -527,10 +562,10 @@ class Recommender:
         for _ in range(max_steps):
             if b.reached(goal):
                 break
-            hop = (self.progression.next_hop(b.job, goal) or goal) if b.job else goal
+            hop = (self.progression.next_hop(b.job, goal) or goal) if b.job and not direct else goal
             want = dict(skill_gap(b.skills, self.catalog.jobs[hop]))
             for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
-                want[s] = want.get(s, 0.0) + 0.5 * w
+                want[s] = want.get(s, 0.0) + (0.0 if hop == goal else 0.5 * w)
             # prerequisites of courses that teach a wanted skill are worth half of that skill
             for c in self._with_prereqs:
                 missing = [p for p in c.prerequisites if p not in b.skills]

@@ -16,6 +16,11 @@ def render_text(result: dict) -> str:
     out = [
         f"profile: job={prof['job']['title'] if prof['job'] else '-'}  goal={prof['goal']['title'] if prof['goal'] else '-'}  "
         f"skills={', '.join(s['name'] for s in prof['skills']) or '-'}"
+        + (
+            " (assumed from the job: no skills were given; pass --skills to change them)"
+            if prof.get("skills_assumed")
+            else ""
+        )
     ]
     out += [f"warning: {w}" for w in result.get("warnings", [])]
     courses = [

@@ -343,8 +343,12 @@ class CatalogScorer:
         job_course_k: int = 3,
         max_source_length: int = 512,
         fast: bool = True,
+        prior=None,
     ):
+        """``prior``: the model's :class:`~careerpath.prior.CoursePrior` (``course_prior.json``),
+        added to its next-course log-probabilities (renormalised) for every input."""
         self.model, self.tok, self.catalog, self.kind = model.eval(), tokenizer, catalog, kind
+        self.prior = prior
         self.k = job_course_k
         self.max_source_length = max_source_length
         self.device = next(model.parameters()).device
@@ -506,8 +510,16 @@ class CatalogScorer:
             for r in range(len(input_texts)):
                 raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
                 out[r] = raw - _logsumexp(raw)
+        out = self._with_prior(input_texts, out)
         self._remember(input_texts, out, stamp)
         return out
+
+    def _with_prior(self, texts: list[str], course_lp: np.ndarray) -> np.ndarray:
+        """``course_lp`` plus the course prior of each text, renormalised (unchanged without one)."""
+        if self.prior is None:
+            return course_lp
+        out = course_lp + self.prior.for_texts(texts)
+        return out - _logsumexp(out)[:, None]
 
     # -- memo of recent course scores --------------------------------------------------------
     def _recall(self, texts: list[str], stamp: tuple) -> np.ndarray | None:
@@ -547,12 +559,14 @@ class CatalogScorer:
         stamp = weights_stamp(self._params)
         enc, enc_out = self._encode(input_texts, stamp)
         if self.fast:
-            course_lp = self._fast_courses(enc_out, enc["attention_mask"])
+            course_lp = self._with_prior(input_texts, self._fast_courses(enc_out, enc["attention_mask"]))
             job_lp = self._fast_jobs(enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids])
         else:
             for r in range(n):
                 raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
                 course_lp[r] = raw - _logsumexp(raw)
+            course_lp = self._with_prior(input_texts, course_lp)
+            for r in range(n):
                 job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]))
         self._remember(input_texts, course_lp, stamp)
         return course_lp, job_lp

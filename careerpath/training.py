@@ -27,6 +27,7 @@ from transformers import get_scheduler
 
 from careerpath import feedback_train, generation, modelcard, modeling
 from careerpath.config import Config, save_config
+from careerpath.prior import EXCLUDED, CoursePrior
 from data_prep.context import CONTEXT_FILE
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,17 @@ def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
 
 
 def encode_rows(
-    rows: list[dict], tokenizer, family: str, cfg: Config, soft: SoftTargets | None = None
+    rows: list[dict],
+    tokenizer,
+    family: str,
+    cfg: Config,
+    soft: SoftTargets | None = None,
+    prior: CoursePrior | None = None,
 ) -> list[dict]:
     """Token ids per example. Causal: prompt + target + EOS with the loss on the target only.
-    With ``soft``, seq2seq examples also carry the generator's distributions for their decisions."""
+    With ``soft``, seq2seq examples also carry the generator's distributions for their decisions;
+    with ``prior`` (needs ``soft``'s course tokens), the course prior of each row and the label
+    position of its next course."""
     d = cfg.data
     tokenizer.truncation_side = "left"  # the recent end of a history matters most
     if family == "seq2seq":
@@ -60,6 +68,11 @@ def encode_rows(
             for row, ex in zip(rows, out, strict=True):
                 if decisions := soft.for_row(row, ex["labels"]):
                     ex["soft"] = decisions
+        if prior is not None and soft is not None:
+            for row, ex in zip(rows, out, strict=True):
+                gold = soft.course_token.get(row.get("next_course_id", ""))
+                if gold is not None and gold in ex["labels"]:
+                    ex["prior"] = (ex["labels"].index(gold), prior.for_row(row))
         return out
     prompts = [generation.build_prompt(r["input_text"]) for r in rows]
     src = tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=d.max_source_length)
@@ -186,6 +199,15 @@ def make_collate(pad_id: int):
                     sid[i, j, : len(toks)] = torch.tensor(toks)
                     sp[i, j, : len(probs)] = torch.tensor(probs)
             batch.update(soft_pos=pos, soft_ids=sid, soft_p=sp, soft_other=other)
+        if any("prior" in e for e in examples):  # the course prior at each next-course position
+            n = next(len(e["prior"][1]) for e in examples if "prior" in e)
+            pos = torch.full((len(examples),), -1, dtype=torch.long)
+            bias = torch.zeros((len(examples), n))
+            for i, e in enumerate(examples):
+                if "prior" in e:
+                    pos[i] = e["prior"][0]
+                    bias[i] = torch.from_numpy(e["prior"][1])
+            batch.update(prior_pos=pos, prior_bias=bias)
         return batch
 
     return collate
@@ -346,8 +368,17 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[RunState, dic
 # ---------------------------------------------------------------- evaluation
 
 
-def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list[dict], cfg: Config) -> dict:
-    """Generation-based metrics; every process generates its share of the rows."""
+def validate(
+    accelerator: Accelerator,
+    model,
+    tokenizer,
+    family: str,
+    rows: list[dict],
+    cfg: Config,
+    prior: CoursePrior | None = None,
+) -> dict:
+    """Generation-based metrics (with the course prior, when the model has one); every process
+    generates its share of the rows."""
     idx = list(range(len(rows)))
     sync = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
     with accelerator.split_between_processes(idx, apply_padding=True) as mine:
@@ -361,6 +392,7 @@ def validate(accelerator: Accelerator, model, tokenizer, family: str, rows: list
             num_beams=cfg.generation.num_beams,
             max_source_length=cfg.data.max_source_length,
             synced_gpus=sync,
+            prior=prior,
         )
         pairs = list(zip(mine, preds, strict=True))
     from accelerate.utils import gather_object
@@ -394,24 +426,41 @@ def _loss(
     weight: float,
     course_pool: torch.Tensor | None = None,
     lean=None,
+    prior_tokens: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Token-mean cross-entropy, with the decision tokens (next course, next job) weighted by
     ``weight``: the rest of a target is mostly copied from the catalog, so its tokens are easy
     and would otherwise dominate the average. With soft targets in the batch (see SoftTargets),
     a decision position's loss is the cross-entropy against the generator's distribution: the
     listed probabilities, plus the rest spread evenly over the other courses of ``course_pool``.
-    ``lean``: a :class:`~careerpath.scoring.LeanT5Training` of ``model`` for the forward."""
+    ``lean``: a :class:`~careerpath.scoring.LeanT5Training` of ``model`` for the forward.
+    With a course prior in the batch (``prior_pos``, ``prior_bias``; see careerpath/prior.py), each
+    row's prior is added to the logits of the course tokens ``prior_tokens`` (catalog order) at its
+    next-course position before any loss is taken, and soft targets spread their remaining mass over
+    the eligible courses only."""
     soft = {k: batch.pop(k) for k in [k for k in batch if k.startswith("soft_")]}
+    prior = {k: batch.pop(k) for k in [k for k in batch if k.startswith("prior_")]}
+    if prior and prior_tokens is None:
+        raise ValueError("a batch with a course prior needs prior_tokens (the course token ids)")
     plain = decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch
     if lean is not None and set(batch) != {"input_ids", "attention_mask", "labels"}:
         lean = None
-    if plain and not soft and lean is None:
+    if plain and not soft and not prior and lean is None:
         return model(**batch).loss
     labels = batch["labels"]
     if lean is not None:
         logits = lean.logits(batch["input_ids"], batch["attention_mask"], labels).float()
     else:
         logits = model(**batch).logits.float()
+    elig = None
+    if prior:
+        rows = (prior["prior_pos"] >= 0).nonzero(as_tuple=True)[0]
+        bias = prior["prior_bias"][rows].to(logits.dtype)
+        at = (rows[:, None], prior["prior_pos"][rows][:, None], prior_tokens[None, :])
+        logits = logits.index_put(at, bias, accumulate=True)
+        # which courses each row can take (rows without a prior: every course)
+        elig = torch.ones(labels.shape[0], len(prior_tokens), dtype=torch.bool, device=logits.device)
+        elig[rows] = bias > EXCLUDED / 2
     if plain and not soft:
         return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
     ce = torch.nn.functional.cross_entropy(
@@ -428,7 +477,13 @@ def _loss(
         listed = logp.gather(1, ids)
         value = -(listed * p).sum(1)  # padded slots have p = 0
         other = soft["soft_other"][rows, slot]
-        if course_pool is not None:  # no `if other.any()`: reading it back would stall a GPU each step
+        # no `if other.any()`: reading it back would stall a GPU each step
+        if elig is not None:  # the detour mass over the courses each row can take
+            n_listed = (p > 0).sum(1)
+            ok = elig[rows]
+            rest = (logp[:, prior_tokens] * ok).sum(1) - (listed * (p > 0)).sum(1)
+            value = value - other * rest / (ok.sum(1) - n_listed).clamp(min=1)
+        elif course_pool is not None:
             n_listed = (p > 0).sum(1)
             rest = logp[:, course_pool].sum(1) - (listed * (p > 0)).sum(1)
             value = value - other * rest / (len(course_pool) - n_listed).clamp(min=1)
@@ -475,6 +530,7 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
                     cfg.train.decision_weight,
                     ctx.get("course_pool"),
                     ctx.get("lean"),
+                    ctx.get("prior_tokens"),
                 )
                 if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
                     loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
@@ -519,7 +575,7 @@ def _log_steps(accelerator, state: RunState, pending: list, cfg: Config, bar) ->
 
 def _end_of_epoch(ctx: dict, state: RunState, val_rows: list[dict]) -> None:
     accelerator, cfg = ctx["acc"], ctx["cfg"]
-    metrics = validate(accelerator, ctx["model"], ctx["tok"], ctx["family"], val_rows, cfg)
+    metrics = validate(accelerator, ctx["model"], ctx["tok"], ctx["family"], val_rows, cfg, ctx.get("prior"))
     metrics.update(epoch=state.epoch, step=state.step)
     state.epochs.append(metrics)
     if accelerator.is_main_process:
@@ -583,7 +639,9 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState) -> Path:
+def write_outputs(
+    model, tokenizer, cfg: Config, metrics: dict, state: RunState, prior: CoursePrior | None = None
+) -> Path:
     """Write model/adapter, tokenizer, config, metrics, curve and card atomically into output_dir."""
     out_dir = Path(cfg.train.output_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -596,6 +654,8 @@ def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState)
         context = Path(cfg.data.data_dir) / CONTEXT_FILE
         if context.is_file():  # how the inputs were made (catalog context), for the recommender
             shutil.copy2(context, tmp / CONTEXT_FILE)
+        if prior is not None:  # the model's scores are only right with it
+            prior.save(tmp)
         save_config(cfg, tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
@@ -607,7 +667,9 @@ def write_outputs(model, tokenizer, cfg: Config, metrics: dict, state: RunState)
     return out_dir
 
 
-def feedback_test_metrics(model, tokenizer, family: str, cfg: Config) -> dict:
+def feedback_test_metrics(
+    model, tokenizer, family: str, cfg: Config, prior: CoursePrior | None = None
+) -> dict:
     """Full-catalog next-course and next-job ranking on (a prefix of) the test split."""
     from careerpath.baselines import evaluate_scorer
     from careerpath.evaluation import ModelScorer
@@ -617,7 +679,7 @@ def feedback_test_metrics(model, tokenizer, family: str, cfg: Config) -> dict:
     rows = load_rows(cfg.data.data_dir, "test", cfg.feedback.eval_test_examples)
     catalog = load_catalog(Path(cfg.data.data_dir) / "catalog")
     model.eval()
-    scorer = CatalogScorer(model, tokenizer, catalog, kind=family)
+    scorer = CatalogScorer(model, tokenizer, catalog, kind=family, prior=prior)
     m = evaluate_scorer(ModelScorer(scorer, progress=False), rows, scorer.course_ids, scorer.job_ids[:-1])
     return {
         "n": len(rows),
@@ -649,6 +711,39 @@ def _final_metrics(accelerator, state: RunState, cfg: Config, elapsed: float) ->
 
 
 # ---------------------------------------------------------------- entry point
+
+
+def course_prior(
+    cfg: Config, tokenizer, family: str, train_rows: list[dict], soft: SoftTargets | None
+) -> CoursePrior | None:
+    """The course prior to train with (careerpath/prior.py), fitted on ``train_rows``, or None:
+    it needs a seq2seq model with one token per course (``soft``'s course tokens: the tiny T5) and a
+    dataset with catalog context (context.json)."""
+    if cfg.train.course_prior == "never":
+        return None
+    from data_prep.catalog import load_catalog
+    from data_prep.context import retriever_for
+
+    why = None
+    if family != "seq2seq" or soft is None:
+        why = "a seq2seq model with one token per course name (model.kind tiny_t5) and soft targets on"
+    elif not (Path(cfg.data.data_dir) / CONTEXT_FILE).is_file():
+        why = "a dataset built with catalog context (context.json; context.enabled in the data config)"
+    retriever = None
+    if why is None:
+        retriever = retriever_for(cfg.data.data_dir, load_catalog(Path(cfg.data.data_dir) / "catalog"))
+        if retriever is None:
+            why = "a dataset built with catalog context enabled"
+    if why is not None:
+        if cfg.train.course_prior == "always":
+            raise ValueError(f"--train.course_prior always needs {why}; use auto or never")
+        log.info("course prior: off (needs %s)", why)
+        return None
+    prior = CoursePrior.fit(retriever, train_rows)
+    log.info(
+        "course prior: on, weight %.3f (fitted on %d training rows)", prior.weight, min(len(train_rows), 3000)
+    )
+    return prior
 
 
 def _prepare_data(cfg: Config):
@@ -687,7 +782,9 @@ def run_training(cfg: Config) -> Path:
                 "--train.soft_targets always needs a seq2seq model with one token per catalog name (model.kind "
                 "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or never"
             )
-    examples = encode_rows(train_rows, tokenizer, family, cfg, soft)
+    prior = course_prior(cfg, tokenizer, family, train_rows, soft)
+    examples = encode_rows(train_rows, tokenizer, family, cfg, soft, prior)
+    course_token = soft.course_token if soft is not None else {}
     if soft is not None:
         with_soft = sum(1 for e in examples if e.get("soft"))
         if with_soft == 0 and cfg.train.soft_targets == "always":
@@ -714,6 +811,10 @@ def run_training(cfg: Config) -> Path:
     ctx["lean"] = lean_forward(model, cfg, accelerator)
     if soft is not None:
         ctx["course_pool"] = soft.course_pool.to(accelerator.device)  # once, not per step
+    if prior is not None:
+        ctx["prior"] = prior
+        tokens = [course_token[c] for c in prior.course_ids]
+        ctx["prior_tokens"] = torch.tensor(tokens, device=accelerator.device)
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
         ids = decision_token_ids(tokenizer, cfg.data.data_dir)
         ctx["decision_ids"] = None if ids is None else ids.to(accelerator.device)
@@ -745,14 +846,16 @@ def run_training(cfg: Config) -> Path:
     final_model = accelerator.unwrap_model(model)
     _restore_best(final_model, ctx.get("best"))
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
+    if prior is not None:
+        metrics["course_prior_weight"] = prior.weight
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
-        metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg)
+        metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)
         log.info("held-out test after the feedback retrain: %s", metrics["test_after_feedback"])
     out_dir = Path(cfg.train.output_dir).resolve()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state)
+        out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state, prior)
         if reranker is not None:
             reranker.save(out_dir)
         if cfg.hub.push_to_hub:

@@ -56,6 +56,21 @@ def test_conversation_keeps_and_changes_the_profile(engine):
     assert answer.payload is None and "Tell me about yourself" in answer.markdown
 
 
+def test_a_job_without_skills_is_taken_to_hold_the_jobs_skills(engine):
+    cat = engine.catalog
+    answer, st = engine.handle("I'm a data analyst and I want to become a data scientist", None)
+    assert (
+        st.profile.job == "data-analyst" and st.profile.skills == []
+    )  # the conversation keeps what was said
+    assert "assumed from your job" in answer.markdown
+    assert set(answer.payload["profile"]["skills"]) == set(
+        cat.jobs["data-analyst"].skills
+    )  # what the model saw
+    answer, st = engine.handle("I know SQL", st)
+    assert st.profile.skills == ["sql"] and "assumed from your job" not in answer.markdown
+    assert answer.payload["profile"]["skills"] == ["sql"]
+
+
 def test_unknown_provider_and_form_input(engine):
     answer, st = engine.handle("no courses from Acme Corp", None)
     assert "don't know a provider called Acme Corp" in answer.markdown

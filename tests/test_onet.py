@@ -279,13 +279,18 @@ def test_sanitise_and_unique_names():
 ONET_REAL = SHARED_DATA / "onet_29_3"
 
 
+@pytest.fixture(scope="module")
+def real_onet(tmp_path_factory):
+    if not ONET_REAL.exists():
+        pytest.skip(f"O*NET 29.3 release not found at {ONET_REAL} (../shared/data)")
+    out = tmp_path_factory.mktemp("real") / "onet"
+    assert onet.main([str(ONET_REAL), "--out", str(out)]) == 0
+    return out
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not ONET_REAL.exists(), reason=f"O*NET 29.3 release not found at {ONET_REAL} (../shared/data)"
-)
-def test_real_onet_release(tmp_path):
-    assert onet.main([str(ONET_REAL), "--out", str(tmp_path / "onet")]) == 0
-    cat = load_catalog(tmp_path / "onet")
+def test_real_onet_release(real_onet):
+    cat = load_catalog(real_onet)
     assert len(cat.jobs) == 1016 and len(cat.transitions) == 18460
     assert len({j.family for j in cat.jobs.values()}) == 23
     assert all(1 <= j.level <= 5 and j.skills for j in cat.jobs.values())
@@ -298,6 +303,53 @@ def test_real_onet_release(tmp_path):
     taught = {s for c in cat.courses.values() for s in c.skills}
     assert {s for j in cat.jobs.values() for s in j.skills} <= taught
     assert any(s.demand > 0 for s in cat.skills.values()) and any(j.demand > 0 for j in cat.jobs.values())
+
+
+@pytest.mark.slow
+def test_nurse_to_health_services_manager_end_to_end(real_onet, tmp_path, capsys):
+    """The issue's example on the real release: build, train (a few steps), recommend. A registered
+    nurse who names no skills is taken to hold a nurse's skills, and gets a pathway of real courses
+    and occupations that reaches the goal within the default 8 course steps."""
+    from careerpath import cli, training
+    from careerpath.config import load_config
+    from careerpath.recommend import Recommender
+    from tests.conftest import ROOT, TINY_MODEL_ARGS
+
+    data = tmp_path / "data"
+    argv = ["data", "build", "--config", "configs/data/onet.yaml", "--catalog", str(real_onet)]
+    assert cli.main([*argv, "--users", "200", "--out", str(data), "--quiet"]) == 0
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(data)]
+        + ["--output_dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
+    )
+    model = training.run_training(cfg)
+    rec = Recommender.from_pretrained(model, use_embeddings=False)
+    cat = rec.catalog
+    prof = rec.resolve({"job": "Registered Nurses"}, goal="Medical and Health Services Managers")
+    nurse, manager = (
+        cat.job_by_title["Registered Nurses"],
+        cat.job_by_title["Medical and Health Services Managers"],
+    )
+    assert prof.skills_assumed and set(prof.skills) == set(nurse.skills)
+    path = rec.pathway(prof)  # max_steps 8
+    assert path.reached, path.note
+    assert path.steps[-1].kind == "job" and path.steps[-1].id == manager.id
+    assert sum(s.kind == "course" for s in path.steps) <= 8
+    for s in path.steps:
+        assert s.id in (cat.courses if s.kind == "course" else cat.jobs)
+    assert path.steps[-1].goal_coverage >= rec.move_threshold - 1e-3
+    # the same through the command line, which says the skills were assumed
+    code = cli.main(
+        ["recommend", "--model", str(model), "--job", "Registered Nurses"]
+        + ["--goal", "Medical and Health Services Managers", "--no-embeddings"]
+    )
+    out = capsys.readouterr().out
+    assert (
+        code == 0 and "assumed from the job" in out and "move to Medical and Health Services Managers" in out
+    )
+    # without the assumption the person starts from nothing, and the profile says so
+    bare = Recommender.from_pretrained(model, use_embeddings=False, assume_job_skills=False)
+    assert bare.resolve({"job": "Registered Nurses"}).skills == []
 
 
 def test_data_build_with_source_imports_then_builds(tmp_path, capsys):

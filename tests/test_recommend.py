@@ -85,7 +85,9 @@ def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
             continue
         path = rec.pathway(prof, max_steps=12)
         assert path.goal["id"] == prof.goal
-        skills, cov = set(prof.skills) | {s for c in prof.courses for s in cat.courses[c].skills}, -1.0
+        start = rec.resolve(prof)  # with the job's skills when the profile has none
+        assert start.skills_assumed == (not prof.skills and not prof.courses)
+        skills, cov = set(start.skills) | {s for c in prof.courses for s in cat.courses[c].skills}, -1.0
         taken = set(prof.courses)
         for s in path.steps:
             if s.kind == "course":
@@ -167,17 +169,18 @@ def test_scorer_matches_the_models_own_likelihood(rec):
 
     fast = rec.scorer
     assert fast.fast, "the tiny T5 has one token per catalog name"
-    first = _renormalised(
+    assert fast.prior is not None, "the tiny T5 trains with the course prior (train.course_prior auto)"
+    # the model's own next-token likelihood plus the course prior (careerpath/prior.py), renormalised
+    alone = _renormalised(
         [_likelihood(fast.model, enc, fast.course_prefix + [t]) for t in fast.course_single]
     )
+    first = _renormalised(alone + fast.prior.for_text(text))
     course_lp = fast.score_courses([text])[0]
     assert np.allclose(course_lp, first, atol=1e-4) and np.isclose(np.exp(course_lp).sum(), 1.0)
     course_lp2, job_lp = fast.score([text], [["sql"]])
     assert np.allclose(course_lp2[0], course_lp) and np.isclose(np.exp(job_lp[0]).sum(), 1.0)
-    g_course, g_job = general.score([text], [["sql"]])
-    assert g_course.argmax() == course_lp.argmax() or np.isclose(
-        course_lp.max(), course_lp[g_course.argmax()], atol=0.05
-    )
+    g_course, g_job = general.score([text], [["sql"]])  # without the prior: the model's own
+    assert g_course.argmax() == alone.argmax() or np.isclose(alone.max(), alone[g_course.argmax()], atol=0.05)
 
 
 def test_cli_json_schema_is_stable(tiny_model, capsys):
@@ -272,11 +275,14 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
     prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]})
     plain = rec.recommend(prof, top_k=20)
     last_job = plain["next_jobs"][-1]["id"]
-    # the lowest-ranked course of the list that would add a skill
+    # the lowest-ranked course of the list that the person can take (the course prior excludes
+    # the rest) and that would add a skill
+    can_take = rec.scorer.prior.eligible(prof.skills, prof.courses)
     last_course = next(
         c
         for c in reversed(plain["next_courses"])
         if any(s not in prof.skills for s in rec.catalog.courses[c["id"]].skills)
+        and can_take[rec.scorer.course_ids.index(c["id"])]
     )
     hot_skill = next(s for s in rec.catalog.courses[last_course["id"]].skills if s not in prof.skills)
     cat = load_catalog(tiny_model / "catalog")

@@ -1,0 +1,213 @@
+"""The course prior (careerpath/prior.py): its values, its fit, and that the loss, generation and
+catalog scoring all add the same prior to the model's next-course logits."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from careerpath import generation, training
+from careerpath.config import ConfigError, load_config
+from careerpath.modeling import load_for_inference
+from careerpath.prior import EXCLUDED, PRIOR_FILE, CoursePrior, load_prior
+from careerpath.scoring import CatalogScorer
+from data_prep.catalog import load_catalog
+from data_prep.context import ContextConfig, GapRetriever, retriever_for
+from data_prep.progression import Progression
+from tests.conftest import ROOT, TINY_MODEL_ARGS
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    cat = load_catalog(None)
+    return cat, GapRetriever(cat, Progression(cat), ContextConfig())
+
+
+def test_values_match_a_plain_loop(bundled):
+    cat, r = bundled
+    prior = CoursePrior(r, 2.5)
+    rng = np.random.default_rng(3)
+    jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
+    for _ in range(60):
+        job, goal = rng.choice(jobs), rng.choice(jobs)
+        held = set(rng.choice(skills, size=rng.integers(0, 30), replace=False))
+        taken = list(rng.choice(courses, size=rng.integers(0, 5), replace=False))
+        _, gap = r.scores(job, goal, held, taken)
+        got = prior.vector(job, goal, held, taken)
+        for i, c in enumerate(cat.courses.values()):
+            can = c.id not in taken and set(c.prerequisites) <= held and not set(c.skills) <= held
+            if not can:
+                assert got[i] == EXCLUDED, c.id
+            elif np.isfinite(gap[i]):
+                assert got[i] == pytest.approx(2.5 * gap[i], rel=1e-6) and got[i] > 0
+            else:  # eligible, closes nothing of the gap: a detour's score
+                assert got[i] == 0.0
+
+
+def test_text_and_row_give_the_same_prior(tiny_dataset):
+    cat = load_catalog(tiny_dataset / "catalog")
+    prior = CoursePrior(retriever_for(tiny_dataset, cat), 1.7)
+    rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()[:80]]
+    for row in rows:
+        assert np.array_equal(prior.for_text(row["input_text"]), prior.for_row(row))
+        # the course actually chosen next is always one the person could take
+        assert prior.for_row(row)[prior.course_ids.index(row["next_course_id"])] > EXCLUDED / 2
+
+
+def test_fit_recovers_the_weight_that_generated_the_choices(bundled):
+    cat, r = bundled
+    unit = CoursePrior(r, 1.0)
+    rng = np.random.default_rng(0)
+    jobs, skills = list(cat.jobs), list(cat.skills)
+    rows = []
+    while len(rows) < 1500:
+        job, goal = rng.choice(jobs), rng.choice(jobs)
+        held = sorted(rng.choice(skills, size=rng.integers(0, 20), replace=False))
+        vec = unit.vector(job, goal, held)
+        ok = np.flatnonzero(vec > EXCLUDED / 2)
+        if not (vec[ok] > 0).any():
+            continue
+        z = 6.0 * vec[ok]
+        p = np.exp(z - z.max())
+        pick = ok[rng.choice(len(ok), p=p / p.sum())]
+        rows.append(
+            {
+                "job_id": job,
+                "goal_id": goal,
+                "skill_ids": held,
+                "course_ids": [],
+                "next_course_id": unit.course_ids[pick],
+            }
+        )
+    fitted = CoursePrior.fit(r, rows, max_rows=1500)
+    assert fitted.weight == pytest.approx(6.0, rel=0.1)
+    with pytest.raises(ValueError, match="no row to fit"):
+        CoursePrior.fit(r, [{"next_course_id": "nope"}])
+    with pytest.raises(ValueError, match="finite number"):
+        CoursePrior(r, float("nan"))
+
+
+def test_training_saves_the_prior_and_the_scorer_applies_it(tiny_model, tiny_dataset):
+    saved = json.loads((tiny_model / PRIOR_FILE).read_text())
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    assert saved["weight"] > 0 and metrics["course_prior_weight"] == saved["weight"]
+    assert "residual on the skill-gap rule" in (tiny_model / "README.md").read_text()
+    cat = load_catalog(tiny_model / "catalog")
+    prior = load_prior(tiny_model, cat)
+    model, tok, kind = load_for_inference(tiny_model)
+    text = json.loads((tiny_dataset / "test.jsonl").read_text().splitlines()[0])["input_text"]
+    alone = CatalogScorer(model, tok, cat, kind=kind).score_courses([text])[0]
+    with_prior = CatalogScorer(model, tok, cat, kind=kind, prior=prior).score_courses([text])[0]
+    expected = alone + prior.for_text(text)
+    expected -= np.log(np.exp(expected - expected.max()).sum()) + expected.max()
+    assert np.allclose(with_prior, expected, atol=1e-5)
+    assert np.isclose(np.exp(with_prior).sum(), 1.0)
+
+
+def test_generation_adds_the_prior_at_the_course_step(tiny_model, tiny_dataset):
+    from transformers import LogitsProcessorList
+
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, kind = load_for_inference(tiny_model)
+    prior = load_prior(tiny_model, cat)
+    rows = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()[:4]]
+    texts = [r["input_text"] for r in rows]
+    tokens, prefix = prior.course_tokens(tok)
+    # a prior that makes one eligible course overwhelmingly likely for every row decides the course
+    forced = CoursePrior(prior.retriever, prior.weight)
+    pick = []
+    for t in texts:
+        v = prior.for_text(t)
+        pick.append(int(np.flatnonzero(v > EXCLUDED / 2)[-1]))
+        boosted = v.copy()
+        boosted[pick[-1]] += 1e3
+        forced._memo[t] = boosted
+    enc = tok(texts, return_tensors="pt", padding=True)
+    start = model.config.decoder_start_token_id
+    for beams in (1, 3):
+        # decoding from "<start> next_course:", the next token is the course the prior forces
+        dec = torch.tensor([[start, *prefix]] * len(texts))
+        procs = LogitsProcessorList([forced.processor(tok, texts, beams)])
+        out = model.generate(
+            **enc,
+            decoder_input_ids=dec,
+            num_beams=beams,
+            max_new_tokens=3,
+            logits_processor=procs,
+            do_sample=False,
+        )
+        assert out[:, len(prefix) + 1].tolist() == [tokens[i] for i in pick]
+        # elsewhere the processor leaves the scores alone
+        scores = torch.randn(len(texts) * beams, len(tok))
+        assert torch.equal(procs[0](dec.repeat_interleave(beams, 0)[:, :1], scores), scores)
+    # generation.generate takes the prior through to transformers' generate
+    assert len(generation.generate(model, tok, kind, texts, max_new_tokens=8, prior=prior)) == len(texts)
+
+
+def test_loss_is_cross_entropy_of_the_logits_plus_the_prior(tiny_model, tiny_dataset):
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, _ = load_for_inference(tiny_model)
+    cfg = load_config(["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)])
+    rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()[:6]]
+    soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
+    prior = load_prior(tiny_model, cat)
+    for r in rows:  # hard labels: the prior alone changes the loss
+        r.pop("probs_visible", None)
+    examples = training.encode_rows(rows, tok, "seq2seq", cfg, soft, prior)
+    assert all("prior" in e for e in examples)
+    batch = training.make_collate(tok.pad_token_id)(examples)
+    tokens = torch.tensor([soft.course_token[c] for c in prior.course_ids])
+    model.train()
+    got = training._loss(model, dict(batch), None, 1.0, None, None, tokens)
+    logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).logits.float()
+    for i, e in enumerate(examples):
+        logits[i, e["prior"][0], tokens] += torch.from_numpy(e["prior"][1])
+    want = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100
+    )
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    plain = training._loss(model, {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}, None, 1.0)
+    assert not math.isclose(plain.item(), got.item(), rel_tol=1e-3)
+    with pytest.raises(ValueError, match="prior_tokens"):
+        training._loss(model, dict(batch), None, 1.0)
+
+
+def test_load_refuses_a_broken_or_orphan_prior(tiny_model, tmp_path):
+    cat = load_catalog(tiny_model / "catalog")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    (broken / PRIOR_FILE).write_text("{}")
+    with pytest.raises(ValueError, match="not a valid course prior"):
+        load_prior(broken, cat)
+    orphan = tmp_path / "orphan"
+    shutil.copytree(tiny_model, orphan)
+    (orphan / "context.json").unlink()
+    with pytest.raises(ValueError, match="needs the catalog context"):
+        load_prior(orphan, cat)
+    (orphan / PRIOR_FILE).unlink()
+    assert load_prior(orphan, cat) is None
+
+
+def test_config_checks_and_always_needs_single_token_courses(tiny_dataset, tmp_path):
+    base = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+    with pytest.raises(ConfigError, match="course_prior"):
+        load_config([*base, "--course_prior", "maybe"])
+    cfg = load_config(
+        [
+            *base,
+            "--output_dir",
+            str(tmp_path / "m"),
+            *TINY_MODEL_ARGS,
+            "--course_prior",
+            "always",
+            "--soft_targets",
+            "never",
+        ]
+    )
+    with pytest.raises(ValueError, match="course_prior always needs"):
+        training.run_training(cfg)
