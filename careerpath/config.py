@@ -50,6 +50,12 @@ class ModelConfig:
         True, "tiny_t5: one token per catalog skill, course and job name (from <data_dir>/catalog)"
     )
     entity_init: bool = _f(True, "tiny_t5: start course/job token embeddings from their skills' embeddings")
+    tie_embeddings: bool = _f(
+        True,
+        "tiny_t5: one matrix for the input embeddings and the output layer. false: a separate output "
+        "layer (as the input embeddings at first) whose course rows start at zero, so that with the course "
+        "prior (train.course_prior) the model starts as the prior alone and learns only what it adds",
+    )
     d_model: int = _f(128, "tiny_t5: hidden size")
     num_layers: int = _f(2, "tiny_t5: encoder layers (decoder has the same number)")
     num_heads: int = _f(4, "tiny_t5: attention heads")

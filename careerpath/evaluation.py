@@ -44,6 +44,7 @@ LABELS = {
     "markov": "Markov",
     "gru": "GRU",
     "gap_rule": "skill-gap rule",
+    "course_prior": "course prior alone (rule + length + level, no model)",
     "model_no_prior": "model without its course prior",
     "oracle": "oracle (from the text)",
     "oracle_traits_known": "oracle (traits known)",
@@ -98,6 +99,22 @@ class ModelScorer:
             bar.update(len(part))
         bar.close()
         return np.concatenate(cs), np.concatenate(js)
+
+
+class PriorScorer:
+    """A model's course prior alone, without the model (careerpath/prior.py): the softmax of the
+    prior over the courses; jobs as ``job_scorer`` (the skill-gap rule) has them."""
+
+    name = "course_prior"
+
+    def __init__(self, prior, job_scorer):
+        self.prior, self.job_scorer = prior, job_scorer
+
+    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+        course = np.stack([self.prior.for_row(r) for r in rows]).astype(np.float64)
+        m = course.max(axis=1, keepdims=True)
+        course = course - m - np.log(np.exp(course - m).sum(axis=1, keepdims=True))
+        return course, self.job_scorer.score(rows)[1]
 
 
 class _Recorded:
@@ -392,7 +409,8 @@ def evaluate_model(
     info = load_context_file(data_dir)
     retriever = GapRetriever(catalog, progression_for(catalog, info), info["context"] if info else None)
     scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, job_ids)}
-    if prior is not None:  # what the model adds to the rule: its scores alone
+    if prior is not None:  # the prior without the model, and the model without the prior
+        scorers["course_prior"] = PriorScorer(prior, scorers["gap_rule"])
         alone = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind)
         scorers["model_no_prior"] = ModelScorer(alone, batch_size=batch_size, progress=False)
     base_results = {}

@@ -27,6 +27,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from careerpath.profile import ResolvedProfile
@@ -85,9 +86,13 @@ def collect(events: list[dict], catalog, like_weight: float, dislike_weight: flo
     return out, dict(report)
 
 
-def encode(items, catalog, tokenizer, family: str, max_source_length: int, context=None) -> list[dict]:
+def encode(
+    items, catalog, tokenizer, family: str, max_source_length: int, context=None, prior=None
+) -> list[dict]:
     """Token ids for each feedback example: input, decoder input and the course-name label span.
-    ``context``: the dataset's :class:`~data_prep.context.GapRetriever` (inputs as in training)."""
+    ``context``: the dataset's :class:`~data_prep.context.GapRetriever` (inputs as in training);
+    ``prior``: the model's :class:`~careerpath.prior.CoursePrior`, kept per example so that the
+    margin loss ranks courses as the recommender does."""
     prefix = tokenizer(PREFIX, add_special_tokens=False)["input_ids"]
     position = {c: i for i, c in enumerate(catalog.courses)}
     examples = []
@@ -104,16 +109,18 @@ def encode(items, catalog, tokenizer, family: str, max_source_length: int, conte
         span = len(full) - len(prefix)
         if family == "seq2seq":
             src = tokenizer(text, truncation=True, max_length=max_source_length)["input_ids"]
-            examples.append(
-                {
-                    "input_ids": src,
-                    "target": full,
-                    "span": span,
-                    "sign": sign,
-                    "weight": weight,
-                    "taken": taken,
-                }
-            )
+            ex = {
+                "input_ids": src,
+                "target": full,
+                "span": span,
+                "sign": sign,
+                "weight": weight,
+                "taken": taken,
+            }
+            if prior is not None:
+                ex["prior"] = prior.vector(prof.job or "", prof.goal or "", prof.skills, prof.courses)
+                ex["course"] = position[course_id]
+            examples.append(ex)
         else:
             from careerpath import generation
 
@@ -160,6 +167,9 @@ def collate(examples: list[dict], pad_id: int, start_id: int, family: str) -> di
         if e.get("taken"):
             taken[i, : len(e["taken"])] = torch.tensor(e["taken"])
     batch["fb_taken"] = taken  # courses already taken: never shown, so not part of the cut-off
+    if all("prior" in e for e in examples):  # the course prior, catalog order, and each course's place
+        batch["fb_prior"] = torch.from_numpy(np.stack([e["prior"] for e in examples]))
+        batch["fb_course"] = torch.tensor([e["course"] for e in examples])
     batch["fb_sign"] = torch.tensor([float(e["sign"]) for e in examples])
     batch["fb_weight"] = torch.tensor([float(e["weight"]) for e in examples])
     return batch
@@ -194,6 +204,9 @@ def loss(
         courses = rows[:, course_tokens]  # (batch, n_courses)
         target = labels[torch.arange(len(pos)), pos]
         own = rows.gather(1, target.unsqueeze(1)).squeeze(1)
+        if "fb_prior" in batch:  # a model trained on the course prior: rank as the recommender does
+            courses = courses + batch["fb_prior"]
+            own = own + batch["fb_prior"].gather(1, batch["fb_course"].unsqueeze(1)).squeeze(1)
         depth = min(max(k + 1, keep_within), courses.shape[1])
         ranked = courses.detach().clone()
         if "fb_taken" in batch:  # the recommender never shows taken courses: rank as it does
@@ -249,8 +262,9 @@ class FeedbackBatches:
         return {k: v.to(device) for k, v in batch.items()}
 
 
-def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int):
-    """``(batches or None, report, re-ranker or None)`` from the store named in the config."""
+def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int, prior=None):
+    """``(batches or None, report, re-ranker or None)`` from the store named in the config
+    (``prior``: the course prior the model trains with, for the margin loss)."""
     from careerpath.feedback import FeedbackStore
 
     db = Path(cfg.feedback.feedback_db)
@@ -276,7 +290,7 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int):
     from data_prep.context import retriever_for
 
     context = retriever_for(cfg.data.data_dir, catalog)
-    examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length, context)
+    examples = encode(items, catalog, tokenizer, family, cfg.data.max_source_length, context, prior)
     batches = FeedbackBatches(
         examples, cfg.feedback.feedback_batch_size, tokenizer.pad_token_id, start_id, family, cfg.train.seed
     )

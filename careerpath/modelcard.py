@@ -136,14 +136,15 @@ def _context_line(cfg: Config) -> str:
 
 def _prior_line(metrics: dict) -> str:
     """A line on the course prior, when the model was trained with one (course_prior.json)."""
-    weight = metrics.get("course_prior_weight")
-    if weight is None:
+    w = metrics.get("course_prior_weights")
+    if not w:
         return ""
     return (
-        "\nThe model was trained as a residual on the skill-gap rule (`course_prior.json`, weight "
-        f"{weight:g}): its next-course logits are added to `weight x gap score` of each course "
-        "(careerpath's `careerpath/prior.py`), in the loss and at inference. Its next-course scores alone "
-        "are not the recommendation: use `careerpath.recommend.Recommender`, which applies the prior.\n"
+        "\nThe model was trained as a residual on the skill-gap rule (`course_prior.json`): its next-course "
+        f"logits are added to {w['gap']:g} x gap score + {w['log_hours']:g} x log(1 + hours) + "
+        f"{w['level']:g} x (level - 1) of each course the person could take (careerpath's "
+        "`careerpath/prior.py`), in the loss and at inference. Its next-course scores alone are not the "
+        "recommendation: use `careerpath.recommend.Recommender`, which applies the prior.\n"
     )
 
 

@@ -173,9 +173,25 @@ def build_tiny_t5(m: ModelConfig, tokenizer: PreTrainedTokenizerFast) -> T5ForCo
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=m.tie_embeddings,
     )
     return T5ForConditionalGeneration(config)
+
+
+def untie_output_layer(model, tokenizer, catalog) -> int:
+    """A model built with ``tie_embeddings: false``: its output layer starts as the input
+    embeddings scaled as a tied T5 scales its outputs (the same logits as a tied model at first),
+    with every course row at zero: the course logits start flat, so a model trained on top of the
+    course prior starts out as the prior alone. Returns the number of course rows zeroed."""
+    emb = model.get_input_embeddings().weight
+    head = model.lm_head.weight
+    unk = tokenizer.unk_token_id
+    with torch.no_grad():
+        head.copy_(emb * model.config.d_model**-0.5)
+        rows = [tokenizer.convert_tokens_to_ids(" " + c.title) for c in catalog.courses.values()]
+        rows = [r for r in rows if r is not None and r != unk]
+        head[rows] = 0.0
+    return len(rows)
 
 
 # ---------------------------------------------------------------- pretrained models
@@ -290,6 +306,8 @@ def build(cfg: Config, train_texts: list[str]):
         model = build_tiny_t5(m, tokenizer)
         if catalog is not None and m.entity_init:
             init_entity_embeddings(model, tokenizer, catalog, seed=cfg.train.seed)
+        if catalog is not None and not m.tie_embeddings:
+            untie_output_layer(model, tokenizer, catalog)
     else:
         model, tokenizer = load_pretrained(m.kind, m.model_name)
     family = model_family(m.kind)

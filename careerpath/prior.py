@@ -4,18 +4,24 @@ A product of experts (log-linear): the next-course distribution is
 
     p(course | profile) ∝ exp(model logit(course) + prior(course))
 
-where ``prior(course)`` is ``weight x gap score`` (the :class:`~data_prep.context.GapRetriever`'s
-importance-weighted share of the gap to the next step and the goal the course closes) for a course
-that closes part of the gap, 0 for any other eligible course, and a large negative number for a
-course the person cannot take (taken already, a prerequisite missing, nothing new to learn).
+where, for a course the person can take,
+
+    prior(course) = w_gap x gap score + w_hours x log(1 + hours) + w_level x (level - 1)
+
+(the gap score: the :class:`~data_prep.context.GapRetriever`'s importance-weighted share of the gap
+to the next step and the goal the course closes, 0 when it closes none of it), and a large negative
+number for a course the person cannot take (taken already, a prerequisite missing, nothing new to
+learn). Course length and level are in every catalog, and people weigh them: the fitted weights
+say how much, on average.
 
 The prior is in the loss during training, so the model learns what the rule misses (a residual:
 which courses this person prefers, from the courses they chose before) instead of re-learning the
 gap arithmetic over the whole catalog, and it is in every path that turns the model's scores into
 a course: catalog scoring (:class:`~careerpath.scoring.CatalogScorer`), generation
-(:class:`CoursePriorProcessor`) and so recommendations, pathways and evaluation. ``weight`` is fitted
-once, by maximum likelihood of the training rows' next courses under the prior alone, and saved
-with the model (``course_prior.json``). Only for models whose course names are single tokens (the
+(:class:`CoursePriorProcessor`) and so recommendations, pathways and evaluation. The three weights
+are fitted once, by maximum likelihood of the training rows' next courses under the prior alone (a
+conditional logit over the courses each person could take; against the rows' ``probs_visible``
+when every row has them), and saved with the model (``course_prior.json``). Only for models whose course names are single tokens (the
 tiny T5's catalog tokens): the prior then adds to one logit per course at one decoder position.
 """
 
@@ -36,17 +42,22 @@ from data_prep.context import GapRetriever
 from data_prep.textformat import parse_input
 
 PRIOR_FILE = "course_prior.json"
+FEATURES = ("gap", "log_hours", "level")
 # a course the person cannot take: finite, so that sums and gradients stay finite
 EXCLUDED = -1.0e4
 
 
 class CoursePrior:
-    """``weight`` x gap score per catalog course, in catalog order; see the module docstring."""
+    """The prior of every catalog course, in catalog order; see the module docstring.
+    ``weights``: one number per name of :data:`FEATURES`."""
 
-    def __init__(self, retriever: GapRetriever, weight: float):
-        if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"course prior weight must be a finite number >= 0, got {weight!r}")
-        self.retriever, self.weight = retriever, float(weight)
+    def __init__(self, retriever: GapRetriever, weights: dict[str, float]):
+        if set(weights) != set(FEATURES) or not all(math.isfinite(float(v)) for v in weights.values()):
+            raise ValueError(
+                f"course prior weights must be finite numbers for exactly {', '.join(FEATURES)}; got {weights!r}"
+            )
+        self.retriever = retriever
+        self.weights = {k: float(weights[k]) for k in FEATURES}
         cat = retriever.catalog
         self.catalog = cat
         self.course_ids = list(cat.courses)
@@ -69,6 +80,19 @@ class CoursePrior:
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._course_by_title = {c.title: c.id for c in cat.courses.values()}
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._static_features = np.stack(
+            [
+                np.log1p(np.maximum([c.hours for c in cat.courses.values()], 0.0)),
+                np.array([c.level - 1 for c in cat.courses.values()], dtype=float),
+            ],
+            axis=1,
+        )
+        self._static = self._static_features @ np.array([self.weights["log_hours"], self.weights["level"]])
+
+    @property
+    def weight(self) -> float:
+        """The gap score's weight."""
+        return self.weights["gap"]
 
     # -- the prior of one profile ------------------------------------------------------------
     def eligible(self, skills, taken=()) -> np.ndarray:
@@ -79,11 +103,14 @@ class CoursePrior:
         ok[[self._course_pos[c] for c in taken if c in self._course_pos]] = False
         return ok
 
-    def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
-        """float32 [n_courses]: ``weight`` x gap score, 0 for other eligible courses, EXCLUDED for
-        courses the person cannot take."""
+    def gap(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+        """The gap score of every course (0 where it closes nothing of the gap)."""
         _, score = self.retriever.scores(job, goal, skills, taken)
-        out = np.where(np.isfinite(score), self.weight * np.where(np.isfinite(score), score, 0.0), 0.0)
+        return np.where(np.isfinite(score), score, 0.0)
+
+    def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+        """float32 [n_courses]: the prior of each course, EXCLUDED for those the person cannot take."""
+        out = self.weights["gap"] * self.gap(job, goal, skills, taken) + self._static
         out[~self.eligible(skills, taken)] = EXCLUDED
         return out.astype(np.float32)
 
@@ -137,48 +164,63 @@ class CoursePrior:
     # -- fitting, saving, loading -----------------------------------------------------------------
     @classmethod
     def fit(cls, retriever: GapRetriever, rows: list[dict], max_rows: int = 3000) -> CoursePrior:
-        """``weight`` maximising the mean log-likelihood of the rows' next courses under the prior
-        alone (a softmax over the eligible courses): one concave parameter, golden-section search."""
-        unit = cls(retriever, 1.0)
-        scores, targets = [], []
+        """The weights maximising the mean log-likelihood of the rows' next courses under the prior
+        alone: a conditional logit over the courses each person could take (three parameters,
+        concave, L-BFGS). Against the generator's distribution (``probs_visible``, with the detour
+        mass spread over the other courses the person could take) when every row has it, else
+        against the course taken."""
+        unit = cls(retriever, dict.fromkeys(FEATURES, 0.0))
+        soft = all(r.get("probs_visible") for r in rows[:max_rows])
+        feats, targets = [], []
         for row in rows[:max_rows]:
             c = unit._course_pos.get(row.get("next_course_id", ""))
             if c is None:
                 continue
-            vec = unit.for_row(row)
-            if vec[c] <= EXCLUDED / 2:  # a choice the rule calls impossible cannot inform the weight
+            ok = unit.eligible(row["skill_ids"], row["course_ids"])
+            if not ok[c]:  # a choice the prior calls impossible cannot inform its weights
                 continue
-            keep = np.flatnonzero(vec > EXCLUDED / 2)
-            scores.append(vec[keep].astype(np.float64))
-            targets.append(int(np.searchsorted(keep, c)))
-        if not scores:
-            raise ValueError("no row to fit the course prior on (rows need next_course_id and *_id fields)")
-
-        def nll(w: float) -> float:
-            total = 0.0
-            for s, t in zip(scores, targets, strict=True):
-                z = w * s
-                m = z.max()
-                total += m + math.log(np.exp(z - m).sum()) - z[t]
-            return total / len(scores)
-
-        lo, hi = 0.0, 64.0
-        g = (math.sqrt(5) - 1) / 2
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        fa, fb = nll(a), nll(b)
-        for _ in range(40):
-            if fa < fb:
-                hi, b, fb = b, a, fa
-                a = hi - g * (hi - lo)
-                fa = nll(a)
+            q = np.zeros(len(ok))
+            if soft:
+                probs = row["probs_visible"]
+                for cid, p in probs.get("course", {}).items():
+                    if cid in unit._course_pos:
+                        q[unit._course_pos[cid]] = p
+                q *= ok
+                rest = ok & (q == 0)
+                if rest.any():
+                    q[rest] += float(probs.get("course_other", 0.0)) / rest.sum()
             else:
-                lo, a, fa = a, b, fb
-                b = lo + g * (hi - lo)
-                fb = nll(b)
-        return cls(retriever, round((lo + hi) / 2, 4))
+                q[c] = 1.0
+            keep = np.flatnonzero(ok)
+            gap = unit.gap(row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
+            feats.append(np.column_stack([gap[keep], unit._static_features[keep]]))
+            targets.append(q[keep] / q[keep].sum())
+        if not feats:
+            raise ValueError("no row to fit the course prior on (rows need next_course_id and *_id fields)")
+        width = max(len(f) for f in feats)
+        x = torch.zeros(len(feats), width, len(FEATURES), dtype=torch.float64)
+        t = torch.zeros(len(feats), width, dtype=torch.float64)
+        mask = torch.zeros(len(feats), width, dtype=torch.bool)
+        for i, (f, q) in enumerate(zip(feats, targets, strict=True)):
+            x[i, : len(f)], t[i, : len(q)], mask[i, : len(f)] = torch.from_numpy(f), torch.from_numpy(q), True
+        w = torch.zeros(len(FEATURES), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w], max_iter=200, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            z = (x @ w).masked_fill(~mask, -torch.inf)
+            loss = -(t * torch.log_softmax(z, dim=1).masked_fill(~mask, 0.0)).sum(1).mean()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return cls(retriever, {k: round(float(v), 4) for k, v in zip(FEATURES, w.detach(), strict=True)})
 
     def save(self, folder: str | Path) -> None:
-        data = {"weight": self.weight, "form": "weight x gap score; 0 other eligible; excluded ineligible"}
+        data = {
+            "weights": self.weights,
+            "form": "gap x gap score + log_hours x log(1 + hours) + level x (level - 1); excluded: ineligible",
+        }
         (Path(folder) / PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
@@ -189,15 +231,18 @@ class CoursePrior:
         if not path.is_file():
             return None
         try:
-            weight = float(json.loads(path.read_text(encoding="utf-8"))["weight"])
-        except (ValueError, KeyError, TypeError) as err:
+            weights = {
+                k: float(v) for k, v in json.loads(path.read_text(encoding="utf-8"))["weights"].items()
+            }
+            prior = cls(retriever, weights) if retriever is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{path}: not a valid course prior file ({err}); retrain the model") from err
         if retriever is None:
             raise ValueError(
                 f"{path}: the model was trained with a course prior, which needs the catalog context "
                 f"(context.json) beside it; copy the training output folder whole"
             )
-        return cls(retriever, weight)
+        return prior
 
 
 class CoursePriorProcessor(LogitsProcessor):

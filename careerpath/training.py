@@ -741,7 +741,7 @@ def course_prior(
         return None
     prior = CoursePrior.fit(retriever, train_rows)
     log.info(
-        "course prior: on, weight %.3f (fitted on %d training rows)", prior.weight, min(len(train_rows), 3000)
+        "course prior: on, weights %s (fitted on %d training rows)", prior.weights, min(len(train_rows), 3000)
     )
     return prior
 
@@ -831,6 +831,7 @@ def run_training(cfg: Config) -> Path:
             tokenizer,
             family,
             tokenizer.pad_token_id if start_id is None else start_id,
+            prior,
         )
     if accelerator.is_main_process:
         log.info(
@@ -847,7 +848,7 @@ def run_training(cfg: Config) -> Path:
     _restore_best(final_model, ctx.get("best"))
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
     if prior is not None:
-        metrics["course_prior_weight"] = prior.weight
+        metrics["course_prior_weights"] = prior.weights
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)

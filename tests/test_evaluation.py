@@ -37,7 +37,16 @@ def test_outputs_and_keys(first_run, tiny_dataset):
     assert set(gen["skills_gained"]) == {"precision", "recall", "f1"}
     assert set(gen["validity"]) == {"next_course", "next_job"}
     assert set(m["model"]["log_loss"]) == {"next_course", "next_job", "next_job_moves"}
-    assert set(m["baselines"]) == {"popularity", "stay_rule", "markov", "gru", "gap_rule"}
+    # the tiny model trains on top of the course prior: the prior alone and the model alone are reported too
+    assert set(m["baselines"]) == {
+        "popularity",
+        "stay_rule",
+        "markov",
+        "gru",
+        "gap_rule",
+        "course_prior",
+        "model_no_prior",
+    }
     trained = set(m["baselines"]) - {"gap_rule"}  # the gap rule is computed, not trained
     assert all((out / "baselines" / b / "baseline.json").is_file() for b in trained)
     assert {"oracle", "oracle_traits_known", "stats"} <= set(m["oracle"])

@@ -30,7 +30,7 @@ def bundled():
 
 def test_values_match_a_plain_loop(bundled):
     cat, r = bundled
-    prior = CoursePrior(r, 2.5)
+    prior = CoursePrior(r, {"gap": 2.5, "log_hours": -0.3, "level": 0.2})
     rng = np.random.default_rng(3)
     jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
     for _ in range(60):
@@ -41,17 +41,18 @@ def test_values_match_a_plain_loop(bundled):
         got = prior.vector(job, goal, held, taken)
         for i, c in enumerate(cat.courses.values()):
             can = c.id not in taken and set(c.prerequisites) <= held and not set(c.skills) <= held
+            static = -0.3 * math.log1p(max(c.hours, 0)) + 0.2 * (c.level - 1)
             if not can:
                 assert got[i] == EXCLUDED, c.id
             elif np.isfinite(gap[i]):
-                assert got[i] == pytest.approx(2.5 * gap[i], rel=1e-6) and got[i] > 0
+                assert got[i] == pytest.approx(2.5 * gap[i] + static, rel=1e-5, abs=1e-5)
             else:  # eligible, closes nothing of the gap: a detour's score
-                assert got[i] == 0.0
+                assert got[i] == pytest.approx(static, rel=1e-5, abs=1e-5)
 
 
 def test_text_and_row_give_the_same_prior(tiny_dataset):
     cat = load_catalog(tiny_dataset / "catalog")
-    prior = CoursePrior(retriever_for(tiny_dataset, cat), 1.7)
+    prior = CoursePrior(retriever_for(tiny_dataset, cat), {"gap": 1.7, "log_hours": 0.1, "level": -0.2})
     rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()[:80]]
     for row in rows:
         assert np.array_equal(prior.for_text(row["input_text"]), prior.for_row(row))
@@ -59,21 +60,21 @@ def test_text_and_row_give_the_same_prior(tiny_dataset):
         assert prior.for_row(row)[prior.course_ids.index(row["next_course_id"])] > EXCLUDED / 2
 
 
-def test_fit_recovers_the_weight_that_generated_the_choices(bundled):
+def test_fit_recovers_the_weights_that_generated_the_choices(bundled):
     cat, r = bundled
-    unit = CoursePrior(r, 1.0)
+    true = {"gap": 6.0, "log_hours": -0.6, "level": 0.4}
+    gen = CoursePrior(r, true)
     rng = np.random.default_rng(0)
     jobs, skills = list(cat.jobs), list(cat.skills)
     rows = []
-    while len(rows) < 1500:
+    while len(rows) < 2000:
         job, goal = rng.choice(jobs), rng.choice(jobs)
         held = sorted(rng.choice(skills, size=rng.integers(0, 20), replace=False))
-        vec = unit.vector(job, goal, held)
+        vec = gen.vector(job, goal, held)
         ok = np.flatnonzero(vec > EXCLUDED / 2)
-        if not (vec[ok] > 0).any():
+        if not (gen.gap(job, goal, held)[ok] > 0).any():
             continue
-        z = 6.0 * vec[ok]
-        p = np.exp(z - z.max())
+        p = np.exp(vec[ok] - vec[ok].max())
         pick = ok[rng.choice(len(ok), p=p / p.sum())]
         rows.append(
             {
@@ -81,21 +82,24 @@ def test_fit_recovers_the_weight_that_generated_the_choices(bundled):
                 "goal_id": goal,
                 "skill_ids": held,
                 "course_ids": [],
-                "next_course_id": unit.course_ids[pick],
+                "next_course_id": gen.course_ids[pick],
             }
         )
-    fitted = CoursePrior.fit(r, rows, max_rows=1500)
-    assert fitted.weight == pytest.approx(6.0, rel=0.1)
+    fitted = CoursePrior.fit(r, rows, max_rows=2000)
+    for k, v in true.items():
+        assert fitted.weights[k] == pytest.approx(v, abs=0.15 * abs(v) + 0.05), (k, fitted.weights)
     with pytest.raises(ValueError, match="no row to fit"):
         CoursePrior.fit(r, [{"next_course_id": "nope"}])
-    with pytest.raises(ValueError, match="finite number"):
-        CoursePrior(r, float("nan"))
+    with pytest.raises(ValueError, match="finite numbers"):
+        CoursePrior(r, {"gap": float("nan"), "log_hours": 0, "level": 0})
+    with pytest.raises(ValueError, match="exactly gap"):
+        CoursePrior(r, {"gap": 1.0})
 
 
 def test_training_saves_the_prior_and_the_scorer_applies_it(tiny_model, tiny_dataset):
     saved = json.loads((tiny_model / PRIOR_FILE).read_text())
     metrics = json.loads((tiny_model / "metrics.json").read_text())
-    assert saved["weight"] > 0 and metrics["course_prior_weight"] == saved["weight"]
+    assert saved["weights"]["gap"] > 0 and metrics["course_prior_weights"] == saved["weights"]
     assert "residual on the skill-gap rule" in (tiny_model / "README.md").read_text()
     cat = load_catalog(tiny_model / "catalog")
     prior = load_prior(tiny_model, cat)
@@ -119,7 +123,7 @@ def test_generation_adds_the_prior_at_the_course_step(tiny_model, tiny_dataset):
     texts = [r["input_text"] for r in rows]
     tokens, prefix = prior.course_tokens(tok)
     # a prior that makes one eligible course overwhelmingly likely for every row decides the course
-    forced = CoursePrior(prior.retriever, prior.weight)
+    forced = CoursePrior(prior.retriever, prior.weights)
     pick = []
     for t in texts:
         v = prior.for_text(t)
@@ -211,3 +215,28 @@ def test_config_checks_and_always_needs_single_token_courses(tiny_dataset, tmp_p
     )
     with pytest.raises(ValueError, match="course_prior always needs"):
         training.run_training(cfg)
+
+
+def test_evaluation_reports_the_prior_alone_and_the_model_alone(tiny_model, tiny_dataset, tmp_path):
+    from careerpath.baselines import GapRuleScorer
+    from careerpath.evaluation import LABELS, PriorScorer, evaluate_model, render_report
+
+    cat = load_catalog(tiny_model / "catalog")
+    prior = load_prior(tiny_model, cat)
+    rows = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()[:20]]
+    course, job = PriorScorer(prior, GapRuleScorer(prior.retriever, list(cat.jobs))).score(rows)
+    assert np.allclose(np.exp(course).sum(1), 1.0) and np.allclose(np.exp(job).sum(1), 1.0)
+    assert (course.argmax(1) == np.stack([prior.for_row(r) for r in rows]).argmax(1)).all()
+    m = evaluate_model(
+        tiny_model,
+        tiny_dataset,
+        out_dir=tmp_path / "eval",
+        max_examples=40,
+        generation_examples=0,
+        bias=False,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert {"course_prior", "model_no_prior", "gap_rule"} <= set(m["baselines"])
+    report = render_report(m)
+    assert LABELS["course_prior"] in report and LABELS["model_no_prior"] in report

@@ -21,7 +21,7 @@ def rec(tiny_model):
 
 def _reference(scorer: CatalogScorer, model=None) -> CatalogScorer:
     """The same scorer on transformers' own forward and tokenisation, remembering nothing."""
-    ref = CatalogScorer(model or scorer.model, scorer.tok, scorer.catalog)
+    ref = CatalogScorer(model or scorer.model, scorer.tok, scorer.catalog, prior=scorer.prior)
     ref._lean = None
     ref._tokenise_direct = lambda texts: None
     ref._remember = lambda *args: None
