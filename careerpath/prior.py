@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -80,6 +81,7 @@ class CoursePrior:
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._course_by_title = {c.title: c.id for c in cat.courses.values()}
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the demo's request threads share one prior
         self._static_features = np.stack(
             [
                 np.log1p(np.maximum([c.hours for c in cat.courses.values()], 0.0)),
@@ -118,12 +120,27 @@ class CoursePrior:
         """The prior of a dataset row (its ``*_id`` fields)."""
         return self.vector(row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
 
+    def note(self, text: str, job: str | None, goal: str | None, skills, taken=()) -> None:
+        """Remember the prior of ``text``, the input made from this profile, without parsing it
+        back (the recommender knows the ids it made the text from)."""
+        with self._lock:
+            if text in self._memo:
+                return
+        self._remember(text, self.vector(job or "", goal or "", skills, taken))
+
+    def _remember(self, text: str, vec: np.ndarray) -> None:
+        with self._lock:
+            self._memo[text] = vec
+            while len(self._memo) > 4096:
+                self._memo.popitem(last=False)
+
     def for_text(self, text: str) -> np.ndarray:
         """The prior of a model input text (names read back to catalog ids; remembered)."""
-        hit = self._memo.get(text)
-        if hit is not None:
-            self._memo.move_to_end(text)
-            return hit
+        with self._lock:
+            hit = self._memo.get(text)
+            if hit is not None:
+                self._memo.move_to_end(text)
+                return hit
         p = parse_input(text, strict=False)
         vec = self.vector(
             self._job_by_title.get(p.job, ""),
@@ -131,9 +148,7 @@ class CoursePrior:
             [self._skill_by_name[s] for s in p.skills if s in self._skill_by_name],
             [self._course_by_title[c] for c in p.courses if c in self._course_by_title],
         )
-        self._memo[text] = vec
-        while len(self._memo) > 4096:
-            self._memo.popitem(last=False)
+        self._remember(text, vec)
         return vec
 
     def for_texts(self, texts: list[str]) -> np.ndarray:

@@ -274,6 +274,8 @@ class Recommender:
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
         text = prof.input_text(self.catalog, self.context)
+        if self.scorer.prior is not None:
+            self.scorer.prior.note(text, prof.job, prof.goal, prof.skills, prof.courses)
         course_lp, job_lp = self.scorer.score([text], [sorted(skills)])
         raw_course_lp, raw_job_lp = course_lp, job_lp  # probabilities shown stay the model's
         if demand_weight:
@@ -447,6 +449,9 @@ class Recommender:
 
     def _expand(self, beams: list[_Beam], goal: str, width: int, cons: Constraints) -> list[_Beam]:
         texts = [self._text_of(b, goal) for b in beams]
+        if self.scorer.prior is not None:
+            for t, b in zip(texts, beams, strict=True):
+                self.scorer.prior.note(t, b.job, goal, b.skills, b.courses)
         scores = self.scorer.score_courses(texts)
         out = []
         for b, lp in zip(beams, scores):

@@ -111,6 +111,7 @@ class GapRetriever:
             for sk in c.skills:
                 self._teach_of.setdefault(sk, []).append(i)
         self._want_cache: dict[tuple[str, str], dict[str, float]] = {}
+        self._last: tuple | None = None
 
     def _job_weights(self, hop: str, goal: str) -> dict[str, float]:
         """Skill -> weight of what the next step (1x) and the goal (``goal_weight``) require."""
@@ -137,7 +138,18 @@ class GapRetriever:
         return "" if hop is None or hop == job else hop
 
     def scores(self, job: str, goal: str, skills, taken=()) -> tuple[str, np.ndarray]:
-        """(next step, gap score of every catalog course); ineligible courses score -inf."""
+        """(next step, gap score of every catalog course); ineligible courses score -inf.
+        The last profile's result is remembered (the context and the course prior of one input
+        both ask for it); the caller gets its own copy."""
+        key = (job, goal, frozenset(skills), tuple(taken))
+        last = self._last  # one read: the demo's threads share this retriever
+        if last is not None and last[0] == key:
+            return last[1], last[2].copy()
+        hop, score = self._scores(job, goal, skills, taken)
+        self._last = (key, hop, score)
+        return hop, score.copy()
+
+    def _scores(self, job: str, goal: str, skills, taken=()) -> tuple[str, np.ndarray]:
         hop = self.next_step(job, goal)
         held = set(skills)
         want = {sk: w for sk, w in self._job_weights(hop, goal).items() if w > 0 and sk not in held}

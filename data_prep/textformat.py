@@ -100,7 +100,9 @@ def _escape(value: str) -> str:
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is not escaped, then unescape each part."""
+    """Split on ``sep`` where it is not escaped (parts keep their escapes; callers unescape)."""
+    if "\\" not in text:  # nothing escaped: a plain split gives the same parts
+        return text.split(sep)
     parts, buf, i = [], [], 0
     while i < len(text):
         ch = text[i]

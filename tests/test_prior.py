@@ -54,8 +54,17 @@ def test_text_and_row_give_the_same_prior(tiny_dataset):
     cat = load_catalog(tiny_dataset / "catalog")
     prior = CoursePrior(retriever_for(tiny_dataset, cat), {"gap": 1.7, "log_hours": 0.1, "level": -0.2})
     rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()[:80]]
+    noted = CoursePrior(prior.retriever, prior.weights)
     for row in rows:
         assert np.array_equal(prior.for_text(row["input_text"]), prior.for_row(row))
+        # the recommender notes the prior of the texts it makes, from the ids: the same vector
+        noted.note(row["input_text"], row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
+        assert np.array_equal(noted.for_text(row["input_text"]), prior.for_row(row))
+        # the retriever remembers its last answer; what a caller does to its copy changes nothing
+        args = (row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
+        first = prior.retriever.scores(*args)[1]
+        first[:] = 0.0
+        assert np.array_equal(prior.retriever.scores(*args)[1], prior.retriever._scores(*args)[1])
         # the course actually chosen next is always one the person could take
         assert prior.for_row(row)[prior.course_ids.index(row["next_course_id"])] > EXCLUDED / 2
 
