@@ -123,6 +123,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--users", type=int, default=1200, help="synthetic users (default 1200)")
     ap.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
+    ap.add_argument(
+        "--train-args",
+        default="",
+        help='more train.py flags for the model, e.g. "--course_prior never --tie_embeddings true"',
+    )
     ap.add_argument("--max-steps", type=int, default=0, help="stop training after N steps (0: all epochs)")
     ap.add_argument("--reuse", action="store_true", help="reuse the dataset and model in --out when present")
     args = ap.parse_args()
@@ -168,6 +173,7 @@ def main() -> None:
                 "2",
                 "--max_eval_examples",
                 "200",
+                *args.train_args.split(),
             ]
         )
         training.run_training(tcfg)
