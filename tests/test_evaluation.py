@@ -47,7 +47,7 @@ def test_outputs_and_keys(first_run, tiny_dataset):
         "course_prior",
         "model_no_prior",
     }
-    trained = set(m["baselines"]) - {"gap_rule"}  # the gap rule is computed, not trained
+    trained = set(m["baselines"]) - {"gap_rule", "course_prior", "model_no_prior"}  # computed, not trained
     assert all((out / "baselines" / b / "baseline.json").is_file() for b in trained)
     assert {"oracle", "oracle_traits_known", "stats"} <= set(m["oracle"])
     assert set(m["ratio_to_ceiling"]) == {"next_course", "next_job", "next_job_moves"}
@@ -72,6 +72,8 @@ def test_report_table_and_ratio(first_run):
         "Markov",
         "GRU",
         "skill-gap rule",
+        "course prior alone (rule + length + level, no model)",
+        "model without its course prior",
         "oracle (from the text)",
         "oracle (traits known)",
     ]
@@ -125,7 +127,7 @@ def test_deterministic_and_model_ranked_by_catalog_scorer(
     calls = []
 
     def planted(self, texts, skill_ids):  # rows arrive in order, in batches
-        start = sum(calls)
+        start = sum(calls) % len(rows)  # a second pass: the model without its course prior
         calls.append(len(texts))
         c = np.full((len(texts), len(self.course_ids)), -10.0)
         jl = np.full((len(texts), len(self.job_ids)), -10.0)
@@ -139,7 +141,7 @@ def test_deterministic_and_model_ranked_by_catalog_scorer(
     m3 = evaluation.evaluate_model(
         tiny_model, tiny_dataset, out_dir=tmp_path / "planted", generation_examples=0, bias=False, **fast
     )
-    assert sum(calls) == 16
+    assert sum(calls) == 2 * 16  # the model, then the model without its course prior
     for sec in ("next_course", "next_job", "next_job_moves"):
         assert m3["model"][sec]["acc@1"] == 1.0
     assert m3["bias"]["goal_reach"] == {"skipped": True}
