@@ -570,7 +570,7 @@ class Recommender:
             hop = (self.progression.next_hop(b.job, goal) or goal) if b.job and not direct else goal
             want = dict(skill_gap(b.skills, self.catalog.jobs[hop]))
             for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
-                want[s] = want.get(s, 0.0) + (0.0 if hop == goal else 0.5 * w)
+                want[s] = want.get(s, 0.0) + (0.0 if direct else 0.5 * w)
             # prerequisites of courses that teach a wanted skill are worth half of that skill
             for c in self._with_prereqs:
                 missing = [p for p in c.prerequisites if p not in b.skills]
