@@ -91,11 +91,6 @@ class CoursePrior:
         )
         self._static = self._static_features @ np.array([self.weights["log_hours"], self.weights["level"]])
 
-    @property
-    def weight(self) -> float:
-        """The gap score's weight."""
-        return self.weights["gap"]
-
     # -- the prior of one profile ------------------------------------------------------------
     def eligible(self, skills, taken=()) -> np.ndarray:
         """Which courses the person can take: not taken, every prerequisite held, something new."""
@@ -156,19 +151,18 @@ class CoursePrior:
 
     def course_tokens(self, tokenizer) -> tuple[list[int], list[int]]:
         """(the token of each course, catalog order; the ids of ``next_course:``) for ``tokenizer``."""
-        from careerpath.scoring import single_token_ids
+        from careerpath.feedback_train import course_token_ids
 
         key = id(tokenizer)
         if getattr(self, "_tokens_for", None) != key:
-            heads = [f"next_course: {self.catalog.courses[c].title}" for c in self.course_ids]
-            tokens = single_token_ids(tokenizer, "next_course:", heads)
+            tokens = course_token_ids(tokenizer, self.catalog)
             if tokens is None:
                 raise ValueError(
                     "the course prior needs one token per course name (the tiny T5's catalog tokens); "
                     "this tokenizer splits some course names"
                 )
             prefix = tokenizer("next_course:", add_special_tokens=False)["input_ids"]
-            self._tokens, self._tokens_for = (tokens, prefix), key
+            self._tokens, self._tokens_for = (tokens.tolist(), prefix), key
         return self._tokens
 
     def processor(self, tokenizer, texts: list[str], num_beams: int = 1) -> CoursePriorProcessor:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from careerpath.metrics import top_k as shared_top_k
-from careerpath.prior import PRIOR_FILE, load_prior
+from careerpath.prior import load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import Catalog, Course, load_catalog
@@ -178,9 +178,8 @@ class Recommender:
             kwargs["progression"] = progression_for(catalog, info)
         kwargs.setdefault("context", info["context"] if info else None)
         rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
-        if (model_dir / PRIOR_FILE).is_file():
-            # the model was trained as a residual on the skill-gap rule: its scores need it
-            rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
+        # a model trained as a residual on the skill-gap rule needs its course prior (None: none)
+        rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
         from careerpath.reranker import Reranker
 
         rec.reranker = Reranker.load(model_dir)
