@@ -141,8 +141,9 @@ def _prior_line(metrics: dict) -> str:
         return ""
     return (
         "\nThe model was trained as a residual on the skill-gap rule (`course_prior.json`): its next-course "
-        f"logits are added to {w['gap']:g} x gap score {w['log_hours']:+g} x log(1 + hours) "
-        f"{w['level']:+g} x (level - 1) of each course the person could take (careerpath's "
+        f"logits are added to {w['gap']:g} x gap score plus a weighing of each course's length and "
+        "level that shifts with the length and level of the courses the person has taken (fitted "
+        "weights in the file), for each course the person could take (careerpath's "
         "`careerpath/prior.py`), in the loss and at inference. Its next-course scores alone are not the "
         "recommendation: use `careerpath.recommend.Recommender`, which applies the prior.\n"
     )

@@ -6,22 +6,29 @@ A product of experts (log-linear): the next-course distribution is
 
 where, for a course the person can take,
 
-    prior(course) = w_gap x gap score + w_hours x log(1 + hours) + w_level x (level - 1)
+    prior(course) = w_gap x gap score + phi(course) . (a + B psi(person))
 
-(the gap score: the :class:`~data_prep.context.GapRetriever`'s importance-weighted share of the gap
-to the next step and the goal the course closes, 0 when it closes none of it), and a large negative
-number for a course the person cannot take (taken already, a prerequisite missing, nothing new to
-learn). Course length and level are in every catalog, and people weigh them: the fitted weights
-say how much, on average.
+- the gap score: the :class:`~data_prep.context.GapRetriever`'s importance-weighted share of the
+  gap to the next step and the goal the course closes, 0 when it closes none of it;
+- phi(course) = (log(1 + hours), hours / 10, level - 1): what the course asks of the person.
+  Course length and level are in every catalog, and people weigh them;
+- psi(person) = (1, the mean of phi over the courses the person has taken) when they have taken
+  any, else zeros: the taste their own choices reveal (someone who took long, advanced courses
+  is likely to again). ``a`` (3 numbers) is how everyone weighs length and level; ``B`` (3 x 4)
+  how that weighing shifts with the courses taken;
+
+and a large negative number for a course the person cannot take (taken already, a prerequisite
+missing, nothing new to learn).
 
 The prior is in the loss during training, so the model learns what the rule misses (a residual:
 which courses this person prefers, from the courses they chose before) instead of re-learning the
 gap arithmetic over the whole catalog, and it is in every path that turns the model's scores into
 a course: catalog scoring (:class:`~careerpath.scoring.CatalogScorer`), generation
-(:class:`CoursePriorProcessor`) and so recommendations, pathways and evaluation. The three weights
+(:class:`CoursePriorProcessor`) and so recommendations, pathways and evaluation. The 16 weights
 are fitted once, by maximum likelihood of the training rows' next courses under the prior alone (a
 conditional logit over the courses each person could take; against the rows' ``probs_visible``
-when every row has them), and saved with the model (``course_prior.json``). Only for models whose course names are single tokens (the
+when every row has them), and saved with the model (``course_prior.json``; a weight missing
+from a file, as in an older, smaller prior, is 0). Only for models whose course names are single tokens (the
 tiny T5's catalog tokens): the prior then adds to one logit per course at one decoder position.
 """
 
@@ -43,22 +50,30 @@ from data_prep.context import GapRetriever
 from data_prep.textformat import parse_input
 
 PRIOR_FILE = "course_prior.json"
-FEATURES = ("gap", "log_hours", "level")
+COURSE_FEATURES = ("log_hours", "hours", "level")  # phi: log(1 + hours), hours / 10, level - 1
+TASTE_FEATURES = ("taken", "taken_log_hours", "taken_hours", "taken_level")  # psi
+FEATURES = (
+    "gap",
+    *COURSE_FEATURES,
+    *(f"{c}*{t}" for t in TASTE_FEATURES for c in COURSE_FEATURES),
+)
 # a course the person cannot take: finite, so that sums and gradients stay finite
 EXCLUDED = -1.0e4
 
 
 class CoursePrior:
     """The prior of every catalog course, in catalog order; see the module docstring.
-    ``weights``: one number per name of :data:`FEATURES`."""
+    ``weights``: a number per name of :data:`FEATURES` (``"gap"`` required; others missing are 0)."""
 
     def __init__(self, retriever: GapRetriever, weights: dict[str, float]):
-        if set(weights) != set(FEATURES) or not all(math.isfinite(float(v)) for v in weights.values()):
+        unknown = sorted(set(weights) - set(FEATURES))
+        if unknown or "gap" not in weights or not all(math.isfinite(float(v)) for v in weights.values()):
             raise ValueError(
-                f"course prior weights must be finite numbers for exactly {', '.join(FEATURES)}; got {weights!r}"
+                f"course prior weights must be finite numbers for gap and any of {', '.join(FEATURES[1:])}; "
+                f"got {weights!r}"
             )
         self.retriever = retriever
-        self.weights = {k: float(weights[k]) for k in FEATURES}
+        self.weights = {k: float(weights.get(k, 0.0)) for k in FEATURES}
         cat = retriever.catalog
         self.catalog = cat
         self.course_ids = list(cat.courses)
@@ -82,14 +97,14 @@ class CoursePrior:
         self._course_by_title = {c.title: c.id for c in cat.courses.values()}
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the demo's request threads share one prior
-        self._static_features = np.stack(
-            [
-                np.log1p(np.maximum([c.hours for c in cat.courses.values()], 0.0)),
-                np.array([c.level - 1 for c in cat.courses.values()], dtype=float),
-            ],
-            axis=1,
+        hours = np.maximum([float(c.hours) for c in cat.courses.values()], 0.0)
+        # phi of every course, [n_courses, 3] in COURSE_FEATURES order
+        self._phi = np.column_stack(
+            [np.log1p(hours), hours / 10.0, np.array([c.level - 1 for c in cat.courses.values()], dtype=float)]
         )
-        self._static = self._static_features @ np.array([self.weights["log_hours"], self.weights["level"]])
+        w = self.weights
+        self._a = np.array([w[c] for c in COURSE_FEATURES])
+        self._B = np.array([[w[f"{c}*{t}"] for t in TASTE_FEATURES] for c in COURSE_FEATURES])
 
     # -- the prior of one profile ------------------------------------------------------------
     def eligible(self, skills, taken=()) -> np.ndarray:
@@ -105,9 +120,25 @@ class CoursePrior:
         _, score = self.retriever.scores(job, goal, skills, taken)
         return np.where(np.isfinite(score), score, 0.0)
 
+    def taste(self, taken=()) -> np.ndarray:
+        """psi: (1, mean phi of the courses taken), or zeros when none is known."""
+        pos = [self._course_pos[c] for c in taken if c in self._course_pos]
+        if not pos:
+            return np.zeros(len(TASTE_FEATURES))
+        return np.concatenate([[1.0], self._phi[pos].mean(axis=0)])
+
+    def features(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+        """[n_courses, len(FEATURES)]: the prior's features of every course for one person
+        (the prior is this times the weights, in FEATURES order)."""
+        gap = self.gap(job, goal, skills, taken)
+        psi = self.taste(taken)
+        cross = [self._phi[:, i] * psi[j] for j in range(len(TASTE_FEATURES)) for i in range(len(COURSE_FEATURES))]
+        return np.column_stack([gap, self._phi, *cross])
+
     def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
         """float32 [n_courses]: the prior of each course, EXCLUDED for those the person cannot take."""
-        out = self.weights["gap"] * self.gap(job, goal, skills, taken) + self._static
+        course_w = self._a + self._B @ self.taste(taken)
+        out = self.weights["gap"] * self.gap(job, goal, skills, taken) + self._phi @ course_w
         out[~self.eligible(skills, taken)] = EXCLUDED
         return out.astype(np.float32)
 
@@ -174,7 +205,7 @@ class CoursePrior:
     @classmethod
     def fit(cls, retriever: GapRetriever, rows: list[dict], max_rows: int = 3000) -> CoursePrior:
         """The weights maximising the mean log-likelihood of the rows' next courses under the prior
-        alone: a conditional logit over the courses each person could take (three parameters,
+        alone: a conditional logit over the courses each person could take (16 parameters,
         concave, L-BFGS). Against the generator's distribution (``probs_visible``, with the detour
         mass spread over the other courses the person could take) when every row has it, else
         against the course taken."""
@@ -201,8 +232,8 @@ class CoursePrior:
             else:
                 q[c] = 1.0
             keep = np.flatnonzero(ok)
-            gap = unit.gap(row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
-            feats.append(np.column_stack([gap[keep], unit._static_features[keep]]))
+            f = unit.features(row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
+            feats.append(f[keep])
             targets.append(q[keep] / q[keep].sum())
         if not feats:
             raise ValueError("no row to fit the course prior on (rows need next_course_id and *_id fields)")
@@ -228,7 +259,12 @@ class CoursePrior:
     def save(self, folder: str | Path) -> None:
         data = {
             "weights": self.weights,
-            "form": "gap x gap score + log_hours x log(1 + hours) + level x (level - 1); excluded: ineligible",
+            "form": (
+                "gap x gap score + sum over c of w[c] x phi_c + sum over c, t of w[c*t] x phi_c x psi_t; "
+                "phi: log_hours = log(1 + hours), hours = hours / 10, level = level - 1 of the course; "
+                "psi: taken = 1, taken_<c> = mean phi_c of the courses taken (all 0 when none); "
+                "excluded: ineligible"
+            ),
         }
         (Path(folder) / PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
