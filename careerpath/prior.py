@@ -20,9 +20,8 @@ where, for a course the person can take,
 and a large negative number for a course the person cannot take (taken already, a prerequisite
 missing, nothing new to learn).
 
-The prior is in the loss during training, so the model learns what the rule misses (a residual:
-which courses this person prefers, from the courses they chose before) instead of re-learning the
-gap arithmetic over the whole catalog, and it is in every path that turns the model's scores into
+The prior is in the loss during training, so the model learns what the prior misses (a residual)
+instead of re-learning the gap arithmetic over the whole catalog, and it is in every path that turns the model's scores into
 a course: catalog scoring (:class:`~careerpath.scoring.CatalogScorer`), generation
 (:class:`CoursePriorProcessor`) and so recommendations, pathways and evaluation. The 16 weights
 are fitted once, by maximum likelihood of the training rows' next courses under the prior alone (a
@@ -100,7 +99,11 @@ class CoursePrior:
         hours = np.maximum([float(c.hours) for c in cat.courses.values()], 0.0)
         # phi of every course, [n_courses, 3] in COURSE_FEATURES order
         self._phi = np.column_stack(
-            [np.log1p(hours), hours / 10.0, np.array([c.level - 1 for c in cat.courses.values()], dtype=float)]
+            [
+                np.log1p(hours),
+                hours / 10.0,
+                np.array([c.level - 1 for c in cat.courses.values()], dtype=float),
+            ]
         )
         w = self.weights
         self._a = np.array([w[c] for c in COURSE_FEATURES])
@@ -132,7 +135,9 @@ class CoursePrior:
         (the prior is this times the weights, in FEATURES order)."""
         gap = self.gap(job, goal, skills, taken)
         psi = self.taste(taken)
-        cross = [self._phi[:, i] * psi[j] for j in range(len(TASTE_FEATURES)) for i in range(len(COURSE_FEATURES))]
+        cross = [
+            self._phi[:, i] * psi[j] for j in range(len(TASTE_FEATURES)) for i in range(len(COURSE_FEATURES))
+        ]
         return np.column_stack([gap, self._phi, *cross])
 
     def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:

@@ -126,7 +126,10 @@ def test_fit_recovers_the_weights_that_generated_the_choices(bundled):
         taken = sorted(rng.choice(courses, size=rng.integers(1, 4), replace=False))
         d_fit.append(distance(fitted, job, goal, held, taken))
         d_no_taste.append(distance(no_taste, job, goal, held, taken))
-    assert np.mean(d_fit) < 0.05 and np.mean(d_no_taste) > 2 * np.mean(d_fit), (np.mean(d_fit), np.mean(d_no_taste))
+    assert np.mean(d_fit) < 0.05 and np.mean(d_no_taste) > 2 * np.mean(d_fit), (
+        np.mean(d_fit),
+        np.mean(d_no_taste),
+    )
     with pytest.raises(ValueError, match="no row to fit"):
         CoursePrior.fit(r, [{"next_course_id": "nope"}])
     with pytest.raises(ValueError, match="finite numbers"):
