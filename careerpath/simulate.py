@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import sys
 from collections import Counter
@@ -151,7 +152,8 @@ def run(
     store = FeedbackStore(store_path)
     m, tok, kind = load_for_inference(model)
     base_cfg.feedback.eval_test_examples = test_examples
-    test0 = training.feedback_test_metrics(m, tok, kind, base_cfg)
+    # scored as the recommender and the retrains score: with the model's course prior, if it has one
+    test0 = training.feedback_test_metrics(m, tok, kind, base_cfg, prior=rec.scorer.prior)
     history = []
     current = model
     for r in range(rounds + 1):
@@ -266,7 +268,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="ablation: weight of the feedback loss in the retrains (0: the model learns nothing from ratings)",
     )
+    p.add_argument(
+        "--rerank-strength",
+        type=float,
+        default=None,
+        help="weight of the re-ranker's log p(like) next to the model's log-probability (default: the model's config)",
+    )
     args = p.parse_args(argv)
+    if args.rerank_strength is not None and not (
+        args.rerank_strength >= 0 and math.isfinite(args.rerank_strength)
+    ):
+        p.error(f"--rerank-strength must be a finite number >= 0, got {args.rerank_strength}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not (Path(args.model) / "config.yaml").exists():
         print(
@@ -284,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         args.max_hours,
         args.seed,
         args.test_examples,
-        [] if args.feedback_loss_weight is None else ["--loss_weight", str(args.feedback_loss_weight)],
+        ([] if args.feedback_loss_weight is None else ["--loss_weight", str(args.feedback_loss_weight)])
+        + ([] if args.rerank_strength is None else ["--rerank_strength", str(args.rerank_strength)]),
     )
     print(render(r))
     print(f"wrote {args.out}/report.md, results.json, acceptance.png")

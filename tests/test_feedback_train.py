@@ -206,12 +206,27 @@ def test_simulate_feedback_reports_rounds_table_and_plot(tiny_model, tmp_path, c
 
     out = tmp_path / "sim"
     argv = ["simulate-feedback", "--model", str(tiny_model), "--users", "6", "--rounds", "1"]
+    argv += ["--rerank-strength", "2.5"]
     assert cli.main([*argv, "--steps", "2", "--test-examples", "10", "--out", str(out)]) == 0
     result = json.loads((out / "results.json").read_text())
     assert [h["round"] for h in result["history"]] == [0, 1]
+    # round 0 is scored as the retrains are: with the model's course prior
+    from careerpath.prior import load_prior
+    from careerpath.reranker import Reranker
+
+    cfg = load_config(["--config", str(tiny_model / "config.yaml"), "--eval_test_examples", "10"])
+    prior = load_prior(tiny_model, load_catalog(tiny_model / "catalog"))
+    assert prior is not None
+    m, tok, kind = load_for_inference(tiny_model)
+    want = training.feedback_test_metrics(m, tok, kind, cfg, prior=prior)
+    assert result["history"][0]["test_hit@10"] == want["next_course_hit@10"]
+    assert result["history"][0]["test_acc@1"] == want["next_course_acc@1"]
+    assert Reranker.load(out / "model_round1").strength == 2.5
     assert all(0 <= h["acceptance"] <= 1 and h["shown"] > 0 for h in result["history"])
     assert (out / "acceptance.png").stat().st_size > 1000 and "| round |" in (out / "report.md").read_text()
     assert (out / "model_round1" / "reranker.json").exists()
     assert FeedbackStore(out / "feedback.sqlite").count() == sum(h["shown"] for h in result["history"])
     assert "acceptance" in capsys.readouterr().out
     assert cli.main(["simulate-feedback", "--model", str(tmp_path / "none")]) == 2
+    with pytest.raises(SystemExit):
+        cli.main([*argv[:3], "--rerank-strength", "-1"])
