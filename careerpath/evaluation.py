@@ -112,9 +112,7 @@ class PriorScorer:
 
     def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
         course = np.stack([self.prior.for_row(r) for r in rows]).astype(np.float64)
-        m = course.max(axis=1, keepdims=True)
-        course = course - m - np.log(np.exp(course - m).sum(axis=1, keepdims=True))
-        return course, self.job_scorer.score(rows)[1]
+        return course - scoring._logsumexp(course)[:, None], self.job_scorer.score(rows)[1]
 
 
 class _Recorded:

@@ -105,9 +105,7 @@ class CoursePrior:
                 np.array([c.level - 1 for c in cat.courses.values()], dtype=float),
             ]
         )
-        w = self.weights
-        self._a = np.array([w[c] for c in COURSE_FEATURES])
-        self._B = np.array([[w[f"{c}*{t}"] for t in TASTE_FEATURES] for c in COURSE_FEATURES])
+        self._w = np.array([self.weights[k] for k in FEATURES])
 
     # -- the prior of one profile ------------------------------------------------------------
     def eligible(self, skills, taken=()) -> np.ndarray:
@@ -142,8 +140,7 @@ class CoursePrior:
 
     def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
         """float32 [n_courses]: the prior of each course, EXCLUDED for those the person cannot take."""
-        course_w = self._a + self._B @ self.taste(taken)
-        out = self.weights["gap"] * self.gap(job, goal, skills, taken) + self._phi @ course_w
+        out = self.features(job, goal, skills, taken) @ self._w
         out[~self.eligible(skills, taken)] = EXCLUDED
         return out.astype(np.float32)
 
