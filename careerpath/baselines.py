@@ -127,7 +127,25 @@ def evaluate_scorer(
         out[name] = metrics.ranking_metrics(scores, gold, m)
         out[name]["log_loss"] = metrics.log_loss(scores, gold, m)
         out["curves"][name] = metrics.hit_at_k_curve(scores, gold, m, max_k=max_k).tolist()
+    out.update(move_metrics(job_logp, gold_j, len(job_ids)))
     return out
+
+
+def move_metrics(job_logp: np.ndarray, gold_j: np.ndarray, stay: int) -> dict:
+    """The next-job decision in its two parts. ``move_timing``: whether the person moves at all,
+    P(move) = 1 - P(stay) against what happened, over every row (AUC, log-loss).
+    ``move_destination``: where to, on the rows with a move, ranked among the jobs with stay left
+    out and the rest renormalised (as sequential recommenders such as SASRec are scored)."""
+    p = np.exp(job_logp - job_logp.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    moved = gold_j != stay
+    p_move = 1.0 - p[:, stay]
+    timing = {"auc": metrics.auc(p_move, moved), "log_loss": metrics.binary_log_loss(p_move, moved)}
+    timing["n"], timing["moves"] = int(len(moved)), int(moved.sum())
+    dest_scores = job_logp[moved][:, :stay]
+    dest = metrics.ranking_metrics(dest_scores, gold_j[moved])
+    dest["log_loss"] = metrics.log_loss(dest_scores, gold_j[moved])
+    return {"move_timing": timing, "move_destination": dest}
 
 
 # -- helpers -----------------------------------------------------------------------------------

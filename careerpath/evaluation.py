@@ -34,6 +34,7 @@ from careerpath import baselines as bl
 from careerpath import bias as bias_mod
 from careerpath import metrics as M
 from careerpath import scoring
+from careerpath.job_prior import load_job_prior
 
 BASELINE_NAMES = ("popularity", "stay_rule", "markov", "gru")
 ORACLES = {"oracle": "probs_visible", "oracle_traits_known": "probs"}
@@ -102,17 +103,32 @@ class ModelScorer:
 
 
 class PriorScorer:
-    """A model's course prior alone, without the model (careerpath/prior.py): the softmax of the
-    prior over the courses; jobs as ``job_scorer`` (the skill-gap rule) has them."""
+    """A model's priors alone, without the model: the course prior (careerpath/prior.py) over the
+    courses; jobs from the job prior (careerpath/job_prior.py) mixed over that course distribution,
+    or as ``job_scorer`` (the skill-gap rule) has them when the model has no job prior."""
 
     name = "course_prior"
 
-    def __init__(self, prior, job_scorer):
-        self.prior, self.job_scorer = prior, job_scorer
+    def __init__(self, prior, job_scorer, job_prior=None):
+        self.prior, self.job_scorer, self.job_prior = prior, job_scorer, job_prior
 
     def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
         course = np.stack([self.prior.for_row(r) for r in rows]).astype(np.float64)
-        return course - scoring._logsumexp(course)[:, None], self.job_scorer.score(rows)[1]
+        course = course - scoring._logsumexp(course)[:, None]
+        if self.job_prior is None:
+            return course, self.job_scorer.score(rows)[1]
+        jobs = np.stack(
+            [
+                np.log(
+                    np.maximum(
+                        self.job_prior.table(r["job_id"], r["goal_id"], r["skill_ids"]).mixture(np.exp(c)),
+                        1e-300,
+                    )
+                )
+                for r, c in zip(rows, course, strict=True)
+            ]
+        )
+        return course, jobs
 
 
 class _Recorded:
@@ -124,6 +140,33 @@ class _Recorded:
     def score(self, rows):
         self.last = self.scorer.score(rows)
         return self.last
+
+
+def paired_comparison(a, b, rows, course_ids, job_ids) -> dict:
+    """Scorer ``a`` minus scorer ``b`` (each ``(course_logp, job_logp)``) on the same rows: Acc@1
+    and log-loss differences for the next course and the next job, with 95% bootstrap intervals
+    that resample users (a person's rows are not independent). An interval above 0 (Acc@1) or
+    below 0 (log-loss) says ``a`` is better beyond the noise of this split."""
+    gold_c, gold_j = bl.gold_indices(rows, course_ids, job_ids)
+    mask = bl.taken_mask(rows, course_ids)
+    users = [r.get("user_id", str(i)) for i, r in enumerate(rows)]
+    out = {}
+    for name, k, gold, m in (("next_course", 0, gold_c, mask), ("next_job", 1, gold_j, None)):
+        keep = gold >= 0
+        per = {}
+        for label, sc in (("a", a[k]), ("b", b[k])):
+            ranks = M.rank_of_gold(sc, gold, m)
+            lp = sc - scoring._logsumexp(M._masked(sc, m) if m is not None else sc)[:, None]
+            per[label] = (
+                (ranks == 1).astype(float),
+                -np.take_along_axis(lp, np.maximum(gold, 0)[:, None], 1)[:, 0],
+            )
+        u = [users[i] for i in np.flatnonzero(keep)]
+        out[name] = {
+            "acc@1": M.clustered_bootstrap_ci((per["a"][0] - per["b"][0])[keep], u),
+            "log_loss": M.clustered_bootstrap_ci(np.clip(per["a"][1] - per["b"][1], -50, 50)[keep], u),
+        }
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -351,8 +394,9 @@ def evaluate_model(
     from careerpath.prior import load_prior
 
     model, tokenizer, kind = load_for_inference(model_dir)
-    prior = load_prior(model_dir, catalog)  # a model trained as a residual on the skill-gap rule
-    cat_scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind, prior=prior)
+    prior = load_prior(model_dir, catalog)  # a model trained as a residual on its priors
+    job_prior = load_job_prior(model_dir, catalog, prior.retriever) if prior is not None else None
+    cat_scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind, prior=prior, job_prior=job_prior)
     model_scorer = _Recorded(ModelScorer(cat_scorer, batch_size=batch_size, progress=progress))
     log(f"scoring {len(rows)} {split} rows against {len(course_ids)} courses and {len(job_ids)} jobs + stay")
     results = {"model": bl.evaluate_scorer(model_scorer, rows, course_ids, job_ids)}
@@ -407,8 +451,8 @@ def evaluate_model(
     info = load_context_file(data_dir)
     retriever = GapRetriever(catalog, progression_for(catalog, info), info["context"] if info else None)
     scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, job_ids)}
-    if prior is not None:  # the prior without the model, and the model without the prior
-        scorers["course_prior"] = PriorScorer(prior, scorers["gap_rule"])
+    if prior is not None:  # the priors without the model, and the model without the priors
+        scorers["course_prior"] = PriorScorer(prior, scorers["gap_rule"], job_prior)
         alone = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind)
         scorers["model_no_prior"] = ModelScorer(alone, batch_size=batch_size, progress=False)
     base_results = {}
@@ -440,6 +484,9 @@ def evaluate_model(
         oracle["stats"]["oracle_acc"] = stats.get("oracle_acc")
         oracle["stats"]["oracle_acc_traits_known"] = stats.get("oracle_acc_traits_known")
     ceiling = oracle.get("oracle")
+    paired = {}
+    if "course_prior" in scores:  # the model with its priors against the priors alone, row by row
+        paired = paired_comparison(scores["model"], scores["course_prior"], rows, course_ids, job_ids)
     ratio = {
         s: _ratio(results["model"][s]["acc@1"], ceiling[s]["acc@1"] if ceiling else None)
         for s in RANK_SECTIONS
@@ -508,6 +555,7 @@ def evaluate_model(
             "baseline_sources": sources,
             "oracle": oracle,
             "ratio_to_ceiling": ratio,
+            "model_vs_priors": paired,
             "bias": bias_out,
             "seed": seed,
             "timing_s": {k: round(v, 2) for k, v in timing.items()},
@@ -553,6 +601,7 @@ def _recommender(model, tokenizer, kind, catalog, model_dir: Path):
     from careerpath.prior import load_prior
 
     rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
+    rec.scorer.job_prior = load_job_prior(model_dir, catalog, rec.context)
     return rec
 
 

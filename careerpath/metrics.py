@@ -252,3 +252,49 @@ def coverage(topk_lists: Iterable[Iterable[int]], n_items: int) -> float:
     """Share of the ``n_items`` catalog items that appear in at least one top-k list (``-1`` ignored)."""
     seen = {int(i) for lst in topk_lists for i in lst if int(i) >= 0}
     return len(seen) / n_items if n_items else float("nan")
+
+
+def auc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """Area under the ROC curve (the chance a positive scores above a negative; ties count half),
+    by the rank-sum formula. NaN unless both classes occur."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def binary_log_loss(
+    p: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray, eps: float = 1e-12
+) -> float:
+    """Mean negative log-likelihood (nats) of binary ``labels`` under probabilities ``p``."""
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
+    y = np.asarray(labels, dtype=bool)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p)))) if len(y) else float("nan")
+
+
+def clustered_bootstrap_ci(
+    diff: np.ndarray, clusters: Sequence[str], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """Mean of the per-row paired differences ``diff`` and its bootstrap confidence interval,
+    resampling whole clusters (users: one person's rows are not independent)."""
+    diff = np.asarray(diff, dtype=np.float64)
+    keys, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    sums = np.bincount(inv, weights=diff, minlength=len(keys))
+    counts = np.bincount(inv, minlength=len(keys)).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(keys), size=(n_boot, len(keys)))
+    boot = sums[pick].sum(1) / counts[pick].sum(1)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return {"mean": float(diff.mean()), "lo": float(lo), "hi": float(hi), "clusters": int(len(keys))}

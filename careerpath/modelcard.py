@@ -139,13 +139,23 @@ def _prior_line(metrics: dict) -> str:
     w = metrics.get("course_prior_weights")
     if not w:
         return ""
+    if "detour" in w:  # the latent-class prior
+        n = sum(1 for k in w if k.endswith(".share"))
+        how = (
+            f"a mixture of {n} learner classes, each weighing a course's gap score, length and level, "
+            "with the class read from the courses the person has taken"
+        )
+    else:
+        how = (
+            f"{w['gap']:g} x gap score plus a weighing of each course's length and level that shifts with "
+            "the courses the person has taken"
+        )
     return (
-        "\nThe model was trained as a residual on the skill-gap rule (`course_prior.json`): its next-course "
-        f"logits are added to {w['gap']:g} x gap score plus a weighing of each course's length and "
-        "level that shifts with the length and level of the courses the person has taken (fitted "
-        "weights in the file), for each course the person could take (careerpath's "
-        "`careerpath/prior.py`), in the loss and at inference. Its next-course scores alone are not the "
-        "recommendation: use `careerpath.recommend.Recommender`, which applies the prior.\n"
+        "\nThe model was trained as a residual on a course prior (`course_prior.json`): its next-course "
+        f"logits are added to the prior's log-probabilities ({how}; fitted weights in the file), for each "
+        "course the person could take (careerpath's `careerpath/prior.py`), in the loss and at inference. "
+        "Its next-course scores alone are not the recommendation: use `careerpath.recommend.Recommender`, "
+        "which applies the prior.\n"
     )
 
 

@@ -73,6 +73,9 @@ class CoursePrior:
             )
         self.retriever = retriever
         self.weights = {k: float(weights.get(k, 0.0)) for k in FEATURES}
+        # how much of the model's own next-course log-probs the scorer adds to the prior (1: as
+        # trained; chosen on validation after training, see careerpath/job_prior.choose_scales)
+        self.model_scale = 1.0
         cat = retriever.catalog
         self.catalog = cat
         self.course_ids = list(cat.courses)
@@ -272,11 +275,15 @@ class CoursePrior:
 
     @classmethod
     def load(cls, folder: str | Path, retriever: GapRetriever | None) -> CoursePrior | None:
-        """The prior saved with a model (None when it has none). A model trained with a prior
-        is only right with it: a prior file without the catalog context it needs is an error."""
+        """The prior saved with a model (None when it has none): a :class:`LatentClassPrior`
+        when the file says so, else this log-linear form (models trained before it). A model
+        trained with a prior is only right with it: a prior file without the catalog context it
+        needs is an error."""
         path = Path(folder) / PRIOR_FILE
         if not path.is_file():
             return None
+        if cls is CoursePrior and _file_form(path) == LatentClassPrior.KIND:
+            return LatentClassPrior.load(folder, retriever)
         try:
             weights = {
                 k: float(v) for k, v in json.loads(path.read_text(encoding="utf-8"))["weights"].items()
@@ -290,6 +297,278 @@ class CoursePrior:
                 f"(context.json) beside it; copy the training output folder whole"
             )
         return prior
+
+
+CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
+
+
+def _file_form(path: Path) -> str:
+    """The ``kind`` a prior file names ("" for the log-linear files written before it)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return ""
+    return str(data.get("kind", "")) if isinstance(data, dict) else ""
+
+
+def _lse(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+class LatentClassPrior(CoursePrior):
+    """The course prior as a mixture of a few learner classes (a latent-class conditional logit).
+
+    Each class k weighs a course's features x = (gap score, log(1 + hours), hours / 10, level - 1)
+    by its own beta_k. A person takes, with probability ``detour``, any course they can take,
+    uniformly; otherwise one that closes some of the gap (a *useful* one), by a softmax of
+    beta_k . x over those:
+
+        p_k(c | options) = detour / |options| + (1 - detour) [c useful] softmax_useful(beta_k . x)_c
+
+    (uniform when no option is useful). The class is hidden; the courses the person took reveal
+    it. Their past options are rebuilt from the profile alone: the skills before the first course
+    are the skills now less what the courses taken teach, and each course adds what it teaches;
+    the job and goal are today's. So a real person's profile is read exactly as a training row is
+    (no train/serve skew), and
+
+        w_k ∝ share_k prod_i p_k(course_i | options_i),    prior(c) = log sum_k w_k p_k(c | options now).
+
+    The mean-taste log-linear :class:`CoursePrior` cannot tell "took long courses because only
+    long ones were on offer" from "prefers long courses"; the option sets can.
+    """
+
+    KIND = "latent_class"
+    MAX_CLASSES = 8
+
+    def __init__(self, retriever: GapRetriever, classes: list[dict[str, float]], detour: float):
+        ok = 1 <= len(classes) <= self.MAX_CLASSES and 0.0 < float(detour) < 1.0
+        for c in classes:
+            ok = ok and isinstance(c, dict) and set(c) == {"share", *CLASS_FEATURES}
+            ok = ok and all(math.isfinite(float(v)) for v in c.values()) and float(c["share"]) > 0
+        if not ok:
+            raise ValueError(
+                f"a latent-class course prior needs 1..{self.MAX_CLASSES} classes, each with a positive "
+                f"share and finite {', '.join(CLASS_FEATURES)}, and a detour in (0, 1); "
+                f"got classes={classes!r}, detour={detour!r}"
+            )
+        super().__init__(retriever, {"gap": 0.0})
+        self.classes = [{k: float(v) for k, v in c.items()} for c in classes]
+        self.detour = float(detour)
+        self._beta = np.array([[c[f] for f in CLASS_FEATURES] for c in self.classes])
+        share = np.array([c["share"] for c in self.classes])
+        self._log_share = np.log(share / share.sum())
+        self._teach_sets = [set(c.skills) for c in self.catalog.courses.values()]
+        self.weights = {"detour": self.detour} | {
+            f"class{k}.{name}": v for k, c in enumerate(self.classes, 1) for name, v in c.items()
+        }
+
+    # -- the prior of one profile ------------------------------------------------------------
+    def _options(self, job: str, goal: str, skills, taken, chosen: int | None = None):
+        """(number of options, positions of the useful ones, their x [u, 4], the options mask)."""
+        ok = self.eligible(skills, taken)
+        if chosen is not None:  # a past choice was an option, whatever the rebuilt state says
+            ok[chosen] = True
+        gap = self.gap(job, goal, skills, taken)
+        useful = np.flatnonzero(ok & (gap > 0))
+        return int(ok.sum()), useful, np.column_stack([gap[useful], self._phi[useful]]), ok
+
+    def past_choices(self, job: str, goal: str, skills, taken=()) -> list[tuple[int, np.ndarray, int]]:
+        """Per course taken, in order: (number of options then, x of the useful options, the
+        choice's position among them or -1 when it closed none of the gap), rebuilt from the
+        profile (see the class docstring)."""
+        pos = [self._course_pos[c] for c in taken if c in self._course_pos]
+        held = set(skills).difference(*(self._teach_sets[i] for i in pos))
+        out = []
+        for i, c in enumerate(pos):
+            n, useful, x, _ = self._options(job, goal, held, [self.course_ids[j] for j in pos[:i]], c)
+            at = np.flatnonzero(useful == c)
+            out.append((n, x, int(at[0]) if at.size else -1))
+            held |= self._teach_sets[c]
+        return out
+
+    def _choice_logp(self, n: int, x: np.ndarray, at: int) -> np.ndarray:
+        """log p_k(the choice | its options), one number per class."""
+        if x.shape[0] == 0:
+            return np.full(len(self.classes), -math.log(n))
+        base = math.log(self.detour / n)
+        if at < 0:
+            return np.full(len(self.classes), base)
+        z = x @ self._beta.T
+        return np.logaddexp(base, math.log1p(-self.detour) + z[at] - _lse(z, axis=0))
+
+    def posterior(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+        """P(class | the courses taken), one number per class."""
+        lp = self._log_share.copy()
+        for n, x, at in self.past_choices(job, goal, skills, taken):
+            lp = lp + self._choice_logp(n, x, at)
+        return np.exp(lp - _lse(lp))
+
+    def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+        """float32 [n_courses]: log P(next course) under the prior, EXCLUDED where impossible."""
+        w = self.posterior(job, goal, skills, taken)
+        n, useful, x, ok = self._options(job, goal, skills, taken)
+        out = np.full(len(self.course_ids), EXCLUDED)
+        if n == 0:
+            return out.astype(np.float32)
+        if useful.size == 0:
+            out[ok] = -math.log(n)
+            return out.astype(np.float32)
+        p = np.where(ok, self.detour / n, 0.0)
+        z = x @ self._beta.T
+        soft = np.exp(z - z.max(axis=0))
+        p[useful] += (1.0 - self.detour) * (soft / soft.sum(axis=0)) @ w
+        out[ok] = np.log(p[ok])
+        return out.astype(np.float32)
+
+    # -- fitting, saving, loading -----------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        retriever: GapRetriever,
+        rows: list[dict],
+        max_rows: int = 6000,
+        classes: int = 3,
+        restarts: int = 3,
+    ) -> LatentClassPrior:
+        """Maximum likelihood of the rows' next courses given each row's rebuilt past choices
+        (EM-free: L-BFGS on the marginal likelihood, ``restarts`` seeded starts, the best kept).
+        Classes come out ordered by their level weight, so a refit names them alike."""
+        unit = cls(retriever, [dict.fromkeys(CLASS_FEATURES, 0.0) | {"share": 1.0}], 0.5)
+        events, owner, current = [], [], []
+        for row in rows[:max_rows]:
+            c = unit._course_pos.get(row.get("next_course_id", ""))
+            args = (
+                row.get("job_id", ""),
+                row.get("goal_id", ""),
+                row.get("skill_ids", []),
+                row.get("course_ids", []),
+            )
+            if c is None or not unit.eligible(args[2], args[3])[c]:
+                continue  # a choice the prior calls impossible cannot inform it
+            r = len(current)
+            for ev in unit.past_choices(*args):
+                events.append(ev)
+                owner.append(r)
+            n, useful, x, _ = unit._options(*args)
+            at = np.flatnonzero(useful == c)
+            current.append(len(events))
+            events.append((n, x, int(at[0]) if at.size else -1))
+            owner.append(-1)
+        if not current:
+            raise ValueError("no row to fit the course prior on (rows need next_course_id and *_id fields)")
+        t = _EventTensors(events, owner, current)
+        best = None
+        for seed in range(restarts):
+            params, loss = t.fit(classes, seed)
+            if best is None or loss < best[1]:
+                best = (params, loss)
+        beta, share, detour = best[0]
+        order = np.argsort(beta[:, -1], kind="stable")
+        fitted = [
+            {"share": round(float(share[k]), 5)}
+            | {f: round(float(beta[k, i]), 5) for i, f in enumerate(CLASS_FEATURES)}
+            for k in order
+        ]
+        return cls(retriever, fitted, round(float(detour), 5))
+
+    def save(self, folder: str | Path) -> None:
+        data = {
+            "kind": self.KIND,
+            "model_scale": self.model_scale,
+            "detour": self.detour,
+            "classes": self.classes,
+            "form": (
+                "log sum_k w_k p_k(c); p_k(c) = detour/|options| + (1-detour) [c useful] softmax over useful "
+                "courses of gap*gap score + log_hours*log(1+hours) + hours*hours/10 + level*(level-1); "
+                "w_k: share_k times the likelihood of the courses taken (options rebuilt from the profile)"
+            ),
+        }
+        (Path(folder) / PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path, retriever: GapRetriever | None) -> LatentClassPrior | None:
+        path = Path(folder) / PRIOR_FILE
+        if not path.is_file():
+            return None
+        if retriever is None:
+            raise ValueError(
+                f"{path}: the model was trained with a course prior, which needs the catalog context "
+                f"(context.json) beside it; copy the training output folder whole"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            prior = cls(retriever, data["classes"], data["detour"])
+            prior.model_scale = float(data.get("model_scale", 1.0))
+            if not 0.0 <= prior.model_scale <= 4.0:
+                raise ValueError(f"model_scale {prior.model_scale} is outside [0, 4]")
+            return prior
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a valid course prior file ({err}); retrain the model") from err
+
+
+class _EventTensors:
+    """Every choice of the fitting rows, padded: past choices (``owner``: their row) and each
+    row's next course (``current``: its event)."""
+
+    def __init__(self, events: list, owner: list[int], current: list[int]):
+        width = max(1, max(x.shape[0] for _, x, _ in events))
+        e = len(events)
+        self.x = torch.zeros(e, width, len(CLASS_FEATURES), dtype=torch.float64)
+        self.mask = torch.zeros(e, width, dtype=torch.bool)
+        for i, (_, x, _) in enumerate(events):
+            self.x[i, : x.shape[0]] = torch.from_numpy(x)
+            self.mask[i, : x.shape[0]] = True
+        self.n = torch.tensor([n for n, _, _ in events], dtype=torch.float64)
+        self.at = torch.tensor([at for _, _, at in events], dtype=torch.long)
+        self.any = self.mask.any(dim=1)
+        own = torch.tensor(owner)
+        self.past = (own >= 0).nonzero(as_tuple=True)[0]
+        self.past_row = own[self.past]
+        self.current = torch.tensor(current)
+
+    def logp(self, beta, d) -> torch.Tensor:
+        """[events, classes] log p_k(choice | options)."""
+        z = (self.x @ beta.T).masked_fill(~self.mask[:, :, None], -1e9)
+        ls = torch.log_softmax(z, dim=1).gather(
+            1, self.at.clamp(min=0)[:, None, None].expand(-1, 1, beta.shape[0])
+        )
+        base = (torch.log(d) - torch.log(self.n))[:, None].expand(-1, beta.shape[0])
+        chosen = torch.logaddexp(base, torch.log1p(-d) + ls[:, 0])
+        uniform = -torch.log(self.n)[:, None].expand(-1, beta.shape[0])
+        return torch.where(~self.any[:, None], uniform, torch.where(self.at[:, None] >= 0, chosen, base))
+
+    def fit(self, classes: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        beta = torch.randn(classes, len(CLASS_FEATURES), generator=g, dtype=torch.float64) * 0.5
+        beta[:, 0] += 5.0  # start where the gap matters, as it must for anyone on a route
+        beta.requires_grad_(True)
+        share = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
+        d = torch.tensor(-2.0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [beta, share, d], max_iter=300, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
+        )
+
+        def loss_fn():
+            lp = self.logp(beta, torch.sigmoid(d))
+            post = torch.log_softmax(share, 0).expand(len(self.current), -1).clone()
+            post = post.index_add(0, self.past_row, lp[self.past])
+            return -torch.logsumexp(torch.log_softmax(post, 1) + lp[self.current], 1).mean()
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            loss = float(loss_fn())
+        return (
+            beta.detach().numpy(),
+            torch.softmax(share, 0).detach().numpy(),
+            float(torch.sigmoid(d.detach())),
+        ), loss
 
 
 class CoursePriorProcessor(LogitsProcessor):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from careerpath.job_prior import load_job_prior
 from careerpath.metrics import top_k as shared_top_k
 from careerpath.prior import load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
@@ -180,6 +181,7 @@ class Recommender:
         rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
         # a model trained as a residual on the skill-gap rule needs its course prior (None: none)
         rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
+        rec.scorer.job_prior = load_job_prior(model_dir, catalog, rec.context)
         from careerpath.reranker import Reranker
 
         rec.reranker = Reranker.load(model_dir)

@@ -344,11 +344,15 @@ class CatalogScorer:
         max_source_length: int = 512,
         fast: bool = True,
         prior=None,
+        job_prior=None,
     ):
         """``prior``: the model's :class:`~careerpath.prior.CoursePrior` (``course_prior.json``),
-        added to its next-course log-probabilities (renormalised) for every input."""
+        added to its next-course log-probabilities (times the prior's ``model_scale``,
+        renormalised) for every input; ``job_prior``: its :class:`~careerpath.job_prior.JobPrior`
+        (``job_prior.json``), the next-job expert mixed over the whole course distribution."""
         self.model, self.tok, self.catalog, self.kind = model.eval(), tokenizer, catalog, kind
         self.prior = prior
+        self.job_prior = job_prior
         self.k = job_course_k
         self.max_source_length = max_source_length
         self.device = next(model.parameters()).device
@@ -518,7 +522,7 @@ class CatalogScorer:
         """``course_lp`` plus the course prior of each text, renormalised (unchanged without one)."""
         if self.prior is None:
             return course_lp
-        out = course_lp + self.prior.for_texts(texts)
+        out = getattr(self.prior, "model_scale", 1.0) * course_lp + self.prior.for_texts(texts)
         return out - _logsumexp(out)[:, None]
 
     # -- memo of recent course scores --------------------------------------------------------
@@ -560,14 +564,16 @@ class CatalogScorer:
         enc, enc_out = self._encode(input_texts, stamp)
         if self.fast:
             course_lp = self._with_prior(input_texts, self._fast_courses(enc_out, enc["attention_mask"]))
-            job_lp = self._fast_jobs(enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids])
+            job_lp = self._fast_jobs(
+                enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids], input_texts
+            )
         else:
             for r in range(n):
                 raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
                 course_lp[r] = raw - _logsumexp(raw)
             course_lp = self._with_prior(input_texts, course_lp)
             for r in range(n):
-                job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]))
+                job_lp[r] = self._job_scores(enc, enc_out, r, course_lp[r], set(skill_ids[r]), input_texts[r])
         self._remember(input_texts, course_lp, stamp)
         return course_lp, job_lp
 
@@ -620,34 +626,55 @@ class CatalogScorer:
             self._head_ids[key] = ids
         return ids
 
-    def _fast_jobs(self, enc_out, mask, course_lp: np.ndarray, skills: list[set[str]]) -> np.ndarray:
+    def _fast_jobs(
+        self, enc_out, mask, course_lp: np.ndarray, skills: list[set[str]], texts: list[str]
+    ) -> np.ndarray:
         """Job log-probs for every row, mixed over each row's ``k`` likeliest courses: the heads of
         all rows go through one decoder call."""
-        rows, heads, weights = [], [], []
+        rows, heads, weights, tops = [], [], [], []
         for r in range(course_lp.shape[0]):
             top = np.argsort(-course_lp[r], kind="stable")[: self.k]
-            weights.append(course_lp[r][top] - _logsumexp(course_lp[r][top]))
+            if self.job_prior is not None and self.job_prior.model_scale == 0:
+                top = top[:0]  # the prior alone: no decoder call
+            tops.append(top)
+            weights.append(course_lp[r][top] - _logsumexp(course_lp[r][top]) if len(top) else top * 0.0)
             for ci in top:
                 rows.append(r)
                 heads.append(self._job_head(int(ci), skills[r]))
-        lp = self._next_token_logp(enc_out, mask, rows, heads, self.job_single)
+        lp = self._next_token_logp(enc_out, mask, rows, heads, self.job_single) if heads else None
         out, at = np.zeros((course_lp.shape[0], len(self.job_ids))), 0
         for r, w in enumerate(weights):
-            out[r] = _logsumexp(w[:, None] + lp[at : at + len(w)], axis=0)
+            head_lp = lp[at : at + len(w)] if lp is not None else np.zeros((0, len(self.job_ids)))
+            out[r] = self._mix_jobs(texts[r], course_lp[r], tops[r], w, head_lp)
             at += len(w)
         return out
+
+    def _mix_jobs(
+        self, text: str, course_lp: np.ndarray, top: np.ndarray, w: np.ndarray, head_lp
+    ) -> np.ndarray:
+        """log P(next job) for the input ``text``: the job prior's mixture over every course with the model's
+        job log-probs ``head_lp`` for the ``top`` courses; without a job prior, the model's mixture
+        over ``top`` (weights ``w``)."""
+        if self.job_prior is None:
+            return _logsumexp(w[:, None] + head_lp, axis=0)
+        table = self.job_prior.for_text(text)
+        return self.job_prior.combine(table, np.exp(course_lp), top, head_lp)
 
     def _logp(self, enc, enc_out, r, targets, start):
         if self.kind == "causal":
             return self._causal_logp(enc[r], targets, start)
         return self._seq2seq_logp(enc_out, enc["attention_mask"], r, targets, start)
 
-    def _job_scores(self, enc, enc_out, r: int, course_lp: np.ndarray, skills: set[str]) -> np.ndarray:
+    def _job_scores(
+        self, enc, enc_out, r: int, course_lp: np.ndarray, skills: set[str], text: str
+    ) -> np.ndarray:
         top = np.argsort(-course_lp, kind="stable")[: self.k]
-        weights = course_lp[top] - _logsumexp(course_lp[top])
+        if self.job_prior is not None and self.job_prior.model_scale == 0:
+            top = top[:0]
+        weights = course_lp[top] - _logsumexp(course_lp[top]) if len(top) else top * 0.0
         mixed = []
         job_titles = [self.catalog.jobs[j].title for j in self.job_ids[:-1]] + [STAY]
-        for ci, w in zip(top, weights):
+        for ci in top:
             course = self.catalog.courses[self.course_ids[ci]]
             gained = [self.catalog.skills[s].name for s in course.skills if s not in skills]
             head = (
@@ -659,5 +686,6 @@ class CatalogScorer:
                 self._ids(serialise_target(Step(course.title, gained, t)), eos=True) for t in job_titles
             ]
             raw = self._logp(enc, enc_out, r, targets, [start] * len(targets))
-            mixed.append(w + raw - _logsumexp(raw))
-        return _logsumexp(np.stack(mixed), axis=0)
+            mixed.append(raw - _logsumexp(raw))
+        head_lp = np.stack(mixed) if mixed else np.zeros((0, len(self.job_ids)))
+        return self._mix_jobs(text, course_lp, top, weights, head_lp)

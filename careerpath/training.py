@@ -27,7 +27,8 @@ from transformers import get_scheduler
 
 from careerpath import feedback_train, generation, modelcard, modeling
 from careerpath.config import Config, save_config
-from careerpath.prior import EXCLUDED, CoursePrior
+from careerpath.job_prior import JobPrior, choose_scales
+from careerpath.prior import EXCLUDED, CoursePrior, LatentClassPrior
 from data_prep.context import CONTEXT_FILE
 
 log = logging.getLogger(__name__)
@@ -640,7 +641,13 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 
 
 def write_outputs(
-    model, tokenizer, cfg: Config, metrics: dict, state: RunState, prior: CoursePrior | None = None
+    model,
+    tokenizer,
+    cfg: Config,
+    metrics: dict,
+    state: RunState,
+    prior: CoursePrior | None = None,
+    job_prior: JobPrior | None = None,
 ) -> Path:
     """Write model/adapter, tokenizer, config, metrics, curve and card atomically into output_dir."""
     out_dir = Path(cfg.train.output_dir).resolve()
@@ -656,6 +663,8 @@ def write_outputs(
             shutil.copy2(context, tmp / CONTEXT_FILE)
         if prior is not None:  # the model's scores are only right with it
             prior.save(tmp)
+        if job_prior is not None:
+            job_prior.save(tmp)
         save_config(cfg, tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
@@ -739,11 +748,42 @@ def course_prior(
             raise ValueError(f"--train.course_prior always needs {why}; use auto or never")
         log.info("course prior: off (needs %s)", why)
         return None
-    prior = CoursePrior.fit(retriever, train_rows)
+    prior = LatentClassPrior.fit(retriever, train_rows)
     log.info(
-        "course prior: on, weights %s (fitted on %d training rows)", prior.weights, min(len(train_rows), 3000)
+        "course prior: on, latent classes %s (fitted on %d training rows)",
+        prior.weights,
+        min(len(train_rows), 6000),
     )
     return prior
+
+
+def fit_experts(
+    model, tokenizer, family: str, cfg: Config, prior: CoursePrior, train_rows, val_rows, metrics: dict
+) -> JobPrior:
+    """The job prior (careerpath/job_prior.py), fitted on the training rows, and how much of the
+    model's own scores each prior takes (``model_scale``), chosen on the validation rows by
+    log-loss through the catalog scorer; recorded in ``metrics``."""
+    from careerpath.scoring import CatalogScorer
+    from data_prep.catalog import load_catalog
+
+    job_prior = JobPrior.fit(prior.retriever, train_rows)
+    model.eval()
+    catalog = load_catalog(Path(cfg.data.data_dir) / "catalog")
+    scorer = CatalogScorer(model, tokenizer, catalog, kind=family, prior=prior, job_prior=job_prior)
+    report = choose_scales(scorer, val_rows)
+    metrics["job_prior"] = job_prior.params
+    metrics["model_scale"] = {"course": prior.model_scale, "job": job_prior.model_scale}
+    metrics["validation_log_loss_by_scale"] = {
+        k: {str(s): round(v, 5) for s, v in d.items()} for k, d in report.items()
+    }
+    log.info(
+        "job prior %s; model scale chosen on validation: course %s, job %s (log-loss by scale %s)",
+        job_prior.params,
+        prior.model_scale,
+        job_prior.model_scale,
+        metrics["validation_log_loss_by_scale"],
+    )
+    return job_prior
 
 
 def _prepare_data(cfg: Config):
@@ -847,8 +887,11 @@ def run_training(cfg: Config) -> Path:
     final_model = accelerator.unwrap_model(model)
     _restore_best(final_model, ctx.get("best"))
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
+    job_prior = None
     if prior is not None:
         metrics["course_prior_weights"] = prior.weights
+        if accelerator.is_main_process:
+            job_prior = fit_experts(final_model, tokenizer, family, cfg, prior, train_rows, val_rows, metrics)
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)
@@ -856,7 +899,7 @@ def run_training(cfg: Config) -> Path:
     out_dir = Path(cfg.train.output_dir).resolve()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state, prior)
+        out_dir = write_outputs(final_model, tokenizer, cfg, metrics, state, prior, job_prior)
         if reranker is not None:
             reranker.save(out_dir)
         if cfg.hub.push_to_hub:

@@ -14,7 +14,7 @@ import torch
 from careerpath import generation, training
 from careerpath.config import ConfigError, load_config
 from careerpath.modeling import load_for_inference
-from careerpath.prior import EXCLUDED, PRIOR_FILE, CoursePrior, load_prior
+from careerpath.prior import EXCLUDED, PRIOR_FILE, CoursePrior, LatentClassPrior, load_prior
 from careerpath.scoring import CatalogScorer
 from data_prep.catalog import load_catalog
 from data_prep.context import ContextConfig, GapRetriever, retriever_for
@@ -144,15 +144,19 @@ def test_fit_recovers_the_weights_that_generated_the_choices(bundled):
 def test_training_saves_the_prior_and_the_scorer_applies_it(tiny_model, tiny_dataset):
     saved = json.loads((tiny_model / PRIOR_FILE).read_text())
     metrics = json.loads((tiny_model / "metrics.json").read_text())
-    assert saved["weights"]["gap"] > 0 and metrics["course_prior_weights"] == saved["weights"]
-    assert "residual on the skill-gap rule" in (tiny_model / "README.md").read_text()
+    assert saved["kind"] == LatentClassPrior.KIND and len(saved["classes"]) == 3
+    assert all(c["gap"] > 0 for c in saved["classes"])  # every class closes gaps
+    assert metrics["course_prior_weights"]["detour"] == saved["detour"]
+    assert metrics["model_scale"]["course"] == saved["model_scale"]
+    assert "mixture of 3 learner classes" in (tiny_model / "README.md").read_text()
     cat = load_catalog(tiny_model / "catalog")
     prior = load_prior(tiny_model, cat)
+    assert isinstance(prior, LatentClassPrior) and prior.model_scale == saved["model_scale"]
     model, tok, kind = load_for_inference(tiny_model)
     text = json.loads((tiny_dataset / "test.jsonl").read_text().splitlines()[0])["input_text"]
     alone = CatalogScorer(model, tok, cat, kind=kind).score_courses([text])[0]
     with_prior = CatalogScorer(model, tok, cat, kind=kind, prior=prior).score_courses([text])[0]
-    expected = alone + prior.for_text(text)
+    expected = prior.model_scale * alone + prior.for_text(text)
     expected -= np.log(np.exp(expected - expected.max()).sum()) + expected.max()
     assert np.allclose(with_prior, expected, atol=1e-5)
     assert np.isclose(np.exp(with_prior).sum(), 1.0)
@@ -168,7 +172,7 @@ def test_generation_adds_the_prior_at_the_course_step(tiny_model, tiny_dataset):
     texts = [r["input_text"] for r in rows]
     tokens, prefix = prior.course_tokens(tok)
     # a prior that makes one eligible course overwhelmingly likely for every row decides the course
-    forced = CoursePrior(prior.retriever, prior.weights)
+    forced = CoursePrior(prior.retriever, {"gap": 1.0})  # only its memo is used
     pick = []
     for t in texts:
         v = prior.for_text(t)
@@ -285,3 +289,166 @@ def test_evaluation_reports_the_prior_alone_and_the_model_alone(tiny_model, tiny
     assert {"course_prior", "model_no_prior", "gap_rule"} <= set(m["baselines"])
     report = render_report(m)
     assert LABELS["course_prior"] in report and LABELS["model_no_prior"] in report
+
+
+# -- the latent-class prior ------------------------------------------------------------------------
+PLANTED = [  # three learner types: quick (short, basic), balanced, deep (long, advanced)
+    {"share": 0.3, "gap": 8.0, "log_hours": 2.0, "hours": -3.0, "level": -1.0},
+    {"share": 0.4, "gap": 8.0, "log_hours": 0.0, "hours": 0.0, "level": 0.0},
+    {"share": 0.3, "gap": 8.0, "log_hours": -1.0, "hours": 1.5, "level": 2.5},
+]
+
+
+def _plain_latent(prior: LatentClassPrior, job, goal, held, taken) -> np.ndarray:
+    """The latent-class prior written out course by course, from its docstring."""
+    cat = prior.catalog
+
+    def p_class(beta, skills, before, chosen=None):
+        _, gap = prior.retriever.scores(job, goal, skills, before)
+        opts = []
+        for i, c in enumerate(cat.courses.values()):
+            can = c.id not in before and set(c.prerequisites) <= skills and not set(c.skills) <= skills
+            if can or i == chosen:
+                opts.append(i)
+        useful = [i for i in opts if np.isfinite(gap[i]) and gap[i] > 0]
+        p = np.zeros(len(cat.courses))
+        if not useful:
+            p[opts] = 1.0 / len(opts) if opts else 0.0
+            return p
+        for i in opts:
+            p[i] = prior.detour / len(opts)
+        z = {i: sum(b * v for b, v in zip(beta, _x(c_i=i, gap=gap[i], cat=cat))) for i in useful}
+        top = max(z.values())
+        norm = sum(math.exp(v - top) for v in z.values())
+        for i in useful:
+            p[i] += (1 - prior.detour) * math.exp(z[i] - top) / norm
+        return p
+
+    betas = [[c[f] for f in ("gap", "log_hours", "hours", "level")] for c in prior.classes]
+    shares = np.array([c["share"] for c in prior.classes]) / sum(c["share"] for c in prior.classes)
+    ids = list(cat.courses)
+    skills = set(held) - set().union(*(set(cat.courses[t].skills) for t in taken))
+    w = shares.copy()
+    for k, t in enumerate(taken):
+        for j, beta in enumerate(betas):
+            w[j] *= p_class(beta, skills, list(taken[:k]), ids.index(t))[ids.index(t)]
+        skills |= set(cat.courses[t].skills)
+    w /= w.sum()
+    return sum(wj * p_class(beta, set(held), list(taken)) for wj, beta in zip(w, betas))
+
+
+def _x(c_i, gap, cat):
+    c = list(cat.courses.values())[c_i]
+    return (gap, math.log1p(c.hours), c.hours / 10, c.level - 1)
+
+
+def test_latent_class_prior_matches_a_plain_loop(bundled):
+    cat, r = bundled
+    prior = LatentClassPrior(r, PLANTED, 0.08)
+    rng = np.random.default_rng(5)
+    jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
+    checked = 0
+    while checked < 25:
+        job, goal = rng.choice(jobs), rng.choice(jobs)
+        held = set(rng.choice(skills, size=rng.integers(0, 25), replace=False))
+        taken = list(rng.choice(courses, size=rng.integers(0, 4), replace=False))
+        held |= {s for t in taken for s in cat.courses[t].skills}  # what the courses taught is held
+        want = _plain_latent(prior, job, goal, held, taken)
+        got = prior.vector(job, goal, held, taken)
+        ok = want > 0
+        assert np.array_equal(got > EXCLUDED / 2, ok)
+        assert np.allclose(np.exp(got[ok]), want[ok], rtol=1e-4, atol=1e-7)
+        checked += 1
+
+
+def _simulate(prior: LatentClassPrior, cat, n_people: int, seed: int) -> list[dict]:
+    """People of the planted classes, each taking courses one after another by the prior's own
+    class distribution: rows as a dataset has them."""
+    rng = np.random.default_rng(seed)
+    jobs, skills = list(cat.jobs), list(cat.skills)
+    shares = np.array([c["share"] for c in prior.classes])
+    rows = []
+    for _ in range(n_people):
+        k = rng.choice(len(shares), p=shares / shares.sum())
+        one = LatentClassPrior(prior.retriever, [prior.classes[k]], prior.detour)
+        job, goal = rng.choice(jobs), rng.choice(jobs)
+        held = set(rng.choice(skills, size=rng.integers(0, 15), replace=False))
+        taken: list[str] = []
+        for _ in range(rng.integers(1, 7)):
+            v = one.vector(job, goal, held, taken).astype(np.float64)
+            if (v <= EXCLUDED / 2).all():
+                break
+            p = np.exp(v - v.max())
+            pick = prior.course_ids[rng.choice(len(p), p=p / p.sum())]
+            rows.append(
+                {
+                    "job_id": job,
+                    "goal_id": goal,
+                    "skill_ids": sorted(held),
+                    "course_ids": list(taken),
+                    "next_course_id": pick,
+                }
+            )
+            taken.append(pick)
+            held |= set(cat.courses[pick].skills)
+    return rows
+
+
+@pytest.mark.slow
+def test_latent_class_fit_reads_taste_that_the_mean_taste_prior_misses(bundled):
+    cat, r = bundled
+    true = LatentClassPrior(r, PLANTED, 0.08)
+    rows = _simulate(true, cat, 700, seed=11)
+    fitted = LatentClassPrior.fit(r, rows, classes=3, restarts=2)
+    mean_taste = CoursePrior.fit(r, rows)
+    test = [row for row in _simulate(true, cat, 150, seed=12) if row["course_ids"]]
+
+    def distance(prior, row):
+        a = true.for_row(row).astype(np.float64)
+        b = prior.for_row(row).astype(np.float64)
+        ok = a > EXCLUDED / 2
+        pa, pb = np.exp(a[ok] - a[ok].max()), np.exp(b[ok] - b[ok].max())
+        return 0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum()
+
+    d_fit = np.mean([distance(fitted, row) for row in test])
+    d_mean = np.mean([distance(mean_taste, row) for row in test])
+    assert d_fit < 0.08 and d_fit < 0.7 * d_mean, (d_fit, d_mean)
+    # the classes come out ordered by their level weight, as planted
+    levels = [c["level"] for c in fitted.classes]
+    assert levels == sorted(levels) and levels[-1] > 1.0 and levels[0] < 0.0, levels
+
+
+def test_history_shifts_the_prior_towards_the_taste_it_shows(bundled):
+    cat, r = bundled
+    prior = LatentClassPrior(r, PLANTED, 0.08)
+    job, goal = "data-analyst", "machine-learning-engineer"
+    held = set(cat.jobs[job].skills)
+    w0 = prior.posterior(job, goal, held, [])
+    assert np.allclose(w0, [0.3, 0.4, 0.3])  # no history: the shares
+    # the deepest course the person could take now, then the quickest: opposite evidence
+    n, useful, x, _ = prior._options(job, goal, held, [])
+    deep = prior.course_ids[useful[np.argmax(x[:, 3] * 10 + x[:, 2])]]
+    quick = prior.course_ids[useful[np.argmin(x[:, 3] * 10 + x[:, 2])]]
+    w_deep = prior.posterior(job, goal, held | set(cat.courses[deep].skills), [deep])
+    w_quick = prior.posterior(job, goal, held | set(cat.courses[quick].skills), [quick])
+    assert w_deep[2] > w0[2] and w_quick[0] > w0[0] and w_deep[2] > w_quick[2]
+
+
+def test_latent_class_prior_round_trips_and_refuses_bad_files(bundled, tmp_path):
+    cat, r = bundled
+    prior = LatentClassPrior(r, PLANTED, 0.08)
+    prior.model_scale = 0.5
+    prior.save(tmp_path)
+    back = CoursePrior.load(tmp_path, r)
+    assert isinstance(back, LatentClassPrior) and back.model_scale == 0.5
+    assert back.classes == prior.classes and back.detour == prior.detour
+    with pytest.raises(ValueError, match="detour in"):
+        LatentClassPrior(r, PLANTED, 1.0)
+    with pytest.raises(ValueError, match="positive share"):
+        LatentClassPrior(r, [PLANTED[0] | {"share": 0.0}], 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        LatentClassPrior(r, [PLANTED[0] | {"colour": 1.0}], 0.1)
+    data = json.loads((tmp_path / PRIOR_FILE).read_text())
+    (tmp_path / PRIOR_FILE).write_text(json.dumps(data | {"model_scale": 9}))
+    with pytest.raises(ValueError, match="not a valid course prior"):
+        load_prior(tmp_path, cat, r)

@@ -1,0 +1,344 @@
+"""The job prior: when a person moves and where to, from how ready each next course makes them.
+
+A move becomes realistic once a person holds ``move_threshold`` of a job's required skills
+(importance-weighted, the one gap rule of :class:`~data_prep.context.GapRetriever`). So the next
+job depends on the course taken just before it: for each course c the person could take,
+
+    ready_b(c) = coverage of next job b with the skills held plus what c teaches >= threshold
+
+for b the next step on the route to the goal and the other jobs the current one leads to
+(laterals). Given the course,
+
+    P(next job | c) = (1 - floor) [(1 - abandon) pattern(ready(c)) + abandon pattern(ready now)] + floor / |jobs|
+
+    pattern: P(next step) = move if it is ready; each ready lateral shares lateral x P(not moving
+             on); stay takes the rest
+
+(an abandoned course teaches nothing, so readiness stays as it was). The four numbers are fitted
+by maximum likelihood of the training rows' next jobs *given the course actually taken* (what the
+model's decoder also sees). The next-job distribution of a profile is then the mixture over the
+whole course distribution, ``sum_c p(c) P(next job | c)``, not only over the likeliest courses.
+
+The fine-tuned model is the other expert: for the ``k`` likeliest courses its next-job
+log-probabilities, times ``model_scale``, are added to ``log P(next job | c)`` (renormalised).
+``model_scale`` is chosen on the validation split by the next-job log-loss through the scorer, so
+0 (the prior alone) is what a model that learned nothing beyond the prior gets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data_prep.context import GapRetriever
+from data_prep.textformat import STAY, parse_input
+
+JOB_PRIOR_FILE = "job_prior.json"
+PARAMS = ("move", "lateral", "abandon", "floor")
+MIN_FLOOR = 1e-3  # the least probability mass spread over every job by a fitted prior
+
+
+class JobTable:
+    """The job prior of one profile: per course, which readiness pattern it leads to, and per
+    pattern P(next job) over the scorer's jobs (catalog order, then stay)."""
+
+    __slots__ = ("codes", "probs")
+
+    def __init__(self, codes: np.ndarray, probs: np.ndarray):
+        self.codes, self.probs = codes, probs  # [n_courses] pattern index, [n_patterns, n_jobs + 1]
+
+    def mixture(self, course_p: np.ndarray) -> np.ndarray:
+        """P(next job) when the next course follows ``course_p``."""
+        mass = np.bincount(self.codes, weights=course_p, minlength=self.probs.shape[0])
+        return mass @ self.probs
+
+    def given(self, course: int) -> np.ndarray:
+        return self.probs[self.codes[course]]
+
+
+class JobPrior:
+    """See the module docstring. ``params``: a number per name of :data:`PARAMS`, each in [0, 1)."""
+
+    def __init__(self, retriever: GapRetriever, params: dict[str, float], model_scale: float = 0.0):
+        bad = set(params) != set(PARAMS) or not all(
+            isinstance(v, (int, float)) and 0.0 <= float(v) < 1.0 for v in params.values()
+        )
+        if bad or not (isinstance(model_scale, (int, float)) and 0.0 <= model_scale <= 4.0):
+            raise ValueError(
+                f"a job prior needs {', '.join(PARAMS)} in [0, 1) and a model_scale in [0, 4]; "
+                f"got {params!r}, model_scale={model_scale!r}"
+            )
+        self.retriever = retriever
+        self.catalog = cat = retriever.catalog
+        self.params = {k: float(params[k]) for k in PARAMS}
+        self.model_scale = float(model_scale)
+        self.threshold = retriever.cfg.move_threshold
+        self.job_ids = [*cat.jobs, STAY]
+        self._job_pos = {j: i for i, j in enumerate(self.job_ids)}
+        self._courses = list(cat.courses.values())
+        self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
+        self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
+        self._teach_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._memo: OrderedDict[str, JobTable] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- readiness ---------------------------------------------------------------------------
+    def _teach(self, job: str) -> tuple[np.ndarray, np.ndarray]:
+        """(weights of the job's required skills, [n_courses, n_required] which course teaches which)."""
+        hit = self._teach_cache.get(job)
+        if hit is None:
+            req = self.catalog.jobs[job].skills
+            col = {s: k for k, s in enumerate(req)}
+            t = np.zeros((len(self._courses), len(req)))
+            for i, c in enumerate(self._courses):
+                for s in c.skills:
+                    if s in col:
+                        t[i, col[s]] = 1.0
+            hit = self._teach_cache[job] = (np.array(list(req.values()), dtype=float), t)
+        return hit
+
+    def _ready(self, job: str, skills: set[str]) -> tuple[bool, np.ndarray]:
+        """(ready for ``job`` now, ready after each course), at the retriever's threshold and rounding."""
+        w, t = self._teach(job)
+        total = float(w.sum())
+        if total <= 0:
+            return True, np.ones(len(self._courses), dtype=bool)
+        held = np.array([s in skills for s in self.catalog.jobs[job].skills], dtype=float)
+        now = float(held @ w)
+        after = now + (t * (1.0 - held)) @ w
+        cut = self.threshold - 1e-9
+        return round(now / total, 9) >= cut, np.round(after / total, 9) >= cut
+
+    def candidates(self, job: str, goal: str) -> tuple[str, list[str]]:
+        """(the next step on the route to the goal, "" when none; the other jobs ``job`` leads to)."""
+        hop = self.retriever.next_step(job, goal) if job in self.catalog.jobs else ""
+        nexts = self.retriever.progression.next_jobs.get(job, []) if job in self.catalog.jobs else []
+        return hop, [b for b in dict.fromkeys(b for b, _ in nexts) if b != hop]
+
+    def codes(self, job: str, goal: str, skills) -> tuple[str, list[str], int, np.ndarray]:
+        """(hop, laterals, readiness code now, code after each course); bit 0 the hop, then laterals."""
+        hop, laterals = self.candidates(job, goal)
+        held = set(skills)
+        now, after = 0, np.zeros(len(self._courses), dtype=np.int64)
+        for bit, b in enumerate([hop, *laterals]):
+            if not b:
+                continue
+            ready_now, ready_after = self._ready(b, held)
+            now |= int(ready_now) << bit
+            after |= ready_after.astype(np.int64) << bit
+        return hop, laterals, now, after
+
+    def _pattern(self, hop: str, laterals: list[str], code: int) -> np.ndarray:
+        p = np.zeros(len(self.job_ids))
+        stay = 1.0
+        if hop and code & 1:
+            p[self._job_pos[hop]] = self.params["move"]
+            stay -= self.params["move"]
+        ready = [b for k, b in enumerate(laterals, start=1) if code >> k & 1]
+        if ready:
+            share = self.params["lateral"] * stay
+            for b in ready:
+                p[self._job_pos[b]] += share / len(ready)
+            stay -= share
+        p[-1] += stay
+        return p
+
+    # -- the prior of one profile ------------------------------------------------------------
+    def table(self, job: str, goal: str, skills) -> JobTable:
+        hop, laterals, now, after = self.codes(job, goal, skills)
+        uniq, inv = np.unique(after, return_inverse=True)
+        a, floor = self.params["abandon"], self.params["floor"]
+        base = self._pattern(hop, laterals, now)
+        probs = np.stack([(1 - a) * self._pattern(hop, laterals, int(c)) + a * base for c in uniq])
+        probs = (1 - floor) * probs + floor / len(self.job_ids)
+        return JobTable(inv.astype(np.int64), probs)
+
+    def for_text(self, text: str) -> JobTable:
+        """The job prior of a model input text (names read back to catalog ids; remembered)."""
+        with self._lock:
+            hit = self._memo.get(text)
+            if hit is not None:
+                self._memo.move_to_end(text)
+                return hit
+        p = parse_input(text, strict=False)
+        table = self.table(
+            self._job_by_title.get(p.job, ""),
+            self._job_by_title.get(p.goal, ""),
+            {self._skill_by_name[s] for s in p.skills if s in self._skill_by_name},
+        )
+        with self._lock:
+            self._memo[text] = table
+            while len(self._memo) > 4096:
+                self._memo.popitem(last=False)
+        return table
+
+    def combine(
+        self, table: JobTable, course_p: np.ndarray, top: np.ndarray, model_lp: np.ndarray
+    ) -> np.ndarray:
+        """log P(next job): the prior's mixture over every course, where for each of the ``top``
+        courses P(job | c) is multiplied by exp(model_scale x the model's log-prob, ``model_lp[i]``
+        for ``top[i]``) and renormalised."""
+        out = table.mixture(course_p)
+        if self.model_scale > 0 and len(top):
+            for i, c in enumerate(top):
+                prior_c = table.given(int(c))
+                z = np.log(np.maximum(prior_c, 1e-300)) + self.model_scale * model_lp[i]
+                poe = np.exp(z - z.max())
+                out = out + course_p[c] * (poe / poe.sum() - prior_c)
+        return np.log(np.maximum(out, 1e-300))
+
+    # -- fitting, saving, loading ------------------------------------------------------------
+    @classmethod
+    def fit(cls, retriever: GapRetriever, rows: list[dict], max_rows: int = 20000) -> JobPrior:
+        """Maximum likelihood of each row's next job given the course it took (4 numbers, L-BFGS)."""
+        unit = cls(retriever, dict.fromkeys(PARAMS, 0.0))
+        course_pos = {c: i for i, c in enumerate(retriever.catalog.courses)}
+        feats = []  # per row: (hop ready after, hop ready now, lateral ready after/now, n ready after/now, label kind)
+        for row in rows[:max_rows]:
+            c = course_pos.get(row.get("next_course_id", ""))
+            label = row.get("next_job_id", "")
+            if c is None or not label:
+                continue
+            hop, laterals, now, after = unit.codes(row["job_id"], row["goal_id"], row["skill_ids"])
+            a = int(after[c])
+            kind = 0 if label == STAY else 1 if label == hop else 2 if label in laterals else 3
+            k = laterals.index(label) + 1 if kind == 2 else 0
+            feats.append(
+                [
+                    a & 1,
+                    now & 1,
+                    bin(a >> 1).count("1"),
+                    bin(now >> 1).count("1"),
+                    (a >> k & 1) if k else 0,
+                    (now >> k & 1) if k else 0,
+                    kind,
+                ]
+            )
+        if not feats:
+            raise ValueError(
+                "no row to fit the job prior on (rows need next_course_id, next_job_id and *_id)"
+            )
+        f = torch.tensor(feats, dtype=torch.float64)
+        n_jobs = len(unit.job_ids)
+        theta = torch.tensor([1.0, -3.0, -3.0, -6.0], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+        def nll():
+            m, lat, ab, fl = torch.sigmoid(theta)
+
+            def pattern(hop_ready, n_lat, lab_ready):
+                stay0 = 1 - m * hop_ready
+                share = lat * stay0 * (n_lat > 0)
+                return torch.stack(
+                    [
+                        stay0 - share,
+                        m * hop_ready,
+                        share * lab_ready / n_lat.clamp(min=1),
+                        torch.zeros_like(m * hop_ready),
+                    ],
+                    dim=1,
+                )
+
+            p_after = pattern(f[:, 0], f[:, 2], f[:, 4])
+            p_now = pattern(f[:, 1], f[:, 3], f[:, 5])
+            p = (1 - ab) * p_after + ab * p_now
+            p = p.gather(1, f[:, 6:7].long()).squeeze(1)
+            return -torch.log((1 - fl) * p + fl / n_jobs).mean()
+
+        def closure():
+            opt.zero_grad()
+            loss = nll()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        fitted = dict(zip(PARAMS, torch.sigmoid(theta.detach()).tolist(), strict=True))
+        # never certain: a destination the prior rules out is one the model could not learn
+        fitted["floor"] = max(fitted["floor"], MIN_FLOOR)
+        return cls(retriever, {k: round(v, 6) for k, v in fitted.items()})
+
+    def save(self, folder: str | Path) -> None:
+        data = {
+            "params": self.params,
+            "model_scale": self.model_scale,
+            "form": __doc__.split("\n\n")[2].strip(),
+        }
+        (Path(folder) / JOB_PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path, retriever: GapRetriever | None) -> JobPrior | None:
+        path = Path(folder) / JOB_PRIOR_FILE
+        if not path.is_file():
+            return None
+        if retriever is None:
+            raise ValueError(f"{path}: the job prior needs the catalog context (context.json) beside it")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(retriever, data["params"], float(data.get("model_scale", 0.0)))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a valid job prior file ({err}); retrain the model") from err
+
+
+def log_loss(job_lp: np.ndarray, labels: list[int]) -> float:
+    """Mean negative log-likelihood of ``labels`` under rows of log-probabilities."""
+    return float(-np.mean([job_lp[r, j] for r, j in enumerate(labels)])) if labels else math.nan
+
+
+def load_job_prior(model_dir: str | Path, catalog, retriever: GapRetriever | None = None) -> JobPrior | None:
+    """The job prior saved in a model folder (None when it has none), with the retriever of its
+    ``context.json`` (or ``retriever``)."""
+    if not (Path(model_dir) / JOB_PRIOR_FILE).is_file():
+        return None
+    if retriever is None:
+        from data_prep.context import retriever_for
+
+        retriever = retriever_for(model_dir, catalog)
+    return JobPrior.load(model_dir, retriever)
+
+
+SCALES = (0.0, 0.25, 0.5, 1.0)
+
+
+def choose_scales(scorer, rows: list[dict], batch: int = 64) -> dict[str, dict[float, float]]:
+    """Set the course and job priors' ``model_scale`` on ``scorer`` to the value of :data:`SCALES`
+    with the lowest log-loss on ``rows`` (validation): 0 is the prior alone, so a model that only
+    adds noise is switched off rather than allowed to make its prior worse. Returns the log-loss of
+    each scale, per expert."""
+    texts = [r["input_text"] for r in rows]
+    skills = [list(r.get("skill_ids") or []) for r in rows]
+    course_pos = {c: i for i, c in enumerate(scorer.course_ids)}
+    job_pos = {j: i for i, j in enumerate(scorer.job_ids)}
+    keep = [i for i, r in enumerate(rows) if r.get("next_course_id") in course_pos]
+    gold_c = [course_pos[rows[i]["next_course_id"]] for i in keep]
+    gold_j = [job_pos.get(rows[i].get("next_job_id", ""), len(job_pos) - 1) for i in keep]
+    report: dict[str, dict[float, float]] = {"course": {}, "job": {}}
+    prior = scorer.prior
+    scorer.prior = None
+    raw = np.concatenate([scorer.score_courses(texts[b : b + batch]) for b in range(0, len(texts), batch)])[
+        keep
+    ]
+    scorer.prior = prior
+    bias = prior.for_texts([texts[i] for i in keep]).astype(np.float64)
+    for s in SCALES:
+        z = s * raw + bias
+        z = z - (z.max(1, keepdims=True) + np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)))
+        report["course"][s] = log_loss(z, gold_c)
+    prior.model_scale = min(SCALES, key=lambda s: (report["course"][s], s))
+    kept_texts, kept_skills = [texts[i] for i in keep], [skills[i] for i in keep]
+    for s in SCALES:
+        scorer.job_prior.model_scale = s
+        job_lp = np.concatenate(
+            [
+                scorer.score(kept_texts[b : b + batch], kept_skills[b : b + batch])[1]
+                for b in range(0, len(kept_texts), batch)
+            ]
+        )
+        report["job"][s] = log_loss(job_lp, gold_j)
+    scorer.job_prior.model_scale = min(SCALES, key=lambda s: (report["job"][s], s))
+    return report
