@@ -1,0 +1,173 @@
+"""The job prior (careerpath/job_prior.py): it is the generator's decision shape, its fit recovers
+the generator's numbers, the scorer mixes it over the whole course distribution, and the model's
+share of the job scores is switched off when the model adds only noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from careerpath import baselines as bl
+from careerpath import metrics as M
+from careerpath.job_prior import JOB_PRIOR_FILE, JobPrior, choose_scales, load_job_prior
+from careerpath.modeling import load_for_inference
+from careerpath.prior import CoursePrior, load_prior
+from careerpath.scoring import CatalogScorer
+from data_prep.catalog import load_catalog
+from data_prep.context import retriever_for
+from data_prep.textformat import STAY
+
+GENERATOR = {"move": 0.8, "lateral": 0.03, "abandon": 0.04, "floor": 0.0}  # SynthesisConfig defaults
+
+
+def _rows(folder, split: str) -> list[dict]:
+    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+
+
+def _generator_course_p(unit: CoursePrior, row: dict, pos: dict) -> np.ndarray:
+    """The generator's recorded P(next course) (courses under its floor share the rest evenly)."""
+    probs = row["probs"]
+    q = np.zeros(len(pos))
+    for c, p in probs["course"].items():
+        q[pos[c]] = p
+    rest = unit.eligible(row["skill_ids"], row["course_ids"]) & (q == 0)
+    if rest.any():
+        q[rest] += probs.get("course_other", 0.0) / rest.sum()
+    return q / q.sum()
+
+
+def test_with_the_generators_numbers_the_prior_is_the_generators_job_distribution(tiny_dataset):
+    cat = load_catalog(tiny_dataset / "catalog")
+    r = retriever_for(tiny_dataset, cat)
+    prior = JobPrior(r, GENERATOR)
+    unit, pos = CoursePrior(r, {"gap": 0.0}), {c: i for i, c in enumerate(cat.courses)}
+    tv = []
+    for row in _rows(tiny_dataset, "train")[:300]:
+        mixed = prior.table(row["job_id"], row["goal_id"], row["skill_ids"]).mixture(
+            _generator_course_p(unit, row, pos)
+        )
+        true = np.zeros(len(prior.job_ids))
+        for j, p in row["probs"]["job"].items():
+            true[prior.job_ids.index(j)] = p
+        assert mixed.sum() == pytest.approx(1.0)
+        tv.append(0.5 * np.abs(mixed - true).sum())
+    # exact but for the courses below the generator's recording floor, whose mass is spread evenly
+    assert np.median(tv) < 1e-3 and np.quantile(tv, 0.95) < 0.02, (np.median(tv), np.quantile(tv, 0.95))
+
+
+def test_the_fit_recovers_the_generators_move_probability(tiny_dataset):
+    cat = load_catalog(tiny_dataset / "catalog")
+    r = retriever_for(tiny_dataset, cat)
+    fitted = JobPrior.fit(r, _rows(tiny_dataset, "train"))
+    assert fitted.params["move"] == pytest.approx(0.8, abs=0.07), fitted.params
+    assert fitted.params["lateral"] < 0.15 and fitted.params["floor"] >= 1e-3, fitted.params
+    # every row's probabilities sum to one, stay included, and readiness after a course matters
+    row = next(x for x in _rows(tiny_dataset, "test") if x["next_job_id"] != STAY)
+    table = fitted.table(row["job_id"], row["goal_id"], row["skill_ids"])
+    assert np.allclose(table.probs.sum(1), 1.0)
+    assert len(np.unique(table.codes)) >= 1
+    with pytest.raises(ValueError, match="no row to fit"):
+        JobPrior.fit(r, [{"next_course_id": "nope", "next_job_id": STAY}])
+    with pytest.raises(ValueError, match="in \\[0, 1\\)"):
+        JobPrior(r, GENERATOR | {"move": 1.5})
+
+
+def test_scorer_mixes_the_prior_over_every_course_and_the_model_over_the_top_ones(tiny_model, tiny_dataset):
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, kind = load_for_inference(tiny_model)
+    course_prior = load_prior(tiny_model, cat)
+    job_prior = load_job_prior(tiny_model, cat)
+    assert job_prior is not None and (tiny_model / JOB_PRIOR_FILE).is_file()
+    rows = _rows(tiny_dataset, "test")[:6]
+    texts, skills = [r["input_text"] for r in rows], [r["skill_ids"] for r in rows]
+    scorer = CatalogScorer(model, tok, cat, kind=kind, prior=course_prior, job_prior=job_prior)
+    bare = CatalogScorer(model, tok, cat, kind=kind)
+    for scale in (0.0, 0.7):
+        job_prior.model_scale = scale
+        course_lp, job_lp = scorer.score(texts, skills)
+        assert np.allclose(np.exp(job_lp).sum(1), 1.0)
+        for i, row in enumerate(rows):
+            table = job_prior.table(row["job_id"], row["goal_id"], row["skill_ids"])
+            p = np.exp(course_lp[i])
+            want = table.mixture(p)
+            if scale:  # the model's next-job log-probs for each of the top courses, by brute force
+                for c in np.argsort(-course_lp[i], kind="stable")[: scorer.k]:
+                    model_lp = _model_job_lp(bare, texts[i], skills[i], int(c))
+                    z = np.log(table.given(int(c))) + scale * model_lp
+                    poe = np.exp(z - z.max())
+                    want += p[c] * (poe / poe.sum() - table.given(int(c)))
+            assert np.allclose(np.exp(job_lp[i]), want, atol=1e-5)
+
+
+def _model_job_lp(bare: CatalogScorer, text: str, skills: list[str], course: int) -> np.ndarray:
+    """The model's next-job log-probs (renormalised over the jobs) given ``course``: the bare
+    scorer with all of its course mass forced onto that course."""
+    saved = bare.k
+    bare.k = 1
+    try:
+        forced = np.full((1, len(bare.course_ids)), -1e9)
+        forced[0, course] = 0.0
+        enc, enc_out = bare._encode([text])
+        return bare._fast_jobs(enc_out, enc["attention_mask"], forced, [set(skills)], [text])[0]
+    finally:
+        bare.k = saved
+
+
+def test_choose_scales_switches_a_noisy_model_off(tiny_model, tiny_dataset, monkeypatch):
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, kind = load_for_inference(tiny_model)
+    prior, job_prior = load_prior(tiny_model, cat), load_job_prior(tiny_model, cat)
+    scorer = CatalogScorer(model, tok, cat, kind=kind, prior=prior, job_prior=job_prior)
+    rng = np.random.default_rng(0)
+    real_courses, real_next = scorer.score_courses, scorer._next_token_logp
+
+    def noisy_courses(texts):  # a model whose course scores are pure noise (loud)
+        out = real_courses(texts)
+        return out if scorer.prior is not None else 5.0 * rng.standard_normal(out.shape)
+
+    def noisy_jobs(*args):
+        out = real_next(*args)
+        return 5.0 * rng.standard_normal(out.shape) if args[4] is scorer.job_single else out
+
+    monkeypatch.setattr(scorer, "score_courses", noisy_courses)
+    monkeypatch.setattr(scorer, "_next_token_logp", noisy_jobs)
+    report = choose_scales(scorer, _rows(tiny_dataset, "validation")[:60])
+    assert prior.model_scale == 0.0 and job_prior.model_scale == 0.0, report
+    assert report["course"][1.0] > report["course"][0.0] and report["job"][1.0] > report["job"][0.0]
+
+
+def test_move_metrics_split_timing_from_destination():
+    # three jobs + stay; rows 0-1 stay, rows 2-3 move (to jobs 0 and 2)
+    p = np.array(
+        [
+            [0.05, 0.05, 0.0, 0.9],
+            [0.1, 0.0, 0.1, 0.8],
+            [0.6, 0.1, 0.1, 0.2],
+            [0.0, 0.3, 0.1, 0.6],
+        ]
+    )
+    gold = np.array([3, 3, 0, 2])
+    m = bl.move_metrics(np.log(np.maximum(p, 1e-12)), gold, stay=3)
+    # P(move) = 0.1, 0.2, 0.8, 0.4: every mover above every stayer
+    assert m["move_timing"]["auc"] == 1.0 and m["move_timing"]["moves"] == 2
+    assert m["move_timing"]["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.8, 0.4])))
+    # destinations among jobs only: row 2 ranks job 0 first, row 3 ranks job 2 second
+    assert m["move_destination"]["acc@1"] == 0.5 and m["move_destination"]["mrr"] == 0.75
+
+
+def test_auc_and_clustered_interval():
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 5, 300).astype(float)  # many ties
+    y = rng.random(300) < 0.2 + 0.1 * s
+    pairs = [(a > b) + 0.5 * (a == b) for a, ya in zip(s, y) for b, yb in zip(s, y) if ya and not yb]
+    assert M.auc(s, y) == pytest.approx(np.mean(pairs))
+    assert np.isnan(M.auc(s, np.zeros(300, dtype=bool)))
+    # 40 users of 10 rows each, each user's rows alike: the interval must see 40 draws, not 400
+    users = np.repeat([f"u{i}" for i in range(40)], 10)
+    diff = np.repeat(rng.normal(0.0, 1.0, 40), 10)
+    ci = M.clustered_bootstrap_ci(diff, users, seed=3)
+    naive = 1.96 * diff.std() / np.sqrt(len(diff))
+    assert ci["lo"] < ci["mean"] < ci["hi"] and ci["clusters"] == 40
+    assert (ci["hi"] - ci["lo"]) / 2 > 2 * naive
