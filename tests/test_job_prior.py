@@ -125,11 +125,11 @@ def test_choose_scales_switches_a_noisy_model_off(tiny_model, tiny_dataset, monk
 
     def noisy_courses(texts):  # a model whose course scores are pure noise (loud)
         out = real_courses(texts)
-        return out if scorer.prior is not None else 5.0 * rng.standard_normal(out.shape)
+        return out if scorer.prior is not None else 20.0 * rng.standard_normal(out.shape)
 
     def noisy_jobs(*args):
         out = real_next(*args)
-        return 5.0 * rng.standard_normal(out.shape) if args[4] is scorer.job_single else out
+        return 20.0 * rng.standard_normal(out.shape) if args[4] is scorer.job_single else out
 
     monkeypatch.setattr(scorer, "score_courses", noisy_courses)
     monkeypatch.setattr(scorer, "_next_token_logp", noisy_jobs)
