@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from careerpath.prior import one_thread
 from data_prep.context import GapRetriever
 from data_prep.textformat import STAY, parse_input
 
@@ -257,7 +258,8 @@ class JobPrior:
             loss.backward()
             return loss
 
-        opt.step(closure)
+        with one_thread():
+            opt.step(closure)
         fitted = dict(zip(PARAMS, torch.sigmoid(theta.detach()).tolist(), strict=True))
         # never certain: a destination the prior rules out is one the model could not learn
         fitted["floor"] = max(fitted["floor"], MIN_FLOOR)

@@ -158,8 +158,35 @@ def init_entity_embeddings(model, tokenizer, catalog, noise: float = 0.5, seed: 
     return done
 
 
+class SeparateHeadT5(T5ForConditionalGeneration):
+    """T5 whose output layer is a matrix of its own.
+
+    transformers 5's ``T5Config`` always sets ``tie_word_embeddings`` to True (passing False only
+    turns off the decoder's output scaling), so the plain class shares one matrix between the
+    input embeddings and the output layer whatever the config asks. This class ties only the
+    encoder's and decoder's input embeddings. It saves both matrices under the plain class's
+    name (``architectures``), and the plain class loads them untied too, since they differ.
+    """
+
+    _tied_weights_keys = {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+    }
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.lm_head.weight = torch.nn.Parameter(self.shared.weight.detach().clone())
+        self.config.separate_lm_head = True
+
+
+def has_separate_head(model) -> bool:
+    """Whether the output layer is a tensor of its own (checked on the tensors, not the config)."""
+    return model.lm_head.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr()
+
+
 def build_tiny_t5(m: ModelConfig, tokenizer: PreTrainedTokenizerFast) -> T5ForConditionalGeneration:
-    """A small T5 with random weights, sized for CPU training in minutes."""
+    """A small T5 with random weights, sized for CPU training in minutes; with
+    ``tie_embeddings: false`` a :class:`SeparateHeadT5`."""
     config = T5Config(
         vocab_size=len(tokenizer),
         d_model=m.d_model,
@@ -175,14 +202,19 @@ def build_tiny_t5(m: ModelConfig, tokenizer: PreTrainedTokenizerFast) -> T5ForCo
         decoder_start_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=m.tie_embeddings,
     )
-    return T5ForConditionalGeneration(config)
+    return T5ForConditionalGeneration(config) if m.tie_embeddings else SeparateHeadT5(config)
 
 
 def untie_output_layer(model, tokenizer, catalog) -> int:
-    """A model built with ``tie_embeddings: false``: its output layer starts as the input
-    embeddings scaled as a tied T5 scales its outputs (the same logits as a tied model at first),
-    with every course row at zero: the course logits start flat, so a model trained on top of the
-    course prior starts out as the prior alone. Returns the number of course rows zeroed."""
+    """Start a :class:`SeparateHeadT5`'s output layer as the input embeddings scaled as a tied
+    T5 scales its outputs (the same logits as a tied model at first), with every course row at
+    zero: the course logits start flat, so a model trained on top of the course prior starts out
+    as the prior alone, while the courses' *input* embeddings keep what they were given (their
+    skills). Returns the number of course rows zeroed."""
+    if not has_separate_head(model):
+        raise ValueError(
+            "untie_output_layer needs a model whose output layer is its own tensor (SeparateHeadT5)"
+        )
     emb = model.get_input_embeddings().weight
     head = model.lm_head.weight
     unk = tokenizer.unk_token_id
@@ -192,6 +224,25 @@ def untie_output_layer(model, tokenizer, catalog) -> int:
         rows = [r for r in rows if r is not None and r != unk]
         head[rows] = 0.0
     return len(rows)
+
+
+def _seq2seq_class(folder: str | Path):
+    """The class to load a local seq2seq folder with: :class:`SeparateHeadT5` when it was saved
+    by one (so that no later ``tie_weights`` shares its output layer again)."""
+    cfg = Path(folder) / "config.json"
+    if cfg.is_file() and json.loads(cfg.read_text(encoding="utf-8")).get("separate_lm_head"):
+        return SeparateHeadT5
+    return AutoModelForSeq2SeqLM
+
+
+def _save_plain_name(folder: Path) -> None:
+    """A saved :class:`SeparateHeadT5` names the plain T5 class in ``config.json``, so that
+    others load it with ``AutoModelForSeq2SeqLM`` (both matrices are in the file)."""
+    path = Path(folder) / "config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    if cfg.get("separate_lm_head"):
+        cfg["architectures"] = ["T5ForConditionalGeneration"]
+        path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- pretrained models
@@ -265,6 +316,7 @@ def load_pretrained(kind: str, name: str):
         auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
         if Path(folder).is_dir():  # a local folder (a Hub id is checked by huggingface_hub)
             check_weights(folder)
+            auto = _seq2seq_class(folder) if kind == "seq2seq" else auto
         model = auto.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:
@@ -334,6 +386,7 @@ def save_model(model, tokenizer, out_dir: Path, model_kind: str, base_name: str 
         model.save_pretrained(out_dir, safe_serialization=True)
     else:
         model.save_pretrained(out_dir, safe_serialization=True)
+        _save_plain_name(out_dir)
     tokenizer.save_pretrained(out_dir)
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.save_pretrained(out_dir)
@@ -350,6 +403,7 @@ def _save_base_without_lora(peft_model, out_dir: Path) -> None:
     plain = type(base)(base.config)
     plain.load_state_dict(state)
     plain.save_pretrained(out_dir, safe_serialization=True)
+    _save_plain_name(out_dir)
 
 
 def _resolve_adapter_base(model_dir: Path, base_name: str) -> str:
@@ -377,7 +431,7 @@ def load_for_inference(model_dir: str | Path, trainable: bool = False):
     else:
         config = json.loads((model_dir / "config.json").read_text())
         kind = "seq2seq" if config.get("is_encoder_decoder") else "causal"
-        auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+        auto = _seq2seq_class(model_dir) if kind == "seq2seq" else AutoModelForCausalLM
         check_weights(model_dir)
         model = auto.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -135,7 +135,9 @@ class SoftTargets:
                 float(probs.get("course_other", 0.0)),
                 self.course_token,
             ),
-            ("next_job_id", probs.get("job", {}), 0.0, self.job_token),
+            # the job given the course taken (what the decoder has seen), where the build recorded it;
+            # older datasets have only the marginal over all next courses
+            ("next_job_id", row.get("job_given_course") or probs.get("job", {}), 0.0, self.job_token),
         )
         for key, dist, other, tokens in slots:
             gold = tokens.get(row.get(key, ""))

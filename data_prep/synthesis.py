@@ -106,6 +106,9 @@ class Event:
     probs_visible: dict = field(default_factory=dict)
     user_type: str = ""
     start_job: str = ""
+    # P(next job | the course taken and whether it taught anything): what the decoder has seen
+    # when it writes next_job (the job does not depend on the hidden type)
+    job_given_course: dict = field(default_factory=dict)
 
 
 class Synthesiser:
@@ -288,6 +291,7 @@ class Synthesiser:
                     probs_visible=probs_visible,
                     user_type=type_name,
                     start_job=start_job,
+                    job_given_course={k: round(float(v), 6) for k, v in dist.items()},
                 )
             )
             # Bayes update of the type posterior from the observed course choice.
@@ -1087,6 +1091,7 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         "user_type": ev.user_type,
         "probs": ev.probs,
         "probs_visible": ev.probs_visible,
+        "job_given_course": ev.job_given_course,
     }
     if ctx is not None:
         row["next_step_id"], row["best_ids"], row["option_ids"] = ctx.next_step, ctx.best, ctx.options
@@ -1207,7 +1212,9 @@ class RowWriter:
             f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join(x[1] for x in gained)}], '
             f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
-            f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}{ctx_json}}}\n'
+            f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}, '
+            f'"job_given_course": {{{", ".join([self._key[k] + float.__repr__(v) for k, v in ev.job_given_course.items()])}}}'
+            f"{ctx_json}}}\n"
         )
 
     def _probs(self, probs: dict) -> str:

@@ -308,9 +308,8 @@ class _ReferenceSynthesiser(Synthesiser):
             gained = [] if abandoned else self._new_skills(course, skills)
             after = skills | set(gained)
             job_dist_by_course = self._job_dists(job, hop, skills, ids)
-            next_job = self._sample_job(
-                job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills), rng
-            )
+            dist = job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills)
+            next_job = self._sample_job(dist, rng)
             p_visible = sum(posterior[k] * per_type[k] for k in range(len(per_type)))
             events.append(
                 Event(
@@ -328,6 +327,7 @@ class _ReferenceSynthesiser(Synthesiser):
                     probs_visible=self._probs(ids, p_visible, job_dist_by_course, job, hop, skills),
                     user_type=self.cfg.types[utype].name,
                     start_job=start_job,
+                    job_given_course={k: round(float(v), 6) for k, v in dist.items()},
                 )
             )
             # Bayes update of the type posterior from the observed course choice.
