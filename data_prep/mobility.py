@@ -623,3 +623,107 @@ def fit_transitions(data: TransitionData, l2: float = 1e-2, k: int = 5, seed: in
         i = data.pos[s]
         smoothed[i] = smooth(q[i], probs[i], estimated_movers(mob.leavers(s)), model.strength)
     return Fitted(mob, model, probs, smoothed, data, cv)
+
+
+# ---------------------------------------------------------------- into a catalog
+
+
+REASONS = {  # feature -> how a suggestion it drives is explained
+    "related_index": "O*NET lists it as related",
+    "related_reverse": "O*NET lists it as related",
+    "skill_similarity": "similar skills",
+    "knowledge_similarity": "similar knowledge",
+    "activity_overlap": "similar work activities",
+    "technology_overlap": "shared tools",
+    "title_similarity": "a closely related title",
+    "log_target_employment": "a large occupation",
+    "same_minor_group": "the same occupation group",
+    "reverse_flow": "people also move the other way (US CPS)",
+    "neighbour_flow": "a common move from similar occupations (US CPS)",
+    "sibling_flow": "a common move from similar occupations (US CPS)",
+    "inflow": "an occupation many people move into (US CPS)",
+}
+
+
+def _share_text(q: float) -> str:
+    pct = 100 * q
+    return f"{pct:.0f}%" if pct >= 1 else f"{pct:.1f}%"
+
+
+def zone_text(step: float) -> str:
+    """'one job zone up', 'the same job zone', '2 job zones down' (rounded group means)."""
+    n = int(round(step))
+    if n == 0:
+        return "the same job zone"
+    words = {1: "one job zone", 2: "two job zones", 3: "three job zones", 4: "four job zones"}
+    return f"{words.get(abs(n), f'{abs(n)} job zones')} {'up' if n > 0 else 'down'}"
+
+
+def explain(fitted: Fitted, source: str, target: str, x_pair: np.ndarray) -> str:
+    """Why the pair is suggested: the observed share when the source's leavers were seen going there,
+    else the two features that raise its score most, and the job-zone step."""
+    mob, model = fitted.mob, fitted.model
+    q = mob.leavers(source) if source in mob.given else {}
+    if q.get(target, 0.0) > 0:
+        return (
+            f"{_share_text(q[target])} of {mob.titles[source].lower()} who change occupation become "
+            f"{mob.titles[target].lower()} (US CPS)"
+        )
+    contrib = (x_pair - model.mean) / model.scale * model.weights
+    ranked = sorted((-c, REASONS[f]) for f, c in zip(model.features, contrib) if c > 0 and f in REASONS)
+    reasons = list(dict.fromkeys(r for _, r in ranked))[:2]
+    pos, f = fitted.data.pos, STATIC_FEATURES.index
+    static = fitted.data.static[pos[source], pos[target]]
+    return ", ".join([*reasons, zone_text(static[f("zone_up")] - static[f("zone_down")])])
+
+
+def catalog_transitions(
+    fitted: Fitted, jobs: dict, max_per_job: int = 10, codes_per_group: int = 2
+) -> tuple[list, dict]:
+    """Transitions between catalog jobs (O*NET codes) with p(next job | job) from the fitted model.
+
+    p(group h | group g) is the observed-smoothed row where g's outflows are given, the model
+    elsewhere; it is split among h's jobs by skill overlap with the source job, and the
+    ``codes_per_group`` closest are kept (a group of forty codes would crowd out every other
+    destination). Moves inside one
+    survey group are invisible in the data (they count as staying) and are not written; jobs the
+    crosswalk does not map keep no mobility transitions (the caller keeps their O*NET ones).
+    """
+    from data_prep.catalog import Transition
+    from data_prep.progression import overlap
+
+    mob, data = fitted.mob, fitted.data
+    features, _ = data.features([s for s in mob.groups if s in mob.given and mob.leavers(s)])
+    in_catalog = {
+        g: [c for c in data.prof.codes[g] if c in jobs and mob.group_of(c) == g] for g in mob.groups
+    }
+    out, mapped = [], set()
+    for a, job in jobs.items():
+        g = mob.group_of(a)
+        if g is None:
+            continue
+        mapped.add(a)
+        i = data.pos[g]
+        row = fitted.smoothed[i]
+        moves: list[tuple[float, str, str]] = []
+        for j in np.argsort(-row, kind="stable"):
+            h = mob.groups[j]
+            if len(moves) >= max_per_job or row[j] <= 0:
+                break
+            if h == g or not in_catalog[h]:
+                continue
+            sims = np.array([overlap(job, jobs[b]) + 0.05 for b in in_catalog[h]])
+            why = explain(fitted, g, h, features[i, j])
+            closest = sorted(zip(-sims, in_catalog[h]))[:codes_per_group]
+            moves += [(row[j] * -s / sims.sum(), b, why) for s, b in closest]
+        for p, b, why in sorted(moves, key=lambda m: (-m[0], m[1]))[:max_per_job]:
+            out.append(Transition(a, b, float(f"{p:.4g}"), why))
+    report = {
+        "attribution": ATTRIBUTION,
+        "jobs_with_mobility_transitions": len(mapped),
+        "observed_sources": sum(1 for g in mob.groups if g in mob.given and mob.leavers(g)),
+        "cv_metrics": {k: round(v, 4) for k, v in fitted.cv["metrics"].items()},
+        "weights": fitted.model.as_dict(),
+        "smoothing_strength": fitted.model.strength,
+    }
+    return out, report
