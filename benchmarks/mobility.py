@@ -32,15 +32,6 @@ SHARED = Path(os.environ.get("CAREERPATH_SHARED_DATA") or ROOT.parent / "shared"
 RESULTS = ROOT / "benchmarks" / "results" / "mobility.json"
 
 
-def related_rankings(data: mb.TransitionData, sources) -> dict[str, list[str]]:
-    """O*NET Related Occupations: best tier, then best Index, then most links from the group's codes."""
-    out = {}
-    for s in sources:
-        links = [(v, h) for (g, h), v in data.prof.related.items() if g == s]
-        out[s] = [h for (tier, idx, n), h in sorted(links, key=lambda x: (x[0][0], x[0][1], -x[0][2], x[1]))]
-    return out
-
-
 def matrix_rankings(data: mb.TransitionData, scores: np.ndarray, sources) -> dict[str, list[str]]:
     """Groups by descending score (ties: file order)."""
     groups = data.mob.groups
@@ -89,7 +80,7 @@ def main() -> None:
     scored = mob.scored_sources()
     f = {name: i for i, name in enumerate(mb.STATIC_FEATURES)}
     rankings = {
-        "O*NET Related Occupations": related_rankings(data, scored),
+        "O*NET Related Occupations": mb.related_rankings(data.prof, scored),
         "skill similarity (Skills + Knowledge)": matrix_rankings(data, data.similarity, scored),
         "popularity (employment)": matrix_rankings(
             data, data.static[..., f["log_target_employment"]], scored

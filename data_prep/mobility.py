@@ -266,6 +266,14 @@ def build_profiles(mob: Mobility, tables: dict) -> GroupProfiles:
     )
 
 
+def related_rankings(prof: GroupProfiles, sources: Iterable[str]) -> dict[str, list[str]]:
+    """The O*NET Related Occupations baseline per group: best tier, then best Index, then most links."""
+    links: dict[str, list[tuple[tuple[int, int, int], str]]] = {}
+    for (g, h), (tier, idx, n) in prof.related.items():
+        links.setdefault(g, []).append(((tier, idx, -n), h))
+    return {s: [h for _, h in sorted(links.get(s, []))] for s in sources}
+
+
 # ---------------------------------------------------------------- pairwise features
 
 
