@@ -220,17 +220,28 @@ def test_transition_model_beats_related_occupations_on_held_out_sources(real_dat
     assert model["hit@10"] >= related["hit@10"] and model["mrr"] >= related["mrr"]
 
 
+@pytest.fixture(scope="module")
+def mobility_build(real_data, tmp_path_factory):
+    """``careerpath data build --source O*NET --mobility ...``: import with the mobility folder, then
+    a 200-user dataset on that catalog."""
+    from careerpath import cli
+
+    mobility, onet_path = real_data
+    root = tmp_path_factory.mktemp("mobility_build")
+    argv = ["data", "build", "--config", "configs/data/onet.yaml", "--source", str(onet_path)]
+    argv += ["--mobility", str(mobility), "--catalog", str(root / "catalog"), "--users", "200"]
+    assert cli.main([*argv, "--out", str(root / "data"), "--quiet"]) == 0
+    return root / "catalog", root / "data"
+
+
 @pytest.mark.slow
-def test_import_onet_with_and_without_mobility(real_data, tmp_path):
+def test_import_onet_with_and_without_mobility(real_data, mobility_build, tmp_path):
     from data_prep import onet
 
     mobility, onet_path = real_data
-    plain, with_mob = tmp_path / "plain", tmp_path / "mobility"
+    plain = tmp_path / "plain"
     assert onet.main([str(onet_path), "--out", str(plain), "--set", "courses.generate=false"]) == 0
-    argv = [str(onet_path), "--out", str(with_mob), "--mobility", str(mobility)]
-    argv += ["--set", "courses.generate=false", "--set", "mobility_embeddings=false"]
-    assert onet.main(argv) == 0
-    a, b = load_catalog(plain), load_catalog(with_mob)
+    a, b = load_catalog(plain), load_catalog(mobility_build[0])
     assert len(a.transitions) == 18460 and not any(t.why for t in a.transitions)
     assert all(t.why for t in b.transitions) and len(b.transitions) > 5000
     nurse = b.job_by_title["Registered Nurses"].id
@@ -246,5 +257,34 @@ def test_import_onet_with_and_without_mobility(real_data, tmp_path):
     assert max(per_job.values()) <= 1.0 + 1e-6  # probabilities of leaving to each job
     import yaml
 
-    report = yaml.safe_load((with_mob / "import_report.yaml").read_text())["mobility"]
+    report = yaml.safe_load((mobility_build[0] / "import_report.yaml").read_text())["mobility"]
     assert report["cv_metrics"]["recall@10"] > 0.25 and mb.ATTRIBUTION == report["attribution"]
+
+
+@pytest.mark.slow
+def test_build_train_recommend_on_the_mobility_catalog(mobility_build, tmp_path):
+    """End to end with the mobility folder: the progression graph's moves are the most likely observed /
+    modelled ones, a tiny model trains on the synthetic careers, and the nurse's pathway to health
+    services manager says where its job move comes from."""
+    from careerpath import training
+    from careerpath.config import load_config
+    from careerpath.recommend import Recommender
+    from data_prep.progression import Progression
+    from tests.conftest import ROOT, TINY_MODEL_ARGS
+
+    catalog_dir, data = mobility_build
+    cat = load_catalog(catalog_dir)
+    nurse = cat.job_by_title["Registered Nurses"].id
+    manager = cat.job_by_title["Medical and Health Services Managers"].id
+    likely = sorted((t for t in cat.transitions if t.from_job == nurse), key=lambda t: -t.weight)
+    assert [b for b, _ in Progression(cat).next_jobs[nurse]] == [t.to_job for t in likely[:5]]
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(data)]
+        + ["--output_dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
+    )
+    rec = Recommender.from_pretrained(training.run_training(cfg), use_embeddings=False)
+    path = rec.pathway(rec.resolve({"job": "Registered Nurses"}, goal="Medical and Health Services Managers"))
+    assert path.reached and path.steps[-1].id == manager, path.note
+    first_move = next(s for s in path.steps if s.kind == "job")
+    why = {(t.from_job, t.to_job): t.why for t in cat.transitions}
+    assert why[nurse, first_move.id] in first_move.reason
