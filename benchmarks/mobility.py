@@ -7,7 +7,8 @@
 For every given source group with at least 5 observed destinations: Recall@10, Recall@5, Hit@10
 of the most common destination and MRR (the mobility README's definitions, staying excluded) of
 O*NET Related Occupations, skill similarity, employment popularity, careerpath's progression
-graph on the plain O*NET catalog, the transition model under grouped cross-validation by source
+graph on the plain O*NET catalog and on the catalog ``import-onet --mobility`` writes (each source's
+moves from the fold that never saw it), the transition model under grouped cross-validation by source
 (a source's outflows never train the model or the flow features that score it), the model from
 O*NET features alone (same CV), and the observed flows themselves (the ceiling). Prints the
 table and the fitted weights; writes benchmarks/results/mobility.json.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,12 +40,10 @@ def matrix_rankings(data: mb.TransitionData, scores: np.ndarray, sources) -> dic
     return {s: [groups[j] for j in np.argsort(-scores[data.pos[s]], kind="stable")[:50]] for s in sources}
 
 
-def progression_rankings(data: mb.TransitionData, onet_path: Path, sources) -> dict[str, list[str]]:
-    """careerpath's progression graph on the plain O*NET catalog (10 next jobs per job), merged per group."""
-    from data_prep.onet import import_onet
+def progression_rankings(data: mb.TransitionData, catalog, sources) -> dict[str, list[str]]:
+    """careerpath's progression graph on a catalog (10 next jobs per job), merged over a group's codes."""
     from data_prep.progression import Progression
 
-    catalog, _ = import_onet(onet_path)
     prog = Progression(catalog, n_next=10)
     out = {}
     for s in sources:
@@ -52,6 +52,16 @@ def progression_rankings(data: mb.TransitionData, onet_path: Path, sources) -> d
         ]
         out[s] = [data.mob.group_of(b) for _, b in sorted(moves, key=lambda x: (-x[0], x[1]))]
     return out
+
+
+def held_out_catalog(fitted: mb.Fitted, catalog):
+    """The catalog import-onet --mobility writes, with every given source's moves from the CV fold that
+    never saw it (so the progression graph on it can be scored on those sources)."""
+    from data_prep.catalog import Catalog
+
+    held = replace(fitted, smoothed=fitted.cv["probs"])
+    moves, _ = mb.catalog_transitions(held, catalog.jobs)
+    return Catalog(catalog.skills, catalog.courses, catalog.jobs, moves)
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -86,11 +96,15 @@ def main() -> None:
             data, data.static[..., f["log_target_employment"]], scored
         ),
     }
-    if not args.no_progression:
-        rankings["progression graph (plain O*NET catalog)"] = progression_rankings(
-            data, Path(args.onet), scored
-        )
     fitted = mb.fit_transitions(data, args.l2, args.folds)
+    if not args.no_progression:
+        from data_prep.onet import import_onet
+
+        catalog, _ = import_onet(args.onet)
+        rankings["progression graph, plain O*NET catalog"] = progression_rankings(data, catalog, scored)
+        rankings["progression graph, --mobility catalog (CV)"] = progression_rankings(
+            data, held_out_catalog(fitted, catalog), scored
+        )
     onet_only = mb.TransitionData(mob, data.prof, data.static, mb.STATIC_FEATURES)
     onet_cv = mb.cross_validate(onet_only, args.folds, args.l2)
     rankings["transition model, O*NET features only (CV)"] = onet_cv["rankings"]

@@ -586,6 +586,7 @@ def cross_validate(data: TransitionData, k: int = 5, l2: float = 1e-2, seed: int
     mob = data.mob
     given = [s for s in mob.groups if s in mob.given and mob.leavers(s)]
     rankings: dict[str, list[str]] = {}
+    held_probs = np.zeros((len(mob.groups), len(mob.groups)))  # rows of given sources, fitted without them
     held_out: list[tuple[np.ndarray, np.ndarray]] = []
     weights = []
     for fold in folds_of(given, k, seed):
@@ -596,11 +597,13 @@ def cross_validate(data: TransitionData, k: int = 5, l2: float = 1e-2, seed: int
         for s in fold:
             i = data.pos[s]
             rankings[s] = [mob.groups[j] for j in np.argsort(-probs[i], kind="stable")[:50]]
+            held_probs[i] = probs[i]
             held_out.append((q_all[i], probs[i]))
     strength, per_mover = tune_strength(held_out, seed=seed)
     scored = mob.scored_sources()
     return {
         "rankings": rankings,
+        "probs": held_probs,
         "metrics": mean_scores(rankings, mob, scored),
         "strength": strength,
         "strength_loglik": per_mover,
@@ -686,25 +689,24 @@ def explain(fitted: Fitted, source: str, target: str, x_pair: np.ndarray) -> str
 
 
 def catalog_transitions(
-    fitted: Fitted, jobs: dict, max_per_job: int = 10, codes_per_group: int = 2
+    fitted: Fitted, jobs: dict, max_per_job: int = 10, codes_per_group: int = 1
 ) -> tuple[list, dict]:
     """Transitions between catalog jobs (O*NET codes) with p(next job | job) from the fitted model.
 
     p(group h | group g) is the observed-smoothed row where g's outflows are given, the model
-    elsewhere; it is split among h's jobs by skill overlap with the source job, and the
-    ``codes_per_group`` closest are kept (a group of forty codes would crowd out every other
-    destination). Moves inside one
-    survey group are invisible in the data (they count as staying) and are not written; jobs the
-    crosswalk does not map keep no mobility transitions (the caller keeps their O*NET ones).
+    elsewhere. The ``max_per_job`` likeliest groups are written, each carried by its
+    ``codes_per_group`` catalog jobs closest in skills to the source job (h's probability split
+    among them by skill overlap): a group of forty codes must not crowd out every other
+    destination, and what the data knows is the group. Moves inside one survey group are invisible
+    in the data (they count as staying) and are not written; jobs the crosswalk does not map get no
+    mobility transitions (the caller keeps their O*NET ones).
     """
     from data_prep.catalog import Transition
     from data_prep.progression import overlap
 
     mob, data = fitted.mob, fitted.data
     features, _ = data.features([s for s in mob.groups if s in mob.given and mob.leavers(s)])
-    in_catalog = {
-        g: [c for c in data.prof.codes[g] if c in jobs and mob.group_of(c) == g] for g in mob.groups
-    }
+    targets = {g: [c for c in data.prof.codes[g] if c in jobs] for g in mob.groups}
     out, mapped = [], set()
     for a, job in jobs.items():
         g = mob.group_of(a)
@@ -713,18 +715,24 @@ def catalog_transitions(
         mapped.add(a)
         i = data.pos[g]
         row = fitted.smoothed[i]
-        moves: list[tuple[float, str, str]] = []
+        moves: dict[str, tuple[float, str]] = {}
+        groups_taken = 0
         for j in np.argsort(-row, kind="stable"):
             h = mob.groups[j]
-            if len(moves) >= max_per_job or row[j] <= 0:
+            if groups_taken >= max_per_job or row[j] <= 0:
                 break
-            if h == g or not in_catalog[h]:
+            codes = [b for b in targets[h] if b != a]
+            if h == g or not codes:
                 continue
-            sims = np.array([overlap(job, jobs[b]) + 0.05 for b in in_catalog[h]])
+            groups_taken += 1
+            sims = [(overlap(job, jobs[b]) + 0.05, b) for b in codes]
+            closest = sorted(sims, key=lambda x: (-x[0], x[1]))[:codes_per_group]
+            total = sum(w for w, _ in closest)
             why = explain(fitted, g, h, features[i, j])
-            closest = sorted(zip(-sims, in_catalog[h]))[:codes_per_group]
-            moves += [(row[j] * -s / sims.sum(), b, why) for s, b in closest]
-        for p, b, why in sorted(moves, key=lambda m: (-m[0], m[1]))[:max_per_job]:
+            for w, b in closest:  # a code listed under two groups collects both (first why kept)
+                p, first_why = moves.get(b, (0.0, why))
+                moves[b] = (p + row[j] * w / total, first_why)
+        for b, (p, why) in sorted(moves.items(), key=lambda m: (-m[1][0], m[0])):
             out.append(Transition(a, b, float(f"{p:.4g}"), why))
     report = {
         "attribution": ATTRIBUTION,
