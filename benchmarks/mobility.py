@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -78,6 +79,7 @@ def main() -> None:
     ap.add_argument("--mobility", default=str(SHARED / "mobility"), help="the mobility folder")
     ap.add_argument("--onet", default=str(SHARED / "onet_29_3"), help="the O*NET release folder or zip")
     ap.add_argument("--folds", type=int, default=5, help="grouped cross-validation folds (by source)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     ap.add_argument("--l2", type=float, default=1e-2, help="L2 penalty of the conditional logit")
     ap.add_argument("--no-embeddings", action="store_true", help="leave out the MiniLM title feature")
     ap.add_argument("--no-progression", action="store_true", help="skip the progression graph (an import)")
@@ -96,7 +98,7 @@ def main() -> None:
             data, data.static[..., f["log_target_employment"]], scored
         ),
     }
-    fitted = mb.fit_transitions(data, args.l2, args.folds)
+    fitted = mb.fit_transitions(data, args.l2, args.folds, args.seed)
     if not args.no_progression:
         from data_prep.onet import import_onet
 
@@ -106,7 +108,7 @@ def main() -> None:
             data, held_out_catalog(fitted, catalog), scored
         )
     onet_only = mb.TransitionData(mob, data.prof, data.static, mb.STATIC_FEATURES)
-    onet_cv = mb.cross_validate(onet_only, args.folds, args.l2)
+    onet_cv = mb.cross_validate(onet_only, args.folds, args.l2, args.seed)
     rankings["transition model, O*NET features only (CV)"] = onet_cv["rankings"]
     rankings["transition model (CV)"] = fitted.cv["rankings"]
     rankings["observed flows (ceiling)"] = matrix_rankings(data, mb.leaver_matrix(mob, scored), scored)
@@ -115,9 +117,10 @@ def main() -> None:
     related = results["O*NET Related Occupations"]["recall@10"]
     model = results["transition model (CV)"]
     summary = {
-        "command": "python benchmarks/mobility.py" + (" --no-embeddings" if args.no_embeddings else ""),
+        "command": " ".join(["python benchmarks/mobility.py", *sys.argv[1:]]),
         "sources_scored": len(scored),
         "folds": args.folds,
+        "seed": args.seed,
         "l2": args.l2,
         "embeddings": not args.no_embeddings,
         "results": results,
