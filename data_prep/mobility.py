@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from data_prep.onet import CODE, ONET_TABLES, Release, SourceError, onet_rows
+from data_prep.onet import CODE, Release, SourceError, _num, _s, onet_rows
 
 ATTRIBUTION = (
     "Occupational mobility from CPS-ASEC via del Rio-Chanona et al., CanadaLaborApplication (CC BY 4.0); "
@@ -38,7 +38,6 @@ MIN_DESTINATIONS = 5  # sources scored: at least this many observed destinations
 FLOW_EPS = 1e-3  # flow features are log(FLOW_EPS + share): p ~ (eps + share) ** weight
 TIER_RANK = {"Primary-Short": 0, "Primary-Long": 1, "Supplemental": 2}
 DWA_TABLE = "Tasks to DWAs"
-ONET_TABLES.setdefault(DWA_TABLE, (CODE, "DWA ID"))
 
 
 # ---------------------------------------------------------------- the survey data
@@ -181,32 +180,31 @@ class GroupProfiles:
 
 
 def read_onet_tables(path: str | Path) -> dict:
-    """The O*NET tables the transition model reads (Skills/Knowledge IM, zones, tools, DWAs, related)."""
+    """The O*NET tables the transition model reads (Skills/Knowledge IM, zones, tools, DWAs, related).
+
+    Unparseable ratings are skipped like the importer skips them; missing optional tables give
+    empty features (the model then leans on the others)."""
     release = Release(path, "O*NET")
-    occ = {str(r[CODE]).strip(): str(r["Title"] or "") for r in onet_rows(release, "Occupation Data")}
+    occ = {_s(r[CODE]): _s(r["Title"]) for r in onet_rows(release, "Occupation Data")}
     ratings: dict[str, dict[str, dict[str, float]]] = {"Skills": {}, "Knowledge": {}}
-    for table in ratings:
+    for table, by_code in ratings.items():
         for r in onet_rows(release, table):
-            if str(r["Scale ID"]).strip() == "IM" and r["Data Value"] not in (None, ""):
-                code = str(r[CODE]).strip()
-                ratings[table].setdefault(code, {})[str(r["Element ID"]).strip()] = float(r["Data Value"])
-    zones = {
-        str(r[CODE]).strip(): float(r["Job Zone"])
-        for r in onet_rows(release, "Job Zones", required=False) or []
-        if r["Job Zone"] not in (None, "")
-    }
-    tech: dict[str, set[str]] = {}
-    for r in onet_rows(release, "Technology Skills", required=False) or []:
-        tech.setdefault(str(r[CODE]).strip(), set()).add(str(r["Example"]).strip().lower())
-    dwas: dict[str, set[str]] = {}
-    for r in onet_rows(release, DWA_TABLE, required=False) or []:
-        dwas.setdefault(str(r[CODE]).strip(), set()).add(str(r["DWA ID"]).strip())
-    related = [
-        (str(r[CODE]).strip(), str(r["Related O*NET-SOC Code"]).strip(), str(r["Relatedness Tier"]).strip(),
-         int(float(r["Index"] or 1)))
-        for r in onet_rows(release, "Related Occupations", required=False) or []
-    ]  # fmt: skip
-    return {"occupations": occ, **ratings, "zones": zones, "tech": tech, "dwas": dwas, "related": related}
+            value = _num(r["Data Value"])
+            if _s(r["Scale ID"]) == "IM" and value is not None:
+                by_code.setdefault(_s(r[CODE]), {})[_s(r["Element ID"])] = value
+    zones = {}
+    for r in onet_rows(release, "Job Zones", required=False) or []:
+        if _num(r["Job Zone"]) is not None:
+            zones[_s(r[CODE])] = _num(r["Job Zone"])
+    listed: dict[str, dict[str, set[str]]] = {"tech": {}, "dwas": {}}
+    for key, table, column in (("tech", "Technology Skills", "Example"), ("dwas", DWA_TABLE, "DWA ID")):
+        for r in onet_rows(release, table, required=False) or []:
+            listed[key].setdefault(_s(r[CODE]), set()).add(_s(r[column]).lower())
+    related = []
+    for r in onet_rows(release, "Related Occupations", required=False) or []:
+        index = int(_num(r["Index"]) or 1)
+        related.append((_s(r[CODE]), _s(r["Related O*NET-SOC Code"]), _s(r["Relatedness Tier"]), index))
+    return {"occupations": occ, **ratings, "zones": zones, **listed, "related": related}
 
 
 def group_codes(mob: Mobility, codes: Iterable[str]) -> dict[str, list[str]]:

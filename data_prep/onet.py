@@ -103,6 +103,7 @@ ONET_TABLES = {
     "Alternate Titles": (CODE, "Alternate Title"),
     "Technology Skills": (CODE, "Example", "Commodity Title", "Hot Technology", "In Demand"),
     "Related Occupations": (CODE, "Related O*NET-SOC Code", "Relatedness Tier", "Index"),
+    "Tasks to DWAs": (CODE, "DWA ID"),  # read by the transition model (data_prep/mobility.py) only
 }
 REQUIRED_TABLES = ("Occupation Data", "Skills", "Knowledge")
 
