@@ -583,11 +583,16 @@ def cross_validate(data: TransitionData, k: int = 5, l2: float = 1e-2, seed: int
     never saw their outflows. Returns held-out rankings, metrics and the tuned smoothing strength."""
     mob = data.mob
     given = [s for s in mob.groups if s in mob.given and mob.leavers(s)]
+    if len(given) < 2:
+        raise SourceError(
+            f"{mob.path}: {len(given)} source(s) with observed leavers; the transition model needs at "
+            "least 2 (cps_transitions.csv rows with source != target, sources marked given)"
+        )
     rankings: dict[str, list[str]] = {}
     held_probs = np.zeros((len(mob.groups), len(mob.groups)))  # rows of given sources, fitted without them
     held_out: list[tuple[np.ndarray, np.ndarray]] = []
     weights = []
-    for fold in folds_of(given, k, seed):
+    for fold in (f for f in folds_of(given, min(k, len(given)), seed) if f):
         train = [s for s in given if s not in set(fold)]
         model, probs = data.fit(train, l2)
         weights.append(model.weights)
@@ -602,7 +607,7 @@ def cross_validate(data: TransitionData, k: int = 5, l2: float = 1e-2, seed: int
     return {
         "rankings": rankings,
         "probs": held_probs,
-        "metrics": mean_scores(rankings, mob, scored),
+        "metrics": mean_scores(rankings, mob, scored) if scored else {"sources": 0},
         "strength": strength,
         "strength_loglik": per_mover,
         "fold_weights_sd": dict(zip(data.names, np.std(weights, axis=0).round(4).tolist())),

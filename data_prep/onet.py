@@ -605,6 +605,11 @@ def import_onet(
     if cfg.tech not in ("hot", "all", "none"):
         raise SourceError(f"tech: {cfg.tech!r} is not one of hot, all, none")
     release = Release(path, "O*NET")
+    mob = None
+    if mobility is not None:  # a wrong folder fails before the release is read
+        from data_prep.mobility import load_mobility
+
+        mob = load_mobility(mobility)
 
     occ: dict[str, tuple[str, str]] = {}
     for r in onet_rows(release, "Occupation Data"):
@@ -829,8 +834,8 @@ def import_onet(
         transitions.append(Transition(a, b, round(max(0.01, w * (1 - cfg.index_decay * (idx - 1))), 4)))
 
     mobility_report = None
-    if mobility is not None:
-        transitions, mobility_report = _mobility_transitions(path, mobility, jobs, transitions, cfg)
+    if mob is not None:
+        transitions, mobility_report = _mobility_transitions(path, mob, jobs, transitions, cfg)
 
     courses, course_report = attach_courses(skills, jobs, cfg.courses, courses_dir)
     catalog = Catalog(skills, courses, jobs, transitions, [], str(path))  # validated when written
@@ -858,11 +863,10 @@ def import_onet(
     return catalog, report
 
 
-def _mobility_transitions(path, mobility, jobs: dict[str, Job], related: list[Transition], cfg):
+def _mobility_transitions(path, mob, jobs: dict[str, Job], related: list[Transition], cfg):
     """Transitions from the mobility model; Related Occupations kept for jobs the crosswalk leaves out."""
     from data_prep import mobility as mb
 
-    mob = mb.load_mobility(mobility)
     embeddings = cfg.mobility_embeddings
     if embeddings:
         from careerpath.embeddings import EmbeddingsUnavailable, model_dir
@@ -880,9 +884,7 @@ def _mobility_transitions(path, mobility, jobs: dict[str, Job], related: list[Tr
         for t in related
         if t.from_job in unmapped
     ]
-    report.update(
-        {"source": str(mobility), "embeddings": embeddings, "related_kept_for_unmapped_jobs": len(kept)}
-    )
+    report.update({"source": mob.path, "embeddings": embeddings, "related_kept_for_unmapped_jobs": len(kept)})
     return moves + kept, report
 
 
@@ -940,10 +942,13 @@ def main(argv: list[str] | None = None) -> int:
         from data_prep.mobility import ATTRIBUTION
 
         m = report["mobility"]["cv_metrics"]
-        print(
-            f"transitions from observed mobility: held-out Recall@10 {m['recall@10']:.3f}, Hit@10 "
-            f"{m['hit@10']:.3f}, MRR {m['mrr']:.3f} ({m['sources']} sources, grouped CV). {ATTRIBUTION}"
+        held_out = (
+            f"held-out Recall@10 {m['recall@10']:.3f}, Hit@10 {m['hit@10']:.3f}, MRR {m['mrr']:.3f} "
+            f"({m['sources']} sources, grouped CV)"
+            if m["sources"]
+            else "no source with 5 observed destinations to score"
         )
+        print(f"transitions from observed mobility: {held_out}. {ATTRIBUTION}")
     print(
         f"wrote {args.out}: {s['jobs']} jobs in {s['families']} families, {s['skills']} skills "
         f"({report['technology_skills']} technology), {s['transitions']} transitions, {s['courses']} courses "
