@@ -23,7 +23,15 @@ def _data_build(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--source needs a catalog folder to import into: set `catalog:` in the config or --catalog"
             )
-        code = importlib.import_module(f"data_prep.{kind}").main([*args.source, "--out", str(cfg.catalog)])
+        extra = []
+        if args.mobility:
+            if kind != "onet":
+                raise ValueError(
+                    "--mobility works with an O*NET release (the crosswalk maps O*NET-SOC codes)"
+                )
+            extra = ["--mobility", args.mobility]
+        module = importlib.import_module(f"data_prep.{kind}")
+        code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
     stats = build_dataset(cfg, args.out, progress=not args.quiet)
@@ -141,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--source-kind", choices=["onet", "esco"], default=None, help="default: guessed from the path"
+    )
+    build.add_argument(
+        "--mobility",
+        default=None,
+        help="with an O*NET --source: observed US mobility folder; transitions learned from it (docs/mobility.md)",
     )
     build.add_argument("--users", type=int, default=None, help="number of synthetic users")
     build.add_argument("--seed", type=int, default=None, help="random seed")

@@ -135,6 +135,8 @@ class Recommender:
         )
         self.move_threshold = move_threshold
         self.model_version = model_version
+        # where a catalog move comes from (e.g. the observed share of leavers, US CPS), for job reasons
+        self._move_why = {(t.from_job, t.to_job): t.why for t in catalog.transitions if t.why}
         self._course_pos = {c: i for i, c in enumerate(catalog.courses)}
         self._job_pos = {j: i for i, j in enumerate(list(catalog.jobs) + [STAY])}
         self._skill_pos = {s: i for i, s in enumerate(catalog.skills)}
@@ -328,6 +330,8 @@ class Recommender:
             gap = [s for s, _ in skill_gap(skills, job)]
             reason = f"you hold {cov:.0%} of its required skills"
             reason += f"; missing {', '.join(self.catalog.skill_names(gap[:4]))}" if gap else "; ready now"
+            if (prof.job, job.id) in self._move_why:
+                reason = f"{self._move_why[prof.job, job.id]}; {reason}"
             jobs.append(
                 Recommendation(
                     "job",
@@ -439,11 +443,13 @@ class Recommender:
             return
         if coverage(beam.skills, self.catalog.jobs[hop]) >= self.move_threshold:
             job = self.catalog.jobs[hop]
-            beam.job = hop
+            came_from, beam.job = beam.job, hop
             beam.history.append(hop)
             gap, cov = self._goal_state(beam, goal)
             what = "your goal" if hop == goal else f"a step towards {self.catalog.jobs[goal].title}"
             reason = f"you now hold {coverage(beam.skills, job):.0%} of its required skills; {what}"
+            if (came_from, hop) in self._move_why:
+                reason += f"; {self._move_why[came_from, hop]}"
             beam.steps.append(
                 PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source)
             )

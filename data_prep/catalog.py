@@ -81,6 +81,7 @@ class Transition:
     from_job: str
     to_job: str
     weight: float = 1.0
+    why: str = ""  # where the move comes from, shown to users (e.g. the share of leavers observed)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class Catalog:
                 for j in self.jobs.values()
             ],
             "transitions": [
-                {"from_job": t.from_job, "to_job": t.to_job, "weight": _fmt_num(t.weight)}
+                {"from_job": t.from_job, "to_job": t.to_job, "weight": _fmt_num(t.weight), "why": t.why}
                 for t in self.transitions
             ],
         }
@@ -184,6 +185,7 @@ class Catalog:
             "skills": ("demand", any(s.demand for s in self.skills.values())),
             "courses": ("cluster", any(c.cluster >= 0 for c in self.courses.values())),
             "jobs": ("demand", any(j.demand for j in self.jobs.values())),
+            "transitions": ("why", any(t.why for t in self.transitions)),
         }
         for name, (column, used) in optional.items():
             if used:
@@ -552,6 +554,7 @@ def _build_transitions(file, rows, problems, jobs) -> list[Transition]:
             if jid and jid not in jobs:
                 problems.add(file, line, key, f"unknown job {jid!r}; use a job id from jobs")
         weight = _number(row, "weight", problems, file, line, 0.0, 1000.0, default=1.0)
+        why = _text(row, "why", problems, file, line)
         if a in jobs and b in jobs and a != b:
-            out.append(Transition(a, b, float(weight)))
+            out.append(Transition(a, b, float(weight), why))
     return out

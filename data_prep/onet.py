@@ -103,6 +103,7 @@ ONET_TABLES = {
     "Alternate Titles": (CODE, "Alternate Title"),
     "Technology Skills": (CODE, "Example", "Commodity Title", "Hot Technology", "In Demand"),
     "Related Occupations": (CODE, "Related O*NET-SOC Code", "Relatedness Tier", "Index"),
+    "Tasks to DWAs": (CODE, "DWA ID"),  # read by the transition model (data_prep/mobility.py) only
 }
 REQUIRED_TABLES = ("Occupation Data", "Skills", "Knowledge")
 
@@ -166,6 +167,12 @@ class OnetImportConfig:
     """Weight multiplier 1 - index_decay * (Index - 1) within the related list (Index 1-20)."""
     max_related_per_job: int = 0
     """Keep only the first N related occupations per job by Index (0: all)."""
+    mobility_max_per_job: int = 10
+    """With --mobility: most transitions written per job (highest p(next job | job) first)."""
+    mobility_l2: float = 0.01
+    """With --mobility: L2 penalty of the transition model (data_prep/mobility.py)."""
+    mobility_embeddings: bool = True
+    """With --mobility: use the MiniLM title-similarity feature (skipped when the model is not installed)."""
     courses: CourseConfig = field(default_factory=CourseConfig)
     """How courses are attached (re-tagging, generated courses)."""
 
@@ -583,13 +590,26 @@ def _soc_prefixes(code: str) -> list[str]:
 
 
 def import_onet(
-    path: str | Path, cfg: OnetImportConfig | None = None, courses_dir=None
+    path: str | Path,
+    cfg: OnetImportConfig | None = None,
+    courses_dir=None,
+    mobility: str | Path | None = None,
 ) -> tuple[Catalog, dict]:
-    """Read an O*NET release into a (not yet validated) :class:`Catalog` and an import report."""
+    """Read an O*NET release into a (not yet validated) :class:`Catalog` and an import report.
+
+    With ``mobility`` (the folder of observed US mobility), transitions are p(next job | job) from
+    :mod:`data_prep.mobility` instead of the Related Occupations weights (which stay for the jobs the
+    survey crosswalk does not map).
+    """
     cfg = cfg or OnetImportConfig()
     if cfg.tech not in ("hot", "all", "none"):
         raise SourceError(f"tech: {cfg.tech!r} is not one of hot, all, none")
     release = Release(path, "O*NET")
+    mob = None
+    if mobility is not None:  # a wrong folder fails before the release is read
+        from data_prep.mobility import load_mobility
+
+        mob = load_mobility(mobility)
 
     occ: dict[str, tuple[str, str]] = {}
     for r in onet_rows(release, "Occupation Data"):
@@ -813,6 +833,10 @@ def import_onet(
         w = cfg.tier_weights.get(tier, min(cfg.tier_weights.values(), default=0.3))
         transitions.append(Transition(a, b, round(max(0.01, w * (1 - cfg.index_decay * (idx - 1))), 4)))
 
+    mobility_report = None
+    if mob is not None:
+        transitions, mobility_report = _mobility_transitions(path, mob, jobs, transitions, cfg)
+
     courses, course_report = attach_courses(skills, jobs, cfg.courses, courses_dir)
     catalog = Catalog(skills, courses, jobs, transitions, [], str(path))  # validated when written
     report = {
@@ -834,7 +858,34 @@ def import_onet(
         ],
         "config": _plain(cfg),
     }
+    if mobility_report is not None:
+        report["mobility"] = mobility_report
     return catalog, report
+
+
+def _mobility_transitions(path, mob, jobs: dict[str, Job], related: list[Transition], cfg):
+    """Transitions from the mobility model; Related Occupations kept for jobs the crosswalk leaves out."""
+    from data_prep import mobility as mb
+
+    embeddings = cfg.mobility_embeddings
+    if embeddings:
+        from careerpath.embeddings import EmbeddingsUnavailable, model_dir
+
+        try:
+            model_dir()
+        except EmbeddingsUnavailable:
+            embeddings = False
+    data = mb.prepare(mob, mb.read_onet_tables(path), embeddings=embeddings)
+    fitted = mb.fit_transitions(data, cfg.mobility_l2)
+    moves, report = mb.catalog_transitions(fitted, jobs, cfg.mobility_max_per_job)
+    unmapped = {a for a in jobs if mob.group_of(a) is None}
+    kept = [
+        Transition(t.from_job, t.to_job, t.weight, "O*NET Related Occupations")
+        for t in related
+        if t.from_job in unmapped
+    ]
+    report.update({"source": mob.path, "embeddings": embeddings, "related_kept_for_unmapped_jobs": len(kept)})
+    return moves + kept, report
 
 
 def _plain(obj):
@@ -860,6 +911,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. tech=all"
     )
+    p.add_argument(
+        "--mobility",
+        default=None,
+        help="folder of observed US mobility (cps_*.csv, onet_to_cps.csv): transitions become "
+        "p(next job | job) learned from it (see docs/mobility.md)",
+    )
     return p
 
 
@@ -874,13 +931,24 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_import_config(
             OnetImportConfig, args.config or default_config_path("onet_import.yaml"), args.set
         )
-        catalog, report = import_onet(args.path, cfg, args.courses)
+        catalog, report = import_onet(args.path, cfg, args.courses, args.mobility)
         loaded = write_catalog_atomically(catalog, args.out, report)
     except (SourceError, CatalogError, yaml.YAMLError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     s = loaded.summary()
     c = report["courses"]
+    if "mobility" in report:
+        from data_prep.mobility import ATTRIBUTION
+
+        m = report["mobility"]["cv_metrics"]
+        held_out = (
+            f"held-out Recall@10 {m['recall@10']:.3f}, Hit@10 {m['hit@10']:.3f}, MRR {m['mrr']:.3f} "
+            f"({m['sources']} sources, grouped CV)"
+            if m["sources"]
+            else "no source with 5 observed destinations to score"
+        )
+        print(f"transitions from observed mobility: {held_out}. {ATTRIBUTION}")
     print(
         f"wrote {args.out}: {s['jobs']} jobs in {s['families']} families, {s['skills']} skills "
         f"({report['technology_skills']} technology), {s['transitions']} transitions, {s['courses']} courses "

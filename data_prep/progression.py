@@ -1,7 +1,9 @@
 """Progression logic (seed step 5): which jobs follow which, which courses serve a job, skill gaps.
 
 The transition graph gives each job about ``n_next`` plausible next jobs, scored from required-skill
-overlap, level progression and family, plus the catalog's own transitions when it has them. Each
+overlap, level progression and family, plus the catalog's own transitions when it has them (those
+that say where they come from, the ``why`` of observed or learned mobility, rank above every scored
+pair, most likely first: they are how people move, not a guess at it). Each
 job also gets about ``n_courses`` relevant courses: those teaching its required skills and the gaps
 to its next jobs.
 """
@@ -16,6 +18,9 @@ import numpy as np
 from scipy import sparse
 
 from data_prep.catalog import Catalog, Job
+
+CURATED_MOVE = 2.0  # score of a catalog transition: this + its weight
+SOURCED_MOVE = 4.0  # ... when it says where it comes from: above any scored pair (at most 3.4)
 
 
 def skill_gap(skills: set[str], job: Job) -> list[tuple[str, float]]:
@@ -71,7 +76,10 @@ class Progression:
         jobs = self.catalog.jobs
         curated: dict[str, dict[str, float]] = {}
         for t in self.catalog.transitions:
-            curated.setdefault(t.from_job, {})[t.to_job] = t.weight
+            # 2 + w: above most scored pairs; with a why (observed / learned mobility): above all of them
+            curated.setdefault(t.from_job, {})[t.to_job] = (
+                SOURCED_MOVE if t.why else CURATED_MOVE
+            ) + t.weight
         ids = list(jobs)
         pos = {j: i for i, j in enumerate(ids)}
         skill_pos: dict[str, int] = {}
@@ -102,7 +110,7 @@ class Progression:
             keep = score > 0.6
             for b_id, w in curated.get(a.id, {}).items():
                 b = pos[b_id]
-                score[b] = max(score[b], 2.0 + w)  # the catalog's own moves rank first
+                score[b] = max(score[b], w)  # the catalog's own moves rank first
                 keep[b] = True
             keep[i] = False
             idx = np.flatnonzero(keep)
