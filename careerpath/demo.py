@@ -188,7 +188,7 @@ class DemoEngine:
         prof = state.profile
         warnings = prof.warnings[warn_from:]
         matched = prof.matches[matches_from:]
-        understood |= bool(matched)
+        understood |= bool(matched) or Snapshot.of(prof) != before
         self._note_job(state, desc)
         if new_person is not None and new_person[1] is None:  # the new-profile line says it
             warnings = [w for w in warnings if not w.startswith(f"unknown job {new_person[0][:60]!r}")]

@@ -59,6 +59,7 @@ _NO_SKILLS = re.compile(r"\b(?:any|no)\s+skills?\b", re.I)
 # "I want to become better at SQL" is not a job
 _NOT_A_JOB = re.compile(r"^(?:better|more|good|great|faster|able|familiar|proficient|comfortable)\b", re.I)
 _CUT = re.compile(r"\s+(?:and|but|with|at|for|who|so|because|since|in order|from|to|by)\b.*$", re.I)
+_TRAILING = re.compile(r"(?:\s+(?:instead|please|now|then|too|though|anyway|maybe))+\s*$", re.I)
 _SPLIT = re.compile(r"\s*(?:,|;|/|&|\band\b|\bplus\b|\bas well as\b)\s*", re.I)
 
 
@@ -464,7 +465,7 @@ def _candidates(patterns: list[str], text: str) -> list[str]:
     out = []
     for p in patterns:
         for m in re.finditer(p, text, re.I):
-            x = _CUT.sub("", m.group("x")).strip(" '\"()")
+            x = _TRAILING.sub("", _CUT.sub("", m.group("x"))).strip(" '\"()")
             if x and x not in out:
                 out.append(x)
     return out
