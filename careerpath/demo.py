@@ -526,7 +526,7 @@ class DemoEngine:
         # inside a code block; backticks and angle brackets (only in operator-enabled raw text) made inert
         body = html.escape(json.dumps(rows, indent=1)[:6000].replace("`", "'"), quote=False)
         return _say(
-            f"Kept about this session ({len(rows)} row(s)); use the *Your data* panel to download "
+            f"Kept about this session ({len(rows)} row(s)); use *Download my data* (in the data panel) to download "
             f"them as JSON:\n\n```json\n{body}\n```"
         )
 
@@ -828,14 +828,14 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
                     gr.Markdown(PRIVACY_NOTICE.format(days=f"{engine.retention_days:g}"))
                     download = gr.Button("Download my data (JSON)")
                     delete = gr.Button("Delete my data")
-                    export_file = gr.File(label="Your data", visible="hidden", interactive=False)
+                    export_file = gr.File(label="Export", visible="hidden", interactive=False)
         form_inputs = [job, skills, courses, goal]
 
         def take_message(text, history):
             """Puts the person's message in the chat at once; an empty one is dropped."""
             text = _message_text(text)
-            if not text.strip():
-                return "", gr.skip(), ""
+            if not text.strip():  # nothing to add to the chat; the box is left as it is
+                return gr.skip(), gr.skip(), ""
             return "", [*(history or []), user_bubble(text)], text
 
         def respond(text, history, job_v, skills_v, courses_v, goal_v, st):
@@ -863,6 +863,7 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
             [textbox, chatbot, pending],
             queue=False,
             api_visibility="undocumented",
+            trigger_mode="always_last",  # a message sent while an answer is pending waits, not lost
         )
         submitted.then(
             respond,

@@ -15,6 +15,7 @@ import pytest
 from careerpath.conversation import classify, describes_new_person, detect_language, self_description
 from careerpath.demo import ChatState, DemoEngine, create_app, user_bubble
 from careerpath.feedback import FeedbackStore
+from careerpath.profile import ResolvedProfile
 from careerpath.recommend import Recommender
 from data_prep.progression import coverage
 
@@ -199,15 +200,16 @@ def test_job_options_similar_courses_and_lines_are_worth_showing(engine):
         job = cat.jobs[j["id"]]
         assert coverage(skills, job) > 0 and job.id not in ("data-analyst", "ml-engineer")
         assert job.level >= cat.jobs["data-analyst"].level
-    # the next job on the route to the goal comes first (the goal itself is the pathway's)
-    answer_n, st_n = engine.handle(NURSE, None)
-    hop = engine.rec.progression.next_hop("registered-nurse", "healthcare-administrator")
-    nurse_options = engine.rank_jobs(engine.rec.recommend(st_n.profile, top_k=10))
-    if hop != "healthcare-administrator" and coverage(set(cat.jobs["registered-nurse"].skills), cat.jobs[hop]) > 0:
-        assert nurse_options[0]["id"] == hop
-    assert "healthcare-administrator" not in [j["id"] for j in nurse_options]
-    check_shown(engine, answer_n)
-    check_shown(engine, answer)
+    # the next job on the route comes first; the goal (the pathway's), the current job, a job
+    # below it and jobs of which the person holds no required skill are left out
+    junior = ResolvedProfile(job="junior-data-analyst", goal="analytics-manager", skills=["excel", "sql"])
+    result = engine.rec.recommend(junior, top_k=10)
+    zero = engine._job_option("devops-engineer", {"excel", "sql"})
+    result["next_jobs"] = [zero, *result["next_jobs"]]
+    ranked = [j["id"] for j in engine.rank_jobs(result, k=10)]
+    assert engine.rec.progression.next_hop("junior-data-analyst", "analytics-manager") == "data-analyst"
+    assert ranked[0] == "data-analyst"
+    assert not {"devops-engineer", "analytics-manager", "junior-data-analyst"} & set(ranked)
     similar = engine._similar("c-py1", ChatState())
     assert similar[0] == "Python Basics" and similar[1]
     for title in similar[1]:
