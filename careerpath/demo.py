@@ -241,9 +241,7 @@ class DemoEngine:
             lines.append("Updated your profile: " + escape("; ".join(changes)) + ".")
         lacking = [m["name"] for m in matched if m.get("how") == "absent"]
         if lacking:
-            lines.append(
-                "Noted: you don't have " + escape(", ".join(lacking)) + " yet; the plan includes them."
-            )
+            lines.append("Noted: you don't have " + escape(", ".join(lacking)) + " yet.")
         return lines
 
     def _display_name(self, kind: str, item: str) -> str:
@@ -363,7 +361,8 @@ class DemoEngine:
             f"(it gets you to {cov:.0%} of its skills)."
         )
         best = None
-        for steps, hours in _relaxations(state.max_steps, cons.max_hours):
+        tries = _relaxations(state.max_steps, cons.max_hours)
+        for steps, hours in tries:
             relaxed = Constraints(
                 exclude_courses=list(cons.exclude_courses),
                 exclude_providers=list(cons.exclude_providers),
@@ -374,10 +373,7 @@ class DemoEngine:
             if alt.reached and (best is None or alt.total_hours < best[2].total_hours):
                 best = (steps, hours, alt)
         if best is None:
-            return (
-                head
-                + f" No plan of up to {DEFAULT_STEPS + 2} course steps reaches it even without the limits."
-            )
+            return head + f" No plan of up to {tries[-1][0]} course steps reaches it even without the limits."
         steps, hours, alt = best
         state.offer = (steps, hours)
         courses = [s.title for s in alt.steps if s.kind == "course"]
@@ -552,14 +548,15 @@ class DemoEngine:
 
 
 def _relaxations(steps: int, hours: float | None) -> list[tuple[int, float | None]]:
-    """Limits to try, loosest last, when the person's limits miss the goal: more steps with the
-    same course length, longer courses with the same steps, then both."""
-    out = []
-    for s in (steps + 1, steps + 2, DEFAULT_STEPS, DEFAULT_STEPS + 2):
-        for h in (hours, None) if hours is not None else (None,):
-            if (s, h) not in out and (s > steps or h != hours):
+    """Looser limits to try when the person's miss the goal (four pathway searches at most): one
+    more step, then the default number of steps (or two more), each with the same hour cap and
+    without one."""
+    out: list[tuple[int, float | None]] = []
+    for s in (steps + 1, max(DEFAULT_STEPS, steps + 2)):
+        for h in dict.fromkeys([hours, None]):
+            if (s, h) not in out:
                 out.append((s, h))
-    return out[:6]
+    return out
 
 
 def _article(title: str) -> str:

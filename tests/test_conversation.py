@@ -315,3 +315,18 @@ def test_gradio_client_scripts_check_profile_notes_and_stored_rows(served):
     assert engine.exports.files() == []
     again = json.loads(Path(client.predict(api_name="/my_data")).read_text())
     assert again["rows"] == [] and again["session_id"] == mine["session_id"]
+
+
+def test_filler_words_never_reach_the_matchers(engine, monkeypatch):
+    from careerpath.profile import ProfileResolver, looks_like_a_name
+
+    resolver = ProfileResolver(engine.catalog, use_embeddings=True)
+    asked = []
+    monkeypatch.setattr(resolver, "_embed", lambda kind, raw: asked.append(raw) or (None, 0.0))
+    prof = resolver.from_text("I know yet, any, some of it and a bit, I have experience with stuff")
+    assert prof.skills == [] and prof.warnings == [] and asked == []
+    assert not looks_like_a_name("any") and not looks_like_a_name("a bit of") and looks_like_a_name("R")
+    prof = resolver.from_text("I know Phyton well and some kubernetes")
+    assert "kubernetes" in prof.skills and "python" in prof.skills  # an alias and a name, fillers stripped
+    resolver.from_text("I know underwater basket weaving", prof)
+    assert asked == ["underwater basket weaving"]  # a name-like phrase may go to the embeddings
