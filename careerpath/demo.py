@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_TURNS_KEPT = 200  # answers remembered per session for rating
 DEFAULT_STEPS = 6
 SHORT_HOURS = 20.0
+# in a catalog without course clusters, "similar" courses share this share of their taught skills
+SIMILAR_MIN_OVERLAP = 0.3
 PRIVACY_NOTICE = (
     "**Privacy.** When you rate an answer we keep: a random session id, the profile as catalog "
     "entries (job, skills, courses, goal), what was shown, your rating, the model version and the "
@@ -433,7 +435,8 @@ class DemoEngine:
 
     def _similar(self, course_id: str, state: ChatState) -> tuple[str, list[str]] | None:
         """Alternatives to the first recommended course: same cluster (or, in a catalog without
-        clusters, a taught skill in common) and a level at most one apart."""
+        clusters, at least :data:`SIMILAR_MIN_OVERLAP` Jaccard overlap of taught skills) and a
+        level at most one apart."""
         from data_prep.clustering import similar_courses
 
         if course_id not in self.catalog.courses:
@@ -445,7 +448,7 @@ class DemoEngine:
             alike = (
                 c.cluster == me.cluster
                 if me.cluster >= 0 and c.cluster >= 0
-                else bool(set(c.skills) & set(me.skills))
+                else _jaccard(set(c.skills), set(me.skills)) >= SIMILAR_MIN_OVERLAP
             )
             if (
                 alike
@@ -557,6 +560,10 @@ def _relaxations(steps: int, hours: float | None) -> list[tuple[int, float | Non
             if (s, h) not in out:
                 out.append((s, h))
     return out
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / max(len(a | b), 1)
 
 
 def _article(title: str) -> str:
