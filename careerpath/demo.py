@@ -876,7 +876,8 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
             concurrency_limit=concurrency,
             concurrency_id="chat",
             api_visibility="undocumented",
-        ).then(None, None, None, js=SCROLL_JS)
+            trigger_mode="always_last",  # the next message's answer runs after this one, not never
+        ).then(None, None, None, js=SCROLL_JS, trigger_mode="always_last")
         form_btn.click(
             respond_to_form,
             [chatbot, *form_inputs, state],

@@ -19,6 +19,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+NEWEST_ANSWER_TOP_IN_VIEW = """() => {
+  const bots = document.querySelectorAll('#careerpath-chat [data-testid="bot"]');
+  if (!bots.length) { return false; }
+  const top = bots[bots.length - 1].getBoundingClientRect().top;
+  return top >= -1 && top < window.innerHeight / 2;
+}"""
 PROFILE = "I'm a data analyst, I know SQL and Excel, I want to become a machine learning engineer"
 
 
@@ -263,6 +269,11 @@ def test_browser_show_download_delete_download_leaves_no_file(tiny_model, tmp_pa
                 like.click()
                 page.get_by_text("your like was saved").wait_for(timeout=30_000)
                 (row,) = engine.store.rows()
+                box.fill("I already know statistics")
+                box.press("Enter")
+                page.get_by_text("Updated your profile: added Statistics.").wait_for(timeout=60_000)
+                # on a phone a new answer is shown from its top, where the pathway is
+                page.wait_for_function(NEWEST_ANSWER_TOP_IN_VIEW, timeout=10_000)
                 box.fill("show my data")
                 box.press("Enter")
                 page.get_by_text("Kept about this session (1 row(s))").wait_for(timeout=30_000)
