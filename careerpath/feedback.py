@@ -16,10 +16,13 @@ own connection; writers wait for each other (``busy_timeout``) instead of failin
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -265,6 +268,68 @@ class FeedbackStore:
                 }
             )
         return out
+
+
+class SessionExports:
+    """The "download my data" files: one per session, in a private folder, never kept for long.
+
+    The folder is made by :func:`tempfile.mkdtemp` (mode 0700) inside ``parent`` (the demo passes
+    gradio's cache folder, so gradio serves the file where it is instead of copying it). Each file
+    (mode 0600) sits in a folder of its own with a random name. A session has at most one file: a
+    new export replaces the last one. Files go when the demo says the download was served
+    (:meth:`remove`), when the person deletes their data, after ``max_age_s`` (swept on every
+    export, for API users who never trigger the removal step) and at shutdown (:meth:`close`,
+    also registered with :mod:`atexit`).
+    """
+
+    FILENAME = "careerpath-my-data.json"
+
+    def __init__(self, parent: str | Path | None = None, max_age_s: float = 600):
+        parent = Path(parent or tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="careerpath-exports-", dir=parent))
+        self.max_age_s = max_age_s
+        self._files: dict[str, tuple[Path, float]] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def write(self, session_id: str, payload: dict) -> Path:
+        """A fresh JSON file of ``payload`` for ``session_id`` (replacing its previous one)."""
+        self.remove(session_id)
+        self.sweep()
+        folder = Path(tempfile.mkdtemp(dir=self.root))
+        path = folder / self.FILENAME
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1, ensure_ascii=False)
+        with self._lock:
+            self._files[session_id] = (path, time.time())
+        return path
+
+    def remove(self, session_id: str) -> bool:
+        """Delete the session's export, if any; True when there was one."""
+        with self._lock:
+            entry = self._files.pop(session_id, None)
+        if entry is None:
+            return False
+        shutil.rmtree(entry[0].parent, ignore_errors=True)
+        return True
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete exports older than ``max_age_s``; how many went."""
+        now = time.time() if now is None else now
+        with self._lock:
+            old = [s for s, (_, t) in self._files.items() if now - t > self.max_age_s]
+        return sum(self.remove(s) for s in old)
+
+    def files(self) -> list[Path]:
+        """Every file under the export folder (what is on disk, not what this object remembers)."""
+        return sorted(p for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else []
+
+    def close(self) -> None:
+        with self._lock:
+            self._files.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def write_jsonl_atomic(rows: list[dict], path: str | Path) -> Path:

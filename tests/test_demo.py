@@ -19,6 +19,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+NEWEST_ANSWER_TOP_IN_VIEW = """() => {
+  const bots = document.querySelectorAll('#careerpath-chat [data-testid="bot"]');
+  if (!bots.length) { return false; }
+  const top = bots[bots.length - 1].getBoundingClientRect().top;
+  return top >= -1 && top < window.innerHeight / 2;
+}"""
 PROFILE = "I'm a data analyst, I know SQL and Excel, I want to become a machine learning engineer"
 
 
@@ -208,3 +214,80 @@ def test_browser_types_a_profile_sees_a_pathway_and_likes_it(served, tmp_path):
     assert shot.stat().st_size > 10_000
     rows = engine.store.rows()
     assert len(rows) == before + 1 and rows[-1]["rating"] == 1
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI_REQUIRE_CHROMIUM"),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); .ci/run installs it",
+)
+def test_browser_show_download_delete_download_leaves_no_file(tiny_model, tmp_path, monkeypatch):
+    """Each download is made for its click, nothing deleted can be downloaded again, and no
+    export stays on disk: not after serving, not after delete, not after shutdown."""
+    from playwright.sync_api import sync_playwright
+
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))  # this server's cache, to look into
+    demo, engine = create_app(str(tiny_model), str(tmp_path / "fb.sqlite"), use_embeddings=False)
+    exports = engine.exports.root
+    assert exports.parent == cache and exports.stat().st_mode & 0o777 == 0o700
+    port = _free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+
+    def exported_files() -> list[Path]:
+        return [p for p in cache.rglob("*") if p.is_file() and "careerpath-my-data" in p.name]
+
+    def download(page) -> dict:
+        with page.expect_download(timeout=30_000) as info:
+            page.get_by_role("button", name="Download my data (JSON)").click()
+        data = json.loads(Path(info.value.path()).read_text())
+        for _ in range(100):  # the step after the download removes the file
+            if not exported_files():
+                break
+            page.wait_for_timeout(100)
+        assert exported_files() == [], "the export stayed on the server after it was served"
+        return data
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844}, accept_downloads=True)
+                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+                box = page.get_by_role("textbox").first
+                box.wait_for(timeout=60_000)
+                box.fill("   ")
+                box.press("Enter")  # an empty message makes no bubble
+                box.fill(PROFILE)
+                box.press("Enter")
+                page.get_by_text("Pathway to Machine Learning Engineer").first.wait_for(timeout=60_000)
+                assert page.locator('#careerpath-chat [data-testid="user"]').count() == 1
+                like = page.get_by_role("button", name="Like").last
+                box_size = like.bounding_box()
+                assert box_size["width"] >= 40 and box_size["height"] >= 40  # usable on a phone
+                like.click()
+                page.get_by_text("your like was saved").wait_for(timeout=30_000)
+                (row,) = engine.store.rows()
+                box.fill("I already know statistics")
+                box.press("Enter")
+                page.get_by_text("Updated your profile: added Statistics.").wait_for(timeout=60_000)
+                # on a phone a new answer is shown from its top, where the pathway is
+                page.wait_for_function(NEWEST_ANSWER_TOP_IN_VIEW, timeout=10_000)
+                box.fill("show my data")
+                box.press("Enter")
+                page.get_by_text("Kept about this session (1 row(s))").wait_for(timeout=30_000)
+                page.get_by_text("Your data", exact=True).click()  # open the accordion
+
+                first = download(page)
+                assert [r["event_id"] for r in first["rows"]] == [row["event_id"]]
+                page.get_by_role("button", name="Delete my data").click()
+                page.get_by_text("Deleted 1 stored rating(s)").wait_for(timeout=30_000)
+                assert engine.store.rows() == [] and exported_files() == []
+                second = download(page)
+                assert second["rows"] == [] and second["session_id"] == first["session_id"]
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert not exports.exists() and exported_files() == []

@@ -161,3 +161,21 @@ def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path):
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(FeedbackError, match="not a usable SQLite feedback store"):
         FeedbackStore(bad)
+
+
+def test_session_exports_are_private_fresh_and_removed(tmp_path):
+    from careerpath.feedback import SessionExports
+
+    exports = SessionExports(tmp_path, max_age_s=60)
+    assert exports.root.parent == tmp_path and exports.root.stat().st_mode & 0o777 == 0o700
+    first = exports.write("s1", {"rows": [1]})
+    assert first.stat().st_mode & 0o777 == 0o600 and json.loads(first.read_text()) == {"rows": [1]}
+    second = exports.write("s1", {"rows": []})  # a new click replaces the last file
+    assert not first.exists() and json.loads(second.read_text()) == {"rows": []}
+    other = exports.write("s2", {"rows": [2]})
+    assert exports.files() == sorted([second, other])
+    assert exports.remove("s1") and not exports.remove("s1") and exports.files() == [other]
+    assert exports.sweep(now=time.time() + 30) == 0 and exports.sweep(now=time.time() + 61) == 1
+    exports.write("s3", {})
+    exports.close()
+    assert not exports.root.exists()
