@@ -46,21 +46,28 @@ MIN_FLOOR = 1e-3  # the least probability mass spread over every job by a fitted
 
 
 class JobTable:
-    """The job prior of one profile: per course, which readiness pattern it leads to, and per
-    pattern P(next job) over the scorer's jobs (catalog order, then stay)."""
+    """The job prior of one profile over the scorer's jobs (catalog order, then stay): per course,
+    which readiness pattern it leads to when it teaches what it teaches (``taught``), the pattern
+    now (an abandoned course teaches nothing), and the abandonment share."""
 
-    __slots__ = ("codes", "probs")
+    __slots__ = ("codes", "taught", "now", "abandon")
 
-    def __init__(self, codes: np.ndarray, probs: np.ndarray):
-        self.codes, self.probs = codes, probs  # [n_courses] pattern index, [n_patterns, n_jobs + 1]
+    def __init__(self, codes: np.ndarray, taught: np.ndarray, now: np.ndarray, abandon: float):
+        self.codes, self.taught, self.now, self.abandon = codes, taught, now, abandon
 
     def mixture(self, course_p: np.ndarray) -> np.ndarray:
         """P(next job) when the next course follows ``course_p``."""
-        mass = np.bincount(self.codes, weights=course_p, minlength=self.probs.shape[0])
-        return mass @ self.probs
+        mass = np.bincount(self.codes, weights=course_p, minlength=self.taught.shape[0])
+        return (1 - self.abandon) * (mass @ self.taught) + self.abandon * course_p.sum() * self.now
 
     def given(self, course: int) -> np.ndarray:
-        return self.probs[self.codes[course]]
+        """P(next job | the course), abandonment included."""
+        return (1 - self.abandon) * self.taught[self.codes[course]] + self.abandon * self.now
+
+    def given_taught(self, course: int) -> np.ndarray:
+        """P(next job | the course, and it taught what it teaches): what the model's decoder is
+        conditioned on once it has written the skills gained."""
+        return self.taught[self.codes[course]]
 
 
 class JobPrior:
@@ -83,6 +90,7 @@ class JobPrior:
         self.job_ids = [*cat.jobs, STAY]
         self._job_pos = {j: i for i, j in enumerate(self.job_ids)}
         self._courses = list(cat.courses.values())
+        self._course_pos = {c: i for i, c in enumerate(cat.courses)}
         self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._teach_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -154,11 +162,21 @@ class JobPrior:
     def table(self, job: str, goal: str, skills) -> JobTable:
         hop, laterals, now, after = self.codes(job, goal, skills)
         uniq, inv = np.unique(after, return_inverse=True)
-        a, floor = self.params["abandon"], self.params["floor"]
-        base = self._pattern(hop, laterals, now)
-        probs = np.stack([(1 - a) * self._pattern(hop, laterals, int(c)) + a * base for c in uniq])
-        probs = (1 - floor) * probs + floor / len(self.job_ids)
-        return JobTable(inv.astype(np.int64), probs)
+        floor = self.params["floor"]
+
+        def floored(code: int) -> np.ndarray:
+            return (1 - floor) * self._pattern(hop, laterals, code) + floor / len(self.job_ids)
+
+        taught = np.stack([floored(int(c)) for c in uniq])
+        return JobTable(inv.astype(np.int64), taught, floored(now), self.params["abandon"])
+
+    def for_row(self, row: dict) -> np.ndarray:
+        """log P(next job | the row's course, as the target shows it: taught or abandoned), for
+        the training loss (the model learns what this misses)."""
+        table = self.table(row["job_id"], row["goal_id"], row["skill_ids"])
+        pos = self._course_pos.get(row.get("next_course_id", ""))
+        p = table.now if pos is None or not row.get("skills_gained_ids") else table.given_taught(pos)
+        return np.log(np.maximum(p, 1e-300)).astype(np.float32)
 
     def for_text(self, text: str) -> JobTable:
         """The job prior of a model input text (names read back to catalog ids; remembered)."""
@@ -183,15 +201,16 @@ class JobPrior:
         self, table: JobTable, course_p: np.ndarray, top: np.ndarray, model_lp: np.ndarray
     ) -> np.ndarray:
         """log P(next job): the prior's mixture over every course, where for each of the ``top``
-        courses P(job | c) is multiplied by exp(model_scale x the model's log-prob, ``model_lp[i]``
-        for ``top[i]``) and renormalised."""
+        courses the taught part, P(job | c taught), is multiplied by exp(model_scale x the model's
+        log-prob given that course and its skills, ``model_lp[i]`` for ``top[i]``) and
+        renormalised (the model was trained as a residual on exactly this, see training.py)."""
         out = table.mixture(course_p)
         if self.model_scale > 0 and len(top):
             for i, c in enumerate(top):
-                prior_c = table.given(int(c))
+                prior_c = table.given_taught(int(c))
                 z = np.log(np.maximum(prior_c, 1e-300)) + self.model_scale * model_lp[i]
                 poe = np.exp(z - z.max())
-                out = out + course_p[c] * (poe / poe.sum() - prior_c)
+                out = out + (1 - table.abandon) * course_p[c] * (poe / poe.sum() - prior_c)
         return np.log(np.maximum(out, 1e-300))
 
     # -- fitting, saving, loading ------------------------------------------------------------
@@ -305,21 +324,46 @@ def load_job_prior(model_dir: str | Path, catalog, retriever: GapRetriever | Non
 
 
 SCALES = (0.0, 0.25, 0.5, 1.0)
+MARGIN_SE = 2.0  # how many user-clustered standard errors a scale must gain over the prior alone
+
+
+def _nll_rows(logp: np.ndarray, gold: list[int]) -> np.ndarray:
+    z = logp - logp.max(1, keepdims=True)
+    z = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return -z[np.arange(len(gold)), gold]
+
+
+def _pick_scale(per_scale: dict[float, np.ndarray], users: list[str]) -> float:
+    """0 (the prior alone) unless a scale lowers the per-row log-loss by more than
+    ``MARGIN_SE`` user-clustered standard errors of the paired difference; then the best such."""
+    keys, inv = np.unique(np.asarray(users), return_inverse=True)
+    best, best_mean = 0.0, 0.0
+    for s, nll in per_scale.items():
+        if s == 0:
+            continue
+        d = nll - per_scale[0.0]
+        mean = float(d.mean())
+        resid = np.bincount(inv, weights=d - mean, minlength=len(keys))
+        se = float(np.sqrt((resid**2).sum()) / len(d))
+        if mean + MARGIN_SE * se < 0 and mean < best_mean:
+            best, best_mean = s, mean
+    return best
 
 
 def choose_scales(scorer, rows: list[dict], batch: int = 64) -> dict[str, dict[float, float]]:
-    """Set the course and job priors' ``model_scale`` on ``scorer`` to the value of :data:`SCALES`
-    with the lowest log-loss on ``rows`` (validation): 0 is the prior alone, so a model that only
-    adds noise is switched off rather than allowed to make its prior worse. Returns the log-loss of
-    each scale, per expert."""
+    """Set the course and job priors' ``model_scale`` on ``scorer`` from :data:`SCALES`, on
+    ``rows`` (validation): the model gets a say only where it lowers the log-loss beyond the noise
+    of the split (:func:`_pick_scale`); on data its priors describe exactly it can only tie them,
+    and a model that only adds noise is switched off rather than allowed to make its priors worse.
+    Returns the mean log-loss of each scale, per expert."""
     texts = [r["input_text"] for r in rows]
     skills = [list(r.get("skill_ids") or []) for r in rows]
     course_pos = {c: i for i, c in enumerate(scorer.course_ids)}
     job_pos = {j: i for i, j in enumerate(scorer.job_ids)}
     keep = [i for i, r in enumerate(rows) if r.get("next_course_id") in course_pos]
+    users = [str(rows[i].get("user_id", i)) for i in keep]
     gold_c = [course_pos[rows[i]["next_course_id"]] for i in keep]
     gold_j = [job_pos.get(rows[i].get("next_job_id", ""), len(job_pos) - 1) for i in keep]
-    report: dict[str, dict[float, float]] = {"course": {}, "job": {}}
     prior = scorer.prior
     scorer.prior = None
     raw = np.concatenate([scorer.score_courses(texts[b : b + batch]) for b in range(0, len(texts), batch)])[
@@ -327,12 +371,10 @@ def choose_scales(scorer, rows: list[dict], batch: int = 64) -> dict[str, dict[f
     ]
     scorer.prior = prior
     bias = prior.for_texts([texts[i] for i in keep]).astype(np.float64)
-    for s in SCALES:
-        z = s * raw + bias
-        z = z - (z.max(1, keepdims=True) + np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)))
-        report["course"][s] = log_loss(z, gold_c)
-    prior.model_scale = min(SCALES, key=lambda s: (report["course"][s], s))
+    course = {s: _nll_rows(s * raw + bias, gold_c) for s in SCALES}
+    prior.model_scale = _pick_scale(course, users)
     kept_texts, kept_skills = [texts[i] for i in keep], [skills[i] for i in keep]
+    job = {}
     for s in SCALES:
         scorer.job_prior.model_scale = s
         job_lp = np.concatenate(
@@ -341,6 +383,9 @@ def choose_scales(scorer, rows: list[dict], batch: int = 64) -> dict[str, dict[f
                 for b in range(0, len(kept_texts), batch)
             ]
         )
-        report["job"][s] = log_loss(job_lp, gold_j)
-    scorer.job_prior.model_scale = min(SCALES, key=lambda s: (report["job"][s], s))
-    return report
+        job[s] = _nll_rows(job_lp, gold_j)
+    scorer.job_prior.model_scale = _pick_scale(job, users)
+    return {
+        "course": {s: float(np.minimum(v, 50).mean()) for s, v in course.items()},
+        "job": {s: float(np.minimum(v, 50).mean()) for s, v in job.items()},
+    }

@@ -54,6 +54,7 @@ def encode_rows(
     cfg: Config,
     soft: SoftTargets | None = None,
     prior: CoursePrior | None = None,
+    job_prior: JobPrior | None = None,
 ) -> list[dict]:
     """Token ids per example. Causal: prompt + target + EOS with the loss on the target only.
     With ``soft``, seq2seq examples also carry the generator's distributions for their decisions;
@@ -74,6 +75,12 @@ def encode_rows(
                 gold = soft.course_token.get(row.get("next_course_id", ""))
                 if gold is not None and gold in ex["labels"]:
                     ex["prior"] = (ex["labels"].index(gold), prior.for_row(row))
+        if job_prior is not None and soft is not None:  # the job prior at the next-job position
+            for row, ex in zip(rows, out, strict=True):
+                gold = soft.job_token.get(row.get("next_job_id", ""))
+                if gold is not None and gold in ex["labels"]:
+                    pos = len(ex["labels"]) - 1 - ex["labels"][::-1].index(gold)
+                    ex["job_prior"] = (pos, job_prior.for_row(row))
         return out
     prompts = [generation.build_prompt(r["input_text"]) for r in rows]
     src = tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=d.max_source_length)
@@ -211,6 +218,15 @@ def make_collate(pad_id: int):
                     pos[i] = e["prior"][0]
                     bias[i] = torch.from_numpy(e["prior"][1])
             batch.update(prior_pos=pos, prior_bias=bias)
+        if any("job_prior" in e for e in examples):  # the job prior at each next-job position
+            n = next(len(e["job_prior"][1]) for e in examples if "job_prior" in e)
+            pos = torch.full((len(examples),), -1, dtype=torch.long)
+            bias = torch.zeros((len(examples), n))
+            for i, e in enumerate(examples):
+                if "job_prior" in e:
+                    pos[i] = e["job_prior"][0]
+                    bias[i] = torch.from_numpy(e["job_prior"][1])
+            batch.update(jobprior_pos=pos, jobprior_bias=bias)
         return batch
 
     return collate
@@ -430,6 +446,7 @@ def _loss(
     course_pool: torch.Tensor | None = None,
     lean=None,
     prior_tokens: torch.Tensor | None = None,
+    job_prior_tokens: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Token-mean cross-entropy, with the decision tokens (next course, next job) weighted by
     ``weight``: the rest of a target is mostly copied from the catalog, so its tokens are easy
@@ -443,12 +460,15 @@ def _loss(
     the eligible courses only."""
     soft = {k: batch.pop(k) for k in [k for k in batch if k.startswith("soft_")]}
     prior = {k: batch.pop(k) for k in [k for k in batch if k.startswith("prior_")]}
+    jprior = {k: batch.pop(k) for k in [k for k in batch if k.startswith("jobprior_")]}
     if prior and prior_tokens is None:
         raise ValueError("a batch with a course prior needs prior_tokens (the course token ids)")
+    if jprior and job_prior_tokens is None:
+        raise ValueError("a batch with a job prior needs job_prior_tokens (the job token ids, stay last)")
     plain = decision_ids is None or weight == 1.0 or "decoder_input_ids" in batch
     if lean is not None and set(batch) != {"input_ids", "attention_mask", "labels"}:
         lean = None
-    if plain and not soft and not prior and lean is None:
+    if plain and not soft and not prior and not jprior and lean is None:
         return model(**batch).loss
     labels = batch["labels"]
     if lean is not None:
@@ -464,6 +484,10 @@ def _loss(
         # which courses each row can take (rows without a prior: every course)
         elig = torch.ones(labels.shape[0], len(prior_tokens), dtype=torch.bool, device=logits.device)
         elig[rows] = bias > EXCLUDED / 2
+    if jprior:  # the job prior given the course taken, at each row's next-job position
+        rows = (jprior["jobprior_pos"] >= 0).nonzero(as_tuple=True)[0]
+        at = (rows[:, None], jprior["jobprior_pos"][rows][:, None], job_prior_tokens[None, :])
+        logits = logits.index_put(at, jprior["jobprior_bias"][rows].to(logits.dtype), accumulate=True)
     if plain and not soft:
         return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
     ce = torch.nn.functional.cross_entropy(
@@ -534,6 +558,7 @@ def _train_epoch(ctx: dict, state: RunState, dataloader, total_steps: int, bar) 
                     ctx.get("course_pool"),
                     ctx.get("lean"),
                     ctx.get("prior_tokens"),
+                    ctx.get("job_prior_tokens"),
                 )
                 if ctx.get("feedback") is not None:  # ratings from the demo, next to the replayed data
                     loss = loss + cfg.feedback.loss_weight * ctx["feedback"].loss(model, accelerator.device)
@@ -760,15 +785,21 @@ def course_prior(
 
 
 def fit_experts(
-    model, tokenizer, family: str, cfg: Config, prior: CoursePrior, train_rows, val_rows, metrics: dict
-) -> JobPrior:
-    """The job prior (careerpath/job_prior.py), fitted on the training rows, and how much of the
-    model's own scores each prior takes (``model_scale``), chosen on the validation rows by
-    log-loss through the catalog scorer; recorded in ``metrics``."""
+    model,
+    tokenizer,
+    family: str,
+    cfg: Config,
+    prior: CoursePrior,
+    job_prior: JobPrior,
+    val_rows,
+    metrics: dict,
+) -> None:
+    """How much of the model's own scores each prior takes (``model_scale``), chosen on the
+    validation rows by log-loss through the catalog scorer (careerpath/job_prior.choose_scales);
+    recorded in ``metrics``."""
     from careerpath.scoring import CatalogScorer
     from data_prep.catalog import load_catalog
 
-    job_prior = JobPrior.fit(prior.retriever, train_rows)
     model.eval()
     catalog = load_catalog(Path(cfg.data.data_dir) / "catalog")
     scorer = CatalogScorer(model, tokenizer, catalog, kind=family, prior=prior, job_prior=job_prior)
@@ -785,7 +816,6 @@ def fit_experts(
         job_prior.model_scale,
         metrics["validation_log_loss_by_scale"],
     )
-    return job_prior
 
 
 def _prepare_data(cfg: Config):
@@ -825,8 +855,13 @@ def run_training(cfg: Config) -> Path:
                 "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or never"
             )
     prior = course_prior(cfg, tokenizer, family, train_rows, soft)
-    examples = encode_rows(train_rows, tokenizer, family, cfg, soft, prior)
+    job_prior = JobPrior.fit(prior.retriever, train_rows) if prior is not None else None
+    if job_prior is not None:
+        job_prior.model_scale = 1.0  # the model is trained as a residual on it
+        log.info("job prior: on, %s (fitted on the training rows)", job_prior.params)
+    examples = encode_rows(train_rows, tokenizer, family, cfg, soft, prior, job_prior)
     course_token = soft.course_token if soft is not None else {}
+    job_token = soft.job_token if soft is not None else {}
     if soft is not None:
         with_soft = sum(1 for e in examples if e.get("soft"))
         if with_soft == 0 and cfg.train.soft_targets == "always":
@@ -857,6 +892,10 @@ def run_training(cfg: Config) -> Path:
         ctx["prior"] = prior
         tokens = [course_token[c] for c in prior.course_ids]
         ctx["prior_tokens"] = torch.tensor(tokens, device=accelerator.device)
+    if job_prior is not None:
+        ctx["job_prior_tokens"] = torch.tensor(
+            [job_token[j] for j in job_prior.job_ids], device=accelerator.device
+        )
     if cfg.train.decision_weight != 1.0 and family == "seq2seq":
         ids = decision_token_ids(tokenizer, cfg.data.data_dir)
         ctx["decision_ids"] = None if ids is None else ids.to(accelerator.device)
@@ -889,11 +928,10 @@ def run_training(cfg: Config) -> Path:
     final_model = accelerator.unwrap_model(model)
     _restore_best(final_model, ctx.get("best"))
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
-    job_prior = None
     if prior is not None:
         metrics["course_prior_weights"] = prior.weights
-        if accelerator.is_main_process:
-            job_prior = fit_experts(final_model, tokenizer, family, cfg, prior, train_rows, val_rows, metrics)
+        if accelerator.is_main_process and job_prior is not None:
+            fit_experts(final_model, tokenizer, family, cfg, prior, job_prior, val_rows, metrics)
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)

@@ -66,8 +66,8 @@ def test_the_fit_recovers_the_generators_move_probability(tiny_dataset):
     # every row's probabilities sum to one, stay included, and readiness after a course matters
     row = next(x for x in _rows(tiny_dataset, "test") if x["next_job_id"] != STAY)
     table = fitted.table(row["job_id"], row["goal_id"], row["skill_ids"])
-    assert np.allclose(table.probs.sum(1), 1.0)
-    assert len(np.unique(table.codes)) >= 1
+    assert np.allclose(table.taught.sum(1), 1.0) and table.now.sum() == pytest.approx(1.0)
+    assert table.mixture(np.full(len(cat.courses), 1 / len(cat.courses))).sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no row to fit"):
         JobPrior.fit(r, [{"next_course_id": "nope", "next_job_id": STAY}])
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
@@ -95,9 +95,10 @@ def test_scorer_mixes_the_prior_over_every_course_and_the_model_over_the_top_one
             if scale:  # the model's next-job log-probs for each of the top courses, by brute force
                 for c in np.argsort(-course_lp[i], kind="stable")[: scorer.k]:
                     model_lp = _model_job_lp(bare, texts[i], skills[i], int(c))
-                    z = np.log(table.given(int(c))) + scale * model_lp
+                    taught = table.given_taught(int(c))
+                    z = np.log(taught) + scale * model_lp
                     poe = np.exp(z - z.max())
-                    want += p[c] * (poe / poe.sum() - table.given(int(c)))
+                    want += (1 - table.abandon) * p[c] * (poe / poe.sum() - taught)
             assert np.allclose(np.exp(job_lp[i]), want, atol=1e-5)
 
 
@@ -109,8 +110,11 @@ def _model_job_lp(bare: CatalogScorer, text: str, skills: list[str], course: int
     try:
         forced = np.full((1, len(bare.course_ids)), -1e9)
         forced[0, course] = 0.0
-        enc, enc_out = bare._encode([text])
-        return bare._fast_jobs(enc_out, enc["attention_mask"], forced, [set(skills)], [text])[0]
+        import torch
+
+        with torch.inference_mode():
+            enc, enc_out = bare._encode([text])
+            return bare._fast_jobs(enc_out, enc["attention_mask"], forced, [set(skills)], [text])[0]
     finally:
         bare.k = saved
 
@@ -171,3 +175,59 @@ def test_auc_and_clustered_interval():
     naive = 1.96 * diff.std() / np.sqrt(len(diff))
     assert ci["lo"] < ci["mean"] < ci["hi"] and ci["clusters"] == 40
     assert (ci["hi"] - ci["lo"]) / 2 > 2 * naive
+
+
+def test_a_scale_must_beat_the_prior_beyond_the_noise():
+    from careerpath.job_prior import _pick_scale
+
+    rng = np.random.default_rng(4)
+    users = [f"u{i // 8}" for i in range(800)]  # 100 people, 8 rows each
+    base = rng.exponential(1.0, 800)
+    noise = np.repeat(rng.normal(0.0, 0.05, 100), 8)  # person-level noise, no real gain
+    real = base - 0.05 + rng.normal(0.0, 0.01, 800)  # a real, consistent gain
+    assert _pick_scale({0.0: base, 0.5: base - 0.001 + noise}, users) == 0.0
+    assert _pick_scale({0.0: base, 0.25: real, 1.0: base + 0.2}, users) == 0.25
+    assert _pick_scale({0.0: base, 1.0: base + 0.1}, users) == 0.0
+
+
+def test_loss_adds_the_job_prior_given_the_course_at_the_next_job_position(tiny_model, tiny_dataset):
+    import torch
+
+    from careerpath import training
+    from careerpath.config import load_config
+    from tests.conftest import ROOT
+
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, _ = load_for_inference(tiny_model)
+    cfg = load_config(["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)])
+    rows = _rows(tiny_dataset, "train")[:8]
+    for r in rows:  # hard labels: the priors alone change the loss
+        r.pop("probs_visible", None)
+    soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
+    prior, job_prior = load_prior(tiny_model, cat), load_job_prior(tiny_model, cat)
+    examples = training.encode_rows(rows, tok, "seq2seq", cfg, soft, prior, job_prior)
+    assert all("job_prior" in e for e in examples)
+    for row, e in zip(rows, examples):
+        # the position holds the next job's token; the prior is the one given the course taken
+        assert e["labels"][e["job_prior"][0]] == soft.job_token[row["next_job_id"]]
+        table = job_prior.table(row["job_id"], row["goal_id"], row["skill_ids"])
+        want = table.given_taught(list(cat.courses).index(row["next_course_id"]))
+        if not row["skills_gained_ids"]:
+            want = table.now
+        assert np.allclose(np.exp(e["job_prior"][1]), want, rtol=1e-5)
+    batch = training.make_collate(tok.pad_token_id)(examples)
+    ctokens = torch.tensor([soft.course_token[c] for c in prior.course_ids])
+    jtokens = torch.tensor([soft.job_token[j] for j in job_prior.job_ids])
+    model.train()
+    got = training._loss(model, dict(batch), None, 1.0, None, None, ctokens, jtokens)
+    plain = {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
+    logits = model(**plain).logits.float()
+    for i, e in enumerate(examples):
+        logits[i, e["prior"][0], ctokens] += torch.from_numpy(e["prior"][1])
+        logits[i, e["job_prior"][0], jtokens] += torch.from_numpy(e["job_prior"][1])
+    want = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100
+    )
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="job_prior_tokens"):
+        training._loss(model, dict(batch), None, 1.0, None, None, ctokens)
