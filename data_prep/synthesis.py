@@ -86,6 +86,13 @@ class SynthesisConfig:
     goal_weight: float = 0.5
     """How much the gap to the goal itself drives the choice of course."""
     types: tuple[PreferenceType, ...] = DEFAULT_TYPES
+    provider_bonus: float = 0.0
+    """Generator variant (0: off): each job family's people prefer one course provider (the
+    family's n-th provider in name order, n its position among the families), by this much on the
+    course score's scale (gain_weight x gap + taste). The course prior does not know it."""
+    family_move_prob: dict = field(default_factory=dict)
+    """Generator variant ({}: off): ``move_prob`` per job family of the person's current job
+    (e.g. ``{healthcare: 0.3}``); other families keep ``move_prob``. The job prior has one."""
 
 
 @dataclass
@@ -173,6 +180,18 @@ class Synthesiser:
             for t in cfg.types
         ]
         self.start_jobs = [j for j in catalog.jobs if progression.reachable_from(j, cfg.max_goal_hops)]
+        families = {j.family for j in catalog.jobs.values()}
+        bad = {
+            k: v
+            for k, v in dict(cfg.family_move_prob or {}).items()
+            if k not in families or not isinstance(v, (int, float)) or not 0 <= v <= 1
+        }
+        if bad or not math.isfinite(float(cfg.provider_bonus)):
+            raise ValueError(
+                f"synthesis.family_move_prob: families of this catalog ({', '.join(sorted(families))}) "
+                f"with probabilities in [0, 1], and a finite provider_bonus; got {bad or cfg.provider_bonus!r}"
+            )
+        self._family_bonus = _family_provider_bonus(catalog, float(cfg.provider_bonus))
         self.priors = np.array([t.prior for t in cfg.types]) / sum(t.prior for t in cfg.types)
         self._init_tables(pairs, shape)
 
@@ -252,6 +271,7 @@ class Synthesiser:
         start_job, courses, events = job, [], []
         posterior = self.priors.copy()
         state = _UserState(self, skills)
+        state.bonus = self._family_bonus.get(self.catalog.jobs[start_job].family)
         type_name = cfg.types[utype].name
         for step in range(cfg.max_steps):
             if job == goal:
@@ -355,7 +375,8 @@ class Synthesiser:
             useful = np.searchsorted(idx, uc)
         if useful.size == 0:
             return _CourseDists(self, idx, useful, np.empty((len(cfg.types), 0)), 1.0 / n)
-        z = (cfg.gain_weight * gu + self._pref[:, uc]) / cfg.temperature
+        pref = self._pref[:, uc] if state.bonus is None else self._pref[:, uc] + state.bonus[uc]
+        z = (cfg.gain_weight * gu + pref) / cfg.temperature
         z = np.exp(z - z.max(axis=1, keepdims=True))
         other = cfg.detour_prob / n
         # probs = full(other); probs[useful] += (1 - detour) * z / z.sum(): the same operations
@@ -755,10 +776,11 @@ class _UserState:
     skills still lacking: a course not yet taken is eligible when the first is 0 and the second
     is not."""
 
-    __slots__ = ("synth", "held", "elig", "miss_prereq", "lack_teach")
+    __slots__ = ("synth", "held", "elig", "miss_prereq", "lack_teach", "bonus")
 
     def __init__(self, synth: Synthesiser, skills: set[str]):
         self.synth = synth
+        self.bonus = None  # the provider variant's per-course score bonus, or None
         self.held = np.zeros(len(synth.skill_list) + 1, dtype=bool)
         self.miss_prereq = list(synth._n_prereq)
         self.lack_teach = list(synth._n_teach)
@@ -925,6 +947,7 @@ class _MoveInfo:
     def __init__(self, synth: Synthesiser, job: str, hop: str):
         cat, order, cfg = synth.catalog, synth.skill_order, synth.cfg
         self.cfg, self.hop = cfg, hop
+        self.move_prob = cfg.family_move_prob.get(cat.jobs[job].family, cfg.move_prob)
         self.course_names = synth.course_list
         self.laterals = [b for b, _ in synth.prog.next_jobs[job] if b != hop]
         self.jobs = [hop, *self.laterals]
@@ -1012,8 +1035,8 @@ class _MoveInfo:
             cfg = self.cfg
             d = {STAY: 1.0}
             if code & 1:
-                d[self.hop] = cfg.move_prob
-                d[STAY] -= cfg.move_prob
+                d[self.hop] = self.move_prob
+                d[STAY] -= self.move_prob
             laterals = [b for k, b in enumerate(self.laterals, start=1) if code >> k & 1]
             if laterals:
                 share = cfg.lateral_prob * d[STAY]
@@ -1024,6 +1047,21 @@ class _MoveInfo:
             self.by_slot.append(dist)
             self.qmat = np.vstack([self.qmat, dist.qrow[None, :]])
         return dist
+
+
+def _family_provider_bonus(catalog: Catalog, bonus: float) -> dict[str, np.ndarray]:
+    """The provider variant: per job family, ``bonus`` on the courses of its provider (families
+    and providers in name order, the n-th family takes the n-th provider, cycling); {} when off."""
+    if not bonus:
+        return {}
+    providers = sorted({c.provider for c in catalog.courses.values()})
+    families = sorted({j.family for j in catalog.jobs.values()})
+    own = [c.provider for c in catalog.courses.values()]
+    out = {}
+    for n, fam in enumerate(families):
+        mine = providers[n % len(providers)]
+        out[fam] = np.array([bonus if p == mine else 0.0 for p in own])
+    return out
 
 
 def _sparse_max(m, data: np.ndarray, axis: int) -> np.ndarray:
