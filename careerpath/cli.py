@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -14,7 +15,11 @@ def _data_build(args: argparse.Namespace) -> int:
     from data_prep.build import build_dataset, load_data_config
 
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
-    cfg = load_data_config(args.config, overrides)
+    config = args.config
+    if config is None:  # the documented default: configs/data/default.yaml, where a clone has it
+        default = Path(__file__).resolve().parents[1] / "configs" / "data" / "default.yaml"
+        config = default if default.is_file() else None
+    cfg = load_data_config(config, overrides)
     if args.source:  # a taxonomy release as published: import it into the config's catalog folder first
         import importlib
 

@@ -45,8 +45,8 @@ LABELS = {
     "markov": "Markov",
     "gru": "GRU",
     "gap_rule": "skill-gap rule",
-    "course_prior": "course prior alone (rule + length + level, no model)",
-    "model_no_prior": "model without its course prior",
+    "course_prior": "priors alone (course and job priors, no model)",
+    "model_no_prior": "model without its priors",
     "oracle": "oracle (from the text)",
     "oracle_traits_known": "oracle (traits known)",
 }
@@ -646,17 +646,35 @@ def _method_rows(m: dict) -> list[tuple[str, dict]]:
 def main_table(m: dict) -> str:
     """The side-by-side ranking table (markdown) of every method."""
     head = (
-        "| method | course Acc@1 | course Hit@5 | course Hit@10 | course MRR | job Acc@1 | job-moves Acc@1 "
-        "| job-moves MRR | course log-loss | job log-loss |"
+        "| method | course Acc@1 | course Hit@10 | course MRR | course log-loss | job Acc@1 | job log-loss "
+        "| move timing AUC | move destination Acc@1 | move destination Hit@10 |"
     )
     lines = [head, "|" + "---|" * 10]
     for label, r in _method_rows(m):
-        c, j, mv = r["next_course"], r["next_job"], r["next_job_moves"]
+        c, j = r["next_course"], r["next_job"]
+        t, d = r.get("move_timing") or {}, r.get("move_destination") or {}
         lines.append(
-            f"| {label} | {_f(c['acc@1'])} | {_f(c['hit@5'])} | {_f(c['hit@10'])} | {_f(c['mrr'])} | "
-            f"{_f(j['acc@1'])} | {_f(mv['acc@1'])} | {_f(mv['mrr'])} | {_f(c['log_loss'])} | {_f(j['log_loss'])} |"
+            f"| {label} | {_f(c['acc@1'])} | {_f(c['hit@10'])} | {_f(c['mrr'])} | {_f(c['log_loss'])} | "
+            f"{_f(j['acc@1'])} | {_f(j['log_loss'])} | {_f(t.get('auc'))} | {_f(d.get('acc@1'))} | "
+            f"{_f(d.get('hit@10'))} |"
         )
     return "\n".join(lines)
+
+
+def paired_lines(m: dict) -> list[str]:
+    """The model against its priors alone, row by row, with user-clustered 95% intervals."""
+    pv = m.get("model_vs_priors") or {}
+    if not pv:
+        return []
+    out = ["**Model with its priors minus the priors alone** (same rows; 95% intervals resampling users):"]
+    for section, name in (("next_course", "next course"), ("next_job", "next job")):
+        if section in pv:
+            a, ll = pv[section]["acc@1"], pv[section]["log_loss"]
+            out.append(
+                f"{name} Acc@1 {a['mean']:+.4f} [{a['lo']:+.4f}, {a['hi']:+.4f}], "
+                f"log-loss {ll['mean']:+.4f} [{ll['lo']:+.4f}, {ll['hi']:+.4f}]."
+            )
+    return [" ".join(out), ""]
 
 
 def render_report(m: dict) -> str:
@@ -678,6 +696,7 @@ def render_report(m: dict) -> str:
         "",
     ]
     r = m["ratio_to_ceiling"]
+    parts += paired_lines(m)
     parts += [
         "**Model / ceiling** (Acc@1 over the oracle from the text): "
         f"next course {_f(r['next_course'])}, next job {_f(r['next_job'])}, next job on moves "

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedType, set_seed
@@ -618,9 +619,48 @@ def _end_of_epoch(ctx: dict, state: RunState, val_rows: list[dict]) -> None:
     if cfg.train.trackers:
         scalars = {f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)}
         accelerator.log(scalars, step=state.step)
-    if metrics["next_course_acc"] > state.best_metric:
-        state.best_metric, state.best_epoch = metrics["next_course_acc"], state.epoch
+    # the best epoch: the lowest full-validation log-loss through the catalog scorer, with the
+    # priors (what recommendations and evaluation use), where the model has them; else greedy
+    # generation accuracy on the validation sample
+    score = metrics["next_course_acc"]
+    if ctx.get("job_prior") is not None and val_rows:
+        metrics["val_log_loss"] = scorer_log_loss(ctx, val_rows)
+        score = -metrics["val_log_loss"]["total"]
+        if accelerator.is_main_process:
+            log.info(
+                "epoch %d validation log-loss through the scorer: %s", state.epoch, metrics["val_log_loss"]
+            )
+    if score > state.best_metric:
+        state.best_metric, state.best_epoch = score, state.epoch
         ctx["best"] = _trainable_state(accelerator.unwrap_model(ctx["model"]))
+
+
+def scorer_log_loss(ctx: dict, rows: list[dict], batch: int = 64) -> dict[str, float]:
+    """Mean next-course and next-job log-loss of ``rows`` under the catalog scorer with the
+    model's priors (model scale 1, as trained): every row, not a sample."""
+    from careerpath.scoring import CatalogScorer
+
+    model = ctx["acc"].unwrap_model(ctx["model"])
+    was_training = model.training
+    prior, job_prior = ctx["prior"], ctx["job_prior"]
+    scorer = CatalogScorer(
+        model, ctx["tok"], prior.catalog, kind=ctx["family"], prior=prior, job_prior=job_prior
+    )
+    course_pos = {c: i for i, c in enumerate(scorer.course_ids)}
+    job_pos = {j: i for i, j in enumerate(scorer.job_ids)}
+    rows = [r for r in rows if r.get("next_course_id") in course_pos and r.get("next_job_id") in job_pos]
+    nll_c, nll_j = [], []
+    for b in range(0, len(rows), batch):
+        part = rows[b : b + batch]
+        c_lp, j_lp = scorer.score(
+            [r["input_text"] for r in part], [list(r.get("skill_ids") or []) for r in part]
+        )
+        for i, r in enumerate(part):
+            nll_c.append(-float(c_lp[i, course_pos[r["next_course_id"]]]))
+            nll_j.append(-float(j_lp[i, job_pos[r["next_job_id"]]]))
+    model.train(was_training)
+    course, job = float(np.mean(np.minimum(nll_c, 50))), float(np.mean(np.minimum(nll_j, 50)))
+    return {"course": round(course, 5), "job": round(job, 5), "total": round(course + job, 5), "n": len(rows)}
 
 
 def fit(
@@ -888,6 +928,8 @@ def run_training(cfg: Config) -> Path:
     ctx["lean"] = lean_forward(model, cfg, accelerator)
     if soft is not None:
         ctx["course_pool"] = soft.course_pool.to(accelerator.device)  # once, not per step
+    if job_prior is not None:
+        ctx["job_prior"] = job_prior
     if prior is not None:
         ctx["prior"] = prior
         tokens = [course_token[c] for c in prior.course_ids]

@@ -131,9 +131,18 @@ class GapRetriever:
             self._want_cache[key] = out
         return out
 
+    def goal_for(self, job: str, goal: str | None) -> str:
+        """The goal a profile aims at: its own when the catalog knows it, else (no goal stated)
+        the job its job most often leads to (:meth:`Progression.default_next`), else ""."""
+        if goal and goal in self.catalog.jobs:
+            return goal
+        return (self.progression.default_next(job) or "") if job in self.catalog.jobs else ""
+
     def next_step(self, job: str, goal: str) -> str:
-        """The next job on a shortest route from ``job`` to ``goal`` ("" when there is none)."""
+        """The next job on a shortest route from ``job`` to ``goal`` ("" when there is none); no
+        goal: see :meth:`goal_for`."""
         jobs = self.catalog.jobs
+        goal = self.goal_for(job, goal)
         hop = self.progression.next_hop(job, goal) if job in jobs and goal in jobs else None
         return "" if hop is None or hop == job else hop
 
@@ -150,6 +159,7 @@ class GapRetriever:
         return hop, score.copy()
 
     def _scores(self, job: str, goal: str, skills, taken=()) -> tuple[str, np.ndarray]:
+        goal = self.goal_for(job, goal)
         hop = self.next_step(job, goal)
         held = set(skills)
         want = {sk: w for sk, w in self._job_weights(hop, goal).items() if w > 0 and sk not in held}

@@ -117,6 +117,12 @@ class Progression:
             best = idx[np.lexsort((id_rank[idx], -score[idx]))[: self.n_next]]
             self.next_jobs[a.id] = [(ids[b], float(score[b])) for b in best]
 
+    def default_next(self, job: str) -> str | None:
+        """The job ``job`` most often leads to (its first next job), or None: where a person who
+        states no goal is headed (the one rule, used by synthesis and by the gap retriever)."""
+        moves = self.next_jobs.get(job)
+        return moves[0][0] if moves else None
+
     def unreachable(self) -> dict[str, list[str]]:
         """Jobs with no next job, and jobs no other job leads to (worth a look in user catalogs)."""
         targets = {b for moves in self.next_jobs.values() for b, _ in moves}

@@ -90,6 +90,13 @@ class SynthesisConfig:
     """Generator variant (0: off): each job family's people prefer one course provider (the
     family's n-th provider in name order, n its position among the families), by this much on the
     course score's scale (gain_weight x gap + taste). The course prior does not know it."""
+    no_goal_share: float = 0.0
+    """Share of users who state no goal. They head where their job most often leads
+    (:meth:`Progression.default_next`, after a lateral move from the new job), and their rows'
+    texts have an empty goal: the questions a person asks without a goal are in distribution."""
+    job_only_share: float = 0.0
+    """Share of users whose profile is only a job: no goal stated (as above), no previous job, and
+    exactly the job's required skills (what the recommender assumes of a job-only profile)."""
     family_move_prob: dict = field(default_factory=dict)
     """Generator variant ({}: off): ``move_prob`` per job family of the person's current job
     (e.g. ``{healthcare: 0.3}``); other families keep ``move_prob``. The job prior has one."""
@@ -113,6 +120,7 @@ class Event:
     probs_visible: dict = field(default_factory=dict)
     user_type: str = ""
     start_job: str = ""
+    goal_stated: bool = True  # False: the text shows no goal (the goal is the job's default next)
     # P(next job | the course taken and whether it taught anything): what the decoder has seen
     # when it writes next_job (the job does not depend on the hidden type)
     job_given_course: dict = field(default_factory=dict)
@@ -244,6 +252,19 @@ class Synthesiser:
     def _start_state(self, rng: np.random.Generator):
         cat, cfg = self.catalog, self.cfg
         job = self.start_jobs[rng.integers(len(self.start_jobs))]
+        kind = "full"
+        if cfg.job_only_share or cfg.no_goal_share:  # no draw when off: default builds stay as they were
+            u = rng.random()
+            kind = (
+                "job_only"
+                if u < cfg.job_only_share
+                else "no_goal"
+                if u < cfg.job_only_share + cfg.no_goal_share
+                else kind
+            )
+        if kind == "job_only":
+            utype = bisect_right(self._type_cdf, rng.random())
+            return job, self.prog.default_next(job), [job], set(cat.jobs[job].skills), utype, False
         start = self._start_cache.get(job)
         if start is None:
             reach = self.prog.reachable_from(job, cfg.max_goal_hops)
@@ -252,6 +273,8 @@ class Synthesiser:
             start = self._start_cache[job] = (goals, _cdf(weights / weights.sum(), normalise=False))
         goals, goal_cdf = start
         goal = goals[bisect_right(goal_cdf, rng.random())]
+        if kind == "no_goal":  # the draw above is kept, so the rest of the user is drawn alike
+            goal = self.prog.default_next(job)
         history = [job]
         # rng.random(k) gives the same k numbers as k calls of rng.random()
         own = list(cat.jobs[job].skills)
@@ -263,11 +286,11 @@ class Synthesiser:
             theirs = list(cat.jobs[prev].skills)
             skills |= {s for s, u in zip(theirs, rng.random(len(theirs)).tolist()) if u < 0.6}
         utype = bisect_right(self._type_cdf, rng.random())
-        return job, goal, history, skills, utype
+        return job, goal, history, skills, utype, kind == "full"
 
     def trajectory(self, user_id: str, rng: np.random.Generator) -> list[Event]:
         cfg = self.cfg
-        job, goal, history, skills, utype = self._start_state(rng)
+        job, goal, history, skills, utype, stated = self._start_state(rng)
         start_job, courses, events = job, [], []
         posterior = self.priors.copy()
         state = _UserState(self, skills)
@@ -311,6 +334,7 @@ class Synthesiser:
                     probs_visible=probs_visible,
                     user_type=type_name,
                     start_job=start_job,
+                    goal_stated=stated,
                     job_given_course={k: round(float(v), 6) for k, v in dist.items()},
                 )
             )
@@ -326,6 +350,8 @@ class Synthesiser:
             if next_job != STAY:
                 job = next_job
                 history.append(job)
+                if not stated:  # no goal: head where the new job most often leads
+                    goal = self.prog.default_next(job) or job
         return events
 
     # -- the generator's probabilities ------------------------------------------------------
@@ -1076,14 +1102,14 @@ def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = N
     ``context``, when given: see ``data_prep/context.py``)."""
     cat = catalog
     profile = Profile(
-        goal=cat.jobs[ev.goal].title,
+        goal=cat.jobs[ev.goal].title if ev.goal_stated else "",
         job=cat.jobs[ev.job].title,
         history=[cat.jobs[j].title for j in ev.history],
         skills=cat.skill_names(ev.skills),
         courses=[cat.courses[c].title for c in ev.courses],
     )
     if context is not None:
-        add_context(profile, context.context(ev.job, ev.goal, ev.skills, ev.courses), cat)
+        add_context(profile, context.context(ev.job, _goal_id(ev), ev.skills, ev.courses), cat)
     step = Step(
         next_course=cat.courses[ev.next_course].title,
         skills_gained=cat.skill_names(ev.skills_gained),
@@ -1097,7 +1123,7 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
     (and the catalog context's ids, with ``context``)."""
     cat = catalog
     profile, step = event_to_texts(ev, cat)
-    ctx = context.context(ev.job, ev.goal, ev.skills, ev.courses) if context is not None else None
+    ctx = context.context(ev.job, _goal_id(ev), ev.skills, ev.courses) if context is not None else None
     if ctx is not None:
         add_context(profile, ctx, cat)
     start, current = cat.jobs[ev.start_job], cat.jobs[ev.job]
@@ -1114,7 +1140,7 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         "next_course": step.next_course,
         "skills_gained": step.skills_gained,
         "next_job": step.next_job,
-        "goal_id": ev.goal,
+        "goal_id": _goal_id(ev),
         "job_id": ev.job,
         "history_ids": ev.history,
         "skill_ids": ev.skills,
@@ -1135,6 +1161,11 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         row["next_step_id"], row["best_ids"], row["option_ids"] = ctx.next_step, ctx.best, ctx.options
         row["ready_ids"] = ctx.ready_after
     return row
+
+
+def _goal_id(ev: Event) -> str:
+    """The goal as the row states it: "" for a person who stated none."""
+    return ev.goal if ev.goal_stated else ""
 
 
 def argmax_key(dist: dict[str, float]) -> str:
@@ -1192,6 +1223,8 @@ class RowWriter:
             return json.dumps(event_to_row(ev, self.catalog, self.context), ensure_ascii=False) + "\n"
 
     def _line(self, ev: Event) -> str:
+        if not ev.goal_stated:
+            raise KeyError("no goal stated: the plain path writes it")
         S, C, J = self._skill, self._course, self._job
         goal, job, start = J[ev.goal], J[ev.job], J[ev.start_job]
         hist = [J[h] for h in ev.history]

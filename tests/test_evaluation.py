@@ -72,8 +72,8 @@ def test_report_table_and_ratio(first_run):
         "Markov",
         "GRU",
         "skill-gap rule",
-        "course prior alone (rule + length + level, no model)",
-        "model without its course prior",
+        "priors alone (course and job priors, no model)",
+        "model without its priors",
         "oracle (from the text)",
         "oracle (traits known)",
     ]
@@ -84,6 +84,11 @@ def test_report_table_and_ratio(first_run):
         assert m["ratio_to_ceiling"][sec] == (pytest.approx(model / ceil) if ceil else None)
     model_row = table.splitlines()[2].split("|")
     assert model_row[2].strip() == f"{m['model']['next_course']['acc@1']:.3f}"
+    assert model_row[8].strip() == f"{m['model']['move_timing']['auc']:.3f}"
+    assert model_row[9].strip() == f"{m['model']['move_destination']['acc@1']:.3f}"
+    # the model against its priors, with the interval, in the report
+    ci = m["model_vs_priors"]["next_course"]["acc@1"]
+    assert ci["lo"] <= ci["mean"] <= ci["hi"] and f"{ci['mean']:+.4f}" in report
 
 
 def test_oracle_matches_stats(first_run, tiny_dataset):
