@@ -95,10 +95,11 @@ class TrainConfig:
     )
     course_prior: str = _f(
         "auto",
-        "seq2seq with one token per course name and a dataset with catalog context: add the skill-gap "
-        "rule's scores (weight fitted on the training rows) to the next-course logits in the loss and "
-        "everywhere the model picks a course, so the model learns what the rule misses (careerpath/prior.py). "
-        "auto: when the model and data allow it | always: required | never",
+        "seq2seq with one token per catalog name and a dataset with catalog context: add the course prior "
+        "(learner classes read from past choices) to the next-course logits and the job prior (readiness "
+        "after the course taken) to the next-job logits, both fitted on the training rows, in the loss and "
+        "everywhere the model ranks, so the model learns what they miss (careerpath/prior.py, job_prior.py; "
+        "docs/priors.md). auto: when the model and data allow it | always: required | never",
     )
     lean_forward: bool = _f(
         True,
