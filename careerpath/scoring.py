@@ -48,6 +48,8 @@ def single_token_ids(tokenizer, prefix: str, texts: list[str]) -> list[int] | No
 
 
 # -- a lean T5 forward --------------------------------------------------------------------------
+# the classes whose forward the lean path mirrors (SeparateHeadT5 only unties the output layer)
+LEAN_CLASSES = ("T5ForConditionalGeneration", "SeparateHeadT5")
 _MIN = torch.finfo(torch.float32).min
 
 
@@ -90,7 +92,7 @@ class _LeanT5:
 
     @classmethod
     def build(cls, model) -> _LeanT5 | None:
-        if type(model).__name__ != "T5ForConditionalGeneration" or not model.config.is_encoder_decoder:
+        if type(model).__name__ not in LEAN_CLASSES or not model.config.is_encoder_decoder:
             return None
         if any(p.dtype != torch.float32 for p in model.parameters()):
             return None

@@ -972,8 +972,11 @@ def run_training(cfg: Config) -> Path:
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
     if prior is not None:
         metrics["course_prior_weights"] = prior.weights
-        if accelerator.is_main_process and job_prior is not None:
+        if accelerator.is_main_process and job_prior is not None and ctx.get("feedback") is None:
             fit_experts(final_model, tokenizer, family, cfg, prior, job_prior, val_rows, metrics)
+        elif job_prior is not None:  # validation has no ratings: it cannot judge what they taught
+            metrics["model_scale"] = {"course": prior.model_scale, "job": job_prior.model_scale}
+            log.info("feedback retrain: the model keeps its full say beside its priors (model scale 1)")
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)
