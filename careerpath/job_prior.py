@@ -9,12 +9,13 @@ job depends on the course taken just before it: for each course c the person cou
 for b the next step on the route to the goal and the other jobs the current one leads to
 (laterals). Given the course,
 
-    P(next job | c) = (1 - floor) [(1 - abandon) pattern(ready(c)) + abandon pattern(ready now)] + floor / |jobs|
+    P(next job | c) = (1 - floor) [(1 - abandon) pattern(ready(c)) + abandon pattern(ready now)] + floor spread
 
     pattern: P(next step) = move if it is ready; each ready lateral shares lateral x P(not moving
              on); stay takes the rest
 
-(an abandoned course teaches nothing, so readiness stays as it was). The four numbers are fitted
+(an abandoned course teaches nothing, so readiness stays as it was); ``spread`` shares the floor
+among the other jobs by skill similarity (:meth:`JobPrior.spread`). The four numbers are fitted
 by maximum likelihood of the training rows' next jobs *given the course actually taken* (what the
 model's decoder also sees). The next-job distribution of a profile is then the mixture over the
 whole course distribution, ``sum_c p(c) P(next job | c)``, not only over the likeliest courses.
@@ -42,7 +43,8 @@ from data_prep.textformat import STAY, parse_input
 
 JOB_PRIOR_FILE = "job_prior.json"
 PARAMS = ("move", "lateral", "abandon", "floor")
-MIN_FLOOR = 1e-3  # the least probability mass spread over every job by a fitted prior
+MIN_FLOOR = 1e-3  # the least probability mass a fitted prior spreads over other jobs
+SPREAD_TEMPERATURE = 0.1  # of the skill-similarity softmax that spreads it (JobPrior.spread)
 
 
 class JobTable:
@@ -94,6 +96,16 @@ class JobPrior:
         self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._teach_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._spread_cache: dict[str, np.ndarray] = {}
+        # importance-weighted skill vectors of the jobs, unit length, for spreading the floor
+        skill_pos = {s: i for i, s in enumerate(cat.skills)}
+        vec = np.zeros((len(cat.jobs), len(skill_pos)))
+        for r, j in enumerate(cat.jobs.values()):
+            for s, w in j.skills.items():
+                if s in skill_pos:
+                    vec[r, skill_pos[s]] = float(w)
+        norm = np.linalg.norm(vec, axis=1, keepdims=True)
+        self._job_vec = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 0)
         self._memo: OrderedDict[str, JobTable] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -143,6 +155,27 @@ class JobPrior:
             after |= ready_after.astype(np.int64) << bit
         return hop, laterals, now, after
 
+    def spread(self, job: str) -> np.ndarray:
+        """How the floor's mass is spread over the jobs and stay: by skill similarity to ``job``
+        (softmax of the cosine of importance-weighted skill vectors at temperature
+        :data:`SPREAD_TEMPERATURE`; ``job`` itself and stay get none), so a move the route rules
+        out still ranks the jobs most like this one first; uniform for a job the catalog lacks."""
+        hit = self._spread_cache.get(job)
+        if hit is None:
+            out = np.zeros(len(self.job_ids))
+            if job in self._job_pos:
+                i = self._job_pos[job]
+                z = self._job_vec @ self._job_vec[i] / SPREAD_TEMPERATURE
+                z[i] = -np.inf
+                out[:-1] = np.exp(z - z.max())
+            else:
+                out[:-1] = 1.0
+            hit = out / out.sum()
+            if len(self._spread_cache) > 4096:
+                self._spread_cache.clear()
+            self._spread_cache[job] = hit
+        return hit
+
     def _pattern(self, hop: str, laterals: list[str], code: int) -> np.ndarray:
         p = np.zeros(len(self.job_ids))
         stay = 1.0
@@ -164,8 +197,10 @@ class JobPrior:
         uniq, inv = np.unique(after, return_inverse=True)
         floor = self.params["floor"]
 
+        spread = self.spread(job)
+
         def floored(code: int) -> np.ndarray:
-            return (1 - floor) * self._pattern(hop, laterals, code) + floor / len(self.job_ids)
+            return (1 - floor) * self._pattern(hop, laterals, code) + floor * spread
 
         taught = np.stack([floored(int(c)) for c in uniq])
         return JobTable(inv.astype(np.int64), taught, floored(now), self.params["abandon"])
@@ -238,6 +273,9 @@ class JobPrior:
                     (a >> k & 1) if k else 0,
                     (now >> k & 1) if k else 0,
                     kind,
+                    float(unit.spread(row["job_id"])[unit._job_pos[label]])
+                    if label in unit._job_pos
+                    else 0.0,
                 ]
             )
         if not feats:
@@ -245,7 +283,6 @@ class JobPrior:
                 "no row to fit the job prior on (rows need next_course_id, next_job_id and *_id)"
             )
         f = torch.tensor(feats, dtype=torch.float64)
-        n_jobs = len(unit.job_ids)
         theta = torch.tensor([1.0, -3.0, -3.0, -6.0], dtype=torch.float64, requires_grad=True)
         opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
 
@@ -269,7 +306,7 @@ class JobPrior:
             p_now = pattern(f[:, 1], f[:, 3], f[:, 5])
             p = (1 - ab) * p_after + ab * p_now
             p = p.gather(1, f[:, 6:7].long()).squeeze(1)
-            return -torch.log((1 - fl) * p + fl / n_jobs).mean()
+            return -torch.log(((1 - fl) * p + fl * f[:, 7]).clamp(min=1e-300)).mean()
 
         def closure():
             opt.zero_grad()

@@ -231,3 +231,24 @@ def test_loss_adds_the_job_prior_given_the_course_at_the_next_job_position(tiny_
     assert got.item() == pytest.approx(want.item(), rel=1e-5)
     with pytest.raises(ValueError, match="job_prior_tokens"):
         training._loss(model, dict(batch), None, 1.0, None, None, ctokens)
+
+
+def test_the_floor_ranks_jobs_by_skill_similarity(tiny_dataset):
+    cat = load_catalog(tiny_dataset / "catalog")
+    prior = JobPrior(retriever_for(tiny_dataset, cat), GENERATOR | {"floor": 0.01})
+    job = next(iter(cat.jobs))
+    spread = prior.spread(job)
+    assert spread.sum() == pytest.approx(1.0) and spread[-1] == 0 and spread[prior.job_ids.index(job)] == 0
+    cos = {
+        b: prior._job_vec[prior.job_ids.index(b)] @ prior._job_vec[prior.job_ids.index(job)] for b in cat.jobs
+    }
+    order = sorted((b for b in cat.jobs if b != job), key=lambda b: -cos[b])
+    assert spread[prior.job_ids.index(order[0])] > spread[prior.job_ids.index(order[-1])]
+    assert cos[order[0]] > cos[order[-1]]
+    # a job-only profile: past the route's jobs, the others come by similarity, not tied
+    table = prior.table(job, "", set(cat.jobs[job].skills))
+    p = table.mixture(np.full(len(cat.courses), 1.0 / len(cat.courses)))
+    hop, laterals = prior.candidates(job, "")
+    rest = [b for b in order if b not in {hop, *laterals}]
+    if len(rest) >= 2:
+        assert p[prior.job_ids.index(rest[0])] >= p[prior.job_ids.index(rest[-1])]
