@@ -93,10 +93,14 @@ def model_scores(
     torch.set_num_threads(2)
     model, tok, kind = load_for_inference(model_dir)
     context = retriever_for(model_dir, catalog)  # inputs as the model was trained on (context.json)
+    from careerpath.job_prior import load_job_prior
     from careerpath.prior import load_prior
 
-    prior = load_prior(model_dir, catalog, context)  # the model's course prior, when it has one
-    scorer = CatalogScorer(model, tok, catalog, kind=kind, max_source_length=256, prior=prior)
+    prior = load_prior(model_dir, catalog, context)  # the model's priors, when it has them
+    job_prior = load_job_prior(model_dir, catalog, context) if prior is not None else None
+    scorer = CatalogScorer(
+        model, tok, catalog, kind=kind, max_source_length=256, prior=prior, job_prior=job_prior
+    )
     out = {}
     for i in range(0, len(sources), batch):
         chunk = sources[i : i + batch]
