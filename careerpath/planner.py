@@ -25,11 +25,11 @@ A* with this estimate returns the shortest plan in hours (or, ``mode="steps"``, 
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from data_prep.catalog import Catalog
 from data_prep.progression import Progression, coverage, ready_to_move
@@ -37,8 +37,10 @@ from data_prep.progression import Progression, coverage, ready_to_move
 IMPORTANT_SHARE = 0.4
 """A skill is important for a job when its weight is at least this share of the job's top weight
 (bundled catalog: every required skill; O*NET: not the generic or office-software ones)."""
-MAX_EXPANSIONS = 200_000
-"""States one exact search may expand before it gives up (a plan is then not claimed shortest)."""
+MAX_PATHS = 30
+"""Sequences of jobs (routes) one exact search tries, fewest moves first."""
+MILP_SECONDS = 10.0
+"""Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
 PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
 
 
@@ -104,7 +106,8 @@ class Planner:
                 self.teach_of.setdefault(s, []).append(i)
         self.pos = {c.id: i for i, c in enumerate(self.courses)}
         self._important: dict[str, frozenset[str]] = {}
-        self._bound_cache: dict[tuple, float] = {}
+        self._bound_cache: dict[tuple, _Space] = {}
+        self._plan_cache: dict[tuple, Plan | None] = {}
         self._allowed_ref: Sequence[bool] | None = None  # held, so the cache key cannot be reused
 
     def _allowed_key(self, allowed: Sequence[bool]) -> None:
@@ -112,6 +115,7 @@ class Planner:
         if allowed is not self._allowed_ref:
             self._allowed_ref = allowed
             self._bound_cache.clear()
+            self._plan_cache.clear()
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -194,69 +198,37 @@ class Planner:
     def take(self, state: State, i: int, goal: str) -> tuple[State, list[str]]:
         return self.settle(State(state.job, state.skills | frozenset(self.courses[i].skills)), goal)
 
-    # -- the admissible estimate -------------------------------------------------------------------
-    def _gap_bound(self, skills: frozenset[str], job_id: str, allowed: Sequence[bool], mode: str) -> float:
-        """Least hours (or course steps) to bring ``job_id``'s coverage to the threshold, courses taken
-        in part allowed; inf when the allowed courses cannot."""
-        job = self.catalog.jobs[job_id]
-        total = sum(job.skills.values())
-        need = (
-            self.threshold * total
-            - sum(w for s, w in job.skills.items() if s in skills)
-            - 1e-9 * max(total, 1)
-        )
-        if need <= 0:
-            return 0.0
-        gain: dict[int, float] = {}
-        teachable = 0.0
-        mandatory = 0.0
-        slack = (1.0 - self.threshold) * total + 1e-9 * max(total, 1)
-        for s, w in job.skills.items():
-            if s in skills or w <= 0:
-                continue
-            teachers = [i for i in self.teach_of.get(s, ()) if allowed[i]]
-            if teachers:
-                teachable += w
-                for i in teachers:
-                    gain[i] = gain.get(i, 0.0) + w
-            if w > slack:  # must be learnt
-                cheapest = min(
-                    (self.hours[i] if mode == "hours" else 1.0 for i in teachers), default=math.inf
-                )
-                mandatory = max(mandatory, cheapest)
-        if teachable < need:
-            return math.inf
-        cost = (lambda i: self.hours[i]) if mode == "hours" else (lambda i: 1.0)
-        bound, left = 0.0, need
-        for i in sorted(gain, key=lambda i: (cost(i) / gain[i], i)):
-            if gain[i] >= left:
-                bound += cost(i) * left / gain[i]
-                break
-            bound += cost(i)
-            left -= gain[i]
-        if mode == "steps":
-            bound = math.ceil(bound - 1e-9)
-        return max(bound, mandatory)
+    # -- exact search ------------------------------------------------------------------------------
+    def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> _Space:
+        """The lower bounds' view from ``start_job`` to ``goal`` (cached while ``allowed`` stays)."""
+        self._allowed_key(allowed)
+        key = ("space", start_job, goal)
+        if key not in self._bound_cache:
+            if len(self._bound_cache) > 256:
+                self._bound_cache.clear()
+            self._bound_cache[key] = _Space(self, start_job, goal, allowed)
+        return self._bound_cache[key]
 
     def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:
         """Admissible estimate of the hours (``mode="steps"``: course steps) still needed."""
-        if state.job == goal:
-            return 0.0
-        self._allowed_key(allowed)
-        key = (state, goal, mode)
-        if key in self._bound_cache:
-            return self._bound_cache[key]
-        bound = self._gap_bound(state.skills, goal, allowed, mode)
-        if not self.direct_ok(state.job, goal):
-            route = self.route_jobs(state.job, goal)
-            hop = min((self._gap_bound(state.skills, b, allowed, mode) for b in route), default=math.inf)
-            bound = max(bound, hop)
-        if len(self._bound_cache) > 500_000:
-            self._bound_cache.clear()
-        self._bound_cache[key] = bound
-        return bound
+        sp = self.space(state.job, goal, allowed)
+        return sp.estimate(state.job, sp.mask(state.skills), mode)
 
-    # -- exact search ------------------------------------------------------------------------------
+    def paths(self, job: str | None, goal: str) -> list[list[str]]:
+        """The sequences of jobs a plan from ``job`` can move through to ``goal`` (at most
+        ``MAX_PATHS``, fewest moves first): next jobs on shortest routes, and a direct move to the
+        goal wherever it is allowed."""
+        out, frontier = [], [[]]
+        while frontier and len(out) < MAX_PATHS:
+            nxt = []
+            for path in frontier:
+                at = path[-1] if path else job
+                if self.direct_ok(at, goal):
+                    out.append(path + [goal])
+                nxt += [path + [b] for b in self.route_jobs(at, goal)]
+            frontier = nxt
+        return out[:MAX_PATHS]
+
     def shortest(
         self,
         start: State,
@@ -266,48 +238,136 @@ class Planner:
         cap: float | None = None,
     ) -> Plan | None:
         """The plan reaching ``goal`` with the fewest hours (``mode="steps"``: fewest course steps,
-        then hours), A* from ``start`` (settled first); None when none exists (within ``cap``)."""
+        then hours) from ``start``; None when none does (within ``cap``). Exact on the set-cover core
+        (:meth:`_solve`, one integer program per sequence of jobs), then ordered and replayed."""
         start, _ = self.settle(start, goal)
-        cost = (lambda i: self.hours[i]) if mode == "hours" else (lambda i: 1.0 + 1e-6 * self.hours[i])
-        tick = itertools.count()
-        h0 = self.estimate(start, goal, allowed, mode)
-        if math.isinf(h0) or (cap is not None and h0 > cap + 1e-9):
+        if cap is not None and cap < -1e-9:
             return None
-        best_g = {start: 0.0}
-        parent: dict[State, tuple[State, int]] = {}
-        heap = [(h0, 0.0, next(tick), start)]
-        expansions = 0
-        while heap:
-            f, g, _, state = heapq.heappop(heap)
-            if g > best_g.get(state, math.inf) + 1e-12:
-                continue
-            if state.job == goal:
-                return self._plan_of(state, parent, g, expansions)
-            expansions += 1
-            if expansions > MAX_EXPANSIONS:
-                return None
-            for i in self.successors(state, goal, allowed):
-                nxt, _ = self.take(state, i, goal)
-                g2 = g + cost(i)
-                if g2 >= best_g.get(nxt, math.inf) - 1e-12:
-                    continue
-                h = self.estimate(nxt, goal, allowed, mode)
-                if math.isinf(h) or (cap is not None and g2 + h > cap + 1e-9):
-                    continue
-                best_g[nxt] = g2
-                parent[nxt] = (state, i)
-                # ties: the deeper state first (fewer states to expand)
-                heapq.heappush(heap, (g2 + h, -g2, next(tick), nxt))
-        return None
+        if start.job == goal:
+            return Plan([], 0.0, True, start)
+        lb = self.estimate(start, goal, allowed, mode)
+        if math.isinf(lb) or (cap is not None and lb > cap + 1e-9):
+            return None
+        key = (start, goal, mode)
+        if key in self._plan_cache:
+            best = self._plan_cache[key]
+        else:
+            best = None
+            for path in self.paths(start.job, goal):
+                chosen = self._solve(start, path, allowed, mode)
+                plan = None if chosen is None else self._order(start, chosen, goal)
+                if plan is not None and (
+                    best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
+                ):
+                    best = plan
+            if len(self._plan_cache) > 20_000:
+                self._plan_cache.clear()
+            self._plan_cache[key] = best
+        if best is None or (cap is not None and self._cost(best, mode) > cap + 1e-9):
+            return None
+        return best
 
-    def _plan_of(self, end: State, parent: dict, g: float, expansions: int) -> Plan:
-        seq, node = [], end
-        while node in parent:
-            node, i = parent[node]
+    def _cost(self, plan: Plan, mode: str) -> float:
+        return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
+
+    def _solve(self, start: State, path: list[str], allowed: Sequence[bool], mode: str) -> list[int] | None:
+        """The cheapest set of worthwhile courses after which every job of ``path`` is within the
+        move threshold (a mixed-integer program: a 0/1 choice per course, a covered share per
+        skill no more than the chosen courses teaching it, each job's covered weight at least its
+        threshold, a chosen course's missing prerequisites taught by a chosen course)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        held = start.skills
+        jobs = [self.catalog.jobs[j] for j in path]
+        want = {s for j in path for s in self.important(j) if s not in held}
+        cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
+        grow = list(cands)
+        while grow:  # the courses teaching missing prerequisites of candidates, all the way down
+            i = grow.pop()
+            for q in self.courses[i].prerequisites:
+                if q not in held:
+                    for k in self.teach_of.get(q, ()):
+                        if allowed[k] and k not in cands:
+                            cands.add(k)
+                            grow.append(k)
+        cands = sorted(cands)
+        skills = sorted({s for j in jobs for s in j.skills if s not in held})
+        n, m = len(cands), len(skills)
+        col = {i: k for k, i in enumerate(cands)}
+        srow = {s: n + k for k, s in enumerate(skills)}
+        rows, lo, hi = [], [], []
+        for job in jobs:
+            total = sum(job.skills.values())
+            need = self.threshold * total - sum(w for s, w in job.skills.items() if s in held)
+            if need > 1e-9:
+                row = np.zeros(n + m)
+                for s, w in job.skills.items():
+                    if s in srow:
+                        row[srow[s]] = w
+                rows.append(row)
+                lo.append(need - 1e-9 * max(total, 1.0))
+                hi.append(np.inf)
+        for s in skills:  # covered share <= chosen courses teaching it
+            row = np.zeros(n + m)
+            row[srow[s]] = 1.0
+            for i in self.teach_of.get(s, ()):
+                if i in col:
+                    row[col[i]] = -1.0
+            rows.append(row)
+            lo.append(-np.inf)
+            hi.append(0.0)
+        for i in cands:  # prerequisites
+            for q in self.courses[i].prerequisites:
+                if q in held:
+                    continue
+                row = np.zeros(n + m)
+                row[col[i]] = 1.0
+                for k in self.teach_of.get(q, ()):
+                    if k in col and k != i:
+                        row[col[k]] -= 1.0
+                rows.append(row)
+                lo.append(-np.inf)
+                hi.append(0.0)
+        hours = np.array([self.hours[i] for i in cands])
+        c = np.concatenate([hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours, np.zeros(m)])
+        res = milp(
+            c,
+            constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
+            integrality=np.concatenate([np.ones(n), np.zeros(m)]),
+            bounds=Bounds(0, 1),
+            options={"time_limit": MILP_SECONDS},
+        )
+        if res.x is None or res.status not in (0, 1):
+            return None
+        return [i for k, i in enumerate(cands) if res.x[k] > 0.5]
+
+    def _order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
+        """The chosen courses in an order a person can take them (prerequisites first, the next
+        job's important skills before the goal's), replayed with the move rule; None when the
+        replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
+        state, left, seq = start, list(chosen), []
+        while left and state.job != goal:
+            want = self.wanted(state, goal)
+            ready = [i for i in left if all(p in state.skills for p in self.courses[i].prerequisites)]
+            if not ready:
+                return None
+            nxt = (self.route_jobs(state.job, goal) or [goal])[0]
+            imp = self.important(nxt)
+
+            i = min(ready, key=lambda i, st=state, imp=imp, want=want: self._rank(i, st, imp, want))
+            left.remove(i)
+            if not any(s in want for s in self.courses[i].skills if s not in state.skills):
+                continue  # adds nothing wanted any more
             seq.append(i)
-        ids = [self.courses[i].id for i in reversed(seq)]
-        hours = sum(self.hours[i] for i in seq)
-        return Plan(ids, round(hours, 6), True, end, expansions)
+            state, _ = self.take(state, i, goal)
+        if state.job != goal:
+            return None
+        hours = round(sum(self.hours[i] for i in seq), 6)
+        return Plan([self.courses[i].id for i in seq], hours, True, state)
+
+    def _rank(self, i: int, state: State, imp: frozenset[str], want: dict[str, str]) -> tuple:
+        new = [s for s in self.courses[i].skills if s not in state.skills]
+        return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
 
     # -- guided search -----------------------------------------------------------------------------
     def guided(
@@ -341,8 +401,6 @@ class Planner:
                     break
                 nxt, _ = self.take(state, i, goal)
                 left = bound - g - self.hours[i]
-                if self.estimate(nxt, goal, allowed) > left + 1e-9:
-                    continue
                 completion = self.shortest(nxt, goal, allowed, cap=left)
                 if completion is not None:
                     chosen = (i, completion)
@@ -408,9 +466,141 @@ class Planner:
                 if s not in state.skills and not any(allowed[i] for i in self.teach_of.get(s, ()))
             ]
             d.unteachable += [s for s in miss if s not in d.unteachable]
-            if job_id == goal and math.isinf(self._gap_bound(state.skills, goal, allowed, "hours")):
-                d.reachable = False
+        space = self.space(state.job, goal, allowed)
+        if math.isinf(space.gap_bound(space.mask(state.skills), goal, "hours")):
+            d.reachable = False
         return d
 
     def coverage_of(self, state: State, job_id: str) -> float:
         return coverage(set(state.skills), self.catalog.jobs[job_id])
+
+
+class _Space:
+    """One exact search's world: the jobs on shortest routes from a start job to the goal, the
+    skills they (and the prerequisites of courses teaching them) involve, as bits of an int, and
+    the allowed courses that teach some of them. Two courses teaching the same of these skills
+    with the same prerequisites are one choice (the cheaper); a course teaching a subset of what a
+    no dearer one teaches, with no more prerequisites, is never needed on a shortest plan and is
+    left out. Exact: skills outside the space change no coverage, want or prerequisite it looks at."""
+
+    def __init__(self, planner: Planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
+        self.p, self.goal = planner, goal
+        cat = planner.catalog
+        jobs, frontier = set(), [goal] + ([start_job] if start_job else [])
+        while frontier:
+            j = frontier.pop()
+            if j not in jobs:
+                jobs.add(j)
+                frontier += planner.route_jobs(j, goal)
+        skills = {s for j in jobs for s in cat.jobs[j].skills}
+        grow = True
+        while grow:  # prerequisites of courses teaching them, all the way down
+            grow = False
+            for s in list(skills):
+                for i in planner.teach_of.get(s, ()):
+                    for q in planner.courses[i].prerequisites:
+                        if q not in skills:
+                            skills.add(q)
+                            grow = True
+        self.bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
+        self.jobs = jobs
+        self.weights = {j: [(self.bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
+        self.total = {j: sum(w for _, w in self.weights[j]) for j in jobs}
+        self.important = {j: self.mask(planner.important(j)) for j in jobs}
+        self.all_courses = [
+            (i, self.mask(c.skills), self.mask(c.prerequisites))
+            for i, c in enumerate(planner.courses)
+            if allowed[i] and self.mask(c.skills)
+        ]
+        self.courses = self._undominated()
+        self.teachers: dict[int, list[int]] = {}
+        for k, (_, m, _) in enumerate(self.courses):
+            b = m
+            while b:
+                low = b & -b
+                self.teachers.setdefault(low, []).append(k)
+                b ^= low
+        self._est: dict[tuple, float] = {}
+        self._want: dict[tuple, int] = {}
+
+    def mask(self, skills) -> int:
+        out = 0
+        for s in skills:
+            out |= self.bit.get(s, 0)
+        return out
+
+    def _undominated(self) -> list[tuple[int, int, int]]:
+        hours = self.p.hours
+        best: dict[tuple[int, int], tuple[int, int, int]] = {}
+        for c in self.all_courses:
+            key = (c[1], c[2])
+            if key not in best or hours[c[0]] < hours[best[key][0]]:
+                best[key] = c
+        out: list[tuple[int, int, int]] = []
+        for c in sorted(best.values(), key=lambda c: (hours[c[0]], -c[1].bit_count(), c[0])):
+            if not any(
+                (c[1] & ~d[1]) == 0 and (d[2] & ~c[2]) == 0 and hours[d[0]] <= hours[c[0]] for d in out
+            ):
+                out.append(c)
+        return out
+
+    def gap_bound(self, held: int, job: str, mode: str) -> float:
+        """Least hours (or course steps) to bring ``job``'s coverage to the threshold, courses
+        shares of courses allowed (a fractional knapsack over skills, each at the least share of
+        a course's cost per unit of weight it adds), and at least the cheapest course teaching a
+        skill that must be learnt; inf when the courses cannot."""
+        total = self.total[job]
+        have = sum(w for b, w in self.weights[job] if held & b)
+        need = self.p.threshold * total - have - 1e-9 * max(total, 1)
+        if need <= 0:
+            return 0.0
+        hours = self.p.hours
+        cost = (lambda k: hours[self.courses[k][0]]) if mode == "hours" else (lambda k: 1.0)
+        slack = (1.0 - self.p.threshold) * total + 1e-9 * max(total, 1)
+        gain: dict[int, float] = {}
+        teachable = mandatory = 0.0
+        for b, w in self.weights[job]:
+            if held & b or w <= 0:
+                continue
+            ts = self.teachers.get(b, ())
+            if ts:
+                teachable += w
+                for k in ts:
+                    gain[k] = gain.get(k, 0.0) + w
+            if w > slack:
+                mandatory = max(mandatory, min((cost(k) for k in ts), default=math.inf))
+        if teachable < need:
+            return math.inf
+        # each course's cost shared over the missing skills it teaches, in proportion to weight:
+        # a skill costs at least its cheapest share, and each skill is learnt once
+        rate: list[tuple[float, float]] = []
+        for b, w in self.weights[job]:
+            ts = self.teachers.get(b, ())
+            if held & b or w <= 0 or not ts:
+                continue
+            rate.append((min(cost(k) / gain[k] for k in ts), w))
+        bound, left = 0.0, need
+        for r, w in sorted(rate):
+            if w >= left:
+                bound += r * left
+                break
+            bound += r * w
+            left -= w
+        if mode == "steps":
+            bound = math.ceil(bound - 1e-9)
+        return max(bound, mandatory)
+
+    def estimate(self, job: str | None, held: int, mode: str) -> float:
+        if job == self.goal:
+            return 0.0
+        key = (job, held, mode)
+        out = self._est.get(key)
+        if out is None:
+            out = self.gap_bound(held, self.goal, mode)
+            if not self.p.direct_ok(job, self.goal):
+                route = self.p.route_jobs(job, self.goal)
+                out = max(out, min((self.gap_bound(held, b, mode) for b in route), default=math.inf))
+            if len(self._est) > 300_000:
+                self._est.clear()
+            self._est[key] = out
+        return out
