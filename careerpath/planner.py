@@ -34,9 +34,10 @@ import numpy as np
 from data_prep.catalog import Catalog
 from data_prep.progression import Progression, coverage, ready_to_move
 
-IMPORTANT_SHARE = 0.4
+IMPORTANT_SHARE = 1 / 3
 """A skill is important for a job when its weight is at least this share of the job's top weight
-(bundled catalog: every required skill; O*NET: not the generic or office-software ones)."""
+(bundled catalog: every required skill; O*NET: every rated element, generic ones too, but not the
+low-weight "Office software")."""
 MAX_PATHS = 30
 """Sequences of jobs (routes) one exact search tries, fewest moves first."""
 MILP_SECONDS = 10.0
@@ -136,21 +137,25 @@ class Planner:
         return self.catalog.jobs[goal].level <= self.catalog.jobs[job].level + 1
 
     def route_jobs(self, job: str | None, goal: str) -> list[str]:
-        """Next jobs on a shortest route to ``goal`` (closest first, then by transition score)."""
+        """Next jobs on a shortest route to ``goal`` in the transition graph, never a level down
+        (closest first, then by transition score)."""
         if not job or job == goal:
             return []
         dist = self.progression.distances_to(goal)
         if job not in dist:
             return []
+        level = self.catalog.jobs[job].level
         options = [
-            (dist[b], -s, b) for b, s in self.progression.next_jobs[job] if dist.get(b, 1e9) < dist[job]
+            (dist[b], -s, b)
+            for b, s in self.progression.next_jobs[job]
+            if dist.get(b, 1e9) < dist[job] and self.catalog.jobs[b].level >= level
         ]
         return [b for _, _, b in sorted(options) if b != goal]
 
     def targets(self, job: str | None, goal: str) -> list[str]:
-        """The jobs a plan from ``job`` moves to next: the goal when a direct move is allowed, and
-        the next jobs on the route."""
-        return ([goal] if self.direct_ok(job, goal) else []) + self.route_jobs(job, goal)
+        """The jobs a plan from ``job`` moves to next: the goal when a direct move is allowed (a job
+        on the way would add nothing: skills come from courses), else the next jobs on the route."""
+        return [goal] if self.direct_ok(job, goal) else self.route_jobs(job, goal)
 
     def settle(self, state: State, goal: str) -> tuple[State, list[str]]:
         """Apply every move the rule allows (the goal first): the new state and the jobs moved to."""
@@ -174,7 +179,7 @@ class Planner:
     def wanted(self, state: State, goal: str) -> dict[str, str]:
         """Missing skills worth learning -> the job that rates them important (or "prerequisite")."""
         out: dict[str, str] = {}
-        for job in (goal, *self.route_jobs(state.job, goal)):
+        for job in dict.fromkeys((goal, *self.targets(state.job, goal))):
             for s in self.important(job):
                 if s not in state.skills:
                     out.setdefault(s, job)
@@ -225,7 +230,8 @@ class Planner:
                 at = path[-1] if path else job
                 if self.direct_ok(at, goal):
                     out.append(path + [goal])
-                nxt += [path + [b] for b in self.route_jobs(at, goal)]
+                else:
+                    nxt += [path + [b] for b in self.route_jobs(at, goal)]
             frontier = nxt
         return out[:MAX_PATHS]
 
@@ -351,7 +357,7 @@ class Planner:
             ready = [i for i in left if all(p in state.skills for p in self.courses[i].prerequisites)]
             if not ready:
                 return None
-            nxt = (self.route_jobs(state.job, goal) or [goal])[0]
+            nxt = (self.targets(state.job, goal) or [goal])[0]
             imp = self.important(nxt)
 
             i = min(ready, key=lambda i, st=state, imp=imp, want=want: self._rank(i, st, imp, want))
@@ -434,7 +440,8 @@ class Planner:
                 gain = sum(job.skills.get(s, 0.0) for s in new)
                 hop_gain = sum(
                     self.catalog.jobs[b].skills.get(s, 0.0)
-                    for b in self.route_jobs(state.job, goal)
+                    for b in self.targets(state.job, goal)
+                    if b != goal
                     for s in new
                 )
                 key = (gain + 0.5 * hop_gain) / max(self.hours[i], 1.0)
@@ -458,7 +465,7 @@ class Planner:
                 f"no move leads from {cat.jobs[state.job].title} towards {cat.jobs[goal].title} in the "
                 "transition graph, and the goal is more than one level up"
             )
-        for job_id in [goal, *self.route_jobs(state.job, goal)]:
+        for job_id in dict.fromkeys([goal, *self.targets(state.job, goal)]):
             job = cat.jobs[job_id]
             miss = [
                 s

@@ -495,7 +495,7 @@ class Recommender:
         (a course adding none is a prerequisite of a later one, or not worth taking)."""
         names, jobs = self.catalog.skill_names, self.catalog.jobs
         new = [s for s in c.skills if s not in state.skills]
-        for job_id in (goal, *self.planner.route_jobs(state.job, goal)):
+        for job_id in dict.fromkeys((goal, *self.planner.targets(state.job, goal))):
             hit = [s for s in new if s in self.planner.important(job_id)]
             if hit:
                 label = "your goal" if job_id == goal else "your next move,"

@@ -98,7 +98,7 @@ def assert_every_step_worth_taking(rec, path, start_skills: set[str], start_job:
         course = cat.courses[s.id]
         new = [x for x in course.skills if x not in skills]
         needed = set(rec.planner.important(goal))
-        for b in rec.planner.route_jobs(job, goal):
+        for b in rec.planner.targets(job, goal):
             needed |= rec.planner.important(b)
         later = [cat.courses[t.id] for t in steps[k + 1 :] if t.kind == "course"]
         prereq = [x for x in new if any(x in c.prerequisites for c in later)]
