@@ -190,11 +190,16 @@ class Planner:
                         out.setdefault(p, "prerequisite")
         return out
 
-    def successors(self, state: State, goal: str, allowed: Sequence[bool]) -> list[int]:
-        """Courses worth taking from ``state``: allowed, prerequisites held, adding a wanted skill."""
+    def successors(
+        self, state: State, goal: str, allowed: Sequence[bool], prerequisites: bool = True
+    ) -> list[int]:
+        """Courses worth taking from ``state``: allowed, prerequisites held, adding a wanted skill
+        (``prerequisites=False``: an important one itself, not only a prerequisite of one)."""
         want = self.wanted(state, goal)
         out = set()
-        for s in want:
+        for s, why in want.items():
+            if why == "prerequisite" and not prerequisites:
+                continue
             for i in self.teach_of.get(s, ()):
                 if allowed[i] and all(p in state.skills for p in self.courses[i].prerequisites):
                     out.add(i)
@@ -395,7 +400,9 @@ class Planner:
             return None
         seq, sources, g = [], [], 0.0
         while state.job != goal:
-            cands = self.successors(state, goal, allowed)
+            # the guide picks among courses adding an important skill; a prerequisite-only course
+            # comes from the shortest completion, which needs it
+            cands = self.successors(state, goal, allowed, prerequisites=False)
             order = cands
             if guide is not None:
                 scores = guide(state, seq)

@@ -491,19 +491,27 @@ class Recommender:
         return b
 
     def _worth(self, state: State, c: Course, goal: str, later: list[str]) -> tuple[list[str], str]:
-        """The skills ``c`` adds that the next job or the goal rates important, and why it is taken
+        """The skills ``c`` adds that the goal or the next job rates important, and why it is taken
         (a course adding none is a prerequisite of a later one, or not worth taking)."""
         names, jobs = self.catalog.skill_names, self.catalog.jobs
         new = [s for s in c.skills if s not in state.skills]
-        for job_id in dict.fromkeys((goal, *self.planner.targets(state.job, goal))):
-            hit = [s for s in new if s in self.planner.important(job_id)]
-            if hit:
+        by_job: dict[str, list[str]] = {}
+        for s in new:
+            for job_id in dict.fromkeys((goal, *self.planner.targets(state.job, goal))):
+                if s in self.planner.important(job_id):
+                    by_job.setdefault(job_id, []).append(s)
+                    break
+        if by_job:
+            parts = []
+            for job_id, hit in by_job.items():
                 label = "your goal" if job_id == goal else "your next move,"
                 weights = ", ".join(f"{jobs[job_id].skills[s]:.2f}" for s in hit)
-                return hit, (
-                    f"adds {', '.join(names(hit))}, which {label} {jobs[job_id].title} rates important "
+                parts.append(
+                    f"{', '.join(names(hit))}, which {label} {jobs[job_id].title} rates important "
                     f"(weight {weights})"
                 )
+            hits = [s for s in new if any(s in v for v in by_job.values())]
+            return hits, "adds " + "; and ".join(parts)
         for cid in later:
             need = [s for s in new if s in self.catalog.courses[cid].prerequisites]
             if need:
