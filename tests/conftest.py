@@ -9,7 +9,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# the public releases (../shared/data next to the checkout; CAREERPATH_SHARED_DATA elsewhere, e.g. a worktree)
+SHARED_DATA = Path(os.environ.get("CAREERPATH_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
