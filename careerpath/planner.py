@@ -40,6 +40,9 @@ IMPORTANT_SHARE = 1 / 3
 low-weight "Office software")."""
 MAX_PATHS = 30
 """Sequences of jobs (routes) one exact search tries, fewest moves first."""
+EXACT_CHECKS = 3
+"""Candidates per step whose completion the guided plan checks exactly (an integer program each)
+when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
 MILP_SECONDS = 10.0
 """Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
 PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
@@ -407,13 +410,23 @@ class Planner:
             if guide is not None:
                 scores = guide(state, seq)
                 order = sorted(cands, key=lambda i: (-scores[i], i))[:top_k]
-            chosen = None
+            chosen, exact_checks = None, 0
             for i in order:
                 if rest.courses and self.courses[i].id == rest.courses[0]:
                     chosen = (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end))
                     break
                 nxt, _ = self.take(state, i, goal)
                 left = bound - g - self.hours[i]
+                if self.estimate(nxt, goal, allowed) > left + 1e-9:
+                    continue  # no completion fits: the admissible estimate already says so
+                # the known completion, less what the course made redundant, often still fits
+                quick = self._order(nxt, [self.pos[c] for c in rest.courses], goal)
+                if quick is not None and quick.hours <= left + 1e-9:
+                    chosen = (i, quick)
+                    break
+                if exact_checks >= EXACT_CHECKS:
+                    continue
+                exact_checks += 1
                 completion = self.shortest(nxt, goal, allowed, cap=left)
                 if completion is not None:
                     chosen = (i, completion)
@@ -526,7 +539,7 @@ class _Space:
             for i, c in enumerate(planner.courses)
             if allowed[i] and self.mask(c.skills)
         ]
-        self.courses = self._undominated()
+        self.courses = self.all_courses
         self.teachers: dict[int, list[int]] = {}
         for k, (_, m, _) in enumerate(self.courses):
             b = m
@@ -541,21 +554,6 @@ class _Space:
         out = 0
         for s in skills:
             out |= self.bit.get(s, 0)
-        return out
-
-    def _undominated(self) -> list[tuple[int, int, int]]:
-        hours = self.p.hours
-        best: dict[tuple[int, int], tuple[int, int, int]] = {}
-        for c in self.all_courses:
-            key = (c[1], c[2])
-            if key not in best or hours[c[0]] < hours[best[key][0]]:
-                best[key] = c
-        out: list[tuple[int, int, int]] = []
-        for c in sorted(best.values(), key=lambda c: (hours[c[0]], -c[1].bit_count(), c[0])):
-            if not any(
-                (c[1] & ~d[1]) == 0 and (d[2] & ~c[2]) == 0 and hours[d[0]] <= hours[c[0]] for d in out
-            ):
-                out.append(c)
         return out
 
     def gap_bound(self, held: int, job: str, mode: str) -> float:

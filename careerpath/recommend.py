@@ -2,10 +2,11 @@
 
 Only real catalog items come out: rankings are exact over the whole catalog (every course and job
 scored by :class:`careerpath.scoring.CatalogScorer`), and the person's exclusions and caps are
-applied as masks before ranking. Pathways are a beam search over steps (take a course, then move
-job when the move is realistic) driven by the model's goal-conditioned probabilities; when the
-model cannot reach the goal in ``max_steps`` the engine says so and falls back to skill-gap
-planning, marked as such. Every explanation is computed from the catalog, never generated.
+applied as masks before ranking. Pathways come from :mod:`careerpath.planner`: the shortest plan
+in hours (exact), and by default a plan that takes the model's most likely worthwhile course at
+each step while it can still reach the goal within 1.2x the shortest plan's hours; no step cap
+unless the person sets a budget. Unreachable goals are said to be so, with what is missing.
+Every explanation is computed from the catalog, never generated (docs/pathways.md).
 """
 
 from __future__ import annotations
