@@ -40,7 +40,7 @@ IMPORTANT_SHARE = 1 / 3
 low-weight "Office software")."""
 MAX_PATHS = 30
 """Sequences of jobs (routes) one exact search tries, fewest moves first."""
-EXACT_CHECKS = 3
+EXACT_CHECKS = 8
 """Candidates per step whose completion the guided plan checks exactly (an integer program each)
 when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
 MILP_SECONDS = 10.0
