@@ -1,26 +1,26 @@
-"""Pathway planning over courses and job moves: the shortest plan in hours (A*), plans that follow a
-guide (the model's probabilities) within a bound of it, and why a goal cannot be reached.
+"""Pathway planning over courses and job moves: the shortest plan in hours (exact, an integer
+program on the set-cover core), plans that follow a guide (the model's probabilities) within a
+bound of it, and why a goal cannot be reached (docs/pathways.md).
 
 A state is the job held and the skills held. A course step adds its skills and costs its hours; a
 job move costs nothing and happens as soon as it is allowed (:meth:`Planner.settle`): the move rule
 is the catalog's one (:func:`data_prep.progression.ready_to_move`, the context's ``move_threshold``),
-to the goal when the goal is a typical next move or at most one level up (a direct move), else to a
-next job on a shortest route of the transition graph (:meth:`Progression.distances_to`).
+straight to the goal when it is a typical next move or at most one level up (a direct move), else
+to a next job on a shortest route of the transition graph, never a level down.
 
-Only steps worth taking are searched: a course must add a skill that the goal or a next job on the
-route rates *important* (weight at least ``IMPORTANT_SHARE`` of that job's most important skill), or
-a missing prerequisite of a course that does. The search has no step cap; the estimate of the hours
-still needed is admissible (never more than the truth) and consistent:
+Only steps worth taking are planned: a course must add a skill that the goal or the next job rates
+*important* (weight at least ``IMPORTANT_SHARE`` of that job's top weight), or a missing
+prerequisite of a course that does. There is no step cap. An admissible estimate of the hours
+still needed (:class:`_Space`, never more than the truth) rejects hopeless states cheaply and tells
+unreachable goals apart:
 
-* the goal needs ``move_threshold x total weight`` of its skills; a course adds at most the weight
-  of the goal skills it teaches that are missing, so the cheapest way to add the weight still
-  needed, where a course may be taken in part (a fractional knapsack: courses by hours per weight
-  added), is a lower bound on the hours; the same for the next jobs on the route (the least of them)
-  when the goal is not one move away;
-* a goal skill whose weight exceeds the slack ``(1 - move_threshold) x total`` must be learnt, so the
+* the goal needs ``move_threshold x total weight`` of its skills; each course's hours are shared
+  over the missing skills it teaches in proportion to their weight, each skill priced at its
+  cheapest share, and the weight still needed filled with the cheapest skills first (a fractional
+  knapsack over skills); the same for the next jobs on the route (the least of them) when the goal
+  is not one move away;
+* a skill whose weight exceeds the slack ``(1 - move_threshold) x total`` must be learnt, so the
   cheapest course teaching it is a lower bound too; the estimate is the largest of these.
-
-A* with this estimate returns the shortest plan in hours (or, ``mode="steps"``, in course steps).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data_prep.catalog import Catalog
-from data_prep.progression import Progression, coverage, ready_to_move
+from data_prep.progression import Progression, ready_to_move
 
 IMPORTANT_SHARE = 1 / 3
 """A skill is important for a job when its weight is at least this share of the job's top weight
@@ -498,17 +498,11 @@ class Planner:
             d.reachable = False
         return d
 
-    def coverage_of(self, state: State, job_id: str) -> float:
-        return coverage(set(state.skills), self.catalog.jobs[job_id])
-
 
 class _Space:
-    """One exact search's world: the jobs on shortest routes from a start job to the goal, the
-    skills they (and the prerequisites of courses teaching them) involve, as bits of an int, and
-    the allowed courses that teach some of them. Two courses teaching the same of these skills
-    with the same prerequisites are one choice (the cheaper); a course teaching a subset of what a
-    no dearer one teaches, with no more prerequisites, is never needed on a shortest plan and is
-    left out. Exact: skills outside the space change no coverage, want or prerequisite it looks at."""
+    """The estimate's world: the jobs on shortest routes from a start job to the goal, the skills
+    they (and the prerequisites of courses teaching them) involve, as bits of an int, and the
+    allowed courses that teach some of them."""
 
     def __init__(self, planner: Planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
         self.p, self.goal = planner, goal
