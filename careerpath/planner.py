@@ -45,6 +45,7 @@ EXACT_CHECKS = 8
 when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
 MILP_SECONDS = 10.0
 """Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
+_UNSOLVED = object()  # a plan cache miss (None is a solved "no plan")
 PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
 
 
@@ -110,16 +111,10 @@ class Planner:
                 self.teach_of.setdefault(s, []).append(i)
         self.pos = {c.id: i for i, c in enumerate(self.courses)}
         self._important: dict[str, frozenset[str]] = {}
+        # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
+        # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, _Space] = {}
         self._plan_cache: dict[tuple, Plan | None] = {}
-        self._allowed_ref: Sequence[bool] | None = None  # held, so the cache key cannot be reused
-
-    def _allowed_key(self, allowed: Sequence[bool]) -> None:
-        """Estimates depend on the allowed courses: a new mask clears the cache."""
-        if allowed is not self._allowed_ref:
-            self._allowed_ref = allowed
-            self._bound_cache.clear()
-            self._plan_cache.clear()
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -214,13 +209,13 @@ class Planner:
     # -- exact search ------------------------------------------------------------------------------
     def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> _Space:
         """The lower bounds' view from ``start_job`` to ``goal`` (cached while ``allowed`` stays)."""
-        self._allowed_key(allowed)
-        key = ("space", start_job, goal)
-        if key not in self._bound_cache:
+        key = (start_job, goal, allowed)
+        space = self._bound_cache.get(key)
+        if space is None:
             if len(self._bound_cache) > 256:
                 self._bound_cache.clear()
-            self._bound_cache[key] = _Space(self, start_job, goal, allowed)
-        return self._bound_cache[key]
+            space = self._bound_cache[key] = _Space(self, start_job, goal, allowed)
+        return space
 
     def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:
         """Admissible estimate of the hours (``mode="steps"``: course steps) still needed."""
@@ -262,10 +257,9 @@ class Planner:
         lb = self.estimate(start, goal, allowed, mode)
         if math.isinf(lb) or (cap is not None and lb > cap + 1e-9):
             return None
-        key = (start, goal, mode)
-        if key in self._plan_cache:
-            best = self._plan_cache[key]
-        else:
+        key = (start, goal, mode, allowed)
+        best = self._plan_cache.get(key, _UNSOLVED)
+        if best is _UNSOLVED:
             best = None
             for path in self.paths(start.job, goal):
                 chosen = self._solve(start, path, allowed, mode)

@@ -436,9 +436,10 @@ class Recommender:
                 PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source)
             )
 
-    def _allowed(self, taken: set[str], cons: Constraints) -> tuple[bool, ...]:
+    def _allowed(self, taken: set[str], cons: Constraints) -> bytes:
+        """1 where a course may be planned (constraints, not taken): a hashable mask."""
         ruled_out = self._constraint_mask(cons)
-        return tuple(not ruled_out[i] and c not in taken for i, c in enumerate(self.catalog.courses))
+        return bytes(int(not ruled_out[i] and c not in taken) for i, c in enumerate(self.catalog.courses))
 
     def _guide(self, start: _Beam, goal: str) -> Callable[[State, list[str]], np.ndarray]:
         """The model's course log-probabilities (with its priors) for a planning state."""
@@ -560,13 +561,25 @@ class Recommender:
         best = self.planner.shortest(s0, goal_id, allowed)
         if best is None:
             return self._unreachable(start, s0, goal_id, allowed)
-        seq, sources, probs, note = self._choose(start, s0, goal_id, cons, best, budget, planner, ratio_bound)
+        seq, sources, probs, note = self._choose(
+            start, s0, goal_id, cons, allowed, best, budget, planner, ratio_bound
+        )
         beam = self._replay(start, seq, goal_id, sources, probs)
         return self._finish(goal_id, beam, best, note, planner)
 
-    def _choose(self, start, s0, goal, cons, best: Plan, budget: Budget, planner: str, ratio_bound: float):
+    def _choose(
+        self,
+        start,
+        s0,
+        goal,
+        cons,
+        allowed: bytes,
+        best: Plan,
+        budget: Budget,
+        planner: str,
+        ratio_bound: float,
+    ):
         """(course ids, sources, model probabilities, note) of the plan to show."""
-        allowed = self._allowed(set(start.courses), cons)
         if planner == "skill-gap":
             seq = self._skill_gap_courses(start, goal, cons)
             return seq, ["skill-gap fallback"] * len(seq), [], "skill-gap plan"
