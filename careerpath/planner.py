@@ -26,7 +26,11 @@ unreachable goals apart:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -338,13 +342,14 @@ class Planner:
                 hi.append(0.0)
         hours = np.array([self.hours[i] for i in cands])
         c = np.concatenate([hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours, np.zeros(m)])
-        res = milp(
-            c,
-            constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
-            integrality=np.concatenate([np.ones(n), np.zeros(m)]),
-            bounds=Bounds(0, 1),
-            options={"time_limit": MILP_SECONDS},
-        )
+        with _c_stdout_silenced():
+            res = milp(
+                c,
+                constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
+                integrality=np.concatenate([np.ones(n), np.zeros(m)]),
+                bounds=Bounds(0, 1),
+                options={"time_limit": MILP_SECONDS},
+            )
         if res.x is None or res.status not in (0, 1):
             return None
         return [i for k, i in enumerate(cands) if res.x[k] > 0.5]
@@ -491,6 +496,34 @@ class Planner:
         if math.isinf(space.gap_bound(space.mask(state.skills), goal, "hours")):
             d.reachable = False
         return d
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _c_stdout_silenced() -> Iterator[None]:
+    """HiGHS writes a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
+    tmpSolver.run();") to the C-level stdout whatever its options say (jump-dev/HiGHS.jl#312), which
+    would corrupt ``careerpath recommend --json``: point file descriptor 1 at /dev/null meanwhile."""
+    with _STDOUT_LOCK:
+        try:
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            saved = os.dup(1)
+        except OSError:  # no stdout at all
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
 
 
 class _Space:
