@@ -87,6 +87,7 @@ def _passthrough(module: str, prefix: list[str] | None = None):
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    from careerpath.planner import Budget
     from careerpath.recommend import Constraints, Recommender
 
     rec = Recommender.from_pretrained(
@@ -110,7 +111,12 @@ def _recommend(args: argparse.Namespace) -> int:
         diversify=args.diversify,
         demand_weight=args.demand_weight,
     )
-    path = rec.pathway(profile, max_steps=args.max_steps, constraints=cons) if profile.goal else None
+    budget = Budget(hours=args.budget_hours, months=args.budget_months)
+    path = (
+        rec.pathway(profile, max_steps=args.max_steps, constraints=cons, budget=budget, planner=args.planner)
+        if profile.goal
+        else None
+    )
     result["pathway"] = path.as_dict() if path else None
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -200,7 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--courses", default=None, help="comma-separated courses already taken")
     rec.add_argument("--goal", default=None, help="target job title")
     rec.add_argument("--top-k", type=int, default=10)
-    rec.add_argument("--max-steps", type=int, default=8)
+    rec.add_argument(
+        "--max-steps", type=int, default=None, help="a budget of course steps for the pathway (default: none)"
+    )
+    rec.add_argument(
+        "--budget-hours", type=float, default=None, help="a budget of course hours for the pathway"
+    )
+    rec.add_argument(
+        "--budget-months", type=float, default=None, help="a budget in months (at 20 study hours a month)"
+    )
+    rec.add_argument(
+        "--planner",
+        default="model",
+        choices=["model", "shortest", "skill-gap"],
+        help="model: the model's choices within 1.2x the shortest plan's hours (default); shortest; "
+        "skill-gap: the greedy skill-gap rule",
+    )
     rec.add_argument("--exclude", default=None, help="comma-separated course ids or titles to leave out")
     rec.add_argument("--exclude-provider", default=None, help="comma-separated providers to leave out")
     rec.add_argument("--max-hours", type=float, default=None, help="longest course allowed, in hours")

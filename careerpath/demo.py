@@ -313,7 +313,12 @@ class DemoEngine:
         # the model is read-only at serving time: concurrent requests share it without a lock
         result = self.rec.recommend(prof, top_k=10, constraints=state.constraints)
         path = (
-            self.rec.pathway(prof, max_steps=state.max_steps, constraints=state.constraints)
+            # a step budget only once the person asked for shorter (no step cap by default)
+            self.rec.pathway(
+                prof,
+                max_steps=state.max_steps if state.max_steps < DEFAULT_STEPS else None,
+                constraints=state.constraints,
+            )
             if prof.goal
             else None
         )

@@ -298,21 +298,28 @@ def goal_reach(
     rows: Sequence[dict],
     catalog,
     max_users: int = 60,
-    max_steps: int = 8,
+    max_steps: int | None = None,
     min_rows: int = 10,
     progress: bool = True,
 ) -> dict:
-    """Goal-reach rate of :meth:`Recommender.pathway` from each user's first row (goal = ``goal_id``).
+    """Pathways from each user's first row (goal = ``goal_id``): goal reach, hours against the
+    shortest plan, and course steps, for the model's plans and for the skill-gap rule's.
 
-    ``reached`` counts any pathway that reaches the goal (including the skill-gap fallback);
-    ``reached_by_model`` only those the model's own beam search found. Rates by start family / level.
+    A goal is *reachable* when an exact search (:meth:`Planner.shortest`) finds a plan; rates are
+    over reachable goals (``n_unreachable`` counts the others, whose plans never claim a reach).
+    ``hours_ratio``: mean of plan hours / shortest hours over plans that reach the goal.
+    ``reached_by_model`` (``rate_model_only``): plans whose every course is the model's own choice.
+    ``max_steps``: a step budget (None: none). Rates by start family / level.
     """
     from tqdm.auto import tqdm
 
     from careerpath.profile import ResolvedProfile
 
     users = [r for r in _first_row_per_user(rows) if r.get("goal_id") in catalog.jobs][:max_users]
-    reached, by_model = [], []
+    kept, reached, by_model = [], [], []
+    plans: dict[str, dict[str, list[float]]] = {
+        k: {"reached": [], "ratio": [], "steps": [], "hours": []} for k in ("model", "skill-gap")
+    }
     for r in tqdm(users, desc="pathways", disable=not progress, leave=False):
         prof = ResolvedProfile(
             job=r.get("job_id"),
@@ -322,18 +329,40 @@ def goal_reach(
             courses=list(r.get("course_ids") or []),
         )
         p = recommender.pathway(prof, max_steps=max_steps)
+        if p.shortest_hours is None:  # no plan reaches this goal: not counted in the rates
+            continue
+        kept.append(r)
         reached.append(float(p.reached))
         by_model.append(float(p.reached and not p.fallback))
+        q = recommender.pathway(prof, max_steps=max_steps, planner="skill-gap")
+        for name, plan in (("model", p), ("skill-gap", q)):
+            plans[name]["reached"].append(float(plan.reached))
+            plans[name]["steps"].append(float(plan.course_steps))
+            plans[name]["hours"].append(float(plan.total_hours))
+            if plan.reached and plan.hours_ratio is not None:
+                plans[name]["ratio"].append(plan.hours_ratio)
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     out = {
         "n_users": len(users),
+        "n_unreachable": len(users) - len(kept),
         "max_steps": max_steps,
-        "rate": float(np.mean(reached)) if users else float("nan"),
-        "rate_model_only": float(np.mean(by_model)) if users else float("nan"),
+        "rate": mean(reached),
+        "rate_model_only": mean(by_model),
+        "plans": {
+            name: {
+                "reach": mean(v["reached"]),
+                "hours_ratio": mean(v["ratio"]),
+                "max_hours_ratio": max(v["ratio"], default=float("nan")),
+                "steps": mean(v["steps"]),
+                "hours": mean(v["hours"]),
+            }
+            for name, v in plans.items()
+        },
     }
     for key in ("start_family", "start_level"):
-        if users and all(key in u for u in users):
-            out[f"by_{key}"] = bias_mod.group_rates(users, reached, key, min_rows=min_rows)
-            out[f"by_{key}_model_only"] = bias_mod.group_rates(users, by_model, key, min_rows=min_rows)
+        if kept and all(key in u for u in kept):
+            out[f"by_{key}"] = bias_mod.group_rates(kept, reached, key, min_rows=min_rows)
+            out[f"by_{key}_model_only"] = bias_mod.group_rates(kept, by_model, key, min_rows=min_rows)
     return out
 
 
@@ -352,7 +381,7 @@ def evaluate_model(
     bias: bool = True,
     bias_users: int = 60,
     counterfactual_examples: int = 20,
-    pathway_max_steps: int = 8,
+    pathway_max_steps: int | None = None,
     min_group_rows: int = 10,
     batch_size: int = 16,
     progress: bool = True,
@@ -763,11 +792,20 @@ def render_report(m: dict) -> str:
         parts += ["Goal reach: skipped (`--no-bias`).", ""]
     elif gr:
         parts += [
-            f"### Goal reach ({gr['n_users']} users, first row each, pathway of at most {gr['max_steps']} "
-            "course steps)",
+            f"### Goal reach ({gr['n_users']} users, first row each; "
+            f"{gr.get('n_unreachable', 0)} goals no plan reaches left out"
+            + (f"; at most {gr['max_steps']} course steps" if gr.get("max_steps") else "")
+            + ")",
             "",
-            f"Reached: {_f(gr['rate'])} (model's own pathway, no skill-gap fallback: "
-            f"{_f(gr['rate_model_only'])}).",
+            f"Reached: {_f(gr['rate'])} (every course the model's own choice: {_f(gr['rate_model_only'])}).",
+            "",
+            "| plan | goal reach | hours / shortest (mean) | worst | course steps | hours |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {name} | {_f(v['reach'])} | {_f(v['hours_ratio'])} | {_f(v['max_hours_ratio'])} | "
+                f"{_f(v['steps'])} | {_f(v['hours'])} |"
+                for name, v in (gr.get("plans") or {}).items()
+            ),
             "",
         ]
         for key in ("start_family", "start_level"):

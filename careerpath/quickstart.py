@@ -87,7 +87,7 @@ def show_pathway(model_dir: Path) -> None:
     rec = Recommender.from_pretrained(model_dir)
     prof = rec.resolve(text=SAMPLE_PERSON)
     result = rec.recommend(prof, top_k=5)
-    result["pathway"] = rec.pathway(prof, max_steps=12).as_dict()
+    result["pathway"] = rec.pathway(prof).as_dict()
     print(render_text(result))
 
 

@@ -2,15 +2,17 @@
 
 Only real catalog items come out: rankings are exact over the whole catalog (every course and job
 scored by :class:`careerpath.scoring.CatalogScorer`), and the person's exclusions and caps are
-applied as masks before ranking. Pathways are a beam search over steps (take a course, then move
-job when the move is realistic) driven by the model's goal-conditioned probabilities; when the
-model cannot reach the goal in ``max_steps`` the engine says so and falls back to skill-gap
-planning, marked as such. Every explanation is computed from the catalog, never generated.
+applied as masks before ranking. Pathways come from :mod:`careerpath.planner`: the shortest plan
+in hours (exact), and by default a plan that takes the model's most likely worthwhile course at
+each step while it can still reach the goal within 1.2x the shortest plan's hours; no step cap
+unless the person sets a budget. Unreachable goals are said to be so, with what is missing.
+Every explanation is computed from the catalog, never generated (docs/pathways.md).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from careerpath.job_prior import load_job_prior
 from careerpath.metrics import top_k as shared_top_k
+from careerpath.planner import PLACEHOLDER_PROVIDER, Budget, Plan, Planner, State
 from careerpath.prior import load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.scoring import CatalogScorer
@@ -27,9 +30,8 @@ from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY, Profile, serialise_input
 
 MIN_CONFIDENCE = 0.05  # a planned course below this probability marks the pathway as unsure
-# Courses tried from each beam state: the model's top few, from the same forward pass, so a wider
-# look costs no extra model call; the beam keeps those that make most progress to the goal.
-EXPAND_K = 8
+RATIO_BOUND = 1.2  # the default plan's hours stay within this factor of the shortest plan's
+SKILL_GAP_MAX_STEPS = 1000  # the skill-gap rule stops when no course adds a wanted skill, long before
 
 
 @dataclass
@@ -73,7 +75,12 @@ class PathStep:
     hours: float
     probability: float | None
     reason: str
-    source: str  # "model" or "skill-gap fallback"
+    source: str  # "model", "shortest plan", "fewest steps", "skill-gap fallback" or "as far as possible"
+    provider: str | None = None
+    important: list[str] = field(
+        default_factory=list
+    )  # skills it adds that the next job or goal rates important
+    placeholder: bool = False  # a generated stand-in: no real course in the catalog teaches its skill
 
 
 @dataclass
@@ -85,9 +92,31 @@ class Pathway:
     confident: bool
     fallback: bool
     note: str
+    shortest_hours: float | None = None  # hours of the shortest plan reaching the goal (None: none does)
+    hours_ratio: float | None = None  # total_hours / shortest_hours, for a plan that reaches the goal
+    course_steps: int = 0
+    milestones: list[dict] = field(default_factory=list)  # one per job move, with the courses before it
+    missing: list[str] = field(default_factory=list)  # what stops an unreachable goal
+    placeholders: list[str] = field(default_factory=list)  # placeholder courses in the plan
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def milestones(steps: list[PathStep]) -> list[dict]:
+    """Steps grouped by job move: each milestone is the courses taken, then the move they allow
+    (the last one has no move when the plan ends before a move)."""
+    out, courses, hours = [], [], 0.0
+    for s in steps:
+        if s.kind == "course":
+            courses.append(s.title)
+            hours += s.hours
+            continue
+        out.append({"move_to": s.title, "job_id": s.id, "courses": courses, "hours": round(hours, 1)})
+        courses, hours = [], 0.0
+    if courses:
+        out.append({"move_to": None, "job_id": None, "courses": courses, "hours": round(hours, 1)})
+    return out
 
 
 @dataclass
@@ -113,7 +142,7 @@ class Recommender:
         tokenizer,
         kind: str,
         catalog: Catalog,
-        move_threshold: float = 0.8,
+        move_threshold: float | None = None,
         use_embeddings: bool = True,
         model_version: str = "",
         context: ContextConfig | None = None,
@@ -133,7 +162,11 @@ class Recommender:
         self.context = (
             GapRetriever(catalog, self.progression, context) if context and context.enabled else None
         )
+        # the one move rule: the context's threshold (ready_after), unless told otherwise
+        if move_threshold is None:
+            move_threshold = (context or ContextConfig()).move_threshold
         self.move_threshold = move_threshold
+        self.planner = Planner(catalog, self.progression, move_threshold)
         self.model_version = model_version
         # where a catalog move comes from (e.g. the observed share of leavers, US CPS), for job reasons
         self._move_why = {(t.from_job, t.to_job): t.why for t in catalog.transitions if t.why}
@@ -377,34 +410,6 @@ class Recommender:
             beam.skills, job
         )
 
-    def _may_reach(self, beam: _Beam, goal: str, steps_left: int) -> bool:
-        """False only when ``beam`` cannot reach ``goal`` in ``steps_left`` more course steps, whatever
-        courses it takes: a necessary condition, so stopping on it never changes a pathway.
-
-        Each course step allows one job move, and the move into the goal needs goal coverage of at
-        least ``move_threshold``; no ``steps_left`` courses can add more goal-skill weight than the
-        ``steps_left`` courses adding the most weight each."""
-        if beam.job == goal:
-            return True
-        dist = self.progression.distances_to(goal)
-        moves = dist.get(beam.job, 1) if beam.job else 1
-        # a direct move to the goal (see _direct_ok): one move from here, else two at least
-        moves = min(moves, 1 if self._direct_ok(beam.job, goal) else 2)
-        if moves > steps_left:
-            return False
-        job = self.catalog.jobs[goal]
-        total = sum(job.skills.values())
-        if total <= 0 or any(s not in self._skill_pos for s in job.skills):
-            return True
-        weight = np.zeros(len(self._skill_pos))
-        for s, w in job.skills.items():
-            if s not in beam.skills:
-                weight[self._skill_pos[s]] = max(w, 0.0)
-        gains = self._course_skill @ weight
-        k = min(steps_left, len(gains))
-        best = float(np.sum(np.partition(gains, len(gains) - k)[len(gains) - k :])) if k else 0.0
-        return coverage(beam.skills, job) + best / total >= self.move_threshold - 1e-9
-
     def _text_of(self, beam: _Beam, goal: str) -> str:
         """``ResolvedProfile(job, goal, history, skills, courses).input_text(catalog)`` of the beam
         (the same text, built without re-indexing the catalog's skills on every call)."""
@@ -423,25 +428,10 @@ class Recommender:
             add_context(profile, self.context.context(beam.job, goal, beam.skills, beam.courses), cat)
         return serialise_input(profile)
 
-    def _direct_ok(self, job: str | None, goal: str) -> bool:
-        """Whether a move straight to ``goal`` is realistic once its skills are held, off the
-        transition graph's route: the goal is at most one level above the current job. (The graph
-        lists typical moves, not the only ones: O*NET routes a registered nurse to health-services
-        manager through two more senior nursing and informatics jobs; a nurse who holds most of
-        the manager's skills can apply directly.)"""
-        if not job:
-            return True
-        return self.catalog.jobs[goal].level <= self.catalog.jobs[job].level + 1
-
     def _maybe_move(self, beam: _Beam, goal: str, source: str) -> None:
-        # no route in the transition graph: a direct move once the goal's skills are there
-        hop = (self.progression.next_hop(beam.job, goal) or goal) if beam.job else goal
-        if hop != goal and self._direct_ok(beam.job, goal):
-            if coverage(beam.skills, self.catalog.jobs[goal]) >= self.move_threshold:
-                hop = goal
-        if hop == beam.job:
-            return
-        if coverage(beam.skills, self.catalog.jobs[hop]) >= self.move_threshold:
+        """Every job move the catalog's move rule allows now (:meth:`Planner.settle`), as steps."""
+        state, moves = self.planner.settle(State(beam.job, frozenset(beam.skills)), goal)
+        for hop in moves:
             job = self.catalog.jobs[hop]
             came_from, beam.job = beam.job, hop
             beam.history.append(hop)
@@ -454,61 +444,115 @@ class Recommender:
                 PathStep("job", hop, job.title, [], gap, round(cov, 3), 0.0, None, reason, source)
             )
 
-    def _expand(self, beams: list[_Beam], goal: str, width: int, cons: Constraints) -> list[_Beam]:
-        texts = [self._text_of(b, goal) for b in beams]
-        if self.scorer.prior is not None:
-            for t, b in zip(texts, beams, strict=True):
-                self.scorer.prior.note(t, b.job, goal, b.skills, b.courses)
-        scores = self.scorer.score_courses(texts)
-        out = []
-        for b, lp in zip(beams, scores):
-            mask = self._course_mask(set(b.courses), cons, b.skills)
-            hop = self.progression.next_hop(b.job, goal) if b.job else goal
-            for i in shared_top_k(lp[None], width, mask)[0]:
-                if i < 0 or mask[i]:
-                    continue
-                c = self.catalog.courses[self.scorer.course_ids[i]]
-                nb = _Beam(
-                    b.job,
-                    set(b.skills) | set(c.skills),
-                    b.courses + [c.id],
-                    list(b.history),
-                    b.logp + float(lp[i]),
-                    list(b.steps),
-                    b.unsure or float(np.exp(lp[i])) < MIN_CONFIDENCE,
+    def _allowed(self, taken: set[str], cons: Constraints) -> bytes:
+        """1 where a course may be planned (constraints, not taken): a hashable mask."""
+        ruled_out = self._constraint_mask(cons)
+        return bytes(int(not ruled_out[i] and c not in taken) for i, c in enumerate(self.catalog.courses))
+
+    def _guide(self, start: _Beam, goal: str) -> Callable[[State, list[str]], np.ndarray]:
+        """The model's course log-probabilities (with its priors) for a planning state."""
+
+        def scores(state: State, seq: list[str]) -> np.ndarray:
+            beam = self._replay(start, seq, goal, [], [])
+            text = self._text_of(beam, goal)
+            if self.scorer.prior is not None:
+                self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses)
+            return self.scorer.score_courses([text])[0]
+
+        return scores
+
+    def _replay(
+        self, start: _Beam, seq: list[str], goal: str, sources: list[str], probs: list[float | None]
+    ) -> _Beam:
+        """The steps of a course sequence from ``start``: each course, then the moves it allows."""
+        b = _Beam(
+            start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps)
+        )
+        self._maybe_move(b, goal, sources[0] if sources else "model")
+        for k, cid in enumerate(seq):
+            c = self.catalog.courses[cid]
+            src = sources[k] if k < len(sources) else "model"
+            gained = [s for s in c.skills if s not in b.skills]
+            before = State(b.job, frozenset(b.skills))
+            b.skills |= set(c.skills)
+            b.courses.append(cid)
+            gap, cov = self._goal_state(b, goal)
+            important, reason = self._worth(before, c, goal, seq[k + 1 :])
+            p = probs[k] if k < len(probs) else None
+            b.unsure = b.unsure or (p is not None and p < MIN_CONFIDENCE)
+            b.steps.append(
+                PathStep(
+                    "course",
+                    cid,
+                    c.title,
+                    self.catalog.skill_names(gained),
+                    gap,
+                    round(cov, 3),
+                    c.hours,
+                    None if p is None else round(p, 4),
+                    reason,
+                    src,
+                    c.provider,
+                    self.catalog.skill_names(important),
+                    c.provider == PLACEHOLDER_PROVIDER,
                 )
-                gained = self.catalog.skill_names([s for s in c.skills if s not in b.skills])
-                gap, cov = self._goal_state(nb, goal)
-                nb.steps.append(
-                    PathStep(
-                        "course",
-                        c.id,
-                        c.title,
-                        gained,
-                        gap,
-                        round(cov, 3),
-                        c.hours,
-                        round(float(np.exp(lp[i])), 4),
-                        self._course_reason(c, b.skills, hop, goal),
-                        "model",
-                    )
+            )
+            self._maybe_move(b, goal, src)
+        return b
+
+    def _worth(self, state: State, c: Course, goal: str, later: list[str]) -> tuple[list[str], str]:
+        """The skills ``c`` adds that the goal or the next job rates important, and why it is taken
+        (a course adding none is a prerequisite of a later one, or not worth taking)."""
+        names, jobs = self.catalog.skill_names, self.catalog.jobs
+        new = [s for s in c.skills if s not in state.skills]
+        by_job: dict[str, list[str]] = {}
+        for s in new:
+            for job_id in dict.fromkeys((goal, *self.planner.targets(state.job, goal))):
+                if s in self.planner.important(job_id):
+                    by_job.setdefault(job_id, []).append(s)
+                    break
+        if by_job:
+            parts = []
+            for job_id, hit in by_job.items():
+                label = "your goal" if job_id == goal else "your next move,"
+                weights = ", ".join(f"{jobs[job_id].skills[s]:.2f}" for s in hit)
+                parts.append(
+                    f"{', '.join(names(hit))}, which {label} {jobs[job_id].title} rates important "
+                    f"(weight {weights})"
                 )
-                self._maybe_move(nb, goal, "model")
-                out.append(nb)
-        return out
+            hits = [s for s in new if any(s in v for v in by_job.values())]
+            return hits, "adds " + "; and ".join(parts)
+        for cid in later:
+            need = [s for s in new if s in self.catalog.courses[cid].prerequisites]
+            if need:
+                return (
+                    [],
+                    f"adds {', '.join(names(need))}, a prerequisite of {self.catalog.courses[cid].title}",
+                )
+        return [], f"adds {', '.join(names(new))}" if new else "revises skills you already have"
 
     def pathway(
         self,
         profile=None,
         goal: str | None = None,
-        max_steps: int = 8,
-        beam_width: int = 3,
+        max_steps: int | None = None,
         constraints: Constraints | None = None,
+        budget: Budget | None = None,
+        planner: str = "model",
+        ratio_bound: float = RATIO_BOUND,
         **fields,
     ) -> Pathway:
-        """Ordered steps from the profile to ``goal``; steps are courses and job moves."""
+        """Ordered steps from the profile to ``goal`` (courses and job moves), grouped in milestones.
+
+        ``planner``: "model" (default: the model's most likely worthwhile course at each step, as
+        long as the plan stays within ``ratio_bound`` x the shortest plan's hours), "shortest" (the
+        shortest plan in hours) or "skill-gap" (the greedy skill-gap rule, for comparison).
+        ``max_steps`` / ``budget``: the most course steps, hours or months the person will spend."""
         prof = self.resolve(profile, goal=goal, **fields)
         cons = constraints or Constraints()
+        budget = budget or Budget()
+        if max_steps is not None:
+            budget.steps = max_steps if budget.steps is None else min(budget.steps, max_steps)
         if not prof.goal:
             return Pathway(
                 None, [], False, 0.0, False, False, "no goal given: say which job you want to reach"
@@ -520,47 +564,109 @@ class Recommender:
             list(prof.courses),
             list(prof.history) or ([prof.job] if prof.job else []),
         )
-        self._maybe_move(start, goal_id, "model")
-        beams, done = [start], [start] if start.reached(goal_id) else []
-        goal_job = self.catalog.jobs[goal_id]
-        for step in range(max_steps):
-            live = [
-                b
-                for b in beams
-                if not b.reached(goal_id) and sum(s.kind == "course" for s in b.steps) < max_steps
-            ]
-            if not live or done:
-                break
-            # when no live beam can reach the goal in the steps left, neither can any beam the
-            # search would go on to make: its result would be the skill-gap fallback anyway
-            left = max_steps - step
-            if not any(self._may_reach(b, goal_id, left) for b in live):
-                break
-            cands = self._expand(live, goal_id, max(beam_width, EXPAND_K), cons)
-            done += [b for b in cands if b.reached(goal_id)]
-            cands.sort(key=lambda b: (-coverage(b.skills, goal_job), -b.logp))
-            beams = cands[:beam_width]
-        goal_info = {"id": goal_id, "title": self.catalog.jobs[goal_id].title}
-        if done:
-            best = max(done, key=lambda b: (b.logp / max(len(b.courses), 1), -len(b.steps)))
-            note = "goal reached" + (" (the model was unsure of some steps)" if best.unsure else "")
-            return self._finish(goal_info, best, True, not best.unsure, False, note)
-        fallback = self._skill_gap_plan(start, goal_id, max_steps, cons)
-        if not fallback.reached(goal_id) and start.job != goal_id and self._direct_ok(start.job, goal_id):
-            # the route through the graph is too long: aim at the goal's own skills, to move there directly
-            direct = self._skill_gap_plan(start, goal_id, max_steps, cons, direct=True)
-            if (
-                direct.reached(goal_id)
-                or self._goal_state(direct, goal_id)[1] > self._goal_state(fallback, goal_id)[1]
-            ):
-                fallback = direct
-        note = (
-            f"the model's pathway did not reach {goal_info['title']} in {max_steps} course steps; "
-            "showing a skill-gap plan instead"
+        allowed = self._allowed(set(prof.courses), cons)
+        s0 = State(prof.job, frozenset(prof.skills))
+        best = self.planner.shortest(s0, goal_id, allowed)
+        if best is None:
+            return self._unreachable(start, s0, goal_id, allowed)
+        seq, sources, probs, note = self._choose(
+            start, s0, goal_id, cons, allowed, best, budget, planner, ratio_bound
         )
-        if not fallback.reached(goal_id):
-            note += f", which does not reach it in {max_steps} steps either"
-        return self._finish(goal_info, fallback, fallback.reached(goal_id), False, True, note)
+        beam = self._replay(start, seq, goal_id, sources, probs)
+        return self._finish(goal_id, beam, best, note, planner)
+
+    def _choose(
+        self,
+        start,
+        s0,
+        goal,
+        cons,
+        allowed: bytes,
+        best: Plan,
+        budget: Budget,
+        planner: str,
+        ratio_bound: float,
+    ):
+        """(course ids, sources, model probabilities, note) of the plan to show."""
+        if planner == "skill-gap":
+            seq = self._skill_gap_courses(start, goal, cons)
+            return seq, ["skill-gap fallback"] * len(seq), [], "skill-gap plan"
+        seq, sources = list(best.courses), ["shortest plan"] * len(best.courses)
+        if planner == "model":
+            out = self.planner.guided(s0, goal, allowed, self._guide(start, goal), ratio_bound * best.hours)
+            if out is not None:
+                seq, sources = out[0].courses, out[1]
+        cap = budget.hours_cap()
+        note = ""
+        if budget.steps is not None and len(seq) > budget.steps:
+            fewest = self.planner.shortest(s0, goal, allowed, mode="steps")
+            if fewest is not None and len(fewest.courses) <= budget.steps:
+                seq, sources = fewest.courses, ["fewest steps"] * len(fewest.courses)
+            else:
+                need = len(fewest.courses) if fewest else len(seq)
+                note = f"the goal needs at least {need} course steps, more than your budget of {budget.steps}"
+                seq, sources = seq[: budget.steps], sources[: budget.steps]
+        if cap is not None and sum(self.catalog.courses[c].hours for c in seq) > cap + 1e-9:
+            if best.hours > cap + 1e-9:
+                note = f"the shortest plan needs {best.hours:g} hours, more than your budget of {cap:g}"
+                seq, sources = best.courses, ["shortest plan"] * len(best.courses)
+            else:
+                seq, sources = best.courses, ["shortest plan"] * len(best.courses)
+            keep, total = 0, 0.0
+            for c in seq:
+                if total + self.catalog.courses[c].hours > cap + 1e-9:
+                    break
+                total += self.catalog.courses[c].hours
+                keep += 1
+            seq, sources = seq[:keep], sources[:keep]
+        probs = self._probabilities(start, goal, seq) if planner == "model" else []
+        return seq, sources, probs, note
+
+    def _skill_gap_courses(self, start: _Beam, goal: str, cons: Constraints) -> list[str]:
+        """The greedy skill-gap rule's courses, with no step cap (via the route, else straight at the
+        goal's own skills when that gets further)."""
+        b0 = _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        self._maybe_move(b0, goal, "skill-gap fallback")
+        plan = self._skill_gap_plan(b0, goal, SKILL_GAP_MAX_STEPS, cons)
+        if not plan.reached(goal) and self.planner.direct_ok(b0.job, goal):
+            direct = self._skill_gap_plan(b0, goal, SKILL_GAP_MAX_STEPS, cons, direct=True)
+            if direct.reached(goal) or self._goal_state(direct, goal)[1] > self._goal_state(plan, goal)[1]:
+                plan = direct
+        return plan.courses[len(b0.courses) :]
+
+    def _probabilities(self, start: _Beam, goal: str, seq: list[str]) -> list[float]:
+        """The model's probability of each planned course at its step (one batched model call)."""
+        if not seq:
+            return []
+        texts, b = [], _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        self._maybe_move(b, goal, "model")
+        for cid in seq:
+            texts.append(self._text_of(b, goal))
+            b.skills |= set(self.catalog.courses[cid].skills)
+            b.courses.append(cid)
+            self._maybe_move(b, goal, "model")
+        lp = self.scorer.score_courses(texts)
+        return [float(np.exp(lp[k][self._course_pos[c]])) for k, c in enumerate(seq)]
+
+    def _unreachable(self, start: _Beam, s0: State, goal: str, allowed) -> Pathway:
+        """No plan reaches the goal: say what is missing and plan as far as possible."""
+        diag = self.planner.diagnose(s0, goal, allowed)
+        plan = self.planner.as_far_as_possible(s0, goal, allowed)
+        beam = self._replay(start, plan.courses, goal, ["as far as possible"] * len(plan.courses), [])
+        missing = list(diag.missing_moves)
+        if diag.unteachable:
+            missing.append(
+                "no course in this catalog (within your constraints) teaches "
+                + ", ".join(self.catalog.skill_names(diag.unteachable))
+            )
+        if not missing:
+            missing.append(
+                "no sequence of worthwhile courses brings the required skills to the move threshold"
+            )
+        title = self.catalog.jobs[goal].title
+        cov = coverage(beam.skills, self.catalog.jobs[goal])
+        note = f"{title} cannot be reached from this catalog: {'; '.join(missing)}; planned as far as possible ({cov:.0%} of its skills)"
+        return self._finish(goal, beam, None, note, "as far as possible", missing=missing)
 
     def _skill_gap_plan(
         self, start: _Beam, goal: str, max_steps: int, cons: Constraints, direct: bool = False
@@ -625,9 +731,61 @@ class Recommender:
             self._maybe_move(b, goal, "skill-gap fallback")
         return b
 
-    def _finish(self, goal_info, beam: _Beam, reached, confident, fallback, note) -> Pathway:
-        hours = sum(s.hours for s in beam.steps)
-        return Pathway(goal_info, beam.steps, reached, round(hours, 1), confident, fallback, note)
+    def _finish(
+        self,
+        goal: str,
+        beam: _Beam,
+        best: Plan | None,
+        note: str,
+        planner: str,
+        missing: list[str] | None = None,
+    ) -> Pathway:
+        steps = beam.steps
+        hours = round(sum(s.hours for s in steps), 1)
+        reached = beam.job == goal
+        n = sum(s.kind == "course" for s in steps)
+        ratio = (
+            round(hours / best.hours, 3)
+            if best is not None and reached and best.hours > 0
+            else (1.0 if best is not None and reached else None)
+        )
+        placeholders = [s.title for s in steps if s.kind == "course" and s.placeholder]
+        head = (
+            f"goal reached in {n} course step(s), {hours:g} hours"
+            + (f" ({ratio:g}x the shortest plan, {best.hours:g} hours)" if ratio is not None else "")
+            if reached
+            else ""
+        )
+        if placeholders:
+            taught = sorted(
+                {x for s in steps if s.kind == "course" and s.placeholder for x in s.skills_gained}
+            )
+            head += ("; " if head else "") + (
+                f"no course in this catalog teaches {', '.join(taught)}: {len(placeholders)} placeholder "
+                "course(s) stand in"
+            )
+        note = "; ".join(x for x in (head, note) if x)
+        confident = (
+            reached
+            and planner == "model"
+            and not beam.unsure
+            and all(s.source == "model" for s in steps if s.kind == "course")
+        )
+        return Pathway(
+            {"id": goal, "title": self.catalog.jobs[goal].title},
+            steps,
+            reached,
+            hours,
+            confident,
+            planner != "model" or any(s.source != "model" for s in steps if s.kind == "course"),
+            note,
+            None if best is None else round(best.hours, 1),
+            ratio,
+            n,
+            milestones(steps),
+            missing or [],
+            placeholders,
+        )
 
 
 def find_catalog(model_dir: Path) -> Path:

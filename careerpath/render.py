@@ -42,21 +42,24 @@ def render_text(result: dict) -> str:
     out += ["", f"next jobs (p(stay) = {result['p_stay']:.3f})", _table(["#", "job", "p", "why"], jobs)]
     path = result.get("pathway")
     if path:
-        out += [
-            "",
-            f"pathway to {path['goal']['title']}: {path['note']}; total {path['total_hours']:g} hours",
-        ]
+        out += ["", f"pathway to {path['goal']['title']}: {path['note']}"]
+        out += [f"missing: {m}" for m in path.get("missing") or []]
+        for k, m in enumerate(path.get("milestones") or [], 1):
+            end = f"move to {m['move_to']}" if m["move_to"] else "(no move yet)"
+            took = "; ".join(m["courses"]) or "no course needed"
+            out.append(f"milestone {k}: {took} -> {end} ({m['hours']:g} hours)")
         rows = []
         for i, s in enumerate(path["steps"]):
             what = ("take " if s["kind"] == "course" else "move to ") + s["title"]
+            source = "" if s["source"] in ("model", "shortest plan") else f" [{s['source']}]"
             rows.append(
                 [
                     str(i + 1),
-                    what,
+                    what + (" (placeholder)" if s.get("placeholder") else ""),
                     ", ".join(s["skills_gained"]) or "-",
                     f"{s['goal_coverage']:.0%}",
                     f"{s['hours']:g}h" if s["hours"] else "-",
-                    s["reason"] + ("" if s["source"] == "model" else " [skill-gap fallback]"),
+                    s["reason"] + source,
                 ]
             )
         out.append(_table(["step", "what", "skills gained", "goal covered", "hours", "why"], rows))

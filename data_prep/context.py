@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.catalog import Catalog
-from data_prep.progression import Progression
+from data_prep.progression import Progression, ready_to_move
 from data_prep.textformat import Profile
 
 CONTEXT_FILE = "context.json"
@@ -205,15 +205,8 @@ class GapRetriever:
     def _ready(self, hop: str, skills, course: str) -> bool:
         """Whether taking ``course`` brings the next step's coverage (the importance-weighted
         share of its required skills held) to the move threshold."""
-        req = self.catalog.jobs[hop].skills
-        total = float(sum(req.values()))
-        if total <= 0:
-            return True
         have = set(skills) | set(self.catalog.courses[course].skills)
-        # the same rounding for every caller, so that a share at the threshold decides alike
-        return (
-            round(sum(w for sk, w in req.items() if sk in have) / total, 9) >= self.cfg.move_threshold - 1e-9
-        )
+        return ready_to_move(have, self.catalog.jobs[hop], self.cfg.move_threshold)
 
 
 def add_context(profile: Profile, ctx: Context, catalog: Catalog) -> Profile:

@@ -16,7 +16,9 @@ found by name: ``occupations_<lang>.csv``, ``skills_<lang>.csv``, ``ISCOGroups_<
 - skills: every skill/competence and knowledge concept (``skills_<lang>.csv``), with up to
   ``max_aliases`` altLabels; category = skillType and reuseLevel.
 - job skills: essential relations weigh ``essential_weight`` (1.0), optional ones
-  ``optional_weight`` (0.5; 0 leaves them out).
+  ``optional_weight`` (0.5; 0 leaves them out). Essential before optional: an occupation keeps
+  every essential skill, then optional ones in the release's order until ``max_skills_per_job``;
+  the import report counts skills per occupation and the optional relations dropped.
 - transitions (ESCO has none), derived from skill overlap: J(a, b) = Jaccard similarity of the two
   occupations' *essential* skill sets (sparse occupation x skill matrix, row blocks). For each
   occupation a, candidates are occupations b with J >= ``min_jaccard`` and level(b) >= level(a)
@@ -84,6 +86,9 @@ class EscoImportConfig:
     """Importance of an essential occupation-skill relation."""
     optional_weight: float = 0.5
     """Importance of an optional relation (0: optional skills are left out)."""
+    max_skills_per_job: int = 30
+    """Most skills per occupation: every essential one, then optional ones in the release's order
+    until this many (0: no limit). ESCO lists 41 relations per occupation on average."""
     max_alt_titles: int = 10
     """Alternative labels kept per occupation (shortest first)."""
     max_aliases: int = 5
@@ -259,6 +264,8 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         if w > 0:
             required[jid][sid] = max(required[jid].get(sid, 0.0), w)
 
+    optional_dropped = _cap_optional(required, essential, cfg.max_skills_per_job)
+
     titles = UniqueNames()
     jobs: dict[str, Job] = {}
     for jid, r in occ.items():
@@ -311,10 +318,53 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         "relations_with_unknown_uri": unknown,
         "transitions": len(transitions),
         "skills_renamed_to_keep_apart": [f"{a} -> {b}" for a, b in renamed],
+        "skills_per_job": _skill_counts(jobs, essential),
+        "optional_relations_dropped": optional_dropped,
         "courses": course_report,
         "config": _plain(cfg),
     }
     return catalog, report
+
+
+def _cap_optional(required: dict[str, dict[str, float]], essential: dict[str, list[str]], cap: int) -> int:
+    """Essential skills before optional ones: an occupation keeps every essential skill and its
+    optional ones in the release's order until ``cap`` skills (in place); returns how many optional
+    relations were dropped."""
+    dropped = 0
+    if cap <= 0:
+        return 0
+    for jid, req in required.items():
+        if len(req) <= cap:
+            continue
+        ess = set(essential.get(jid, ()))
+        room = max(cap - sum(s in ess for s in req), 0)
+        optional = [s for s in req if s not in ess]
+        for s in optional[room:]:
+            del req[s]
+            dropped += 1
+    return dropped
+
+
+def _skill_counts(jobs: dict[str, Job], essential: dict[str, list[str]]) -> dict:
+    """Skills per imported occupation: all, essential, optional (mean, median, min, max)."""
+
+    def stats(xs: list[int]) -> dict:
+        if not xs:
+            return {}
+        return {
+            "mean": round(float(np.mean(xs)), 2),
+            "median": float(np.median(xs)),
+            "min": min(xs),
+            "max": max(xs),
+        }
+
+    ess = [sum(s in set(essential.get(j, ())) for s in job.skills) for j, job in jobs.items()]
+    total = [len(job.skills) for job in jobs.values()]
+    return {
+        "all": stats(total),
+        "essential": stats(ess),
+        "optional": stats([t - e for t, e in zip(total, ess)]),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,16 +13,27 @@ the same in both formats. What becomes what (thresholds in ``configs/data/onet_i
   group (first two digits, e.g. 29 = Healthcare Practitioners and Technical Occupations).
 - skills: the ``Skills`` and ``Knowledge`` elements. An element is required by a job when its
   importance IM (1-5) is at least ``min_importance`` and its level LV (0-7) at least ``min_level``;
-  importance = (1 - level_weight) * (IM - 1) / 4 + level_weight * LV / 7, in [0, 1]. A job keeps
-  its ``max_skills_per_job`` most important elements and at least ``min_skills_per_job``.
-  Occupations O*NET has not rated take the mean ratings of the rated occupations that share their
-  SOC code prefix (same detailed occupation, else broad group, minor group, major group).
-- technology skills: ``Technology Skills`` examples flagged Hot Technology or In Demand
-  (``tech: hot``; ``all`` keeps every example, ``none`` none), at most ``max_tech_per_job`` per
-  job (In Demand for the job first, then Hot, then the examples most occupations list). Importance = tech_importance (+ tech_hot_bonus when Hot,
-  + tech_in_demand_bonus when In Demand for that job). Skill.demand = 0.5 * Hot + 0.5 * the share
-  of the skill's occupations that mark it In Demand; Job.demand = the mean of the Hot and the In
-  Demand share over the job's technology rows.
+  importance = (1 - level_weight) * (IM - 1) / 4 + level_weight * LV / 7, in [0, 1]. An element
+  that passes ``min_importance`` for more than ``generic_share`` of the rated occupations is
+  generic (held by most occupations: Active Listening, Speaking, Critical Thinking, Reading
+  Comprehension, English Language, Customer and Personal Service in 29.3): its importance is
+  multiplied by ``generic_weight``, so that what distinguishes an occupation ranks first and
+  carries most of its weight. A job keeps its ``max_skills_per_job`` most important elements and
+  at least ``min_skills_per_job``. Occupations O*NET has not rated take the mean ratings of the
+  rated occupations that share their SOC code prefix (same detailed occupation, else broad group,
+  minor group, major group).
+- technology skills: ``Technology Skills`` examples flagged Hot Technology or In Demand for that
+  occupation (``tech: hot``; ``all`` keeps every example, ``none`` none) and listed by at most
+  ``max_tech_share`` of the occupations (Microsoft Excel is listed by 93%, SAP by 31%: they
+  distinguish no one), at most ``max_tech_per_job`` per job (In Demand for the job first, then
+  Hot, then those most occupations list). Examples of general office software (``office_commodities``: spreadsheet,
+  office suite, word processing, e-mail, presentation, browser, calendar, document management)
+  become one "Office software" skill of weight ``office_weight``. Importance = tech_importance (+
+  tech_hot_bonus when Hot, + tech_in_demand_bonus when In Demand for that job). Skill.demand =
+  0.5 * Hot + 0.5 * the share of the skill's occupations that mark it In Demand; Job.demand = the
+  mean of the Hot and the In Demand share over the job's technology rows. The import report
+  (``import_report.yaml``) counts the skills per occupation and lists what was weighted down,
+  dropped and collapsed.
 - transitions: ``Related Occupations``; weight = tier weight (Primary-Short 1.0, Primary-Long 0.6,
   Supplemental 0.3 by default) * (1 - index_decay * (Index - 1)).
 - courses: see :func:`attach_courses` (re-tagged bundled or user courses plus generated ones).
@@ -64,6 +75,7 @@ from data_prep.catalog import (
 from data_prep.cleaning import NameIndex, clean_text, compact_key, find_near_duplicates, name_key
 
 GENERATED_PROVIDER = "careerpath-generated"
+OFFICE_ID = "tech-office-software"  # general office software, collapsed into one skill
 MAX_NAME_CHARS = 120
 
 # SOC 2018 major groups (the first two digits of an O*NET-SOC code)
@@ -147,16 +159,43 @@ class OnetImportConfig:
     """Most Skills/Knowledge elements per job (most important first)."""
     min_skills_per_job: int = 3
     """Jobs with fewer elements above the thresholds keep their top ones up to this many."""
+    generic_share: float = 0.5
+    """An element that passes ``min_importance`` for more than this share of the rated occupations
+    is generic (held by most occupations: Active Listening, Speaking, Critical Thinking, Reading
+    Comprehension, English Language, Customer and Personal Service in 29.3) ..."""
+    generic_weight: float = 0.5
+    """... and its importance is multiplied by this (0: generic elements are dropped), so that an
+    occupation's distinguishing elements rank first and carry most of its weight."""
     tech: str = "hot"
     """Technology Skills examples kept: hot (Hot Technology or In Demand) | all | none."""
-    max_tech_per_job: int = 6
+    max_tech_per_job: int = 4
     """Most technology skills per job (In Demand first, then Hot, then listed by most occupations)."""
-    tech_importance: float = 0.5
+    max_tech_share: float = 0.2
+    """A technology example listed by more than this share of the occupations with technology rows
+    does not distinguish one (Microsoft Excel: 93%, SAP: 31%, Microsoft Windows: 26%): dropped."""
+    office_commodities: list[str] = field(
+        default_factory=lambda: [
+            "Spreadsheet software",
+            "Office suite software",
+            "Word processing software",
+            "Electronic mail software",
+            "Presentation software",
+            "Internet browser software",
+            "Calendar and scheduling software",
+            "Document management software",
+        ]
+    )
+    """Commodity titles of general office software: their examples become one "Office software" skill."""
+    office_weight: float = 0.25
+    """Importance of "Office software" for an occupation listing such an example as Hot or In
+    Demand (0: dropped), below every distinguishing skill."""
+    tech_importance: float = 0.45
     """Importance of a technology skill for a job ..."""
-    tech_hot_bonus: float = 0.2
+    tech_hot_bonus: float = 0.1
     """... plus this when it is a Hot Technology ..."""
-    tech_in_demand_bonus: float = 0.3
-    """... plus this when the job marks it In Demand (capped at 1)."""
+    tech_in_demand_bonus: float = 0.15
+    """... plus this when the job marks it In Demand (0.7 at most: below an occupation's top
+    Skills/Knowledge elements, which O*NET rates on its own importance and level scales)."""
     max_alt_titles: int = 10
     """Alternate titles kept per job (shortest first, sanitised, duplicates dropped)."""
     tier_weights: dict[str, float] = field(
@@ -700,6 +739,17 @@ def import_onet(
                 return out, prefix
         return {}, ""
 
+    # elements most rated occupations need at least min_importance: generic, weighted down
+    rated_n = max(len(ratings), 1)
+    share = {
+        e: sum(1 for c in ratings if ratings[c].get(e, {}).get("IM", 0.0) >= cfg.min_importance) / rated_n
+        for e in elements
+    }
+    generic = {e for e, v in share.items() if v > cfg.generic_share}
+
+    def weight(e: str, r: dict[str, float]) -> float:
+        return importance(r) * (cfg.generic_weight if e in generic else 1.0)
+
     fallback: dict[str, str] = {}
     job_elements: dict[str, dict[str, float]] = {}
     for code in occ:
@@ -709,14 +759,16 @@ def import_onet(
             if prefix:
                 fallback[code] = prefix
         passing = {
-            e: importance(r)
+            e: weight(e, r)
             for e, r in rated.items()
-            if r.get("IM", 0.0) >= cfg.min_importance and r.get("LV", 0.0) >= cfg.min_level
+            if r.get("IM", 0.0) >= cfg.min_importance
+            and r.get("LV", 0.0) >= cfg.min_level
+            and (e not in generic or cfg.generic_weight > 0)
         }
         ranked = sorted(passing.items(), key=lambda x: (-x[1], x[0]))[: cfg.max_skills_per_job]
         if len(ranked) < cfg.min_skills_per_job:
             extra = sorted(
-                ((e, importance(r)) for e, r in rated.items() if e not in passing),
+                ((e, weight(e, r)) for e, r in rated.items() if e not in passing),
                 key=lambda x: (-rated[x[0]].get("IM", 0.0), x[0]),
             )
             ranked += extra[: cfg.min_skills_per_job - len(ranked)]
@@ -734,6 +786,10 @@ def import_onet(
     for rows in tech_rows.values():
         for key in {compact_key(r[0]) for r in rows}:
             tech_freq[key] = tech_freq.get(key, 0) + 1
+    office = {clean_text(c).lower() for c in cfg.office_commodities}
+    tech_total = max(len(tech_rows), 1)
+    dropped_common: dict[str, int] = {}  # example -> occupations it was dropped from
+    office_jobs: dict[str, list[str]] = {}  # occupation -> office examples collapsed
     if cfg.tech != "none":
         for code, rows in tech_rows.items():
             hot_share = sum(h for _, h, _, _ in rows) / len(rows)
@@ -744,8 +800,16 @@ def import_onet(
                 set(keep), key=lambda r: (not r[2], not r[1], -tech_freq[compact_key(r[0])], r[0].lower())
             )
             chosen: dict[str, float] = {}
+            collapsed = [name for name, _, _, commodity in keep if commodity.lower() in office]
+            if collapsed:
+                office_jobs[code] = collapsed
             for name, hot, dem, commodity in keep:
                 key = compact_key(name)
+                if commodity.lower() in office:
+                    continue
+                if tech_freq[key] / tech_total > cfg.max_tech_share:
+                    dropped_common[name] = dropped_common.get(name, 0) + 1
+                    continue
                 if key not in tech_ids:
                     tid = f"tech-{slug(name)}"
                     while tid in tech_hot:
@@ -779,6 +843,17 @@ def import_onet(
                 f"onet-technology: {sanitise_name(tech_commodity[tid])}",
                 round(0.5 * tech_hot[tid] + 0.5 * share, 4),
             )
+
+    if office_jobs and cfg.office_weight > 0:
+        skills[OFFICE_ID] = Skill(
+            OFFICE_ID,
+            names.take("Office software", OFFICE_ID),
+            ("Microsoft Office", "office suite"),
+            "onet-technology: general office software",
+            0.0,
+        )
+        for code in office_jobs:
+            job_tech.setdefault(code, {})[OFFICE_ID] = round(cfg.office_weight, 4)
 
     renamed = keep_apart(skills)
 
@@ -850,6 +925,17 @@ def import_onet(
         "technology_skills": sum(1 for s in skills.values() if s.id.startswith("tech-")),
         "transitions": len(transitions),
         "skills_renamed_to_keep_apart": [f"{a} -> {b}" for a, b in renamed],
+        "skills_per_job": _per_job_counts(jobs),
+        "generic_elements_weighted_down": sorted(skills[e].name for e in generic if e in skills),
+        "technology_dropped_as_common": {
+            k: v for k, v in sorted(dropped_common.items(), key=lambda x: (-x[1], x[0]))[:30]
+        },
+        "technology_examples_dropped_as_common": len(dropped_common),
+        "office_software": {
+            "jobs": len(office_jobs) if cfg.office_weight > 0 else 0,
+            "weight": cfg.office_weight,
+            "examples_collapsed": sorted({n for v in office_jobs.values() for n in v})[:30],
+        },
         "courses": course_report,
         "missing_optional_tables": [
             t
@@ -886,6 +972,27 @@ def _mobility_transitions(path, mob, jobs: dict[str, Job], related: list[Transit
     ]
     report.update({"source": mob.path, "embeddings": embeddings, "related_kept_for_unmapped_jobs": len(kept)})
     return moves + kept, report
+
+
+def _per_job_counts(jobs: dict[str, Job]) -> dict:
+    """How many skills an imported occupation requires (Skills/Knowledge elements, technology)."""
+    elems = [sum(not s.startswith("tech-") for s in j.skills) for j in jobs.values()]
+    tech = [sum(s.startswith("tech-") and s != OFFICE_ID for s in j.skills) for j in jobs.values()]
+    total = [len(j.skills) for j in jobs.values()]
+
+    def stats(xs: list[int]) -> dict:
+        return (
+            {
+                "mean": round(statistics.fmean(xs), 2),
+                "median": statistics.median(xs),
+                "min": min(xs),
+                "max": max(xs),
+            }
+            if xs
+            else {}
+        )
+
+    return {"all": stats(total), "skills_knowledge": stats(elems), "technology": stats(tech)}
 
 
 def _plain(obj):

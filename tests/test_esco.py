@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from data_prep import esco
 from data_prep.catalog import load_catalog
@@ -209,6 +210,19 @@ def test_import_zips_rules(tmp_path):
     assert any("python" in c.skills and c.provider != "careerpath-generated" for c in cat.courses.values())
 
 
+def test_essential_skills_before_optional_ones(tmp_path):
+    zips = write_zips(tmp_path / "dl")
+    assert esco.main([*map(str, zips), "--out", str(tmp_path / "cat"), "--set", "max_skills_per_job=3"]) == 0
+    cat = load_catalog(tmp_path / "cat")
+    # the nurse's three essential skills stay, its optional one goes
+    assert cat.jobs["nurse-1"].skills == {"care": 1.0, "assess": 1.0, "hygiene": 1.0}
+    report = yaml.safe_load((tmp_path / "cat" / "import_report.yaml").read_text())
+    assert report["optional_relations_dropped"] >= 1
+    for job in cat.jobs.values():  # weight 1.0: essential, 0.5: optional
+        essential = sum(w == 1.0 for w in job.skills.values())
+        assert len(job.skills) <= max(3, essential) and (len(job.skills) <= 3 or essential == len(job.skills))
+
+
 def test_extracted_folders_give_the_same_catalog(tmp_path):
     zips = write_zips(tmp_path / "dl")
     for z in zips:
@@ -276,3 +290,9 @@ def test_real_esco_download():
     taught = {s for c in catalog.courses.values() for s in c.skills}
     assert {s for j in catalog.jobs.values() for s in j.skills} <= taught
     assert report["skills_renamed_to_keep_apart"]  # e.g. Japanese / Javanese kept apart
+    # essential before optional: no occupation above the cap unless its essential skills are
+    counts = report["skills_per_job"]
+    assert (
+        counts["all"]["max"] <= max(30, counts["essential"]["max"])
+        and report["optional_relations_dropped"] > 0
+    )

@@ -55,7 +55,12 @@ def test_outputs_and_keys(first_run, tiny_dataset):
     for key in ("by_start_family", "by_start_level", "largest_gaps", "goal_reach", "coverage@10", "gini@10"):
         assert key in b, key
     assert "counterfactual" in b and b["counterfactual"]["n"] == 4
-    assert b["goal_reach"]["n_users"] == 4 and "by_start_family" in b["goal_reach"]
+    gr = b["goal_reach"]
+    assert gr["n_users"] == 4 and "by_start_family" in gr
+    for plan in ("model", "skill-gap"):  # reach, hours against the shortest plan, steps
+        assert set(gr["plans"][plan]) == {"reach", "hours_ratio", "max_hours_ratio", "steps", "hours"}
+    # a 3-step budget here: the fewest-steps plan may take more hours than the shortest one
+    assert gr["max_steps"] == 3 and not gr["plans"]["model"]["hours_ratio"] < 1.0 - 1e-9
     assert set(b["largest_gaps"]) == {"start_family", "start_level"}
 
 

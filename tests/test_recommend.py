@@ -83,7 +83,7 @@ def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
             or prof.goal == prof.job
         ):
             continue
-        path = rec.pathway(prof, max_steps=12)
+        path = rec.pathway(prof)
         assert path.goal["id"] == prof.goal
         start = rec.resolve(prof)  # with the job's skills when the profile has none
         assert start.skills_assumed == (not prof.skills and not prof.courses)
@@ -106,8 +106,7 @@ def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
         assert path.reached == (path.steps[-1].id == prof.goal if path.steps else prof.job == prof.goal)
         assert path.reached, f"{prof.job} -> {prof.goal} not reached: {path.note}"
         assert path.total_hours == pytest.approx(sum(s.hours for s in path.steps))
-        if path.fallback:
-            assert all(s.source == "skill-gap fallback" for s in path.steps) and "skill-gap" in path.note
+        assert path.hours_ratio is not None and path.hours_ratio <= 1.2 + 1e-9
 
 
 def test_explanations_name_catalog_skills(rec):
@@ -183,7 +182,8 @@ def test_scorer_matches_the_models_own_likelihood(rec):
     assert g_course.argmax() == alone.argmax() or np.isclose(alone.max(), alone[g_course.argmax()], atol=0.05)
 
 
-def test_cli_json_schema_is_stable(tiny_model, capsys):
+def test_cli_json_schema_is_stable(tiny_model, capfd):
+    """(capfd: what the solver libraries write to the C-level stdout must not corrupt the JSON.)"""
     code = main(
         [
             "recommend",
@@ -202,7 +202,7 @@ def test_cli_json_schema_is_stable(tiny_model, capsys):
         ]
     )
     assert code == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capfd.readouterr().out)
     assert set(out) == {"profile", "input_text", "warnings", "next_courses", "next_jobs", "p_stay", "pathway"}
     assert set(out["next_courses"][0]) == {
         "kind",
@@ -215,7 +215,21 @@ def test_cli_json_schema_is_stable(tiny_model, capsys):
         "provider",
         "level",
     }
-    assert set(out["pathway"]) == {"goal", "steps", "reached", "total_hours", "confident", "fallback", "note"}
+    assert set(out["pathway"]) == {
+        "goal",
+        "steps",
+        "reached",
+        "total_hours",
+        "confident",
+        "fallback",
+        "note",
+        "shortest_hours",
+        "hours_ratio",
+        "course_steps",
+        "milestones",
+        "missing",
+        "placeholders",
+    }
     assert set(out["pathway"]["steps"][0]) == {
         "kind",
         "id",
@@ -227,6 +241,9 @@ def test_cli_json_schema_is_stable(tiny_model, capsys):
         "probability",
         "reason",
         "source",
+        "provider",
+        "important",
+        "placeholder",
     }
     main(
         [
@@ -238,7 +255,8 @@ def test_cli_json_schema_is_stable(tiny_model, capsys):
             "--no-embeddings",
         ]
     )
-    assert "pathway to Data Scientist" in capsys.readouterr().out
+    text = capfd.readouterr().out
+    assert "pathway to Data Scientist" in text and "x the shortest plan" in text and "milestone 1:" in text
 
 
 def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
@@ -371,36 +389,6 @@ def test_skill_gap_plan_matches_the_full_catalog_scan(rec):
             ref.skills,
             ref.job,
         )
-
-
-def test_pathway_search_stops_only_when_the_goal_is_out_of_reach(rec, monkeypatch):
-    """Stopping the model's beam search once no beam can reach the goal in the steps left changes
-    no pathway; it saves model calls."""
-    cat, rng = rec.catalog, random.Random(4)
-    profiles = [_random_profile(cat, rng) for _ in range(25)]
-    calls = {"n": 0}
-    score_courses = rec.scorer.score_courses
-
-    def counted(texts):
-        calls["n"] += 1
-        return score_courses(texts)
-
-    monkeypatch.setattr(rec.scorer, "score_courses", counted)
-    pruned, pruned_calls = [], 0
-    for max_steps in (1, 3, 5, 8):
-        for prof in profiles:
-            calls["n"] = 0
-            pruned.append(rec.pathway(prof, max_steps=max_steps).as_dict())
-            pruned_calls += calls["n"]
-    monkeypatch.setattr(rec, "_may_reach", lambda beam, goal, steps_left: True)
-    full, full_calls = [], 0
-    for max_steps in (1, 3, 5, 8):
-        for prof in profiles:
-            calls["n"] = 0
-            full.append(rec.pathway(prof, max_steps=max_steps).as_dict())
-            full_calls += calls["n"]
-    assert pruned == full
-    assert pruned_calls < full_calls
 
 
 def test_beam_text_is_the_profiles_input_text(rec):

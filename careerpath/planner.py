@@ -1,0 +1,639 @@
+"""Pathway planning over courses and job moves: the shortest plan in hours (exact, an integer
+program on the set-cover core), plans that follow a guide (the model's probabilities) within a
+bound of it, and why a goal cannot be reached (docs/pathways.md).
+
+A state is the job held and the skills held. A course step adds its skills and costs its hours; a
+job move costs nothing and happens as soon as it is allowed (:meth:`Planner.settle`): the move rule
+is the catalog's one (:func:`data_prep.progression.ready_to_move`, the context's ``move_threshold``),
+straight to the goal when it is a typical next move or at most one level up (a direct move), else
+to a next job on a shortest route of the transition graph, never a level down.
+
+Only steps worth taking are planned: a course must add a skill that the goal or the next job rates
+*important* (weight at least ``IMPORTANT_SHARE`` of that job's top weight), or a missing
+prerequisite of a course that does. There is no step cap. An admissible estimate of the hours
+still needed (:class:`_Space`, never more than the truth) rejects hopeless states cheaply and tells
+unreachable goals apart:
+
+* the goal needs ``move_threshold x total weight`` of its skills; each course's hours are shared
+  over the missing skills it teaches in proportion to their weight, each skill priced at its
+  cheapest share, and the weight still needed filled with the cheapest skills first (a fractional
+  knapsack over skills); the same for the next jobs on the route (the least of them) when the goal
+  is not one move away;
+* a skill whose weight exceeds the slack ``(1 - move_threshold) x total`` must be learnt, so the
+  cheapest course teaching it is a lower bound too; the estimate is the largest of these.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from data_prep.catalog import Catalog
+from data_prep.progression import Progression, ready_to_move
+
+IMPORTANT_SHARE = 1 / 3
+"""A skill is important for a job when its weight is at least this share of the job's top weight
+(bundled catalog: every required skill; O*NET: every rated element, generic ones too, but not the
+low-weight "Office software")."""
+MAX_PATHS = 30
+"""Sequences of jobs (routes) one exact search tries, fewest moves first."""
+EXACT_CHECKS = 8
+"""Candidates per step whose completion the guided plan checks exactly (an integer program each)
+when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
+MILP_SECONDS = 10.0
+"""Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
+_UNSOLVED = object()  # a plan cache miss (None is a solved "no plan")
+PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
+
+
+@dataclass(frozen=True)
+class State:
+    job: str | None
+    skills: frozenset[str]
+
+
+@dataclass
+class Plan:
+    """A sequence of courses from a start state; moves follow from the move rule."""
+
+    courses: list[str]
+    hours: float
+    reached: bool
+    end: State
+    expansions: int = 0
+
+
+@dataclass
+class Budget:
+    """What the person is willing to spend (None: no limit)."""
+
+    hours: float | None = None
+    steps: int | None = None
+    months: float | None = None
+    hours_per_month: float = 20.0
+    """Study hours per month, to turn ``months`` into hours (about 5 hours a week)."""
+
+    def hours_cap(self) -> float | None:
+        caps = [h for h in (self.hours, None if self.months is None else self.months * self.hours_per_month)]
+        caps = [h for h in caps if h is not None]
+        return min(caps) if caps else None
+
+
+@dataclass
+class Diagnosis:
+    """Why a goal cannot be reached from a state (empty lists: nothing found missing)."""
+
+    missing_moves: list[str] = field(default_factory=list)  # sentences
+    unteachable: list[str] = field(default_factory=list)  # skill ids no allowed course teaches
+    reachable: bool = True
+
+
+class Planner:
+    """Exact and guided planning for one catalog and transition graph."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        progression: Progression,
+        move_threshold: float,
+        important_share: float = IMPORTANT_SHARE,
+    ):
+        self.catalog, self.progression = catalog, progression
+        self.threshold, self.important_share = move_threshold, important_share
+        self.courses = list(catalog.courses.values())
+        self.hours = [max(0.0, c.hours) for c in self.courses]
+        self.teach_of: dict[str, list[int]] = {}
+        for i, c in enumerate(self.courses):
+            for s in c.skills:
+                self.teach_of.setdefault(s, []).append(i)
+        self.pos = {c.id: i for i, c in enumerate(self.courses)}
+        self._important: dict[str, frozenset[str]] = {}
+        # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
+        # concurrent requests with other constraints (the demo's threads) never share an entry
+        self._bound_cache: dict[tuple, _Space] = {}
+        self._plan_cache: dict[tuple, Plan | None] = {}
+
+    # -- the move rule ---------------------------------------------------------------------------
+    def important(self, job_id: str) -> frozenset[str]:
+        """Skills ``job_id`` rates important (weight >= ``important_share`` x its top weight)."""
+        if job_id not in self._important:
+            req = self.catalog.jobs[job_id].skills
+            top = max(req.values(), default=0.0)
+            self._important[job_id] = frozenset(s for s, w in req.items() if w >= self.important_share * top)
+        return self._important[job_id]
+
+    def direct_ok(self, job: str | None, goal: str) -> bool:
+        """A move straight to the goal is realistic once its skills are held: the goal is a typical
+        next move, or at most one level above the current job (no job: any goal)."""
+        if not job:
+            return True
+        if any(b == goal for b, _ in self.progression.next_jobs.get(job, ())):
+            return True
+        return self.catalog.jobs[goal].level <= self.catalog.jobs[job].level + 1
+
+    def route_jobs(self, job: str | None, goal: str) -> list[str]:
+        """Next jobs on a shortest route to ``goal`` in the transition graph, never a level down
+        (closest first, then by transition score)."""
+        if not job or job == goal:
+            return []
+        dist = self.progression.distances_to(goal)
+        if job not in dist:
+            return []
+        level = self.catalog.jobs[job].level
+        options = [
+            (dist[b], -s, b)
+            for b, s in self.progression.next_jobs[job]
+            if dist.get(b, 1e9) < dist[job] and self.catalog.jobs[b].level >= level
+        ]
+        return [b for _, _, b in sorted(options) if b != goal]
+
+    def targets(self, job: str | None, goal: str) -> list[str]:
+        """The jobs a plan from ``job`` moves to next: the goal when a direct move is allowed (a job
+        on the way would add nothing: skills come from courses), else the next jobs on the route."""
+        return [goal] if self.direct_ok(job, goal) else self.route_jobs(job, goal)
+
+    def settle(self, state: State, goal: str) -> tuple[State, list[str]]:
+        """Apply every move the rule allows (the goal first): the new state and the jobs moved to."""
+        moves: list[str] = []
+        while state.job != goal:
+            nxt = next(
+                (
+                    b
+                    for b in self.targets(state.job, goal)
+                    if ready_to_move(state.skills, self.catalog.jobs[b], self.threshold)
+                ),
+                None,
+            )
+            if nxt is None:
+                break
+            state = State(nxt, state.skills)
+            moves.append(nxt)
+        return state, moves
+
+    # -- steps worth taking ------------------------------------------------------------------------
+    def wanted(self, state: State, goal: str) -> dict[str, str]:
+        """Missing skills worth learning -> the job that rates them important (or "prerequisite")."""
+        out: dict[str, str] = {}
+        for job in dict.fromkeys((goal, *self.targets(state.job, goal))):
+            for s in self.important(job):
+                if s not in state.skills:
+                    out.setdefault(s, job)
+        for s in list(out):  # prerequisites of courses teaching them, one level down
+            for i in self.teach_of.get(s, ()):
+                for p in self.courses[i].prerequisites:
+                    if p not in state.skills:
+                        out.setdefault(p, "prerequisite")
+        return out
+
+    def successors(
+        self, state: State, goal: str, allowed: Sequence[bool], prerequisites: bool = True
+    ) -> list[int]:
+        """Courses worth taking from ``state``: allowed, prerequisites held, adding a wanted skill
+        (``prerequisites=False``: an important one itself, not only a prerequisite of one)."""
+        want = self.wanted(state, goal)
+        out = set()
+        for s, why in want.items():
+            if why == "prerequisite" and not prerequisites:
+                continue
+            for i in self.teach_of.get(s, ()):
+                if allowed[i] and all(p in state.skills for p in self.courses[i].prerequisites):
+                    out.add(i)
+        return sorted(out)
+
+    def take(self, state: State, i: int, goal: str) -> tuple[State, list[str]]:
+        return self.settle(State(state.job, state.skills | frozenset(self.courses[i].skills)), goal)
+
+    # -- exact search ------------------------------------------------------------------------------
+    def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> _Space:
+        """The lower bounds' view from ``start_job`` to ``goal`` (cached while ``allowed`` stays)."""
+        key = (start_job, goal, allowed)
+        space = self._bound_cache.get(key)
+        if space is None:
+            if len(self._bound_cache) > 256:
+                self._bound_cache.clear()
+            space = self._bound_cache[key] = _Space(self, start_job, goal, allowed)
+        return space
+
+    def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:
+        """Admissible estimate of the hours (``mode="steps"``: course steps) still needed."""
+        sp = self.space(state.job, goal, allowed)
+        return sp.estimate(state.job, sp.mask(state.skills), mode)
+
+    def paths(self, job: str | None, goal: str) -> list[list[str]]:
+        """The sequences of jobs a plan from ``job`` can move through to ``goal`` (at most
+        ``MAX_PATHS``, fewest moves first): next jobs on shortest routes, and a direct move to the
+        goal wherever it is allowed."""
+        out, frontier = [], [[]]
+        while frontier and len(out) < MAX_PATHS:
+            nxt = []
+            for path in frontier:
+                at = path[-1] if path else job
+                if self.direct_ok(at, goal):
+                    out.append(path + [goal])
+                else:
+                    nxt += [path + [b] for b in self.route_jobs(at, goal)]
+            frontier = nxt
+        return out[:MAX_PATHS]
+
+    def shortest(
+        self,
+        start: State,
+        goal: str,
+        allowed: Sequence[bool],
+        mode: str = "hours",
+        cap: float | None = None,
+    ) -> Plan | None:
+        """The plan reaching ``goal`` with the fewest hours (``mode="steps"``: fewest course steps,
+        then hours) from ``start``; None when none does (within ``cap``). Exact on the set-cover core
+        (:meth:`_solve`, one integer program per sequence of jobs), then ordered and replayed."""
+        start, _ = self.settle(start, goal)
+        if cap is not None and cap < -1e-9:
+            return None
+        if start.job == goal:
+            return Plan([], 0.0, True, start)
+        lb = self.estimate(start, goal, allowed, mode)
+        if math.isinf(lb) or (cap is not None and lb > cap + 1e-9):
+            return None
+        key = (start, goal, mode, allowed)
+        best = self._plan_cache.get(key, _UNSOLVED)
+        if best is _UNSOLVED:
+            best = None
+            for path in self.paths(start.job, goal):
+                chosen = self._solve(start, path, allowed, mode)
+                plan = None if chosen is None else self._order(start, chosen, goal)
+                if plan is not None and (
+                    best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
+                ):
+                    best = plan
+            if len(self._plan_cache) > 20_000:
+                self._plan_cache.clear()
+            self._plan_cache[key] = best
+        if best is None or (cap is not None and self._cost(best, mode) > cap + 1e-9):
+            return None
+        return best
+
+    def _cost(self, plan: Plan, mode: str) -> float:
+        return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
+
+    def _solve(self, start: State, path: list[str], allowed: Sequence[bool], mode: str) -> list[int] | None:
+        """The cheapest set of worthwhile courses after which every job of ``path`` is within the
+        move threshold (a mixed-integer program: a 0/1 choice per course, a covered share per
+        skill no more than the chosen courses teaching it, each job's covered weight at least its
+        threshold, a chosen course's missing prerequisites taught by a chosen course)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        held = start.skills
+        jobs = [self.catalog.jobs[j] for j in path]
+        want = {s for j in path for s in self.important(j) if s not in held}
+        cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
+        grow = list(cands)
+        while grow:  # the courses teaching missing prerequisites of candidates, all the way down
+            i = grow.pop()
+            for q in self.courses[i].prerequisites:
+                if q not in held:
+                    for k in self.teach_of.get(q, ()):
+                        if allowed[k] and k not in cands:
+                            cands.add(k)
+                            grow.append(k)
+        cands = sorted(cands)
+        skills = sorted({s for j in jobs for s in j.skills if s not in held})
+        n, m = len(cands), len(skills)
+        col = {i: k for k, i in enumerate(cands)}
+        srow = {s: n + k for k, s in enumerate(skills)}
+        rows, lo, hi = [], [], []
+        for job in jobs:
+            total = sum(job.skills.values())
+            need = self.threshold * total - sum(w for s, w in job.skills.items() if s in held)
+            if need > 1e-9:
+                row = np.zeros(n + m)
+                for s, w in job.skills.items():
+                    if s in srow:
+                        row[srow[s]] = w
+                rows.append(row)
+                lo.append(need - 1e-9 * max(total, 1.0))
+                hi.append(np.inf)
+        for s in skills:  # covered share <= chosen courses teaching it
+            row = np.zeros(n + m)
+            row[srow[s]] = 1.0
+            for i in self.teach_of.get(s, ()):
+                if i in col:
+                    row[col[i]] = -1.0
+            rows.append(row)
+            lo.append(-np.inf)
+            hi.append(0.0)
+        for i in cands:  # prerequisites
+            for q in self.courses[i].prerequisites:
+                if q in held:
+                    continue
+                row = np.zeros(n + m)
+                row[col[i]] = 1.0
+                for k in self.teach_of.get(q, ()):
+                    if k in col and k != i:
+                        row[col[k]] -= 1.0
+                rows.append(row)
+                lo.append(-np.inf)
+                hi.append(0.0)
+        hours = np.array([self.hours[i] for i in cands])
+        c = np.concatenate([hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours, np.zeros(m)])
+        with _c_stdout_silenced():
+            res = milp(
+                c,
+                constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
+                integrality=np.concatenate([np.ones(n), np.zeros(m)]),
+                bounds=Bounds(0, 1),
+                options={"time_limit": MILP_SECONDS},
+            )
+        if res.x is None or res.status not in (0, 1):
+            return None
+        return [i for k, i in enumerate(cands) if res.x[k] > 0.5]
+
+    def _order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
+        """The chosen courses in an order a person can take them (prerequisites first, the next
+        job's important skills before the goal's), replayed with the move rule; None when the
+        replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
+        state, left, seq = start, list(chosen), []
+        while left and state.job != goal:
+            want = self.wanted(state, goal)
+            ready = [i for i in left if all(p in state.skills for p in self.courses[i].prerequisites)]
+            if not ready:
+                return None
+            nxt = (self.targets(state.job, goal) or [goal])[0]
+            imp = self.important(nxt)
+
+            i = min(ready, key=lambda i, st=state, imp=imp, want=want: self._rank(i, st, imp, want))
+            left.remove(i)
+            if not any(s in want for s in self.courses[i].skills if s not in state.skills):
+                continue  # adds nothing wanted any more
+            seq.append(i)
+            state, _ = self.take(state, i, goal)
+        if state.job != goal:
+            return None
+        hours = round(sum(self.hours[i] for i in seq), 6)
+        return Plan([self.courses[i].id for i in seq], hours, True, state)
+
+    def _rank(self, i: int, state: State, imp: frozenset[str], want: dict[str, str]) -> tuple:
+        new = [s for s in self.courses[i].skills if s not in state.skills]
+        return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
+
+    # -- guided search -----------------------------------------------------------------------------
+    def guided(
+        self,
+        start: State,
+        goal: str,
+        allowed: Sequence[bool],
+        guide: Callable[[State, list[str]], list[float]] | None,
+        bound: float,
+        top_k: int = 8,
+    ) -> tuple[Plan, list[str]] | None:
+        """A plan that takes, at each step, the guide's most likely worthwhile course among its
+        ``top_k`` whose completion can still reach the goal within ``bound`` hours in all; else the
+        next course of the shortest completion. Returns (plan, the source of each course: "model"
+        or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
+        state, _ = self.settle(start, goal)
+        rest = self.shortest(state, goal, allowed, cap=bound)
+        if rest is None:
+            return None
+        seq, sources, g = [], [], 0.0
+        while state.job != goal:
+            # the guide picks among courses adding an important skill; a prerequisite-only course
+            # comes from the shortest completion, which needs it
+            cands = self.successors(state, goal, allowed, prerequisites=False)
+            order = cands
+            if guide is not None:
+                scores = guide(state, seq)
+                order = sorted(cands, key=lambda i: (-scores[i], i))[:top_k]
+            chosen, exact_checks = None, 0
+            for i in order:
+                if rest.courses and self.courses[i].id == rest.courses[0]:
+                    chosen = (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end))
+                    break
+                nxt, _ = self.take(state, i, goal)
+                left = bound - g - self.hours[i]
+                if self.estimate(nxt, goal, allowed) > left + 1e-9:
+                    continue  # no completion fits: the admissible estimate already says so
+                # the known completion, less what the course made redundant, often still fits
+                quick = self._order(nxt, [self.pos[c] for c in rest.courses], goal)
+                if quick is not None and quick.hours <= left + 1e-9:
+                    chosen = (i, quick)
+                    break
+                if exact_checks >= EXACT_CHECKS:
+                    continue
+                exact_checks += 1
+                completion = self.shortest(nxt, goal, allowed, cap=left)
+                if completion is not None:
+                    chosen = (i, completion)
+                    break
+            if chosen is None:  # the shortest completion's next course (within the bound by construction)
+                i = self.pos[rest.courses[0]]
+                chosen, src = (
+                    (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end)),
+                    "shortest plan",
+                )
+            else:
+                src = "model" if guide is not None else "shortest plan"
+            i, rest = chosen
+            seq.append(self.courses[i].id)
+            sources.append(src)
+            g += self.hours[i]
+            state, _ = self.take(state, i, goal)
+        return Plan(seq, round(g, 6), True, state), sources
+
+    # -- as far as possible ------------------------------------------------------------------------
+    def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
+        """When the goal cannot be reached: worthwhile courses, most goal weight added per hour
+        first, while one adds some (the plan goes as far towards the goal as the catalog allows)."""
+        state, _ = self.settle(start, goal)
+        job = self.catalog.jobs[goal]
+        seq, g = [], 0.0
+        while state.job != goal:
+            best, best_key = None, None
+            for i in self.successors(state, goal, allowed):
+                new = [s for s in self.courses[i].skills if s not in state.skills]
+                gain = sum(job.skills.get(s, 0.0) for s in new)
+                hop_gain = sum(
+                    self.catalog.jobs[b].skills.get(s, 0.0)
+                    for b in self.targets(state.job, goal)
+                    if b != goal
+                    for s in new
+                )
+                key = (gain + 0.5 * hop_gain) / max(self.hours[i], 1.0)
+                if gain + hop_gain > 0 and (best_key is None or key > best_key):
+                    best, best_key = i, key
+            if best is None:
+                break
+            seq.append(self.courses[best].id)
+            g += self.hours[best]
+            state, _ = self.take(state, best, goal)
+        return Plan(seq, round(g, 6), state.job == goal, state)
+
+    def diagnose(self, start: State, goal: str, allowed: Sequence[bool]) -> Diagnosis:
+        """What stands between ``start`` and ``goal``: a missing move, skills no allowed course teaches."""
+        d = Diagnosis()
+        cat = self.catalog
+        state, _ = self.settle(start, goal)
+        if state.job != goal and not self.targets(state.job, goal):
+            d.reachable = False
+            d.missing_moves.append(
+                f"no move leads from {cat.jobs[state.job].title} towards {cat.jobs[goal].title} in the "
+                "transition graph, and the goal is more than one level up"
+            )
+        for job_id in dict.fromkeys([goal, *self.targets(state.job, goal)]):
+            job = cat.jobs[job_id]
+            miss = [
+                s
+                for s in job.skills
+                if s not in state.skills and not any(allowed[i] for i in self.teach_of.get(s, ()))
+            ]
+            d.unteachable += [s for s in miss if s not in d.unteachable]
+        space = self.space(state.job, goal, allowed)
+        if math.isinf(space.gap_bound(space.mask(state.skills), goal, "hours")):
+            d.reachable = False
+        return d
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _c_stdout_silenced() -> Iterator[None]:
+    """HiGHS writes a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
+    tmpSolver.run();") to the C-level stdout whatever its options say (jump-dev/HiGHS.jl#312), which
+    would corrupt ``careerpath recommend --json``: point file descriptor 1 at /dev/null meanwhile."""
+    with _STDOUT_LOCK:
+        try:
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            saved = os.dup(1)
+        except OSError:  # no stdout at all
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+
+
+class _Space:
+    """The estimate's world: the jobs on shortest routes from a start job to the goal, the skills
+    they (and the prerequisites of courses teaching them) involve, as bits of an int, and the
+    allowed courses that teach some of them."""
+
+    def __init__(self, planner: Planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
+        self.p, self.goal = planner, goal
+        cat = planner.catalog
+        jobs, frontier = set(), [goal] + ([start_job] if start_job else [])
+        while frontier:
+            j = frontier.pop()
+            if j not in jobs:
+                jobs.add(j)
+                frontier += planner.route_jobs(j, goal)
+        skills = {s for j in jobs for s in cat.jobs[j].skills}
+        grow = True
+        while grow:  # prerequisites of courses teaching them, all the way down
+            grow = False
+            for s in list(skills):
+                for i in planner.teach_of.get(s, ()):
+                    for q in planner.courses[i].prerequisites:
+                        if q not in skills:
+                            skills.add(q)
+                            grow = True
+        self.bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
+        self.jobs = jobs
+        self.weights = {j: [(self.bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
+        self.total = {j: sum(w for _, w in self.weights[j]) for j in jobs}
+        self.important = {j: self.mask(planner.important(j)) for j in jobs}
+        self.all_courses = [
+            (i, self.mask(c.skills), self.mask(c.prerequisites))
+            for i, c in enumerate(planner.courses)
+            if allowed[i] and self.mask(c.skills)
+        ]
+        self.courses = self.all_courses
+        self.teachers: dict[int, list[int]] = {}
+        for k, (_, m, _) in enumerate(self.courses):
+            b = m
+            while b:
+                low = b & -b
+                self.teachers.setdefault(low, []).append(k)
+                b ^= low
+        self._est: dict[tuple, float] = {}
+        self._want: dict[tuple, int] = {}
+
+    def mask(self, skills) -> int:
+        out = 0
+        for s in skills:
+            out |= self.bit.get(s, 0)
+        return out
+
+    def gap_bound(self, held: int, job: str, mode: str) -> float:
+        """Least hours (or course steps) to bring ``job``'s coverage to the threshold, courses
+        shares of courses allowed (a fractional knapsack over skills, each at the least share of
+        a course's cost per unit of weight it adds), and at least the cheapest course teaching a
+        skill that must be learnt; inf when the courses cannot."""
+        total = self.total[job]
+        have = sum(w for b, w in self.weights[job] if held & b)
+        need = self.p.threshold * total - have - 1e-9 * max(total, 1)
+        if need <= 0:
+            return 0.0
+        hours = self.p.hours
+        cost = (lambda k: hours[self.courses[k][0]]) if mode == "hours" else (lambda k: 1.0)
+        slack = (1.0 - self.p.threshold) * total + 1e-9 * max(total, 1)
+        gain: dict[int, float] = {}
+        teachable = mandatory = 0.0
+        for b, w in self.weights[job]:
+            if held & b or w <= 0:
+                continue
+            ts = self.teachers.get(b, ())
+            if ts:
+                teachable += w
+                for k in ts:
+                    gain[k] = gain.get(k, 0.0) + w
+            if w > slack:
+                mandatory = max(mandatory, min((cost(k) for k in ts), default=math.inf))
+        if teachable < need:
+            return math.inf
+        # each course's cost shared over the missing skills it teaches, in proportion to weight:
+        # a skill costs at least its cheapest share, and each skill is learnt once
+        rate: list[tuple[float, float]] = []
+        for b, w in self.weights[job]:
+            ts = self.teachers.get(b, ())
+            if held & b or w <= 0 or not ts:
+                continue
+            rate.append((min(cost(k) / gain[k] for k in ts), w))
+        bound, left = 0.0, need
+        for r, w in sorted(rate):
+            if w >= left:
+                bound += r * left
+                break
+            bound += r * w
+            left -= w
+        if mode == "steps":
+            bound = math.ceil(bound - 1e-9)
+        return max(bound, mandatory)
+
+    def estimate(self, job: str | None, held: int, mode: str) -> float:
+        if job == self.goal:
+            return 0.0
+        key = (job, held, mode)
+        out = self._est.get(key)
+        if out is None:
+            out = self.gap_bound(held, self.goal, mode)
+            if not self.p.direct_ok(job, self.goal):
+                route = self.p.route_jobs(job, self.goal)
+                out = max(out, min((self.gap_bound(held, b, mode) for b in route), default=math.inf))
+            if len(self._est) > 300_000:
+                self._est.clear()
+            self._est[key] = out
+        return out
