@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from careerpath.prior import one_thread
 from data_prep.context import GapRetriever
@@ -96,6 +97,15 @@ class JobPrior:
         self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._teach_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # which course teaches which skill, sparse (O*NET and ESCO catalogs are large)
+        self._skill_col = {s: i for i, s in enumerate(cat.skills)}
+        rows = [i for i, c in enumerate(self._courses) for s in c.skills if s in self._skill_col]
+        cols = [self._skill_col[s] for c in self._courses for s in c.skills if s in self._skill_col]
+        self._course_skill = sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, cols)), shape=(len(self._courses), len(self._skill_col))
+        )
+        self._course_skill.sum_duplicates()
+        self._course_skill.data[:] = 1.0
         self._spread_cache: dict[str, np.ndarray] = {}
         # importance-weighted skill vectors of the jobs, unit length, for spreading the floor
         skill_pos = {s: i for i, s in enumerate(cat.skills)}
@@ -115,12 +125,13 @@ class JobPrior:
         hit = self._teach_cache.get(job)
         if hit is None:
             req = self.catalog.jobs[job].skills
-            col = {s: k for k, s in enumerate(req)}
+            cols = [self._skill_col.get(s, -1) for s in req]
             t = np.zeros((len(self._courses), len(req)))
-            for i, c in enumerate(self._courses):
-                for s in c.skills:
-                    if s in col:
-                        t[i, col[s]] = 1.0
+            known = [k for k, c in enumerate(cols) if c >= 0]
+            if known:
+                t[:, known] = self._course_skill[:, [cols[k] for k in known]].toarray()
+            if len(self._teach_cache) > 4096:
+                self._teach_cache.clear()
             hit = self._teach_cache[job] = (np.array(list(req.values()), dtype=float), t)
         return hit
 
