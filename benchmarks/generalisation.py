@@ -92,6 +92,11 @@ def model_scores(
 
     torch.set_num_threads(2)
     model, tok, kind = load_for_inference(model_dir)
+    # the model ranks the catalog it was trained on (model_dir/catalog, as the recommender does: its
+    # course names are the model's tokens); the scores are then read in ``catalog``'s job order
+    own = load_catalog(model_dir / "catalog") if (model_dir / "catalog").is_dir() else catalog
+    order = [list(own.jobs).index(j) for j in catalog.jobs]
+    catalog = own
     context = retriever_for(model_dir, catalog)  # inputs as the model was trained on (context.json)
     from careerpath.job_prior import load_job_prior
     from careerpath.prior import load_prior
@@ -115,7 +120,7 @@ def model_scores(
             skills.append(ids)
         _, job_lp = scorer.score(texts, skills)
         for a, row in zip(chunk, job_lp):
-            out[a] = row[:-1]  # drop "stay"
+            out[a] = row[:-1][order]  # drop "stay"; the benchmark catalog's job order
     return out
 
 
