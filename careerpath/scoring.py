@@ -501,9 +501,19 @@ class CatalogScorer:
         return np.array(out)
 
     # -- public API --------------------------------------------------------------------------
+    def _courses_prior_only(self) -> bool:
+        """Whether the course prior takes none of the model's course scores (model scale 0, chosen
+        on validation): they would be multiplied by 0, so they are not computed."""
+        return self.prior is not None and getattr(self.prior, "model_scale", 1.0) == 0
+
+    def _jobs_prior_only(self) -> bool:
+        return self.job_prior is not None and self.job_prior.model_scale == 0
+
     @torch.inference_mode()
     def score_courses(self, input_texts: list[str]) -> np.ndarray:
         """``course_logp [n, n_courses]`` only: one decoder pass per input (what planning needs)."""
+        if self._courses_prior_only():
+            return self._with_prior(input_texts, np.zeros((len(input_texts), len(self.course_ids))))
         stamp = weights_stamp(self._params)
         remembered = self._recall(input_texts, stamp)
         if remembered is not None:
@@ -562,15 +572,27 @@ class CatalogScorer:
         n = len(input_texts)
         course_lp = np.zeros((n, len(self.course_ids)))
         job_lp = np.zeros((n, len(self.job_ids)))
+        if self._courses_prior_only() and self._jobs_prior_only():  # the priors alone: no model call
+            course_lp = self._with_prior(input_texts, course_lp)
+            none = np.zeros(0, dtype=np.int64)
+            empty = np.zeros((0, len(self.job_ids)))
+            for r, text in enumerate(input_texts):
+                job_lp[r] = self._mix_jobs(text, course_lp[r], none, np.zeros(0), empty)
+            return course_lp, job_lp
         stamp = weights_stamp(self._params)
         enc, enc_out = self._encode(input_texts, stamp)
-        if self.fast:
+        if self.fast and self._courses_prior_only():
+            course_lp = self._with_prior(input_texts, course_lp)
+            job_lp = self._fast_jobs(
+                enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids], input_texts
+            )
+        elif self.fast:
             course_lp = self._with_prior(input_texts, self._fast_courses(enc_out, enc["attention_mask"]))
             job_lp = self._fast_jobs(
                 enc_out, enc["attention_mask"], course_lp, [set(s) for s in skill_ids], input_texts
             )
         else:
-            for r in range(n):
+            for r in range(n if not self._courses_prior_only() else 0):
                 raw = self._logp(enc, enc_out, r, self.course_tokens, [0] * len(self.course_tokens))
                 course_lp[r] = raw - _logsumexp(raw)
             course_lp = self._with_prior(input_texts, course_lp)
