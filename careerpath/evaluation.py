@@ -450,6 +450,7 @@ def evaluate_model(
             num_beams=g["num_beams"],
             max_source_length=g["max_source_length"],
             prior=prior,
+            job_prior=job_prior,
         )
         generation = generation_metrics(preds, [r["target_text"] for r in gen_rows], catalog)
         generation["examples"] = [

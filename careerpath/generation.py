@@ -53,10 +53,12 @@ def generate(
     max_source_length: int = 256,
     synced_gpus: bool = False,
     prior=None,
+    job_prior=None,
 ) -> list[str]:
     """Generate one target text per input. Inputs are length-sorted so batches pad little;
     the result comes back in the caller's order. ``prior``: the model's
-    :class:`~careerpath.prior.CoursePrior`, added to the next-course logits."""
+    :class:`~careerpath.prior.CoursePrior`, added to the next-course logits; ``job_prior``: its
+    :class:`~careerpath.job_prior.JobPrior`, added at the next-job step given the course written."""
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(input_texts)), key=lambda i: len(input_texts[i]))
@@ -65,9 +67,10 @@ def generate(
         idx = order[start : start + batch_size]
         enc = _encode_batch(tokenizer, [input_texts[i] for i in idx], kind, max_source_length, device)
         extra = {}
-        if prior is not None:
-            texts = [input_texts[i] for i in idx]
-            extra["logits_processor"] = LogitsProcessorList([prior.processor(tokenizer, texts, num_beams)])
+        texts = [input_texts[i] for i in idx]
+        processors = [p.processor(tokenizer, texts, num_beams) for p in (prior, job_prior) if p is not None]
+        if processors:
+            extra["logits_processor"] = LogitsProcessorList(processors)
         ids = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,

@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import sparse
+from transformers import LogitsProcessor
 
 from careerpath.prior import one_thread
 from data_prep.context import GapRetriever
-from data_prep.textformat import STAY, parse_input
+from data_prep.textformat import STAY, parse_input, parse_target
 
 JOB_PRIOR_FILE = "job_prior.json"
 PARAMS = ("move", "lateral", "abandon", "floor")
@@ -332,6 +333,10 @@ class JobPrior:
         fitted["floor"] = max(fitted["floor"], MIN_FLOOR)
         return cls(retriever, {k: round(v, 6) for k, v in fitted.items()})
 
+    def processor(self, tokenizer, texts: list[str], num_beams: int = 1) -> JobPriorProcessor:
+        """The logits processor adding this prior to ``generate`` over ``texts``."""
+        return JobPriorProcessor(self, tokenizer, texts, num_beams)
+
     def save(self, folder: str | Path) -> None:
         data = {
             "params": self.params,
@@ -437,3 +442,49 @@ def choose_scales(scorer, rows: list[dict], batch: int = 64) -> dict[str, dict[f
         "course": {s: float(np.minimum(v, 50).mean()) for s, v in course.items()},
         "job": {s: float(np.minimum(v, 50).mean()) for s, v in job.items()},
     }
+
+
+class JobPriorProcessor(LogitsProcessor):
+    """Adds the job prior to ``generate`` at the step after ``next_job:``: the course the decoder
+    has just written (and whether it wrote skills gained: an abandoned course teaches nothing)
+    picks P(next job | that course) from each row's :class:`JobTable`; the next token is then a
+    job, scored ``model_scale`` x the model's log-prob + log prior, as catalog scoring does."""
+
+    def __init__(self, prior: JobPrior, tokenizer, texts: list[str], num_beams: int = 1):
+        from careerpath.scoring import single_token_ids
+
+        titles = [prior.catalog.jobs[j].title for j in prior.job_ids[:-1]] + [STAY]
+        tokens = single_token_ids(tokenizer, "next_job:", [f"next_job: {t}" for t in titles])
+        if tokens is None:
+            raise ValueError("the job prior needs one token per job name (the tiny T5's catalog tokens)")
+        self.prior, self.tok, self.num_beams = prior, tokenizer, num_beams
+        self.tables = [prior.for_text(t) for t in texts]
+        self.tokens = torch.tensor(tokens, dtype=torch.long)
+        self.course_by_title = {c.title: i for i, c in enumerate(prior.catalog.courses.values())}
+
+    def _bias(self, row: int, text: str) -> np.ndarray:
+        table = self.tables[row // self.num_beams]
+        try:
+            step = parse_target(text + " " + STAY)
+        except ValueError:
+            return np.log(np.maximum(table.now, 1e-300))
+        course = self.course_by_title.get(step.next_course)
+        p = table.given_taught(course) if course is not None and step.skills_gained else table.now
+        return np.log(np.maximum(p, 1e-300))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        texts = self.tok.batch_decode(input_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        rows = [r for r, t in enumerate(texts) if t.rstrip().endswith("next_job:")]
+        if not rows:
+            return scores
+        scores = scores.clone()
+        tokens = self.tokens.to(scores.device)
+        for r in rows:
+            model_lp = torch.log_softmax(scores[r].float(), dim=-1)[tokens]
+            bias = torch.as_tensor(
+                self._bias(r, texts[r].rstrip()), dtype=torch.float32, device=scores.device
+            )
+            z = torch.log_softmax(self.prior.model_scale * model_lp + bias, dim=-1)
+            scores[r] = torch.finfo(scores.dtype).min
+            scores[r, tokens] = z.to(scores.dtype)
+        return scores

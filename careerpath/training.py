@@ -396,8 +396,9 @@ def validate(
     rows: list[dict],
     cfg: Config,
     prior: CoursePrior | None = None,
+    job_prior: JobPrior | None = None,
 ) -> dict:
-    """Generation-based metrics (with the course prior, when the model has one); every process
+    """Generation-based metrics (with the model's priors, when it has them); every process
     generates its share of the rows."""
     idx = list(range(len(rows)))
     sync = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
@@ -413,6 +414,7 @@ def validate(
             max_source_length=cfg.data.max_source_length,
             synced_gpus=sync,
             prior=prior,
+            job_prior=job_prior,
         )
         pairs = list(zip(mine, preds, strict=True))
     from accelerate.utils import gather_object
@@ -604,7 +606,16 @@ def _log_steps(accelerator, state: RunState, pending: list, cfg: Config, bar) ->
 
 def _end_of_epoch(ctx: dict, state: RunState, val_rows: list[dict]) -> None:
     accelerator, cfg = ctx["acc"], ctx["cfg"]
-    metrics = validate(accelerator, ctx["model"], ctx["tok"], ctx["family"], val_rows, cfg, ctx.get("prior"))
+    metrics = validate(
+        accelerator,
+        ctx["model"],
+        ctx["tok"],
+        ctx["family"],
+        val_rows,
+        cfg,
+        ctx.get("prior"),
+        ctx.get("job_prior"),
+    )
     metrics.update(epoch=state.epoch, step=state.step)
     state.epochs.append(metrics)
     if accelerator.is_main_process:

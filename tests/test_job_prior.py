@@ -252,3 +252,52 @@ def test_the_floor_ranks_jobs_by_skill_similarity(tiny_dataset):
     rest = [b for b in order if b not in {hop, *laterals}]
     if len(rest) >= 2:
         assert p[prior.job_ids.index(rest[0])] >= p[prior.job_ids.index(rest[-1])]
+
+
+def test_generation_adds_the_job_prior_at_the_next_job_step(tiny_model, tiny_dataset):
+    import torch
+    from transformers import LogitsProcessorList
+
+    from careerpath.scoring import single_token_ids
+    from data_prep.textformat import Step, serialise_target
+
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, _ = load_for_inference(tiny_model)
+    job_prior = load_job_prior(tiny_model, cat)
+    job_prior.model_scale = 0.0
+    rows = _rows(tiny_dataset, "test")[:4]
+    texts = [r["input_text"] for r in rows]
+    titles = [cat.jobs[j].title for j in job_prior.job_ids[:-1]] + [STAY]
+    job_tokens = single_token_ids(tok, "next_job:", [f"next_job: {t}" for t in titles])
+    forced = len(titles) - 2  # some catalog job
+    for t in texts:  # a prior that makes that job certain whatever the course
+        table = job_prior.for_text(t)
+        p = np.full(len(titles), 1e-9)
+        p[forced] = 1.0
+        table.taught[:] = p
+        table.now[:] = p
+    enc = tok(texts, return_tensors="pt", padding=True)
+    start = model.config.decoder_start_token_id
+    for beams in (1, 2):
+        # decoding from "<start> next_course: <its course> | skills_gained: ... | next_job:"
+        heads = []
+        for r in rows:
+            head = serialise_target(Step(r["next_course"], r["skills_gained"], STAY)).rsplit(" ", 1)[0]
+            heads.append(tok(head, add_special_tokens=False)["input_ids"])
+        width = max(len(h) for h in heads)
+        heads = [h for h in heads if len(h) == width] or heads[:1]
+        n = len(heads)
+        dec = torch.tensor([[start, *h] for h in heads])
+        procs = LogitsProcessorList([job_prior.processor(tok, texts[:n], beams)])
+        out = model.generate(
+            **{k: v[:n] for k, v in enc.items()},
+            decoder_input_ids=dec,
+            num_beams=beams,
+            max_new_tokens=1,
+            logits_processor=procs,
+            do_sample=False,
+        )
+        assert out[:, -1].tolist() == [job_tokens[forced]] * n
+        # elsewhere the processor leaves the scores alone
+        scores = torch.randn(n * beams, len(tok))
+        assert torch.equal(procs[0](dec.repeat_interleave(beams, 0)[:, :2], scores), scores)
