@@ -65,6 +65,45 @@ def held_out_catalog(fitted: mb.Fitted, catalog):
     return Catalog(catalog.skills, catalog.courses, catalog.jobs, moves)
 
 
+def model_rankings(data: mb.TransitionData, catalog, sources, work: Path, users: int, epochs: int) -> dict:
+    """careerpath's tiny T5 with its priors, trained on ``catalog`` (the held-out --mobility
+    catalog): each source group's codes as job-only profiles ("job A, its skills, no goal", in
+    distribution: 10% of synthetic people are job-only), job scores merged over the group's codes
+    (best score), ranked as groups."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generalisation import model_scores
+
+    from careerpath import training
+    from careerpath.config import load_config
+    from data_prep.build import build_dataset, load_data_config
+    from data_prep.catalog import load_catalog
+    from data_prep.onet import write_catalog_atomically
+
+    write_catalog_atomically(catalog, work / "catalog")
+    catalog = load_catalog(work / "catalog")
+    cfg = load_data_config(
+        ROOT / "configs" / "data" / "onet.yaml", {"catalog": str(work / "catalog"), "users": users}
+    )
+    build_dataset(cfg, work / "data", progress=False)
+    argv = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data_dir", str(work / "data")]
+    argv += ["--train.output_dir", str(work / "model"), "--train.epochs", str(epochs)]
+    training.run_training(load_config(argv))
+    codes = sorted({c for s in sources for c in data.prof.codes[s] if c in catalog.jobs})
+    scores = model_scores(work / "model", catalog, codes)
+    job_ids = list(catalog.jobs)
+    out = {}
+    for s in sources:
+        best: dict[str, float] = {}
+        for c in data.prof.codes[s]:
+            if c not in scores:
+                continue
+            for j, v in zip(job_ids, scores[c], strict=True):
+                if j != c and v > best.get(j, -np.inf):
+                    best[j] = float(v)
+        out[s] = [data.mob.group_of(j) for j, _ in sorted(best.items(), key=lambda x: (-x[1], x[0]))]
+    return out
+
+
 def table(rows: dict[str, dict]) -> str:
     head = "| method | Recall@10 | Recall@5 | Hit@10 | MRR |\n|---|---|---|---|---|"
     body = [
@@ -84,6 +123,18 @@ def main() -> None:
     ap.add_argument("--no-embeddings", action="store_true", help="leave out the MiniLM title feature")
     ap.add_argument("--no-progression", action="store_true", help="skip the progression graph (an import)")
     ap.add_argument("--out", default=str(RESULTS), help="JSON of the results")
+    ap.add_argument(
+        "--train-model",
+        metavar="DIR",
+        default=None,
+        help="also build, train and score careerpath's model on the held-out --mobility catalog in DIR (minutes)",
+    )
+    ap.add_argument(
+        "--users", type=int, default=1200, help="synthetic users for --train-model (default: %(default)s)"
+    )
+    ap.add_argument(
+        "--epochs", type=int, default=2, help="training epochs for --train-model (default: %(default)s)"
+    )
     args = ap.parse_args()
     start = time.perf_counter()
     mob = mb.load_mobility(args.mobility)
@@ -104,9 +155,12 @@ def main() -> None:
 
         catalog, _ = import_onet(args.onet)
         rankings["progression graph, plain O*NET catalog"] = progression_rankings(data, catalog, scored)
-        rankings["progression graph, --mobility catalog (CV)"] = progression_rankings(
-            data, held_out_catalog(fitted, catalog), scored
-        )
+        held = held_out_catalog(fitted, catalog)
+        rankings["progression graph, --mobility catalog (CV)"] = progression_rankings(data, held, scored)
+        if args.train_model:
+            rankings["careerpath model, job-only profiles, --mobility catalog (CV)"] = model_rankings(
+                data, held, scored, Path(args.train_model), args.users, args.epochs
+            )
     onet_only = mb.TransitionData(mob, data.prof, data.static, mb.STATIC_FEATURES)
     onet_cv = mb.cross_validate(onet_only, args.folds, args.l2, args.seed)
     rankings["transition model, O*NET features only (CV)"] = onet_cv["rankings"]

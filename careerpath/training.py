@@ -210,27 +210,27 @@ def make_collate(pad_id: int):
                     sid[i, j, : len(toks)] = torch.tensor(toks)
                     sp[i, j, : len(probs)] = torch.tensor(probs)
             batch.update(soft_pos=pos, soft_ids=sid, soft_p=sp, soft_other=other)
-        if any("prior" in e for e in examples):  # the course prior at each next-course position
-            n = next(len(e["prior"][1]) for e in examples if "prior" in e)
-            pos = torch.full((len(examples),), -1, dtype=torch.long)
-            bias = torch.zeros((len(examples), n))
-            for i, e in enumerate(examples):
-                if "prior" in e:
-                    pos[i] = e["prior"][0]
-                    bias[i] = torch.from_numpy(e["prior"][1])
-            batch.update(prior_pos=pos, prior_bias=bias)
-        if any("job_prior" in e for e in examples):  # the job prior at each next-job position
-            n = next(len(e["job_prior"][1]) for e in examples if "job_prior" in e)
-            pos = torch.full((len(examples),), -1, dtype=torch.long)
-            bias = torch.zeros((len(examples), n))
-            for i, e in enumerate(examples):
-                if "job_prior" in e:
-                    pos[i] = e["job_prior"][0]
-                    bias[i] = torch.from_numpy(e["job_prior"][1])
-            batch.update(jobprior_pos=pos, jobprior_bias=bias)
+        # the course prior at each next-course position, the job prior at each next-job position
+        for key, name in (("prior", "prior"), ("job_prior", "jobprior")):
+            if any(key in e for e in examples):
+                pos, bias = _prior_columns(examples, key)
+                batch.update({f"{name}_pos": pos, f"{name}_bias": bias})
         return batch
 
     return collate
+
+
+def _prior_columns(examples: list[dict], key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(label position [batch], prior [batch, n]) of the examples carrying ``key`` = (position,
+    vector); -1 and zeros for the others."""
+    n = next(len(e[key][1]) for e in examples if key in e)
+    pos = torch.full((len(examples),), -1, dtype=torch.long)
+    bias = torch.zeros((len(examples), n))
+    for i, e in enumerate(examples):
+        if key in e:
+            pos[i] = e[key][0]
+            bias[i] = torch.from_numpy(e[key][1])
+    return pos, bias
 
 
 # ---------------------------------------------------------------- setup
