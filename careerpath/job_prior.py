@@ -15,7 +15,7 @@ for b the next step on the route to the goal and the other jobs the current one 
              on); stay takes the rest
 
 (an abandoned course teaches nothing, so readiness stays as it was); ``spread`` shares the floor
-among the other jobs by skill similarity (:meth:`JobPrior.spread`). The four numbers are fitted
+among the job's known destinations and the jobs most like it (:meth:`JobPrior.spread`). The four numbers are fitted
 by maximum likelihood of the training rows' next jobs *given the course actually taken* (what the
 model's decoder also sees). The next-job distribution of a profile is then the mixture over the
 whole course distribution, ``sum_c p(c) P(next job | c)``, not only over the likeliest courses.
@@ -47,6 +47,7 @@ JOB_PRIOR_FILE = "job_prior.json"
 PARAMS = ("move", "lateral", "abandon", "floor")
 MIN_FLOOR = 1e-3  # the least probability mass a fitted prior spreads over other jobs
 SPREAD_TEMPERATURE = 0.1  # of the skill-similarity softmax that spreads it (JobPrior.spread)
+GRAPH_SHARE = 0.8  # of the floor that follows the transition graph's next jobs (JobPrior.spread)
 
 
 class JobTable:
@@ -168,10 +169,12 @@ class JobPrior:
         return hop, laterals, now, after
 
     def spread(self, job: str) -> np.ndarray:
-        """How the floor's mass is spread over the jobs and stay: by skill similarity to ``job``
-        (softmax of the cosine of importance-weighted skill vectors at temperature
-        :data:`SPREAD_TEMPERATURE`; ``job`` itself and stay get none), so a move the route rules
-        out still ranks the jobs most like this one first; uniform for a job the catalog lacks."""
+        """How the floor's mass is spread over the jobs and stay: a move the readiness rule does not
+        predict goes where people from ``job`` go. :data:`GRAPH_SHARE` follows the transition
+        graph's next jobs of ``job`` in their order, 1 / rank (the catalog's own transitions first,
+        observed mobility where the importer had it), the rest the skill similarity of every job (softmax of
+        the cosine of importance-weighted skill vectors at temperature :data:`SPREAD_TEMPERATURE`);
+        ``job`` itself and stay get none; uniform for a job the catalog lacks."""
         hit = self._spread_cache.get(job)
         if hit is None:
             out = np.zeros(len(self.job_ids))
@@ -179,7 +182,16 @@ class JobPrior:
                 i = self._job_pos[job]
                 z = self._job_vec @ self._job_vec[i] / SPREAD_TEMPERATURE
                 z[i] = -np.inf
-                out[:-1] = np.exp(z - z.max())
+                similar = np.exp(z - z.max())
+                out[:-1] = similar / similar.sum()
+                # by rank: the graph's scores mix scales (a catalog's own moves sit on an offset)
+                ranked = [self._job_pos[b] for b, _ in self.retriever.progression.next_jobs.get(job, [])]
+                moves = [(k, 1.0 / (r + 1)) for r, k in enumerate(k for k in ranked if k != i)]
+                total = sum(w for _, w in moves)
+                if total > 0:
+                    out *= 1.0 - GRAPH_SHARE
+                    for k, w in moves:
+                        out[k] += GRAPH_SHARE * w / total
             else:
                 out[:-1] = 1.0
             hit = out / out.sum()

@@ -301,3 +301,18 @@ def test_generation_adds_the_job_prior_at_the_next_job_step(tiny_model, tiny_dat
         # elsewhere the processor leaves the scores alone
         scores = torch.randn(n * beams, len(tok))
         assert torch.equal(procs[0](dec.repeat_interleave(beams, 0)[:, :2], scores), scores)
+
+
+def test_the_floor_follows_the_jobs_known_destinations_first(tiny_dataset):
+    cat = load_catalog(tiny_dataset / "catalog")
+    r = retriever_for(tiny_dataset, cat)
+    prior = JobPrior(r, GENERATOR | {"floor": 0.01})
+    for job in cat.jobs:
+        nexts = [b for b, _ in r.progression.next_jobs.get(job, []) if b != job]
+        if len(nexts) < 2:
+            continue
+        spread = prior.spread(job)
+        at = {b: spread[prior.job_ids.index(b)] for b in cat.jobs}
+        # the graph's first destination leads, and the known ones come in the graph's order
+        assert max(at, key=at.get) == nexts[0], job
+        assert at[nexts[0]] > at[nexts[1]] > 0
