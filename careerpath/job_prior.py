@@ -109,15 +109,20 @@ class JobPrior:
         self._course_skill.sum_duplicates()
         self._course_skill.data[:] = 1.0
         self._spread_cache: dict[str, np.ndarray] = {}
-        # importance-weighted skill vectors of the jobs, unit length, for spreading the floor
-        skill_pos = {s: i for i, s in enumerate(cat.skills)}
-        vec = np.zeros((len(cat.jobs), len(skill_pos)))
-        for r, j in enumerate(cat.jobs.values()):
-            for s, w in j.skills.items():
-                if s in skill_pos:
-                    vec[r, skill_pos[s]] = float(w)
-        norm = np.linalg.norm(vec, axis=1, keepdims=True)
-        self._job_vec = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 0)
+        # importance-weighted skill vectors of the jobs, unit length, sparse (ESCO: ~3,000 x ~14,000),
+        # for spreading the floor
+        entries = [
+            (r, self._skill_col[s], float(w))
+            for r, j in enumerate(cat.jobs.values())
+            for s, w in j.skills.items()
+            if s in self._skill_col
+        ]
+        vec = sparse.csr_matrix(
+            ([w for _, _, w in entries], ([r for r, _, _ in entries], [c for _, c, _ in entries])),
+            shape=(len(cat.jobs), len(self._skill_col)),
+        )
+        norm = np.sqrt(np.asarray(vec.multiply(vec).sum(axis=1)).ravel())
+        self._job_vec = sparse.diags(np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)) @ vec
         self._memo: OrderedDict[str, JobTable] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -180,7 +185,7 @@ class JobPrior:
             out = np.zeros(len(self.job_ids))
             if job in self._job_pos:
                 i = self._job_pos[job]
-                z = self._job_vec @ self._job_vec[i] / SPREAD_TEMPERATURE
+                z = np.asarray((self._job_vec @ self._job_vec[i].T).todense()).ravel() / SPREAD_TEMPERATURE
                 z[i] = -np.inf
                 similar = np.exp(z - z.max())
                 out[:-1] = similar / similar.sum()

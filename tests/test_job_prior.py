@@ -239,9 +239,8 @@ def test_the_floor_ranks_jobs_by_skill_similarity(tiny_dataset):
     job = next(iter(cat.jobs))
     spread = prior.spread(job)
     assert spread.sum() == pytest.approx(1.0) and spread[-1] == 0 and spread[prior.job_ids.index(job)] == 0
-    cos = {
-        b: prior._job_vec[prior.job_ids.index(b)] @ prior._job_vec[prior.job_ids.index(job)] for b in cat.jobs
-    }
+    vec = prior._job_vec.toarray()
+    cos = {b: vec[prior.job_ids.index(b)] @ vec[prior.job_ids.index(job)] for b in cat.jobs}
     order = sorted((b for b in cat.jobs if b != job), key=lambda b: -cos[b])
     assert spread[prior.job_ids.index(order[0])] > spread[prior.job_ids.index(order[-1])]
     assert cos[order[0]] > cos[order[-1]]
