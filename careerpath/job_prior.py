@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,7 @@ import torch
 from scipy import sparse
 from transformers import LogitsProcessor
 
-from careerpath.prior import one_thread
+from careerpath.prior import TextMemo, one_thread
 from data_prep.context import GapRetriever
 from data_prep.textformat import STAY, parse_input, parse_target
 
@@ -123,8 +121,7 @@ class JobPrior:
         )
         norm = np.sqrt(np.asarray(vec.multiply(vec).sum(axis=1)).ravel())
         self._job_vec = sparse.diags(np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)) @ vec
-        self._memo: OrderedDict[str, JobTable] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo = TextMemo()
 
     # -- readiness ---------------------------------------------------------------------------
     def _teach(self, job: str) -> tuple[np.ndarray, np.ndarray]:
@@ -244,21 +241,16 @@ class JobPrior:
 
     def for_text(self, text: str) -> JobTable:
         """The job prior of a model input text (names read back to catalog ids; remembered)."""
-        with self._lock:
-            hit = self._memo.get(text)
-            if hit is not None:
-                self._memo.move_to_end(text)
-                return hit
+        hit = self._memo.get(text)
+        if hit is not None:
+            return hit
         p = parse_input(text, strict=False)
         table = self.table(
             self._job_by_title.get(p.job, ""),
             self._job_by_title.get(p.goal, ""),
             {self._skill_by_name[s] for s in p.skills if s in self._skill_by_name},
         )
-        with self._lock:
-            self._memo[text] = table
-            while len(self._memo) > 4096:
-                self._memo.popitem(last=False)
+        self._memo[text] = table
         return table
 
     def combine(

@@ -61,6 +61,34 @@ FEATURES = (
 EXCLUDED = -1.0e4
 
 
+class TextMemo:
+    """The last ``size`` values computed for model input texts, least recently used dropped
+    first; thread-safe (the demo's request threads share one prior)."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str):
+        with self._lock:
+            hit = self._items.get(text)
+            if hit is not None:
+                self._items.move_to_end(text)
+            return hit
+
+    def __contains__(self, text: str) -> bool:
+        with self._lock:
+            return text in self._items
+
+    def __setitem__(self, text: str, value) -> None:
+        with self._lock:
+            self._items[text] = value
+            self._items.move_to_end(text)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class CoursePrior:
     """The prior of every catalog course, in catalog order; see the module docstring.
     ``weights``: a number per name of :data:`FEATURES` (``"gap"`` required; others missing are 0)."""
@@ -98,8 +126,7 @@ class CoursePrior:
         self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
         self._course_by_title = {c.title: c.id for c in cat.courses.values()}
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()  # the demo's request threads share one prior
+        self._memo = TextMemo()
         hours = np.maximum([float(c.hours) for c in cat.courses.values()], 0.0)
         # phi of every course, [n_courses, 3] in COURSE_FEATURES order
         self._phi = np.column_stack(
@@ -155,24 +182,14 @@ class CoursePrior:
     def note(self, text: str, job: str | None, goal: str | None, skills, taken=()) -> None:
         """Remember the prior of ``text``, the input made from this profile, without parsing it
         back (the recommender knows the ids it made the text from)."""
-        with self._lock:
-            if text in self._memo:
-                return
-        self._remember(text, self.vector(job or "", goal or "", skills, taken))
-
-    def _remember(self, text: str, vec: np.ndarray) -> None:
-        with self._lock:
-            self._memo[text] = vec
-            while len(self._memo) > 4096:
-                self._memo.popitem(last=False)
+        if text not in self._memo:
+            self._memo[text] = self.vector(job or "", goal or "", skills, taken)
 
     def for_text(self, text: str) -> np.ndarray:
         """The prior of a model input text (names read back to catalog ids; remembered)."""
-        with self._lock:
-            hit = self._memo.get(text)
-            if hit is not None:
-                self._memo.move_to_end(text)
-                return hit
+        hit = self._memo.get(text)
+        if hit is not None:
+            return hit
         p = parse_input(text, strict=False)
         vec = self.vector(
             self._job_by_title.get(p.job, ""),
@@ -180,7 +197,7 @@ class CoursePrior:
             [self._skill_by_name[s] for s in p.skills if s in self._skill_by_name],
             [self._course_by_title[c] for c in p.courses if c in self._course_by_title],
         )
-        self._remember(text, vec)
+        self._memo[text] = vec
         return vec
 
     def for_texts(self, texts: list[str]) -> np.ndarray:
