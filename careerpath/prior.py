@@ -294,27 +294,24 @@ class CoursePrior:
     @classmethod
     def load(cls, folder: str | Path, retriever: GapRetriever | None) -> CoursePrior | None:
         """The prior saved with a model (None when it has none): a :class:`LatentClassPrior`
-        when the file says so, else this log-linear form (models trained before it). A model
-        trained with a prior is only right with it: a prior file without the catalog context it
-        needs is an error."""
+        when the file says so (``kind``), else this log-linear form (models trained before it). A
+        model trained with a prior is only right with it: a prior file without the catalog context
+        it needs is an error."""
         path = Path(folder) / PRIOR_FILE
         if not path.is_file():
             return None
-        if cls is CoursePrior and _file_form(path) == LatentClassPrior.KIND:
-            return LatentClassPrior.load(folder, retriever)
-        try:
-            weights = {
-                k: float(v) for k, v in json.loads(path.read_text(encoding="utf-8"))["weights"].items()
-            }
-            prior = cls(retriever, weights) if retriever is not None else None
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"{path}: not a valid course prior file ({err}); retrain the model") from err
         if retriever is None:
             raise ValueError(
                 f"{path}: the model was trained with a course prior, which needs the catalog context "
                 f"(context.json) beside it; copy the training output folder whole"
             )
-        return prior
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("kind") == LatentClassPrior.KIND:
+                return LatentClassPrior.from_dict(retriever, data)
+            return cls(retriever, {k: float(v) for k, v in data["weights"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a valid course prior file ({err}); retrain the model") from err
 
 
 CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
@@ -330,15 +327,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _file_form(path: Path) -> str:
-    """The ``kind`` a prior file names ("" for the log-linear files written before it)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return ""
-    return str(data.get("kind", "")) if isinstance(data, dict) else ""
 
 
 def _lse(x: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -518,24 +506,13 @@ class LatentClassPrior(CoursePrior):
         (Path(folder) / PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: str | Path, retriever: GapRetriever | None) -> LatentClassPrior | None:
-        path = Path(folder) / PRIOR_FILE
-        if not path.is_file():
-            return None
-        if retriever is None:
-            raise ValueError(
-                f"{path}: the model was trained with a course prior, which needs the catalog context "
-                f"(context.json) beside it; copy the training output folder whole"
-            )
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            prior = cls(retriever, data["classes"], data["detour"])
-            prior.model_scale = float(data.get("model_scale", 1.0))
-            if not 0.0 <= prior.model_scale <= 4.0:
-                raise ValueError(f"model_scale {prior.model_scale} is outside [0, 4]")
-            return prior
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"{path}: not a valid course prior file ({err}); retrain the model") from err
+    def from_dict(cls, retriever: GapRetriever, data: dict) -> LatentClassPrior:
+        """The prior a ``course_prior.json`` of this kind describes (:meth:`CoursePrior.load` reads it)."""
+        prior = cls(retriever, data["classes"], data["detour"])
+        prior.model_scale = float(data.get("model_scale", 1.0))
+        if not 0.0 <= prior.model_scale <= 4.0:
+            raise ValueError(f"model_scale {prior.model_scale} is outside [0, 4]")
+        return prior
 
 
 class _EventTensors:

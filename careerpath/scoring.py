@@ -504,7 +504,7 @@ class CatalogScorer:
     def _courses_prior_only(self) -> bool:
         """Whether the course prior takes none of the model's course scores (model scale 0, chosen
         on validation): they would be multiplied by 0, so they are not computed."""
-        return self.prior is not None and getattr(self.prior, "model_scale", 1.0) == 0
+        return self.prior is not None and self.prior.model_scale == 0
 
     def _jobs_prior_only(self) -> bool:
         return self.job_prior is not None and self.job_prior.model_scale == 0
@@ -534,7 +534,7 @@ class CatalogScorer:
         """``course_lp`` plus the course prior of each text, renormalised (unchanged without one)."""
         if self.prior is None:
             return course_lp
-        out = getattr(self.prior, "model_scale", 1.0) * course_lp + self.prior.for_texts(texts)
+        out = self.prior.model_scale * course_lp + self.prior.for_texts(texts)
         return out - _logsumexp(out)[:, None]
 
     # -- memo of recent course scores --------------------------------------------------------
