@@ -574,10 +574,9 @@ class CatalogScorer:
         job_lp = np.zeros((n, len(self.job_ids)))
         if self._courses_prior_only() and self._jobs_prior_only():  # the priors alone: no model call
             course_lp = self._with_prior(input_texts, course_lp)
-            none = np.zeros(0, dtype=np.int64)
             empty = np.zeros((0, len(self.job_ids)))
             for r, text in enumerate(input_texts):
-                job_lp[r] = self._mix_jobs(text, course_lp[r], none, np.zeros(0), empty)
+                job_lp[r] = self._mix_jobs(text, course_lp[r], *self._job_heads(course_lp[r]), empty)
             return course_lp, job_lp
         stamp = weights_stamp(self._params)
         enc, enc_out = self._encode(input_texts, stamp)
@@ -657,11 +656,9 @@ class CatalogScorer:
         all rows go through one decoder call."""
         rows, heads, weights, tops = [], [], [], []
         for r in range(course_lp.shape[0]):
-            top = np.argsort(-course_lp[r], kind="stable")[: self.k]
-            if self.job_prior is not None and self.job_prior.model_scale == 0:
-                top = top[:0]  # the prior alone: no decoder call
+            top, w = self._job_heads(course_lp[r])
             tops.append(top)
-            weights.append(course_lp[r][top] - _logsumexp(course_lp[r][top]) if len(top) else top * 0.0)
+            weights.append(w)
             for ci in top:
                 rows.append(r)
                 heads.append(self._job_head(int(ci), skills[r]))
@@ -672,6 +669,14 @@ class CatalogScorer:
             out[r] = self._mix_jobs(texts[r], course_lp[r], tops[r], w, head_lp)
             at += len(w)
         return out
+
+    def _job_heads(self, course_lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the courses whose next-job head the model decodes: the ``k`` likeliest, none when the
+        job prior takes none of the model's scores; their log-probs renormalised over them)."""
+        if self._jobs_prior_only():
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        top = np.argsort(-course_lp, kind="stable")[: self.k]
+        return top, course_lp[top] - _logsumexp(course_lp[top])
 
     def _mix_jobs(
         self, text: str, course_lp: np.ndarray, top: np.ndarray, w: np.ndarray, head_lp
@@ -692,10 +697,7 @@ class CatalogScorer:
     def _job_scores(
         self, enc, enc_out, r: int, course_lp: np.ndarray, skills: set[str], text: str
     ) -> np.ndarray:
-        top = np.argsort(-course_lp, kind="stable")[: self.k]
-        if self.job_prior is not None and self.job_prior.model_scale == 0:
-            top = top[:0]
-        weights = course_lp[top] - _logsumexp(course_lp[top]) if len(top) else top * 0.0
+        top, weights = self._job_heads(course_lp)
         mixed = []
         job_titles = [self.catalog.jobs[j].title for j in self.job_ids[:-1]] + [STAY]
         for ci in top:
