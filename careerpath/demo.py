@@ -238,20 +238,13 @@ class DemoEngine:
 
     def _update_lines(self, before: Snapshot, prof: ResolvedProfile, matched: list[dict]) -> list[str]:
         lines = []
-        changes = profile_changes(before, Snapshot.of(prof), self._display_name)
+        changes = profile_changes(before, Snapshot.of(prof), self.catalog.name)
         if changes:
             lines.append("Updated your profile: " + escape("; ".join(changes)) + ".")
         lacking = [m["name"] for m in matched if m.get("how") == "absent"]
         if lacking:
             lines.append("Noted: you don't have " + escape(", ".join(lacking)) + " yet.")
         return lines
-
-    def _display_name(self, kind: str, item: str) -> str:
-        if kind == "job":
-            return self.catalog.jobs[item].title
-        if kind == "skill":
-            return self.catalog.skills[item].name
-        return self.catalog.courses[item].title
 
     def _form_changed(self, state: ChatState, form: dict | None) -> bool:
         if not form:

@@ -229,18 +229,11 @@ class ProfileResolver:
             how = f"embedding:{sim:.2f}" if hit else ""
         return hit, how
 
-    def _name(self, kind: str, item: str) -> str:
-        if kind == "job":
-            return self.catalog.jobs[item].title
-        if kind == "skill":
-            return self.catalog.skills[item].name
-        return self.catalog.courses[item].title
-
     def _note(
         self, prof: ResolvedProfile, kind: str, raw: str, hit: str | None, how: str, label: str | None = None
     ) -> None:
         if hit:
-            name = self._name(kind, hit)
+            name = self.catalog.name(kind, hit)
             prof.matches.append({"kind": kind, "raw": raw, "id": hit, "name": name, "how": how})
             return
         index = {
@@ -360,7 +353,7 @@ class ProfileResolver:
             lacking += [s.id for s in self.catalog.skills.values() if name_key(s.category) == cat]
         if not lacking and _NO_SKILLS.search(clause):  # "I don't have any skills yet"
             lacking = list(self.catalog.skills)
-        said = [*(self._name("skill", s) for s in named), *(f"{c} skills" for c in categories)]
+        said = [*(self.catalog.name("skill", s) for s in named), *(f"{c} skills" for c in categories)]
         if not lacking:
             return
         for s in dict.fromkeys(lacking):

@@ -115,6 +115,14 @@ class Catalog:
     def skill_names(self, ids) -> list[str]:
         return [self.skills[i].name for i in ids]
 
+    def name(self, kind: str, item: str) -> str:
+        """The name a person reads for a job, skill or course id (``kind``: job, skill, course)."""
+        if kind == "job":
+            return self.jobs[item].title
+        if kind == "skill":
+            return self.skills[item].name
+        return self.courses[item].title
+
     def summary(self) -> dict:
         return {
             "skills": len(self.skills),
