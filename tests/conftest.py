@@ -1,4 +1,5 @@
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,15 @@ def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
         + ["--output_dir", str(out), *TINY_MODEL_ARGS]
     )
     return training.run_training(cfg)
+
+
+def launch_local(demo) -> int:
+    """Launch a Gradio app on a free port of 127.0.0.1 without blocking; returns the port."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+    return port

@@ -7,7 +7,6 @@ the scorer keeps its one-token fast path.
 
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from careerpath.feedback import FeedbackStore
 from careerpath.profile import ResolvedProfile
 from careerpath.recommend import Recommender
 from data_prep.progression import coverage
+from tests.conftest import launch_local
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYST = "I'm a data analyst, I know SQL and Excel, I want to become a machine learning engineer"
@@ -252,23 +252,12 @@ def test_language_and_self_description_rules():
 # ---------------------------------------------------------------------------------------------- served
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def served(chat_model, tmp_path_factory):
     demo, engine = create_app(
         str(chat_model), str(tmp_path_factory.mktemp("served") / "fb.sqlite"), use_embeddings=False
     )
-    port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
+    port = launch_local(demo)
     yield f"http://127.0.0.1:{port}/", engine
     demo.close()
 

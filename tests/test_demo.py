@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from careerpath.demo import MAX_MESSAGE_CHARS, ChatState, DemoEngine, create_app, escape, resolve_model
 from careerpath.feedback import COLUMNS, FeedbackStore
 from careerpath.recommend import Recommender
+from tests.conftest import launch_local
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -139,23 +139,12 @@ def test_model_from_a_hub_id_through_a_stand_in(tiny_model, monkeypatch):
         resolve_model("someone/careerpath-tiny")
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def served(tiny_model, tmp_path_factory):
     model = os.environ.get("CAREERPATH_TEST_MODEL") or str(tiny_model)
     db = tmp_path_factory.mktemp("served") / "fb.sqlite"
     demo, engine = create_app(model, str(db), use_embeddings=False)
-    port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
+    port = launch_local(demo)
     yield f"http://127.0.0.1:{port}/", engine
     demo.close()
 
@@ -230,10 +219,7 @@ def test_browser_show_download_delete_download_leaves_no_file(tiny_model, tmp_pa
     demo, engine = create_app(str(tiny_model), str(tmp_path / "fb.sqlite"), use_embeddings=False)
     exports = engine.exports.root
     assert exports.parent == cache and exports.stat().st_mode & 0o777 == 0o700
-    port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
+    port = launch_local(demo)
 
     def exported_files() -> list[Path]:
         return [p for p in cache.rglob("*") if p.is_file() and "careerpath-my-data" in p.name]
