@@ -849,11 +849,9 @@ def fit_experts(
     validation rows by log-loss through the catalog scorer (careerpath/job_prior.choose_scales);
     recorded in ``metrics``."""
     from careerpath.scoring import CatalogScorer
-    from data_prep.catalog import load_catalog
 
-    model.eval()
-    catalog = load_catalog(Path(cfg.data.data_dir) / "catalog")
-    scorer = CatalogScorer(model, tokenizer, catalog, kind=family, prior=prior, job_prior=job_prior)
+    model.eval()  # the priors hold the catalog they were fitted on: the one the model ranks
+    scorer = CatalogScorer(model, tokenizer, prior.catalog, kind=family, prior=prior, job_prior=job_prior)
     report = choose_scales(scorer, val_rows)
     metrics["job_prior"] = job_prior.params
     metrics["model_scale"] = {"course": prior.model_scale, "job": job_prior.model_scale}
