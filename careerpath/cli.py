@@ -1,20 +1,74 @@
-"""The ``careerpath`` command. Sub-commands import their module lazily so ``--help`` stays fast."""
+"""The ``careerpath`` command. Sub-commands import their module lazily so ``--help`` stays fast.
+
+Conventions (docs/cli.md): dashed flags; ``--section.key value`` overrides a YAML config; ``--json`` prints
+one JSON document; ``-v``/``-q`` set the logging; a bad input is one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
+from careerpath.cli_common import HelpFormatter, add_json_flag, deprecated, print_json, require_path, setup_logging
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+careerpath gives a person a personalised learning and career pathway: the next course to take, the
+skills it adds, when a job move becomes realistic and the whole sequence of steps to a target job.
+It builds career-trajectory datasets from a skills/courses/jobs catalog (bundled, your own CSV/JSON,
+O*NET or ESCO), fine-tunes a small T5 or GPT on them, evaluates the model against baselines and the
+best accuracy the data allows, and serves a chat demo whose ratings feed back into training.
+
+Start with `careerpath quickstart` (data, model, report and an example pathway in a few minutes)."""
+
+# (title, commands) in the order a project uses them; every command is in exactly one stage
+STAGES: list[tuple[str, list[str]]] = [
+    ("start here", ["quickstart"]),
+    (
+        "1. data: catalogs and datasets",
+        [
+            "data import-onet",
+            "data import-esco",
+            "data validate",
+            "data tag",
+            "data apply-tags",
+            "data cluster",
+            "data build",
+            "data export",
+        ],
+    ),
+    ("2. train", ["train"]),
+    ("3. evaluate", ["baselines", "evaluate"]),
+    ("4. use and share", ["recommend", "serve", "export", "publish-space"]),
+    ("5. feedback loop", ["feedback", "simulate-feedback"]),
+]
+
+EPILOG_TAIL = """\
+Global options go anywhere: -v/-vv more logging (-v also shows tracebacks), -q/-qq less (-q also
+hides progress bars). `careerpath COMMAND --help` lists a command's flags with their defaults.
+Exit codes: 0 success, 2 bad input or usage (one line on stderr), 1 unexpected failure, 130 interrupted.
+Docs: docs/cli.md."""
 
 
 def _data_build(args: argparse.Namespace) -> int:
     from data_prep.build import build_dataset, load_data_config
 
+    for path in args.source or []:  # every input checked before anything is written
+        require_path(path, "--source", hint="give an O*NET or ESCO release (folder or zip)")
+    if args.mobility:
+        require_path(args.mobility, "--mobility", "dir", hint="give the observed-mobility folder (docs/mobility.md)")
+    if args.config is not None:
+        require_path(args.config, "--config", "file", hint="give a data config YAML, e.g. configs/data/default.yaml")
+    if args.catalog is not None and not args.source:
+        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
+    overrides.update(args.overrides)
     config = args.config
     if config is None:  # the documented default: configs/data/default.yaml, where a clone has it
         default = Path(__file__).resolve().parents[1] / "configs" / "data" / "default.yaml"
@@ -39,7 +93,10 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
-    stats = build_dataset(cfg, args.out, progress=not args.quiet)
+    stats = build_dataset(cfg, args.out, progress=not (args.quiet or args.json or args.verbosity < 0))
+    if args.json:
+        print_json({"out": str(args.out), **stats})
+        return 0
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
         f"wrote {args.out}: {stats['users']} users, examples train/validation/test = "
@@ -56,6 +113,8 @@ def _data_validate(args: argparse.Namespace) -> int:
     from data_prep.catalog import load_catalog
     from data_prep.progression import Progression
 
+    if args.catalog is not None:
+        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     catalog = load_catalog(args.catalog)
     prog = Progression(catalog)
     report = {
@@ -75,21 +134,13 @@ def _data_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _passthrough(module: str, prefix: list[str] | None = None):
-    """Sub-commands whose module owns its own argparse (``main(argv) -> int``)."""
-
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return importlib.import_module(module).main((prefix or []) + args.rest)
-
-    return run
-
-
 def _recommend(args: argparse.Namespace) -> int:
     from careerpath.planner import Budget
     from careerpath.recommend import Constraints, Recommender
 
+    require_path(args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`")
+    if args.catalog is not None:
+        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     rec = Recommender.from_pretrained(
         args.model,
         catalog_dir=args.catalog,
@@ -128,23 +179,51 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _quickstart(args: argparse.Namespace) -> int:
-    import logging
-
     from careerpath.quickstart import run_quickstart
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     return run_quickstart(out=args.out, users=args.users, epochs=args.epochs, fast=args.fast)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="careerpath", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def train_main(argv: list[str]) -> int:
+    """``careerpath train`` (and ``python train.py``): config -> model -> fit -> evaluate -> save."""
+    from careerpath.config import load_config
 
-    data = sub.add_parser("data", help="build and check datasets").add_subparsers(
-        dest="data_command", required=True
+    as_json = "--json" in argv
+    cfg = load_config([a for a in argv if a != "--json"])
+    # every input the run reads is checked before the output folder is made
+    require_path(cfg.data.data_dir, "--data.data-dir", "dir", hint="build a dataset with `careerpath data build`")
+    if cfg.train.init_from:
+        require_path(cfg.train.init_from, "--train.init-from", "dir", hint="give a trained output folder")
+    if cfg.train.resume_from_checkpoint not in ("", "latest"):
+        require_path(cfg.train.resume_from_checkpoint, "--train.resume-from-checkpoint", "dir")
+    if cfg.feedback.feedback_db:
+        require_path(cfg.feedback.feedback_db, "--feedback.feedback-db", "file", hint="the demo creates it")
+    from careerpath.training import run_training
+
+    out_dir = run_training(cfg)
+    if as_json:
+        metrics = Path(out_dir) / "metrics.json"
+        print_json({"model_dir": str(out_dir), "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None})
+    else:
+        print(f"model written to {out_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="careerpath",
+        description=DESCRIPTION,
+        formatter_class=HelpFormatter,
+        usage="careerpath [-h] [--version] [-v | -q] <command> [<args>]",
     )
-    build = data.add_parser("build", help="catalog -> synthetic trajectories -> text DatasetDict on disk")
+    parser.add_argument("--version", action="version", version=f"careerpath {version()}")
+    _add_verbosity(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", help=argparse.SUPPRESS)
+
+    data = sub.add_parser(
+        "data", help="build and check catalogs and datasets", formatter_class=HelpFormatter
+    ).add_subparsers(dest="data_command", required=True, metavar="<data command>")
+    build = _add(data, "build", "catalog -> synthetic trajectories -> text dataset (splits by user) on disk")
     build.add_argument(
         "--config", default=None, help="data config YAML (default: configs/data/default.yaml values)"
     )
@@ -166,24 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with an O*NET --source: observed US mobility folder; transitions learned from it (docs/mobility.md)",
     )
-    build.add_argument("--users", type=int, default=None, help="number of synthetic users")
+    build.add_argument("--users", type=int, default=None, help="number of synthetic users (synthesis.users)")
     build.add_argument("--seed", type=int, default=None, help="random seed")
     build.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
     )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.set_defaults(func=_data_build)
+    add_json_flag(build)
+    build.set_defaults(func=_data_build, overrides_allowed=True)
 
-    validate = data.add_parser(
-        "validate", help="check a catalog folder and report merges and unreachable jobs"
-    )
+    validate = _add(data, "validate", "check a catalog folder and report merges and unreachable jobs")
     validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
-    validate.add_argument("--json", action="store_true")
+    add_json_flag(validate)
     validate.set_defaults(func=_data_validate)
 
-    quick = sub.add_parser(
-        "quickstart", help="build the default dataset, train the tiny model, evaluate, show a pathway"
-    )
+    quick = _add(sub, "quickstart", "build the default dataset, train the tiny model, evaluate, show a pathway")
     quick.add_argument("--out", default="outputs", help="folder for data, model and report")
     quick.add_argument("--users", type=int, default=None, help="override the number of synthetic users")
     quick.add_argument("--epochs", type=int, default=None, help="override training epochs")
@@ -192,10 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     for prefix, (module, extra, helptext) in PASSTHROUGH.items():  # listed in --help; run by main()
         p = (data if prefix[0] == "data" else sub).add_parser(prefix[-1], help=helptext, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own flags (see its --help)")
         p.set_defaults(func=_passthrough(module, extra))
 
-    rec = sub.add_parser("recommend", help="next courses and jobs and a pathway to a goal, for one profile")
+    rec = _add(sub, "recommend", "next courses and jobs and a pathway to a goal, for one profile")
     rec.add_argument("--model", default="outputs/tiny_t5", help="trained model folder (full or LoRA adapter)")
     rec.add_argument("--catalog", default=None, help="catalog folder (default: the one saved with the model)")
     rec.add_argument(
@@ -205,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--skills", default=None, help="comma-separated skills")
     rec.add_argument("--courses", default=None, help="comma-separated courses already taken")
     rec.add_argument("--goal", default=None, help="target job title")
-    rec.add_argument("--top-k", type=int, default=10)
+    rec.add_argument("--top-k", type=int, default=10, help="how many courses and jobs to list")
     rec.add_argument(
         "--max-steps", type=int, default=None, help="a budget of course steps for the pathway (default: none)"
     )
@@ -243,17 +319,44 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--diversify", action="store_true", help="spread top courses over course clusters (data cluster)"
     )
-    rec.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(rec)
     rec.set_defaults(func=_recommend)
+    parser.epilog = _stages_text(parser) + "\n\n" + EPILOG_TAIL
     return parser
 
 
-# Sub-commands whose module owns its own argparse: ``module.main(extra + argv_rest) -> int``.
-# Dispatched before argparse so that their options pass through untouched.
+def _add(sub, name: str, helptext: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=helptext, description=helptext, formatter_class=HelpFormatter)
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    # shown in --help; main() takes them out of argv first, so they work after the command name too
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging; -v also shows tracebacks, -vv libraries' logs"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=0, help="less logging and no progress bars; -qq: errors only"
+    )
+
+
+def _passthrough(module: str, prefix: list[str] | None = None):
+    """Sub-commands whose module owns its own argparse (``main(argv) -> int``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).main((prefix or []) + args.rest)
+
+    return run
+
+
+# Sub-commands whose module owns its own argparse: ``module.main(extra + argv_rest) -> int``; each module
+# also has ``build_parser()`` (tests walk it). Dispatched before argparse so their options pass untouched.
 PASSTHROUGH: dict[tuple[str, ...], tuple[str, list[str], str]] = {
+    ("train",): ("careerpath.cli", [], "fine-tune a model from a YAML config (same as `python train.py`)"),
     ("evaluate",): ("careerpath.evaluation", [], "full-catalog metrics, baselines, ceiling and bias report"),
     ("baselines",): ("careerpath.baselines", [], "train the popularity, stay-rule, Markov and GRU baselines"),
-    ("export",): ("careerpath.export", [], "merge a LoRA adapter into its base and save a standalone model"),
+    ("export",): ("careerpath.export", [], "save a standalone model (merge a LoRA adapter into its base)"),
     ("serve",): ("careerpath.demo", [], "open the chat demo (Gradio) on a trained model"),
     ("publish-space",): ("careerpath.space_publish", [], "upload space/ as a Hugging Face Space"),
     ("feedback",): ("careerpath.feedback", [], "feedback store: stats, export, delete, purge"),
@@ -272,24 +375,124 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, list[str], str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (0 ok, 2 bad input, 1 unexpected failure, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for prefix, (module, extra, _) in PASSTHROUGH.items():
-        if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
-            import importlib
+    verbosity, argv = _pop_verbosity(argv)
+    setup_logging(verbosity)
+    try:
+        for prefix, (module, extra, _) in PASSTHROUGH.items():
+            if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
+                import importlib
 
-            return importlib.import_module(module).main(extra + argv[len(prefix) :])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from data_prep.catalog import CatalogError
+                rest = extra + argv[len(prefix) :]
+                if module == "careerpath.cli":
+                    return train_main(rest)
+                if verbosity < 0 and prefix == ("evaluate",) and "--quiet" not in rest:
+                    rest.append("--quiet")  # -q hides progress bars too
+                return importlib.import_module(module).main(rest)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        args.verbosity = verbosity
+        args.overrides = {}
+        if unknown and getattr(args, "overrides_allowed", False):
+            args.overrides = _yaml_overrides(unknown)
+        elif unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # bad input: CatalogError, ConfigError, FeedbackError... are ValueErrors
+        log.debug("traceback", exc_info=True)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: still one line, the traceback with -v
+        log.debug("traceback", exc_info=True)
+        print(
+            f"error: unexpected {type(e).__name__}: {_one_line(e)} (run again with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror.lower()}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _pop_verbosity(argv: list[str]) -> tuple[int, list[str]]:
+    """``-v``/``-vv``/``--verbose``/``-q``/``-qq`` anywhere before ``--`` (``--quiet`` only before the command,
+    since ``data build --quiet`` and ``evaluate --quiet`` mean "no progress bar")."""
+    level, out, command_seen = 0, [], False
+    for i, a in enumerate(argv):
+        if a == "--":
+            out += argv[i:]
+            break
+        if a in ("--verbose",) or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"v"}):
+            level += 1 if a == "--verbose" else len(a) - 1
+        elif (a == "--quiet" and not command_seen) or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"q"}):
+            level -= 1 if a == "--quiet" else len(a) - 1
+        else:
+            command_seen = command_seen or not a.startswith("-")
+            out.append(a)
+    return level, out
+
+
+def _yaml_overrides(rest: list[str]) -> dict:
+    """``--section.key value`` flags for a data config (``--set KEY=VALUE`` still works, with a warning)."""
+    import yaml
+
+    from careerpath.cli_common import set_overrides, split_overrides
+
+    out = {}
+    for name, value in split_overrides(rest):
+        if name == "set":
+            pairs = set_overrides([value or ""])
+        else:
+            if "_" in name:
+                deprecated(f"--{name}", f"--{name.replace('_', '-')}")
+            pairs = [(name.replace("-", "_"), value)]
+        for key, raw in pairs:
+            out[key] = True if raw is None else yaml.safe_load(raw)
+    return out
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
 
     try:
-        return args.func(args)
-    except CatalogError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _version("careerpath")
+    except PackageNotFoundError:
+        return "0+unknown (not installed; pip install -e .)"
+
+
+def commands(parser: argparse.ArgumentParser | None = None) -> dict[str, str]:
+    """``{"data build": help, "train": help, ...}``: every command of ``careerpath``, in parser order."""
+    return {name: helptext for name, _, helptext in _walk(parser or build_parser())}
+
+
+def _walk(parser: argparse.ArgumentParser, prefix: str = ""):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                full = f"{prefix}{name}"
+                nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+                if nested:
+                    yield from _walk(sub, full + " ")
+                else:
+                    yield full, sub, helps.get(name, "")
+
+
+def _stages_text(parser: argparse.ArgumentParser) -> str:
+    helps = commands(parser)
+    lines = ["commands, by stage:"]
+    for title, names in STAGES:
+        lines.append(f"  {title}")
+        lines += [f"    {name:<19} {helps[name]}" for name in names]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Typed training configuration: a YAML file gives defaults, command-line flags override them.
 
-Every field has a one-line help string (``field(metadata={"help": ...})``) so ``train.py --help``
-documents the whole config. A flag may name a field with its section (``--train.lr 3e-4``) or,
-when the bare name is unique across sections, without it (``--lr 3e-4``).
+Every field has a one-line help string (``field(metadata={"help": ...})``) so ``careerpath train --help``
+documents the whole config. A flag names a field with its section, in dashes: ``--train.max-steps 5``
+for the YAML key ``train: {max_steps: 5}``. Older spellings still work with a deprecation line on
+stderr: underscores (``--train.max_steps``), the bare name when unique (``--max-steps``), and
+``--set train.max_steps=5``.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ class HubSettings:
 @dataclass
 class FeedbackSettings:
     feedback_db: str = _f(
-        "", "feedback store (SQLite) whose likes and dislikes join training (needs --init_from)"
+        "", "feedback store (SQLite) whose likes and dislikes join training (needs --train.init-from)"
     )
     loss_type: str = _f(
         "margin",
@@ -209,7 +211,7 @@ def _resolve_name(name: str, where: str) -> str:
         raise ConfigError(f"{where}: field {name!r} is ambiguous; use one of {', '.join(matches)}")
     close = difflib.get_close_matches(name, list(index) + [k.split(".", 1)[1] for k in index], n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(f"{where}: unknown config field {name!r}{hint} (see train.py --help)")
+    raise ConfigError(f"{where}: unknown config field {name!r}{hint} (see careerpath train --help)")
 
 
 def _check_type(value, tp, where: str):
@@ -292,14 +294,15 @@ def validate(cfg: Config) -> Config:
         if getattr(t, name) < 1:
             raise ConfigError(f"train.{name}: must be >= 1")
     if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:
-        raise ConfigError("hub.hub_model_id: required with --push_to_hub")
+        raise ConfigError("hub.hub_model_id: required with --hub.push-to-hub (set --hub.hub-model-id)")
     if cfg.feedback.dislikes_to not in ("reranker", "model", "both"):
         raise ConfigError(f"feedback.dislikes_to: {cfg.feedback.dislikes_to!r}; use reranker, model or both")
     if cfg.feedback.loss_type not in ("margin", "unlikelihood"):
         raise ConfigError(f"feedback.loss_type: {cfg.feedback.loss_type!r}; use margin or unlikelihood")
     if cfg.feedback.feedback_db and not cfg.train.init_from:
         raise ConfigError(
-            "feedback.feedback_db: needs --init_from DIR (the model whose recommendations were rated)"
+            "feedback.feedback_db: needs train.init_from (--train.init-from DIR, the model whose "
+            "recommendations were rated)"
         )
     if cfg.lora.enabled and not cfg.lora.target_modules:
         raise ConfigError("lora.target_modules: list the modules that get adapters")
@@ -316,45 +319,56 @@ def _parse_value(text: str | None):
         return text
 
 
-def _split_overrides(rest: list[str]) -> list[tuple[str, str | None]]:
-    pairs, i = [], 0
-    while i < len(rest):
-        arg = rest[i]
-        if not arg.startswith("--"):
-            raise ConfigError(f"command line: expected --field value, got {arg!r}")
-        name, eq, value = arg[2:].partition("=")
-        if eq:
-            pairs.append((name, value))
-        elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
-            pairs.append((name, rest[i + 1]))
-            i += 1
-        else:
-            pairs.append((name, None))
-        i += 1
+def _overrides(rest: list[str]) -> list[tuple[str, str | None]]:
+    """``(section.field, value)`` pairs from the flags after ``--config``; old spellings warn once each."""
+    from careerpath.cli_common import deprecated, set_overrides, split_overrides
+
+    pairs = []
+    for name, value in split_overrides(rest):
+        if name == "set":  # --set section.field=value (warns itself)
+            pairs += set_overrides([value or ""], lambda k: _resolve_name(k, "--set"))
+            continue
+        key = _resolve_name(name.replace("-", "_"), "command line")
+        if flag_name(key) != f"--{name}":
+            deprecated(f"--{name}", flag_name(key))
+        pairs.append((key, value))
     return pairs
 
 
+def flag_name(key: str) -> str:
+    """``train.max_steps`` -> ``--train.max-steps``: how a config field is spelled on the command line."""
+    return "--" + key.replace("_", "-")
+
+
 def help_text() -> str:
-    lines = ["config fields (set in YAML under their section, or as --section.field / --field):"]
+    lines = ["config fields (YAML key under its section, or --section.field value on the command line):"]
     for key, (_, f) in field_index().items():
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        lines.append(f"  --{key:<30} {f.metadata['help']} (default: {default!r})")
+        lines.append(f"  {flag_name(key):<32} {f.metadata['help']} (default: {default!r})")
     return "\n".join(lines)
 
 
-def load_config(argv: list[str] | None = None) -> Config:
-    """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--field value`` flags."""
+def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -> Config:
+    """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--section.field value``."""
+    from careerpath.cli_common import HelpFormatter
+
     parser = argparse.ArgumentParser(
-        prog="train.py",
-        description="Fine-tune a careerpath model.",
+        prog=prog,
+        description="Fine-tune a careerpath model: a YAML config gives every field, flags override it.",
         epilog=help_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file")
     args, rest = parser.parse_known_args(argv)
     cfg = Config()
     _apply_yaml(cfg, args.config)
-    for name, value in _split_overrides(rest):
+    try:
+        pairs = _overrides(rest)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for name, value in pairs:
         set_field(cfg, name, _parse_value(value), "command line")
     return validate(cfg)
 

@@ -51,15 +51,15 @@ def train(data_dir: Path, out: Path, epochs: int | None, fast: bool) -> Path:
     argv = [
         "--config",
         str(_config_path("tiny_t5.yaml")),
-        "--data.data_dir",
+        "--data.data-dir",
         str(data_dir),
-        "--train.output_dir",
+        "--train.output-dir",
         str(out / "tiny_t5"),
     ]
     if epochs:
         argv += ["--train.epochs", str(epochs)]
     if fast:
-        argv += ["--train.epochs", "1", "--data.max_train_examples", "800", "--data.max_eval_examples", "64"]
+        argv += ["--train.epochs", "1", "--data.max-train-examples", "800", "--data.max-eval-examples", "64"]
     print("[2/4] training the tiny T5 (configs/tiny_t5.yaml)")
     return run_training(load_config(argv))
 

@@ -171,21 +171,21 @@ def run(
             [
                 "--config",
                 str(model / "config.yaml"),
-                "--init_from",
+                "--train.init-from",
                 str(current),
-                "--feedback_db",
+                "--feedback.feedback-db",
                 str(store_path),
             ]
-            + ["--output_dir", str(nxt), "--max_steps", str(steps), "--lr", str(lr), "--warmup_ratio", "0"]
+            + ["--train.output-dir", str(nxt), "--train.max-steps", str(steps), "--train.lr", str(lr), "--train.warmup-ratio", "0"]
             + [
-                "--max_eval_examples",
+                "--data.max-eval-examples",
                 "32",
-                "--eval_test_examples",
+                "--feedback.eval-test-examples",
                 str(test_examples),
-                "--checkpoint_every",
+                "--train.checkpoint-every",
                 "0",
             ]
-            + ["--seed", str(seed + r + 1)]
+            + ["--train.seed", str(seed + r + 1)]
             + list(extra_overrides or [])
         )
         current = training.run_training(cfg)
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="outputs/feedback_sim", help="folder for models, store, report and plot")
     p.add_argument("--top-k", type=int, default=5, help="courses shown and rated per person")
     p.add_argument("--steps", type=int, default=100, help="optimizer steps per retrain")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--train.lr", type=float, default=1e-4)
     p.add_argument("--max-hours", type=float, default=20.0, help="the 'short' taste's limit")
     p.add_argument("--test-examples", type=int, default=0, help="test rows for Hit@10 (0: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         args.max_hours,
         args.seed,
         args.test_examples,
-        ([] if args.feedback_loss_weight is None else ["--loss_weight", str(args.feedback_loss_weight)])
-        + ([] if args.rerank_strength is None else ["--rerank_strength", str(args.rerank_strength)]),
+        ([] if args.feedback_loss_weight is None else ["--feedback.loss-weight", str(args.feedback_loss_weight)])
+        + ([] if args.rerank_strength is None else ["--feedback.rerank-strength", str(args.rerank_strength)]),
     )
     print(render(r))
     print(f"wrote {args.out}/report.md, results.json, acceptance.png")

@@ -1,0 +1,152 @@
+"""What every ``careerpath`` sub-command shares: help layout, ``--json``, input checks, deprecations, logging.
+
+Light on purpose (standard library only): the modules that own a sub-command's argparse import it, and
+``careerpath --help`` must stay fast. The conventions themselves are written up in docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+# loggers whose INFO lines a user sees by default; third-party libraries speak from WARNING up
+OWN_LOGGERS = ("careerpath", "data_prep", "__main__", "train")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each flag's help; descriptions and epilogs keep their line breaks.
+
+    A default is not repeated where the help already states it, nor shown when it is ``None`` or
+    ``False`` (an unset option or an off switch), which would only add noise.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as one JSON document on stdout (no other output)"
+    )
+
+
+def print_json(obj) -> None:
+    """The ``--json`` output: one JSON document on stdout; non-JSON values (paths) become strings."""
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def require_path(path: str | Path | None, flag: str, kind: str = "any", hint: str = "") -> Path:
+    """Check an input path before anything is written; the error names the flag, the path and what to do.
+
+    ``kind``: ``"file"``, ``"dir"`` or ``"any"``. Raises FileNotFoundError (exit 2 through the CLI).
+    """
+    p = Path(path) if path is not None else None
+    ok = p is not None and (
+        p.is_file() if kind == "file" else p.is_dir() if kind == "dir" else p.exists()
+    )
+    if not ok:
+        what = {"file": "no such file", "dir": "no such folder"}.get(kind, "no such file or folder")
+        if p is not None and p.exists():
+            what = "not a file" if kind == "file" else "not a folder"
+        raise FileNotFoundError(f"{flag} {path}: {what}" + (f"; {hint}" if hint else ""))
+    return p
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr: an old spelling still works but will not forever."""
+    print(f"careerpath: warning: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+def split_overrides(rest: list[str], where: str = "command line") -> list[tuple[str, str | None]]:
+    """``--section.key value`` / ``--key=value`` / bare ``--flag`` (true) pairs from leftover arguments.
+
+    Names come back as written; a value that starts with ``-`` but is a number (``--lr -1``) is a value.
+    """
+    pairs, i = [], 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ValueError(f"{where}: expected --section.key value, got {arg!r}")
+        name, eq, value = arg[2:].partition("=")
+        if eq:
+            pairs.append((name, value))
+        elif i + 1 < len(rest) and not _is_flag(rest[i + 1]):
+            pairs.append((name, rest[i + 1]))
+            i += 1
+        else:
+            pairs.append((name, None))
+        i += 1
+    return pairs
+
+
+def _is_flag(token: str) -> bool:
+    if not token.startswith("--"):
+        return False
+    try:
+        float(token)
+    except ValueError:
+        return True
+    return False
+
+
+def set_overrides(sets: list[str], resolve=lambda key: key) -> list[tuple[str, str]]:
+    """The deprecated ``--set KEY=VALUE`` items as (key, value) pairs, with a deprecation line each.
+
+    ``resolve`` turns a key as written into the full YAML key (and raises on an unknown one).
+    """
+    out = []
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE; better: --section.key VALUE")
+        key = resolve(key.strip().replace("-", "_"))
+        deprecated(f"--set {item}", f"--{key.replace('_', '-')} {value}")
+        out.append((key, value))
+    return out
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test captures swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+_handler: logging.Handler | None = None
+
+
+def setup_logging(verbosity: int = 0) -> None:
+    """The one logging setup: default INFO from careerpath, WARNING from libraries.
+
+    ``-v`` DEBUG from careerpath and INFO from libraries, ``-vv`` DEBUG from everything, ``-q`` warnings
+    only, ``-qq`` errors only. Called once per command; calling again replaces the previous setup.
+    """
+    global _handler
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = _StderrHandler()
+    _handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(_handler)
+    own = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(max(verbosity, -2), logging.DEBUG)
+    libs = {-2: logging.ERROR, 1: logging.INFO}.get(max(min(verbosity, 2), -2), logging.WARNING)
+    if verbosity >= 2:
+        libs = logging.DEBUG
+    root.setLevel(libs)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
