@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -825,26 +826,52 @@ def format_results(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``careerpath baselines train --data DIR --out DIR [--only popularity,markov,gru] [--seed N]``."""
-    parser = argparse.ArgumentParser(prog="careerpath baselines", description="fit and save the baselines")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="fit each baseline on train, save it, print validation metrics")
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
+    parser = argparse.ArgumentParser(
+        prog="careerpath baselines", description="fit and save the baselines", formatter_class=HelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    train = sub.add_parser(
+        "train",
+        help="fit each baseline on train, save it, print validation metrics",
+        description="fit each baseline on train, save it, print validation metrics",
+        formatter_class=HelpFormatter,
+    )
     train.add_argument("--data", required=True, help="dataset folder from `careerpath data build`")
     train.add_argument("--out", required=True, help="output folder; each baseline goes to OUT/<name>/")
     train.add_argument(
         "--only", default=",".join(BASELINES), help=f"comma-separated subset of {','.join(BASELINES)}"
     )
     train.add_argument("--seed", type=int, default=0, help="seed for the GRU")
-    args = parser.parse_args(argv)
+    add_json_flag(train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``careerpath baselines train --data DIR --out DIR [--only popularity,markov,gru] [--seed N] [--json]``."""
+    from careerpath.cli_common import print_json, require_path
+
+    args = build_parser().parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
-    results = train_baselines(args.data, args.out, only, seed=args.seed)
+    unknown = sorted(set(only) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"--only: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
+    for split in ("train", "validation"):
+        require_path(Path(args.data) / f"{split}.jsonl", "--data", "file", hint="a dataset from `careerpath data build`")
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: the JSON alone
+    results = train_baselines(args.data, args.out, only, seed=args.seed, log=log)
     course_ids, job_ids = read_catalog_ids(args.data)
     val = load_split(args.data, "validation")
     if val and val[0].get("probs_visible"):
         results["oracle (ceiling)"] = evaluate_scorer(
             OracleScorer(course_ids, job_ids), val, course_ids, job_ids
         )
+    if args.json:
+        print_json({"out": str(args.out), "validation_rows": len(val), "validation": results})
+        return 0
     print(
         f"validation ({len(val)} rows, full catalog: {len(course_ids)} courses, {len(job_ids)} jobs + stay)"
     )

@@ -343,11 +343,17 @@ def _passthrough(module: str, prefix: list[str] | None = None):
     """Sub-commands whose module owns its own argparse (``main(argv) -> int``)."""
 
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return importlib.import_module(module).main((prefix or []) + args.rest)
+        return _run_module(module, (prefix or []) + args.rest)
 
     return run
+
+
+def _run_module(module: str, argv: list[str]) -> int:
+    import importlib
+
+    if module == "careerpath.cli":  # `careerpath train` lives here, beside `python train.py`'s entry
+        return train_main(argv)
+    return importlib.import_module(module).main(argv)
 
 
 # Sub-commands whose module owns its own argparse: ``module.main(extra + argv_rest) -> int``; each module
@@ -382,14 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for prefix, (module, extra, _) in PASSTHROUGH.items():
             if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
-                import importlib
-
                 rest = extra + argv[len(prefix) :]
-                if module == "careerpath.cli":
-                    return train_main(rest)
                 if verbosity < 0 and prefix == ("evaluate",) and "--quiet" not in rest:
                     rest.append("--quiet")  # -q hides progress bars too
-                return importlib.import_module(module).main(rest)
+                return _run_module(module, rest)
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
         args.verbosity = verbosity

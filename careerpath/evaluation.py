@@ -846,15 +846,18 @@ def render_report(m: dict) -> str:
 
 # -- the command ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
     p = argparse.ArgumentParser(
         prog="careerpath evaluate",
         description="model vs baselines vs oracle ceiling, full-catalog ranking, bias report",
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--model", required=True, help="trained model folder (from `careerpath quickstart` / train.py)"
     )
     p.add_argument("--data", required=True, help="dataset folder from `careerpath data build`")
-    p.add_argument("--split", default="test", choices=bl.SPLITS)
+    p.add_argument("--split", default="test", choices=bl.SPLITS, help="which split to score")
     p.add_argument("--out", required=True, help="report folder: metrics.json, report.md, PNG plots")
     p.add_argument(
         "--baselines", default=None, help="folder of trained baselines (default: train into OUT/baselines)"
@@ -870,16 +873,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-bias", action="store_true", help="skip goal-reach pathways and counterfactual stability"
     )
     p.add_argument("--bias-users", type=int, default=60, help="users whose goal pathway is planned")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0, help="seed for the row sample and the GRU baseline")
+    p.add_argument("--batch-size", type=int, default=16, help="examples per model forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_flag(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``careerpath evaluate --model DIR --data DATA [--split test] --out REPORT [...]``; 0 on success, 2 on bad input."""
+    from careerpath.cli_common import print_json, require_path
+
     args = build_parser().parse_args(argv)
-    try:
+    try:  # inputs first: nothing is written under --out before they are all there
+        require_path(args.model, "--model", "dir", hint="train one with `careerpath train` or `quickstart`")
+        require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
+        if args.baselines is not None:
+            require_path(args.baselines, "--baselines", "dir", hint="train them with `careerpath baselines train`")
         m = evaluate_model(
             args.model,
             args.data,
@@ -892,12 +902,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             bias=not args.no_bias,
             bias_users=args.bias_users,
             batch_size=args.batch_size,
-            progress=not args.quiet,
+            progress=not (args.quiet or args.json),
             log=lambda s: print(s, file=sys.stderr),
         )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.json:
+        print_json(m)
+        return 0
     print(main_table(m))
     r = m["ratio_to_ceiling"]
     print(

@@ -60,18 +60,39 @@ def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True)
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="careerpath export", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
+    parser = argparse.ArgumentParser(
+        prog="careerpath export", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     parser.add_argument("--model", required=True, help="training output folder (model or LoRA adapter)")
-    parser.add_argument("--out", required=True, help="folder for the standalone model")
+    parser.add_argument("--out", required=True, help="folder for the standalone model (replaced atomically)")
     parser.add_argument("--merge", action="store_true", help="merge a LoRA adapter into its base weights")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    add_json_flag(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``careerpath export --model DIR --out DIR [--merge] [--json]``; 0 on success, 2 on bad input."""
+    import json
+    import sys
+
+    from careerpath.cli_common import print_json, require_path
+
+    args = build_parser().parse_args(argv)
     try:
+        require_path(args.model, "--model", "dir", hint="give a training output folder")
         out = export_model(args.model, args.out, merge=args.merge)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}")
-        return 1
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        files = sorted(p.name for p in out.iterdir())
+        cfg = out / "config.json"
+        kind = json.loads(cfg.read_text()).get("model_type") if cfg.is_file() else None
+        print_json({"out": str(out), "merged": args.merge, "model_type": kind, "files": files})
+        return 0
     print(f"standalone model written to {out}")
     return 0
 

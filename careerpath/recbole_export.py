@@ -120,6 +120,12 @@ def export_recbole(data_dir: str | Path, out_dir: str | Path, name: str | None =
     """Write the RecBole atomic files for every split in ``data_dir``; returns interactions per split."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     name = name or out_dir.name
+    for split in SPLIT_FILES:  # every input checked before the output folder is made
+        if not (data_dir / f"{split}.jsonl").is_file():
+            raise FileNotFoundError(
+                f"--data {data_dir}: no {split}.jsonl there; build the dataset with "
+                f"`careerpath data build --out {data_dir}`"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows, counts, owner = [], {}, {}
     for split, suffix in SPLIT_FILES.items():
@@ -158,10 +164,13 @@ def export_recbole(data_dir: str | Path, out_dir: str | Path, name: str | None =
     return counts
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``careerpath data export --format recbole --data DIR --out DIR [--name NAME]``."""
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
     parser = argparse.ArgumentParser(
-        prog="careerpath data export", description="export a dataset for other tools"
+        prog="careerpath data export",
+        description="export a dataset for other tools",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--format", choices=["recbole"], default="recbole", help="output format")
     parser.add_argument("--data", required=True, help="dataset folder from `careerpath data build`")
@@ -169,9 +178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--name", default=None, help="dataset name in the file names (default: the --out folder name)"
     )
-    args = parser.parse_args(argv)
+    add_json_flag(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``careerpath data export --format recbole --data DIR --out DIR [--name NAME] [--json]``."""
+    from careerpath.cli_common import print_json, require_path
+
+    args = build_parser().parse_args(argv)
+    require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
     counts = export_recbole(args.data, args.out, args.name)
     name = args.name or Path(args.out).name
+    if args.json:
+        files = [f"{name}.{s}.inter" for s in ("train", "valid", "test")] + [f"{name}.item", f"{name}.user"]
+        print_json({"out": str(args.out), "name": name, "interactions": counts, "files": files})
+        return 0
     print(f"wrote {args.out}/{name}.{{train,valid,test}}.inter ({counts}), {name}.item, {name}.user")
     return 0
 

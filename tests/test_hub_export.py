@@ -109,6 +109,7 @@ def test_export_merges_lora_into_standalone_model(tmp_path, lora_run):
 
 
 def test_export_without_merge_explains(tmp_path, lora_run, capsys):
-    assert export.main(["--model", str(lora_run), "--out", str(tmp_path / "x")]) == 1
-    assert "--merge" in capsys.readouterr().out
+    assert export.main(["--model", str(lora_run), "--out", str(tmp_path / "x")]) == 2
+    captured = capsys.readouterr()
+    assert "--merge" in captured.err and captured.out == ""  # errors go to stderr (docs/cli.md)
     assert not (tmp_path / "x").exists()
