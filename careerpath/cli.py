@@ -13,7 +13,14 @@ import os
 import sys
 from pathlib import Path
 
-from careerpath.cli_common import HelpFormatter, add_json_flag, deprecated, print_json, require_path, setup_logging
+from careerpath.cli_common import (
+    HelpFormatter,
+    add_json_flag,
+    deprecated,
+    print_json,
+    require_path,
+    setup_logging,
+)
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)

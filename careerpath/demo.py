@@ -1021,8 +1021,12 @@ def create_app(
     return build_app(engine, concurrency=concurrency), engine
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="careerpath serve", description="open the chat demo on a trained model")
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter
+
+    p = argparse.ArgumentParser(
+        prog="careerpath serve", description="open the chat demo on a trained model", formatter_class=HelpFormatter
+    )
     p.add_argument(
         "--model", default=None, help="model folder or Hub id (default: $CAREERPATH_MODEL or outputs/tiny_t5)"
     )
@@ -1032,7 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
         help="feedback store (default: $CAREERPATH_FEEDBACK_DB or outputs/feedback.sqlite)",
     )
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--concurrency", type=int, default=2, help="chat requests served at once (CPU cores)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per request")
     p.add_argument(
@@ -1042,8 +1046,12 @@ def main(argv: list[str] | None = None) -> int:
         "--retention-days", type=float, default=90, help="delete ratings older than this at start-up"
     )
     p.add_argument("--no-embeddings", action="store_true", help="resolve titles without sentence embeddings")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``careerpath serve [--model DIR|HUB_ID] [--db PATH] [--port 7860]``; logging is set up by the CLI."""
+    args = build_parser().parse_args(argv)
     import torch
 
     torch.set_num_threads(max(1, args.threads))

@@ -345,29 +345,39 @@ def write_jsonl_atomic(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="careerpath feedback", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
+    parser = argparse.ArgumentParser(
+        prog="careerpath feedback", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="<command>")
     for name, helptext in (
         ("stats", "counts by item, rating and model version"),
         ("export", "write the events as JSONL for training (no session ids)"),
         ("delete", "delete every event of one session"),
         ("purge", "delete events older than a number of days (the retention period)"),
     ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--db", default=DEFAULT_DB, help=f"feedback store (default {DEFAULT_DB})")
+        p = sub.add_parser(name, help=helptext, description=helptext, formatter_class=HelpFormatter)
+        p.add_argument("--db", default=DEFAULT_DB, help="feedback store (SQLite) the demo writes")
         if name == "export":
-            p.add_argument("--out", required=True, help="JSONL file to write")
+            p.add_argument("--out", required=True, help="JSONL file to write (replaced atomically)")
         if name == "delete":
             p.add_argument("--session", required=True, help="session id (the demo shows it to the person)")
         if name == "purge":
-            p.add_argument("--older-than", type=float, required=True, help="days")
-        if name == "stats":
-            p.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    if args.cmd != "purge" and not Path(args.db).exists():
+            p.add_argument("--older-than", type=float, required=True, help="age in days; older events go")
+        add_json_flag(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``careerpath feedback stats|export|delete|purge --db PATH [...] [--json]``; 0 ok, 2 bad input."""
+    from careerpath.cli_common import print_json
+
+    args = build_parser().parse_args(argv)
+    if not Path(args.db).is_file():  # never create an empty store by asking about one
         print(
-            f"error: {args.db}: no feedback store there; the demo creates it (`careerpath serve`)",
+            f"error: --db {args.db}: no feedback store there; the demo creates it (`careerpath serve`)",
             file=sys.stderr,
         )
         return 2
@@ -376,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "stats":
             stats = store.stats()
             if args.json:
-                print(json.dumps(stats, indent=2))
+                print_json(stats)
             else:
                 print(f"{stats['events']} events from {stats['sessions']} sessions: {stats['by_rating']}")
                 print(f"by model version: {stats['by_model_version']}")
@@ -385,11 +395,22 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "export":
             rows = store.export_for_training()
             write_jsonl_atomic(rows, args.out)
-            print(f"wrote {len(rows)} events to {args.out} (sessions re-keyed, no session ids)")
+            if args.json:
+                print_json({"out": str(args.out), "events": len(rows)})
+            else:
+                print(f"wrote {len(rows)} events to {args.out} (sessions re-keyed, no session ids)")
         elif args.cmd == "delete":
-            print(f"deleted {store.delete_session(args.session)} event(s) of session {args.session}")
+            n = store.delete_session(args.session)
+            if args.json:
+                print_json({"session": args.session, "deleted": n})
+            else:
+                print(f"deleted {n} event(s) of session {args.session}")
         else:
-            print(f"purged {store.purge(args.older_than)} event(s) older than {args.older_than:g} days")
+            n = store.purge(args.older_than)
+            if args.json:
+                print_json({"older_than_days": args.older_than, "purged": n})
+            else:
+                print(f"purged {n} event(s) older than {args.older_than:g} days")
     except FeedbackError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

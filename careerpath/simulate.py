@@ -250,18 +250,22 @@ def plot(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="careerpath simulate-feedback", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
+    p = argparse.ArgumentParser(
+        prog="careerpath simulate-feedback", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--model", default="outputs/tiny_t5", help="trained model folder to start from")
     p.add_argument("--users", type=int, default=200, help="simulated people per round")
     p.add_argument("--rounds", type=int, default=3, help="retrains")
     p.add_argument("--out", default="outputs/feedback_sim", help="folder for models, store, report and plot")
     p.add_argument("--top-k", type=int, default=5, help="courses shown and rated per person")
     p.add_argument("--steps", type=int, default=100, help="optimizer steps per retrain")
-    p.add_argument("--train.lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of each retrain")
     p.add_argument("--max-hours", type=float, default=20.0, help="the 'short' taste's limit")
     p.add_argument("--test-examples", type=int, default=0, help="test rows for Hit@10 (0: all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed for who is asked and their ratings")
     p.add_argument(
         "--feedback-loss-weight",
         type=float,
@@ -274,15 +278,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="weight of the re-ranker's log p(like) next to the model's log-probability (default: the model's config)",
     )
+    add_json_flag(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``careerpath simulate-feedback --model DIR --users N --rounds R --out DIR [--json]``."""
+    from careerpath.cli_common import print_json
+
+    p = build_parser()
     args = p.parse_args(argv)
     if args.rerank_strength is not None and not (
         args.rerank_strength >= 0 and math.isfinite(args.rerank_strength)
     ):
         p.error(f"--rerank-strength must be a finite number >= 0, got {args.rerank_strength}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not (Path(args.model) / "config.yaml").exists():
         print(
-            f"error: {args.model}: no trained model there; run `careerpath quickstart` first", file=sys.stderr
+            f"error: --model {args.model}: no trained model there; run `careerpath quickstart` first",
+            file=sys.stderr,
         )
         return 2
     r = run(
@@ -299,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         ([] if args.feedback_loss_weight is None else ["--feedback.loss-weight", str(args.feedback_loss_weight)])
         + ([] if args.rerank_strength is None else ["--feedback.rerank-strength", str(args.rerank_strength)]),
     )
+    if args.json:
+        print_json({"out": str(args.out), **r})
+        return 0
     print(render(r))
     print(f"wrote {args.out}/report.md, results.json, acceptance.png")
     return 0

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from careerpath.cli_common import print_json
+
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_DIR = ROOT / "space"
 REQUIRED_FRONT_MATTER = (
@@ -97,18 +99,30 @@ def publish(space_id: str, model: str | None = None, private: bool = False, api=
     return f"https://huggingface.co/spaces/{space_id}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="careerpath publish-space", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter, add_json_flag
+
+    p = argparse.ArgumentParser(
+        prog="careerpath publish-space", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--space-id", required=True, help="user-or-org/space-name")
     p.add_argument("--model", default=None, help="Hub model id the Space serves (sets CAREERPATH_MODEL)")
-    p.add_argument("--private", action="store_true")
+    p.add_argument("--private", action="store_true", help="create the Space as private")
     p.add_argument("--stage-only", default=None, metavar="DIR", help="write the upload folder here and stop")
-    args = p.parse_args(argv)
+    add_json_flag(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    say = (lambda key, value, text: print_json({key: str(value)})) if args.json else (lambda k, v, text: print(text))
     try:
         if args.stage_only:
-            print(f"staged the Space in {stage(Path(args.stage_only), args.model)}")
+            staged = stage(Path(args.stage_only), args.model)
+            say("staged", staged, f"staged the Space in {staged}")
             return 0
-        print(f"published {publish(args.space_id, args.model, args.private)}")
+        url = publish(args.space_id, args.model, args.private)
+        say("url", url, f"published {url}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
