@@ -857,10 +857,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(BASELINES))
     if unknown:
-        raise ValueError(f"--only: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+        raise ValueError(
+            f"--only: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}"
+        )
     require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
     for split in ("train", "validation"):
-        require_path(Path(args.data) / f"{split}.jsonl", "--data", "file", hint="a dataset from `careerpath data build`")
+        require_path(
+            Path(args.data) / f"{split}.jsonl",
+            "--data",
+            "file",
+            hint="a dataset from `careerpath data build`",
+        )
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: the JSON alone
     results = train_baselines(args.data, args.out, only, seed=args.seed, log=log)
     course_ids, job_ids = read_catalog_ids(args.data)

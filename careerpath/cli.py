@@ -69,9 +69,13 @@ def _data_build(args: argparse.Namespace) -> int:
     for path in args.source or []:  # every input checked before anything is written
         require_path(path, "--source", hint="give an O*NET or ESCO release (folder or zip)")
     if args.mobility:
-        require_path(args.mobility, "--mobility", "dir", hint="give the observed-mobility folder (docs/mobility.md)")
+        require_path(
+            args.mobility, "--mobility", "dir", hint="give the observed-mobility folder (docs/mobility.md)"
+        )
     if args.config is not None:
-        require_path(args.config, "--config", "file", hint="give a data config YAML, e.g. configs/data/default.yaml")
+        require_path(
+            args.config, "--config", "file", hint="give a data config YAML, e.g. configs/data/default.yaml"
+        )
     if args.catalog is not None and not args.source:
         require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
@@ -145,7 +149,9 @@ def _recommend(args: argparse.Namespace) -> int:
     from careerpath.planner import Budget
     from careerpath.recommend import Constraints, Recommender
 
-    require_path(args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`")
+    require_path(
+        args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`"
+    )
     if args.catalog is not None:
         require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     rec = Recommender.from_pretrained(
@@ -198,7 +204,9 @@ def train_main(argv: list[str]) -> int:
     as_json = "--json" in argv
     cfg = load_config([a for a in argv if a != "--json"])
     # every input the run reads is checked before the output folder is made
-    require_path(cfg.data.data_dir, "--data.data-dir", "dir", hint="build a dataset with `careerpath data build`")
+    require_path(
+        cfg.data.data_dir, "--data.data-dir", "dir", hint="build a dataset with `careerpath data build`"
+    )
     if cfg.train.init_from:
         require_path(cfg.train.init_from, "--train.init-from", "dir", hint="give a trained output folder")
     if cfg.train.resume_from_checkpoint not in ("", "latest"):
@@ -210,7 +218,12 @@ def train_main(argv: list[str]) -> int:
     out_dir = run_training(cfg)
     if as_json:
         metrics = Path(out_dir) / "metrics.json"
-        print_json({"model_dir": str(out_dir), "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None})
+        print_json(
+            {
+                "model_dir": str(out_dir),
+                "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
+            }
+        )
     else:
         print(f"model written to {out_dir}")
     return 0
@@ -266,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(validate)
     validate.set_defaults(func=_data_validate)
 
-    quick = _add(sub, "quickstart", "build the default dataset, train the tiny model, evaluate, show a pathway")
+    quick = _add(
+        sub, "quickstart", "build the default dataset, train the tiny model, evaluate, show a pathway"
+    )
     quick.add_argument("--out", default="outputs", help="folder for data, model and report")
     quick.add_argument("--users", type=int, default=None, help="override the number of synthetic users")
     quick.add_argument("--epochs", type=int, default=None, help="override training epochs")
@@ -339,7 +354,11 @@ def _add(sub, name: str, helptext: str) -> argparse.ArgumentParser:
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     # shown in --help; main() takes them out of argv first, so they work after the command name too
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging; -v also shows tracebacks, -vv libraries' logs"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging; -v also shows tracebacks, -vv libraries' logs",
     )
     parser.add_argument(
         "-q", "--quiet", action="count", default=0, help="less logging and no progress bars; -qq: errors only"
@@ -411,7 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as e:  # bad input: CatalogError, ConfigError, FeedbackError... are ValueErrors
+    except (
+        ValueError,
+        OSError,
+    ) as e:  # bad input: CatalogError, ConfigError, FeedbackError... are ValueErrors
         log.debug("traceback", exc_info=True)
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2

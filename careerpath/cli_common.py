@@ -26,14 +26,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
             return text
         return text + " (default: %(default)s)"
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--json", action="store_true", help="print the result as one JSON document on stdout (no other output)"
+        "--json",
+        action="store_true",
+        help="print the result as one JSON document on stdout (no other output)",
     )
 
 
@@ -48,11 +54,9 @@ def require_path(path: str | Path | None, flag: str, kind: str = "any", hint: st
     ``kind``: ``"file"``, ``"dir"`` or ``"any"``. Raises FileNotFoundError (exit 2 through the CLI).
     """
     p = Path(path) if path is not None else None
-    ok = p is not None and (
-        p.is_file() if kind == "file" else p.is_dir() if kind == "dir" else p.exists()
-    )
+    ok = p is not None and (p.is_file() if kind == "file" else p.is_dir() if kind == "dir" else p.exists())
     if not ok:
-        what = {"file": "no such file", "dir": "no such folder"}.get(kind, "no such file or folder")
+        what = "not found"
         if p is not None and p.exists():
             what = "not a file" if kind == "file" else "not a folder"
         raise FileNotFoundError(f"{flag} {path}: {what}" + (f"; {hint}" if hint else ""))
@@ -109,6 +113,75 @@ def set_overrides(sets: list[str], resolve=lambda key: key) -> list[tuple[str, s
         key = resolve(key.strip().replace("-", "_"))
         deprecated(f"--set {item}", f"--{key.replace('_', '-')} {value}")
         out.append((key, value))
+    return out
+
+
+def take_overrides(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], dict[str, object]]:
+    """Split ``argv`` into what ``parser`` knows and ``--section.key value`` config overrides.
+
+    Returns (argv for the parser, {"section.key": value read as YAML}). A flag the parser (or one of its
+    sub-parsers) does not define is an override; an underscore spelling works, with a warning. The
+    deprecated ``--set KEY=VALUE`` items go through :func:`yaml_sets`.
+    """
+    known = _option_strings(parser)
+    kept, extra, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            kept += argv[i:]
+            break
+        if a.startswith("--") and a.split("=", 1)[0] not in known:
+            extra.append(a)
+            if "=" not in a and i + 1 < len(argv) and not _is_flag(argv[i + 1]):
+                extra.append(argv[i + 1])
+                i += 1
+        else:
+            kept.append(a)
+        i += 1
+    pairs = []
+    for name, value in split_overrides(extra):
+        if "_" in name:
+            deprecated(f"--{name}", f"--{name.replace('_', '-')}")
+        pairs.append((name.replace("-", "_"), value))
+    return kept, _yaml_values(pairs)
+
+
+def yaml_sets(sets: list[str]) -> dict[str, object]:
+    """The deprecated ``--set KEY=VALUE`` items as ``{"KEY": value read as YAML}``, warning for each."""
+    return _yaml_values(set_overrides(sets))
+
+
+def _yaml_values(pairs: list[tuple[str, str | None]]) -> dict[str, object]:
+    import yaml
+
+    out = {}
+    for key, value in pairs:
+        try:
+            out[key] = True if value is None else yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    out = set()
+    for action in parser._actions:
+        out.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= _option_strings(sub)
+    return out
+
+
+def nest(overrides: dict[str, object]) -> dict:
+    """``{"courses.generate": False}`` -> ``{"courses": {"generate": False}}`` (YAML layout)."""
+    out: dict = {}
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
     return out
 
 

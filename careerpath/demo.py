@@ -1025,7 +1025,9 @@ def build_parser() -> argparse.ArgumentParser:
     from careerpath.cli_common import HelpFormatter
 
     p = argparse.ArgumentParser(
-        prog="careerpath serve", description="open the chat demo on a trained model", formatter_class=HelpFormatter
+        prog="careerpath serve",
+        description="open the chat demo on a trained model",
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--model", default=None, help="model folder or Hub id (default: $CAREERPATH_MODEL or outputs/tiny_t5)"

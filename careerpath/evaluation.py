@@ -889,7 +889,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_path(args.model, "--model", "dir", hint="train one with `careerpath train` or `quickstart`")
         require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
         if args.baselines is not None:
-            require_path(args.baselines, "--baselines", "dir", hint="train them with `careerpath baselines train`")
+            require_path(
+                args.baselines, "--baselines", "dir", hint="train them with `careerpath baselines train`"
+            )
         m = evaluate_model(
             args.model,
             args.data,

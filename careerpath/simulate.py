@@ -176,7 +176,16 @@ def run(
                 "--feedback.feedback-db",
                 str(store_path),
             ]
-            + ["--train.output-dir", str(nxt), "--train.max-steps", str(steps), "--train.lr", str(lr), "--train.warmup-ratio", "0"]
+            + [
+                "--train.output-dir",
+                str(nxt),
+                "--train.max-steps",
+                str(steps),
+                "--train.lr",
+                str(lr),
+                "--train.warmup-ratio",
+                "0",
+            ]
             + [
                 "--data.max-eval-examples",
                 "32",
@@ -254,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     from careerpath.cli_common import HelpFormatter, add_json_flag
 
     p = argparse.ArgumentParser(
-        prog="careerpath simulate-feedback", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+        prog="careerpath simulate-feedback",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--model", default="outputs/tiny_t5", help="trained model folder to start from")
     p.add_argument("--users", type=int, default=200, help="simulated people per round")
@@ -309,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         args.max_hours,
         args.seed,
         args.test_examples,
-        ([] if args.feedback_loss_weight is None else ["--feedback.loss-weight", str(args.feedback_loss_weight)])
+        (
+            []
+            if args.feedback_loss_weight is None
+            else ["--feedback.loss-weight", str(args.feedback_loss_weight)]
+        )
         + ([] if args.rerank_strength is None else ["--feedback.rerank-strength", str(args.rerank_strength)]),
     )
     if args.json:

@@ -115,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    say = (lambda key, value, text: print_json({key: str(value)})) if args.json else (lambda k, v, text: print(text))
+    say = (
+        (lambda key, value, text: print_json({key: str(value)}))
+        if args.json
+        else (lambda k, v, text: print(text))
+    )
     try:
         if args.stage_only:
             staged = stage(Path(args.stage_only), args.model)

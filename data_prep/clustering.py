@@ -509,7 +509,13 @@ def diversify(ranked_ids: list[str], cluster_of: dict[str, int], k: int) -> list
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="careerpath data cluster", description="cluster courses")
+    from careerpath.cli_common import HelpFormatter
+
+    ap = argparse.ArgumentParser(
+        prog="careerpath data cluster",
+        description="cluster courses; any key of the clustering config is a flag too (e.g. --k-min 3)",
+        formatter_class=HelpFormatter,
+    )
     ap.add_argument("--catalog", help="catalog folder (default: the bundled catalog)")
     ap.add_argument("--method", choices=(*METHODS, "all"), default="all", help="which method(s) to run")
     ap.add_argument("--out", required=True, help="folder for report.md, clusters.json and PNGs")
@@ -530,11 +536,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from careerpath.cli_common import require_path, take_overrides
+
+    parser = build_parser()
+    rest, overrides = take_overrides(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
     try:
+        if args.config is not None:  # inputs before anything is written (the catalog: load_catalog)
+            require_path(args.config, "--config", "file", hint="give a clustering YAML")
         cfg = load_clustering_config(
             args.config,
             {
+                **overrides,
                 "encoder": args.encoder,
                 "k_max": args.k_max,
                 "min_samples": args.min_samples,

@@ -55,6 +55,7 @@ from data_prep.onet import (
     default_config_path,
     keep_apart,
     load_import_config,
+    parse_args,
     sanitise_name,
     write_catalog_atomically,
 )
@@ -368,8 +369,13 @@ def _skill_counts(jobs: dict[str, Job], essential: dict[str, list[str]]) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter
+
     p = argparse.ArgumentParser(
-        prog="careerpath data import-esco", description="Build a careerpath catalog from an ESCO download."
+        prog="careerpath data import-esco",
+        description="Build a careerpath catalog from an ESCO download. Any key of the import config is a "
+        "flag too: --k-within 8, --courses.generate false.",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("path", nargs="+", help="the ESCO classification and relations zips, or their folders")
     p.add_argument("--out", required=True, help="catalog folder to write (replaced atomically)")
@@ -384,20 +390,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. k_within=8",
+        help="deprecated: write --key value (e.g. --k-within 8) for any config key",
     )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args, overrides = parse_args(build_parser(), argv)
         cfg = load_import_config(
-            EscoImportConfig, args.config or default_config_path("esco_import.yaml"), args.set
+            EscoImportConfig, args.config or default_config_path("esco_import.yaml"), overrides=overrides
         )
         catalog, report = import_esco(args.path, cfg, args.courses)
         loaded = write_catalog_atomically(catalog, args.out, report)
-    except (SourceError, CatalogError, yaml.YAMLError, TypeError) as e:
+    except (SourceError, CatalogError, yaml.YAMLError, TypeError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     s = loaded.summary()

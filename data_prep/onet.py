@@ -216,18 +216,24 @@ class OnetImportConfig:
     """How courses are attached (re-tagging, generated courses)."""
 
 
-def load_import_config(cls, path: str | Path | None, sets: list[str] | None = None):
-    """Read an importer config YAML, apply ``KEY=VALUE`` overrides (``courses.KEY`` for nested)."""
+def load_import_config(
+    cls, path: str | Path | None, sets: list[str] | None = None, overrides: dict | None = None
+):
+    """Read an importer config YAML, apply ``KEY=VALUE`` items and ``{"KEY": value}`` overrides
+    (``courses.KEY`` for nested; on the command line ``--courses.generate false``)."""
     raw = (yaml.safe_load(Path(path).read_text()) if path else {}) or {}
+    items = []
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SourceError(f"--set {item!r}: expected KEY=VALUE, e.g. --set min_importance=3.0")
+            raise SourceError(f"--set {item!r}: expected KEY=VALUE; better: --min-importance 3.0")
+        items.append((key.strip(), yaml.safe_load(value)))
+    for key, value in [*items, *(overrides or {}).items()]:
         target = raw
-        *parents, leaf = key.strip().split(".")
+        *parents, leaf = key.split(".")
         for p in parents:
             target = target.setdefault(p, {})
-        target[leaf] = yaml.safe_load(value)
+        target[leaf] = value
     return _dataclass_from(cls, raw, str(path or "config"))
 
 
@@ -1004,8 +1010,13 @@ def _plain(obj):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import HelpFormatter
+
     p = argparse.ArgumentParser(
-        prog="careerpath data import-onet", description="Build a careerpath catalog from an O*NET release."
+        prog="careerpath data import-onet",
+        description="Build a careerpath catalog from an O*NET release. Any key of the import config is a "
+        "flag too: --min-importance 3.0, --courses.generate false.",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("path", help="O*NET release: the Excel (*.xlsx) or text (*.txt) folder, or its zip")
     p.add_argument("--out", required=True, help="catalog folder to write (replaced atomically)")
@@ -1016,7 +1027,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--courses", default=None, help="course catalog folder to re-tag (default: the bundled one)"
     )
     p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. tech=all"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="deprecated: write --key value (e.g. --tech all, --courses.generate false) for any config key",
     )
     p.add_argument(
         "--mobility",
@@ -1032,15 +1047,31 @@ def default_config_path(name: str) -> Path | None:
     return path if path.exists() else None
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """The parser's arguments and the ``--key value`` config overrides (``--set`` still read, warned)."""
+    from careerpath.cli_common import require_path, take_overrides, yaml_sets
+
+    rest, overrides = take_overrides(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
+    overrides = {**yaml_sets(args.set), **overrides}
+    for path in args.path if isinstance(args.path, list) else [args.path]:  # inputs before any write
+        require_path(path, "PATH", hint="give the release as downloaded (folder or zip)")
+    if args.config:
+        require_path(args.config, "--config", "file")
+    if args.courses:
+        require_path(args.courses, "--courses", "dir", hint="give a course catalog folder")
+    return args, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args, overrides = parse_args(build_parser(), argv)
         cfg = load_import_config(
-            OnetImportConfig, args.config or default_config_path("onet_import.yaml"), args.set
+            OnetImportConfig, args.config or default_config_path("onet_import.yaml"), overrides=overrides
         )
         catalog, report = import_onet(args.path, cfg, args.courses, args.mobility)
         loaded = write_catalog_atomically(catalog, args.out, report)
-    except (SourceError, CatalogError, yaml.YAMLError, TypeError) as e:
+    except (SourceError, CatalogError, yaml.YAMLError, TypeError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     s = loaded.summary()

@@ -962,6 +962,8 @@ def _tag(args) -> int:
         overrides["embeddings"] = False
     if args.no_neighbours:
         overrides["neighbours"] = False
+    overrides.update(getattr(args, "overrides", {}))
+    _check_inputs(args)
     cfg = load_tagging_config(args.config, overrides)
     catalog = load_catalog(args.catalog)
     kinds = ("course", "job") if args.kinds == "all" else (args.kinds,)
@@ -987,10 +989,21 @@ def _tag(args) -> int:
     return 0
 
 
+def _check_inputs(args) -> None:
+    """Every input path exists before anything is written (the error names the flag and the path)."""
+    from careerpath.cli_common import require_path
+
+    if getattr(args, "review", None) is not None:
+        require_path(args.review, "REVIEW", "file", hint="write one with `careerpath data tag`")
+    if args.config is not None:  # (the catalog: load_catalog, before anything is written)
+        require_path(args.config, "--config", "file", hint="give a tagging YAML")
+
+
 def _apply(args) -> int:
     if args.catalog is None and args.out is None:
         raise ValueError(f"pass --out DIR: the bundled catalog ({BUNDLED_DIR}) is not edited in place")
-    cfg = load_tagging_config(args.config)
+    _check_inputs(args)
+    cfg = load_tagging_config(args.config, getattr(args, "overrides", {}))
     catalog = load_catalog(args.catalog)
     accepted = read_accepted(Path(args.review), catalog)
     new, added = apply_tags(catalog, accepted, cfg.job_importance)
@@ -1001,9 +1014,20 @@ def _apply(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="careerpath data", description="skill tagging with a review step")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    tag = sub.add_parser("tag", help="propose skills for courses and jobs into a review CSV")
+    from careerpath.cli_common import HelpFormatter
+
+    ap = argparse.ArgumentParser(
+        prog="careerpath data", description="skill tagging with a review step", formatter_class=HelpFormatter
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="<command>")
+    tag = sub.add_parser(
+        "tag",
+        prog="careerpath data tag",
+        help="propose skills for courses and jobs into a review CSV",
+        description="propose skills for courses and jobs into a review CSV; any key of the tagging config "
+        "is a flag too (e.g. --job-importance 0.6)",
+        formatter_class=HelpFormatter,
+    )
     tag.add_argument("--catalog", help="catalog folder (default: the bundled catalog)")
     tag.add_argument("--out", required=True, help="review CSV to write")
     tag.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
@@ -1025,7 +1049,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--evaluate", action="store_true", help="print precision/recall/F1 against the existing tags"
     )
     tag.set_defaults(func=_tag)
-    app = sub.add_parser("apply", help="merge the accepted rows of a review CSV into the catalog")
+    app = sub.add_parser(
+        "apply",
+        prog="careerpath data apply-tags",
+        help="merge the accepted rows of a review CSV into the catalog",
+        description="merge the accepted rows of a review CSV into the catalog",
+        formatter_class=HelpFormatter,
+    )
     app.add_argument("review", help="review CSV from `careerpath data tag`, accept column filled")
     app.add_argument("--catalog", help="catalog folder (default: the bundled catalog; then --out is needed)")
     app.add_argument("--out", help="folder to write the tagged catalog to (default: --catalog, in place)")
@@ -1035,7 +1065,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from careerpath.cli_common import take_overrides
+
+    parser = build_parser()
+    rest, overrides = take_overrides(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
+    args.overrides = overrides
     try:
         return args.func(args)
     except (CatalogError, ValueError, FileNotFoundError) as e:
