@@ -202,7 +202,7 @@ def train_main(argv: list[str]) -> int:
     from careerpath.config import load_config
 
     as_json = "--json" in argv
-    cfg = load_config([a for a in argv if a != "--json"])
+    cfg = load_config(argv)
     # every input the run reads is checked before the output folder is made
     require_path(
         cfg.data.data_dir, "--data.data-dir", "dir", hint="build a dataset with `careerpath data build`"
@@ -430,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `careerpath ... | head`: the reader left; nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
+        return 0
     except (
         ValueError,
         OSError,
@@ -497,6 +500,34 @@ def version() -> str:
         return _version("careerpath")
     except PackageNotFoundError:
         return "0+unknown (not installed; pip install -e .)"
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command down to the leaves (``feedback stats``, ``baselines train``) and the parser that reads
+    its flags; imports every command's module (tests and docs use it, ``--help`` does not)."""
+    import importlib
+
+    out = {}
+    for name, sub, _ in _walk(build_parser()):
+        prefix = tuple(name.split())
+        if prefix not in PASSTHROUGH:
+            out[name] = sub
+            continue
+        module, extra, _ = PASSTHROUGH[prefix]
+        if module == "careerpath.cli":
+            from careerpath.config import build_parser as train_parser
+
+            out[name] = train_parser()
+            continue
+        own = importlib.import_module(module).build_parser()
+        nested = {n: p for n, p, _ in _walk(own)}
+        if extra:  # e.g. data tag -> tagging's "tag" sub-parser
+            out[name] = nested[" ".join(extra)]
+        elif nested:
+            out.update({f"{name} {n}": p for n, p in nested.items()})
+        else:
+            out[name] = own
+    return out
 
 
 def commands(parser: argparse.ArgumentParser | None = None) -> dict[str, str]:

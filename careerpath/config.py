@@ -348,9 +348,9 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -> Config:
-    """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--section.field value``."""
-    from careerpath.cli_common import HelpFormatter
+def build_parser(prog: str = "careerpath train") -> argparse.ArgumentParser:
+    """``--config`` (and ``--json``); every config field is a ``--section.field`` flag listed in the epilog."""
+    from careerpath.cli_common import HelpFormatter, add_json_flag
 
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -359,7 +359,13 @@ def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file")
-    args, rest = parser.parse_known_args(argv)
+    add_json_flag(parser)
+    return parser
+
+
+def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -> Config:
+    """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--section.field value``."""
+    args, rest = build_parser(prog).parse_known_args(argv)
     cfg = Config()
     _apply_yaml(cfg, args.config)
     try:

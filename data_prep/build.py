@@ -77,7 +77,13 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key in {f.name for f in fields(SynthesisConfig)}:
+        if "." in key:  # "synthesis.users" from --synthesis.users on the command line
+            section, _, name = key.partition(".")
+            target = raw.setdefault(section, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"{path}: {section} is not a section; cannot set {key}")
+            target[name] = value
+        elif key in {f.name for f in fields(SynthesisConfig)}:
             raw.setdefault("synthesis", {})[key] = value
         else:
             raw[key] = value

@@ -37,6 +37,9 @@ class CatalogError(ValueError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
+        if len(problems) == 1:  # one problem, one line (the CLI's error convention)
+            super().__init__(f"invalid catalog: {problems[0]}")
+            return
         shown = "\n  - ".join(problems[:30])
         more = f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else ""
         super().__init__(f"invalid catalog ({len(problems)} problem(s)):\n  - {shown}{more}")
