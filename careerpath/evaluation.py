@@ -886,7 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:  # inputs first: nothing is written under --out before they are all there
-        require_path(args.model, "--model", "dir", hint="train one with `careerpath train` or `quickstart`")
+        require_path(args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`")
         require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
         if args.baselines is not None:
             require_path(

@@ -88,10 +88,10 @@ def test_help_lists_every_field(capsys):
     with pytest.raises(SystemExit):
         load_config(["--help"])
     out = capsys.readouterr().out
-    for name in (
+    for name in (  # one spelling on the command line: dashes (docs/cli.md)
         "--train.lr",
-        "--lora.target_modules",
-        "--hub.push_to_hub",
-        "--train.resume_from_checkpoint",
+        "--lora.target-modules",
+        "--hub.push-to-hub",
+        "--train.resume-from-checkpoint",
     ):
         assert name in out
