@@ -827,9 +827,9 @@ def format_results(results: dict[str, dict]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="careerpath baselines", description="fit and save the baselines", formatter_class=HelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from careerpath.cli_common import (
+    ArgumentParser,
     HelpFormatter,
     add_json_flag,
     deprecated,
@@ -230,7 +231,7 @@ def train_main(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="careerpath",
         description=DESCRIPTION,
         formatter_class=HelpFormatter,
@@ -241,9 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", help=argparse.SUPPRESS)
 
     data = sub.add_parser(
-        "data", help="build and check catalogs and datasets", formatter_class=HelpFormatter
+        "data",
+        prog="careerpath data",
+        help="build and check catalogs and datasets",
+        formatter_class=HelpFormatter,
     ).add_subparsers(dest="data_command", required=True, metavar="<data command>")
-    build = _add(data, "build", "catalog -> synthetic trajectories -> text dataset (splits by user) on disk")
+    build = _add(
+        data,
+        "build",
+        "catalog -> synthetic trajectories -> text dataset (splits by user) on disk",
+        "data",
+        "Any key of the data config is a flag too: --synthesis.users 500, --context.enabled false, "
+        "--split '{train: 0.8, validation: 0.1, test: 0.1}' (values are read as YAML).",
+    )
     build.add_argument(
         "--config", default=None, help="data config YAML (default: configs/data/default.yaml values)"
     )
@@ -274,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(build)
     build.set_defaults(func=_data_build, overrides_allowed=True)
 
-    validate = _add(data, "validate", "check a catalog folder and report merges and unreachable jobs")
+    validate = _add(data, "validate", "check a catalog folder and report merges and unreachable jobs", "data")
     validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
     add_json_flag(validate)
     validate.set_defaults(func=_data_validate)
@@ -347,8 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add(sub, name: str, helptext: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=helptext, description=helptext, formatter_class=HelpFormatter)
+def _add(
+    sub, name: str, helptext: str, group: str = "", epilog: str | None = None
+) -> argparse.ArgumentParser:
+    prog = " ".join(["careerpath", *([group] if group else []), name])
+    return sub.add_parser(
+        name, prog=prog, help=helptext, description=helptext, epilog=epilog, formatter_class=HelpFormatter
+    )
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:

@@ -350,9 +350,9 @@ def help_text() -> str:
 
 def build_parser(prog: str = "careerpath train") -> argparse.ArgumentParser:
     """``--config`` (and ``--json``); every config field is a ``--section.field`` flag listed in the epilog."""
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description="Fine-tune a careerpath model: a YAML config gives every field, flags override it.",
         epilog=help_text(),

@@ -1022,9 +1022,9 @@ def create_app(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath serve",
         description="open the chat demo on a trained model",
         formatter_class=HelpFormatter,

@@ -846,9 +846,9 @@ def render_report(m: dict) -> str:
 
 # -- the command ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath evaluate",
         description="model vs baselines vs oracle ceiling, full-catalog ranking, bias report",
         formatter_class=HelpFormatter,
@@ -886,7 +886,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:  # inputs first: nothing is written under --out before they are all there
-        require_path(args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`")
+        require_path(
+            args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`"
+        )
         require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
         if args.baselines is not None:
             require_path(

@@ -61,9 +61,9 @@ def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="careerpath export", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
     parser.add_argument("--model", required=True, help="training output folder (model or LoRA adapter)")

@@ -346,9 +346,9 @@ def write_jsonl_atomic(rows: list[dict], path: str | Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="careerpath feedback", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="<command>")

@@ -165,9 +165,9 @@ def export_recbole(data_dir: str | Path, out_dir: str | Path, name: str | None =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="careerpath data export",
         description="export a dataset for other tools",
         formatter_class=HelpFormatter,

@@ -260,9 +260,9 @@ def plot(history: list[dict], path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath simulate-feedback",
         description=__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,

@@ -100,9 +100,9 @@ def publish(space_id: str, model: str | None = None, private: bool = False, api=
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter, add_json_flag
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath publish-space", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
     p.add_argument("--space-id", required=True, help="user-or-org/space-name")

@@ -509,9 +509,9 @@ def diversify(ranked_ids: list[str], cluster_of: dict[str, int], k: int) -> list
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter
 
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="careerpath data cluster",
         description="cluster courses; any key of the clustering config is a flag too (e.g. --k-min 3)",
         formatter_class=HelpFormatter,

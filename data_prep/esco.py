@@ -369,9 +369,9 @@ def _skill_counts(jobs: dict[str, Job], essential: dict[str, list[str]]) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath data import-esco",
         description="Build a careerpath catalog from an ESCO download. Any key of the import config is a "
         "flag too: --k-within 8, --courses.generate false.",

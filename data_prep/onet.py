@@ -1010,9 +1010,9 @@ def _plain(obj):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="careerpath data import-onet",
         description="Build a careerpath catalog from an O*NET release. Any key of the import config is a "
         "flag too: --min-importance 3.0, --courses.generate false.",

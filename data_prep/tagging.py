@@ -1014,9 +1014,9 @@ def _apply(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter
 
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="careerpath data", description="skill tagging with a review step", formatter_class=HelpFormatter
     )
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="<command>")

@@ -69,7 +69,8 @@ def test_every_flag_has_help_a_dashed_spelling_and_shows_its_default():
                 bad.append(f"{name} {flag}: no help")
             if any("_" in o for o in action.option_strings):
                 bad.append(f"{name} {flag}: underscore spelling")
-            shown = action.default not in (None, False) and "default" not in (action.help or "")
+            unset = action.default is None or action.default is False  # 0 and 0.0 are shown
+            shown = not unset and "default" not in (action.help or "")
             if shown and f"(default: {action.default})" not in " ".join(text.split()):
                 bad.append(f"{name} {flag}: default {action.default!r} not shown")
     assert not bad, "\n".join(bad)
