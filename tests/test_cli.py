@@ -403,3 +403,28 @@ def test_readme_command_table_matches_the_parser():
     assert not listed - parser_commands, (
         f"README table rows naming no command: {sorted(listed - parser_commands)}"
     )
+
+
+def test_simulate_feedback_json_is_the_result_alone(tmp_path, monkeypatch, capsys):
+    """The loop itself is tested in test_feedback_train.py; here: --json prints its result and nothing else."""
+    from careerpath import simulate
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.yaml").write_text("{}\n")
+    seen = {}
+
+    def fake_run(*args):
+        seen["args"] = args
+        return {"rounds": args[2], "history": [{"round": 0, "acceptance": 0.5}]}
+
+    monkeypatch.setattr(simulate, "run", fake_run)
+    argv = ["simulate-feedback", "--model", str(model), "--rounds", "2", "--out", str(tmp_path / "s")]
+    code, out, _ = run([*argv, "--json"], capsys)
+    assert code == 0
+    assert json.loads(out) == {
+        "out": str(tmp_path / "s"),
+        "rounds": 2,
+        "history": [{"round": 0, "acceptance": 0.5}],
+    }
+    assert seen["args"][0] == str(model) and seen["args"][3] == str(tmp_path / "s")
