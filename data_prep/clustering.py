@@ -509,7 +509,7 @@ def diversify(ranked_ids: list[str], cluster_of: dict[str, int], k: int) -> list
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import ArgumentParser, HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
     ap = ArgumentParser(
         prog="careerpath data cluster",
@@ -532,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--k-max", type=int, help="largest k tried by kmeans and hierarchical")
     ap.add_argument("--min-samples", type=int, help="DBSCAN min_samples")
     ap.add_argument("--cache-dir", help="embedding cache folder")
+    add_json_flag(ap)
     return ap
 
 
@@ -566,6 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     except (CatalogError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.json:
+        from careerpath.cli_common import print_json
+
+        print_json({"out": str(out), "chosen": res["chosen"], "rows": res["rows"], "catalog": cat_out})
+        return 0
     print(markdown_table(res["rows"], res["chosen"]))
     print(f"chosen: {res['chosen']}; report: {out / 'report.md'}")
     if cat_out is not None:

@@ -369,7 +369,7 @@ def _skill_counts(jobs: dict[str, Job], essential: dict[str, list[str]]) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import ArgumentParser, HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
     p = ArgumentParser(
         prog="careerpath data import-esco",
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="deprecated: write --key value (e.g. --k-within 8) for any config key",
     )
+    add_json_flag(p)
     return p
 
 
@@ -408,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     s = loaded.summary()
     c = report["courses"]
+    if args.json:
+        from careerpath.cli_common import print_json
+
+        print_json({"out": str(args.out), "catalog": s, "report": report})
+        return 0
     print(
         f"wrote {args.out}: {s['jobs']} jobs in {s['families']} families, {s['skills']} skills, "
         f"{s['transitions']} transitions, {s['courses']} courses "

@@ -228,6 +228,11 @@ def load_import_config(
         if not sep:
             raise SourceError(f"--set {item!r}: expected KEY=VALUE; better: --min-importance 3.0")
         items.append((key.strip(), yaml.safe_load(value)))
+    known = {f.name for f in fields(cls)}
+    for key in overrides or {}:
+        if key.split(".")[0] not in known:
+            flag = "--" + key.replace("_", "-")
+            raise SourceError(f"{flag}: not a key of the import config; known: {', '.join(sorted(known))}")
     for key, value in [*items, *(overrides or {}).items()]:
         target = raw
         *parents, leaf = key.split(".")
@@ -1010,7 +1015,7 @@ def _plain(obj):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import ArgumentParser, HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
     p = ArgumentParser(
         prog="careerpath data import-onet",
@@ -1039,6 +1044,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of observed US mobility (cps_*.csv, onet_to_cps.csv): transitions become "
         "p(next job | job) learned from it (see docs/mobility.md)",
     )
+    add_json_flag(p)
     return p
 
 
@@ -1076,6 +1082,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     s = loaded.summary()
     c = report["courses"]
+    if args.json:
+        from careerpath.cli_common import print_json
+
+        print_json({"out": str(args.out), "catalog": s, "report": report})
+        return 0
     if "mobility" in report:
         from data_prep.mobility import ATTRIBUTION
 

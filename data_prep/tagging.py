@@ -972,6 +972,21 @@ def _tag(args) -> int:
     rows = review_rows(catalog, proposals, cfg, args.hide_existing)
     write_review(Path(args.out), rows)
     pre = sum(r["accept"] == "yes" for r in rows)
+    if args.json:
+        from careerpath.cli_common import print_json
+
+        result = {
+            "out": str(args.out),
+            "proposals": len(rows),
+            "pre_accepted": pre,
+            "threshold": cfg.threshold,
+        }
+        result["courses"] = len(catalog.courses) if "course" in kinds else 0
+        result["jobs"] = len(catalog.jobs) if "job" in kinds else 0
+        if args.evaluate:
+            result["agreement"] = evaluate(proposals, gold_tags(catalog, kinds), cfg.threshold)
+        print_json(result)
+        return 0
     print(
         f"wrote {len(rows)} proposals ({pre} pre-accepted at confidence >= {cfg.threshold}) for "
         f"{len(catalog.courses) if 'course' in kinds else 0} courses and "
@@ -1009,12 +1024,17 @@ def _apply(args) -> int:
     new, added = apply_tags(catalog, accepted, cfg.job_importance)
     out = Path(args.out or args.catalog)
     save_catalog_atomic(new, out)
+    if args.json:
+        from careerpath.cli_common import print_json
+
+        print_json({"out": str(out), "added": added, "accepted_rows": len(accepted)})
+        return 0
     print(f"applied {added} new tag(s) from {len(accepted)} accepted row(s); catalog written to {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.cli_common import ArgumentParser, HelpFormatter
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
 
     ap = ArgumentParser(
         prog="careerpath data", description="skill tagging with a review step", formatter_class=HelpFormatter
@@ -1048,6 +1068,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument(
         "--evaluate", action="store_true", help="print precision/recall/F1 against the existing tags"
     )
+    add_json_flag(tag)
     tag.set_defaults(func=_tag)
     app = sub.add_parser(
         "apply",
@@ -1060,6 +1081,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--catalog", help="catalog folder (default: the bundled catalog; then --out is needed)")
     app.add_argument("--out", help="folder to write the tagged catalog to (default: --catalog, in place)")
     app.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
+    add_json_flag(app)
     app.set_defaults(func=_apply)
     return ap
 

@@ -428,3 +428,34 @@ def test_simulate_feedback_json_is_the_result_alone(tmp_path, monkeypatch, capsy
         "history": [{"round": 0, "acceptance": 0.5}],
     }
     assert seen["args"][0] == str(model) and seen["args"][3] == str(tmp_path / "s")
+
+
+def test_data_json_outputs(tmp_path, tiny_catalog_dir, capsys):
+    import csv
+
+    cat = str(tiny_catalog_dir)
+    review = tmp_path / "review.csv"
+    code, out, err = run(
+        ["data", "tag", "--catalog", cat, "--out", str(review), "--no-embeddings", "--json"], capsys
+    )
+    assert code == 0, err
+    res = json.loads(out)
+    with open(review, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert res["proposals"] == len(rows) > 0 and res["pre_accepted"] == sum(
+        r["accept"] == "yes" for r in rows
+    )
+
+    argv = ["data", "apply-tags", str(review), "--catalog", cat, "--out", str(tmp_path / "tagged"), "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["out"] == str(tmp_path / "tagged")
+    assert res["accepted_rows"] >= res["added"] >= 0 and (tmp_path / "tagged" / "courses.csv").is_file()
+
+    argv = ["data", "cluster", "--catalog", cat, "--out", str(tmp_path / "cl"), "--encoder", "none"]
+    code, out, err = run([*argv, "--method", "kmeans", "--k-max", "4", "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["chosen"] == "kmeans" and [r["method"] for r in res["rows"]] == ["kmeans"]
+    assert (tmp_path / "cl" / "clusters.json").is_file()
