@@ -79,6 +79,7 @@ def _data_build(args: argparse.Namespace) -> int:
         )
     if args.catalog is not None and not args.source:
         require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
+    _check_data_keys(args.overrides)
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
     overrides.update(args.overrides)
     config = args.config
@@ -119,6 +120,22 @@ def _data_build(args: argparse.Namespace) -> int:
         f"next job on moves {o['next_job_moves']}"
     )
     return 0
+
+
+def _check_data_keys(overrides: dict) -> None:
+    """A ``--section.key`` flag that names no data-config key fails here, named as the flag."""
+    from dataclasses import fields
+
+    from data_prep.build import DataConfig, SynthesisConfig
+
+    top = {f.name for f in fields(DataConfig)}
+    for key in overrides:
+        section = key.split(".")[0]
+        if section not in top and not ("." not in key and key in {f.name for f in fields(SynthesisConfig)}):
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(
+                f"{flag}: not a key of the data config; known sections and keys: {', '.join(sorted(top))}"
+            )
 
 
 def _data_validate(args: argparse.Namespace) -> int:
