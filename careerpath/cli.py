@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         usage="careerpath [-h] [--version] [-v | -q] <command> [<args>]",
     )
-    parser.add_argument("--version", action="version", version=f"careerpath {version()}")
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", help=argparse.SUPPRESS)
 
@@ -523,6 +523,17 @@ def _yaml_overrides(rest: list[str]) -> dict:
         for key, raw in pairs:
             out[key] = True if raw is None else yaml.safe_load(raw)
     return out
+
+
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata costs ~50 ms of every --help)."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"careerpath {version()}")
+        parser.exit()
 
 
 def version() -> str:

@@ -79,7 +79,7 @@ def test_every_flag_has_help_a_dashed_spelling_and_shows_its_default():
 def argparse_help_types():
     import argparse
 
-    return (argparse._HelpAction, argparse._VersionAction)
+    return (argparse._HelpAction, cli._Version)
 
 
 def test_train_help_lists_every_config_field_with_dashes(capsys):
