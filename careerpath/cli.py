@@ -466,10 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `careerpath ... | head`: the reader left; nothing to report
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
         return 0
-    except (
-        ValueError,
-        OSError,
-    ) as e:  # bad input: CatalogError, ConfigError, FeedbackError... are ValueErrors
+    # bad input: CatalogError, ConfigError, FeedbackError, SourceError... are ValueErrors
+    except (ValueError, OSError) as e:
         log.debug("traceback", exc_info=True)
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
@@ -483,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(e: BaseException) -> str:
+    if len(getattr(e, "problems", ())) > 1:  # an invalid catalog: one problem per line after the first
+        return str(e)
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         return f"{e.filename}: {e.strerror.lower()}"
     return " ".join(str(e).split()) or type(e).__name__
