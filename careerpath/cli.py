@@ -21,6 +21,7 @@ from careerpath.cli_common import (
     print_json,
     require_path,
     setup_logging,
+    show_progress,
 )
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -106,7 +107,7 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
-    stats = build_dataset(cfg, args.out, progress=not (args.quiet or args.json or args.verbosity < 0))
+    stats = build_dataset(cfg, args.out, progress=not (args.quiet or args.json) and show_progress())
     if args.json:
         print_json({"out": str(args.out), **stats})
         return 0
@@ -233,6 +234,10 @@ def train_main(argv: list[str]) -> int:
         require_path(cfg.feedback.feedback_db, "--feedback.feedback-db", "file", hint="the demo creates it")
     from careerpath.training import run_training
 
+    if not show_progress():  # -q: no progress bars (transformers' "Writing model shards" either)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     out_dir = run_training(cfg)
     if as_json:
         metrics = Path(out_dir) / "metrics.json"
@@ -447,10 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for prefix, (module, extra, _) in PASSTHROUGH.items():
             if tuple(argv[: len(prefix)]) == prefix:  # these modules own their argparse
-                rest = extra + argv[len(prefix) :]
-                if verbosity < 0 and prefix == ("evaluate",) and "--quiet" not in rest:
-                    rest.append("--quiet")  # -q hides progress bars too
-                return _run_module(module, rest)
+                return _run_module(module, extra + argv[len(prefix) :])
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
         args.verbosity = verbosity

@@ -209,6 +209,12 @@ class _StderrHandler(logging.StreamHandler):
 
 
 _handler: logging.Handler | None = None
+_progress = True
+
+
+def show_progress() -> bool:
+    """False after ``careerpath -q``: commands then draw no progress bars (True when used as a library)."""
+    return _progress
 
 
 def setup_logging(verbosity: int = 0) -> None:
@@ -217,7 +223,8 @@ def setup_logging(verbosity: int = 0) -> None:
     ``-v`` DEBUG from careerpath and INFO from libraries, ``-vv`` DEBUG from everything, ``-q`` warnings
     only, ``-qq`` errors only. Called once per command; calling again replaces the previous setup.
     """
-    global _handler
+    global _handler, _progress
+    _progress = verbosity >= 0
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)

@@ -882,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``careerpath evaluate --model DIR --data DATA [--split test] --out REPORT [...]``; 0 on success, 2 on bad input."""
-    from careerpath.cli_common import print_json, require_path
+    from careerpath.cli_common import print_json, require_path, show_progress
 
     args = build_parser().parse_args(argv)
     try:  # inputs first: nothing is written under --out before they are all there
@@ -906,7 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bias=not args.no_bias,
             bias_users=args.bias_users,
             batch_size=args.batch_size,
-            progress=not (args.quiet or args.json),
+            progress=not (args.quiet or args.json) and show_progress(),
             log=lambda s: print(s, file=sys.stderr),
         )
     except (FileNotFoundError, ValueError) as e:

@@ -683,8 +683,14 @@ def fit(
     total_steps: int,
 ):
     accelerator, cfg = ctx["acc"], ctx["cfg"]
+    from careerpath.cli_common import show_progress
+
+    quiet = not show_progress()  # `careerpath -q`
     bar = tqdm(
-        total=total_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process
+        total=total_steps,
+        initial=state.step,
+        desc="train",
+        disable=quiet or not accelerator.is_local_main_process,
     )
     while state.step < total_steps:
         sampler.set_epoch(state.epoch)

@@ -21,6 +21,23 @@ TINY += ["--generation.max-new-tokens", "24", "--train.num-threads", "1", "--tra
 TINY += ["--train.max-steps", "2", "--train.log-every", "100"]
 
 
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """cli.main sets up logging for the process; put it back so later tests see what they expect."""
+    from careerpath import cli_common
+
+    names = ["", *cli_common.OWN_LOGGERS]
+    levels = {n: logging.getLogger(n).level for n in names}
+    handlers = list(logging.getLogger().handlers)
+    yield
+    for n, level in levels.items():
+        logging.getLogger(n).setLevel(level)
+    for h in logging.getLogger().handlers:
+        if h not in handlers:
+            logging.getLogger().removeHandler(h)
+    cli_common._handler, cli_common._progress = None, True
+
+
 def run(argv, capsys):
     """``careerpath ARGV`` in this process: (exit code, stdout, stderr)."""
     try:
@@ -151,6 +168,8 @@ def test_unexpected_failure_is_one_line_exit_1_and_v_shows_the_traceback(monkeyp
 
 
 def test_verbosity_flags_anywhere_set_the_one_logging_setup(capsys):
+    from careerpath import cli_common
+
     own, root = logging.getLogger("careerpath"), logging.getLogger()
     for argv, level, libs in (
         (["data", "validate"], logging.INFO, logging.WARNING),
@@ -162,10 +181,9 @@ def test_verbosity_flags_anywhere_set_the_one_logging_setup(capsys):
         code, out, _ = run(argv, capsys)
         assert code == 0 and "catalog OK" in out
         assert (own.level, logging.getLogger("data_prep").level, root.level) == (level, level, libs), argv
+        assert cli_common.show_progress() is (level <= logging.INFO), argv  # -q: no progress bars
     handlers = [h for h in root.handlers if type(h).__name__ == "_StderrHandler"]
     assert len(handlers) == 1, "each run replaces the handler instead of adding one"
-    cli.main(["data", "validate", "-qq"])  # leave the default quiet for later tests
-    capsys.readouterr()
 
 
 def test_no_module_configures_logging_itself():
