@@ -358,7 +358,9 @@ def build_parser(prog: str = "careerpath train") -> argparse.ArgumentParser:
         epilog=help_text(),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file (default: configs/tiny_t5.yaml)"
+    )
     add_json_flag(parser)
     return parser
 
@@ -372,7 +374,7 @@ def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -
         pairs = _overrides(rest)
     except ConfigError:
         raise
-    except ValueError as err:
+    except ValueError as err:  # a malformed flag, from the splitter shared with the other commands
         raise ConfigError(str(err)) from None
     for name, value in pairs:
         set_field(cfg, name, _parse_value(value), "command line")
