@@ -40,12 +40,10 @@ CHECKPOINT_RE = re.compile(r"step_(\d+)$")
 
 
 def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; build a dataset with `careerpath data build --out DIR`")
-    from careerpath.baselines import read_jsonl
+    """Rows of ``DATA/<split>.jsonl`` (the first ``limit`` when > 0), through the one split reader."""
+    from careerpath.splits import load_split
 
-    return read_jsonl(path, limit)
+    return load_split(data_dir, split, limit)
 
 
 def encode_rows(
