@@ -395,7 +395,9 @@ def evaluate_model(
     group metrics and concentration are always computed. Returns the ``metrics.json`` dict.
     """
     started = time.time()
-    model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    from careerpath.hub import resolve_model_dir
+
+    model_dir, data_dir, out_dir = resolve_model_dir(model_dir), Path(data_dir), Path(out_dir)
     _check_model_dir(model_dir)
     check_same_context(model_dir, data_dir)
     rows = bl.load_split(data_dir, split)

@@ -317,6 +317,11 @@ def load_pretrained(kind: str, name: str):
         if Path(folder).is_dir():  # a local folder (a Hub id is checked by huggingface_hub)
             check_weights(folder)
             auto = _seq2seq_class(folder) if kind == "seq2seq" else auto
+        elif kind == "seq2seq":  # a Hub id: a pushed careerpath base may have its own output layer
+            from transformers import AutoConfig
+
+            if getattr(AutoConfig.from_pretrained(folder), "separate_lm_head", False):
+                auto = SeparateHeadT5
         model = auto.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:

@@ -1,0 +1,214 @@
+"""Hub-native artefacts against a local Hub: uploads land in the HF cache layout, and with
+HF_HUB_OFFLINE=1 ``snapshot_download`` / ``from_pretrained`` / peft resolve the ids from it, as
+they would after a download from huggingface.co."""
+
+import fnmatch
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+from careerpath import hub, training
+from careerpath.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64", "--vocab_size", "1000"]
+TINY += ["--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8", "--num_threads", "1"]
+TINY += ["--max_steps", "2", "--checkpoint_every", "0"]
+
+
+class LocalHub:
+    """Stands in for ``HfApi``: each upload becomes a snapshot in ``cache`` (models--user--name/...)."""
+
+    def __init__(self, cache: Path):
+        self.cache, self.created, self.commits = cache, [], 0
+
+    def create_repo(self, repo_id, repo_type="model", private=False, exist_ok=False, **_):
+        self.created.append((repo_id, repo_type))
+
+    def upload_folder(self, folder_path, repo_id, repo_type="model", ignore_patterns=None, **_):
+        assert (repo_id, repo_type) in self.created, "upload before create_repo"
+        self.commits += 1
+        sha = hashlib.sha1(f"{repo_id}:{self.commits}".encode()).hexdigest()
+        root = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+        snap = root / "snapshots" / sha
+        src = Path(folder_path)
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            rel = f.relative_to(src).as_posix()
+            if any(fnmatch.fnmatch(rel, pat) for pat in ignore_patterns or []):
+                continue
+            (snap / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, snap / rel)
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / "main").write_text(sha)
+        return f"https://huggingface.co/{repo_id}/commit/{sha}"
+
+    def files(self, repo_id: str, repo_type: str = "model") -> Path:
+        root = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+        return root / "snapshots" / (root / "refs" / "main").read_text()
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    cache = tmp_path / "hub_cache"
+    cache.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return LocalHub(cache)
+
+
+@pytest.fixture(scope="module")
+def lora_model(tmp_path_factory, tiny_dataset):
+    out = tmp_path_factory.mktemp("hubnative") / "lora"
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--output_dir", str(out), *TINY]
+        + ["--data_dir", str(tiny_dataset)]
+    )
+    return training.run_training(cfg)
+
+
+def _logits(model, tok):
+    enc = tok(["goal: Cloud Engineer | job: System Administrator"], return_tensors="pt")
+    labels = tok(["next_course: Linux Fundamentals"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return model(**enc, labels=labels).logits
+
+
+def test_pushed_adapter_loads_by_id_with_peft_and_the_recommender(
+    lora_model, local_hub, tmp_path, monkeypatch
+):
+    from peft import AutoPeftModelForSeq2SeqLM
+
+    from careerpath.modeling import load_for_inference
+    from careerpath.recommend import Recommender
+
+    url = hub.push_to_hub(lora_model, "me/careerpath-lora", api=local_hub)
+    assert url.startswith("https://huggingface.co/me/careerpath-lora/commit/")
+    # the scratch base went to its own repo and the pushed adapter names it
+    assert ("me/careerpath-lora-base", "model") in local_hub.created
+    pushed = local_hub.files("me/careerpath-lora")
+    info = json.loads((pushed / "adapter_config.json").read_text())
+    assert info["base_model_name_or_path"] == "me/careerpath-lora-base"
+    assert not (pushed / "base_model").exists() and not list(pushed.rglob("*.bin"))
+    assert (local_hub.files("me/careerpath-lora-base") / "model.safetensors").is_file()
+    # the local folder is untouched (its adapter still names the base beside it)
+    assert (
+        json.loads((lora_model / "adapter_config.json").read_text())["base_model_name_or_path"]
+        == "base_model"
+    )
+
+    monkeypatch.chdir(tmp_path)  # nothing resolves through the working directory
+    ours, tok, _ = load_for_inference(lora_model)
+    peft_model = AutoPeftModelForSeq2SeqLM.from_pretrained("me/careerpath-lora")
+    assert torch.allclose(_logits(peft_model, tok), _logits(ours, tok), atol=1e-5)
+
+    rec = Recommender.from_pretrained("me/careerpath-lora", use_embeddings=False)
+    local = Recommender.from_pretrained(lora_model, use_embeddings=False)
+    prof = {"job": "System Administrator", "skills": ["Linux"]}
+    got = rec.recommend(rec.resolve(prof, goal="Cloud Engineer"), top_k=3)
+    want = local.recommend(local.resolve(prof, goal="Cloud Engineer"), top_k=3)
+    assert got["next_courses"] and got["next_courses"] == want["next_courses"]
+
+
+def test_unknown_or_offline_hub_id_is_a_clear_error(local_hub, capsys):
+    from careerpath import cli
+    from careerpath.recommend import Recommender
+
+    with pytest.raises(FileNotFoundError, match="not in the local Hub cache.*hf download"):
+        Recommender.from_pretrained("nobody/not-cached")
+    assert cli.main(["recommend", "--model", "nobody/not-cached", "--job", "Data Analyst"]) == 2
+    err = capsys.readouterr().err
+    assert "not in the local Hub cache" in err and "Traceback" not in err
+    with pytest.raises(FileNotFoundError, match="not a Hub id"):
+        hub.resolve_model_dir("no/such/local/folder")
+
+
+def _evaluation(model_dir: Path, split: str = "test") -> dict:
+    return {
+        "split": split,
+        "n": 15,
+        "model_dir": str(model_dir),
+        "model": {
+            "next_course": {"acc@1": 0.4321, "hit@10": 0.9, "mrr": 0.61},
+            "next_job": {"acc@1": 0.88},
+            "next_job_moves": {"acc@1": 0.5},
+        },
+        "oracle": {"oracle": {"next_course": {"acc@1": 0.48, "hit@10": 0.95, "mrr": 0.7}}},
+    }
+
+
+def test_card_is_a_valid_model_card_with_the_test_split_figures(tiny_model, local_hub, tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text(json.dumps(_evaluation(tiny_model)))
+    evaluation = hub.load_evaluation(report, tiny_model)
+    hub.push_to_hub(
+        tiny_model,
+        "me/careerpath-tiny",
+        api=local_hub,
+        evaluation=evaluation,
+        dataset_id="me/careerpath-data",
+    )
+    card = ModelCard.load(local_hub.files("me/careerpath-tiny") / "README.md")
+    meta = card.data.to_dict()
+    assert meta["datasets"] == ["me/careerpath-data"] and meta["inference"] is False
+    assert "pipeline_tag" not in meta  # trained on a course prior: its generation alone is not the answer
+    results = {r.metric_name: r for r in card.data.eval_results}
+    acc = results["next-course Acc@1"]
+    assert (
+        acc.metric_value == 0.4321
+        and acc.dataset_split == "test"
+        and acc.dataset_type == "me/careerpath-data"
+    )
+    assert results["next-job Acc@1"].metric_value == 0.88
+    assert 'Recommender.from_pretrained("me/careerpath-tiny")' in card.text
+    assert "split `test`" in card.text and "| next-course Acc@1 | 0.4321 | 0.4800 |" in card.text
+    assert "github.com" not in card.text  # no link to a repository that does not exist
+    # the local card (written at training time) has no model-index: validation figures are not test figures
+    local = ModelCard.load(tiny_model / "README.md")
+    assert not local.data.eval_results and "Not evaluated yet" in local.text
+
+
+def test_card_without_a_dataset_id_names_no_dataset(tiny_model, local_hub, tmp_path):
+    hub.push_to_hub(tiny_model, "me/no-data", api=local_hub, evaluation=_evaluation(tiny_model))
+    card = ModelCard.load(local_hub.files("me/no-data") / "README.md")
+    assert "datasets" not in card.data.to_dict() and not card.data.eval_results
+    assert "| next-course Acc@1 | 0.4321 |" in card.text  # the figures are still in the text
+
+
+def test_push_command_pushes_the_dataset_with_its_card(
+    tiny_model, tiny_dataset, local_hub, monkeypatch, capsys
+):
+    import datasets
+
+    monkeypatch.setattr(hub, "HfApi", lambda: local_hub)
+    assert (
+        hub.main(
+            [
+                "--model",
+                str(tiny_model),
+                "--repo-id",
+                "me/m",
+                "--data",
+                str(tiny_dataset),
+                "--dataset-id",
+                "me/d",
+            ]
+        )
+        == 0
+    )
+    assert "pushed model" in capsys.readouterr().out
+    snap = local_hub.files("me/d", "dataset")
+    assert (snap / "catalog" / "courses.csv").is_file()
+    dd = datasets.load_dataset(str(snap))  # the card's configs: make the folder a DatasetDict
+    assert set(dd) == {"train", "validation", "test"}
+    assert dd["test"].num_rows == sum(1 for line in (tiny_dataset / "test.jsonl").open() if line.strip())
+    assert ModelCard.load(local_hub.files("me/m") / "README.md").data.datasets == ["me/d"]
+    assert hub.main(["--model", str(tiny_model), "--repo-id", "me/m", "--data", str(tiny_dataset)]) == 2
+    assert "--dataset-id" in capsys.readouterr().err
