@@ -10,7 +10,9 @@ Durability: WAL journal, ``synchronous=FULL`` and one transaction per event, so 
 unique ``event_id`` (random unless given): a retried write is stored once. Every thread gets its
 own connection; writers wait for each other (``busy_timeout``) instead of failing.
 
-``careerpath feedback stats|export|delete|purge --db PATH`` are the operator's commands.
+``careerpath feedback stats|export|delete|purge --db PATH`` are the operator's commands;
+``feedback pull --repo`` merges what a Space without persistent storage pushed to the Hub
+(:mod:`careerpath.feedback_hub`).
 """
 
 from __future__ import annotations
@@ -353,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         ("export", "write the events as JSONL for training (no session ids)"),
         ("delete", "delete every event of one session"),
         ("purge", "delete events older than a number of days (the retention period)"),
+        ("pull", "merge the stores a Space pushed to a Hub dataset repo into --db"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--db", default=DEFAULT_DB, help=f"feedback store (default {DEFAULT_DB})")
@@ -364,7 +367,21 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--older-than", type=float, required=True, help="days")
         if name == "stats":
             p.add_argument("--json", action="store_true")
+        if name == "pull":
+            p.add_argument(
+                "--repo", required=True, help="the dataset repo of CAREERPATH_FEEDBACK_REPO (user/name)"
+            )
     args = parser.parse_args(argv)
+    if args.cmd == "pull":
+        from careerpath.feedback_hub import pull
+
+        try:
+            files, added = pull(args.repo, args.db)
+        except (OSError, ValueError) as e:  # huggingface_hub's errors are OSErrors
+            print(f"error: could not pull {args.repo}: {type(e).__name__}: {str(e)[:200]}", file=sys.stderr)
+            return 2
+        print(f"merged {added} new event(s) from {files} run file(s) of {args.repo} into {args.db}")
+        return 0
     if args.cmd != "purge" and not Path(args.db).exists():
         print(
             f"error: {args.db}: no feedback store there; the demo creates it (`careerpath serve`)",
