@@ -56,12 +56,29 @@ def _data_validate(args: argparse.Namespace) -> int:
     from data_prep.catalog import load_catalog
     from data_prep.progression import Progression
 
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog, allow_untagged=True)
+    untagged = catalog.untagged
+    if untagged["courses"] or untagged["jobs"]:  # valid input for `data tag`, not yet for `data build`
+        report = {"catalog": catalog.summary(), "untagged": untagged, "ready_for_build": False}
+        report["merges"] = [m.as_dict() for m in catalog.merges]
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        print(f"catalog read: {json.dumps(catalog.summary())}")
+        print(
+            f"{len(untagged['courses'])} course(s) and {len(untagged['jobs'])} job(s) have no skills yet; "
+            "they must be tagged before `careerpath data build`: `careerpath data tag --catalog "
+            f"{args.catalog or 'DIR'} --out review.csv`, review the accept column, then `careerpath data "
+            f"apply-tags review.csv --catalog {args.catalog or 'DIR'}`"
+        )
+        return 0
     prog = Progression(catalog)
     report = {
         "catalog": catalog.summary(),
         "progression": prog.summary(),
         "merges": [m.as_dict() for m in catalog.merges],
+        "untagged": untagged,
+        "ready_for_build": True,
     }
     if args.json:
         print(json.dumps(report, indent=2))
