@@ -63,3 +63,36 @@ def load_split(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
     if limit and limit < len(ds):
         ds = ds.select(range(limit))
     return ds.to_list()
+
+
+def resolve_data_dir(model_dir: str | Path, data: str | Path | None = None) -> Path:
+    """The dataset folder for a model: ``data`` when given, else the one its ``config.yaml`` records
+    (absolute since training resolves it; an older relative one is tried beside the model first,
+    then from the working directory). A clear error names ``--data`` when it is not there."""
+    if data is not None:
+        path = Path(data)
+        if not (path / "train.jsonl").is_file():
+            raise FileNotFoundError(
+                f"--data {data}: not a dataset folder (no train.jsonl); build one with "
+                f"`careerpath data build --out {data}`"
+            )
+        return path.resolve()
+    import yaml
+
+    cfg_path = Path(model_dir) / "config.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"{cfg_path}: missing, so the model's dataset is unknown; pass --data DATASET"
+        )
+    recorded = str(
+        ((yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("data_dir", "")
+    )
+    if recorded:
+        rec = Path(recorded)
+        for candidate in [rec] if rec.is_absolute() else [Path(model_dir) / rec, Path.cwd() / rec]:
+            if (candidate / "train.jsonl").is_file():
+                return candidate.resolve()
+    raise FileNotFoundError(
+        f"{model_dir} was trained on {recorded or 'an unrecorded dataset'!r}, which is not there from "
+        f"{Path.cwd()}; pass --data DATASET_FOLDER (the folder of `careerpath data build --out`)"
+    )

@@ -6,6 +6,7 @@ on one CPU, ``torchrun``/``accelerate launch`` multi-process (DDP, FSDP) and GPU
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -741,7 +742,7 @@ def write_outputs(
             prior.save(tmp)
         if job_prior is not None:
             job_prior.save(tmp)
-        save_config(cfg, tmp / "config.yaml")
+        save_config(_portable(cfg), tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
         modelcard.write_model_card(tmp, cfg, metrics)
@@ -750,6 +751,14 @@ def write_outputs(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _portable(cfg: Config) -> Config:
+    """The config as saved with the model: the dataset path absolute, so that commands reading it
+    (simulate-feedback, retrains) work from any directory; ``--data`` overrides it on another machine."""
+    saved = copy.deepcopy(cfg)
+    saved.data.data_dir = str(Path(cfg.data.data_dir).resolve())
+    return saved
 
 
 def feedback_test_metrics(
