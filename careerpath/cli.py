@@ -39,7 +39,20 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
+    if args.push_to_hub:  # checked before the build, not after minutes of work
+        from careerpath.hub import HUB_ID
+
+        if not HUB_ID.match(args.push_to_hub):
+            raise ValueError(f"--push-to-hub {args.push_to_hub!r}: expected 'user-or-org/dataset-name'")
     stats = build_dataset(cfg, args.out, progress=not args.quiet)
+    if args.save_to_disk:
+        from careerpath.splits import save_to_disk
+
+        print(f"saved the DatasetDict (Arrow) to {save_to_disk(args.out, args.save_to_disk)}")
+    if args.push_to_hub:
+        from careerpath.hub import push_dataset
+
+        print(f"pushed the dataset to the Hub: {push_dataset(args.out, args.push_to_hub)}")
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
         f"wrote {args.out}: {stats['users']} users, examples train/validation/test = "
@@ -161,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build and check datasets").add_subparsers(
         dest="data_command", required=True
     )
-    build = data.add_parser("build", help="catalog -> synthetic trajectories -> text DatasetDict on disk")
+    build = data.add_parser(
+        "build", help="catalog -> synthetic trajectories -> JSONL splits + dataset card (a DatasetDict)"
+    )
     build.add_argument(
         "--config", default=None, help="data config YAML (default: configs/data/default.yaml values)"
     )
@@ -189,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
     )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--save-to-disk",
+        default=None,
+        metavar="DIR",
+        help="also save the splits as a datasets DatasetDict (Arrow)",
+    )
+    build.add_argument(
+        "--push-to-hub",
+        default=None,
+        metavar="USER/NAME",
+        help="also upload the dataset (splits, card, catalog) as a Hub dataset repo; `hf auth login` first",
+    )
     build.set_defaults(func=_data_build)
 
     validate = data.add_parser(

@@ -57,6 +57,29 @@ def load_splits(data_dir: str | Path, splits: tuple[str, ...] = SPLITS):
             datasets.enable_progress_bars()
 
 
+def save_to_disk(data_dir: str | Path, out: str | Path) -> Path:
+    """Save the splits as a ``DatasetDict`` (``datasets.load_from_disk(out)`` reads it), atomically."""
+    import os
+    import shutil
+    import tempfile
+
+    out = Path(out).resolve()
+    if out.exists() and not (out / "dataset_dict.json").is_file():
+        raise ValueError(f"--save-to-disk {out}: exists and is not a saved DatasetDict; pick a new folder")
+    dd = load_splits(data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        dd.save_to_disk(str(tmp))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
 def load_split(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
     """Rows of ``DATA/<split>.jsonl`` as dicts, in file order; the first ``limit`` when > 0."""
     ds = load_splits(data_dir, (split,))[split]

@@ -2,15 +2,13 @@
 HF_HUB_OFFLINE=1 ``snapshot_download`` / ``from_pretrained`` / peft resolve the ids from it, as
 they would after a download from huggingface.co."""
 
-import fnmatch
-import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import huggingface_hub
 import pytest
 import torch
+from helpers_hub import LocalHub
 from huggingface_hub import ModelCard
 
 from careerpath import hub, training
@@ -20,37 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64", "--vocab_size", "1000"]
 TINY += ["--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8", "--num_threads", "1"]
 TINY += ["--max_steps", "2", "--checkpoint_every", "0"]
-
-
-class LocalHub:
-    """Stands in for ``HfApi``: each upload becomes a snapshot in ``cache`` (models--user--name/...)."""
-
-    def __init__(self, cache: Path):
-        self.cache, self.created, self.commits = cache, [], 0
-
-    def create_repo(self, repo_id, repo_type="model", private=False, exist_ok=False, **_):
-        self.created.append((repo_id, repo_type))
-
-    def upload_folder(self, folder_path, repo_id, repo_type="model", ignore_patterns=None, **_):
-        assert (repo_id, repo_type) in self.created, "upload before create_repo"
-        self.commits += 1
-        sha = hashlib.sha1(f"{repo_id}:{self.commits}".encode()).hexdigest()
-        root = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
-        snap = root / "snapshots" / sha
-        src = Path(folder_path)
-        for f in sorted(p for p in src.rglob("*") if p.is_file()):
-            rel = f.relative_to(src).as_posix()
-            if any(fnmatch.fnmatch(rel, pat) for pat in ignore_patterns or []):
-                continue
-            (snap / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, snap / rel)
-        (root / "refs").mkdir(parents=True, exist_ok=True)
-        (root / "refs" / "main").write_text(sha)
-        return f"https://huggingface.co/{repo_id}/commit/{sha}"
-
-    def files(self, repo_id: str, repo_type: str = "model") -> Path:
-        root = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
-        return root / "snapshots" / (root / "refs" / "main").read_text()
 
 
 @pytest.fixture
