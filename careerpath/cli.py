@@ -299,6 +299,11 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, list[str], str]] = {
     ("baselines",): ("careerpath.baselines", [], "train the popularity, stay-rule, Markov and GRU baselines"),
     ("export",): ("careerpath.export", [], "merge a LoRA adapter into its base and save a standalone model"),
     ("serve",): ("careerpath.demo", [], "open the chat demo (Gradio) on a trained model"),
+    ("push",): (
+        "careerpath.hub",
+        [],
+        "upload a model (card with test figures, its base) and its dataset to the Hub",
+    ),
     ("publish-space",): ("careerpath.space_publish", [], "upload space/ as a Hugging Face Space"),
     ("feedback",): ("careerpath.feedback", [], "feedback store: stats, export, delete, purge"),
     ("simulate-feedback",): (

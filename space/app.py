@@ -26,7 +26,14 @@ except FileNotFoundError as e:  # no model: say how to make one, without a trace
 if os.environ.get("CAREERPATH_FEEDBACK_REPO"):
     from careerpath.feedback_hub import HubFeedbackSync
 
-    sync = HubFeedbackSync(engine.store, os.environ["CAREERPATH_FEEDBACK_REPO"])
+    try:
+        sync = HubFeedbackSync(engine.store, os.environ["CAREERPATH_FEEDBACK_REPO"])
+    except Exception as e:  # no token or no access: serve anyway, and say where ratings go
+        print(
+            f"careerpath: ratings will not be pushed to {os.environ['CAREERPATH_FEEDBACK_REPO']} "
+            f"({type(e).__name__}); add a write token as the Space secret HF_TOKEN",
+            file=sys.stderr,
+        )
 elif not DB.startswith("/data/"):
     print(
         "careerpath: ratings are kept on this Space's disk, which a restart wipes; add persistent "

@@ -11,7 +11,7 @@ import torch
 from helpers_hub import LocalHub
 from huggingface_hub import ModelCard
 
-from careerpath import hub, training
+from careerpath import cli, hub, training
 from careerpath.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,21 +155,8 @@ def test_push_command_pushes_the_dataset_with_its_card(
     import datasets
 
     monkeypatch.setattr(hub, "HfApi", lambda: local_hub)
-    assert (
-        hub.main(
-            [
-                "--model",
-                str(tiny_model),
-                "--repo-id",
-                "me/m",
-                "--data",
-                str(tiny_dataset),
-                "--dataset-id",
-                "me/d",
-            ]
-        )
-        == 0
-    )
+    argv = ["push", "--model", str(tiny_model), "--repo-id", "me/m", "--data", str(tiny_dataset)]
+    assert cli.main([*argv, "--dataset-id", "me/d"]) == 0
     assert "pushed model" in capsys.readouterr().out
     snap = local_hub.files("me/d", "dataset")
     assert (snap / "catalog" / "courses.csv").is_file()
@@ -177,7 +164,7 @@ def test_push_command_pushes_the_dataset_with_its_card(
     assert set(dd) == {"train", "validation", "test"}
     assert dd["test"].num_rows == sum(1 for line in (tiny_dataset / "test.jsonl").open() if line.strip())
     assert ModelCard.load(local_hub.files("me/m") / "README.md").data.datasets == ["me/d"]
-    assert hub.main(["--model", str(tiny_model), "--repo-id", "me/m", "--data", str(tiny_dataset)]) == 2
+    assert cli.main(argv) == 2
     assert "--dataset-id" in capsys.readouterr().err
 
 
