@@ -133,10 +133,10 @@ print(rec.recommend(profile, top_k=5))
 or from the command line: `careerpath recommend --model {repo_id or "path/to/model"} --job "Data Analyst" --goal "Data Scientist"`.
 {_adapter_line(cfg, repo_id)}
 {_test_section(evaluation)}
-## Validation during training (best epoch {metrics.get("best_epoch", -1)}, {final.get("num_examples", 0)} examples)
+## Validation during training ({_best_epoch(metrics)}{final.get("num_examples", 0)} examples)
 
-Generation accuracy of the model alone on the validation split, used to pick the epoch; not the
-test figures.
+Generation metrics on the validation split during training, used to pick the epoch; not test
+figures.
 
 | metric | value |
 |---|---|
@@ -154,6 +154,11 @@ test figures.
 Trained on synthetic trajectories: its suggestions reflect the catalog and the generator, not
 real labour-market outcomes. Compare with the baselines and the oracle ceiling before use.
 """
+
+
+def _best_epoch(metrics: dict) -> str:
+    best = metrics.get("best_epoch")
+    return "" if best is None or best < 0 else f"best epoch {best}, "
 
 
 def _adapter_line(cfg: Config, repo_id: str | None) -> str:
