@@ -93,10 +93,11 @@ def _base_to_push(model_dir: Path, base_name: str) -> Path | None:
     return None
 
 
-def _base_card(base_repo: str, repo_id: str, base_name: str) -> str:
+def _base_card(repo_id: str, base_name: str) -> str:
     from huggingface_hub import ModelCard, ModelCardData
 
     from careerpath.modelcard import HUB_BASES
+    from careerpath.modeling import ADAPTER_BASE_DIR
 
     upstream = HUB_BASES.get(base_name)
     data = ModelCardData(
@@ -106,11 +107,12 @@ def _base_card(base_repo: str, repo_id: str, base_name: str) -> str:
         tags=["careerpath"],
         inference=False,
     )
-    origin = (
-        f"the de-quantised weights of `{base_name}` (a GGUF copy of `{upstream}`)"
-        if upstream
-        else "a model built from a config, with a tokenizer trained on the careerpath corpus"
-    )
+    if upstream:
+        origin = f"the de-quantised weights of `{base_name}` (a GGUF copy of `{upstream}`)"
+    elif base_name == ADAPTER_BASE_DIR:
+        origin = "a model built from a config, with a tokenizer trained on the careerpath corpus"
+    else:
+        origin = f"the local model folder `{Path(base_name).name}` it was trained from"
     return str(
         ModelCard(
             f"---\n{data.to_yaml()}\n---\n\n# Base of [{repo_id}](https://huggingface.co/{repo_id})\n\n"
@@ -150,9 +152,17 @@ def _stage(
         (out / "adapter_config.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     if (folder / "config.yaml").is_file():
         cfg = load_config(["--config", str(folder / "config.yaml")])
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics_path = folder / "metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+        base_repo = f"{repo_id}-base" if base_dir is not None else None
         modelcard.write_model_card(
-            out, cfg, metrics, evaluation=evaluation, repo_id=repo_id, dataset_id=dataset_id
+            out,
+            cfg,
+            metrics,
+            evaluation=evaluation,
+            repo_id=repo_id,
+            dataset_id=dataset_id,
+            base_repo=base_repo,
         )
     return base_dir, base_name
 
@@ -198,9 +208,7 @@ def push_to_hub(
         if base_dir is not None:
             base = Path(tmp) / "base"
             shutil.copytree(base_dir, base, ignore=shutil.ignore_patterns("*.bin", "*.gguf"))
-            (base / "README.md").write_text(
-                _base_card(f"{repo_id}-base", repo_id, base_name), encoding="utf-8"
-            )
+            (base / "README.md").write_text(_base_card(repo_id, base_name), encoding="utf-8")
             api.create_repo(repo_id=f"{repo_id}-base", repo_type="model", private=private, exist_ok=True)
             api.upload_folder(
                 folder_path=str(base),

