@@ -238,3 +238,18 @@ def test_pushed_card_names_the_pushed_base(lora_model, local_hub):
     assert card.data.base_model == "me/lora2-base" and card.data.library_name == "peft"
     base_card = ModelCard.load(local_hub.files("me/lora2-base") / "README.md")
     assert "built from a config" in base_card.text and base_card.data.to_dict()["inference"] is False
+
+
+def test_evaluate_takes_a_hub_id(tiny_model, tiny_dataset, local_hub, tmp_path, capsys):
+    hub.push_to_hub(tiny_model, "me/eval-me", api=local_hub)
+    out = tmp_path / "report"
+    argv = ["evaluate", "--model", "me/eval-me", "--data", str(tiny_dataset), "--out", str(out)]
+    argv += ["--max-examples", "8", "--generation-examples", "0", "--no-bias", "--quiet"]
+    assert cli.main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["split"] == "test" and m["n"] == 8 and Path(m["model_dir"]) == local_hub.files("me/eval-me")
+    # and the report is what `careerpath push --eval` puts in the card
+    assert (
+        hub.load_evaluation(out, m["model_dir"])["model"]["next_course"]["acc@1"]
+        == m["model"]["next_course"]["acc@1"]
+    )
