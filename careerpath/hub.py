@@ -78,10 +78,16 @@ def resolve_model_dir(spec: str | Path) -> Path:
 
 def _base_to_push(model_dir: Path, base_name: str) -> Path | None:
     """The local folder of an adapter's base when the Hub does not have it; None for a Hub id."""
-    from careerpath.modeling import _gguf_cache_dir, load_gguf_causal, resolve_model_name
+    from careerpath.modeling import (
+        _gguf_cache_dir,
+        _resolve_adapter_base,
+        load_gguf_causal,
+        resolve_model_name,
+    )
 
-    if base_name and (model_dir / base_name).is_dir():  # the scratch base saved beside the adapter
-        return model_dir / base_name
+    resolved = Path(_resolve_adapter_base(model_dir, base_name)) if base_name else None
+    if resolved is not None and resolved.parent == model_dir and resolved.is_dir():
+        return resolved  # the scratch base saved beside the adapter
     if base_name.startswith("pkg:") or base_name.endswith(".gguf"):
         folder, gguf = resolve_model_name(base_name)
         cache = _gguf_cache_dir(folder, gguf)
@@ -109,7 +115,7 @@ def _base_card(repo_id: str, base_name: str) -> str:
     )
     if upstream:
         origin = f"the de-quantised weights of `{base_name}` (a GGUF copy of `{upstream}`)"
-    elif base_name == ADAPTER_BASE_DIR:
+    elif Path(base_name).name == ADAPTER_BASE_DIR:
         origin = "a model built from a config, with a tokenizer trained on the careerpath corpus"
     else:
         origin = f"the local model folder `{Path(base_name).name}` it was trained from"
@@ -138,8 +144,8 @@ def _stage(
         info = json.loads(adapter.read_text(encoding="utf-8"))
         base_name = info.get("base_model_name_or_path", "")
         base_dir = _base_to_push(folder, base_name)
-        if base_dir is not None and (folder / base_name).is_dir():
-            skip.append(base_name)
+        if base_dir is not None and base_dir.parent == folder:
+            skip.append(base_dir.name)  # it travels as <repo_id>-base instead
     shutil.copytree(
         folder,
         out,

@@ -731,7 +731,7 @@ def write_outputs(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name)
+        modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name, final_dir=out_dir)
         catalog = Path(cfg.data.data_dir) / "catalog"
         if catalog.is_dir():  # the recommender ranks this catalog, so it travels with the model
             shutil.copytree(catalog, tmp / "catalog")

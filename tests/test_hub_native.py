@@ -3,6 +3,7 @@ HF_HUB_OFFLINE=1 ``snapshot_download`` / ``from_pretrained`` / peft resolve the 
 they would after a download from huggingface.co."""
 
 import json
+import shutil
 from pathlib import Path
 
 import huggingface_hub
@@ -64,16 +65,22 @@ def test_pushed_adapter_loads_by_id_with_peft_and_the_recommender(
     assert info["base_model_name_or_path"] == "me/careerpath-lora-base"
     assert not (pushed / "base_model").exists() and not list(pushed.rglob("*.bin"))
     assert (local_hub.files("me/careerpath-lora-base") / "model.safetensors").is_file()
-    # the local folder is untouched (its adapter still names the base beside it)
-    assert (
-        json.loads((lora_model / "adapter_config.json").read_text())["base_model_name_or_path"]
-        == "base_model"
-    )
+    # the local folder is untouched (its adapter names the base beside it, by absolute path)
+    local_base = json.loads((lora_model / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert local_base == str(lora_model.resolve() / "base_model")
 
     monkeypatch.chdir(tmp_path)  # nothing resolves through the working directory
     ours, tok, _ = load_for_inference(lora_model)
     peft_model = AutoPeftModelForSeq2SeqLM.from_pretrained("me/careerpath-lora")
     assert torch.allclose(_logits(peft_model, tok), _logits(ours, tok), atol=1e-5)
+    in_place = AutoPeftModelForSeq2SeqLM.from_pretrained(str(lora_model))  # the local folder too
+    assert torch.allclose(_logits(in_place, tok), _logits(ours, tok), atol=1e-5)
+    # a moved copy loads its own base (the recorded absolute path is only a hint for peft)
+    moved = tmp_path / "moved"
+    shutil.copytree(lora_model, moved)
+    (moved / "base_model" / "model.safetensors").unlink()
+    with pytest.raises(Exception, match="model.safetensors"):
+        load_for_inference(moved)  # proves the copy's own base is the one read
 
     rec = Recommender.from_pretrained("me/careerpath-lora", use_embeddings=False)
     local = Recommender.from_pretrained(lora_model, use_embeddings=False)
