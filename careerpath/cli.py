@@ -44,6 +44,10 @@ def _data_build(args: argparse.Namespace) -> int:
 
         if not HUB_ID.match(args.push_to_hub):
             raise ValueError(f"--push-to-hub {args.push_to_hub!r}: expected 'user-or-org/dataset-name'")
+    if args.save_to_disk:
+        from careerpath.splits import check_save_target
+
+        check_save_target(args.save_to_disk)
     stats = build_dataset(cfg, args.out, progress=not args.quiet)
     if args.save_to_disk:
         from careerpath.splits import save_to_disk
@@ -52,7 +56,16 @@ def _data_build(args: argparse.Namespace) -> int:
     if args.push_to_hub:
         from careerpath.hub import push_dataset
 
-        print(f"pushed the dataset to the Hub: {push_dataset(args.out, args.push_to_hub)}")
+        try:
+            print(f"pushed the dataset to the Hub: {push_dataset(args.out, args.push_to_hub)}")
+        except Exception as e:  # network or auth problems from huggingface_hub; the build is kept
+            print(
+                f"error: the dataset is built in {args.out} but the upload failed ({type(e).__name__}: "
+                f"{str(e)[:200]}); log in with `hf auth login` and run `careerpath push --model MODEL "
+                f"--repo-id ... --data {args.out} --dataset-id {args.push_to_hub}`",
+                file=sys.stderr,
+            )
+            return 1
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
         f"wrote {args.out}: {stats['users']} users, examples train/validation/test = "

@@ -57,15 +57,21 @@ def load_splits(data_dir: str | Path, splits: tuple[str, ...] = SPLITS):
             datasets.enable_progress_bars()
 
 
+def check_save_target(out: str | Path) -> Path:
+    """``out`` may be new or an earlier saved DatasetDict (replaced); never some other folder."""
+    out = Path(out).resolve()
+    if out.exists() and not (out / "dataset_dict.json").is_file():
+        raise ValueError(f"--save-to-disk {out}: exists and is not a saved DatasetDict; pick a new folder")
+    return out
+
+
 def save_to_disk(data_dir: str | Path, out: str | Path) -> Path:
     """Save the splits as a ``DatasetDict`` (``datasets.load_from_disk(out)`` reads it), atomically."""
     import os
     import shutil
     import tempfile
 
-    out = Path(out).resolve()
-    if out.exists() and not (out / "dataset_dict.json").is_file():
-        raise ValueError(f"--save-to-disk {out}: exists and is not a saved DatasetDict; pick a new folder")
+    out = check_save_target(out)
     dd = load_splits(data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))

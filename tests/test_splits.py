@@ -60,5 +60,16 @@ def test_data_build_saves_and_pushes_a_dataset_dict(tiny_catalog_dir, tmp_path, 
     assert datasets.load_dataset(str(pushed))["train"].num_rows == len(load_split(out, "train"))
     assert "pushed the dataset" in capsys.readouterr().out
     (tmp_path / "precious").mkdir()
-    assert cli.main([*argv, "--save-to-disk", str(tmp_path / "precious")]) == 2
+    fresh = [*argv[:-3], "--out", str(tmp_path / "data2"), "--quiet"]
+    assert cli.main([*fresh, "--save-to-disk", str(tmp_path / "precious")]) == 2
     assert "not a saved DatasetDict" in capsys.readouterr().err and (tmp_path / "precious").is_dir()
+    assert not (tmp_path / "data2").exists()  # refused before the build
+
+    def offline(*a, **k):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(hub, "push_dataset", offline)
+    assert cli.main([*fresh, "--push-to-hub", "me/tiny-data"]) == 1
+    err = capsys.readouterr().err
+    assert "upload failed (ConnectionError" in err and "Traceback" not in err
+    assert (tmp_path / "data2" / "train.jsonl").is_file()  # the build is kept
