@@ -18,6 +18,7 @@ import torch
 
 from careerpath.profile import ResolvedProfile
 from careerpath.recommend import Recommender
+from careerpath.splits import load_split
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -45,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     rec = Recommender.from_pretrained(args.model, use_embeddings=False)
-    rows = [json.loads(line) for line in open(Path(args.data) / "test.jsonl")]
+    rows = load_split(args.data, "test")
     # one profile per test user (their first step), then later steps until there are n
     firsts = {}
     for r in rows:

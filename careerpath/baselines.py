@@ -34,27 +34,13 @@ from typing import Protocol
 import numpy as np
 
 from careerpath import metrics
+from careerpath.splits import load_split  # noqa: F401  (the one split reader; callers use bl.load_split)
 
 STAY = "stay"
 SPLITS = ("train", "validation", "test")
 
 
 # -- rows, catalog ids and gold indices --------------------------------------------------------
-def read_jsonl(path: str | Path, limit: int = 0) -> list[dict]:
-    """All rows of a ``.jsonl`` file (one JSON object per line); the first ``limit`` when > 0."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({e}); rebuild the dataset") from e
-            if limit and len(rows) >= limit:
-                break
-    return rows
-
-
 def read_catalog_ids(data_dir: str | Path) -> tuple[list[str], list[str]]:
     """Course ids and job ids in catalog order, from ``DATA/catalog/courses.csv`` and ``jobs.csv``."""
     out = []
@@ -770,16 +756,6 @@ def load_baseline(path: str | Path):
     if kind not in BASELINES:
         raise ValueError(f"{meta_path}: unknown kind {kind!r}; expected one of {', '.join(BASELINES)}")
     return BASELINES[kind].load(path)
-
-
-def load_split(data_dir: str | Path, split: str) -> list[dict]:
-    """Rows of ``DATA/<split>.jsonl``."""
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: missing; build the dataset with `careerpath data build --out {data_dir}`"
-        )
-    return read_jsonl(path)
 
 
 def train_baselines(

@@ -19,6 +19,7 @@ from careerpath.cli_common import (
     add_json_flag,
     deprecated,
     print_json,
+    require_model,
     require_path,
     setup_logging,
     show_progress,
@@ -107,7 +108,39 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
+    if args.push_to_hub:  # checked before the build, not after minutes of work
+        from careerpath.hub import HUB_ID
+
+        if not HUB_ID.match(args.push_to_hub):
+            raise ValueError(f"--push-to-hub {args.push_to_hub!r}: expected 'user-or-org/dataset-name'")
+    if args.save_to_disk:
+        from careerpath.splits import check_save_target
+
+        check_save_target(args.save_to_disk)
     stats = build_dataset(cfg, args.out, progress=not (args.quiet or args.json) and show_progress())
+    if args.save_to_disk:
+        from careerpath.splits import save_to_disk
+
+        saved = save_to_disk(args.out, args.save_to_disk)
+        stats["saved_to_disk"] = str(saved)
+        if not args.json:
+            print(f"saved the DatasetDict (Arrow) to {saved}")
+    if args.push_to_hub:
+        from careerpath.hub import push_dataset
+
+        try:
+            pushed = push_dataset(args.out, args.push_to_hub)
+            stats["pushed_to"] = str(pushed)
+            if not args.json:
+                print(f"pushed the dataset to the Hub: {pushed}")
+        except Exception as e:  # network or auth problems from huggingface_hub; the build is kept
+            print(
+                f"error: the dataset is built in {args.out} but the upload failed ({type(e).__name__}: "
+                f"{str(e)[:200]}); log in with `hf auth login` and run `careerpath push --model MODEL "
+                f"--repo-id ... --data {args.out} --dataset-id {args.push_to_hub}`",
+                file=sys.stderr,
+            )
+            return 1
     if args.json:
         print_json({"out": str(args.out), **stats})
         return 0
@@ -145,12 +178,29 @@ def _data_validate(args: argparse.Namespace) -> int:
 
     if args.catalog is not None:
         require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog, allow_untagged=True)
+    untagged = catalog.untagged
+    if untagged["courses"] or untagged["jobs"]:  # valid input for `data tag`, not yet for `data build`
+        report = {"catalog": catalog.summary(), "untagged": untagged, "ready_for_build": False}
+        report["merges"] = [m.as_dict() for m in catalog.merges]
+        if args.json:
+            print_json(report)
+            return 0
+        print(f"catalog read: {json.dumps(catalog.summary())}")
+        print(
+            f"{len(untagged['courses'])} course(s) and {len(untagged['jobs'])} job(s) have no skills yet; "
+            "they must be tagged before `careerpath data build`: `careerpath data tag --catalog "
+            f"{args.catalog or 'DIR'} --out review.csv`, review the accept column, then `careerpath data "
+            f"apply-tags review.csv --catalog {args.catalog or 'DIR'}`"
+        )
+        return 0
     prog = Progression(catalog)
     report = {
         "catalog": catalog.summary(),
         "progression": prog.summary(),
         "merges": [m.as_dict() for m in catalog.merges],
+        "untagged": untagged,
+        "ready_for_build": True,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -168,9 +218,7 @@ def _recommend(args: argparse.Namespace) -> int:
     from careerpath.planner import Budget
     from careerpath.recommend import Constraints, Recommender
 
-    require_path(
-        args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`"
-    )
+    require_model(args.model)
     if args.catalog is not None:
         require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
     rec = Recommender.from_pretrained(
@@ -272,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = _add(
         data,
         "build",
-        "catalog -> synthetic trajectories -> text dataset (splits by user) on disk",
+        "catalog -> synthetic trajectories -> JSONL splits by user + dataset card (load with `datasets`)",
         "data",
         "Any key of the data config is a flag too: --synthesis.users 500, --context.enabled false, "
         "--split '{train: 0.8, validation: 0.1, test: 0.1}' (values are read as YAML).",
@@ -304,6 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
     )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--save-to-disk",
+        default=None,
+        metavar="DIR",
+        help="also save the splits as a datasets DatasetDict (Arrow)",
+    )
+    build.add_argument(
+        "--push-to-hub",
+        default=None,
+        metavar="USER/NAME",
+        help="also upload the dataset (splits, card, catalog) as a Hub dataset repo; `hf auth login` first",
+    )
     add_json_flag(build)
     build.set_defaults(func=_data_build, overrides_allowed=True)
 
@@ -428,6 +488,11 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, list[str], str]] = {
     ("baselines",): ("careerpath.baselines", [], "train the popularity, stay-rule, Markov and GRU baselines"),
     ("export",): ("careerpath.export", [], "save a standalone model (merge a LoRA adapter into its base)"),
     ("serve",): ("careerpath.demo", [], "open the chat demo (Gradio) on a trained model"),
+    ("push",): (
+        "careerpath.hub",
+        [],
+        "upload a model (card with test figures, its base) and its dataset to the Hub",
+    ),
     ("publish-space",): ("careerpath.space_publish", [], "upload space/ as a Hugging Face Space"),
     ("feedback",): ("careerpath.feedback", [], "feedback store: stats, export, delete, purge"),
     ("simulate-feedback",): (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -69,6 +70,23 @@ def require_path(path: str | Path | None, flag: str, kind: str = "any", hint: st
             what = "not a file" if kind == "file" else "not a folder"
         raise FileNotFoundError(f"{flag} {path}: {what}" + (f"; {hint}" if hint else ""))
     return p
+
+
+# a Hugging Face Hub repo id (``user-or-org/name``); careerpath.hub resolves such ids to local folders
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def require_model(spec: str | Path | None, flag: str = "--model") -> None:
+    """A model folder that exists, or a Hub id (``user/name``, not a local path: resolved and
+    checked when it is downloaded). Raises FileNotFoundError (exit 2 through the CLI)."""
+    if spec is not None and HUB_ID.match(str(spec)) and not Path(spec).exists():
+        return
+    require_path(
+        spec,
+        flag,
+        "dir",
+        hint="give a model folder or a Hub id (user/name); train one with `careerpath quickstart`",
+    )
 
 
 def deprecated(old: str, new: str) -> None:

@@ -985,16 +985,10 @@ def resolve_model(spec: str | None) -> Path:
     path = Path(spec)
     if path.is_dir():
         return path
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not path.exists():
-        from huggingface_hub import snapshot_download
+    from careerpath.hub import is_hub_id, resolve_model_dir
 
-        try:
-            return Path(snapshot_download(spec))
-        except Exception as e:
-            raise FileNotFoundError(
-                f"model {spec!r}: not a local folder and could not be downloaded from the Hub ({type(e).__name__}); "
-                "train one with `careerpath quickstart` and pass --model outputs/tiny_t5"
-            ) from None
+    if is_hub_id(spec):
+        return resolve_model_dir(spec)
     raise FileNotFoundError(
         f"no model at {spec!r}. Train one first with `careerpath quickstart` (about 7 minutes on CPU), "
         "then `careerpath serve --model outputs/tiny_t5`; or set CAREERPATH_MODEL to a model folder or Hub id"

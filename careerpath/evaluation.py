@@ -395,7 +395,9 @@ def evaluate_model(
     group metrics and concentration are always computed. Returns the ``metrics.json`` dict.
     """
     started = time.time()
-    model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    from careerpath.hub import resolve_model_dir
+
+    model_dir, data_dir, out_dir = resolve_model_dir(model_dir), Path(data_dir), Path(out_dir)
     _check_model_dir(model_dir)
     check_same_context(model_dir, data_dir)
     rows = bl.load_split(data_dir, split)
@@ -882,13 +884,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``careerpath evaluate --model DIR --data DATA [--split test] --out REPORT [...]``; 0 on success, 2 on bad input."""
-    from careerpath.cli_common import print_json, require_path, show_progress
+    from careerpath.cli_common import print_json, require_model, require_path, show_progress
 
     args = build_parser().parse_args(argv)
     try:  # inputs first: nothing is written under --out before they are all there
-        require_path(
-            args.model, "--model", "dir", hint="train one with `careerpath quickstart` or `careerpath train`"
-        )
+        require_model(args.model)
         require_path(args.data, "--data", "dir", hint="build one with `careerpath data build`")
         if args.baselines is not None:
             require_path(

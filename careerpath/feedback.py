@@ -10,7 +10,9 @@ Durability: WAL journal, ``synchronous=FULL`` and one transaction per event, so 
 unique ``event_id`` (random unless given): a retried write is stored once. Every thread gets its
 own connection; writers wait for each other (``busy_timeout``) instead of failing.
 
-``careerpath feedback stats|export|delete|purge --db PATH`` are the operator's commands.
+``careerpath feedback stats|export|delete|purge --db PATH`` are the operator's commands;
+``feedback pull --repo`` merges what a Space without persistent storage pushed to the Hub
+(:mod:`careerpath.feedback_hub`).
 """
 
 from __future__ import annotations
@@ -357,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", "write the events as JSONL for training (no session ids)"),
         ("delete", "delete every event of one session"),
         ("purge", "delete events older than a number of days (the retention period)"),
+        ("pull", "merge the stores a Space pushed to a Hub dataset repo into --db"),
     ):
         p = sub.add_parser(name, help=helptext, description=helptext, formatter_class=HelpFormatter)
         p.add_argument("--db", default=DEFAULT_DB, help="feedback store (SQLite) the demo writes")
@@ -366,15 +369,32 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--session", required=True, help="session id (the demo shows it to the person)")
         if name == "purge":
             p.add_argument("--older-than", type=float, required=True, help="age in days; older events go")
+        if name == "pull":
+            p.add_argument(
+                "--repo", required=True, help="the dataset repo of CAREERPATH_FEEDBACK_REPO (user/name)"
+            )
         add_json_flag(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``careerpath feedback stats|export|delete|purge --db PATH [...] [--json]``; 0 ok, 2 bad input."""
+    """``careerpath feedback stats|export|delete|purge|pull --db PATH [...] [--json]``; 0 ok, 2 bad input."""
     from careerpath.cli_common import print_json
 
     args = build_parser().parse_args(argv)
+    if args.cmd == "pull":  # the one command that may create the store
+        from careerpath.feedback_hub import pull
+
+        try:
+            files, added = pull(args.repo, args.db)
+        except (OSError, ValueError) as e:  # huggingface_hub's errors are OSErrors
+            print(f"error: could not pull {args.repo}: {type(e).__name__}: {str(e)[:200]}", file=sys.stderr)
+            return 2
+        if args.json:
+            print_json({"repo": args.repo, "db": str(args.db), "run_files": files, "added": added})
+        else:
+            print(f"merged {added} new event(s) from {files} run file(s) of {args.repo} into {args.db}")
+        return 0
     if not Path(args.db).is_file():  # never create an empty store by asking about one
         print(
             f"error: --db {args.db}: no feedback store there; the demo creates it (`careerpath serve`)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from huggingface_hub import EvalResult, ModelCardData
 
 from careerpath.config import Config
 
@@ -21,50 +21,80 @@ def base_model_id(cfg: Config) -> str | None:
     return None if Path(name).exists() else name
 
 
-def _metadata(cfg: Config, final: dict) -> dict:
-    results = [
-        {
-            "type": "accuracy",
-            "name": "next-course accuracy",
-            "value": round(final.get("next_course_acc", 0.0), 4),
-        },
-        {"type": "accuracy", "name": "next-job accuracy", "value": round(final.get("next_job_acc", 0.0), 4)},
-        {"type": "bleu", "name": "BLEU (whole target)", "value": round(final.get("bleu", 0.0), 2)},
-        {"type": "exact_match", "name": "exact match", "value": round(final.get("exact_match", 0.0), 4)},
+TEST_METRICS = (  # (evaluation section, key, EvalResult metric type, name shown on the Hub)
+    ("next_course", "acc@1", "accuracy", "next-course Acc@1"),
+    ("next_course", "hit@10", "hit_rate", "next-course Hit@10"),
+    ("next_course", "mrr", "mrr", "next-course MRR"),
+    ("next_job", "acc@1", "accuracy", "next-job Acc@1"),
+    ("next_job_moves", "acc@1", "accuracy", "next-job Acc@1 (moves only)"),
+)
+
+
+def has_course_prior(metrics: dict) -> bool:
+    return bool(metrics.get("course_prior_weights"))
+
+
+def eval_results(evaluation: dict, dataset_id: str) -> list[EvalResult]:
+    """The model-index entries: full-catalog ranking from ``careerpath evaluate`` (its metrics.json)."""
+    model, split = evaluation["model"], evaluation["split"]
+    return [
+        EvalResult(
+            task_type="text-ranking",
+            task_name="next career step (full-catalog ranking)",
+            dataset_type=dataset_id,
+            dataset_name="careerpath trajectories",
+            dataset_split=split,
+            metric_type=kind,
+            metric_name=name,
+            metric_value=round(float(model[section][key]), 4),
+        )
+        for section, key, kind, name in TEST_METRICS
+        if key in model.get(section, {})
     ]
-    meta = {
-        "license": "apache-2.0",
-        "library_name": "peft" if cfg.lora.enabled else "transformers",
-        "tags": ["careerpath", "career-pathways", "course-recommendation", "text2text-generation"]
+
+
+def card_data(
+    cfg: Config,
+    metrics: dict,
+    evaluation: dict | None = None,
+    repo_id: str | None = None,
+    dataset_id: str | None = None,
+    base_repo: str | None = None,
+) -> ModelCardData:
+    """Hub metadata. No widget (``inference: false``) and, for a model trained on a course prior, no
+    ``pipeline_tag``: its generation alone is not the recommendation (``Recommender`` applies the prior).
+    ``datasets`` and ``model-index`` only name a real dataset repo; the model-index holds the figures of
+    ``careerpath evaluate`` (the split it ran on), never the training run's validation figures."""
+    family = "causal" if cfg.model.kind == "causal" else "seq2seq"
+    alone = not has_course_prior(metrics)
+    data = ModelCardData(
+        license="apache-2.0",
+        language=["en"],
+        library_name="peft" if cfg.lora.enabled else "transformers",
+        tags=["careerpath", "career-pathways", "course-recommendation"]
         + (["lora"] if cfg.lora.enabled else []),
-        "datasets": [Path(cfg.data.data_dir).name],
-        "metrics": ["accuracy", "bleu", "exact_match"],
-        "pipeline_tag": "text-generation" if cfg.model.kind == "causal" else "text2text-generation",
-        "model-index": [
-            {
-                "name": Path(cfg.train.output_dir).name,
-                "results": [
-                    {
-                        "task": {"type": "text2text-generation", "name": "next career step"},
-                        "dataset": {
-                            "type": Path(cfg.data.data_dir).name,
-                            "name": "careerpath",
-                            "split": "validation",
-                        },
-                        "metrics": results,
-                    }
-                ],
-            }
-        ],
-    }
-    if base := base_model_id(cfg):
-        meta["base_model"] = base
-    return meta
+        datasets=[dataset_id] if dataset_id else None,
+        base_model=base_model_id(cfg) or base_repo,
+        pipeline_tag=("text-generation" if family == "causal" else "text2text-generation") if alone else None,
+        model_name=repo_id.split("/")[-1] if repo_id else None,
+        eval_results=eval_results(evaluation, dataset_id) if evaluation and dataset_id else None,
+        inference=False,
+    )
+    return data
 
 
-def render_model_card(cfg: Config, metrics: dict) -> str:
+def render_model_card(
+    cfg: Config,
+    metrics: dict,
+    evaluation: dict | None = None,
+    repo_id: str | None = None,
+    dataset_id: str | None = None,
+    base_repo: str | None = None,
+) -> str:
+    """README.md: Hub metadata (through ``huggingface_hub.ModelCardData``) and the card's text.
+    ``base_repo``: the Hub repo an adapter's base was pushed to (``careerpath push``)."""
     final = metrics.get("final", {})
-    meta = yaml.safe_dump(_metadata(cfg, final), sort_keys=False)
+    meta = card_data(cfg, metrics, evaluation, repo_id, dataset_id, base_repo).to_yaml()
     how = "LoRA adapters (peft)" if cfg.lora.enabled else "full fine-tuning"
     rows = "\n".join(
         f"| {k} | {final[k]:.4f} |"
@@ -72,20 +102,44 @@ def render_model_card(cfg: Config, metrics: dict) -> str:
         if k in final
     )
     example = (final.get("examples") or [{}])[0]
+    trained_on = (
+        f"[`{dataset_id}`](https://huggingface.co/datasets/{dataset_id})"
+        if dataset_id
+        else "a dataset built with `careerpath data build`"
+    )
     return f"""---
-{meta}---
+{meta}
+---
 
 # careerpath: {cfg.model.kind} ({how})
 
 Predicts a person's next learning step from their career profile: the next course, the skills it
-adds and whether a job move follows. Trained with `train.py` from
-[careerpath](https://github.com/careerpath/careerpath) on `{Path(cfg.data.data_dir).name}`.
+adds and whether a job move follows. Trained with careerpath's `train.py` on {trained_on}.
 
 Input: `{example.get("input", "goal: ... | job: ... | history: ... | skills: ... | courses: ...")}`
 
 Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_job: stay")}`
 {_context_line(cfg)}{_prior_line(metrics)}
-## Validation results (best epoch {metrics.get("best_epoch", -1)}, {final.get("num_examples", 0)} examples)
+## How to use
+
+The model ranks a whole catalog together with the priors and the catalog saved beside it, so load it
+with careerpath (`pip install` careerpath from its source), not with a bare `pipeline()`:
+
+```python
+from careerpath.recommend import Recommender
+
+rec = Recommender.from_pretrained("{repo_id or "path/to/model"}")
+profile = rec.resolve({{"job": "Data Analyst", "skills": ["SQL", "Python"]}}, goal="Data Scientist")
+print(rec.recommend(profile, top_k=5))
+```
+
+or from the command line: `careerpath recommend --model {repo_id or "path/to/model"} --job "Data Analyst" --goal "Data Scientist"`.
+{_adapter_line(cfg, repo_id)}
+{_test_section(evaluation)}
+## Validation during training ({_best_epoch(metrics)}{final.get("num_examples", 0)} examples)
+
+Generation metrics on the validation split during training, used to pick the epoch; not test
+figures.
 
 | metric | value |
 |---|---|
@@ -103,6 +157,44 @@ Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_jo
 Trained on synthetic trajectories: its suggestions reflect the catalog and the generator, not
 real labour-market outcomes. Compare with the baselines and the oracle ceiling before use.
 """
+
+
+def _best_epoch(metrics: dict) -> str:
+    best = metrics.get("best_epoch")
+    return "" if best is None or best < 0 else f"best epoch {best}, "
+
+
+def _adapter_line(cfg: Config, repo_id: str | None) -> str:
+    if not cfg.lora.enabled:
+        return ""
+    auto = "AutoPeftModelForCausalLM" if cfg.model.kind == "causal" else "AutoPeftModelForSeq2SeqLM"
+    return (
+        f'\nThe LoRA adapter alone loads with peft (`{auto}.from_pretrained("{repo_id or "path/to/model"}")`); '
+        "`adapter_config.json` names a base that loads from the Hub.\n"
+    )
+
+
+def _test_section(evaluation: dict | None) -> str:
+    """The full-catalog ranking figures of ``careerpath evaluate``, with the ceiling, when it has run."""
+    if not evaluation:
+        return (
+            "## Test results\n\nNot evaluated yet: run `careerpath evaluate --model ... --data ... --out REPORT` "
+            "and push with `--eval REPORT`.\n"
+        )
+    m, split = evaluation["model"], evaluation["split"]
+    ceiling = (evaluation.get("oracle") or {}).get("oracle", {})
+    lines = []
+    for section, key, _, name in TEST_METRICS:
+        if key in m.get(section, {}):
+            c = ceiling.get(section, {}).get(key) if isinstance(ceiling.get(section), dict) else None
+            lines.append(f"| {name} | {m[section][key]:.4f} | {'' if c is None else f'{c:.4f}'} |")
+    return (
+        f"## Test results (`careerpath evaluate`, split `{split}`, {evaluation.get('n', 0)} examples)\n\n"
+        "Full-catalog ranking by the recommender (model and priors), against the oracle ceiling (the best "
+        "any model could reach on this split).\n\n| metric | model | ceiling |\n|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def _feedback_line(metrics: dict) -> str:
@@ -159,8 +251,9 @@ def _prior_line(metrics: dict) -> str:
     )
 
 
-def write_model_card(out_dir: Path, cfg: Config, metrics: dict) -> None:
-    (Path(out_dir) / "README.md").write_text(render_model_card(cfg, metrics))
+def write_model_card(out_dir: Path, cfg: Config, metrics: dict, **kwargs) -> None:
+    """``kwargs``: ``evaluation`` (evaluate's metrics.json), ``repo_id``, ``dataset_id``, ``base_repo``."""
+    (Path(out_dir) / "README.md").write_text(render_model_card(cfg, metrics, **kwargs), encoding="utf-8")
 
 
 def plot_curve(losses: list[list[float]], epochs: list[dict], path: Path) -> None:

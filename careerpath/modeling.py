@@ -317,6 +317,11 @@ def load_pretrained(kind: str, name: str):
         if Path(folder).is_dir():  # a local folder (a Hub id is checked by huggingface_hub)
             check_weights(folder)
             auto = _seq2seq_class(folder) if kind == "seq2seq" else auto
+        elif kind == "seq2seq":  # a Hub id: a pushed careerpath base may have its own output layer
+            from transformers import AutoConfig
+
+            if getattr(AutoConfig.from_pretrained(folder), "separate_lm_head", False):
+                auto = SeparateHeadT5
         model = auto.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:
@@ -371,8 +376,15 @@ def build(cfg: Config, train_texts: list[str]):
 # ---------------------------------------------------------------- save / load for inference
 
 
-def save_model(model, tokenizer, out_dir: Path, model_kind: str, base_name: str = "") -> None:
-    """Save a full model or an adapter (plus its scratch base when it has no other home)."""
+def save_model(
+    model, tokenizer, out_dir: Path, model_kind: str, base_name: str = "", final_dir: Path | None = None
+) -> None:
+    """Save a full model or an adapter (plus its scratch base when it has no other home).
+
+    ``final_dir``: where ``out_dir`` will be renamed to; a scratch base is recorded there as an
+    absolute path, so that peft's ``AutoPeftModel*.from_pretrained(folder)`` finds it from any
+    directory (careerpath's loader prefers the ``base_model/`` beside the adapter, so a moved folder
+    still loads; ``careerpath push`` re-points it at a Hub repo)."""
     from peft import PeftModel
 
     out_dir = Path(out_dir)
@@ -380,7 +392,8 @@ def save_model(model, tokenizer, out_dir: Path, model_kind: str, base_name: str 
         if model_kind == "tiny_t5":  # a random base exists nowhere else: ship it with the adapter
             _save_base_without_lora(model, out_dir / ADAPTER_BASE_DIR)
             tokenizer.save_pretrained(out_dir / ADAPTER_BASE_DIR)
-            model.peft_config["default"].base_model_name_or_path = ADAPTER_BASE_DIR
+            base = Path(final_dir or out_dir).resolve() / ADAPTER_BASE_DIR
+            model.peft_config["default"].base_model_name_or_path = str(base)
         elif base_name:
             model.peft_config["default"].base_model_name_or_path = base_name
         model.save_pretrained(out_dir, safe_serialization=True)
@@ -407,6 +420,11 @@ def _save_base_without_lora(peft_model, out_dir: Path) -> None:
 
 
 def _resolve_adapter_base(model_dir: Path, base_name: str) -> str:
+    """The base beside the adapter when it has one (whatever path was recorded: the folder may have
+    moved since), else the recorded name (a folder, a ``pkg:`` package or a Hub id)."""
+    own = model_dir / ADAPTER_BASE_DIR
+    if base_name and Path(base_name).name == ADAPTER_BASE_DIR and own.is_dir():
+        return str(own)
     if base_name and (model_dir / base_name).is_dir():
         return str(model_dir / base_name)
     return base_name

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from careerpath.splits import load_split
 
 STAY = "stay"
 SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
@@ -35,11 +36,6 @@ INTER_HEADER = ["user_id:token", "item_id:token", "timestamp:float"]
 def _clean(text: str) -> str:
     """A field value with no tabs or newlines (they would break the atomic file)."""
     return " ".join(str(text).split())
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def user_sequences(rows: Iterable[dict]) -> dict[str, list[str]]:
@@ -129,12 +125,7 @@ def export_recbole(data_dir: str | Path, out_dir: str | Path, name: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows, counts, owner = [], {}, {}
     for split, suffix in SPLIT_FILES.items():
-        path = data_dir / f"{split}.jsonl"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: missing; build the dataset with `careerpath data build --out {data_dir}`"
-            )
-        rows = _read_jsonl(path)
+        rows = load_split(data_dir, split)
         seqs = user_sequences(rows)
         for user in seqs:
             if user in owner:

@@ -196,14 +196,12 @@ class Recommender:
     def from_pretrained(
         cls, model_dir: str | Path, catalog_dir: str | Path | None = None, **kwargs
     ) -> Recommender:
-        """A training output folder (full model or LoRA adapter); the catalog travels with it."""
+        """A training output folder (full model or LoRA adapter) or a Hub model id (``user/name``,
+        downloaded or found in the local Hub cache); the catalog travels with the model."""
+        from careerpath.hub import resolve_model_dir
         from careerpath.modeling import load_for_inference
 
-        model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise FileNotFoundError(
-                f"{model_dir}: no such model folder; train one with `careerpath quickstart`"
-            )
+        model_dir = resolve_model_dir(model_dir)
         catalog = load_catalog(catalog_dir or find_catalog(model_dir))
         model, tokenizer, kind = load_for_inference(model_dir)
         version = ""

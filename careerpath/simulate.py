@@ -129,17 +129,19 @@ def run(
     seed: int = 0,
     test_examples: int = 0,
     extra_overrides: list[str] | None = None,
+    data: str | Path | None = None,
 ) -> dict:
     from careerpath import training
     from careerpath.config import load_config
     from careerpath.feedback import FeedbackStore
     from careerpath.modeling import load_for_inference
     from careerpath.recommend import Recommender
+    from careerpath.splits import resolve_data_dir
 
     model, out = Path(model), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    base_cfg = load_config(["--config", str(model / "config.yaml")])
-    data_dir = Path(base_cfg.data.data_dir)
+    data_dir = resolve_data_dir(model, data)  # never relative to where the model was trained
+    base_cfg = load_config(["--config", str(model / "config.yaml"), "--data_dir", str(data_dir)])
     rec = Recommender.from_pretrained(model, use_embeddings=False)
     tastes = family_tastes(rec.catalog, max_hours)
     pool = user_pool(data_dir, rec.catalog)
@@ -175,6 +177,8 @@ def run(
                 str(current),
                 "--feedback.feedback-db",
                 str(store_path),
+                "--data_dir",
+                str(data_dir),
             ]
             + [
                 "--train.output-dir",
@@ -278,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-examples", type=int, default=0, help="test rows for Hit@10 (0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed for who is asked and their ratings")
     p.add_argument(
+        "--data",
+        default=None,
+        help="dataset folder the people and the test split come from (default: the one the model's config.yaml records)",
+    )
+    p.add_argument(
         "--feedback-loss-weight",
         type=float,
         default=None,
@@ -309,6 +318,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from careerpath.splits import resolve_data_dir
+
+    try:
+        data = resolve_data_dir(args.model, args.data)  # checked before anything is written
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     r = run(
         args.model,
         args.users,
@@ -326,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             else ["--feedback.loss-weight", str(args.feedback_loss_weight)]
         )
         + ([] if args.rerank_strength is None else ["--feedback.rerank-strength", str(args.rerank_strength)]),
+        data=data,
     )
     if args.json:
         print_json({"out": str(args.out), **r})

@@ -1,10 +1,12 @@
-"""``careerpath publish-space --space-id NAME [--model HUB_ID]``: upload the demo as a Gradio Space.
+"""``careerpath publish-space --space-id NAME --model HUB_ID [--feedback-repo DATASET_ID]``: upload the demo as a Gradio Space.
 
 The upload is ``space/`` (app.py, README.md with the Space front matter, requirements.txt) plus
 the ``careerpath`` and ``data_prep`` packages, so the Space runs the same code as this checkout.
-``--model`` is written into the front matter's ``models:`` and set as the Space variable
-``CAREERPATH_MODEL``. The token comes from ``HF_TOKEN`` or ``huggingface-cli login``; it is
-never printed or written into the upload.
+``--model`` (required: a Space without a model exits at start) is written into the card's
+``models:`` (through ``huggingface_hub.SpaceCard``) and set as the Space variable
+``CAREERPATH_MODEL``. ``--feedback-repo`` sets ``CAREERPATH_FEEDBACK_REPO``: ratings are pushed to
+that dataset repo, so a Space without persistent storage keeps them (careerpath/feedback_hub.py).
+The token comes from ``HF_TOKEN`` or ``hf auth login``; it is never printed or written into the upload.
 """
 
 from __future__ import annotations
@@ -57,39 +59,52 @@ def check_front_matter(meta: dict) -> list[str]:
     return problems
 
 
-def stage(out: Path, model: str | None = None) -> Path:
-    """The folder that is uploaded: space/ files and the two packages, front matter updated."""
-    meta, body = read_front_matter(SPACE_DIR / "README.md")
-    if model:
-        meta["models"] = [model]
+def stage(out: Path, model: str, feedback_repo: str | None = None) -> Path:
+    """The folder that is uploaded: space/ files and the two packages, the card's metadata updated."""
+    from huggingface_hub import SpaceCard
+
+    if not model or not SPACE_ID.match(model):
+        raise ValueError(
+            f"--model {model!r}: a Space needs the Hub id of a pushed model (user-or-org/model-name); "
+            "push one with `careerpath push --model outputs/tiny_t5 --repo-id user/name` first"
+        )
+    if feedback_repo is not None and not SPACE_ID.match(feedback_repo):
+        raise ValueError(f"--feedback-repo {feedback_repo!r}: expected 'user-or-org/dataset-name'")
+    read_front_matter(SPACE_DIR / "README.md")  # a clear error for a card without front matter
+    card = SpaceCard.load(SPACE_DIR / "README.md")
+    card.data.models = [model]
+    if feedback_repo:
+        card.data.datasets = [feedback_repo]
+    meta = card.data.to_dict()
     problems = check_front_matter(meta)
     if problems:
         raise ValueError(f"{SPACE_DIR / 'README.md'}: " + "; ".join(problems))
     out.mkdir(parents=True, exist_ok=True)
     for f in ("app.py", "requirements.txt"):
         shutil.copy2(SPACE_DIR / f, out / f)
-    (out / "README.md").write_text(
-        "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body, encoding="utf-8"
-    )
+    card.save(out / "README.md")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for pkg in ("careerpath", "data_prep"):
         shutil.copytree(ROOT / pkg, out / pkg, ignore=ignore, dirs_exist_ok=True)
     return out
 
 
-def publish(space_id: str, model: str | None = None, private: bool = False, api=None) -> str:
+def publish(
+    space_id: str, model: str, private: bool = False, api=None, feedback_repo: str | None = None
+) -> str:
     """Create (or reuse) the Space and upload; returns the Space URL. ``api`` defaults to HfApi()."""
     if not SPACE_ID.match(space_id):
         raise ValueError(f"--space-id {space_id!r}: expected 'user-or-org/space-name'")
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
     with tempfile.TemporaryDirectory(prefix="careerpath-space-") as tmp:
-        folder = stage(Path(tmp) / "space", model)
+        folder = stage(Path(tmp) / "space", model, feedback_repo)  # validates before anything is sent
+        if api is None:
+            from huggingface_hub import HfApi
+
+            api = HfApi()
         api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        if model:
-            api.add_space_variable(space_id, "CAREERPATH_MODEL", model)
+        api.add_space_variable(space_id, "CAREERPATH_MODEL", model)
+        if feedback_repo:
+            api.add_space_variable(space_id, "CAREERPATH_FEEDBACK_REPO", feedback_repo)
         api.upload_folder(
             repo_id=space_id,
             repo_type="space",
@@ -106,7 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="careerpath publish-space", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
     p.add_argument("--space-id", required=True, help="user-or-org/space-name")
-    p.add_argument("--model", default=None, help="Hub model id the Space serves (sets CAREERPATH_MODEL)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="required: Hub model id the Space serves (sets CAREERPATH_MODEL); push it first with `careerpath push`",
+    )
+    p.add_argument(
+        "--feedback-repo",
+        default=None,
+        help="Hub dataset repo the Space pushes ratings to (sets CAREERPATH_FEEDBACK_REPO; needs the Space "
+        "secret HF_TOKEN with write access); without it, ratings on a Space without persistent storage are "
+        "lost at restart",
+    )
     p.add_argument("--private", action="store_true", help="create the Space as private")
     p.add_argument("--stage-only", default=None, metavar="DIR", help="write the upload folder here and stop")
     add_json_flag(p)
@@ -122,17 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.stage_only:
-            staged = stage(Path(args.stage_only), args.model)
+            staged = stage(Path(args.stage_only), args.model, args.feedback_repo)
             say("staged", staged, f"staged the Space in {staged}")
             return 0
-        url = publish(args.space_id, args.model, args.private)
+        url = publish(args.space_id, args.model, args.private, feedback_repo=args.feedback_repo)
         say("url", url, f"published {url}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # network or auth problems from huggingface_hub
         print(
-            f"error: upload failed ({type(e).__name__}: {str(e)[:200]}); check `huggingface-cli login` "
+            f"error: upload failed ({type(e).__name__}: {str(e)[:200]}); check `hf auth login` "
             "or HF_TOKEN, and the network",
             file=sys.stderr,
         )

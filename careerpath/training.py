@@ -6,6 +6,7 @@ on one CPU, ``torchrun``/``accelerate launch`` multi-process (DDP, FSDP) and GPU
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -40,12 +41,10 @@ CHECKPOINT_RE = re.compile(r"step_(\d+)$")
 
 
 def load_rows(data_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; build a dataset with `careerpath data build --out DIR`")
-    from careerpath.baselines import read_jsonl
+    """Rows of ``DATA/<split>.jsonl`` (the first ``limit`` when > 0), through the one split reader."""
+    from careerpath.splits import load_split
 
-    return read_jsonl(path, limit)
+    return load_split(data_dir, split, limit)
 
 
 def encode_rows(
@@ -738,7 +737,7 @@ def write_outputs(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name)
+        modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name, final_dir=out_dir)
         catalog = Path(cfg.data.data_dir) / "catalog"
         if catalog.is_dir():  # the recommender ranks this catalog, so it travels with the model
             shutil.copytree(catalog, tmp / "catalog")
@@ -749,7 +748,7 @@ def write_outputs(
             prior.save(tmp)
         if job_prior is not None:
             job_prior.save(tmp)
-        save_config(cfg, tmp / "config.yaml")
+        save_config(_portable(cfg), tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
         modelcard.write_model_card(tmp, cfg, metrics)
@@ -758,6 +757,14 @@ def write_outputs(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _portable(cfg: Config) -> Config:
+    """The config as saved with the model: the dataset path absolute, so that commands reading it
+    (simulate-feedback, retrains) work from any directory; ``--data`` overrides it on another machine."""
+    saved = copy.deepcopy(cfg)
+    saved.data.data_dir = str(Path(cfg.data.data_dir).resolve())
+    return saved
 
 
 def feedback_test_metrics(

@@ -98,6 +98,15 @@ class Catalog:
     merges: list[Merge] = field(default_factory=list)
     source: str = ""
 
+    @property
+    def untagged(self) -> dict[str, list[str]]:
+        """Ids of the courses and jobs with no skill yet (only a catalog loaded with
+        ``allow_untagged=True`` has any): they must be tagged before ``data build``."""
+        return {
+            "courses": [c.id for c in self.courses.values() if not c.skills],
+            "jobs": [j.id for j in self.jobs.values() if not j.skills],
+        }
+
     def __post_init__(self) -> None:
         self.skill_index = NameIndex("skill")
         for s in self.skills.values():
@@ -376,8 +385,19 @@ def _skill_importances(value) -> list[tuple[str, str | float]]:
 # ---------------------------------------------------------------- building the catalog
 
 
-def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0) -> Catalog:
-    """Read, standardise and validate a catalog folder (the bundled one when ``folder`` is None)."""
+TAG_HINT = (
+    "tag an untagged catalog with `careerpath data tag --catalog DIR --out review.csv`, review the "
+    "accept column, then `careerpath data apply-tags review.csv --catalog DIR`"
+)
+
+
+def load_catalog(
+    folder: str | Path | None = None, fuzzy_threshold: float = 90.0, allow_untagged: bool = False
+) -> Catalog:
+    """Read, standardise and validate a catalog folder (the bundled one when ``folder`` is None).
+
+    ``allow_untagged`` (``data validate``, ``data tag``, ``apply-tags``): courses and jobs may have no
+    skills yet, and the ``skills`` column may be missing; :attr:`Catalog.untagged` lists them."""
     folder = Path(folder) if folder else BUNDLED_DIR
     if not folder.is_dir():
         raise CatalogError(
@@ -398,10 +418,12 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0
             problems.items.append(f"{path.name}: has no rows; a catalog needs {table}")
             continue
         if rows:
-            missing = [c for c in REQUIRED_COLUMNS[table] if c not in rows[0][1]]
+            required = [c for c in REQUIRED_COLUMNS[table] if not (allow_untagged and c == "skills")]
+            missing = [c for c in required if c not in rows[0][1]]
             if missing:
+                hint = f" (no skill tags yet? {TAG_HINT})" if "skills" in missing else ""
                 problems.items.append(
-                    f"{path.name}: missing column(s) {', '.join(missing)}; add them to the header"
+                    f"{path.name}: missing column(s) {', '.join(missing)}; add them to the header{hint}"
                 )
                 continue
         raw[table] = (path.name, rows)
@@ -415,10 +437,15 @@ def load_catalog(folder: str | Path | None = None, fuzzy_threshold: float = 90.0
     index.add_known_aliases(KNOWN_ALIASES)
     for old, new in _merged_ids(merges, skills):
         index.add_alias(old, new)
-    courses = _build_courses(*raw["courses"], problems, index, merges)
-    jobs = _build_jobs(*raw["jobs"], problems, index, merges)
+    courses = _build_courses(*raw["courses"], problems, index, merges, allow_untagged)
+    jobs = _build_jobs(*raw["jobs"], problems, index, merges, allow_untagged)
     transitions = _build_transitions(*raw["transitions"], problems, jobs) if "transitions" in raw else []
     if problems.items:
+        untagged = sum(
+            p.endswith(("teach at least one skill", "require at least one skill")) for p in problems.items
+        )
+        if untagged:  # first, so that it is shown however many rows follow
+            problems.items.insert(0, f"{untagged} course(s)/job(s) have no skills: {TAG_HINT}")
         raise CatalogError(problems.items)
     unique = list({(m.kind, m.raw, m.canonical): m for m in merges}.values())
     return Catalog(skills, courses, jobs, transitions, unique, source=str(folder))
@@ -496,7 +523,7 @@ def _unique_title(row, problems, file, line, titles: dict[str, int]) -> str:
     return title
 
 
-def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
+def _build_courses(file, rows, problems, index, merges, allow_untagged=False) -> dict[str, Course]:
     courses: dict[str, Course] = {}
     seen, titles = set(), {}
     for line, row in rows:
@@ -504,7 +531,7 @@ def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
         title = _unique_title(row, problems, file, line, titles)
         before = len(problems.items)  # (scanning every problem here was quadratic in bad rows)
         skills = _resolve_skills(_as_list(row.get("skills")), index, problems, file, line, "skills", merges)
-        if not skills and len(problems.items) == before:
+        if not skills and len(problems.items) == before and not allow_untagged:
             problems.add(file, line, "skills", "a course must teach at least one skill")
         prereq = _resolve_skills(
             _as_list(row.get("prerequisites")), index, problems, file, line, "prerequisites", merges
@@ -524,7 +551,7 @@ def _build_courses(file, rows, problems, index, merges) -> dict[str, Course]:
     return courses
 
 
-def _build_jobs(file, rows, problems, index, merges) -> dict[str, Job]:
+def _build_jobs(file, rows, problems, index, merges, allow_untagged=False) -> dict[str, Job]:
     jobs: dict[str, Job] = {}
     seen, titles = set(), {}
     for line, row in rows:
@@ -536,7 +563,7 @@ def _build_jobs(file, rows, problems, index, merges) -> dict[str, Job]:
             weight = _number({"importance": imp}, "importance", problems, file, line, 0.0, 1.0)
             if sid:
                 required[sid[0]] = max(required.get(sid[0], 0.0), weight)
-        if not required:
+        if not required and not allow_untagged:
             problems.add(file, line, "skills", "a job must require at least one skill")
         alts = tuple(a for a in _as_list(row.get("alt_titles")) if a.lower() != title.lower())
         for alt in alts:

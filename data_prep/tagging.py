@@ -935,7 +935,7 @@ def save_catalog_atomic(catalog: Catalog, out_dir: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         catalog.save(tmp)
-        load_catalog(tmp)  # what we wrote must read back
+        load_catalog(tmp, allow_untagged=True)  # what we wrote must read back
         if not out_dir.exists():
             tmp.rename(out_dir)
             return
@@ -965,7 +965,7 @@ def _tag(args) -> int:
     overrides.update(getattr(args, "overrides", {}))
     _check_inputs(args)
     cfg = load_tagging_config(args.config, overrides)
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog, allow_untagged=True)  # tagging is how untagged items get skills
     kinds = ("course", "job") if args.kinds == "all" else (args.kinds,)
     start = time.perf_counter()
     proposals = propose(catalog, cfg, make_encoder(cfg), kinds)
@@ -1019,7 +1019,7 @@ def _apply(args) -> int:
         raise ValueError(f"pass --out DIR: the bundled catalog ({BUNDLED_DIR}) is not edited in place")
     _check_inputs(args)
     cfg = load_tagging_config(args.config, getattr(args, "overrides", {}))
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog, allow_untagged=True)
     accepted = read_accepted(Path(args.review), catalog)
     new, added = apply_tags(catalog, accepted, cfg.job_importance)
     out = Path(args.out or args.catalog)
@@ -1030,7 +1030,18 @@ def _apply(args) -> int:
         print_json({"out": str(out), "added": added, "accepted_rows": len(accepted)})
         return 0
     print(f"applied {added} new tag(s) from {len(accepted)} accepted row(s); catalog written to {out}")
+    left = new.untagged
+    if left["courses"] or left["jobs"]:
+        print(
+            f"still without skills: {len(left['courses'])} course(s) {_few(left['courses'])} and "
+            f"{len(left['jobs'])} job(s) {_few(left['jobs'])}; accept more rows of {args.review} (or tag "
+            "them by hand) before `careerpath data build`"
+        )
     return 0
+
+
+def _few(ids: list[str], n: int = 5) -> str:
+    return "(" + ", ".join(ids[:n]) + (", ..." if len(ids) > n else "") + ")" if ids else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

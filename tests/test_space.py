@@ -75,3 +75,32 @@ def test_space_app_starts_with_a_clear_message_without_a_model(tmp_path):
     )
     assert out.returncode == 2 and "careerpath quickstart" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_publish_space_refuses_without_a_model_before_any_upload(tmp_path, capsys):
+    hub = StandInHub(tmp_path)
+    for bad in (None, "", "not-an-id"):
+        try:
+            publish("someone/demo", model=bad, api=hub)
+        except ValueError as e:
+            assert "careerpath push" in str(e)
+        else:
+            raise AssertionError(f"published without a model ({bad!r})")
+    assert hub.calls == [] and hub.variables == {}
+    assert cli.main(["publish-space", "--space-id", "someone/demo"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_publish_space_card_and_feedback_repo_variable(tmp_path):
+    from huggingface_hub import SpaceCard
+
+    hub = StandInHub(tmp_path)
+    publish("someone/demo", model="someone/tiny", api=hub, feedback_repo="someone/demo-feedback")
+    assert hub.variables == {
+        "CAREERPATH_MODEL": "someone/tiny",
+        "CAREERPATH_FEEDBACK_REPO": "someone/demo-feedback",
+    }
+    card = SpaceCard.load(tmp_path / "someone/demo" / "README.md")
+    assert card.data.models == ["someone/tiny"] and card.data.datasets == ["someone/demo-feedback"]
+    assert card.data.sdk == "gradio" and check_front_matter(card.data.to_dict()) == []
+    assert "careerpath" in card.text

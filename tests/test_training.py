@@ -74,8 +74,9 @@ def test_train_writes_complete_outputs(tmp_path):
     card = (out / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     assert meta["license"] == "apache-2.0" and meta["library_name"] == "transformers"
-    kinds = {m["type"] for m in meta["model-index"][0]["results"][0]["metrics"]}
-    assert {"accuracy", "bleu"} <= kinds and "base_model" not in meta
+    # validation generation figures are not the test ranking: no model-index until `careerpath push --eval`
+    assert "model-index" not in meta and meta["inference"] is False and "base_model" not in meta
+    assert "| next_course_acc |" in card and "Recommender.from_pretrained" in card
     model, tok, kind = load_for_inference(out)
     assert kind == "seq2seq"
     preds = generate(model, tok, kind, [r["input_text"] for r in rows("test")[:3]], max_new_tokens=24)
