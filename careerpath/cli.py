@@ -55,7 +55,7 @@ STAGES: list[tuple[str, list[str]]] = [
     ),
     ("2. train", ["train"]),
     ("3. evaluate", ["baselines", "evaluate"]),
-    ("4. use and share", ["recommend", "serve", "export", "publish-space"]),
+    ("4. use and share", ["recommend", "serve", "export", "push", "publish-space"]),
     ("5. feedback loop", ["feedback", "simulate-feedback"]),
 ]
 

@@ -270,9 +270,13 @@ def push_dataset(data_dir: str | Path, repo_id: str, private: bool = False, api:
 # ---------------------------------------------------------------- the command
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="careerpath push", description="upload a trained model (and optionally its dataset) to the Hub"
+def build_parser() -> argparse.ArgumentParser:
+    from careerpath.cli_common import ArgumentParser, HelpFormatter, add_json_flag
+
+    p = ArgumentParser(
+        prog="careerpath push",
+        description="upload a trained model (and optionally its dataset) to the Hub",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--model", required=True, help="training output folder")
     p.add_argument("--repo-id", required=True, help="user-or-org/model-name")
@@ -290,18 +294,29 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="user-or-org/dataset-name the card links (pushed when --data is given)",
     )
-    p.add_argument("--private", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.data and not args.dataset_id:
-            raise ValueError("--data needs --dataset-id (the dataset repo to push it to)")
-        if not Path(args.model).is_dir():
-            raise FileNotFoundError(f"--model {args.model}: no such folder")
-        evaluation = load_evaluation(args.eval, args.model) if args.eval else None
+    p.add_argument("--private", action="store_true", help="create the repos as private")
+    add_json_flag(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``careerpath push --model DIR --repo-id user/name [...]``; 0 ok, 2 bad input, 1 upload failed."""
+    from careerpath.cli_common import print_json, require_path
+
+    args = build_parser().parse_args(argv)
+    try:  # inputs first: nothing is uploaded before they are all there
+        require_path(args.model, "--model", "dir", hint="give a training output folder")
         if args.data:
-            print(f"pushed dataset: {push_dataset(args.data, args.dataset_id, args.private)}")
-        url = push_to_hub(
+            if not args.dataset_id:
+                raise ValueError("--data needs --dataset-id (the dataset repo to push it to)")
+            require_path(args.data, "--data", "dir", hint="give the dataset folder the model was trained on")
+        if args.eval:
+            require_path(args.eval, "--eval", "dir", hint="run `careerpath evaluate --out REPORT` first")
+        evaluation = load_evaluation(args.eval, args.model) if args.eval else None
+        pushed = {}
+        if args.data:
+            pushed["dataset"] = push_dataset(args.data, args.dataset_id, args.private)
+        pushed["model"] = push_to_hub(
             args.model, args.repo_id, args.private, evaluation=evaluation, dataset_id=args.dataset_id
         )
     except (FileNotFoundError, ValueError) as e:
@@ -314,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"pushed model: {url}")
+    if args.json:
+        print_json(pushed)
+    else:
+        for what, url in pushed.items():
+            print(f"pushed {what}: {url}")
     return 0
 
 

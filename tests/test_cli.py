@@ -131,6 +131,8 @@ MISSING_INPUT = {
     "feedback purge": ["feedback", "purge", "--db", M, "--older-than", "1"],
     "simulate-feedback": ["simulate-feedback", "--model", M, "--out", "out/sim"],
     "recommend": ["recommend", "--model", M, "--no-embeddings"],
+    "push": ["push", "--model", M, "--repo-id", "user/model", "--data", M2, "--dataset-id", "user/data"],
+    "feedback pull": ["feedback", "pull", "--repo", M, "--db", "out/fb.sqlite"],
 }
 # commands that read no path a user gives (quickstart builds everything; publish-space uploads space/)
 NO_INPUT_PATH = {"quickstart", "publish-space"}
