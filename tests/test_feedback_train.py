@@ -168,7 +168,7 @@ def test_dislikes_go_to_a_reranker_that_reorders_only_the_models_top_n(tiny_mode
         + ["--eval_test_examples", "20", "--num_threads", "1", "--rerank_strength", "3"]
     )
     training.run_training(cfg)
-    assert (out / "reranker.json").exists()
+    assert json.loads((out / "reranker.json").read_text())["strength"] == 3
     rec2 = Recommender.from_pretrained(out, use_embeddings=False)
     plain = [c["id"] for c in rec2.recommend(prof, top_k=10, rerank=False)["next_courses"]]
     reranked = [c["id"] for c in rec2.recommend(prof, top_k=10)["next_courses"]]
