@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
 from safetensors.torch import load_file
 
 from careerpath.cli import main
 from data_prep.catalog import load_catalog
 
 
+@pytest.mark.slow
 def test_quickstart_fast_end_to_end(tmp_path, capsys):
     out = tmp_path / "outputs"
     assert main(["quickstart", "--fast", "--users", "40", "--out", str(out)]) == 0

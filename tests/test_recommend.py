@@ -77,6 +77,7 @@ def test_exclusions_and_caps_are_honoured(rec):
             assert c.provider != banned_provider and c.hours <= 40 and c.level <= 2
 
 
+@pytest.mark.slow
 def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
     cat, rng = rec.catalog, random.Random(1)
     for _ in range(20):
@@ -161,6 +162,7 @@ def _likelihood(model, enc, ids):
         return -model(**enc, labels=torch.tensor([ids])).loss.item() * len(ids)
 
 
+@pytest.mark.slow
 def test_scorer_matches_the_models_own_likelihood(rec):
     """The catalog-wide ranking is the model's log-likelihood of each candidate, renormalised:
     the whole ``next_course: <title> |`` in the general path, the title token in the fast path."""
@@ -263,6 +265,7 @@ def test_cli_json_schema_is_stable(tiny_model, capfd):
     assert "pathway to Data Scientist" in text and "x the shortest plan" in text and "milestone 1:" in text
 
 
+@pytest.mark.slow
 def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
     """With clusters written into the catalog, --diversify caps any one cluster at ceil(k / n)."""
     from careerpath.recommend import Recommender
