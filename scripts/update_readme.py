@@ -8,6 +8,7 @@ Replaces what lies between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` mar
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "I'm a data analyst, I know SQL and Excel, I want to become a data scientist"
+# the example run, exactly as the README shows it
+EXAMPLE_ARGS = ["--model", "outputs/tiny_t5", "--text", EXAMPLE, "--top-k", "3", "--max-steps", "8"]
 
 
 def section(text: str, heading: str) -> str:
@@ -43,25 +46,15 @@ def main() -> None:
         + section(report, "Generation \\(model\\)")
         + (f"\n\nGoal reach of planned pathways (60 test users): {goal.group(0)}" if goal else "")
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "careerpath.cli",
-        "recommend",
-        "--model",
-        "outputs/tiny_t5",
-        "--text",
-        EXAMPLE,
-        "--top-k",
-        "5",
-        "--max-steps",
-        "8",
-    ]
+    cmd = [sys.executable, "-m", "careerpath.cli", "recommend", *EXAMPLE_ARGS]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    example = f'```\n$ careerpath recommend --model outputs/tiny_t5 --text "{EXAMPLE}" --top-k 5\n{out.rstrip()}\n```'
-    readme = (ROOT / "README.md").read_text()
-    readme = replace(replace(readme, "results", results), "example", example)
-    (ROOT / "README.md").write_text(readme)
+    shown = " ".join(f'"{a}"' if " " in a else a for a in EXAMPLE_ARGS)
+    example = f"```\n$ careerpath recommend {shown}\n{out.rstrip()}\n```"
+    path = ROOT / "README.md"
+    readme = replace(replace(path.read_text(), "results", results), "example", example)
+    tmp = path.with_name(".README.md.tmp")
+    tmp.write_text(readme)
+    os.replace(tmp, path)  # a failed refresh never leaves a half-written README
     print("README.md updated")
 
 

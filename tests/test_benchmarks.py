@@ -40,6 +40,7 @@ def test_peak_table_picks_the_card():
     assert train_throughput.peak_tflops("Some Unknown Card") is None
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_runs_both_loops_and_reports_ratios(tiny_dataset, tmp_path):
     out = tmp_path / "tp.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--data", str(tiny_dataset)]

@@ -25,7 +25,7 @@ def _rows(path):
     return [json.loads(line) for line in open(path)]
 
 
-def test_build_outputs_and_split_by_user(tiny_dataset):
+def test_build_outputs_and_split_by_user(tiny_dataset, tiny_catalog_dir):
     stats = json.loads((tiny_dataset / "stats.json").read_text())
     for key in ("users", "examples", "catalog", "oracle_acc"):
         assert key in stats
@@ -34,7 +34,10 @@ def test_build_outputs_and_split_by_user(tiny_dataset):
     assert not users["train"] & users["test"] and not users["train"] & users["validation"]
     assert not users["validation"] & users["test"]
     assert sum(stats["examples"].values()) == sum(len(_rows(tiny_dataset / f"{s}.jsonl")) for s in SPLITS)
-    assert (tiny_dataset / "catalog" / "courses.csv").exists()
+    used = load_catalog(tiny_dataset / "catalog")  # the catalog the rows were made from travels with them
+    assert set(used.courses) == set(load_catalog(tiny_catalog_dir).courses)
+    taken = {r["next_course_id"] for r in _rows(tiny_dataset / "train.jsonl")} - {None, ""}
+    assert taken and taken <= set(used.courses)
     card = (tiny_dataset / "README.md").read_text()
     assert card.startswith("---\nlicense:") and "task_categories" in card
 

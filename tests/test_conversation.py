@@ -262,6 +262,7 @@ def served(chat_model, tmp_path_factory):
     demo.close()
 
 
+@pytest.mark.slow
 def test_gradio_client_scripts_check_profile_notes_and_stored_rows(served):
     from gradio_client import Client
 

@@ -60,6 +60,7 @@ def _checkpoints(out: Path) -> list[Path]:
 # ---------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_kill_9_during_training_then_resume_reaches_the_same_weights(tmp_path):
     full_out, cut_out = tmp_path / "full", tmp_path / "cut"
     # the uninterrupted run and the one to be killed run side by side
@@ -130,6 +131,7 @@ def _temp_dirs(out: Path) -> list[Path]:
     return list(out.parent.glob(f".{out.name}.tmp-*"))
 
 
+@pytest.mark.slow
 def test_kill_9_during_data_build_leaves_the_old_dataset_or_nothing(tmp_path):
     out = tmp_path / "data"
     first = subprocess.run(
@@ -206,6 +208,7 @@ def test_damaged_weights_give_a_clear_error(tiny_model, tmp_path, how):
     assert str(model / "model.safetensors") in msg and "train, export or download the model again" in msg
 
 
+@pytest.mark.slow
 def test_damaged_weights_are_reported_by_the_cli_without_a_traceback(tiny_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)

@@ -149,6 +149,7 @@ def served(tiny_model, tmp_path_factory):
     demo.close()
 
 
+@pytest.mark.slow
 def test_gradio_client_message_in_pathway_out_like_stored(served):
     from gradio_client import Client
 
@@ -174,6 +175,7 @@ def test_gradio_client_message_in_pathway_out_like_stored(served):
     assert engine.store.count() == before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI_REQUIRE_CHROMIUM"),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); .ci/run installs it",
@@ -205,6 +207,7 @@ def test_browser_types_a_profile_sees_a_pathway_and_likes_it(served, tmp_path):
     assert len(rows) == before + 1 and rows[-1]["rating"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI_REQUIRE_CHROMIUM"),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); .ci/run installs it",

@@ -117,6 +117,7 @@ def test_oracle_matches_stats(first_run, tiny_dataset):
             assert res[sec]["acc@1"] - 1e-4 <= stated <= top_or_tied + 1e-4
 
 
+@pytest.mark.slow
 def test_deterministic_and_model_ranked_by_catalog_scorer(
     first_run, tiny_model, tiny_dataset, tmp_path, monkeypatch
 ):

@@ -76,6 +76,7 @@ def test_bad_events_are_refused_with_the_field_named(tmp_path, change, match):
     assert store.count() == 0
 
 
+@pytest.mark.slow
 def test_twenty_threads_write_every_event_exactly_once(tmp_path):
     path = tmp_path / "fb.sqlite"
     FeedbackStore(path)
@@ -100,6 +101,7 @@ def test_twenty_threads_write_every_event_exactly_once(tmp_path):
     assert len(ids) == len(set(ids)) == n_threads * per_thread
 
 
+@pytest.mark.slow
 def test_acknowledged_events_survive_kill_9(tmp_path):
     path = tmp_path / "fb.sqlite"
     code = (

@@ -150,6 +150,7 @@ def test_fuzz_parsers_never_crash(text):
         assert str(e)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.builds(
@@ -218,6 +219,7 @@ def check_resolved(prof: ResolvedProfile, cat: Catalog) -> None:
     assert parse_input(text) == prof.to_text_profile(cat)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(TEXTS, min_size=1, max_size=3))
 def test_fuzz_resolver_free_text(resolver, texts):
@@ -227,6 +229,7 @@ def test_fuzz_resolver_free_text(resolver, texts):
         check_resolved(prof, resolver.catalog)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.one_of(SHORT_TEXTS, WRONG_TYPES),
@@ -439,6 +442,7 @@ def _mutate(data: bytes, mutation) -> bytes:
     return data[:pos] + text.encode("latin-1", "replace") + data[pos + span :]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.sampled_from(["csv", "json", "jsonl"]),
@@ -453,6 +457,7 @@ def test_fuzz_catalog_garbled_files(folder, fmt, mutations):
     _load(folder)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.sampled_from(["csv", "json", "jsonl"]),

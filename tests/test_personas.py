@@ -188,6 +188,7 @@ def bundled(tiny_model):
     return _recommender(tiny_model, BUNDLED_DIR)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("persona", BUNDLED, ids=lambda p: f"{p.job}->{p.goal}")
 def test_bundled_persona(bundled, persona):
     _check(bundled, persona)

@@ -78,6 +78,7 @@ def test_text_and_row_give_the_same_prior(tiny_dataset):
         assert prior.for_row(row)[prior.course_ids.index(row["next_course_id"])] > EXCLUDED / 2
 
 
+@pytest.mark.slow
 def test_fit_recovers_the_weights_that_generated_the_choices(bundled):
     cat, r = bundled
     # people who took advanced courses prefer advanced ones (level*taken_level)

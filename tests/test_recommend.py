@@ -30,8 +30,12 @@ def _random_profile(cat, rng):
     )
 
 
-def test_model_travels_with_its_catalog(tiny_model):
-    assert (tiny_model / "catalog" / "courses.csv").exists()
+def test_model_travels_with_its_catalog(tiny_model, tiny_dataset, rec):
+    """The model folder holds the catalog it was trained on, and the recommender reads that one."""
+    saved, built = load_catalog(tiny_model / "catalog"), load_catalog(tiny_dataset / "catalog")
+    assert {c: x.title for c, x in saved.courses.items()} == {c: x.title for c, x in built.courses.items()}
+    assert {j: x.skills for j, x in saved.jobs.items()} == {j: x.skills for j, x in built.jobs.items()}
+    assert set(rec.catalog.courses) == set(saved.courses) and set(rec.catalog.jobs) == set(saved.jobs)
 
 
 def test_only_catalog_items_and_never_taken_courses(rec):
@@ -61,7 +65,7 @@ def test_exclusions_and_caps_are_honoured(rec):
         max_level=2,
     )
     out = rec.recommend(prof, top_k=26, constraints=cons)["next_courses"]
-    assert out
+    assert len(out) >= 5, "the constraints should leave courses to recommend"
     for c in out:
         course = cat.courses[c["id"]]
         assert course.provider != banned_provider and course.title != banned_course
@@ -73,6 +77,7 @@ def test_exclusions_and_caps_are_honoured(rec):
             assert c.provider != banned_provider and c.hours <= 40 and c.level <= 2
 
 
+@pytest.mark.slow
 def test_pathways_reach_reachable_goals_with_consistent_steps(rec):
     cat, rng = rec.catalog, random.Random(1)
     for _ in range(20):
@@ -157,6 +162,7 @@ def _likelihood(model, enc, ids):
         return -model(**enc, labels=torch.tensor([ids])).loss.item() * len(ids)
 
 
+@pytest.mark.slow
 def test_scorer_matches_the_models_own_likelihood(rec):
     """The catalog-wide ranking is the model's log-likelihood of each candidate, renormalised:
     the whole ``next_course: <title> |`` in the general path, the title token in the fast path."""
@@ -259,6 +265,7 @@ def test_cli_json_schema_is_stable(tiny_model, capfd):
     assert "pathway to Data Scientist" in text and "x the shortest plan" in text and "milestone 1:" in text
 
 
+@pytest.mark.slow
 def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
     """With clusters written into the catalog, --diversify caps any one cluster at ceil(k / n)."""
     from careerpath.recommend import Recommender

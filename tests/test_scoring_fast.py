@@ -54,6 +54,7 @@ def _assert_same_ranking(a: np.ndarray, b: np.ndarray, k: int = 10, tol: float =
             assert i == j or abs(row_a[i] - row_a[j]) < tol
 
 
+@pytest.mark.slow
 def test_fast_scorer_matches_transformers_forward(rec):
     scorer = rec.scorer
     assert scorer.fast and scorer._lean is not None, "the tiny T5 takes the lean path"
@@ -180,6 +181,7 @@ def test_memo_is_dropped_when_the_weights_change(rec):
     assert not np.allclose(after, before, atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
     [

@@ -203,6 +203,7 @@ INJECTIONS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("injection", INJECTIONS)
 def test_prompt_injection_gets_catalog_items_only(engine, injection):
     answer, st = engine.handle(f"{injection} {PROFILE}", None)
@@ -228,6 +229,7 @@ HTML_AND_MARKDOWN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("payload", HTML_AND_MARKDOWN)
 def test_html_and_markdown_tricks_are_escaped(engine, payload):
     for message in (
@@ -250,6 +252,7 @@ def test_escape_leaves_no_markup():
     assert escape("a\nb") == "a b"
 
 
+@pytest.mark.slow
 def test_a_1_mb_message_is_refused_fast_and_changes_nothing(engine):
     _, st = engine.handle(PROFILE, None)
     before = (st.profile.job, st.profile.goal, list(st.profile.skills), st.max_steps)
@@ -265,6 +268,7 @@ def test_a_1_mb_message_is_refused_fast_and_changes_nothing(engine):
     assert "please keep it under" not in answer.markdown
 
 
+@pytest.mark.slow
 def test_a_1_mb_form_value_is_answered_in_bounded_time(engine):
     start = time.perf_counter()
     form = {"job": "x" * 1_000_000, "skills": ["<b>" * 300_000, "SQL"], "goal": "Data Scientist"}
@@ -298,6 +302,7 @@ def _run_follow_ups(engine, n: int) -> tuple[ChatState, list[int]]:
     return st, lengths
 
 
+@pytest.mark.slow
 def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
     import careerpath.demo as demo
 
@@ -314,6 +319,7 @@ def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
     check_only_catalog_items(engine, answer)
 
 
+@pytest.mark.slow
 def test_500_follow_ups_keep_warnings_and_matches_bounded(engine, monkeypatch):
     import careerpath.demo as demo
 

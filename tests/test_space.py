@@ -6,6 +6,8 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 from careerpath import cli
 from careerpath.space_publish import ROOT, SPACE_DIR, check_front_matter, publish, read_front_matter
 
@@ -42,6 +44,7 @@ class StandInHub:
         shutil.copytree(folder_path, self.root / repo_id, dirs_exist_ok=True)
 
 
+@pytest.mark.slow
 def test_publish_uploads_app_packages_and_model_setting(tmp_path, monkeypatch):
     hub = StandInHub(tmp_path)
     url = publish("someone/careerpath-demo", model="someone/careerpath-tiny", api=hub)
@@ -68,6 +71,7 @@ def test_publish_space_cli_rejects_bad_ids(capsys):
     assert "user-or-org/space-name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_space_app_starts_with_a_clear_message_without_a_model(tmp_path):
     env = {"CAREERPATH_MODEL": str(tmp_path / "nothing"), "PATH": "", "HF_HUB_OFFLINE": "1"}
     out = subprocess.run(

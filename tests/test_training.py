@@ -83,6 +83,7 @@ def test_train_writes_complete_outputs(tmp_path):
     assert len(preds) == 3 and all(isinstance(parse_target(p).next_job, str) for p in preds)
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_the_fixture_rule(tmp_path):
     """The default architecture, trained for a few seconds, must beat chance (1/9 courses) clearly."""
     cfg = load_config(["--data_dir", str(DATA), "--output_dir", str(tmp_path / "o"), "--epochs", "10"])
@@ -141,6 +142,7 @@ def _run(cmd: list[str], tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(tmp_path):
     """``accelerate launch --cpu --num_processes 2`` can start a single process; torchrun does not."""
     out = tmp_path / "ddp"
@@ -153,6 +155,7 @@ def test_torchrun_two_processes(tmp_path):
     assert metrics["steps"] == 3
 
 
+@pytest.mark.slow
 def test_accelerate_launch_cpu(tmp_path):
     out = tmp_path / "acc"
     args = ["--config", "configs/tiny_t5.yaml", "--output_dir", str(out), *TINY, "--max_steps", "2"]
