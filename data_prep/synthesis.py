@@ -222,7 +222,7 @@ class Synthesiser:
 
     def _job_tables(self) -> None:
         cat, cfg, prog, S = self.catalog, self.cfg, self.prog, self.n_skills
-        jobs, J = list(cat.jobs.values()), len(self.job_list)
+        jobs = list(cat.jobs.values())
         pos, order = self.job_pos, self.skill_order
         # one extra job row (index J) with no skills, for padding
         self.job_sk = _pad([[order[s] for s in j.skills] for j in jobs] + [[]], S)
@@ -370,7 +370,7 @@ class Synthesiser:
             if a.size == 0:
                 break
             alive[a] = True
-            m, r = a.size, np.arange(a.size)
+            m = a.size
             g = goal[a]
             gain = self._gains(h, hop, g, cfg.hop_weight, cfg.goal_weight, 0.5)
             p_type, p_vis, col = self._course_probs(elig, n_el, gain, a, fam_row, utype, post, ids, step)
@@ -546,8 +546,6 @@ class Synthesiser:
         prod = (missing @ self.teach_t).tocoo()
         rb, rk = np.divmod(prod.row.astype(np.intp), N)
         rc, radd = prod.col.astype(np.intp), prod.data
-        order = np.lexsort((rc, rk, rb))
-        rb, rk, rc, radd = rb[order], rk[order], rc[order], radd[order]
         first = rk == 0
         add0 = np.zeros((m, self.n_courses))
         add0[rb[first], rc[first]] = radd[first]
