@@ -218,6 +218,7 @@ class Synthesiser:
             if fam in bonus:
                 self.bonus[k] = bonus[fam]
         self._has_bonus = bool(bonus)
+        self._course_key = [json.dumps(c, ensure_ascii=False) + ": " for c in self.course_list]
         self.job_family_row = np.array([fams.index(j.family) for j in cat.jobs.values()], dtype=np.intp)
 
     def _job_tables(self) -> None:
@@ -260,6 +261,8 @@ class Synthesiser:
         self.goal_cdf = _pad(cdfs, 2.0, dtype=np.float64)
         self.n_goals = np.array([len(g) for g in goals], dtype=np.intp)
         self._hops: dict[int, int] = {}
+        self._slot_cache: dict[tuple, list[str]] = {}
+        self._job_key = {j: json.dumps(j, ensure_ascii=False) + ": " for j in [STAY, *self.job_list]}
 
     def hops(self, job: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The next job on the way from ``job`` to ``goal`` (positions; -1: none)."""
@@ -387,7 +390,7 @@ class Synthesiser:
             ctx = self._contexts(h, hop, g, elig, gain, jobs) if self.context_cfg else None
             rec_t = self._recorded(p_type, elig, marg_type, slots)
             rec_v = self._recorded(p_vis, elig, marg_vis, slots)
-            slot_names = [[STAY, *(job_names[x] for x in row if x >= 0)] for row in slots.tolist()]
+            slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
             dist_r = np.round(dist, 6).tolist()
             held_rows, held_cols = np.nonzero(h[:, :-1])
             bounds = np.searchsorted(held_rows, np.arange(m + 1)).tolist()
@@ -488,6 +491,12 @@ class Synthesiser:
             return out
 
         return p_type, p_vis, column
+
+    def _slot_names(self, row: tuple) -> list[str]:
+        names = self._slot_cache.get(row)
+        if names is None:
+            names = self._slot_cache[row] = [STAY, *(self.job_list[x] for x in row if x >= 0)]
+        return names
 
     def _gains(self, h: np.ndarray, hop: np.ndarray, goal: np.ndarray, hw: float, gw: float, pw: float):
         """Per user and course: the sum of the values of the skills it teaches. A skill's value is
@@ -603,27 +612,33 @@ class Synthesiser:
 
     def _recorded(self, p: np.ndarray, elig: np.ndarray, marg: np.ndarray, slots: np.ndarray) -> list[dict]:
         """The rounded probabilities written per row: the courses at or above PROB_FLOOR, the mass
-        of the rest, and the next jobs at or above 1e-5."""
+        of the rest, and the next jobs at or above 1e-5 (each also as the JSON the row writes)."""
         keep = elig & (p >= PROB_FLOOR)
-        other = np.round(np.where(elig & ~keep, p, 0.0).sum(1), 5).tolist()
+        # round(x, 5) as numpy does it: the integer k nearest x * 1e5, then k / 1e5
+        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64).tolist()
         rows, cols = np.nonzero(keep)
-        vals = np.round(p[rows, cols], 5).tolist()
+        ks = np.rint(p[rows, cols] * 1e5).astype(np.int64).tolist()
         bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
-        names = self.course_list
         cols = cols.tolist()
-        mq = np.round(marg, 5)
+        mk = np.rint(marg * 1e5).astype(np.int64).tolist()
         ok = (marg >= 1e-5).tolist()
-        mq = mq.tolist()
+        names, keys, text = self.course_list, self._course_key, _repr5
         out = []
         for k in range(p.shape[0]):
             lo, hi = bounds[k], bounds[k + 1]
-            course = {names[c]: v for c, v in zip(cols[lo:hi], vals[lo:hi])}
+            cs, vs = cols[lo:hi], ks[lo:hi]
+            course = {names[c]: v / 100000.0 for c, v in zip(cs, vs)}
+            course_js = ", ".join([keys[c] + text(v) for c, v in zip(cs, vs)])
             sl = slots[k]
-            job = {STAY: mq[k][0]} if ok[k][0] else {}
-            for j in range(1, len(mq[k])):
-                if ok[k][j] and sl[j - 1] >= 0:
-                    job[self.job_list[sl[j - 1]]] = mq[k][j]
-            out.append({"course": course, "course_other": other[k], "job": job})
+            job, job_js = {}, []
+            for j, (good, v) in enumerate(zip(ok[k], mk[k])):
+                if good and (j == 0 or sl[j - 1] >= 0):
+                    name = STAY if j == 0 else self.job_list[sl[j - 1]]
+                    job[name] = v / 100000.0
+                    job_js.append(self._job_key[name] + text(v))
+            probs = _Probs(course=course, course_other=other[k] / 100000.0, job=job)
+            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text(other[k])}, "job": {{{", ".join(job_js)}}}}}'
+            out.append(probs)
         return out
 
     def _contexts(self, h, hop, goal, elig, gain, jobs: dict) -> list[Context]:
@@ -635,14 +650,18 @@ class Synthesiser:
         score = np.where(elig & (gain > 0), gain, -np.inf)
         score[np.isfinite(score)] = _round9(score[np.isfinite(score)])
         width = min(cc.max_best + cc.options, score.shape[1])
-        # the best ``width`` courses, best first, ties in catalog order (a stable sort)
-        part = np.argpartition(-score, width - 1, axis=1)[:, :width] if width < score.shape[1] else None
-        order = np.argsort(-score, axis=1, kind="stable")[:, :width] if part is None else None
-        if order is None:
-            cut = np.take_along_axis(score, part, axis=1).min(1)
-            order = np.argsort(np.where(score >= cut[:, None], -score, np.inf), axis=1, kind="stable")[
-                :, :width
-            ]
+        # the best ``width`` courses, best first, ties in catalog order (a stable sort): sorted
+        # among the best ``width`` found by a partition, unless ties cross its edge
+        if width < score.shape[1]:
+            part = np.argpartition(-score, width - 1, axis=1)[:, :width]
+            sp = np.take_along_axis(score, part, axis=1)
+            order = np.take_along_axis(part, np.lexsort((part, -sp), axis=1), axis=1)
+            cut = sp.min(1)
+            bad = np.isfinite(cut) & ((score >= cut[:, None]).sum(1) > width)
+            if bad.any():
+                order[bad] = np.argsort(-score[bad], axis=1, kind="stable")[:, :width]
+        else:
+            order = np.argsort(-score, axis=1, kind="stable")
         top = np.take_along_axis(score, order, axis=1)
         finite = np.isfinite(top)
         n_best = np.minimum(((top == top[:, :1]) & finite).sum(1), cc.max_best)
@@ -680,6 +699,24 @@ _JSON = json.JSONEncoder(ensure_ascii=False).encode
 START, START_OWN, START_PREV = 1 << 20, (1 << 20) + 1, (1 << 20) + 2  # step codes of the start draws
 _NEAR = 1e-7  # sums this close to a threshold are decided by the exact sum
 _M64 = (1 << 64) - 1
+
+
+class _Probs(dict):
+    """A row's recorded probabilities with the JSON the row writes for them (``json``), made
+    with them (the row writer checks it is there; change the dict and drop it)."""
+
+    __slots__ = ("json",)
+
+
+_REPR5: dict[int, str] = {}
+
+
+def _repr5(k: int) -> str:
+    """``repr(k / 1e5)``, cached (the probabilities written are rounded to 5 decimals)."""
+    out = _REPR5.get(k)
+    if out is None:
+        out = _REPR5[k] = repr(k / 100000.0)
+    return out
 
 
 def _mix64_int(z: int) -> int:
@@ -966,7 +1003,8 @@ class RowWriter:
         )
 
     def _probs(self, probs: dict) -> str:
-        return _JSON(probs)  # what json.dumps writes (its C encoder), for the row's dicts
+        js = getattr(probs, "json", None)  # made by the generator with the numbers
+        return js if js is not None else _JSON(probs)  # what json.dumps writes (its C encoder)
 
 
 def oracle_values(ev: Event) -> tuple[bool, list[float], bool]:
