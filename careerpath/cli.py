@@ -39,17 +39,51 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
-    stats = build_dataset(cfg, args.out, progress=not args.quiet)
+    shard = _parse_shard(args.shard) if args.shard else None
+    stats = build_dataset(cfg, args.out, progress=not args.quiet, shard=shard)
+    ex = stats["examples"]
+    if shard:
+        print(
+            f"wrote shard {shard[0]}/{shard[1]} to {args.out}: {stats['users']} users, examples "
+            f"train/validation/test = {ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s; "
+            "join the shards with `careerpath data merge`"
+        )
+        return 0
+    _print_built(args.out, stats)
+    return 0
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N), or a ValueError saying what is expected."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(
+            f"--shard: expected K/N (e.g. 0/4 for the first of 4 shards), got {text!r}"
+        ) from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard: expected K/N with 0 <= K < N, got {text!r}")
+    return k, n
+
+
+def _data_merge(args: argparse.Namespace) -> int:
+    from data_prep.build import merge_shards
+
+    stats = merge_shards(args.shards, args.out, progress=not args.quiet)
+    _print_built(args.out, stats)
+    return 0
+
+
+def _print_built(out, stats: dict) -> None:
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
-        f"wrote {args.out}: {stats['users']} users, examples train/validation/test = "
+        f"wrote {out}: {stats['users']} users, examples train/validation/test = "
         f"{ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s\n"
         f"catalog: {stats['catalog']['skills']} skills, {stats['catalog']['courses']} courses, "
         f"{stats['catalog']['jobs']} jobs in {stats['catalog']['families']} families\n"
         f"oracle ceiling on test (from the text): next course {o['next_course']}, next job {o['next_job']}, "
         f"next job on moves {o['next_job_moves']}"
     )
-    return 0
 
 
 def _data_validate(args: argparse.Namespace) -> int:
@@ -171,8 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
     )
+    build.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="only the K-th (0-based) of N contiguous ranges of users, as a shard folder for `data merge` "
+        "(docs/data_build.md)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=_data_build)
+
+    merge = data.add_parser(
+        "merge", help="join the shard folders of a sharded build into the dataset a single build writes"
+    )
+    merge.add_argument("shards", nargs="+", help="the shard folders (every K of K/N once, any order)")
+    merge.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    merge.set_defaults(func=_data_merge)
 
     validate = data.add_parser(
         "validate", help="check a catalog folder and report merges and unreachable jobs"

@@ -920,6 +920,15 @@ class RowWriter:
         self._stay = (js(STAY), text(STAY))
         self._str: dict[str, str] = {}
         self._key = {i: f"{js(i)}: " for i in [*catalog.courses, *catalog.jobs, STAY]}
+        # one dict per fragment (name JSON, id JSON, text) for the joins of a row's lists
+        self._fragments = {
+            kind: tuple({i: v[k] for i, v in table.items()} for k in range(3))
+            for kind, table in (("skill", self._skill), ("course", self._course), ("job", self._job))
+        }
+        # ids whose names the text format rejects: their rows take the plain path
+        self._bad = {
+            i for table in (self._skill, self._course, self._job) for i, v in table.items() if not v[2]
+        }
 
     def _js(self, value: str) -> str:
         out = self._str.get(value)
@@ -937,64 +946,65 @@ class RowWriter:
             return json.dumps(event_to_row(ev, self.catalog, self.context), ensure_ascii=False) + "\n"
 
     def _line(self, ev: Event) -> str:
-        S, C, J = self._skill, self._course, self._job
+        sk_n, sk_i, sk_t = self._fragments["skill"]
+        co_n, co_i, co_t = self._fragments["course"]
+        jo_n, jo_i, jo_t = self._fragments["job"]
+        ctx = _context_of(ev, self.context) if self.context is not None else None
+        if self._bad:
+            ids = {ev.goal, ev.job, ev.next_course, ev.next_job, *ev.history, *ev.skills, *ev.courses}
+            ids |= set(ev.skills_gained)
+            if ctx is not None:
+                ids |= {ctx.next_step, *ctx.best, *ctx.options, *ctx.ready_after}
+            if ids & self._bad:
+                raise KeyError("not a plain name")
+        hist, skills, courses, gained = ev.history, ev.skills, ev.courses, ev.skills_gained
+        J = self._job
+        job, start = J[ev.job], J[ev.start_job]
         # a person who states no goal: an empty goal in the text and the row
         goal = J[ev.goal] if ev.goal_stated else ('""', '""', "")
-        job, start = J[ev.job], J[ev.start_job]
-        hist = [J[h] for h in ev.history]
-        skills = [S[s] for s in ev.skills]
-        courses = [C[c] for c in ev.courses]
-        nc = C[ev.next_course]
-        gained = [S[s] for s in ev.skills_gained]
-        nj = self._stay if ev.next_job == STAY else J[ev.next_job][::2]
+        nc = self._course[ev.next_course]
+        stay = ev.next_job == STAY
+        nj = self._stay if stay else J[ev.next_job][::2]
         # the text format: "name: value" ("name:" when empty), " | " between fields
-        parts = [goal[2], job[2], nc[2], nj[1]]
-        parts += (
-            [x[2] for x in hist] + [x[2] for x in skills] + [x[2] for x in courses] + [x[2] for x in gained]
-        )
-        ctx_json, js_empty = "", '""'
-        if self.context is not None:
-            ctx = _context_of(ev, self.context)
-            step = J[ctx.next_step] if ctx.next_step else None
-            best, options = [C[c] for c in ctx.best], [C[c] for c in ctx.options]
-            ready = [C[c] for c in ctx.ready_after]
-            parts += [x[2] for x in best + options + ready] + ([step[2]] if step else [])
-        if None in parts or (ev.goal_stated and not goal[2]) or not job[2]:
-            raise KeyError("not a plain name")
         input_text = (
             (f"goal: {goal[2]} | job: {job[2]} | " if goal[2] else f"goal: | job: {job[2]} | ")
-            + (f"history: {' > '.join(x[2] for x in hist)}" if hist else "history:")
-            + (f" | skills: {', '.join(x[2] for x in skills)}" if skills else " | skills:")
-            + (f" | courses: {'; '.join(x[2] for x in courses)}" if courses else " | courses:")
+            + (f"history: {' > '.join([jo_t[x] for x in hist])}" if hist else "history:")
+            + (f" | skills: {', '.join([sk_t[x] for x in skills])}" if skills else " | skills:")
+            + (f" | courses: {'; '.join([co_t[x] for x in courses])}" if courses else " | courses:")
         )
-        if self.context is not None:
+        ctx_json = ""
+        if ctx is not None:
+            step, best, options, ready = ctx.next_step, ctx.best, ctx.options, ctx.ready_after
             input_text += (
-                (f" | next_step: {step[2]}" if step else " | next_step:")
-                + (f" | best: {'; '.join(x[2] for x in best)}" if best else " | best:")
-                + (f" | options: {'; '.join(x[2] for x in options)}" if options else " | options:")
-                + (f" | ready_after: {'; '.join(x[2] for x in ready)}" if ready else " | ready_after:")
+                (f" | next_step: {jo_t[step]}" if step else " | next_step:")
+                + (f" | best: {'; '.join([co_t[x] for x in best])}" if best else " | best:")
+                + (f" | options: {'; '.join([co_t[x] for x in options])}" if options else " | options:")
+                + (f" | ready_after: {'; '.join([co_t[x] for x in ready])}" if ready else " | ready_after:")
             )
             ctx_json = (
-                f', "next_step_id": {step[1] if step else js_empty}, "best_ids": [{", ".join(x[1] for x in best)}], '
-                f'"option_ids": [{", ".join(x[1] for x in options)}], '
-                f'"ready_ids": [{", ".join(x[1] for x in ready)}]'
+                f', "next_step_id": {jo_i[step] if step else chr(34) * 2}, '
+                f'"best_ids": [{", ".join([co_i[x] for x in best])}], '
+                f'"option_ids": [{", ".join([co_i[x] for x in options])}], '
+                f'"ready_ids": [{", ".join([co_i[x] for x in ready])}]'
             )
         target_text = (
             f"next_course: {nc[2]} | "
-            + (f"skills_gained: {', '.join(x[2] for x in gained)}" if gained else "skills_gained:")
+            + (f"skills_gained: {', '.join([sk_t[x] for x in gained])}" if gained else "skills_gained:")
             + f" | next_job: {nj[1]}"
         )
         js = self._js
         return (
             f'{{"user_id": {json.dumps(ev.user_id, ensure_ascii=False)}, "step": {int(ev.step)}, '
             f'"input_text": "{input_text}", "target_text": "{target_text}", '
-            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join(x[0] for x in hist)}], '
-            f'"skills": [{", ".join(x[0] for x in skills)}], "courses": [{", ".join(x[0] for x in courses)}], '
-            f'"next_course": {nc[0]}, "skills_gained": [{", ".join(x[0] for x in gained)}], '
-            f'"next_job": {nj[0] if ev.next_job == STAY else J[ev.next_job][0]}, '
-            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join(x[1] for x in hist)}], '
-            f'"skill_ids": [{", ".join(x[1] for x in skills)}], "course_ids": [{", ".join(x[1] for x in courses)}], '
-            f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join(x[1] for x in gained)}], '
+            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join([jo_n[x] for x in hist])}], '
+            f'"skills": [{", ".join([sk_n[x] for x in skills])}], '
+            f'"courses": [{", ".join([co_n[x] for x in courses])}], '
+            f'"next_course": {nc[0]}, "skills_gained": [{", ".join([sk_n[x] for x in gained])}], '
+            f'"next_job": {nj[0] if stay else J[ev.next_job][0]}, '
+            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join([jo_i[x] for x in hist])}], '
+            f'"skill_ids": [{", ".join([sk_i[x] for x in skills])}], '
+            f'"course_ids": [{", ".join([co_i[x] for x in courses])}], '
+            f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join([sk_i[x] for x in gained])}], '
             f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
             f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}, '

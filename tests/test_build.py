@@ -330,3 +330,35 @@ def test_oracle_from_values_equals_oracle_from_rows(tiny_dataset):
         )
         b.add_values(*oracle_values(ev))
     assert a.result() == b.result()
+
+
+def test_shards_merge_into_the_single_build_byte_for_byte(tiny_catalog_dir, tmp_path, capsys):
+    """``data build --shard K/N`` on each of N machines, then ``data merge``: the same dataset."""
+    common = ["--catalog", str(tiny_catalog_dir), "--users", "70", "--seed", "4", "--quiet"]
+    assert main(["data", "build", *common, "--out", str(tmp_path / "single")]) == 0
+    for k in (2, 0, 1):
+        assert main(["data", "build", *common, "--shard", f"{k}/3", "--out", str(tmp_path / f"s{k}")]) == 0
+    assert "join the shards" in capsys.readouterr().out
+    shards = [str(tmp_path / f"s{k}") for k in (1, 2, 0)]
+    assert main(["data", "merge", *shards, "--out", str(tmp_path / "merged"), "--quiet"]) == 0
+    single, merged = tmp_path / "single", tmp_path / "merged"
+    files = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
+    assert "stats.json" in map(str, files) and len(files) > 8
+    assert files == sorted(p.relative_to(merged) for p in merged.rglob("*") if p.is_file())
+    for name in files:
+        assert (merged / name).read_bytes() == (single / name).read_bytes(), name
+    # rows are split between the shards, none twice
+    ids = [json.loads(line)["user_id"] for k in range(3) for line in open(tmp_path / f"s{k}" / "train.jsonl")]
+    assert len(ids) == sum(1 for _ in open(single / "train.jsonl"))
+    # a missing or foreign shard is refused, naming what is wrong; nothing is written
+    assert main(["data", "merge", *shards[:2], "--out", str(tmp_path / "bad")]) == 2
+    assert "every shard K/N" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert (
+        main(["data", "build", *common[:-3], "--seed", "5", "--shard", "0/3", "--out", str(other), "--quiet"])
+        == 0
+    )
+    assert main(["data", "merge", str(other), *shards[:2], "--out", str(tmp_path / "bad")]) == 2
+    assert "another config" in capsys.readouterr().err
+    assert main(["data", "build", *common, "--shard", "3/3", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "x").exists()
