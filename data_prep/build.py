@@ -209,7 +209,7 @@ def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: 
             oracle[split].extend(map(oracle_values, events))
     return {
         "users": users,
-        "lines": lines,
+        "text": {s: "".join(v).encode("utf-8") for s, v in lines.items()},  # encoded here, in the worker
         "rows": {s: len(v) for s, v in lines.items()},
         "oracle": oracle,
         "count": stop - start,
@@ -280,7 +280,7 @@ def build_dataset(
         users = {s: 0 for s in SPLITS}
         oracles = {s: _Oracle() for s in SPLITS}
         kept: dict[str, list] | None = {s: [] for s in SPLITS} if shard else None
-        handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
+        handles = {s: open(tmp / f"{s}.jsonl", "wb") for s in SPLITS}
         try:
             workers = cfg.workers or default_workers()
             retriever = GapRetriever(catalog, prog, cfg.context) if cfg.context.enabled else None
@@ -290,7 +290,7 @@ def build_dataset(
                 for split in SPLITS:
                     users[split] += chunk["users"][split]
                     counts[split] += chunk["rows"][split]
-                    handles[split].writelines(chunk["lines"][split])
+                    handles[split].write(chunk["text"][split])
                     if kept is not None:
                         kept[split].extend(chunk["oracle"][split])
                     else:

@@ -124,6 +124,7 @@ class Event:
     # when it writes next_job (the job does not depend on the hidden type)
     job_given_course: dict = field(default_factory=dict)
     context: Context | None = None  # the catalog context of the input, when the generator made it
+    oracle: tuple | None = None  # oracle_values(self), when the generator made them
 
 
 class Synthesiser:
@@ -219,6 +220,10 @@ class Synthesiser:
                 self.bonus[k] = bonus[fam]
         self._has_bonus = bool(bonus)
         self._course_key = [json.dumps(c, ensure_ascii=False) + ": " for c in self.course_list]
+        by_id = sorted(range(C), key=self.course_list.__getitem__)  # ties of the oracle: smallest id
+        self._course_rank = np.empty(C, dtype=np.int64)
+        self._course_rank[by_id] = np.arange(C)
+        self._rank_course = np.array(by_id, dtype=np.intp)
         self.job_family_row = np.array([fams.index(j.family) for j in cat.jobs.values()], dtype=np.intp)
 
     def _job_tables(self) -> None:
@@ -263,6 +268,7 @@ class Synthesiser:
         self._hops: dict[int, int] = {}
         self._slot_cache: dict[tuple, list[str]] = {}
         self._job_key = {j: json.dumps(j, ensure_ascii=False) + ": " for j in [STAY, *self.job_list]}
+        self._id_rank = {j: k for k, j in enumerate(sorted([STAY, *self.job_list]))}
 
     def hops(self, job: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The next job on the way from ``job`` to ``goal`` (positions; -1: none)."""
@@ -388,9 +394,10 @@ class Synthesiser:
             marg_type = (1 - ab) * jobs["mean"](p_type) + ab * dist_now
             marg_vis = (1 - ab) * jobs["mean"](p_vis) + ab * dist_now
             ctx = self._contexts(h, hop, g, elig, gain, jobs) if self.context_cfg else None
-            rec_t = self._recorded(p_type, elig, marg_type, slots)
-            rec_v = self._recorded(p_vis, elig, marg_vis, slots)
             slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
+            rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names)
+            rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names)
+            oracle = _oracle_rows(arg_v, arg_t, pick, choice)
             dist_r = np.round(dist, 6).tolist()
             held_rows, held_cols = np.nonzero(h[:, :-1])
             bounds = np.searchsorted(held_rows, np.arange(m + 1)).tolist()
@@ -424,6 +431,7 @@ class Synthesiser:
                         goal_stated=bool(stated[b]),
                         job_given_course=jgc,
                         context=ctx[k] if ctx is not None else None,
+                        oracle=oracle[k],
                     )
                 )
                 if not ab_list[k]:
@@ -610,36 +618,64 @@ class Synthesiser:
         have |= set(self.catalog.courses[self.course_list[course]].skills)
         return coverage(have, job)
 
-    def _recorded(self, p: np.ndarray, elig: np.ndarray, marg: np.ndarray, slots: np.ndarray) -> list[dict]:
+    def _recorded(
+        self, p: np.ndarray, elig: np.ndarray, marg: np.ndarray, slots: np.ndarray, slot_names
+    ) -> list[dict]:
         """The rounded probabilities written per row: the courses at or above PROB_FLOOR, the mass
         of the rest, and the next jobs at or above 1e-5 (each also as the JSON the row writes)."""
         keep = elig & (p >= PROB_FLOOR)
         # round(x, 5) as numpy does it: the integer k nearest x * 1e5, then k / 1e5
-        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64).tolist()
+        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64)
         rows, cols = np.nonzero(keep)
-        ks = np.rint(p[rows, cols] * 1e5).astype(np.int64).tolist()
+        kv = np.rint(p[rows, cols] * 1e5).astype(np.int64)
+        mk = np.rint(marg * 1e5).astype(np.int64)
+        text = _repr5_table(np.concatenate([kv, other, mk.ravel()]))
         bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
-        cols = cols.tolist()
-        mk = np.rint(marg * 1e5).astype(np.int64).tolist()
-        ok = (marg >= 1e-5).tolist()
-        names, keys, text = self.course_list, self._course_key, _repr5
+        names, keys, job_key = self.course_list, self._course_key, self._job_key
+        cols_arr, mk_arr = cols, mk
+        ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
+        cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
+        ok = ok_arr.tolist()
+        mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
+        slot_ranks = np.array(
+            [[self._id_rank[x] for x in sn] + [0] * (len(ok[0]) - len(sn)) for sn in slot_names]
+        )
+        get_name, get_key, get_text = names.__getitem__, keys.__getitem__, text.__getitem__
         out = []
         for k in range(p.shape[0]):
             lo, hi = bounds[k], bounds[k + 1]
             cs, vs = cols[lo:hi], ks[lo:hi]
-            course = {names[c]: v / 100000.0 for c, v in zip(cs, vs)}
-            course_js = ", ".join([keys[c] + text(v) for c, v in zip(cs, vs)])
-            sl = slots[k]
+            course = dict(zip(map(get_name, cs), vals[lo:hi]))
+            course_js = ", ".join(map(str.__add__, map(get_key, cs), map(get_text, vs)))
+            sn = slot_names[k]
             job, job_js = {}, []
-            for j, (good, v) in enumerate(zip(ok[k], mk[k])):
-                if good and (j == 0 or sl[j - 1] >= 0):
-                    name = STAY if j == 0 else self.job_list[sl[j - 1]]
-                    job[name] = v / 100000.0
-                    job_js.append(self._job_key[name] + text(v))
+            for j, good in enumerate(ok[k]):
+                if good:
+                    job[sn[j]] = mv[k][j]
+                    job_js.append(job_key[sn[j]] + text[mk[k][j]])
             probs = _Probs(course=course, course_other=other[k] / 100000.0, job=job)
-            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text(other[k])}, "job": {{{", ".join(job_js)}}}}}'
+            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text[other[k]]}, "job": {{{", ".join(job_js)}}}}}'
             out.append(probs)
-        return out
+        return out, self._argmax_rows(rows, cols_arr, kv, mk_arr, ok_arr, slot_ranks, p.shape[0])
+
+    def _argmax_rows(self, rows, cols, kv, mk, ok, slot_ranks, m):
+        """Per row, what :func:`oracle_values` reads off the recorded probabilities: the most
+        likely course (ties: the smallest id) and its rounded probability, the same for the next
+        job (a slot). A row with no course recorded gets course -1."""
+        C = self.n_courses + 1
+        best_c, max_c = np.full(m, -1), np.zeros(m, dtype=np.int64)
+        if rows.size:
+            score = kv * C + (C - 1 - self._course_rank[cols])
+            starts = np.searchsorted(rows, np.arange(m))
+            has = np.zeros(m, dtype=bool)
+            has[rows] = True
+            top = np.maximum.reduceat(score, starts[has])
+            max_c[has] = top // C
+            best_c[has] = self._rank_course[C - 1 - top % C]
+        R = slot_ranks.max() + 2
+        jscore = np.where(ok, mk * R + (R - 1 - slot_ranks), -1)
+        best_j = jscore.argmax(1)
+        return best_c, max_c, best_j, mk[np.arange(m), best_j]
 
     def _contexts(self, h, hop, goal, elig, gain, jobs: dict) -> list[Context]:
         """:meth:`GapRetriever.context` of every row (the same values: the same sums, the same
@@ -711,12 +747,16 @@ class _Probs(dict):
 _REPR5: dict[int, str] = {}
 
 
-def _repr5(k: int) -> str:
-    """``repr(k / 1e5)``, cached (the probabilities written are rounded to 5 decimals)."""
-    out = _REPR5.get(k)
-    if out is None:
-        out = _REPR5[k] = repr(k / 100000.0)
-    return out
+def _repr5_table(ks: np.ndarray) -> dict[int, str]:
+    """``{k: repr(k / 1e5)}`` for every k of ``ks`` (the probabilities written are rounded to 5
+    decimals), from a cache."""
+    new = set(np.unique(ks).tolist()).difference(_REPR5)
+    if len(_REPR5) > 1_000_000:
+        _REPR5.clear()
+        new = set(np.unique(ks).tolist())
+    for k in new:
+        _REPR5[k] = repr(k / 100000.0)
+    return _REPR5
 
 
 def _mix64_int(z: int) -> int:
@@ -743,6 +783,17 @@ def uniforms(seed: int, users: np.ndarray, step: int, purpose: int) -> np.ndarra
     z = np.asarray(users, dtype=np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(key)
     z = _mix64(_mix64(z) ^ np.uint64(_mix64_int(key + 1)))
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _oracle_rows(visible, traits, pick: np.ndarray, choice: np.ndarray) -> list[tuple]:
+    """:func:`oracle_values` of every row, from the argmaxes of its recorded probabilities."""
+    cols = []
+    for best_c, max_c, best_j, max_j in (visible, traits):
+        job_hit = (best_j == choice).astype(float)
+        cols.append([(best_c == pick).astype(float), max_c / 100000.0, job_hit, max_j / 100000.0, job_hit])
+    moves = (choice > 0).tolist()
+    flat = np.stack([c for group in cols for c in group], axis=1).tolist()
+    return [(m, row if m else row[:4] + row[5:9], False) for m, row in zip(moves, flat)]
 
 
 def _draw(p: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -1018,6 +1069,13 @@ class RowWriter:
 
 
 def oracle_values(ev: Event) -> tuple[bool, list[float], bool]:
+    """What the oracle ceiling adds for one row (:func:`oracle_values_of_probs`; the generator's
+    own when it made them)."""
+    own = getattr(ev, "oracle", None)  # events of other generators have none
+    return own if own is not None else oracle_values_of_probs(ev)
+
+
+def oracle_values_of_probs(ev: Event) -> tuple[bool, list[float], bool]:
     """What the oracle ceiling adds for one row, in its order: for ``probs_visible`` then
     ``probs``: next-course hit and expected accuracy, next-job hit and expected accuracy, and
     (moves only) next-job hit. Also whether a job expectation was a numpy float (the original

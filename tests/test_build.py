@@ -362,3 +362,18 @@ def test_shards_merge_into_the_single_build_byte_for_byte(tiny_catalog_dir, tmp_
     assert "another config" in capsys.readouterr().err
     assert main(["data", "build", *common, "--shard", "3/3", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "bad").exists() and not (tmp_path / "x").exists()
+
+
+def test_generator_oracle_values_are_those_of_the_recorded_probabilities(tiny_catalog_dir):
+    """The build adds the oracle values the generator computed with the numbers; they must be
+    what :func:`oracle_values_of_probs` reads off each row's recorded probabilities."""
+    from data_prep.synthesis import oracle_values_of_probs
+
+    for catalog in (None, tiny_catalog_dir):
+        cfg, cat, prog = _setup(catalog, seed=21, no_goal_share=0.1, job_only_share=0.1)
+        events = [ev for evs in Synthesiser(cat, prog, cfg.synthesis).batch(np.arange(120)) for ev in evs]
+        moves = 0
+        for ev in events:
+            assert ev.oracle is not None and ev.oracle == oracle_values_of_probs(ev)
+            moves += ev.oracle[0]
+        assert 0 < moves < len(events)
