@@ -267,6 +267,7 @@ class Synthesiser:
         self.n_goals = np.array([len(g) for g in goals], dtype=np.intp)
         self._hops: dict[int, int] = {}
         self._slot_cache: dict[tuple, list[str]] = {}
+        self._rank_cache: dict[tuple, list[int]] = {}  # keyed by the id of a cached names list
         self._job_key = {j: json.dumps(j, ensure_ascii=False) + ": " for j in [STAY, *self.job_list]}
         self._id_rank = {j: k for k, j in enumerate(sorted([STAY, *self.job_list]))}
 
@@ -500,6 +501,14 @@ class Synthesiser:
 
         return p_type, p_vis, column
 
+    def _slot_ranks(self, names: list[str], width: int) -> list[int]:
+        """The rank of each slot's id among all ids (the oracle's ties: the smallest id), padded."""
+        key = (id(names), width)
+        out = self._rank_cache.get(key)
+        if out is None:
+            out = self._rank_cache[key] = [self._id_rank[x] for x in names] + [0] * (width - len(names))
+        return out
+
     def _slot_names(self, row: tuple) -> list[str]:
         names = self._slot_cache.get(row)
         if names is None:
@@ -637,9 +646,8 @@ class Synthesiser:
         cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
         ok = ok_arr.tolist()
         mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
-        slot_ranks = np.array(
-            [[self._id_rank[x] for x in sn] + [0] * (len(ok[0]) - len(sn)) for sn in slot_names]
-        )
+        width = ok_arr.shape[1]
+        slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
         get_name, get_key, get_text = names.__getitem__, keys.__getitem__, text.__getitem__
         out = []
         for k in range(p.shape[0]):
@@ -744,18 +752,16 @@ class _Probs(dict):
     __slots__ = ("json",)
 
 
-_REPR5: dict[int, str] = {}
+_REPR5: list[str] = []
 
 
-def _repr5_table(ks: np.ndarray) -> dict[int, str]:
-    """``{k: repr(k / 1e5)}`` for every k of ``ks`` (the probabilities written are rounded to 5
-    decimals), from a cache."""
-    new = set(np.unique(ks).tolist()).difference(_REPR5)
-    if len(_REPR5) > 1_000_000:
-        _REPR5.clear()
-        new = set(np.unique(ks).tolist())
-    for k in new:
-        _REPR5[k] = repr(k / 100000.0)
+def _repr5_table(ks: np.ndarray) -> list[str] | dict[int, str]:
+    """``repr(k / 1e5)`` indexed by k for every k of ``ks`` (the probabilities written are rounded
+    to 5 decimals): a table of 0..100000, made once."""
+    if not _REPR5:
+        _REPR5.extend(repr(k / 100000.0) for k in range(100001))
+    if ks.size and (ks.min() < 0 or ks.max() > 100000):  # not a probability: a table of its own
+        return {k: repr(k / 100000.0) for k in np.unique(ks).tolist()}
     return _REPR5
 
 
