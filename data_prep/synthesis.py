@@ -404,14 +404,13 @@ class Synthesiser:
             bounds = np.searchsorted(held_rows, np.arange(m + 1)).tolist()
             held_cols = held_cols.tolist()
             ab_list, dist_pos = abandoned.tolist(), (dist > 0).tolist()
+            taught = self.teach_pad[pick]  # what each course taken teaches and was not held
+            new_skills = np.where(h[np.arange(m)[:, None], taught], -1, taught).tolist()
+            new_skills = [[x for x in row if x >= 0] for row in new_skills]
             for k, (b, c, ch) in enumerate(zip(a.tolist(), pick.tolist(), choice.tolist())):
                 hb = held_cols[bounds[k] : bounds[k + 1]]
                 sn = slot_names[k]
-                if ab_list[k]:
-                    gained = []
-                else:
-                    have = set(hb)
-                    gained = [skill_names[s] for s in self._teach_lists[c] if s not in have]
+                gained = [] if ab_list[k] else list(map(skill_names.__getitem__, new_skills[k]))
                 jgc = {sn[j]: dist_r[k][j] for j in range(len(sn)) if j == 0 or dist_pos[k][j]}
                 events[b].append(
                     Event(
@@ -420,7 +419,7 @@ class Synthesiser:
                         goal=job_names[goal[b]],
                         job=job_names[job[b]],
                         history=list(history[b]),
-                        skills=[skill_names[s] for s in hb],
+                        skills=list(map(skill_names.__getitem__, hb)),
                         courses=list(courses[b]),
                         next_course=names[c],
                         skills_gained=gained,
@@ -714,24 +713,30 @@ class Synthesiser:
         add = np.take_along_axis(add, order, axis=1)
         cov = np.where(add > 0, (cov_sum[:, None] + add) / total[:, None], cov0[:, None])
         ready_sel = ((_round9(cov) >= thr) | (_round9(cov0) >= thr)[:, None]).tolist()
-        near_sel = ((np.abs(cov - thr) < _NEAR) | (np.abs(cov0 - thr) < _NEAR)[:, None]).tolist()
-        out, names = [], self.course_list
-        for k in range(hop.size):
-            nb = int(n_best[k])
-            ids = order[k][finite[k]][: nb + cc.options].tolist()
-            ready = []
-            for i, c in enumerate(ids):
-                rd = ready_sel[k][i]
-                if near_sel[k][i]:  # at the threshold: the exact sum
-                    rd = round(self._cover_after(h[k], int(jobs["hop_job"][k]), c), 9) >= thr
-                if rd:
-                    ready.append(c)
+        near = (np.abs(cov - thr) < _NEAR) | (np.abs(cov0 - thr) < _NEAR)[:, None]
+        near_rows, near_sel = set(np.flatnonzero(near.any(1)).tolist()), near.tolist()
+        out, get = [], self.course_list.__getitem__
+        # the finite scores come first in ``order``: the ids are a prefix of each row
+        take = np.minimum(finite.sum(1), n_best + cc.options).tolist()
+        n_best, order, hops = n_best.tolist(), order.tolist(), hop.tolist()
+        for k in range(len(hops)):
+            nb, ids = n_best[k], order[k][: take[k]]
+            if k in near_rows:
+                ready = []
+                for i, c in enumerate(ids):
+                    rd = ready_sel[k][i]
+                    if near_sel[k][i]:  # at the threshold: the exact sum
+                        rd = round(self._cover_after(h[k], int(jobs["hop_job"][k]), c), 9) >= thr
+                    if rd:
+                        ready.append(c)
+            else:
+                ready = [c for c, rd in zip(ids, ready_sel[k]) if rd]
             out.append(
                 Context(
-                    self.job_list[hop[k]],
-                    [names[c] for c in ids[:nb]],
-                    [names[c] for c in ids[nb:]],
-                    [names[c] for c in ready],
+                    self.job_list[hops[k]],
+                    list(map(get, ids[:nb])),
+                    list(map(get, ids[nb:])),
+                    list(map(get, ready)),
                 )
             )
         return out
