@@ -201,8 +201,9 @@ def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: 
     lines: dict[str, list[str]] = {s: [] for s in SPLITS}
     oracle: dict[str, list] = {s: [] for s in SPLITS}
     users = {s: 0 for s in SPLITS}
-    for lo in range(start, stop, cfg.batch_users):
-        ids = np.arange(lo, min(stop, lo + cfg.batch_users))
+    size = min(cfg.batch_users, synth.batch_limit())  # large catalogs: smaller batches, same users
+    for lo in range(start, stop, size):
+        ids = np.arange(lo, min(stop, lo + size))
         for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
             users[split] += bool(events)
             lines[split].extend(map(writer.line, events))

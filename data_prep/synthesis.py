@@ -288,12 +288,20 @@ class Synthesiser:
             out[k] = hop
         return out[inv.reshape(-1)]
 
+    def batch_limit(self, budget_mb: float = 64.0) -> int:
+        """Users per batch for which the largest per-step arrays stay within about ``budget_mb``
+        (a batch's arrays grow with users x (skills + courses x skills per course)); a batch of
+        any size gives the same users."""
+        per_user = 8 * (self.n_skills + self.taught_skills.size + self.req_courses.size + self.teach_pad.size)
+        return max(8, int(budget_mb * 2**20 // max(per_user, 1)))
+
     # -- users -------------------------------------------------------------------------------
     def users(self, start: int = 0, stop: int | None = None) -> Iterator[list[Event]]:
         """Trajectories of users ``start..stop``; user i depends only on (seed, i)."""
         stop = self.cfg.users if stop is None else stop
-        for lo in range(start, stop, BATCH_USERS):
-            yield from self.batch(np.arange(lo, min(stop, lo + BATCH_USERS)))
+        size = min(BATCH_USERS, self.batch_limit())
+        for lo in range(start, stop, size):
+            yield from self.batch(np.arange(lo, min(stop, lo + size)))
 
     def user(self, i: int) -> list[Event]:
         """The trajectory of user ``i`` (depends only on the seed and ``i``)."""
