@@ -8,6 +8,7 @@ place at the end, so an interrupted build never leaves a half dataset.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -202,12 +203,18 @@ def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: 
     oracle: dict[str, list] = {s: [] for s in SPLITS}
     users = {s: 0 for s in SPLITS}
     size = min(cfg.batch_users, synth.batch_limit())  # large catalogs: smaller batches, same users
-    for lo in range(start, stop, size):
-        ids = np.arange(lo, min(stop, lo + size))
-        for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
-            users[split] += bool(events)
-            lines[split].extend(map(writer.line, events))
-            oracle[split].extend(map(oracle_values, events))
+    gc_was_on = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: the collector would only scan them, often
+    try:
+        for lo in range(start, stop, size):
+            ids = np.arange(lo, min(stop, lo + size))
+            for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
+                users[split] += bool(events)
+                lines[split].extend(map(writer.line, events))
+                oracle[split].extend(map(oracle_values, events))
+    finally:
+        if gc_was_on:
+            gc.enable()
     return {
         "users": users,
         "text": {s: "".join(v).encode("utf-8") for s, v in lines.items()},  # encoded here, in the worker

@@ -655,13 +655,14 @@ class Synthesiser:
         mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
         width = ok_arr.shape[1]
         slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
-        get_name, get_key, get_text = names.__getitem__, keys.__getitem__, text.__getitem__
+        # every (row, course) pair of the batch at once, then a slice per row
+        pair_names = list(map(names.__getitem__, cols))
+        pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
         out = []
         for k in range(p.shape[0]):
             lo, hi = bounds[k], bounds[k + 1]
-            cs, vs = cols[lo:hi], ks[lo:hi]
-            course = dict(zip(map(get_name, cs), vals[lo:hi]))
-            course_js = ", ".join(map(str.__add__, map(get_key, cs), map(get_text, vs)))
+            course = dict(zip(pair_names[lo:hi], vals[lo:hi]))
+            course_js = ", ".join(pair_js[lo:hi])
             sn = slot_names[k]
             job, job_js = {}, []
             for j, good in enumerate(ok[k]):
