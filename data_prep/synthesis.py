@@ -11,6 +11,9 @@ first-order Markov chain. Because the generator knows the exact probability of e
 records them; the dataset build turns them into the oracle ceiling. The hidden type is a few
 discrete values, so the posterior over types given the visible history is exact and the build can
 state the Bayes-optimal accuracy given the text as well as the (higher) one with the type known.
+
+Users are generated in batches of arrays, with counter-based random numbers, so a user depends
+only on the config, the seed and its index (docs/data_build.md).
 """
 
 from __future__ import annotations

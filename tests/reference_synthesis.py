@@ -1,4 +1,8 @@
-"""Synthetic users and their trajectories (seed steps 3 and 7), with the generator's probabilities.
+"""The per-user generator the build used before issue 26 (data_prep/synthesis.py at that time,
+unchanged), kept as the reference the batched generator is compared with: the same distribution
+(tests/test_build.py, tests/distribution.py), not the same bytes.
+
+Synthetic users and their trajectories (seed steps 3 and 7), with the generator's probabilities.
 
 No one has real learner histories, so careerpath simulates them from the progression logic. Each
 user has a starting job and skills, a goal (a job reachable in a few moves) and a hidden
