@@ -50,6 +50,7 @@ STAGES: list[tuple[str, list[str]]] = [
             "data apply-tags",
             "data cluster",
             "data build",
+            "data merge",
             "data export",
         ],
     ),
@@ -108,6 +109,11 @@ def _data_build(args: argparse.Namespace) -> int:
         code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
         if code:
             return code
+    shard = _parse_shard(args.shard) if args.shard else None
+    if shard and (args.save_to_disk or args.push_to_hub):
+        raise ValueError(
+            "--shard writes one part of a dataset: save or push the merged one (`careerpath data merge`)"
+        )
     if args.push_to_hub:  # checked before the build, not after minutes of work
         from careerpath.hub import HUB_ID
 
@@ -117,7 +123,20 @@ def _data_build(args: argparse.Namespace) -> int:
         from careerpath.splits import check_save_target
 
         check_save_target(args.save_to_disk)
-    stats = build_dataset(cfg, args.out, progress=not (args.quiet or args.json) and show_progress())
+    stats = build_dataset(
+        cfg, args.out, progress=not (args.quiet or args.json) and show_progress(), shard=shard
+    )
+    if shard:
+        ex = stats["examples"]
+        if args.json:
+            print_json({"out": str(args.out), "shard": list(shard), **stats})
+        else:
+            print(
+                f"wrote shard {shard[0]}/{shard[1]} to {args.out}: {stats['users']} users, examples "
+                f"train/validation/test = {ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s; "
+                "join the shards with `careerpath data merge`"
+            )
+        return 0
     if args.save_to_disk:
         from careerpath.splits import save_to_disk
 
@@ -144,16 +163,48 @@ def _data_build(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"out": str(args.out), **stats})
         return 0
+    _print_built(args.out, stats)
+    return 0
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N), or a ValueError saying what is expected."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(
+            f"--shard: expected K/N (e.g. 0/4 for the first of 4 shards), got {text!r}"
+        ) from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard: expected K/N with 0 <= K < N, got {text!r}")
+    return k, n
+
+
+def _data_merge(args: argparse.Namespace) -> int:
+    from data_prep.build import merge_shards
+
+    for shard in args.shards:
+        require_path(
+            shard, "shard", "dir", hint="give the --out folders of `careerpath data build --shard K/N`"
+        )
+    stats = merge_shards(args.shards, args.out, progress=not (args.quiet or args.json) and show_progress())
+    if args.json:
+        print_json({"out": str(args.out), **stats})
+        return 0
+    _print_built(args.out, stats)
+    return 0
+
+
+def _print_built(out, stats: dict) -> None:
     ex, o = stats["examples"], stats["oracle_acc"]
     print(
-        f"wrote {args.out}: {stats['users']} users, examples train/validation/test = "
+        f"wrote {out}: {stats['users']} users, examples train/validation/test = "
         f"{ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s\n"
         f"catalog: {stats['catalog']['skills']} skills, {stats['catalog']['courses']} courses, "
         f"{stats['catalog']['jobs']} jobs in {stats['catalog']['families']} families\n"
         f"oracle ceiling on test (from the text): next course {o['next_course']}, next job {o['next_job']}, "
         f"next job on moves {o['next_job_moves']}"
     )
-    return 0
 
 
 def _check_data_keys(overrides: dict) -> None:
@@ -351,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
     )
+    build.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="only the K-th (0-based) of N contiguous ranges of users, as a shard folder for `data merge` "
+        "(docs/data_build.md)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.add_argument(
         "--save-to-disk",
@@ -366,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_json_flag(build)
     build.set_defaults(func=_data_build, overrides_allowed=True)
+
+    merge = _add(
+        data,
+        "merge",
+        "join the shard folders of a sharded build into the dataset a single build writes",
+        "data",
+    )
+    merge.add_argument("shards", nargs="+", help="the shard folders (every K of K/N once, any order)")
+    merge.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(merge)
+    merge.set_defaults(func=_data_merge)
 
     validate = _add(data, "validate", "check a catalog folder and report merges and unreachable jobs", "data")
     validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")

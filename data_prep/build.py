@@ -8,6 +8,7 @@ place at the end, so an interrupted build never leaves a half dataset.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -32,9 +33,11 @@ from data_prep.synthesis import (
     Synthesiser,
     argmax_key,
     oracle_values,
+    uniforms,
 )
 
 SPLITS = ("train", "validation", "test")
+SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
 
 
 @dataclass
@@ -58,6 +61,9 @@ class DataConfig:
     workers: int | None = None
     """Processes generating users (null: one per CPU core). The output is the same for any value
     (user i depends only on the seed and i); not written to stats.json."""
+    batch_users: int = 256
+    """Users generated together as one batch of arrays (more: faster, more memory). The output is
+    the same for any value; not written to stats.json."""
 
 
 def _section(raw: dict, name: str, cls, path) -> dict:
@@ -109,17 +115,20 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
         raise ValueError(f"{path}: synthesis.users must be at least 1")
     if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
         raise ValueError(f"{path}: workers must be a positive integer or null, got {cfg.workers!r}")
+    if (
+        not isinstance(cfg.batch_users, int)
+        or isinstance(cfg.batch_users, bool)
+        or not 1 <= cfg.batch_users <= 100_000
+    ):
+        raise ValueError(f"{path}: batch_users must be an integer in [1, 100000], got {cfg.batch_users!r}")
     return cfg
 
 
-def _split_of(user_index: int, seed: int, shares: dict[str, float]) -> str:
-    u = np.random.default_rng([seed, user_index, 7]).random()
-    edge = 0.0
-    for name in SPLITS:
-        edge += shares[name]
-        if u < edge:
-            return name
-    return SPLITS[-1]
+def _splits_of(users: np.ndarray, seed: int, shares: dict[str, float]) -> list[str]:
+    """The split of each user: a counter-based draw per user (see ``synthesis.uniforms``)."""
+    u = uniforms(seed, users, SPLIT_STEP, 0)
+    edges = np.cumsum([shares[name] for name in SPLITS])
+    return [SPLITS[k] for k in np.minimum(np.searchsorted(edges, u, side="right"), len(SPLITS) - 1).tolist()]
 
 
 class _Oracle:
@@ -157,15 +166,10 @@ class _Oracle:
         self.n += 1
         self.moves += is_move
         sums = self.sums
-        names = self.KEYS if is_move else self.KEYS[:4]
-        i = 0
-        for tag in ("visible", "traits_known"):
-            for name in names:
-                key = f"{tag}/{name}"
-                sums[key] = sums.get(key, 0.0) + values[i]
-                i += 1
-            if numpy_job:
-                self.numpy_keys.add(f"{tag}/next_job_expected")
+        for key, value in zip(_MOVE_KEYS if is_move else _STAY_KEYS, values):
+            sums[key] = sums.get(key, 0.0) + value
+        if numpy_job:
+            self.numpy_keys.update(("visible/next_job_expected", "traits_known/next_job_expected"))
 
     def result(self) -> dict:
         out: dict[str, dict[str, float]] = {}
@@ -178,9 +182,14 @@ class _Oracle:
         return out
 
 
+_MOVE_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS]
+_STAY_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS[:4]]
+
+
 def stats_config(cfg: DataConfig) -> dict:
-    """The config as stats.json records it: everything that decides the bytes (not ``workers``)."""
-    return _jsonable({k: v for k, v in asdict(cfg).items() if k != "workers"})
+    """The config as stats.json records it: everything that decides the bytes (not ``workers``
+    nor ``batch_users``)."""
+    return _jsonable({k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_users")})
 
 
 def default_workers() -> int:
@@ -191,25 +200,30 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-CHUNK_USERS = 64  # users per task given to a worker
+CHUNK_USERS = 256  # users per task given to a worker (a few tasks ahead of the writer at most)
 
 
 def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: int, stop: int) -> dict:
     """Users ``start..stop`` as JSONL text and oracle values per split, in user order."""
-    seed, shares = cfg.synthesis.seed, cfg.split
     lines: dict[str, list[str]] = {s: [] for s in SPLITS}
     oracle: dict[str, list] = {s: [] for s in SPLITS}
     users = {s: 0 for s in SPLITS}
-    for i in range(start, stop):
-        events = synth.user(i)
-        split = _split_of(i, seed, shares)
-        users[split] += bool(events)
-        for ev in events:
-            lines[split].append(writer.line(ev))
-            oracle[split].append(oracle_values(ev))
+    size = min(cfg.batch_users, synth.batch_limit())  # large catalogs: smaller batches, same users
+    gc_was_on = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: the collector would only scan them, often
+    try:
+        for lo in range(start, stop, size):
+            ids = np.arange(lo, min(stop, lo + size))
+            for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
+                users[split] += bool(events)
+                lines[split].extend(map(writer.line, events))
+                oracle[split].extend(map(oracle_values, events))
+    finally:
+        if gc_was_on:
+            gc.enable()
     return {
         "users": users,
-        "text": {s: "".join(v) for s, v in lines.items()},
+        "text": {s: "".join(v).encode("utf-8") for s, v in lines.items()},  # encoded here, in the worker
         "rows": {s: len(v) for s, v in lines.items()},
         "oracle": oracle,
         "count": stop - start,
@@ -228,11 +242,10 @@ def _worker_chunk(start: int, stop: int) -> dict:
     return _users_chunk(*_WORKER, start, stop)
 
 
-def _chunks(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, workers: int):
-    """The user chunks in order, made here or by ``workers`` processes (at most a few chunks
-    ahead of the writer, so memory stays flat)."""
-    n = cfg.synthesis.users
-    bounds = [(s, min(n, s + CHUNK_USERS)) for s in range(0, n, CHUNK_USERS)]
+def _chunks(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, workers: int, first: int, stop: int):
+    """The chunks of users ``first..stop`` in order, made here or by ``workers`` processes (at
+    most a few chunks ahead of the writer, so memory stays flat)."""
+    bounds = [(s, min(stop, s + CHUNK_USERS)) for s in range(first, stop, CHUNK_USERS)]
     if workers <= 1 or len(bounds) <= 1:
         for start, stop in bounds:
             yield _users_chunk(synth, writer, cfg, start, stop)
@@ -254,65 +267,177 @@ def _chunks(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, workers: int
             yield chunk
 
 
-def build_dataset(cfg: DataConfig, out: str | Path, progress: bool = True) -> dict:
-    """Build the dataset into ``out`` atomically and return its stats."""
+def shard_range(users: int, shard: int, of: int) -> tuple[int, int]:
+    """The users of shard ``shard`` (0-based) of ``of``: a contiguous range."""
+    if not (isinstance(of, int) and isinstance(shard, int) and of >= 1 and 0 <= shard < of):
+        raise ValueError(f"shard must be K/N with 0 <= K < N, got {shard}/{of}")
+    return users * shard // of, users * (shard + 1) // of
+
+
+def build_dataset(
+    cfg: DataConfig, out: str | Path, progress: bool = True, shard: tuple[int, int] | None = None
+) -> dict:
+    """Build the dataset into ``out`` atomically and return its stats.
+
+    ``shard=(K, N)``: only the K-th of N contiguous ranges of users, as a shard folder (rows and
+    their oracle values, no stats) that :func:`merge_shards` joins with the others into the
+    dataset a single build writes, byte for byte."""
     started = time.time()
     out = Path(out)
+    first, stop = shard_range(cfg.synthesis.users, *shard) if shard else (0, cfg.synthesis.users)
     catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
     prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
-    synth = Synthesiser(catalog, prog, cfg.synthesis)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the dataset gets normal permissions
+    synth = Synthesiser(catalog, prog, cfg.synthesis, cfg.context)
+    tmp = _temp_dir(out)
     try:
         counts = {s: 0 for s in SPLITS}
         users = {s: 0 for s in SPLITS}
         oracles = {s: _Oracle() for s in SPLITS}
-        handles = {s: open(tmp / f"{s}.jsonl", "w", encoding="utf-8") for s in SPLITS}
+        kept: dict[str, list] | None = {s: [] for s in SPLITS} if shard else None
+        handles = {s: open(tmp / f"{s}.jsonl", "wb") for s in SPLITS}
         try:
             workers = cfg.workers or default_workers()
             retriever = GapRetriever(catalog, prog, cfg.context) if cfg.context.enabled else None
-            chunks = _chunks(synth, RowWriter(catalog, retriever), cfg, workers)
-            bar = tqdm(
-                total=cfg.synthesis.users, desc="synthesising users", unit="user", disable=not progress
-            )
+            chunks = _chunks(synth, RowWriter(catalog, retriever), cfg, workers, first, stop)
+            bar = tqdm(total=stop - first, desc="synthesising users", unit="user", disable=not progress)
             for chunk in chunks:
                 for split in SPLITS:
                     users[split] += chunk["users"][split]
                     counts[split] += chunk["rows"][split]
                     handles[split].write(chunk["text"][split])
-                    for values in chunk["oracle"][split]:
-                        oracles[split].add_values(*values)
+                    if kept is not None:
+                        kept[split].extend(chunk["oracle"][split])
+                    else:
+                        for values in chunk["oracle"][split]:
+                            oracles[split].add_values(*values)
                 bar.update(chunk["count"])
             bar.close()
         finally:
             for h in handles.values():
                 h.close()
-        oracle = {s: oracles[s].result() for s in SPLITS}
-        test = oracle["test"].get("visible", {})
-        stats = {
-            "users": sum(users.values()),
-            "users_per_split": users,
-            "examples": counts,
-            "catalog": catalog.summary(),
-            "oracle_acc": {k: test.get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")},
-            "oracle_acc_traits_known": {
-                k: oracle["test"].get("traits_known", {}).get(k, 0.0)
-                for k in ("next_course", "next_job", "next_job_moves")
-            },
-            "oracle": oracle,
-            "config": stats_config(cfg),
-        }
-        catalog.save(tmp / "catalog")
-        (tmp / "cleaning_report.json").write_text(
-            json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
-        )
-        save_context_config(cfg.context, tmp, cfg.n_next_jobs, cfg.n_courses_per_job)
-        (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-        (tmp / "README.md").write_text(dataset_card(stats, cfg))
+        if kept is not None:
+            _save_shard(tmp, cfg, shard, (first, stop), users, counts, kept)
+            _replace_dir(tmp, out)
+            return {
+                "users": sum(users.values()),
+                "users_per_split": users,
+                "examples": counts,
+                "shard": list(shard),
+                "seconds": round(time.time() - started, 2),
+            }
+        stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stats["seconds"] = round(time.time() - started, 2)
+    return stats
+
+
+def _temp_dir(out: Path) -> Path:
+    """A temporary folder beside ``out`` with normal permissions."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the dataset gets normal permissions
+    return tmp
+
+
+def _finish(tmp: Path, cfg: DataConfig, catalog, prog, users: dict, counts: dict, oracles: dict) -> dict:
+    """Write stats.json, the dataset card, the catalog and the graph beside the rows in ``tmp``."""
+    oracle = {s: oracles[s].result() for s in SPLITS}
+    test = oracle["test"].get("visible", {})
+    stats = {
+        "users": sum(users.values()),
+        "users_per_split": users,
+        "examples": counts,
+        "catalog": catalog.summary(),
+        "oracle_acc": {k: test.get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")},
+        "oracle_acc_traits_known": {
+            k: oracle["test"].get("traits_known", {}).get(k, 0.0)
+            for k in ("next_course", "next_job", "next_job_moves")
+        },
+        "oracle": oracle,
+        "config": stats_config(cfg),
+    }
+    catalog.save(tmp / "catalog")
+    (tmp / "cleaning_report.json").write_text(
+        json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
+    )
+    save_context_config(cfg.context, tmp, cfg.n_next_jobs, cfg.n_courses_per_job)
+    (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
+    (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    (tmp / "README.md").write_text(dataset_card(stats, cfg))
+    return stats
+
+
+SHARD_FILE = "shard.json"
+
+
+def _save_shard(tmp: Path, cfg, shard, bounds, users, counts, kept: dict) -> None:
+    """A shard's oracle values (one row of 10 numbers per example, NaN-padded for stays) and
+    what the merge checks: which shard of how many, its users, and the config."""
+    arrays = {}
+    for split in SPLITS:
+        vals = np.full((len(kept[split]), 10), np.nan)
+        for i, (_, values, _) in enumerate(kept[split]):
+            vals[i, : len(values)] = values
+        arrays[f"{split}_values"] = vals
+        arrays[f"{split}_move"] = np.array([m for m, _, _ in kept[split]], dtype=bool)
+        arrays[f"{split}_numpy"] = np.array([n for _, _, n in kept[split]], dtype=bool)
+    with open(tmp / "oracle.npz", "wb") as f:
+        np.savez(f, **arrays)
+    info = {
+        "shard": shard[0],
+        "of": shard[1],
+        "first_user": bounds[0],
+        "stop_user": bounds[1],
+        "users_per_split": users,
+        "examples": counts,
+        "config": stats_config(cfg),
+    }
+    (tmp / SHARD_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = True) -> dict:
+    """Join the shard folders of one config (every K of K/N, once) into the dataset a single
+    build of that config writes (the same bytes), atomically into ``out``."""
+    started = time.time()
+    infos = []
+    for folder in map(Path, folders):
+        path = folder / SHARD_FILE
+        if not path.is_file():
+            raise ValueError(f"{folder}: not a shard folder (no {SHARD_FILE}); build shards with --shard K/N")
+        infos.append((json.loads(path.read_text()), folder))
+    infos.sort(key=lambda x: x[0]["shard"])
+    of = {i["of"] for i, _ in infos}
+    if len(of) != 1 or [i["shard"] for i, _ in infos] != list(range(next(iter(of)))):
+        have = ", ".join(f"{i['shard']}/{i['of']}" for i, _ in infos)
+        raise ValueError(f"need every shard K/N for K = 0..N-1 exactly once, got {have}")
+    config = infos[0][0]["config"]
+    for info, folder in infos:
+        if info["config"] != config:
+            raise ValueError(f"{folder}: built with another config than {infos[0][1]}; rebuild it")
+    cfg = load_data_config(None, config)
+    catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
+    prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    out = Path(out)
+    tmp = _temp_dir(out)
+    try:
+        users = {s: sum(i["users_per_split"][s] for i, _ in infos) for s in SPLITS}
+        counts = {s: sum(i["examples"][s] for i, _ in infos) for s in SPLITS}
+        oracles = {s: _Oracle() for s in SPLITS}
+        for split in SPLITS:
+            with open(tmp / f"{split}.jsonl", "wb") as dst:
+                for _, folder in tqdm(infos, desc=f"merging {split}", disable=not progress):
+                    with open(folder / f"{split}.jsonl", "rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    with np.load(folder / "oracle.npz") as z:
+                        vals, moves, numpy_job = z[f"{split}_values"], z[f"{split}_move"], z[f"{split}_numpy"]
+                    for row, is_move, nj in zip(vals.tolist(), moves.tolist(), numpy_job.tolist()):
+                        oracles[split].add_values(is_move, row[: 10 if is_move else 8], nj)
+        stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

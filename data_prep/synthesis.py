@@ -11,13 +11,15 @@ first-order Markov chain. Because the generator knows the exact probability of e
 records them; the dataset build turns them into the oracle ceiling. The hidden type is a few
 discrete values, so the posterior over types given the visible history is exact and the build can
 state the Bayes-optimal accuracy given the text as well as the (higher) one with the type known.
+
+Users are generated in batches of arrays, with counter-based random numbers, so a user depends
+only on the config, the seed and its index (docs/data_build.md).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,12 +27,12 @@ import numpy as np
 from scipy import sparse
 
 from data_prep.catalog import Catalog
-from data_prep.context import GapRetriever, add_context
+from data_prep.context import Context, ContextConfig, GapRetriever, add_context
 from data_prep.progression import Progression, coverage
 from data_prep.textformat import STAY, Profile, Step, _escape, check_value, serialise_input, serialise_target
 
 PROB_FLOOR = 1e-3
-DENSE_MAX_CELLS = 4_000_000  # courses x skills above which the course matrices are sparse  # course probabilities below this are summed into probs["course_other"]
+# course probabilities below this are summed into probs["course_other"]
 
 
 @dataclass(frozen=True)
@@ -124,70 +126,38 @@ class Event:
     # P(next job | the course taken and whether it taught anything): what the decoder has seen
     # when it writes next_job (the job does not depend on the hidden type)
     job_given_course: dict = field(default_factory=dict)
+    context: Context | None = None  # the catalog context of the input, when the generator made it
+    oracle: tuple | None = None  # oracle_values(self), when the generator made them
 
 
 class Synthesiser:
-    """Generates users one at a time (streaming, so memory stays flat at any size).
+    """Generates users in batches: the state of every user of a batch is a row of arrays (skills
+    held, courses taken, job, goal, type posterior) and each step is a few array operations for
+    the whole batch (course values, the course softmax per type, the next-job distribution after
+    every course, one draw per user).
 
-    The output is exactly that of the plain formulation (course x skill matrices multiplied at every
-    step, one job distribution per candidate course, probabilities summed course by course); what
-    is computed per step is only what can change:
+    Every random number is a counter-based hash of (seed, user, step, purpose) (:func:`uniforms`)
+    and every array operation is row by row, so user i's trajectory depends only on the seed and
+    i: not on the batch it is generated in, nor on the worker process.
 
-    * eligibility (prerequisites held, something left to learn) is kept per user as two counters
-      per course, updated by the few skills each step adds, instead of two matrix products a step;
-    * a skill's value depends only on the gaps to the next hop and to the goal, so it is computed
-      over the skills of those two jobs and the courses teaching them (tables cached per pair);
-    * a course's gain is the sum of the values of the skills it teaches. With one or two non-zero
-      terms, or three whose sum is the same in every order, every way of adding them (BLAS, sparse
-      product, plain loop) gives the same number, so it is added directly; otherwise the original
-      matrix product is made. Either way the result is the same bit for bit;
-    * the job distribution after a course only depends on which next jobs it makes reachable (a
-      coverage threshold), so distributions are built once per readiness pattern, and only the few
-      courses that can change the pattern are looked at;
-    * the numbers drawn from (course and job distributions) are computed in the original order of
-      operations; ``rng.choice(p=...)`` is done as numpy does it (cumulative sum, ``random()``,
-      search), with the cumulative sums of fixed distributions computed once;
-    * recorded numbers that are only written rounded to 5 decimals (the job marginal, the course
-      mass below PROB_FLOOR) are computed by a shorter sum with a bound on the difference to the
-      original sum; when the bound cannot exclude a different rounding (or threshold) the
-      original computation is made.
+    With ``context`` (the dataset build) each event also carries the catalog context of its input
+    (what :class:`GapRetriever` returns for it), computed for the whole batch from the same arrays.
     """
 
-    def __init__(self, catalog: Catalog, progression: Progression, cfg: SynthesisConfig):
+    def __init__(
+        self,
+        catalog: Catalog,
+        progression: Progression,
+        cfg: SynthesisConfig,
+        context: ContextConfig | None = None,
+    ):
         self.catalog, self.prog, self.cfg = catalog, progression, cfg
-        self.skill_order = {s: i for i, s in enumerate(catalog.skills)}
+        self.context_cfg = context if context is not None and context.enabled else None
         self.skill_list = list(catalog.skills)
         self.course_list = list(catalog.courses)
-        self.course_pos = {c: i for i, c in enumerate(self.course_list)}
-        shape = (len(self.course_list), len(self.skill_list))
-        # imported taxonomies (ESCO: ~13,000 courses x ~14,000 skills) use sparse matrices; small
-        # catalogs keep dense arrays (the same numbers either way)
-        self.sparse = shape[0] * shape[1] > DENSE_MAX_CELLS
-        pairs = {"teach": ([], []), "prereq": ([], [])}
-        for i, c in enumerate(catalog.courses.values()):
-            for name, ids in (("teach", c.skills), ("prereq", c.prerequisites)):
-                for sk in ids:
-                    pairs[name][0].append(i)
-                    pairs[name][1].append(self.skill_order[sk])
-        mats = {}
-        for name, (rows, cols) in pairs.items():
-            if self.sparse:
-                vals = np.ones(len(rows), dtype=np.float32)
-                mats[name] = sparse.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
-                mats[name].sum_duplicates()
-                mats[name].data[:] = 1.0
-            else:
-                mats[name] = np.zeros(shape, dtype=np.float32)
-                mats[name][rows, cols] = 1.0
-        self.teach_m, self.prereq_m = mats["teach"], mats["prereq"]
-        hours = np.array([c.hours for c in catalog.courses.values()])
-        levels = np.array([c.level for c in catalog.courses.values()])
-        self.type_pref = [
-            -t.long_course_penalty * np.maximum(hours - t.long_hours, 0.0) / 10.0
-            + t.level_bonus * (levels - 1)
-            for t in cfg.types
-        ]
-        self.start_jobs = [j for j in catalog.jobs if progression.reachable_from(j, cfg.max_goal_hops)]
+        self.job_list = list(catalog.jobs)
+        self.skill_order = {s: i for i, s in enumerate(self.skill_list)}
+        self.job_pos = {j: i for i, j in enumerate(self.job_list)}
         families = {j.family for j in catalog.jobs.values()}
         bad = {
             k: v
@@ -199,880 +169,698 @@ class Synthesiser:
                 f"synthesis.family_move_prob: families of this catalog ({', '.join(sorted(families))}) "
                 f"with probabilities in [0, 1], and a finite provider_bonus; got {bad or cfg.provider_bonus!r}"
             )
-        self._family_bonus = _family_provider_bonus(catalog, float(cfg.provider_bonus))
         self.priors = np.array([t.prior for t in cfg.types]) / sum(t.prior for t in cfg.types)
-        self._init_tables(pairs, shape)
+        self._type_cdf = np.cumsum(self.priors)
+        self._type_cdf /= self._type_cdf[-1]
+        self._course_tables()
+        self._job_tables()
 
-    def _init_tables(self, pairs, shape) -> None:
-        """Per-catalog tables, built once: which course teaches / requires which skill."""
-        n_c, n_s = shape
-        teach: list[set[int]] = [set() for _ in range(n_c)]
-        prereq: list[set[int]] = [set() for _ in range(n_c)]
-        for table, (rows, cols) in ((teach, pairs["teach"]), (prereq, pairs["prereq"])):
-            for r, c in zip(rows, cols):
-                table[r].add(c)
-        self._teach_sets = [sorted(t) for t in teach]
-        self._prereq_sets = [sorted(p) for p in prereq]
-        self._n_teach = [len(t) for t in teach]
-        self._n_prereq = [len(p) for p in prereq]
-        teach_of: list[list[int]] = [[] for _ in range(n_s)]
-        prereq_of: list[list[int]] = [[] for _ in range(n_s)]
-        for i, (t, p) in enumerate(zip(self._teach_sets, self._prereq_sets)):
-            for s in t:
-                teach_of[s].append(i)
-            for s in p:
-                prereq_of[s].append(i)
-        self._teach_of, self._prereq_of = teach_of, prereq_of
-        self._elig0 = np.array([not p and bool(t) for t, p in zip(teach, prereq)], dtype=bool)
-        self._pref = np.array(self.type_pref, dtype=np.float64).reshape(len(self.cfg.types), n_c)
-        self._course_skills = [c.skills for c in self.catalog.courses.values()]
-        self._hop_cache: dict[tuple[str, str], str | None] = {}
-        self._want_cache: dict[tuple[str, str], _WantInfo] = {}
-        self._move_cache: dict[tuple[str, str], _MoveInfo] = {}
-        self._start_cache: dict[str, tuple] = {}
-        self._cover_cache: dict[str, dict[int, float]] = {}
-        self._type_cdf = _cdf(self.priors, normalise=False)
-        preds: dict[str, list[str]] = {j: [] for j in self.catalog.jobs}
-        for a, moves in self.prog.next_jobs.items():
+    # -- tables, built once per catalog ------------------------------------------------------
+    def _course_tables(self) -> None:
+        cat, cfg, order = self.catalog, self.cfg, self.skill_order
+        S, courses = len(self.skill_list), list(cat.courses.values())
+        C = len(courses)
+        self.n_skills, self.n_courses = S, C
+        # what each course teaches / requires, in the catalog's order (the context sums in it),
+        # padded with S: a column that is always "held" and always worth 0
+        self.teach_pad = _pad([[order[s] for s in c.skills] for c in courses], S)
+        self.prereq_pad = _pad([[order[s] for s in c.prerequisites] for c in courses], S)
+        self._teach_lists = [[order[s] for s in c.skills] for c in courses]
+        rows = [i for i, c in enumerate(courses) for _ in c.skills]
+        cols = [order[s] for c in courses for s in c.skills]
+        teach = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(C, S + 1))
+        teach.sum_duplicates()
+        teach.data[:] = 1.0
+        self.teach_t = teach.T.tocsr()  # skills x courses
+        required_by: list[list[int]] = [[] for _ in range(S + 1)]
+        for i, c in enumerate(courses):
+            for s in dict.fromkeys(c.prerequisites):
+                required_by[order[s]].append(i)
+        # (course, skill) pairs grouped by skill, for the best course a prerequisite serves
+        req = [(s, c) for s in range(S) for c in required_by[s]]
+        self.req_skills = np.array(sorted({s for s, _ in req}), dtype=np.intp)
+        self.req_courses = np.array([c for _, c in req], dtype=np.intp)
+        self.req_starts = np.searchsorted([s for s, _ in req], self.req_skills).astype(np.intp)
+        # (course, skill) pairs grouped by course, for the best skill a course teaches
+        pairs = [(i, s) for i, t in enumerate(self._teach_lists) for s in t]
+        self.teaching = np.array(sorted({i for i, _ in pairs}), dtype=np.intp)
+        self.taught_skills = np.array([s for _, s in pairs], dtype=np.intp)
+        self.taught_starts = np.searchsorted([i for i, _ in pairs], self.teaching).astype(np.intp)
+        hours = np.array([c.hours for c in courses], dtype=np.float64)
+        levels = np.array([c.level for c in courses], dtype=np.float64)
+        self.pref = np.array(
+            [
+                -t.long_course_penalty * np.maximum(hours - t.long_hours, 0.0) / 10.0
+                + t.level_bonus * (levels - 1)
+                for t in cfg.types
+            ]
+        ).reshape(len(cfg.types), C)
+        bonus = _family_provider_bonus(cat, float(cfg.provider_bonus))
+        fams = sorted({j.family for j in cat.jobs.values()})
+        self.bonus = np.zeros((len(fams) + 1, C))
+        for k, fam in enumerate(fams):
+            if fam in bonus:
+                self.bonus[k] = bonus[fam]
+        self._has_bonus = bool(bonus)
+        self._course_key = [json.dumps(c, ensure_ascii=False) + ": " for c in self.course_list]
+        by_id = sorted(range(C), key=self.course_list.__getitem__)  # ties of the oracle: smallest id
+        self._course_rank = np.empty(C, dtype=np.int64)
+        self._course_rank[by_id] = np.arange(C)
+        self._rank_course = np.array(by_id, dtype=np.intp)
+        self.job_family_row = np.array([fams.index(j.family) for j in cat.jobs.values()], dtype=np.intp)
+
+    def _job_tables(self) -> None:
+        cat, cfg, prog, S = self.catalog, self.cfg, self.prog, self.n_skills
+        jobs = list(cat.jobs.values())
+        pos, order = self.job_pos, self.skill_order
+        # one extra job row (index J) with no skills, for padding
+        self.job_sk = _pad([[order[s] for s in j.skills] for j in jobs] + [[]], S)
+        self.job_w = np.zeros(self.job_sk.shape)
+        for k, j in enumerate(jobs):
+            self.job_w[k, : len(j.skills)] = [float(w) for w in j.skills.values()]
+        self.job_total = np.array([sum(j.skills.values()) for j in jobs] + [0.0], dtype=np.float64)
+        self.move_p = np.array(
+            [cfg.family_move_prob.get(j.family, cfg.move_prob) for j in jobs] + [0.0], dtype=np.float64
+        )
+        self.next_pad = _pad(
+            [[pos[b] for b, _ in prog.next_jobs.get(j, [])] for j in self.job_list] + [[]], -1
+        )
+        self.default_next = np.array(
+            [pos.get(prog.default_next(j) or "", -1) for j in self.job_list] + [-1], dtype=np.intp
+        )
+        preds: dict[str, list[str]] = {j: [] for j in cat.jobs}
+        for a, moves in prog.next_jobs.items():
             for b in dict.fromkeys(b for b, _ in moves):
                 preds.setdefault(b, []).append(a)
-        self._preds = preds
+        self.preds_pad = _pad([[pos[a] for a in preds[j]] for j in self.job_list], -1)
+        self.start_jobs = np.array(
+            [pos[j] for j in self.job_list if prog.reachable_from(j, cfg.max_goal_hops)], dtype=np.intp
+        )
+        goals, cdfs = [], []
+        for jp in self.start_jobs.tolist():
+            job = jobs[jp]
+            reach = sorted(prog.reachable_from(job.id, cfg.max_goal_hops))
+            w = np.array([1.0 + max(cat.jobs[g].level - job.level, 0) for g in reach])
+            cdf = np.cumsum(w / w.sum())
+            cdf /= cdf[-1]
+            goals.append([pos[g] for g in reach])
+            cdfs.append(cdf.tolist())
+        self.goal_pad = _pad(goals, -1)
+        self.goal_cdf = _pad(cdfs, 2.0, dtype=np.float64)
+        self.n_goals = np.array([len(g) for g in goals], dtype=np.intp)
+        self._hops: dict[int, int] = {}
+        self._slot_cache: dict[tuple, list[str]] = {}
+        self._rank_cache: dict[tuple, list[int]] = {}  # keyed by the id of a cached names list
+        self._job_key = {j: json.dumps(j, ensure_ascii=False) + ": " for j in [STAY, *self.job_list]}
+        self._id_rank = {j: k for k, j in enumerate(sorted([STAY, *self.job_list]))}
+
+    def hops(self, job: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The next job on the way from ``job`` to ``goal`` (positions; -1: none)."""
+        J = len(self.job_list) + 1
+        keys = job.astype(np.int64) * J + goal
+        uniq, inv = np.unique(keys, return_inverse=True)
+        out = np.empty(uniq.size, dtype=np.intp)
+        for k, key in enumerate(uniq.tolist()):
+            hop = self._hops.get(key)
+            if hop is None:
+                a, b = divmod(key, J)
+                found = (
+                    None if b < 0 or b >= J - 1 else self.prog.next_hop(self.job_list[a], self.job_list[b])
+                )
+                hop = self._hops[key] = self.job_pos[found] if found is not None else -1
+            out[k] = hop
+        return out[inv.reshape(-1)]
+
+    def batch_limit(self, budget_mb: float = 64.0) -> int:
+        """Users per batch for which the largest per-step arrays stay within about ``budget_mb``
+        (a batch's arrays grow with users x (skills + courses x skills per course)); a batch of
+        any size gives the same users."""
+        per_user = 8 * (self.n_skills + self.taught_skills.size + self.req_courses.size + self.teach_pad.size)
+        return max(8, int(budget_mb * 2**20 // max(per_user, 1)))
 
     # -- users -------------------------------------------------------------------------------
     def users(self, start: int = 0, stop: int | None = None) -> Iterator[list[Event]]:
         """Trajectories of users ``start..stop``; user i depends only on (seed, i)."""
         stop = self.cfg.users if stop is None else stop
-        for i in range(start, stop):
-            yield self.user(i)
+        size = min(BATCH_USERS, self.batch_limit())
+        for lo in range(start, stop, size):
+            yield from self.batch(np.arange(lo, min(stop, lo + size)))
 
     def user(self, i: int) -> list[Event]:
         """The trajectory of user ``i`` (depends only on the seed and ``i``)."""
-        return self.trajectory(f"u{i:07d}", np.random.default_rng([self.cfg.seed, i]))
+        return self.batch(np.array([i]))[0]
 
-    def _start_state(self, rng: np.random.Generator):
-        cat, cfg = self.catalog, self.cfg
-        job = self.start_jobs[rng.integers(len(self.start_jobs))]
-        kind = "full"
-        if cfg.job_only_share or cfg.no_goal_share:  # no draw when off: default builds stay as they were
-            u = rng.random()
-            kind = (
-                "job_only"
-                if u < cfg.job_only_share
-                else "no_goal"
-                if u < cfg.job_only_share + cfg.no_goal_share
-                else kind
+    def batch(self, ids: np.ndarray) -> list[list[Event]]:
+        """The trajectories of the users ``ids``, generated together."""
+        ids = np.asarray(ids, dtype=np.int64)
+        st = self._start(ids)
+        return self._run(ids, st)
+
+    def _start(self, ids: np.ndarray) -> dict:
+        """Starting job, goal, history, skills and hidden type of every user (array rows)."""
+        cfg, seed, n = self.cfg, self.cfg.seed, ids.size
+        rows = np.arange(n)
+
+        def u(purpose: int, step: int = START) -> np.ndarray:
+            return uniforms(seed, ids, step, purpose)
+
+        n_start = self.start_jobs.size
+        if n_start == 0:
+            raise ValueError(
+                "the catalog has no job from which another job can be reached; nothing to simulate"
             )
-        if kind == "job_only":
-            utype = bisect_right(self._type_cdf, rng.random())
-            return job, self.prog.default_next(job), [job], set(cat.jobs[job].skills), utype, False
-        start = self._start_cache.get(job)
-        if start is None:
-            reach = self.prog.reachable_from(job, cfg.max_goal_hops)
-            goals = sorted(reach)
-            weights = np.array([1.0 + max(cat.jobs[g].level - cat.jobs[job].level, 0) for g in goals])
-            start = self._start_cache[job] = (goals, _cdf(weights / weights.sum(), normalise=False))
-        goals, goal_cdf = start
-        goal = goals[bisect_right(goal_cdf, rng.random())]
-        if kind == "no_goal":  # the draw above is kept, so the rest of the user is drawn alike
-            goal = self.prog.default_next(job)
-        history = [job]
-        # rng.random(k) gives the same k numbers as k calls of rng.random()
-        own = list(cat.jobs[job].skills)
-        skills = {s for s, u in zip(own, rng.random(len(own)).tolist()) if u < cfg.start_skill_prob}
-        preds = [a for a in self._preds.get(job, ()) if a != goal]
-        if preds and rng.random() < cfg.previous_job_prob:
-            prev = preds[rng.integers(len(preds))]
-            history.insert(0, prev)
-            theirs = list(cat.jobs[prev].skills)
-            skills |= {s for s, u in zip(theirs, rng.random(len(theirs)).tolist()) if u < 0.6}
-        utype = bisect_right(self._type_cdf, rng.random())
-        return job, goal, history, skills, utype, kind == "full"
+        si = np.minimum((u(0) * n_start).astype(np.intp), n_start - 1)
+        job = self.start_jobs[si]
+        kind = np.zeros(n, dtype=np.int8)  # 0: full, 1: no goal, 2: job only
+        if cfg.job_only_share or cfg.no_goal_share:
+            uk = u(1)
+            kind[uk < cfg.job_only_share + cfg.no_goal_share] = 1
+            kind[uk < cfg.job_only_share] = 2
+        gi = np.minimum((self.goal_cdf[si] <= u(2)[:, None]).sum(1), self.n_goals[si] - 1)
+        goal = self.goal_pad[si, gi]
+        goal = np.where(kind > 0, self.default_next[job], goal)
+        S = self.n_skills
+        held = np.zeros((n, S + 1), dtype=bool)
+        held[:, S] = True
+        own = self.job_sk[job]
+        draws = np.stack([u(k, START_OWN) for k in range(own.shape[1])], axis=1)
+        keep = (own < S) & ((draws < cfg.start_skill_prob) | (kind == 2)[:, None])
+        held[np.nonzero(keep)[0], own[keep]] = True
+        preds = self.preds_pad[job]
+        ok = (preds >= 0) & (preds != goal[:, None])
+        count = ok.sum(1)
+        has_prev = (count > 0) & (u(3) < cfg.previous_job_prob) & (kind != 2)
+        k = np.minimum((u(4) * count).astype(np.intp), np.maximum(count - 1, 0))
+        prev = preds[rows, np.argmax(np.cumsum(ok, axis=1) > k[:, None], axis=1)]
+        prev = np.where(has_prev, prev, len(self.job_list))  # the padding job: no skills
+        theirs = self.job_sk[prev]
+        draws = np.stack([u(k, START_PREV) for k in range(theirs.shape[1])], axis=1)
+        keep = (theirs < S) & (draws < 0.6)
+        held[np.nonzero(keep)[0], theirs[keep]] = True
+        utype = np.minimum((self._type_cdf[None, :] <= u(5)[:, None]).sum(1), len(cfg.types) - 1)
+        history = [
+            [self.job_list[p], self.job_list[j]] if h else [self.job_list[j]]
+            for p, j, h in zip(prev.tolist(), job.tolist(), has_prev.tolist())
+        ]
+        return {"job": job, "goal": goal, "kind": kind, "held": held, "utype": utype, "history": history}
 
-    def trajectory(self, user_id: str, rng: np.random.Generator) -> list[Event]:
-        cfg = self.cfg
-        job, goal, history, skills, utype, stated = self._start_state(rng)
-        start_job, courses, events = job, [], []
-        posterior = self.priors.copy()
-        state = _UserState(self, skills)
-        state.bonus = self._family_bonus.get(self.catalog.jobs[start_job].family)
-        type_name = cfg.types[utype].name
+    def _run(self, ids: np.ndarray, st: dict) -> list[list[Event]]:
+        cfg, n, C = self.cfg, ids.size, self.n_courses
+        job, goal, held, utype = st["job"].copy(), st["goal"].copy(), st["held"], st["utype"]
+        stated = st["kind"] == 0
+        start_job = job.copy()
+        taken = np.zeros((n, C), dtype=bool)
+        post = np.tile(self.priors, (n, 1))
+        fam_row = self.job_family_row[start_job]
+        history, courses = st["history"], [[] for _ in range(n)]
+        events: list[list[Event]] = [[] for _ in range(n)]
+        alive = np.ones(n, dtype=bool)
+        names, skill_names, job_names = self.course_list, self.skill_list, self.job_list
+        ab = cfg.abandon_prob
         for step in range(cfg.max_steps):
-            if job == goal:
+            a = np.flatnonzero(alive & (job != goal) & (goal >= 0))
+            hop = self.hops(job[a], goal[a])
+            a, hop = a[hop >= 0], hop[hop >= 0]
+            h, tk = held[a], taken[a]
+            elig = ~tk & h[:, self.prereq_pad].all(2) & ~h[:, self.teach_pad].all(2)
+            n_el = elig.sum(1)
+            keep = n_el > 0
+            alive[:] = False
+            if not keep.all():
+                a, hop, h, tk, elig, n_el = a[keep], hop[keep], h[keep], tk[keep], elig[keep], n_el[keep]
+            if a.size == 0:
                 break
-            hop = self._next_hop(job, goal)
-            if hop is None:
-                break
-            idx = np.flatnonzero(state.elig)
-            if idx.size == 0:
-                break
-            dists = self._course_dists(state, hop, goal, idx)
-            pick = dists.pick(utype, rng.random())
-            course_i = int(idx[pick])
-            course = self.course_list[course_i]
-            abandoned = rng.random() < cfg.abandon_prob
-            gained = [] if abandoned else [s for s in self._course_skills[course_i] if s not in skills]
-            move = self._move_info(job, hop)
-            base, changing = self._changing(move, skills, state)
-            dist = base if abandoned else changing.get(course_i, base)
-            next_job = dist.choices[bisect_right(dist.cdf, rng.random())]
-            jobs = _StepJobs(move, state, idx, base, changing)
-            probs = self._recorded(dists, dists.row(utype), jobs)
-            probs_visible = self._recorded(dists, dists.visible(posterior), jobs, visible=True)
-            events.append(
-                Event(
-                    user_id=user_id,
-                    step=step,
-                    goal=goal,
-                    job=job,
-                    history=list(history),
-                    skills=sorted(skills, key=self.skill_order.__getitem__),
-                    courses=list(courses),
-                    next_course=course,
-                    skills_gained=gained,
-                    next_job=next_job,
-                    probs=probs,
-                    probs_visible=probs_visible,
-                    user_type=type_name,
-                    start_job=start_job,
-                    goal_stated=stated,
-                    job_given_course={k: round(float(v), 6) for k, v in dist.items()},
+            alive[a] = True
+            m = a.size
+            g = goal[a]
+            gain = self._gains(h, hop, g, cfg.hop_weight, cfg.goal_weight, 0.5)
+            p_type, p_vis, col = self._course_probs(elig, n_el, gain, a, fam_row, utype, post, ids, step)
+            pick = _draw(p_type, uniforms(cfg.seed, ids[a], step, 0))
+            col = col(pick)
+            abandoned = uniforms(cfg.seed, ids[a], step, 1) < ab
+            # next-job distributions: now, after the course taken, and averaged over the course
+            jobs = self._job_dists(job[a], hop, h)
+            slots, dist_now = jobs["slots"], jobs["now"]
+            dist = np.where(abandoned[:, None], dist_now, jobs["after"](pick))
+            choice = _draw(dist, uniforms(cfg.seed, ids[a], step, 2))
+            marg_type = (1 - ab) * jobs["mean"](p_type) + ab * dist_now
+            marg_vis = (1 - ab) * jobs["mean"](p_vis) + ab * dist_now
+            ctx = self._contexts(h, hop, g, elig, gain, jobs) if self.context_cfg else None
+            slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
+            rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names)
+            rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names)
+            oracle = _oracle_rows(arg_v, arg_t, pick, choice)
+            dist_r = np.round(dist, 6).tolist()
+            held_rows, held_cols = np.nonzero(h[:, :-1])
+            bounds = np.searchsorted(held_rows, np.arange(m + 1)).tolist()
+            held_cols = held_cols.tolist()
+            ab_list, dist_pos = abandoned.tolist(), (dist > 0).tolist()
+            taught = self.teach_pad[pick]  # what each course taken teaches and was not held
+            new_skills = np.where(h[np.arange(m)[:, None], taught], -1, taught).tolist()
+            new_skills = [[x for x in row if x >= 0] for row in new_skills]
+            for k, (b, c, ch) in enumerate(zip(a.tolist(), pick.tolist(), choice.tolist())):
+                hb = held_cols[bounds[k] : bounds[k + 1]]
+                sn = slot_names[k]
+                gained = [] if ab_list[k] else list(map(skill_names.__getitem__, new_skills[k]))
+                jgc = {sn[j]: dist_r[k][j] for j in range(len(sn)) if j == 0 or dist_pos[k][j]}
+                events[b].append(
+                    Event(
+                        user_id=f"u{int(ids[b]):07d}",
+                        step=step,
+                        goal=job_names[goal[b]],
+                        job=job_names[job[b]],
+                        history=list(history[b]),
+                        skills=list(map(skill_names.__getitem__, hb)),
+                        courses=list(courses[b]),
+                        next_course=names[c],
+                        skills_gained=gained,
+                        next_job=sn[ch],
+                        probs=rec_t[k],
+                        probs_visible=rec_v[k],
+                        user_type=cfg.types[utype[b]].name,
+                        start_job=job_names[start_job[b]],
+                        goal_stated=bool(stated[b]),
+                        job_given_course=jgc,
+                        context=ctx[k] if ctx is not None else None,
+                        oracle=oracle[k],
+                    )
                 )
-            )
-            # Bayes update of the type posterior from the observed course choice.
-            posterior = posterior * dists.column(pick)
-            posterior /= posterior.sum()
-            if not abandoned:
-                courses.append(course)
-                state.take(course_i)
-                if gained:
-                    skills = skills | set(gained)
-                    state.add(gained)
-            if next_job != STAY:
-                job = next_job
-                history.append(job)
-                if not stated:  # no goal: head where the new job most often leads
-                    goal = self.prog.default_next(job) or job
+                if not ab_list[k]:
+                    courses[b].append(names[c])
+                if ch:
+                    new = int(slots[k, ch - 1])
+                    job[b] = new
+                    history[b].append(job_names[new])
+                    if not stated[b]:  # no goal: head where the new job most often leads
+                        nxt = self.default_next[new]
+                        goal[b] = nxt if nxt >= 0 else new
+            # the Bayes update of the type posterior from the observed course choice
+            upd = post[a] * col
+            post[a] = upd / upd.sum(1, keepdims=True)
+            learn = a[~abandoned]
+            taken[learn, pick[~abandoned]] = True
+            rows = np.repeat(learn, self.teach_pad.shape[1])
+            held[rows, self.teach_pad[pick[~abandoned]].ravel()] = True
         return events
 
-    # -- the generator's probabilities ------------------------------------------------------
-    def _next_hop(self, job: str, goal: str) -> str | None:
-        key = (job, goal)
-        hop = self._hop_cache.get(key, _MISSING)
-        if hop is _MISSING:
-            if len(self._hop_cache) > _CACHE_MAX:
-                self._hop_cache.clear()
-            hop = self._hop_cache[key] = self.prog.next_hop(job, goal)
-        return hop
-
-    def _want_info(self, hop: str, goal: str) -> _WantInfo:
-        info = self._want_cache.get((hop, goal))
-        if info is None:
-            if len(self._want_cache) > _CACHE_MAX // 10:
-                self._want_cache.clear()
-            info = self._want_cache[(hop, goal)] = _WantInfo(self, hop, goal)
-        return info
-
-    def _move_info(self, job: str, hop: str) -> _MoveInfo:
-        info = self._move_cache.get((job, hop))
-        if info is None:
-            if len(self._move_cache) > _CACHE_MAX // 10:
-                self._move_cache.clear()
-            info = self._move_cache[(job, hop)] = _MoveInfo(self, job, hop)
-        return info
-
-    def _course_dists(self, state: _UserState, hop: str, goal: str, idx: np.ndarray) -> _CourseDists:
-        """P(next course) over the eligible courses ``idx``, one row per preference type.
-
-        A softmax over useful courses plus detours spread evenly over all eligible courses: every
-        course that is not useful has the same value, so only the useful ones are stored.
-        """
-        cfg = self.cfg
-        n = idx.size
-        info = self._want_info(hop, goal)
-        gain = info.gains(state)  # per course of info.C (0 for the rest of the catalog)
-        if info.ambiguous(state):
-            # some gain depends on the order of its additions: the original product
-            gain_all = self.teach_m[idx] @ info.value_vector(len(self.skill_list))
-            useful = np.flatnonzero(gain_all > 0)
-            gu, uc = gain_all[useful], idx[useful]
-        else:
-            use = (gain > 0) & state.elig[info.C]
-            uc, gu = info.C[use], gain[use]
-            useful = np.searchsorted(idx, uc)
-        if useful.size == 0:
-            return _CourseDists(self, idx, useful, np.empty((len(cfg.types), 0)), 1.0 / n)
-        pref = self._pref[:, uc] if state.bonus is None else self._pref[:, uc] + state.bonus[uc]
-        z = (cfg.gain_weight * gu + pref) / cfg.temperature
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        other = cfg.detour_prob / n
-        # probs = full(other); probs[useful] += (1 - detour) * z / z.sum(): the same operations
-        values = other + (1.0 - cfg.detour_prob) * z / z.sum(axis=1, keepdims=True)
-        return _CourseDists(self, idx, useful, values, other)
-
-    def _coverage(self, job_id: str, mask: int) -> float:
-        """``coverage`` of the job by the skills ``mask`` (bit k: the job's k-th skill), cached."""
-        cache = self._cover_cache.get(job_id)
-        if cache is None:
-            cache = self._cover_cache[job_id] = {}
-        value = cache.get(mask)
-        if value is None:
-            if len(cache) > _MASK_CACHE_MAX:
-                cache.clear()
-            job = self.catalog.jobs[job_id]
-            held = {s for k, s in enumerate(job.skills) if mask >> k & 1}
-            value = cache[mask] = coverage(held, job)
-        return value
-
-    def _changing(self, move: _MoveInfo, skills: set[str], state: _UserState):
-        """The job distribution now and the eligible courses after which it differs.
-
-        Returns ``base`` and ``{course index: distribution}`` (ascending) for the courses that
-        make another next job reachable (per next job and skills held of it, the courses that
-        would are listed once).
-        """
-        code = 0
-        after = []
-        for k, (_, bits, _) in enumerate(move.job_bits):
-            mask = 0
-            for s, bit in bits:
-                if s in skills:
-                    mask |= bit
-            ready, courses = move.job_state(self, k, mask)
-            if ready:
-                code |= 1 << k
-            elif courses:
-                after.append((k, courses))
-        base = move.pattern(code)
-        if not after:
-            return base, {}
-        codes: dict[int, int] = {}
-        elig = state.elig
-        for k, courses in after:
-            for c in courses:
-                if elig[c]:
-                    codes[c] = codes.get(c, code) | 1 << k
-        if not codes:
-            return base, {}
-        return base, {c: move.pattern(codes[c]) for c in sorted(codes)}
-
-    def _recorded(self, dists: _CourseDists, values, jobs: _StepJobs, visible: bool = False) -> dict:
-        """The rounded probabilities written for one step (``values``: unnormalised P(course))."""
-        out = self._recorded_short(dists, values, jobs, visible)
-        if out is None:  # too close to a rounding edge or a cut: the original computation
-            full = dists.full(values)
-            out = self._probs_short(dists.idx, full / full.sum(), jobs)
-            if out is None:
-                out = self._probs(dists.idx, full / full.sum(), *jobs.groups(self))
-        return out
-
-    def _recorded_short(self, dists: _CourseDists, values, jobs: _StepJobs, visible: bool) -> dict | None:
-        """:meth:`_probs` without the arrays over all eligible courses, or None near an edge.
-
-        ``values`` are the exact unnormalised probabilities of the useful courses and of every
-        other course; only their total is summed in another order than the original (a bounded
-        relative difference ``eps``), so each rounded number, and each cut, is checked to be the
-        same at both ends of its interval.
-        """
-        n = dists.idx.size
-        useful, other = values
-        nu = len(useful)
-        total = (n - nu) * other + sum(useful)
-        eps = (4 * n + 64) * _ULP
-        lo, hi = 1.0 - eps, 1.0 + eps
-        p_other = other / total
-        p_useful = [v / total for v in useful]
-        # which courses are kept (>= PROB_FLOOR) and their rounded probabilities
-        if n > nu and (p_other * lo >= PROB_FLOOR or p_other * hi >= PROB_FLOOR):
-            return None  # every other course is kept too (or may be): the full computation
-        kept: list[tuple[int, float]] = []
-        rest = 0.0
-        for pos, p in zip(dists.positions, p_useful):
-            k = p * lo >= PROB_FLOOR
-            if k != (p * hi >= PROB_FLOOR):
-                return None
-            if k:
-                kept.append((pos, p))
-            else:
-                rest += p
-        names, idx = self.course_list, dists.idx
-        course = {}
-        for pos, p in kept:
-            # round(p, 5) is k / 1e5 for the integer k nearest p * 1e5, the same over the interval
-            # when p * 1e5 is far enough from a half
-            y = p * 100000.0
-            k = round(y)
-            if 0.5 - abs(y - k) <= y * eps + 1e-9:
-                return None
-            course[names[int(idx[pos])]] = k / 100000.0
-        # the mass of the courses below the cut: the original summed them; the same within bound
-        rest += (n - nu) * p_other
-        bound = (2 * eps + (4 * n + 64) * _ULP) * (1.0 + rest)
-        r = round(rest, 5)
-        if rest - bound <= 0.0 or round(rest - bound, 5) != r or round(rest + bound, 5) != r:
-            return None
-        job = jobs.marginal(self.cfg.abandon_prob, dists, p_useful, p_other, 2 * eps + (4 * n + 64) * _ULP)
-        if job is None:
-            return None
-        return {"course": course, "course_other": r, "job": job}
-
-    def _probs_short(self, idx, p_course, jobs: _StepJobs) -> dict | None:
-        """:meth:`_probs` with the job marginal and the mass below the cut by short sums (None
-        near a rounding edge)."""
-        n = idx.size
-        keep = p_course >= PROB_FLOOR
-        kept = np.flatnonzero(keep)
-        values = p_course[kept].tolist()
-        bound = (8 * n + 64) * _ULP
-        rest = 1.0 - sum(values)
-        r = round(rest, 5)
-        if rest - bound <= 0.0 or round(rest - bound, 5) != r or round(rest + bound, 5) != r:
-            return None
-        job = jobs.marginal_full(self.cfg.abandon_prob, p_course, bound)
-        if job is None:
-            return None
-        names = self.course_list
-        return {
-            "course": {names[c]: round(v, 5) for c, v in zip(idx[kept].tolist(), values)},
-            "course_other": r,
-            "job": job,
-        }
-
-    def _job_groups(self, move: _MoveInfo, state: _UserState, idx: np.ndarray, base: _JobDist):
-        """The eligible courses grouped by job distribution object, as the original grouped them.
-
-        The original gave every eligible course adding a skill relevant to the next jobs (a
-        *hit*) a distribution object of its own and all other courses one shared object. Returns
-        the group number of every position in ``idx`` (groups numbered in order of first
-        occurrence) and the group objects.
-        """
-        threshold = self.cfg.move_threshold
-        masks = [
-            sum(bit for s, bit in bits if state.held[self.skill_order[s]]) for _, bits, _ in move.job_bits
-        ]
-        hit_rows = move.hit_rows(state)
-        cand = move.courses[hit_rows]
-        pos = np.searchsorted(idx, cand)
-        pos[pos == idx.size] = 0
-        ok = idx[pos] == cand
-        hits, hit_rows = pos[ok], hit_rows[ok]
-        n = idx.size
-        if hits.size == 0:
-            return np.zeros(n, dtype=np.intp), _Objects(move, [base], base)
-        patterns = []
-        for r in hit_rows.tolist():
-            new = list(masks)
-            for k, add in move.adds[r]:
-                new[k] |= add
-            code = 0
-            for k, job_id in enumerate(move.jobs):
-                if self._coverage(job_id, new[k]) >= threshold:
-                    code |= 1 << k
-            patterns.append(move.pattern(code))
-        is_hit = np.zeros(n, dtype=bool)
-        is_hit[hits] = True
-        first = int(is_hit.argmin())
-        objects = list(patterns)
-        if is_hit[first]:  # every eligible course is a hit
-            group = np.arange(n)
-        else:
-            k = int(np.searchsorted(hits, first))
-            objects.insert(k, base)
-            group = np.full(n, k)
-            group[hits] = np.arange(hits.size) + (hits > first)
-        return group, _Objects(move, objects, base)
-
-    def _probs(self, idx, p_course, group, objects: _Objects) -> dict:
-        """Rounded course and (marginal over the course, abandonment included) job probabilities,
-        computed in the original order of operations."""
-        ab = self.cfg.abandon_prob
-        # the course mass per job-distribution object (bincount adds in input order, like a running
-        # sum), then the job mass added object by object in order of first occurrence
-        mass = np.bincount(group, weights=p_course)
-        totals = np.add.accumulate(((1 - ab) * mass)[:, None] * objects.q, axis=0)[-1]
-        jobs: dict[str, float] = dict(zip(objects.keys, totals[objects.order]))
-        for j, q in objects.base.items():
-            jobs[j] = jobs.get(j, 0.0) + ab * q
-        # detours spread a little mass over every eligible course; keep the rows small by storing
-        # courses above PROB_FLOOR and the mass of the rest in "course_other"
-        keep = p_course >= PROB_FLOOR
-        kept = np.flatnonzero(keep)
-        names = self.course_list
-        return {
-            "course": {names[c]: round(p, 5) for c, p in zip(idx[kept].tolist(), p_course[kept].tolist())},
-            "course_other": round(float(p_course[~keep].sum()), 5),
-            "job": {j: round(q, 5) for j, q in jobs.items() if q >= 1e-5},
-        }
-
-
-_CACHE_MAX = 200_000  # entries per cache keyed by job pairs; the caches are cleared when full
-_MASK_CACHE_MAX = 4096  # per job: skills-held patterns (all of them for jobs of <= 12 skills)
-_MISSING = object()
-_ULP = 2.0**-53  # unit roundoff of float64
-
-
-def _np_round5(x: float) -> float:
-    """``round(np.float64(x), 5)`` (numpy rounds ``x * 1e5`` half to even, then divides)."""
-    return round(x * 100000.0) / 100000.0
-
-
-def _cdf(p: np.ndarray, normalise: bool = True) -> list[float]:
-    """The cumulative distribution ``Generator.choice(p=p)`` searches (``p`` normalised first)."""
-    p = np.asarray(p, dtype=np.float64)
-    if normalise:
-        p = p / p.sum()
-    cdf = p.cumsum()
-    cdf /= cdf[-1]
-    return cdf.tolist()
-
-
-class _CourseDists:
-    """P(next course) of one step, unnormalised, one row per preference type: ``values`` at the
-    useful courses (positions ``positions`` of ``idx``) and ``other`` at every other eligible
-    course; the same numbers, element by element, as the original full rows."""
-
-    __slots__ = ("idx", "positions", "values", "rows", "other")
-
-    def __init__(self, synth, idx: np.ndarray, useful: np.ndarray, values: np.ndarray, other: float):
-        self.idx, self.positions, self.values, self.other = idx, useful.tolist(), values, other
-        self.rows = values.tolist()
-
-    def row(self, k: int) -> tuple[list[float], float]:
-        return self.rows[k], self.other
-
-    def visible(self, posterior: np.ndarray) -> tuple[list[float], float]:
-        """``sum(posterior[k] * row[k])`` (from 0, in type order), element by element."""
-        weighted = posterior[:, None] * self.values
-        total = weighted[0]
-        for k in range(1, len(weighted)):
-            total = total + weighted[k]
-        post = posterior.tolist()
-        other = post[0] * self.other
-        for k in range(1, len(post)):
-            other = other + post[k] * self.other
-        return total.tolist(), other
-
-    def full(self, values: tuple[list[float], float]) -> np.ndarray:
-        """The row over all eligible courses, as the original built it."""
-        useful, other = values
-        out = np.full(self.idx.size, other)
-        out[self.positions] = useful
-        return out
-
-    def column(self, pos: int) -> np.ndarray:
-        """P(course at ``pos``) for every type (unnormalised)."""
-        i = bisect_left(self.positions, pos)
-        if i < len(self.positions) and self.positions[i] == pos:
-            return self.values[:, i]
-        return np.full(len(self.rows), self.other)
-
-    def pick(self, k: int, u: float) -> int:
-        """``rng.choice(n, p=row / row.sum())`` given its uniform number ``u``.
-
-        The cumulative sums are made over the few useful courses and the runs of equal values
-        between them; the original cumulative distribution differs by at most ``delta``, so the
-        pick is the original's when ``u`` is farther than that from both edges of the picked
-        course; otherwise the original computation is made.
-        """
-        n = self.idx.size
-        useful, c = self.rows[k], self.other
-        if c <= 0.0:
-            return self._exact_pick(k, u)
-        total = (n - len(useful)) * c + sum(useful)
-        delta = (8 * n + 64) * _ULP
-        cum, prev = 0.0, 0
-        for pos, v in zip(self.positions, useful):
-            gap = pos - prev
-            if gap:
-                end = cum + gap * c
-                if end / total > u:
-                    return self._in_run(k, u, prev, gap, cum, c, total, delta)
-                cum = end
-            new = cum + v
-            if new / total > u:
-                if u - cum / total > delta and new / total - u > delta:
-                    return pos
-                return self._exact_pick(k, u)
-            cum, prev = new, pos + 1
-        if prev < n:
-            return self._in_run(k, u, prev, n - prev, cum, c, total, delta)
-        return self._exact_pick(k, u)
-
-    def _in_run(self, k, u, start, length, cum, c, total, delta) -> int:
-        m = min(max(int((u * total - cum) / c), 0), length - 1)
-        while m > 0 and (cum + m * c) / total > u:
-            m -= 1
-        while m < length - 1 and (cum + (m + 1) * c) / total <= u:
-            m += 1
-        if u - (cum + m * c) / total > delta and (cum + (m + 1) * c) / total - u > delta:
-            return start + m
-        return self._exact_pick(k, u)
-
-    def _exact_pick(self, k: int, u: float) -> int:
-        p = self.full(self.row(k))
-        cdf = (p / p.sum()).cumsum()
-        cdf /= cdf[-1]
-        return int(cdf.searchsorted(u, side="right"))
-
-
-class _StepJobs:
-    """The next-job side of one step: the distribution now (``base``) and the eligible courses
-    after which it differs (``changing``), with the job marginal the step records."""
-
-    __slots__ = ("move", "state", "idx", "base", "changing", "_positions")
-
-    def __init__(self, move, state, idx, base, changing: dict):
-        self.move, self.state, self.idx, self.base, self.changing = move, state, idx, base, changing
-        self._positions = None
-
-    def positions(self) -> list[int]:
-        if self._positions is None:
-            self._positions = np.searchsorted(self.idx, list(self.changing)).tolist()
-        return self._positions
-
-    def groups(self, synth):
-        """The original grouping of the courses by job-distribution object (exact path)."""
-        return synth._job_groups(self.move, self.state, self.idx, self.base)
-
-    def marginal(self, ab: float, dists: _CourseDists, p_useful, p_other, bound) -> dict | None:
-        """P(next job) marginal over the course, from the (normalised) course probabilities."""
-        mass = []
-        if self.changing:
-            where = dists.positions
-            for pos in self.positions():
-                i = bisect_left(where, pos)
-                mass.append(p_useful[i] if i < len(where) and where[i] == pos else p_other)
-        return self._marginal(ab, mass, bound)
-
-    def marginal_full(self, ab: float, p_course: np.ndarray, bound) -> dict | None:
-        mass = p_course[self.positions()].tolist() if self.changing else []
-        return self._marginal(ab, mass, bound)
-
-    def _marginal(self, ab: float, mass: list[float], bound: float) -> dict | None:
-        if not self.changing:
-            # the same for every step with this distribution: checked once with the widest bound
-            cached = self.base.marginal
-            if cached is None:
-                wide = (64 * len(self.move.course_names) + 1024) * _ULP
-                cached = self.base.marginal = self._marginal_sums(ab, [], wide) or False
-            if cached is not False and bound <= cached["bound"]:
-                return dict(cached["jobs"])
-        out = self._marginal_sums(ab, mass, bound)
-        return out and out["jobs"]
-
-    def _marginal_sums(self, ab: float, mass: list[float], bound: float) -> dict | None:
-        """The original added, object by object, (1 - ab) * mass * q, then ab * q of ``base``
-        (abandonment); here the courses with the base distribution are one term. The rounded
-        values are the original's when the same at both ends of the error interval."""
-        base, one_m = self.base, 1 - ab
-        if self.changing:
-            objects = list(self.changing.values())
-            rest = 1.0 - sum(mass)
-            positions = self.positions()
-            # base's keys first appear at the first position that is not a changing course
-            first = next((i for i, pos in enumerate(positions) if pos != i), len(positions))
-            order = [*objects[:first], base, *objects[first:]]
-            keys = list(dict.fromkeys(k for d in order for k in d.choices))
-        else:
-            keys = base.choices
-        jobs = {}
-        for j in keys:
-            b = base.get(j, 0.0)
-            if self.changing:
-                s = b * rest
-                for m, d in zip(mass, objects):
-                    s += m * d.get(j, 0.0)
-            else:
-                s = b
-            q = one_m * s + ab * b
-            lo, hi = q - bound, q + bound
-            if lo <= 0.0 or (lo >= 1e-5) != (hi >= 1e-5):
-                return None
-            # numpy rounds q * 1e5 to the nearest integer (half to even), then divides
-            y = q * 100000.0
-            k = round(y)
-            if 0.5 - abs(y - k) <= bound * 100000.0 + 1e-9:
-                return None
-            if q >= 1e-5:
-                jobs[j] = np.float64(k / 100000.0)  # the original's values were numpy floats
-        return {"jobs": jobs, "bound": bound}
-
-
-class _UserState:
-    """A user's skills (boolean vector) and, per course, the prerequisites missing and the taught
-    skills still lacking: a course not yet taken is eligible when the first is 0 and the second
-    is not."""
-
-    __slots__ = ("synth", "held", "elig", "miss_prereq", "lack_teach", "bonus")
-
-    def __init__(self, synth: Synthesiser, skills: set[str]):
-        self.synth = synth
-        self.bonus = None  # the provider variant's per-course score bonus, or None
-        self.held = np.zeros(len(synth.skill_list) + 1, dtype=bool)
-        self.miss_prereq = list(synth._n_prereq)
-        self.lack_teach = list(synth._n_teach)
-        self.elig = synth._elig0.copy()
-        self.add(skills)
-
-    def add(self, skills) -> None:
-        synth, held = self.synth, self.held
-        miss, lack, elig = self.miss_prereq, self.lack_teach, self.elig
-        touched = set()
-        for sk in skills:
-            s = synth.skill_order[sk]
-            if held[s]:
-                continue
-            held[s] = True
-            for c in synth._teach_of[s]:
-                lack[c] -= 1
-                touched.add(c)
-            for c in synth._prereq_of[s]:
-                miss[c] -= 1
-                touched.add(c)
-        for c in touched:
-            if lack[c] > _TAKEN:  # taken courses stay out
-                elig[c] = miss[c] == 0 and lack[c] > 0
-
-    def take(self, course: int) -> None:
-        self.elig[course] = False
-        self.lack_teach[course] = _TAKEN - 10**6
-
-
-_TAKEN = -(10**9)
-
-
-class _WantInfo:
-    """Per (next hop, goal): the skills whose gap drives the choice and the courses teaching them.
-
-    ``value`` per skill: the importance-weighted gap (hop and goal terms) for missing skills of the
-    two jobs, else half the best such value of a course the skill is a prerequisite of; zero for
-    skills held. Non-zero only on ``V`` (those skills and the prerequisites of the courses
-    teaching them), so the gain of every course outside ``C`` (the courses teaching a skill of
-    ``V``) is zero.
-    """
-
-    def __init__(self, synth: Synthesiser, hop: str, goal: str):
-        cfg, cat, order = synth.cfg, synth.catalog, synth.skill_order
-        hop_w = {order[s]: cfg.hop_weight * w for s, w in cat.jobs[hop].skills.items()}
-        goal_w = {order[s]: cfg.goal_weight * w for s, w in cat.jobs[goal].skills.items()}
-        U = sorted(set(hop_w) | set(goal_w))
-        # want = 0.0 + hop term + goal term, as the original added them (0.0 + a == a, a + 0.0 == a)
-        self.U = np.array(U, dtype=np.intp)
-        self.want_weight = np.array([hop_w.get(s, 0.0) + goal_w.get(s, 0.0) for s in U])
-        # with negative weights the original max over all skills still saw the zeros of the others
-        self.clip = bool((self.want_weight < 0).any())
-        CU = sorted({c for s in U for c in synth._teach_of[s]})
-        P = sorted({p for c in CU for p in synth._prereq_sets[c]})
-        upos = {s: k for k, s in enumerate(U)}
-        ppos = {s: k for k, s in enumerate(P)}
-        self.teach_cu = np.zeros((len(CU), len(U)))
-        self.prereq_cp = np.zeros((len(CU), len(P)))
-        for r, c in enumerate(CU):
-            for s in synth._teach_sets[c]:
-                if s in upos:
-                    self.teach_cu[r, upos[s]] = 1.0
-            for s in synth._prereq_sets[c]:
-                self.prereq_cp[r, ppos[s]] = 1.0
-        V = sorted(set(U) | set(P))
-        vpos = {s: k for k, s in enumerate(V)}
-        self.V = np.array(V, dtype=np.intp)
-        self.pos_u = np.array([vpos[s] for s in U], dtype=np.intp)
-        self.pos_p = np.array([vpos[s] for s in P], dtype=np.intp)
-        # the courses whose gain can be non-zero, with the positions in V of what they teach
-        # (padded with len(V), an always-zero slot)
-        C = sorted({c for s in V for c in synth._teach_of[s]})
-        taught = [[vpos[s] for s in synth._teach_sets[c] if s in vpos] for c in C]
-        width = max([1, *map(len, taught)])
-        self.C = np.array(C, dtype=np.intp)
-        self.terms = np.full((len(C), width), len(V), dtype=np.intp)
-        for r, t in enumerate(taught):
-            self.terms[r, : len(t)] = t
-        multi = [r for r, t in enumerate(taught) if len(t) >= 3]
-        self.multi = np.array(multi, dtype=np.intp)
-        self.multi_courses = self.C[self.multi]
-        self._value = self._terms = None
-
-    def _values(self, state: _UserState) -> np.ndarray:
-        held = state.held
-        value = np.zeros(self.V.size + 1)
-        if self.U.size:
-            want = self.want_weight * ~held[self.U]
-            if self.prereq_cp.size:
-                course_want = (self.teach_cu * want).max(axis=1)
-                if self.clip:
-                    course_want = np.maximum(course_want, 0.0)
-                value[self.pos_p] = 0.5 * (self.prereq_cp * course_want[:, None]).max(axis=0)
-                value[self.pos_u] = np.where(want > 0, want, value[self.pos_u])
-            else:
-                value[self.pos_u] = np.where(want > 0, want, 0.0)
-            value[:-1] *= ~held[self.V]
-        return value
-
-    def gains(self, state: _UserState) -> np.ndarray:
-        """Gain of every course of ``C``: the sum of the values of the skills it teaches."""
-        self._value = value = self._values(state)
-        self._terms = terms = value[self.terms]
-        return terms.sum(axis=1)
-
-    def ambiguous(self, state: _UserState) -> bool:
-        """Whether an eligible course's gain has terms whose sum depends on the order of addition
-        (after :meth:`gains`)."""
-        if self.multi.size == 0:
-            return False
-        t = self._terms[self.multi]
-        count = (t > 0).sum(axis=1)
-        risky = (count >= 3) & state.elig[self.multi_courses]
-        if not risky.any():
-            return False
-        if (count[risky] > 3).any():
-            return True
-        a, b, c = (-np.sort(-t[risky], axis=1))[:, :3].T
-        s = (a + b) + c
-        return not (((a + c) + b == s).all() and ((b + c) + a == s).all())
-
-    def value_vector(self, n_skills: int) -> np.ndarray:
-        """The value of every skill of the catalog (after :meth:`gains`)."""
-        value = np.zeros(n_skills)
-        value[self.V] = self._value[:-1]
-        return value
-
-
-class _JobDist(dict):
-    """A next-job distribution (read-only) with what sampling and the job marginal need."""
-
-    def __init__(self, dist: dict[str, float], slot: int, universe: dict[str, int]):
-        super().__init__(dist)
-        self.slot = slot
-        self.marginal = None  # the job marginal of steps where no course changes it (cached)
-        self.choices = list(dist)
-        self.cdf = _cdf(np.array([dist[k] for k in self.choices]))
-        self.qrow = np.zeros(len(universe))
-        for k, q in dist.items():
-            self.qrow[universe[k]] = q
-
-
-class _Objects:
-    """The job-distribution objects of one step in order of first occurrence, as a matrix."""
-
-    __slots__ = ("base", "q", "keys", "order")
-
-    def __init__(self, move: _MoveInfo, objects: list[_JobDist], base: _JobDist):
-        self.base = base
-        slots = [d.slot for d in objects]
-        self.q = move.qmat[slots]
-        keys: dict[str, None] = {}
-        for slot in dict.fromkeys(slots):
-            for k in move.by_slot[slot].choices:
-                keys.setdefault(k)
-        self.keys = list(keys)
-        self.order = [move.universe[k] for k in self.keys]
-
-
-class _MoveInfo:
-    """Per (job, next hop): the jobs a move can go to and the skills and courses that matter."""
-
-    def __init__(self, synth: Synthesiser, job: str, hop: str):
-        cat, order, cfg = synth.catalog, synth.skill_order, synth.cfg
-        self.cfg, self.hop = cfg, hop
-        self.move_prob = cfg.family_move_prob.get(cat.jobs[job].family, cfg.move_prob)
-        self.course_names = synth.course_list
-        self.laterals = [b for b, _ in synth.prog.next_jobs[job] if b != hop]
-        self.jobs = [hop, *self.laterals]
-        relevant = set(cat.jobs[hop].skills)
-        for b, _ in synth.prog.next_jobs[job]:
-            relevant |= set(cat.jobs[b].skills)
-        rel = sorted(order[s] for s in relevant)
-        self.skills = np.array(rel, dtype=np.intp)
-        rel_pos = {s: k for k, s in enumerate(rel)}
-        courses = sorted({c for s in rel for c in synth._teach_of[s]})
-        self.courses = np.array(courses, dtype=np.intp)
-        self.teach_rel = np.zeros((len(courses), len(rel)), dtype=bool)
-        # per next job: (id, [(skill id, bit)] in the job's order, the most coverage one course adds)
-        self.job_bits = []
-        bit_of = []
-        for b in self.jobs:
-            weights = list(cat.jobs[b].skills.values())
-            bit_of.append({order[s]: k for k, s in enumerate(cat.jobs[b].skills)})
-            self.job_bits.append([b, [(s, 1 << k) for k, s in enumerate(cat.jobs[b].skills)], weights])
-        # per course: (job number, bits of that job's skills it teaches) for the jobs it touches;
-        # per job: (course, bits) for the courses teaching one of its skills
-        self.adds = []
-        self.teachers: list[list[tuple[int, int]]] = [[] for _ in self.jobs]
-        best = [0.0] * len(self.jobs)
-        for r, c in enumerate(courses):
-            taught = synth._teach_sets[c]
-            for s in taught:
-                if s in rel_pos:
-                    self.teach_rel[r, rel_pos[s]] = True
-            adds = []
-            for k, bits in enumerate(bit_of):
-                add = 0
-                for s in taught:
-                    if s in bits:
-                        add |= 1 << bits[s]
-                if add:
-                    adds.append((k, add))
-                    self.teachers[k].append((c, add))
-                    w = self.job_bits[k][2]
-                    best[k] = max(best[k], sum(w[i] for i in range(len(w)) if add >> i & 1))
-            self.adds.append(adds)
-        for k, entry in enumerate(self.job_bits):
-            total = sum(entry[2])
-            # upper bound on the coverage one course adds (all when the weights do not add up)
-            entry[2] = best[k] / total if total > 0 else float("inf")
-        self.universe = {k: i for i, k in enumerate(dict.fromkeys([STAY, *self.jobs]))}
-        self._patterns: dict[int, _JobDist] = {}
-        self._job_state: list[dict[int, tuple[bool, list[int]]]] = [{} for _ in self.jobs]
-        self.by_slot: list[_JobDist] = []
-        self.qmat = np.zeros((0, len(self.universe)))
-
-    def job_state(self, synth: Synthesiser, k: int, mask: int) -> tuple[bool, list[int]]:
-        """Whether next job ``k`` is reachable with the skills ``mask`` of it, and if not, the
-        courses (any, eligible or not) after which it would be."""
-        cache = self._job_state[k]
-        out = cache.get(mask)
+    def _course_probs(self, elig, n_el, gain, a, fam_row, utype, post, ids, step):
+        """P(next course) of every row: for the user's own type, and mixed over the type posterior
+        (what the visible history tells); and a function giving P(the picked course) per type.
+
+        Per type a softmax over the useful courses (positive gain), plus detours spread evenly over
+        all eligible courses; computed on the (row, useful course) pairs only."""
+        cfg, m, K = self.cfg, a.size, len(self.cfg.types)
+        ur, uc = np.nonzero(elig & (gain > 0))
+        other = cfg.detour_prob / n_el
+        p_type = np.where(elig, other[:, None], 0.0)
+        p_vis = p_type * post[a].sum(1, keepdims=True)
+        soft = np.zeros((0, K))
+        if ur.size:
+            z = cfg.gain_weight * gain[ur, uc][:, None] + self.pref[:, uc].T
+            if self._has_bonus:
+                z = z + self.bonus[fam_row[a][ur], uc][:, None]
+            z = z / cfg.temperature
+            starts = np.searchsorted(ur, np.arange(m))
+            has = np.zeros(m, dtype=bool)
+            has[ur] = True
+            top = np.zeros((m, K))
+            top[has] = np.maximum.reduceat(z, starts[has], axis=0)
+            e = np.exp(z - top[ur])
+            total = np.stack([np.bincount(ur, e[:, k], minlength=m) for k in range(K)], axis=1)
+            soft = (1.0 - cfg.detour_prob) * e / total[ur]
+            p_type[ur, uc] += soft[np.arange(ur.size), utype[a][ur]]
+            mix = soft[:, 0] * post[a][ur, 0]
+            for k in range(1, K):
+                mix = mix + soft[:, k] * post[a][ur, k]
+            p_vis[ur, uc] += mix
+        none = ~np.isin(np.arange(m), ur)
+        if none.any():  # nothing useful: every eligible course alike
+            p_type[none] = p_vis[none] = elig[none] / n_el[none, None]
+        p_type = p_type / p_type.sum(1, keepdims=True)
+        p_vis = p_vis / p_vis.sum(1, keepdims=True)
+        keys = ur * self.n_courses + uc
+
+        def column(pick: np.ndarray) -> np.ndarray:
+            """P(picked course) per type (unnormalised as the rows are)."""
+            out = np.where(none, 1.0 / n_el, other)[:, None] * np.ones((1, K))
+            want = np.arange(m) * self.n_courses + pick
+            at = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+            hit = (keys.size > 0) & (keys[at] == want) if keys.size else np.zeros(m, dtype=bool)
+            out[hit] += soft[at[hit]]
+            return out
+
+        return p_type, p_vis, column
+
+    def _slot_ranks(self, names: list[str], width: int) -> list[int]:
+        """The rank of each slot's id among all ids (the oracle's ties: the smallest id), padded."""
+        key = (id(names), width)
+        out = self._rank_cache.get(key)
         if out is None:
-            if len(cache) > _MASK_CACHE_MAX:
-                cache.clear()
-            job_id = self.jobs[k]
-            threshold = self.cfg.move_threshold
-            if synth._coverage(job_id, mask) >= threshold:
-                out = (True, [])
-            else:
-                courses = [
-                    c
-                    for c, add in self.teachers[k]
-                    if mask | add != mask and synth._coverage(job_id, mask | add) >= threshold
-                ]
-                out = (False, courses)
-            cache[mask] = out
+            out = self._rank_cache[key] = [self._id_rank[x] for x in names] + [0] * (width - len(names))
         return out
 
-    def hit_rows(self, state: _UserState) -> np.ndarray:
-        """Rows of ``courses`` teaching a relevant skill not held."""
-        if self.courses.size == 0:
-            return np.empty(0, dtype=np.intp)
-        return np.flatnonzero((self.teach_rel & ~state.held[self.skills]).any(axis=1))
+    def _slot_names(self, row: tuple) -> list[str]:
+        names = self._slot_cache.get(row)
+        if names is None:
+            names = self._slot_cache[row] = [STAY, *(self.job_list[x] for x in row if x >= 0)]
+        return names
 
-    def pattern(self, code: int) -> _JobDist:
-        """The distribution for readiness ``code`` (bit 0: the hop, then the laterals in order),
-        built exactly as the original ``_job_dist`` built it."""
-        dist = self._patterns.get(code)
-        if dist is None:
-            cfg = self.cfg
-            d = {STAY: 1.0}
-            if code & 1:
-                d[self.hop] = self.move_prob
-                d[STAY] -= self.move_prob
-            laterals = [b for k, b in enumerate(self.laterals, start=1) if code >> k & 1]
-            if laterals:
-                share = cfg.lateral_prob * d[STAY]
-                for b in laterals:
-                    d[b] = d.get(b, 0.0) + share / len(laterals)
-                d[STAY] -= share
-            dist = self._patterns[code] = _JobDist(d, len(self.by_slot), self.universe)
-            self.by_slot.append(dist)
-            self.qmat = np.vstack([self.qmat, dist.qrow[None, :]])
-        return dist
+    def _gains(self, h: np.ndarray, hop: np.ndarray, goal: np.ndarray, hw: float, gw: float, pw: float):
+        """Per user and course: the sum of the values of the skills it teaches. A skill's value is
+        its importance-weighted gap (``hw`` x the next hop's weight + ``gw`` x the goal's) when
+        missing, else ``pw`` x the best such value of a course it is a prerequisite of; 0 when
+        held. Summed in each course's skill order (as :class:`GapRetriever` sums)."""
+        m, S = h.shape[0], self.n_skills
+        r = np.arange(m)[:, None]
+        want = np.zeros((m, S + 1))
+        want[r, self.job_sk[hop]] = hw * self.job_w[hop]
+        want[r, self.job_sk[goal]] += gw * self.job_w[goal]
+        want[:, S] = 0.0
+        want[h] = 0.0
+        course_want = np.zeros((m, self.n_courses))
+        if self.teaching.size:
+            best = np.maximum.reduceat(want[:, self.taught_skills], self.taught_starts, axis=1)
+            course_want[:, self.teaching] = np.maximum(best, 0.0)
+        prereq_value = np.zeros((m, S + 1))
+        if self.req_skills.size:
+            best = np.maximum.reduceat(course_want[:, self.req_courses], self.req_starts, axis=1)
+            prereq_value[:, self.req_skills] = pw * best
+        value = np.where(want > 0, want, prereq_value)
+        value[h] = 0.0
+        tp = self.teach_pad
+        gain = value[:, tp[:, 0]]
+        for t in range(1, tp.shape[1]):
+            gain = gain + value[:, tp[:, t]]
+        return gain
+
+    def _job_dists(self, job, hop, h) -> dict:
+        """The next jobs a move can go to (slots: the hop, then the job's other next jobs) and the
+        distribution over [stay, *slots]: now, after a given course, and averaged over courses.
+
+        Only the (row, course) pairs after which another next job comes within reach are looked
+        at; every other course leaves the distribution as it is now."""
+        cfg, m, S = self.cfg, job.size, self.n_skills
+        nxt = self.next_pad[job]
+        rank = np.where(nxt == hop[:, None], 0, np.where(nxt >= 0, 1, 2))
+        slots = np.take_along_axis(nxt, np.argsort(rank, axis=1, kind="stable"), axis=1)
+        slots[:, 0] = hop
+        N = slots.shape[1]
+        sj = np.where(slots >= 0, slots, len(self.job_list))
+        sk, sw = self.job_sk[sj], self.job_w[sj]  # (m, N, L)
+        held_w = np.where(h[np.arange(m)[:, None, None], sk], sw, 0.0)
+        cov_sum = held_w[:, :, 0]
+        for k in range(1, sk.shape[2]):
+            cov_sum = cov_sum + held_w[:, :, k]  # in the job's skill order, as coverage() sums
+        total = self.job_total[sj]
+        pos_total = np.where(total > 0, total, 1.0)
+        cov0 = np.where(total > 0, cov_sum / pos_total, 1.0)
+        # the weight of each slot's missing skills a course teaches: a sparse product giving the
+        # (row and slot, course) pairs where it is not zero
+        lack = (sw - held_w).reshape(m * N, -1)
+        lr, lc = np.nonzero(lack > 0)
+        missing = sparse.csr_matrix((lack[lr, lc], (lr, sk.reshape(m * N, -1)[lr, lc])), shape=(m * N, S + 1))
+        prod = (missing @ self.teach_t).tocoo()
+        rb, rk = np.divmod(prod.row.astype(np.intp), N)
+        rc, radd = prod.col.astype(np.intp), prod.data
+        first = rk == 0
+        add0 = np.zeros((m, self.n_courses))
+        add0[rb[first], rc[first]] = radd[first]
+        thr = cfg.move_threshold
+        valid = slots >= 0
+        ready0 = (cov0 >= thr) & valid
+        sel = (radd > 0) & (valid & ~ready0)[rb, rk]
+        rb, rk, rc, radd = rb[sel], rk[sel], rc[sel], radd[sel]
+        cov = (cov_sum[rb, rk] + radd) / pos_total[rb, rk]
+        up = cov >= thr
+        for i in np.flatnonzero(np.abs(cov - thr) < _NEAR).tolist():  # decide with the exact sum
+            up[i] = self._cover_after(h[rb[i]], int(sj[rb[i], rk[i]]), int(rc[i])) >= thr
+        rb, rk, rc = rb[up], rk[up], rc[up]
+        mp = self.move_p[job]
+        dist_now = _pattern_dist(ready0[:, :, None], mp, cfg.lateral_prob)[:, :, 0]
+        # the (row, course) pairs that change the distribution, by row then course
+        key = np.unique(rb * self.n_courses + rc)
+        cb, cc = np.divmod(key, self.n_courses)
+        ready_c = ready0[cb].copy()
+        ready_c[np.searchsorted(key, rb * self.n_courses + rc), rk] = True
+        dist_c = _pattern_dist(ready_c[:, :, None], mp[cb], cfg.lateral_prob)[:, :, 0]
+
+        def after(pick: np.ndarray) -> np.ndarray:
+            want = np.arange(m) * self.n_courses + pick
+            at = np.minimum(np.searchsorted(key, want), max(key.size - 1, 0))
+            hit = (key[at] == want) if key.size else np.zeros(m, dtype=bool)
+            return np.where(hit[:, None], dist_c[at] if key.size else dist_now, dist_now)
+
+        def mean(p: np.ndarray) -> np.ndarray:
+            mass = p[cb, cc]
+            moved = np.bincount(cb, mass, minlength=m)
+            extra = np.stack(
+                [np.bincount(cb, mass * dist_c[:, j], minlength=m) for j in range(N + 1)], axis=1
+            )
+            return dist_now * (1.0 - moved)[:, None] + extra
+
+        return {
+            "slots": slots,
+            "now": dist_now,
+            "after": after,
+            "mean": mean,
+            "cov0": cov0[:, 0],
+            "cov_sum0": cov_sum[:, 0],
+            "add0": add0,
+            "total0": pos_total[:, 0],
+            "hop_job": sj[:, 0],
+        }
+
+    def _cover_after(self, held_row: np.ndarray, j: int, course: int) -> float:
+        """``coverage`` of job ``j`` by the skills held and those ``course`` teaches."""
+        job = self.catalog.jobs[self.job_list[j]]
+        have = {self.skill_list[s] for s in np.flatnonzero(held_row[:-1]).tolist()}
+        have |= set(self.catalog.courses[self.course_list[course]].skills)
+        return coverage(have, job)
+
+    def _recorded(
+        self, p: np.ndarray, elig: np.ndarray, marg: np.ndarray, slots: np.ndarray, slot_names
+    ) -> list[dict]:
+        """The rounded probabilities written per row: the courses at or above PROB_FLOOR, the mass
+        of the rest, and the next jobs at or above 1e-5 (each also as the JSON the row writes)."""
+        keep = elig & (p >= PROB_FLOOR)
+        # round(x, 5) as numpy does it: the integer k nearest x * 1e5, then k / 1e5
+        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64)
+        rows, cols = np.nonzero(keep)
+        kv = np.rint(p[rows, cols] * 1e5).astype(np.int64)
+        mk = np.rint(marg * 1e5).astype(np.int64)
+        text = _repr5_table(np.concatenate([kv, other, mk.ravel()]))
+        bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
+        names, keys, job_key = self.course_list, self._course_key, self._job_key
+        cols_arr, mk_arr = cols, mk
+        ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
+        cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
+        ok = ok_arr.tolist()
+        mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
+        width = ok_arr.shape[1]
+        slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
+        # every (row, course) pair of the batch at once, then a slice per row
+        pair_names = list(map(names.__getitem__, cols))
+        pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
+        out = []
+        for k in range(p.shape[0]):
+            lo, hi = bounds[k], bounds[k + 1]
+            course = dict(zip(pair_names[lo:hi], vals[lo:hi]))
+            course_js = ", ".join(pair_js[lo:hi])
+            sn = slot_names[k]
+            job, job_js = {}, []
+            for j, good in enumerate(ok[k]):
+                if good:
+                    job[sn[j]] = mv[k][j]
+                    job_js.append(job_key[sn[j]] + text[mk[k][j]])
+            probs = _Probs(course=course, course_other=other[k] / 100000.0, job=job)
+            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text[other[k]]}, "job": {{{", ".join(job_js)}}}}}'
+            out.append(probs)
+        return out, self._argmax_rows(rows, cols_arr, kv, mk_arr, ok_arr, slot_ranks, p.shape[0])
+
+    def _argmax_rows(self, rows, cols, kv, mk, ok, slot_ranks, m):
+        """Per row, what :func:`oracle_values` reads off the recorded probabilities: the most
+        likely course (ties: the smallest id) and its rounded probability, the same for the next
+        job (a slot). A row with no course recorded gets course -1."""
+        C = self.n_courses + 1
+        best_c, max_c = np.full(m, -1), np.zeros(m, dtype=np.int64)
+        if rows.size:
+            score = kv * C + (C - 1 - self._course_rank[cols])
+            starts = np.searchsorted(rows, np.arange(m))
+            has = np.zeros(m, dtype=bool)
+            has[rows] = True
+            top = np.maximum.reduceat(score, starts[has])
+            max_c[has] = top // C
+            best_c[has] = self._rank_course[C - 1 - top % C]
+        R = slot_ranks.max() + 2
+        jscore = np.where(ok, mk * R + (R - 1 - slot_ranks), -1)
+        best_j = jscore.argmax(1)
+        return best_c, max_c, best_j, mk[np.arange(m), best_j]
+
+    def _contexts(self, h, hop, goal, elig, gain, jobs: dict) -> list[Context]:
+        """:meth:`GapRetriever.context` of every row (the same values: the same sums, the same
+        rounding, the same order), for the batch at once."""
+        cfg, cc = self.cfg, self.context_cfg
+        if not (cfg.hop_weight == 1.0 and cfg.goal_weight == cc.goal_weight and cc.prereq_weight == 0.5):
+            gain = self._gains(h, hop, goal, 1.0, cc.goal_weight, cc.prereq_weight)
+        score = np.where(elig & (gain > 0), gain, -np.inf)
+        score[np.isfinite(score)] = _round9(score[np.isfinite(score)])
+        width = min(cc.max_best + cc.options, score.shape[1])
+        # the best ``width`` courses, best first, ties in catalog order (a stable sort): sorted
+        # among the best ``width`` found by a partition, unless ties cross its edge
+        if width < score.shape[1]:
+            part = np.argpartition(-score, width - 1, axis=1)[:, :width]
+            sp = np.take_along_axis(score, part, axis=1)
+            order = np.take_along_axis(part, np.lexsort((part, -sp), axis=1), axis=1)
+            cut = sp.min(1)
+            bad = np.isfinite(cut) & ((score >= cut[:, None]).sum(1) > width)
+            if bad.any():
+                order[bad] = np.argsort(-score[bad], axis=1, kind="stable")[:, :width]
+        else:
+            order = np.argsort(-score, axis=1, kind="stable")
+        top = np.take_along_axis(score, order, axis=1)
+        finite = np.isfinite(top)
+        n_best = np.minimum(((top == top[:, :1]) & finite).sum(1), cc.max_best)
+        thr = cc.move_threshold - 1e-9
+        cov0, cov_sum, add, total = jobs["cov0"], jobs["cov_sum0"], jobs["add0"], jobs["total0"]
+        add = np.take_along_axis(add, order, axis=1)
+        cov = np.where(add > 0, (cov_sum[:, None] + add) / total[:, None], cov0[:, None])
+        ready_sel = ((_round9(cov) >= thr) | (_round9(cov0) >= thr)[:, None]).tolist()
+        near = (np.abs(cov - thr) < _NEAR) | (np.abs(cov0 - thr) < _NEAR)[:, None]
+        near_rows, near_sel = set(np.flatnonzero(near.any(1)).tolist()), near.tolist()
+        out, get = [], self.course_list.__getitem__
+        # the finite scores come first in ``order``: the ids are a prefix of each row
+        take = np.minimum(finite.sum(1), n_best + cc.options).tolist()
+        n_best, order, hops = n_best.tolist(), order.tolist(), hop.tolist()
+        for k in range(len(hops)):
+            nb, ids = n_best[k], order[k][: take[k]]
+            if k in near_rows:
+                ready = []
+                for i, c in enumerate(ids):
+                    rd = ready_sel[k][i]
+                    if near_sel[k][i]:  # at the threshold: the exact sum
+                        rd = round(self._cover_after(h[k], int(jobs["hop_job"][k]), c), 9) >= thr
+                    if rd:
+                        ready.append(c)
+            else:
+                ready = [c for c, rd in zip(ids, ready_sel[k]) if rd]
+            out.append(
+                Context(
+                    self.job_list[hops[k]],
+                    list(map(get, ids[:nb])),
+                    list(map(get, ids[nb:])),
+                    list(map(get, ready)),
+                )
+            )
+        return out
+
+
+BATCH_USERS = 256  # users generated together (the output does not depend on it)
+_CACHE_MAX = 200_000  # strings cached by the row writer; cleared when full
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+START, START_OWN, START_PREV = 1 << 20, (1 << 20) + 1, (1 << 20) + 2  # step codes of the start draws
+_NEAR = 1e-7  # sums this close to a threshold are decided by the exact sum
+_M64 = (1 << 64) - 1
+
+
+class _Probs(dict):
+    """A row's recorded probabilities with the JSON the row writes for them (``json``), made
+    with them (the row writer checks it is there; change the dict and drop it)."""
+
+    __slots__ = ("json",)
+
+
+_REPR5: list[str] = []
+
+
+def _repr5_table(ks: np.ndarray) -> list[str] | dict[int, str]:
+    """``repr(k / 1e5)`` indexed by k for every k of ``ks`` (the probabilities written are rounded
+    to 5 decimals): a table of 0..100000, made once."""
+    if not _REPR5:
+        _REPR5.extend(repr(k / 100000.0) for k in range(100001))
+    if ks.size and (ks.min() < 0 or ks.max() > 100000):  # not a probability: a table of its own
+        return {k: repr(k / 100000.0) for k in np.unique(ks).tolist()}
+    return _REPR5
+
+
+def _mix64_int(z: int) -> int:
+    """splitmix64's finaliser on a Python int."""
+    z &= _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniforms(seed: int, users: np.ndarray, step: int, purpose: int) -> np.ndarray:
+    """Counter-based uniform numbers in [0, 1): one per user, a hash of (seed, user, step,
+    purpose), so a user's numbers do not depend on which other users are generated with it."""
+    key = _mix64_int(_mix64_int(int(seed) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) ^ (step << 12 | purpose))
+    z = np.asarray(users, dtype=np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(key)
+    z = _mix64(_mix64(z) ^ np.uint64(_mix64_int(key + 1)))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _oracle_rows(visible, traits, pick: np.ndarray, choice: np.ndarray) -> list[tuple]:
+    """:func:`oracle_values` of every row, from the argmaxes of its recorded probabilities."""
+    cols = []
+    for best_c, max_c, best_j, max_j in (visible, traits):
+        job_hit = (best_j == choice).astype(float)
+        cols.append([(best_c == pick).astype(float), max_c / 100000.0, job_hit, max_j / 100000.0, job_hit])
+    moves = (choice > 0).tolist()
+    flat = np.stack([c for group in cols for c in group], axis=1).tolist()
+    return [(m, row if m else row[:4] + row[5:9], False) for m, row in zip(moves, flat)]
+
+
+def _draw(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per row, the index drawn from the (unnormalised) distribution ``p`` by the uniform ``u``:
+    the first index whose cumulative share exceeds ``u`` (never one of probability 0)."""
+    cdf = np.cumsum(p, axis=1)
+    pick = (cdf <= (u * cdf[:, -1])[:, None]).sum(1)
+    last = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+    return np.minimum(pick, last)
+
+
+def _pattern_dist(ready: np.ndarray, move_p: np.ndarray, lateral_prob: float) -> np.ndarray:
+    """[stay, hop, *laterals] from which next jobs are within reach (``ready``: (m, N, X), slot
+    0 the hop): the hop with ``move_p``, then ``lateral_prob`` of staying shared evenly by the
+    laterals within reach. Returns (m, 1 + N, X)."""
+    hop = np.where(ready[:, 0], move_p[:, None], 0.0)
+    stay = 1.0 - hop
+    lat = ready[:, 1:]
+    n_lat = lat.sum(1)
+    share = lateral_prob * stay
+    each = np.where(lat, (share / np.maximum(n_lat, 1))[:, None], 0.0)
+    stay = np.where(n_lat > 0, stay - share, stay)
+    return np.concatenate([stay[:, None], hop[:, None], each], axis=1)
+
+
+def _round9(x: np.ndarray) -> np.ndarray:
+    """``round(x, 9)`` element by element (Python's rounding: numpy's differs within an ulp of
+    a half, where Python's is used)."""
+    y = x * 1e9
+    out = np.rint(y) / 1e9
+    frac = np.abs(y - np.floor(y) - 0.5)
+    risky = np.isfinite(y) & (frac < 1e-4)
+    if risky.any():
+        out[risky] = [round(v, 9) for v in x[risky].tolist()]
+    return out
+
+
+def _pad(rows: list[list], fill, dtype=np.intp) -> np.ndarray:
+    """Ragged rows as one array, padded with ``fill`` (at least one column)."""
+    width = max([1, *map(len, rows)])
+    out = np.full((len(rows), width), fill, dtype=dtype)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out
 
 
 def _family_provider_bonus(catalog: Catalog, bonus: float) -> dict[str, np.ndarray]:
@@ -1090,13 +878,6 @@ def _family_provider_bonus(catalog: Catalog, bonus: float) -> dict[str, np.ndarr
     return out
 
 
-def _sparse_max(m, data: np.ndarray, axis: int) -> np.ndarray:
-    """Max over ``axis`` of the sparse 0/1 matrix ``m`` with its stored values replaced by ``data``."""
-    out = m.copy()
-    out.data = np.asarray(data, dtype=np.float64)
-    return out.max(axis=axis).toarray().ravel()
-
-
 def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> tuple[Profile, Step]:
     """The structured event as the text format's input and target (with the catalog context of
     ``context``, when given: see ``data_prep/context.py``)."""
@@ -1109,7 +890,7 @@ def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = N
         courses=[cat.courses[c].title for c in ev.courses],
     )
     if context is not None:
-        add_context(profile, context.context(ev.job, _goal_id(ev), ev.skills, ev.courses), cat)
+        add_context(profile, _context_of(ev, context), cat)
     step = Step(
         next_course=cat.courses[ev.next_course].title,
         skills_gained=cat.skill_names(ev.skills_gained),
@@ -1123,7 +904,7 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
     (and the catalog context's ids, with ``context``)."""
     cat = catalog
     profile, step = event_to_texts(ev, cat)
-    ctx = context.context(ev.job, _goal_id(ev), ev.skills, ev.courses) if context is not None else None
+    ctx = _context_of(ev, context) if context is not None else None
     if ctx is not None:
         add_context(profile, ctx, cat)
     start, current = cat.jobs[ev.start_job], cat.jobs[ev.job]
@@ -1161,6 +942,13 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         row["next_step_id"], row["best_ids"], row["option_ids"] = ctx.next_step, ctx.best, ctx.options
         row["ready_ids"] = ctx.ready_after
     return row
+
+
+def _context_of(ev: Event, context: GapRetriever) -> Context:
+    """The event's catalog context: the generator's, else the retriever's."""
+    if ev.context is not None:
+        return ev.context
+    return context.context(ev.job, _goal_id(ev), ev.skills, ev.courses)
 
 
 def _goal_id(ev: Event) -> str:
@@ -1206,6 +994,15 @@ class RowWriter:
         self._stay = (js(STAY), text(STAY))
         self._str: dict[str, str] = {}
         self._key = {i: f"{js(i)}: " for i in [*catalog.courses, *catalog.jobs, STAY]}
+        # one dict per fragment (name JSON, id JSON, text) for the joins of a row's lists
+        self._fragments = {
+            kind: tuple({i: v[k] for i, v in table.items()} for k in range(3))
+            for kind, table in (("skill", self._skill), ("course", self._course), ("job", self._job))
+        }
+        # ids whose names the text format rejects: their rows take the plain path
+        self._bad = {
+            i for table in (self._skill, self._course, self._job) for i, v in table.items() if not v[2]
+        }
 
     def _js(self, value: str) -> str:
         out = self._str.get(value)
@@ -1223,83 +1020,85 @@ class RowWriter:
             return json.dumps(event_to_row(ev, self.catalog, self.context), ensure_ascii=False) + "\n"
 
     def _line(self, ev: Event) -> str:
-        if not ev.goal_stated:
-            raise KeyError("no goal stated: the plain path writes it")
-        S, C, J = self._skill, self._course, self._job
-        goal, job, start = J[ev.goal], J[ev.job], J[ev.start_job]
-        hist = [J[h] for h in ev.history]
-        skills = [S[s] for s in ev.skills]
-        courses = [C[c] for c in ev.courses]
-        nc = C[ev.next_course]
-        gained = [S[s] for s in ev.skills_gained]
-        nj = self._stay if ev.next_job == STAY else J[ev.next_job][::2]
+        sk_n, sk_i, sk_t = self._fragments["skill"]
+        co_n, co_i, co_t = self._fragments["course"]
+        jo_n, jo_i, jo_t = self._fragments["job"]
+        ctx = _context_of(ev, self.context) if self.context is not None else None
+        if self._bad:
+            ids = {ev.goal, ev.job, ev.next_course, ev.next_job, *ev.history, *ev.skills, *ev.courses}
+            ids |= set(ev.skills_gained)
+            if ctx is not None:
+                ids |= {ctx.next_step, *ctx.best, *ctx.options, *ctx.ready_after}
+            if ids & self._bad:
+                raise KeyError("not a plain name")
+        hist, skills, courses, gained = ev.history, ev.skills, ev.courses, ev.skills_gained
+        J = self._job
+        job, start = J[ev.job], J[ev.start_job]
+        # a person who states no goal: an empty goal in the text and the row
+        goal = J[ev.goal] if ev.goal_stated else ('""', '""', "")
+        nc = self._course[ev.next_course]
+        stay = ev.next_job == STAY
+        nj = self._stay if stay else J[ev.next_job][::2]
         # the text format: "name: value" ("name:" when empty), " | " between fields
-        parts = [goal[2], job[2], nc[2], nj[1]]
-        parts += (
-            [x[2] for x in hist] + [x[2] for x in skills] + [x[2] for x in courses] + [x[2] for x in gained]
-        )
-        ctx_json, js_empty = "", '""'
-        if self.context is not None:
-            ctx = self.context.context(ev.job, ev.goal, ev.skills, ev.courses)
-            step = J[ctx.next_step] if ctx.next_step else None
-            best, options = [C[c] for c in ctx.best], [C[c] for c in ctx.options]
-            ready = [C[c] for c in ctx.ready_after]
-            parts += [x[2] for x in best + options + ready] + ([step[2]] if step else [])
-        if None in parts or not goal[2] or not job[2]:
-            raise KeyError("not a plain name")
         input_text = (
-            f"goal: {goal[2]} | job: {job[2]} | "
-            + (f"history: {' > '.join(x[2] for x in hist)}" if hist else "history:")
-            + (f" | skills: {', '.join(x[2] for x in skills)}" if skills else " | skills:")
-            + (f" | courses: {'; '.join(x[2] for x in courses)}" if courses else " | courses:")
+            (f"goal: {goal[2]} | job: {job[2]} | " if goal[2] else f"goal: | job: {job[2]} | ")
+            + (f"history: {' > '.join([jo_t[x] for x in hist])}" if hist else "history:")
+            + (f" | skills: {', '.join([sk_t[x] for x in skills])}" if skills else " | skills:")
+            + (f" | courses: {'; '.join([co_t[x] for x in courses])}" if courses else " | courses:")
         )
-        if self.context is not None:
+        ctx_json = ""
+        if ctx is not None:
+            step, best, options, ready = ctx.next_step, ctx.best, ctx.options, ctx.ready_after
             input_text += (
-                (f" | next_step: {step[2]}" if step else " | next_step:")
-                + (f" | best: {'; '.join(x[2] for x in best)}" if best else " | best:")
-                + (f" | options: {'; '.join(x[2] for x in options)}" if options else " | options:")
-                + (f" | ready_after: {'; '.join(x[2] for x in ready)}" if ready else " | ready_after:")
+                (f" | next_step: {jo_t[step]}" if step else " | next_step:")
+                + (f" | best: {'; '.join([co_t[x] for x in best])}" if best else " | best:")
+                + (f" | options: {'; '.join([co_t[x] for x in options])}" if options else " | options:")
+                + (f" | ready_after: {'; '.join([co_t[x] for x in ready])}" if ready else " | ready_after:")
             )
             ctx_json = (
-                f', "next_step_id": {step[1] if step else js_empty}, "best_ids": [{", ".join(x[1] for x in best)}], '
-                f'"option_ids": [{", ".join(x[1] for x in options)}], '
-                f'"ready_ids": [{", ".join(x[1] for x in ready)}]'
+                f', "next_step_id": {jo_i[step] if step else chr(34) * 2}, '
+                f'"best_ids": [{", ".join([co_i[x] for x in best])}], '
+                f'"option_ids": [{", ".join([co_i[x] for x in options])}], '
+                f'"ready_ids": [{", ".join([co_i[x] for x in ready])}]'
             )
         target_text = (
             f"next_course: {nc[2]} | "
-            + (f"skills_gained: {', '.join(x[2] for x in gained)}" if gained else "skills_gained:")
+            + (f"skills_gained: {', '.join([sk_t[x] for x in gained])}" if gained else "skills_gained:")
             + f" | next_job: {nj[1]}"
         )
         js = self._js
         return (
             f'{{"user_id": {json.dumps(ev.user_id, ensure_ascii=False)}, "step": {int(ev.step)}, '
             f'"input_text": "{input_text}", "target_text": "{target_text}", '
-            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join(x[0] for x in hist)}], '
-            f'"skills": [{", ".join(x[0] for x in skills)}], "courses": [{", ".join(x[0] for x in courses)}], '
-            f'"next_course": {nc[0]}, "skills_gained": [{", ".join(x[0] for x in gained)}], '
-            f'"next_job": {nj[0] if ev.next_job == STAY else J[ev.next_job][0]}, '
-            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join(x[1] for x in hist)}], '
-            f'"skill_ids": [{", ".join(x[1] for x in skills)}], "course_ids": [{", ".join(x[1] for x in courses)}], '
-            f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join(x[1] for x in gained)}], '
+            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join([jo_n[x] for x in hist])}], '
+            f'"skills": [{", ".join([sk_n[x] for x in skills])}], '
+            f'"courses": [{", ".join([co_n[x] for x in courses])}], '
+            f'"next_course": {nc[0]}, "skills_gained": [{", ".join([sk_n[x] for x in gained])}], '
+            f'"next_job": {nj[0] if stay else J[ev.next_job][0]}, '
+            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join([jo_i[x] for x in hist])}], '
+            f'"skill_ids": [{", ".join([sk_i[x] for x in skills])}], '
+            f'"course_ids": [{", ".join([co_i[x] for x in courses])}], '
+            f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join([sk_i[x] for x in gained])}], '
             f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
             f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}, '
-            f'"job_given_course": {{{", ".join([self._key[k] + float.__repr__(v) for k, v in ev.job_given_course.items()])}}}'
+            f'"job_given_course": {_JSON(ev.job_given_course)}'
             f"{ctx_json}}}\n"
         )
 
     def _probs(self, probs: dict) -> str:
-        # json.dumps writes floats (numpy floats included) with float.__repr__ (a TypeError for
-        # anything else sends the row to the slow path); probabilities are finite
-        key, fr = self._key, float.__repr__
-        course = ", ".join([key[k] + fr(v) for k, v in probs["course"].items()])
-        job = ", ".join([key[k] + fr(v) for k, v in probs["job"].items()])
-        if len(probs) != 3:
-            raise KeyError("unexpected probs")
-        return f'{{"course": {{{course}}}, "course_other": {fr(probs["course_other"])}, "job": {{{job}}}}}'
+        js = getattr(probs, "json", None)  # made by the generator with the numbers
+        return js if js is not None else _JSON(probs)  # what json.dumps writes (its C encoder)
 
 
 def oracle_values(ev: Event) -> tuple[bool, list[float], bool]:
+    """What the oracle ceiling adds for one row (:func:`oracle_values_of_probs`; the generator's
+    own when it made them)."""
+    own = getattr(ev, "oracle", None)  # events of other generators have none
+    return own if own is not None else oracle_values_of_probs(ev)
+
+
+def oracle_values_of_probs(ev: Event) -> tuple[bool, list[float], bool]:
     """What the oracle ceiling adds for one row, in its order: for ``probs_visible`` then
     ``probs``: next-course hit and expected accuracy, next-job hit and expected accuracy, and
     (moves only) next-job hit. Also whether a job expectation was a numpy float (the original

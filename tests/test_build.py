@@ -1,4 +1,3 @@
-import bisect
 import json
 
 import numpy as np
@@ -9,11 +8,8 @@ from data_prep import synthesis
 from data_prep.build import SPLITS, build_dataset, load_data_config
 from data_prep.catalog import load_catalog
 from data_prep.context import GapRetriever
-from data_prep.progression import Progression, coverage, skill_gap
+from data_prep.progression import Progression
 from data_prep.synthesis import (
-    PROB_FLOOR,
-    STAY,
-    Event,
     RowWriter,
     Synthesiser,
     event_to_row,
@@ -140,7 +136,7 @@ def test_built_dataset_has_normal_permissions(tiny_catalog_dir, tmp_path):
     assert out.stat().st_mode & 0o777 == 0o755
 
 
-# -- the fast generator and the parallel build (issue 10) --------------------------------------
+# -- the batched generator and the parallel build (issues 10 and 26) ---------------------------
 
 
 def _rows_of(synth, catalog, users):
@@ -154,27 +150,105 @@ def _setup(catalog_dir=None, **overrides):
     return cfg, catalog, prog
 
 
-@pytest.mark.parametrize("catalog", ["tiny", "bundled"])
-def test_fast_generator_matches_the_original_byte_for_byte(tiny_catalog_dir, catalog):
-    cfg, cat, prog = _setup(tiny_catalog_dir if catalog == "tiny" else None, seed=5)
-    fast, ref = Synthesiser(cat, prog, cfg.synthesis), _ReferenceSynthesiser(cat, prog, cfg.synthesis)
-    users = range(120 if catalog == "tiny" else 60)
-    assert _rows_of(fast, cat, users) == _rows_of(ref, cat, users)
+def _stats(synth, catalog, n):
+    from tests.distribution import trajectory_stats
+
+    return trajectory_stats(
+        catalog,
+        [synth.user(i) for i in range(n)] if not hasattr(synth, "batch") else synth.batch(np.arange(n)),
+    )
 
 
-def test_exact_fallbacks_match_the_original(tiny_catalog_dir, monkeypatch):
-    """With error bounds too wide for any short cut, every step takes the original computations
-    (full rows, the grouped job marginal, the full cumulative sum); with sparse matrices the
-    order-dependent gains go through the sparse product."""
-    cfg, cat, prog = _setup(None, seed=11)
-    ref = _rows_of(_ReferenceSynthesiser(cat, prog, cfg.synthesis), cat, range(40))
-    monkeypatch.setattr(synthesis, "_ULP", 1e-4)
-    assert _rows_of(Synthesiser(cat, prog, cfg.synthesis), cat, range(40)) == ref
-    monkeypatch.undo()
-    monkeypatch.setattr(synthesis, "DENSE_MAX_CELLS", 0)
-    fast = Synthesiser(cat, prog, cfg.synthesis)
-    assert fast.sparse
-    assert _rows_of(fast, cat, range(40)) == ref
+def test_batched_generator_simulates_the_same_people_as_the_reference(tiny_catalog_dir):
+    """Not byte-identical (the draws are made differently) but the same distribution: the oracle
+    ceiling, path lengths, move rates, course choices per learner type and the goal-less and
+    job-only shares agree with the per-user reference generator within sampling error; and the
+    comparison does see a generator that behaves differently."""
+    from tests import reference_synthesis
+    from tests.distribution import compare
+
+    cfg, cat, prog = _setup(tiny_catalog_dir, seed=3, no_goal_share=0.1, job_only_share=0.1)
+    n = 1500
+    ref = _stats(reference_synthesis.Synthesiser(cat, prog, cfg.synthesis), cat, n)
+    new = _stats(Synthesiser(cat, prog, cfg.synthesis), cat, n)
+    assert compare(ref, new) == {}
+    for key in ("oracle/visible/next_course_expected", "move_rate", "path_length", "no_goal_share"):
+        assert (
+            new[key][0] > 0
+            and abs(new[key][0] - ref[key][0]) < 4 * (ref[key][1] ** 2 + new[key][1] ** 2) ** 0.5
+        )
+    assert new["course_hours/quick"][0] < new["course_hours/balanced"][0] < new["course_hours/deep"][0]
+    assert new["job_only_share"][0] == pytest.approx(0.1, abs=0.03)
+    assert new["no_goal_share"][0] == pytest.approx(0.2, abs=0.04)
+    other_cfg, _, _ = _setup(
+        tiny_catalog_dir, seed=3, no_goal_share=0.1, job_only_share=0.1, temperature=1.0, move_prob=0.5
+    )
+    changed = compare(ref, _stats(Synthesiser(cat, prog, other_cfg.synthesis), cat, n))
+    assert "move_rate" in changed and "oracle/visible/next_course_expected" in changed, changed
+
+
+def test_batch_context_is_what_the_retriever_gives(tiny_catalog_dir):
+    """The build writes the context the generator computed for the whole batch; it must be what
+    GapRetriever (the recommender's) gives for every row, with the default and other weights."""
+    for overrides, ctx in (
+        ({}, {}),
+        (
+            {"catalog": tiny_catalog_dir},
+            {"goal_weight": 0.8, "prereq_weight": 0.3, "max_best": 2, "options": 3, "move_threshold": 0.6},
+        ),
+    ):
+        cfg, cat, prog = _setup(overrides.get("catalog"), seed=9, no_goal_share=0.2, job_only_share=0.1)
+        from dataclasses import replace
+
+        cfg.context = replace(cfg.context, **ctx)
+        synth = Synthesiser(cat, prog, cfg.synthesis, cfg.context)
+        retriever = GapRetriever(cat, prog, cfg.context)
+        events = [ev for evs in synth.batch(np.arange(150)) for ev in evs]
+        assert len(events) > 300
+        ready = 0
+        for ev in events:
+            assert ev.context == retriever.context(
+                ev.job, ev.goal if ev.goal_stated else "", ev.skills, ev.courses
+            )
+            ready += bool(ev.context.ready_after)
+        assert ready > 10  # the readiness part is exercised
+
+
+@pytest.mark.parametrize("seed", [0, 13])
+def test_a_user_is_the_same_in_any_batch(seed):
+    cfg, cat, prog = _setup(
+        None,
+        seed=seed,
+        no_goal_share=0.1,
+        job_only_share=0.1,
+        provider_bonus=0.5,
+        family_move_prob={"healthcare": 0.3},
+    )
+    synth = Synthesiser(cat, prog, cfg.synthesis, cfg.context)
+    writer = RowWriter(cat, GapRetriever(cat, prog, cfg.context))
+    lines = lambda users: [writer.line(ev) for evs in users for ev in evs]  # noqa: E731
+    whole = lines(synth.batch(np.arange(40)))
+    assert whole == lines(synth.batch(np.arange(k, k + 1))[0] for k in range(40))
+    assert whole == lines(
+        evs for lo in (0, 7, 30) for evs in synth.batch(np.arange(lo, {0: 7, 7: 30, 30: 40}[lo]))
+    )
+    assert lines(synth.batch(np.array([5, 3]))) == lines([synth.user(5), synth.user(3)])
+
+
+def test_uniforms_are_uniform_and_keyed_by_user_step_and_purpose():
+    users = np.arange(200_000)
+    u = synthesis.uniforms(7, users, 3, 0)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.003
+    counts = np.bincount((u * 20).astype(int), minlength=20)
+    assert counts.min() > 0.95 * len(users) / 20 and counts.max() < 1.05 * len(users) / 20
+    others = [
+        synthesis.uniforms(7, users, 4, 0),
+        synthesis.uniforms(7, users, 3, 1),
+        synthesis.uniforms(8, users, 3, 0),
+    ]
+    for v in others:
+        assert abs(np.corrcoef(u, v)[0, 1]) < 0.01 and not np.array_equal(u, v)
+    assert np.array_equal(synthesis.uniforms(7, users[::-1][:100], 3, 0), u[::-1][:100])
 
 
 @pytest.mark.parametrize("with_context", [False, True])
@@ -189,19 +263,6 @@ def test_row_writer_writes_what_json_dumps_writes(tiny_catalog_dir, with_context
     assert with_context == ("next_step" in writer.line(events[0]))
 
 
-def test_choice_and_random_draws_match_numpy():
-    """The generator replays ``rng.choice(p=...)`` and ``rng.random(k)``; numpy must agree."""
-    for n in (1, 2, 7, 50, 300):
-        for seed in range(30):
-            p = np.random.default_rng(seed).random(n) + 1e-3
-            a, b = np.random.default_rng([seed, n]), np.random.default_rng([seed, n])
-            expected = a.choice(n, p=p / p.sum())
-            assert bisect.bisect_right(synthesis._cdf(p), b.random()) == expected
-            assert a.random() == b.random()
-    a, b = np.random.default_rng(3), np.random.default_rng(3)
-    assert a.random(9).tolist() == [b.random() for _ in range(9)]
-
-
 def test_user_i_is_the_same_whatever_the_order_or_chunk():
     cfg, cat, prog = _setup(None, seed=13)
     synth = Synthesiser(cat, prog, cfg.synthesis)
@@ -210,23 +271,36 @@ def test_user_i_is_the_same_whatever_the_order_or_chunk():
     assert {i: _rows_of(fresh, cat, [i]) for i in reversed(range(12))} == forward
 
 
-def test_parallel_build_is_byte_identical_to_one_process(tiny_catalog_dir, tmp_path, monkeypatch):
+def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tmp_path, monkeypatch):
     import data_prep.build as build
 
-    monkeypatch.setattr(build, "CHUNK_USERS", 7)  # several chunks per worker, out-of-order finishes
+    monkeypatch.setattr(build, "CHUNK_USERS", 13)  # several chunks per worker, out-of-order finishes
     outs = {}
-    for workers in (1, 2, 3):
+    for workers, batch in ((1, 256), (2, 5), (3, 1), (1, 13)):
         cfg = load_data_config(
-            None, {"catalog": str(tiny_catalog_dir), "users": 50, "seed": 2, "workers": workers}
+            None,
+            {
+                "catalog": str(tiny_catalog_dir),
+                "users": 60,
+                "seed": 2,
+                "workers": workers,
+                "batch_users": batch,
+                "no_goal_share": 0.2,
+                "job_only_share": 0.1,
+            },
         )
-        outs[workers] = tmp_path / f"w{workers}"
-        build_dataset(cfg, outs[workers], progress=False)
-    names = sorted(p.name for p in outs[1].iterdir() if p.is_file())
+        outs[workers, batch] = tmp_path / f"w{workers}-b{batch}"
+        build_dataset(cfg, outs[workers, batch], progress=False)
+    first = outs[1, 256]
+    names = sorted(p.name for p in first.iterdir() if p.is_file())
     assert "train.jsonl" in names and "stats.json" in names
-    for workers in (2, 3):
+    for key, out in outs.items():
         for name in names:
-            assert (outs[workers] / name).read_bytes() == (outs[1] / name).read_bytes(), (workers, name)
-    assert "workers" not in json.loads((outs[1] / "stats.json").read_text())["config"]
+            assert (out / name).read_bytes() == (first / name).read_bytes(), (key, name)
+    config = json.loads((first / "stats.json").read_text())["config"]
+    assert "workers" not in config and "batch_users" not in config
+    with pytest.raises(ValueError, match="batch_users"):
+        load_data_config(None, {"batch_users": 0})
 
 
 def test_workers_must_be_positive():
@@ -261,204 +335,48 @@ def test_oracle_from_values_equals_oracle_from_rows(tiny_dataset):
     assert a.result() == b.result()
 
 
-# -- the original generator, kept as the reference the fast one must match byte for byte ---------
+def test_shards_merge_into_the_single_build_byte_for_byte(tiny_catalog_dir, tmp_path, capsys):
+    """``data build --shard K/N`` on each of N machines, then ``data merge``: the same dataset."""
+    common = ["--catalog", str(tiny_catalog_dir), "--users", "70", "--seed", "4", "--quiet"]
+    assert main(["data", "build", *common, "--out", str(tmp_path / "single")]) == 0
+    for k in (2, 0, 1):
+        assert main(["data", "build", *common, "--shard", f"{k}/3", "--out", str(tmp_path / f"s{k}")]) == 0
+    assert "join the shards" in capsys.readouterr().out
+    shards = [str(tmp_path / f"s{k}") for k in (1, 2, 0)]
+    assert main(["data", "merge", *shards, "--out", str(tmp_path / "merged"), "--quiet"]) == 0
+    single, merged = tmp_path / "single", tmp_path / "merged"
+    files = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
+    assert "stats.json" in map(str, files) and len(files) > 8
+    assert files == sorted(p.relative_to(merged) for p in merged.rglob("*") if p.is_file())
+    for name in files:
+        assert (merged / name).read_bytes() == (single / name).read_bytes(), name
+    # rows are split between the shards, none twice
+    ids = [json.loads(line)["user_id"] for k in range(3) for line in open(tmp_path / f"s{k}" / "train.jsonl")]
+    assert len(ids) == sum(1 for _ in open(single / "train.jsonl"))
+    # a missing or foreign shard is refused, naming what is wrong; nothing is written
+    assert main(["data", "merge", *shards[:2], "--out", str(tmp_path / "bad")]) == 2
+    assert "every shard K/N" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert (
+        main(["data", "build", *common[:-3], "--seed", "5", "--shard", "0/3", "--out", str(other), "--quiet"])
+        == 0
+    )
+    assert main(["data", "merge", str(other), *shards[:2], "--out", str(tmp_path / "bad")]) == 2
+    assert "another config" in capsys.readouterr().err
+    assert main(["data", "build", *common, "--shard", "3/3", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "x").exists()
 
 
-class _ReferenceSynthesiser(Synthesiser):
-    """The per-step formulation the build used before it was made fast (matrix products over the
-    whole catalog every step, one job distribution per candidate course), unchanged."""
+def test_generator_oracle_values_are_those_of_the_recorded_probabilities(tiny_catalog_dir):
+    """The build adds the oracle values the generator computed with the numbers; they must be
+    what :func:`oracle_values_of_probs` reads off each row's recorded probabilities."""
+    from data_prep.synthesis import oracle_values_of_probs
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        if self.sparse:
-            self._prereq_rows = np.repeat(np.arange(self.prereq_m.shape[0]), np.diff(self.prereq_m.indptr))
-
-    def _start_state(self, rng: np.random.Generator):
-        cat = self.catalog
-        job = self.start_jobs[rng.integers(len(self.start_jobs))]
-        reach = self.prog.reachable_from(job, self.cfg.max_goal_hops)
-        goals = sorted(reach)
-        weights = np.array([1.0 + max(cat.jobs[g].level - cat.jobs[job].level, 0) for g in goals])
-        goal = goals[rng.choice(len(goals), p=weights / weights.sum())]
-        history = [job]
-        skills = {s for s in cat.jobs[job].skills if rng.random() < self.cfg.start_skill_prob}
-        preds = [
-            a for a, moves in self.prog.next_jobs.items() if any(b == job for b, _ in moves) and a != goal
-        ]
-        if preds and rng.random() < self.cfg.previous_job_prob:
-            prev = preds[rng.integers(len(preds))]
-            history.insert(0, prev)
-            skills |= {s for s in cat.jobs[prev].skills if rng.random() < 0.6}
-        utype = int(rng.choice(len(self.cfg.types), p=self.priors))
-        return job, goal, history, skills, utype
-
-    def trajectory(self, user_id: str, rng: np.random.Generator) -> list[Event]:
-        job, goal, history, skills, utype = self._start_state(rng)
-        start_job, courses, events = job, [], []
-        posterior = self.priors.copy()
-        for step in range(self.cfg.max_steps):
-            if job == goal:
-                break
-            hop = self.prog.next_hop(job, goal)
-            if hop is None:
-                break
-            ids, per_type = self._course_dists(hop, goal, skills, courses)
-            if not ids:
-                break
-            p_true = per_type[utype]
-            course = ids[rng.choice(len(ids), p=p_true / p_true.sum())]
-            abandoned = rng.random() < self.cfg.abandon_prob
-            gained = [] if abandoned else self._new_skills(course, skills)
-            after = skills | set(gained)
-            job_dist_by_course = self._job_dists(job, hop, skills, ids)
-            dist = job_dist_by_course[course] if not abandoned else self._job_dist(job, hop, skills)
-            next_job = self._sample_job(dist, rng)
-            p_visible = sum(posterior[k] * per_type[k] for k in range(len(per_type)))
-            events.append(
-                Event(
-                    user_id=user_id,
-                    step=step,
-                    goal=goal,
-                    job=job,
-                    history=list(history),
-                    skills=sorted(skills, key=self.skill_order.__getitem__),
-                    courses=list(courses),
-                    next_course=course,
-                    skills_gained=gained,
-                    next_job=next_job,
-                    probs=self._probs(ids, p_true, job_dist_by_course, job, hop, skills),
-                    probs_visible=self._probs(ids, p_visible, job_dist_by_course, job, hop, skills),
-                    user_type=self.cfg.types[utype].name,
-                    start_job=start_job,
-                    job_given_course={k: round(float(v), 6) for k, v in dist.items()},
-                )
-            )
-            # Bayes update of the type posterior from the observed course choice.
-            k = ids.index(course)
-            posterior = posterior * np.array([per_type[t][k] for t in range(len(per_type))])
-            posterior /= posterior.sum()
-            if not abandoned:
-                courses.append(course)
-                skills = after
-            if next_job != STAY:
-                job = next_job
-                history.append(job)
-        return events
-
-    # -- the generator's probabilities ------------------------------------------------------
-    def _new_skills(self, course_id: str, skills: set[str]) -> list[str]:
-        return [s for s in self.catalog.courses[course_id].skills if s not in skills]
-
-    def _course_dists(self, hop, goal, skills, taken) -> tuple[list[str], list[np.ndarray]]:
-        """P(next course) for every preference type: softmax over useful courses plus detours.
-
-        Vectorised over the catalog (course x skill matrices), since this runs for every step of
-        every user.
-        """
-        cfg, cat = self.cfg, self.catalog
-        lacking = np.ones(len(self.skill_list), dtype=bool)
-        for s in skills:
-            lacking[self.skill_order[s]] = False
-        want = np.zeros(len(self.skill_list))
-        for s, w in skill_gap(skills, cat.jobs[hop]):
-            want[self.skill_order[s]] += cfg.hop_weight * w
-        for s, w in skill_gap(skills, cat.jobs[goal]):
-            want[self.skill_order[s]] += cfg.goal_weight * w
-        # skills that unlock a wanted course's prerequisites count for half
-        if self.sparse:
-            course_want = synthesis._sparse_max(self.teach_m, want[self.teach_m.indices], axis=1)
-            unlock = 0.5 * synthesis._sparse_max(self.prereq_m, course_want[self._prereq_rows], axis=0)
-        else:
-            course_want = (self.teach_m * want).max(axis=1)
-            unlock = 0.5 * (self.prereq_m * course_want[:, None]).max(axis=0)
-        value = np.where(want > 0, want, unlock) * lacking
-        lack = lacking.astype(np.float32) if self.sparse else lacking
-        eligible = (self.prereq_m @ lack == 0) & (self.teach_m @ lack > 0)
-        for c in taken:
-            eligible[self.course_pos[c]] = False
-        idx = np.flatnonzero(eligible)
-        if idx.size == 0:
-            return [], []
-        ids = [self.course_list[i] for i in idx]
-        gain = self.teach_m[idx] @ value
-        useful = gain > 0
-        dists = []
-        for pref in self.type_pref:
-            probs = np.full(idx.size, cfg.detour_prob / idx.size)
-            if not useful.any():
-                dists.append(np.full(idx.size, 1.0 / idx.size))
-                continue
-            z = (cfg.gain_weight * gain[useful] + pref[idx][useful]) / cfg.temperature
-            z = np.exp(z - z.max())
-            probs[useful] += (1.0 - cfg.detour_prob) * z / z.sum()
-            dists.append(probs)
-        return ids, dists
-
-    def _job_dist(self, job: str, hop: str, skills: set[str]) -> dict[str, float]:
-        """P(next job | skills after the course): move to the next hop when ready, else stay."""
-        cfg, cat = self.cfg, self.catalog
-        dist = {STAY: 1.0}
-        if coverage(skills, cat.jobs[hop]) >= cfg.move_threshold:
-            dist[hop] = cfg.move_prob
-            dist[STAY] -= cfg.move_prob
-        laterals = [
-            b
-            for b, _ in self.prog.next_jobs[job]
-            if b != hop and coverage(skills, cat.jobs[b]) >= cfg.move_threshold
-        ]
-        if laterals:
-            share = cfg.lateral_prob * dist[STAY]
-            for b in laterals:
-                dist[b] = dist.get(b, 0.0) + share / len(laterals)
-            dist[STAY] -= share
-        return dist
-
-    def _job_dists(self, job, hop, skills, course_ids) -> dict[str, dict[str, float]]:
-        """Job distribution after each candidate course; courses adding no relevant skill share one."""
-        relevant = set(self.catalog.jobs[hop].skills)
-        for b, _ in self.prog.next_jobs[job]:
-            relevant |= set(self.catalog.jobs[b].skills)
-        base = self._job_dist(job, hop, skills)
-        mask = np.zeros(len(self.skill_list))
-        for sk in relevant - skills:
-            mask[self.skill_order[sk]] = 1.0
-        hits = self.teach_m @ mask
-        out = dict.fromkeys(course_ids, base)
-        for i in np.flatnonzero(hits > 0):
-            cid = self.course_list[i]
-            if cid in out:
-                new = set(self.catalog.courses[cid].skills) & relevant
-                out[cid] = self._job_dist(job, hop, skills | new)
-        return out
-
-    def _sample_job(self, dist: dict[str, float], rng: np.random.Generator) -> str:
-        keys = list(dist)
-        p = np.array([dist[k] for k in keys])
-        return keys[rng.choice(len(keys), p=p / p.sum())]
-
-    def _probs(self, ids, p_course, job_dists, job, hop, skills) -> dict:
-        """Rounded course and (marginal over the course, abandonment included) job probabilities."""
-        p_course = p_course / p_course.sum()
-        ab = self.cfg.abandon_prob
-        # most courses share one job distribution object: add their mass once per object (in order
-        # of first occurrence; bincount adds in input order, like a running sum)
-        dists = [job_dists[cid] for cid in ids]
-        first: dict[int, int] = {}
-        group = np.fromiter(
-            (first.setdefault(id(d), len(first)) for d in dists), dtype=np.int64, count=len(dists)
-        )
-        objects = list({id(d): d for d in dists}.values())
-        jobs: dict[str, float] = {}
-        for d, p in zip(objects, np.bincount(group, weights=p_course)):
-            for j, q in d.items():
-                jobs[j] = jobs.get(j, 0.0) + (1 - ab) * p * q
-        for j, q in self._job_dist(job, hop, skills).items():
-            jobs[j] = jobs.get(j, 0.0) + ab * q
-        # detours spread a little mass over every eligible course; keep the rows small by storing
-        # courses above PROB_FLOOR and the mass of the rest in "course_other"
-        keep = p_course >= PROB_FLOOR
-        return {
-            "course": {ids[i]: round(float(p_course[i]), 5) for i in np.flatnonzero(keep)},
-            "course_other": round(float(p_course[~keep].sum()), 5),
-            "job": {j: round(q, 5) for j, q in jobs.items() if q >= 1e-5},
-        }
+    for catalog in (None, tiny_catalog_dir):
+        cfg, cat, prog = _setup(catalog, seed=21, no_goal_share=0.1, job_only_share=0.1)
+        events = [ev for evs in Synthesiser(cat, prog, cfg.synthesis).batch(np.arange(120)) for ev in evs]
+        moves = 0
+        for ev in events:
+            assert ev.oracle is not None and ev.oracle == oracle_values_of_probs(ev)
+            moves += ev.oracle[0]
+        assert 0 < moves < len(events)

@@ -115,6 +115,7 @@ MISSING_INPUT = {
     "data build": ["data", "build", "--catalog", M, "--out", "out/d"],
     "data validate": ["data", "validate", "--catalog", M],
     "data export": ["data", "export", "--data", M, "--out", "out/x"],
+    "data merge": ["data", "merge", M, M2, "--out", "out/d"],
     "data tag": ["data", "tag", "--catalog", M, "--out", "out/review.csv"],
     "data apply-tags": ["data", "apply-tags", M + ".csv", "--out", "out/cat"],
     "data cluster": ["data", "cluster", "--catalog", M, "--out", "out/c"],

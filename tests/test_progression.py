@@ -33,12 +33,12 @@ def test_bundled_catalog_every_job_has_next_jobs_and_courses():
 
 
 def test_coverage_only_grows_with_skills_and_synthesis_caches_it_exactly():
-    """The fast generator relies on coverage never falling when a skill is added (so only next
-    jobs not yet reachable can change) and looks it up by the bits of the skills held."""
+    """The generators rely on coverage never falling when a skill is added (so only next jobs not
+    yet reachable can change); the reference generator looks it up by the bits of the skills held."""
     import itertools
 
     from data_prep.build import load_data_config
-    from data_prep.synthesis import Synthesiser
+    from tests.reference_synthesis import Synthesiser
 
     cat = load_catalog()
     synth = Synthesiser(cat, Progression(cat), load_data_config(None).synthesis)
