@@ -226,6 +226,123 @@ def untie_output_layer(model, tokenizer, catalog) -> int:
     return len(rows)
 
 
+class ItemContentHead(torch.nn.Linear):
+    """An output layer whose catalog rows are built from the items' content.
+
+    The logit of catalog item ``i`` (a course or job token) is ``h . (w_i + x_i W)``: ``w_i`` its own
+    row of the output matrix (the item-id residual, ``weight``) and ``x_i W`` a vector computed from
+    what the item is (``features``: provider, level, length and skills of a course; family, level
+    and skills of a job) through one learned matrix ``W`` (``content``, zero at first, so the head
+    starts as the plain separate head). What the model learns about one provider or level is thereby
+    shared by every course it describes, where an atomic course row would learn it course by
+    course from about twenty choices each. Saved models hold the folded matrix
+    (:meth:`folded_weight`) under the plain T5 name, so anyone loads them with the plain class.
+    """
+
+    def __init__(self, head: torch.nn.Linear, rows: torch.Tensor, features: torch.Tensor):
+        super().__init__(head.in_features, head.out_features, bias=False)
+        self.weight = head.weight
+        self.register_buffer("item_rows", rows.long(), persistent=True)
+        self.register_buffer("item_features", features.float(), persistent=True)
+        self.content = torch.nn.Parameter(torch.zeros(features.shape[1], head.in_features))
+
+    def folded_weight(self) -> torch.Tensor:
+        """The output matrix the logits use: the id rows plus each item's content vector."""
+        return self.weight.index_add(0, self.item_rows, self.item_features @ self.content)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, self.folded_weight())
+
+
+def output_weight(model) -> torch.Tensor:
+    """The matrix behind ``model.lm_head`` (content folded in for an :class:`ItemContentHead`)."""
+    head = model.lm_head
+    return head.folded_weight() if isinstance(head, ItemContentHead) else head.weight
+
+
+def item_features(catalog, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(token rows, features, feature names) of every catalog course and job with a token of its own.
+
+    Courses: provider, level, log(1 + hours) and hours / 10 (as z-scores over the courses), cluster and skills taught; jobs: family,
+    level and required skills (importance weights); one indicator per kind. Skill parts are scaled to
+    unit length so that items with many skills do not get larger vectors."""
+    unk = tokenizer.unk_token_id
+    courses, jobs = list(catalog.courses.values()), list(catalog.jobs.values())
+    names: list[str] = ["is_course", "is_job", "log1p_hours", "hours_per_10"]
+    index: dict[str, int] = {}
+
+    def col(name: str) -> int:
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+        return index[name]
+
+    rows, feats = [], []
+    for item in courses + jobs:
+        tok = tokenizer.convert_tokens_to_ids(" " + item.title)
+        if tok is None or tok == unk:
+            continue
+        f: dict[int, float] = {}
+        if hasattr(item, "provider"):  # a course
+            f[0] = 1.0
+            f[2], f[3] = float(torch.log1p(torch.tensor(item.hours))), item.hours / 10.0
+            f[col(f"provider={item.provider}")] = 1.0
+            f[col(f"course_level={item.level}")] = 1.0
+            if item.cluster >= 0:
+                f[col(f"cluster={item.cluster}")] = 1.0
+            skills = {s: 1.0 for s in item.skills}
+        else:
+            f[1] = 1.0
+            f[col(f"family={item.family}")] = 1.0
+            f[col(f"job_level={item.level}")] = 1.0
+            skills = dict(item.skills)
+        norm = sum(w * w for w in skills.values()) ** 0.5 or 1.0
+        for s, w in skills.items():
+            f[col(f"skill={s}")] = w / norm
+        rows.append(tok)
+        feats.append(f)
+    x = torch.zeros(len(rows), len(names))
+    for i, f in enumerate(feats):
+        for j, v in f.items():
+            x[i, j] = v
+    is_course = x[:, 0] == 1
+    for j in (2, 3):  # lengths as z-scores over the courses, on the one-hot features' scale
+        vals = x[is_course, j]
+        x[is_course, j] = (vals - vals.mean()) / (vals.std() if len(vals) > 1 and vals.std() > 0 else 1.0)
+    return torch.tensor(rows, dtype=torch.long), x, names
+
+
+def add_content_head(model, tokenizer, catalog) -> int:
+    """Give a :class:`SeparateHeadT5` an :class:`ItemContentHead`; returns the number of items."""
+    if not has_separate_head(model):
+        raise ValueError("add_content_head needs a model whose output layer is its own tensor (SeparateHeadT5)")
+    rows, feats, _ = item_features(catalog, tokenizer)
+    model.lm_head = ItemContentHead(model.lm_head, rows, feats)
+    return len(rows)
+
+
+def _folded(model):
+    """A context in which ``model.lm_head`` is a plain linear layer holding the folded matrix."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def swap():
+        head = getattr(model, "lm_head", None)
+        if not isinstance(head, ItemContentHead):
+            yield model
+            return
+        plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+        with torch.no_grad():
+            plain.weight = torch.nn.Parameter(head.folded_weight().detach().clone())
+        model.lm_head = plain
+        try:
+            yield model
+        finally:
+            model.lm_head = head
+
+    return swap()
+
+
 def _seq2seq_class(folder: str | Path):
     """The class to load a local seq2seq folder with: :class:`SeparateHeadT5` when it was saved
     by one (so that no later ``tie_weights`` shares its output layer again)."""
@@ -360,6 +477,8 @@ def build(cfg: Config, train_texts: list[str]):
             init_entity_embeddings(model, tokenizer, catalog, seed=cfg.train.seed)
         if catalog is not None and not m.tie_embeddings:
             untie_output_layer(model, tokenizer, catalog)
+            if m.content_head:
+                add_content_head(model, tokenizer, catalog)
     else:
         model, tokenizer = load_pretrained(m.kind, m.model_name)
     family = model_family(m.kind)
@@ -385,7 +504,8 @@ def save_model(model, tokenizer, out_dir: Path, model_kind: str, base_name: str 
             model.peft_config["default"].base_model_name_or_path = base_name
         model.save_pretrained(out_dir, safe_serialization=True)
     else:
-        model.save_pretrained(out_dir, safe_serialization=True)
+        with _folded(model):
+            model.save_pretrained(out_dir, safe_serialization=True)
         _save_plain_name(out_dir)
     tokenizer.save_pretrained(out_dir)
     if getattr(model, "generation_config", None) is not None:
@@ -396,7 +516,9 @@ def _save_base_without_lora(peft_model, out_dir: Path) -> None:
     """The scratch base's weights with LoRA layers stripped, loadable by from_pretrained."""
     base = peft_model.get_base_model()
     state = {}
-    for key, value in base.state_dict().items():
+    with _folded(base):
+        items = list(base.state_dict().items())
+    for key, value in items:
         if "lora_" in key:
             continue
         state[key.replace(".base_layer.", ".")] = value

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from careerpath.modeling import output_weight
 from data_prep.catalog import Catalog
 from data_prep.textformat import STAY, Step, serialise_target
 
@@ -159,7 +160,7 @@ class _LeanT5:
     def _out_weights(self, candidates: tuple[int, ...]) -> torch.Tensor:
         w = self._heads_w.get(candidates)
         if w is None:
-            head = self.model.lm_head.weight.detach()
+            head = output_weight(self.model).detach()
             w = head[torch.tensor(candidates, device=head.device)].t().contiguous()
             self._heads_w[candidates] = w
         return w
@@ -321,7 +322,7 @@ class LeanT5Training(_LeanT5):
         x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
-        return x @ self.model.lm_head.weight.t()
+        return x @ output_weight(self.model).t()
 
 
 class _EncoderOut:
