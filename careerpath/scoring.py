@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from careerpath.modeling import output_weight
+from careerpath.modeling import input_weight, output_weight
 from data_prep.catalog import Catalog
 from data_prep.textformat import STAY, Step, serialise_target
 
@@ -118,8 +118,7 @@ class _LeanT5:
             return
         m = self.model
         with torch.no_grad():
-            self.enc_embed = m.encoder.embed_tokens.weight.detach()
-            self.dec_embed = m.decoder.embed_tokens.weight.detach()
+            self.enc_embed = self.dec_embed = input_weight(m).detach()
             self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
             self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
             self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
@@ -295,8 +294,7 @@ class LeanT5Training(_LeanT5):
 
     def _sync(self, stamp: tuple) -> None:
         m = self.model
-        self.enc_embed = m.encoder.embed_tokens.weight
-        self.dec_embed = m.decoder.embed_tokens.weight
+        self.enc_embed = self.dec_embed = input_weight(m)
         self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
