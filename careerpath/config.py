@@ -58,6 +58,17 @@ class ModelConfig:
         "layer (as the input embeddings at first) whose course rows start at zero, so that with the course "
         "prior (train.course_prior) the model starts as the prior alone and learns only what it adds",
     )
+    content_head: bool = _f(
+        True,
+        "tiny_t5 with tie_embeddings false: course and job output rows = an id row + a vector computed "
+        "from the item's content (provider, level, hours, cluster, skills; family for jobs) by one learned "
+        "matrix, so what is learned about a provider or level is shared by its items (modeling.ItemContentHead)",
+    )
+    content_id_scale: float = _f(
+        0.1,
+        "content_head: a course's own (id) part of its output row is a separate parameter times this, so it "
+        "learns this much slower than what the course's content shares with other courses",
+    )
     d_model: int = _f(128, "tiny_t5: hidden size")
     num_layers: int = _f(2, "tiny_t5: encoder layers (decoder has the same number)")
     num_heads: int = _f(4, "tiny_t5: attention heads")

@@ -226,6 +226,187 @@ def untie_output_layer(model, tokenizer, catalog) -> int:
     return len(rows)
 
 
+class ItemContentHead(torch.nn.Linear):
+    """An output layer whose catalog rows are built from the items' content.
+
+    The logit of catalog item ``i`` (a course or job token) is ``h . (w_i + x_i W)``: ``w_i`` its own
+    row of the output matrix (the item-id residual, ``weight``) and ``x_i W`` a vector computed from
+    what the item is (``features``: provider, level, length and skills of a course; family, level
+    and skills of a job) through one learned matrix ``W`` (``content``, zero at first, so the head
+    starts as the plain separate head). What the model learns about one provider or level is thereby
+    shared by every course it describes, where an atomic course row would learn it course by
+    course from about twenty choices each. Saved models hold the folded matrix
+    (:meth:`folded_weight`) under the plain T5 name, so anyone loads them with the plain class.
+    """
+
+    def __init__(
+        self,
+        head: torch.nn.Linear,
+        rows: torch.Tensor,
+        features: torch.Tensor,
+        init_std: float = 0.0,
+        id_rows: torch.Tensor | None = None,
+        id_scale: float = 1.0,
+    ):
+        super().__init__(head.in_features, head.out_features, bias=False)
+        self.weight = head.weight
+        self.register_buffer("item_rows", rows.long(), persistent=True)
+        self.register_buffer("item_features", features.float(), persistent=True)
+        self.content = torch.nn.Parameter(torch.zeros(features.shape[1], head.in_features))
+        if init_std:
+            torch.nn.init.normal_(self.content, std=init_std)
+        # rows whose id part is a separate, scaled parameter (the courses: a *small* id residual, so
+        # that what one course's few choices say is not learned as that course's own quirk)
+        self.id_scale = float(id_scale)
+        rows_ = torch.zeros(0, dtype=torch.long) if id_rows is None else id_rows.long()
+        self.register_buffer("id_rows", rows_, persistent=True)
+        self.item_id = torch.nn.Parameter(torch.zeros(len(rows_), head.in_features))
+        if len(rows_):
+            with torch.no_grad():
+                self.item_id.copy_(self.weight[rows_] / self.id_scale)
+                self.weight[rows_] = 0.0
+            self.weight.register_hook(lambda g: g.index_fill(0, self.id_rows, 0.0))
+
+    def folded_weight(self) -> torch.Tensor:
+        """The output matrix the logits use: the id rows plus each item's content vector."""
+        w = self.weight.index_add(0, self.item_rows, self.item_features @ self.content)
+        return w.index_add(0, self.id_rows, self.item_id * self.id_scale) if len(self.id_rows) else w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, self.folded_weight())
+
+
+class ItemContentEmbedding(torch.nn.Embedding):
+    """The input side of an :class:`ItemContentHead`: an item token's input vector is its own row
+    plus the same content vector ``x_i W`` the head adds to its output row (one ``W``, held by the
+    head), so what the model learns about a job family or a provider is the same vector where the
+    item is read (the person's job, the courses they took) and where it is scored."""
+
+    def __init__(self, embedding: torch.nn.Embedding, head: ItemContentHead):
+        super().__init__(embedding.num_embeddings, embedding.embedding_dim, padding_idx=embedding.padding_idx)
+        self.weight = embedding.weight
+        object.__setattr__(self, "_head", head)  # not a sub-module: W is saved once, with the head
+
+    def folded_weight(self) -> torch.Tensor:
+        h = self._head
+        return self.weight.index_add(0, h.item_rows, h.item_features @ h.content)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.embedding(ids, self.folded_weight(), self.padding_idx)
+
+
+def output_weight(model) -> torch.Tensor:
+    """The matrix behind ``model.lm_head`` (content folded in for an :class:`ItemContentHead`)."""
+    head = model.lm_head
+    return head.folded_weight() if isinstance(head, ItemContentHead) else head.weight
+
+
+def input_weight(model) -> torch.Tensor:
+    """The input embedding matrix (content folded in for an :class:`ItemContentEmbedding`)."""
+    emb = model.get_input_embeddings()
+    return emb.folded_weight() if isinstance(emb, ItemContentEmbedding) else emb.weight
+
+
+def item_features(catalog, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(token rows, features, feature names) of every catalog course and job with a token of its own.
+
+    Courses: provider, level, log(1 + hours) and hours / 10 (as z-scores over the courses), cluster and skills taught; jobs: family,
+    level and required skills (importance weights); one indicator per kind. Skill parts are scaled to
+    unit length so that items with many skills do not get larger vectors."""
+    unk = tokenizer.unk_token_id
+    courses, jobs = list(catalog.courses.values()), list(catalog.jobs.values())
+    names: list[str] = ["is_course", "is_job", "log1p_hours", "hours_per_10"]
+    index: dict[str, int] = {}
+
+    def col(name: str) -> int:
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+        return index[name]
+
+    rows, feats = [], []
+    for item in courses + jobs:
+        tok = tokenizer.convert_tokens_to_ids(" " + item.title)
+        if tok is None or tok == unk:
+            continue
+        f: dict[int, float] = {}
+        if hasattr(item, "provider"):  # a course
+            f[0] = 1.0
+            f[2], f[3] = float(torch.log1p(torch.tensor(item.hours))), item.hours / 10.0
+            f[col(f"provider={item.provider}")] = 1.0
+            f[col(f"course_level={item.level}")] = 1.0
+            if item.cluster >= 0:
+                f[col(f"cluster={item.cluster}")] = 1.0
+            skills = {s: 1.0 for s in item.skills}
+        else:
+            f[1] = 1.0
+            f[col(f"family={item.family}")] = 1.0
+            f[col(f"job_level={item.level}")] = 1.0
+            skills = dict(item.skills)
+        norm = sum(w * w for w in skills.values()) ** 0.5 or 1.0
+        for s, w in skills.items():
+            f[col(f"skill={s}")] = w / norm
+        rows.append(tok)
+        feats.append(f)
+    x = torch.zeros(len(rows), len(names))
+    for i, f in enumerate(feats):
+        for j, v in f.items():
+            x[i, j] = v
+    is_course = x[:, 0] == 1
+    for j in (2, 3):  # lengths as z-scores over the courses, on the one-hot features' scale
+        vals = x[is_course, j]
+        x[is_course, j] = (vals - vals.mean()) / (vals.std() if len(vals) > 1 and vals.std() > 0 else 1.0)
+    return torch.tensor(rows, dtype=torch.long), x, names
+
+
+CONTENT_INIT_STD = 0.002  # W starts near zero (logits within ~0.05 of the prior) but not at the saddle
+
+
+def add_content_head(model, tokenizer, catalog, id_scale: float = 0.1) -> int:
+    """Give a :class:`SeparateHeadT5` an :class:`ItemContentHead` (courses' id part scaled by
+    ``id_scale``) and the matching :class:`ItemContentEmbedding`; returns the number of items."""
+    if not has_separate_head(model):
+        raise ValueError(
+            "add_content_head needs a model whose output layer is its own tensor (SeparateHeadT5)"
+        )
+    if not id_scale > 0:
+        raise ValueError(f"model.content_id_scale must be > 0, got {id_scale}")
+    rows, feats, _ = item_features(catalog, tokenizer)
+    model.lm_head = ItemContentHead(
+        model.lm_head, rows, feats, CONTENT_INIT_STD, id_rows=rows[feats[:, 0] == 1], id_scale=id_scale
+    )
+    model.set_input_embeddings(ItemContentEmbedding(model.get_input_embeddings(), model.lm_head))
+    return len(rows)
+
+
+def _folded(model):
+    """A context in which ``model``'s output layer and input embeddings are plain modules holding
+    the folded matrices (what a saved model holds, loadable by the plain class)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def swap():
+        head, emb = getattr(model, "lm_head", None), model.get_input_embeddings()
+        if not isinstance(head, ItemContentHead):
+            yield model
+            return
+        with torch.no_grad():
+            plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+            plain.weight = torch.nn.Parameter(head.folded_weight().detach().clone())
+            model.lm_head = plain
+            if isinstance(emb, ItemContentEmbedding):
+                flat = torch.nn.Embedding(emb.num_embeddings, emb.embedding_dim, padding_idx=emb.padding_idx)
+                flat.weight = torch.nn.Parameter(emb.folded_weight().detach().clone())
+                model.set_input_embeddings(flat)
+        try:
+            yield model
+        finally:
+            model.lm_head = head
+            model.set_input_embeddings(emb)
+
+    return swap()
+
+
 def _seq2seq_class(folder: str | Path):
     """The class to load a local seq2seq folder with: :class:`SeparateHeadT5` when it was saved
     by one (so that no later ``tie_weights`` shares its output layer again)."""
@@ -365,6 +546,8 @@ def build(cfg: Config, train_texts: list[str]):
             init_entity_embeddings(model, tokenizer, catalog, seed=cfg.train.seed)
         if catalog is not None and not m.tie_embeddings:
             untie_output_layer(model, tokenizer, catalog)
+            if m.content_head:
+                add_content_head(model, tokenizer, catalog, m.content_id_scale)
     else:
         model, tokenizer = load_pretrained(m.kind, m.model_name)
     family = model_family(m.kind)
@@ -398,7 +581,8 @@ def save_model(
             model.peft_config["default"].base_model_name_or_path = base_name
         model.save_pretrained(out_dir, safe_serialization=True)
     else:
-        model.save_pretrained(out_dir, safe_serialization=True)
+        with _folded(model):
+            model.save_pretrained(out_dir, safe_serialization=True)
         _save_plain_name(out_dir)
     tokenizer.save_pretrained(out_dir)
     if getattr(model, "generation_config", None) is not None:
@@ -409,7 +593,9 @@ def _save_base_without_lora(peft_model, out_dir: Path) -> None:
     """The scratch base's weights with LoRA layers stripped, loadable by from_pretrained."""
     base = peft_model.get_base_model()
     state = {}
-    for key, value in base.state_dict().items():
+    with _folded(base):
+        items = list(base.state_dict().items())
+    for key, value in items:
         if "lora_" in key:
             continue
         state[key.replace(".base_layer.", ".")] = value

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from careerpath.modeling import input_weight, output_weight
 from data_prep.catalog import Catalog
 from data_prep.textformat import STAY, Step, serialise_target
 
@@ -117,8 +118,7 @@ class _LeanT5:
             return
         m = self.model
         with torch.no_grad():
-            self.enc_embed = m.encoder.embed_tokens.weight.detach()
-            self.dec_embed = m.decoder.embed_tokens.weight.detach()
+            self.enc_embed = self.dec_embed = input_weight(m).detach()
             self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
             self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.detach()
             self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
@@ -159,7 +159,7 @@ class _LeanT5:
     def _out_weights(self, candidates: tuple[int, ...]) -> torch.Tensor:
         w = self._heads_w.get(candidates)
         if w is None:
-            head = self.model.lm_head.weight.detach()
+            head = output_weight(self.model).detach()
             w = head[torch.tensor(candidates, device=head.device)].t().contiguous()
             self._heads_w[candidates] = w
         return w
@@ -294,8 +294,7 @@ class LeanT5Training(_LeanT5):
 
     def _sync(self, stamp: tuple) -> None:
         m = self.model
-        self.enc_embed = m.encoder.embed_tokens.weight
-        self.dec_embed = m.decoder.embed_tokens.weight
+        self.enc_embed = self.dec_embed = input_weight(m)
         self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
@@ -321,7 +320,7 @@ class LeanT5Training(_LeanT5):
         x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
-        return x @ self.model.lm_head.weight.t()
+        return x @ output_weight(self.model).t()
 
 
 class _EncoderOut:
