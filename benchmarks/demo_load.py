@@ -5,12 +5,15 @@
 Each user opens a session, sends ``--messages`` messages (a profile, then follow-ups) and rates
 every answer (like or dislike). Prints p50/p95/max latency per message, throughput, the error
 count, and checks that every rating the app acknowledged is in the feedback store (exits 1 if
-not, or on any error). The whole run is bounded by ``--timeout`` seconds.
+not, or on any error). The whole run is bounded by ``--timeout`` seconds. ``--load N`` runs N busy
+processes meanwhile (a loaded machine: ``--load 2`` on 2 cores); ``--json PATH`` also writes the
+figures (for benchmarks/run_all.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -19,6 +22,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from background_load import busy_processes  # noqa: E402
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -139,10 +145,15 @@ def main(argv=None) -> int:
     p.add_argument("--messages", type=int, default=10)
     p.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
     p.add_argument("--concurrency", type=int, default=2, help="chat requests served at once")
+    p.add_argument("--load", type=int, default=0, help="busy processes running meanwhile (0: none)")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    r = run(args.model, args.users, args.messages, args.timeout, args.concurrency)
+    with busy_processes(args.load):
+        r = run(args.model, args.users, args.messages, args.timeout, args.concurrency)
+    r["load"] = args.load
     print(
-        f"demo load: {r['users']} users x {r['messages_per_user']} messages, concurrency {r['concurrency']}: "
+        f"demo load: {r['users']} users x {r['messages_per_user']} messages, concurrency {r['concurrency']}, "
+        f"{r['load']} busy processes: "
         f"p50 {r['p50_s']} s, p95 {r['p95_s']} s, max {r['max_s']} s, {r['messages_per_s']} messages/s, "
         f"wall {r['wall_s']} s, errors {r['errors']}; ratings acknowledged {r['ratings_acknowledged']}, "
         f"stored {r['ratings_stored']}"
@@ -151,6 +162,8 @@ def main(argv=None) -> int:
         print("  error:", e)
     ok = r["errors"] == 0 and r["ratings_acknowledged"] == r["ratings_stored"]
     ok = ok and r["messages_answered"] == r["users"] * r["messages_per_user"]
+    if args.json:
+        Path(args.json).write_text(json.dumps({**r, "ok": ok}, indent=2))
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
