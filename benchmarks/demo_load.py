@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import queue
 import socket
 import statistics
 import sys
@@ -57,23 +59,13 @@ def _free_port() -> int:
     return port
 
 
-def run(model: str, users: int, messages: int, timeout: float, concurrency: int) -> dict:
-    import torch
+def simulate_users(url: str, users: int, messages: int, timeout: float) -> dict:
+    """``users`` threads, each a gradio_client session sending ``messages`` messages and rating
+    every answer: latencies (s), errors, ratings acknowledged, wall seconds."""
     from gradio_client import Client
 
-    from careerpath.demo import create_app
-
-    torch.set_num_threads(1)
-    db = Path(tempfile.mkdtemp(prefix="careerpath-load-")) / "feedback.sqlite"
-    demo, engine = create_app(model, str(db), concurrency=concurrency)
-    port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
-    url = f"http://127.0.0.1:{port}/"
     # plain http on loopback: ssl_verify=False only spares each request gradio_client's loading of
-    # the CA bundle (an SSL context per httpx client, about 10% of this process's CPU otherwise,
-    # which a remote browser would not take from the server)
+    # the CA bundle (an SSL context per httpx client, which a remote browser would not cost)
     api = Client(url, verbose=False, ssl_verify=False).view_api(return_format="dict", print_info=False)[
         "named_endpoints"
     ]
@@ -121,7 +113,54 @@ def run(model: str, users: int, messages: int, timeout: float, concurrency: int)
         th.start()
     for th in threads:
         th.join(max(0.0, deadline - time.time()) + 5)
-    wall = time.perf_counter() - t0
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "acked": acked[0],
+        "wall": time.perf_counter() - t0,
+    }
+
+
+def _users_process(url: str, users: int, messages: int, timeout: float, out) -> None:
+    try:
+        out.put(simulate_users(url, users, messages, timeout))
+    except Exception as e:  # reported as an error of the run, not a hang
+        out.put({"latencies": [], "errors": [f"clients: {type(e).__name__}: {e}"], "acked": 0, "wall": 0.0})
+
+
+def run(
+    model: str, users: int, messages: int, timeout: float, concurrency: int, same_process: bool = False
+) -> dict:
+    """Serve the demo here and send the users' messages from a separate process (as remote browsers
+    would: the clients' own CPU is not spent under the server's interpreter lock), or from threads
+    of this process (``same_process``, how this benchmark measured before 2026-12-05)."""
+    import torch
+
+    from careerpath.demo import create_app
+
+    torch.set_num_threads(1)
+    db = Path(tempfile.mkdtemp(prefix="careerpath-load-")) / "feedback.sqlite"
+    demo, engine = create_app(model, str(db), concurrency=concurrency)
+    port = _free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+    url = f"http://127.0.0.1:{port}/"
+    if same_process:
+        res = simulate_users(url, users, messages, timeout)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        box = ctx.Queue()
+        proc = ctx.Process(target=_users_process, args=(url, users, messages, timeout, box), daemon=True)
+        proc.start()
+        try:
+            res = box.get(timeout=timeout + 120)
+        except queue.Empty:
+            res = {"latencies": [], "errors": ["clients: no result"], "acked": 0, "wall": timeout}
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+    latencies, errors, acked, wall = res["latencies"], res["errors"], [res["acked"]], res["wall"]
     stored = engine.store.count()
     demo.close()
     lat = sorted(latencies)
@@ -140,6 +179,7 @@ def run(model: str, users: int, messages: int, timeout: float, concurrency: int)
         "ratings_acknowledged": acked[0],
         "ratings_stored": stored,
         "concurrency": concurrency,
+        "clients": "same process" if same_process else "separate process",
     }
 
 
@@ -152,9 +192,14 @@ def main(argv=None) -> int:
     p.add_argument("--concurrency", type=int, default=2, help="chat requests served at once")
     p.add_argument("--load", type=int, default=0, help="busy processes running meanwhile (0: none)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run the simulated users as threads of the server's process (the harness before 2026-12-05)",
+    )
     args = p.parse_args(argv)
     with busy_processes(args.load):
-        r = run(args.model, args.users, args.messages, args.timeout, args.concurrency)
+        r = run(args.model, args.users, args.messages, args.timeout, args.concurrency, args.same_process)
     r["load"] = args.load
     print(
         f"demo load: {r['users']} users x {r['messages_per_user']} messages, concurrency {r['concurrency']}, "
