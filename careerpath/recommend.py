@@ -191,6 +191,7 @@ class Recommender:
                 self._course_skill[i, self._skill_pos[s]] = 1.0
         self._negative_hours = [i for i, c in enumerate(self._course_list) if c.hours < 0]
         self.reranker = None  # careerpath.reranker.Reranker, learned from feedback, when present
+        self._texts: dict[tuple, str] = {}  # model inputs of planning states (_text_of)
 
     @classmethod
     def from_pretrained(
@@ -474,9 +475,35 @@ class Recommender:
             beam.skills, job
         )
 
+    def _state_after(self, start: _Beam, seq: list[str], goal: str) -> _Beam:
+        """The job, skills, courses and history of :meth:`_replay`'s beam, without its steps and
+        their explanations (what the model is asked about at each planning step)."""
+        b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        for k in range(len(seq) + 1):
+            if k:
+                b.skills |= set(self.catalog.courses[seq[k - 1]].skills)
+                b.courses.append(seq[k - 1])
+            _, moves = self.planner.settle(State(b.job, frozenset(b.skills)), goal)
+            if moves:
+                b.job = moves[-1]
+                b.history += moves
+        return b
+
     def _text_of(self, beam: _Beam, goal: str) -> str:
         """``ResolvedProfile(job, goal, history, skills, courses).input_text(catalog)`` of the beam
-        (the same text, built without re-indexing the catalog's skills on every call)."""
+        (the same text, built without re-indexing the catalog's skills on every call; remembered:
+        planning asks for the same states again, for the plan's probabilities and the demo's
+        relaxed plans)."""
+        key = (beam.job, goal, frozenset(beam.skills), tuple(beam.courses), tuple(beam.history))
+        text = self._texts.get(key)
+        if text is None:
+            text = self._make_text(beam, goal)
+            if len(self._texts) > 20_000:
+                self._texts.clear()
+            self._texts[key] = text
+        return text
+
+    def _make_text(self, beam: _Beam, goal: str) -> str:
         cat = self.catalog
         history = list(beam.history)
         if beam.job and (not history or history[-1] != beam.job):
@@ -517,7 +544,7 @@ class Recommender:
         """The model's course log-probabilities (with its priors) for a planning state."""
 
         def scores(state: State, seq: list[str]) -> np.ndarray:
-            beam = self._replay(start, seq, goal, [], [])
+            beam = self._state_after(start, seq, goal)
             text = self._text_of(beam, goal)
             if self.scorer.prior is not None:
                 self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses)

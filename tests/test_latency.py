@@ -146,3 +146,30 @@ def test_busy_processes_spin_while_measured_and_stop_after():
     with pytest.raises(ValueError, match="--load -1"):
         with busy_processes(-1):
             pass
+
+
+def test_planning_states_and_their_texts_match_the_full_replay(rec):
+    """The guided planner asks the model about states built without explanations, and remembers
+    their texts: the same states and texts as the explained replay and a fresh build."""
+    for prof in _profiles(rec.catalog, 25, seed=5):
+        path = rec.pathway(prof)
+        seq = [s.id for s in path.steps if s.kind == "course"]
+        start = rec.resolve(prof)
+        from careerpath.recommend import _Beam
+
+        beam0 = _Beam(
+            start.job,
+            set(start.skills),
+            list(start.courses),
+            list(start.history) or ([start.job] if start.job else []),
+        )
+        for k in range(len(seq) + 1):
+            full = rec._replay(beam0, seq[:k], prof.goal, [], [])
+            lean = rec._state_after(beam0, seq[:k], prof.goal)
+            assert (lean.job, lean.skills, lean.courses, lean.history) == (
+                full.job,
+                full.skills,
+                full.courses,
+                full.history,
+            )
+            assert rec._text_of(lean, prof.goal) == rec._make_text(full, prof.goal)
