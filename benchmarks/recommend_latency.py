@@ -70,7 +70,16 @@ def measure(args, rows: list[dict]) -> dict:
     for i in range(0, len(texts), 32):
         rec.scorer.score(texts[i : i + 32], [p.skills for p in profiles[i : i + 32]])
     batched = len(texts) / (time.perf_counter() - t)
-    return {"ours": ours, "gen": gen, "batched": batched}
+
+    # whole answers (top-10 courses and jobs with reasons), one call each against recommend_many
+    t = time.perf_counter()
+    for p in profiles:
+        rec.recommend(p, top_k=10)
+    single = len(profiles) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    rec.recommend_many(profiles, top_k=10, batch_size=32)
+    many = len(profiles) / (time.perf_counter() - t)
+    return {"ours": ours, "gen": gen, "batched": batched, "single": single, "many": many}
 
 
 def summary(xs: list[float]) -> dict:
@@ -111,6 +120,8 @@ def main() -> None:
         for name, key in (("careerpath", "ours"), ("generate", "gen"))
     }
     batched = statistics.median(r["batched"] for r in runs)
+    single = statistics.median(r["single"] for r in runs)
+    many = statistics.median(r["many"] for r in runs)
     load = f", {args.load} busy processes" if args.load else ", no added load"
     print(f"{len(ordered)} test profiles, 1 thread{load}, median of {args.repeats} run(s)\n")
     print("| method | p50 (ms) | p95 (ms) | mean (ms) |\n|---|---|---|---|")
@@ -123,6 +134,10 @@ def main() -> None:
     ratio = figures["generate"]["p50_ms"] / figures["careerpath"]["p50_ms"]
     print(f"\nratio of p50 (generate / careerpath): {ratio:.2f}")
     print(f"batched full-catalog scoring (courses + jobs): {batched:.0f} profiles/s")
+    print(
+        f"recommend (top-10 answers), one call per profile: {single:.0f} profiles/s; "
+        f"recommend_many (batches of 32): {many:.0f} profiles/s ({many / single:.2f}x)"
+    )
     if args.json:
         out = {
             "n": len(ordered),
@@ -133,6 +148,8 @@ def main() -> None:
             **figures,
             "ratio_p50": round(ratio, 3),
             "batched_profiles_per_s": round(batched, 1),
+            "recommend_profiles_per_s": round(single, 1),
+            "recommend_many_profiles_per_s": round(many, 1),
             "runs": [{"careerpath": summary(r["ours"]), "generate": summary(r["gen"])} for r in runs],
         }
         Path(args.json).write_text(json.dumps(out, indent=2))
