@@ -12,7 +12,7 @@ import pytest
 from careerpath.demo import pathway_image
 from careerpath.planner import Planner, State
 from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Constraints, Recommender
+from careerpath.recommend import Constraints, Recommender, _Beam
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from background_load import busy_processes  # noqa: E402
@@ -155,8 +155,6 @@ def test_planning_states_and_their_texts_match_the_full_replay(rec):
         path = rec.pathway(prof)
         seq = [s.id for s in path.steps if s.kind == "course"]
         start = rec.resolve(prof)
-        from careerpath.recommend import _Beam
-
         beam0 = _Beam(
             start.job,
             set(start.skills),
