@@ -14,6 +14,10 @@ the command, between the markers in benchmarks/README.md (``--no-write`` to leav
 5. memory: peak RSS of training the tiny default and smollm2_lora.yaml at its documented batch
 6. model quality: Acc@1 / MRR against the baselines and the oracle ceiling
 7. GPU: the last benchmarks/gpu_check.sh figures (benchmarks/results/), or a fresh run with --gpu
+8. the chat demo under load: 20 users x 10 messages at once with 2 busy processes (demo_load.py)
+
+Item 2 is measured twice, idle and with 2 busy processes (``--load 2``, issue 26's "loaded
+machine"), each the median of 3 runs.
 """
 
 from __future__ import annotations
@@ -88,24 +92,59 @@ def training_throughput(args, rows: list) -> None:
             )
 
 
+LOAD = 2
+"""Busy processes of the "loaded machine" figures (``--load`` of the latency benchmarks): on 2
+cores, the measured process gets about two thirds of one."""
+
+
 def recommend_latency(args, rows: list) -> None:
-    out = Path(args.tmp) / "latency.json"
+    """Idle and loaded (issue 26: p50 <= 25 ms and p95 <= 60 ms on a loaded machine)."""
     n = "40" if args.quick else "200"
-    cmd = [sys.executable, "benchmarks/recommend_latency.py", "--model", args.model, "--data", args.data]
-    cmd += ["--n", n, "--json", str(out)]
-    print(_run(cmd).stdout)
+    for load in (0, LOAD):
+        out = Path(args.tmp) / f"latency_{load}.json"
+        cmd = [sys.executable, "benchmarks/recommend_latency.py", "--model", args.model, "--data", args.data]
+        cmd += ["--n", n, "--json", str(out), "--load", str(load), "--repeats", "1" if args.quick else "3"]
+        print(_run(cmd).stdout)
+        r = json.loads(out.read_text())
+        ours, peer = r["careerpath"], r["generate"]
+        loaded = f", {load} busy processes" if load else ", no added load"
+        rows.append(
+            (
+                f"2. recommend top-10 + 5-step pathway, {n} profiles, 1 thread{loaded}",
+                f"p50 {ours['p50_ms']:.1f} ms, p95 {ours['p95_ms']:.1f} ms; "
+                f"batched {r['batched_profiles_per_s']:.0f} profiles/s (median of {r['repeats']} runs)",
+                f"generate(num_beams=10): p50 {peer['p50_ms']:.1f} ms, p95 {peer['p95_ms']:.1f} ms",
+                f"{peer['p50_ms'] / ours['p50_ms']:.2f}x faster (p50)",
+                "p50 <= 25 ms, p95 <= 60 ms" if load else "",
+                ours["p50_ms"] <= 25 and ours["p95_ms"] <= 60 if load else None,
+            )
+        )
+
+
+def demo_under_load(args, rows: list) -> None:
+    """The chat demo, 20 users x 10 messages at once, loaded (issue 26: p95 <= 3 s, 0 errors,
+    every rating stored)."""
+    out = Path(args.tmp) / "demo_load.json"
+    users, messages = ("8", "4") if args.quick else ("20", "10")
+    cmd = [sys.executable, "benchmarks/demo_load.py", "--model", args.model, "--users", users]
+    cmd += ["--messages", messages, "--load", str(LOAD), "--json", str(out)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
+    )
+    print("$ " + " ".join(cmd) + "\n" + proc.stdout[-2000:])
+    if not out.exists():
+        raise RuntimeError(f"exit {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
     r = json.loads(out.read_text())
-    ours, peer = r["careerpath"], r["generate"]
-    met = ours["p50_ms"] <= 50 and ours["p95_ms"] <= 150
     rows.append(
         (
-            f"2. recommend top-10 + 5-step pathway, {n} profiles, 1 thread",
-            f"p50 {ours['p50_ms']:.1f} ms, p95 {ours['p95_ms']:.1f} ms; "
-            f"batched {r['batched_profiles_per_s']:.0f} profiles/s",
-            f"generate(num_beams=10): p50 {peer['p50_ms']:.1f} ms, p95 {peer['p95_ms']:.1f} ms",
-            f"{peer['p50_ms'] / ours['p50_ms']:.2f}x faster (p50)",
-            "p50 <= 50 ms, p95 <= 150 ms",
-            met,
+            f"8. chat demo, {r['users']} users x {r['messages_per_user']} messages at once, "
+            f"{LOAD} busy processes",
+            f"p50 {r['p50_s']} s, p95 {r['p95_s']} s, {r['messages_per_s']} messages/s; errors "
+            f"{r['errors']}, ratings stored {r['ratings_stored']} / {r['ratings_acknowledged']}",
+            "",
+            "",
+            "p95 <= 3 s, 0 errors, every rating stored",
+            r["ok"] and r["p95_s"] is not None and r["p95_s"] <= 3.0,
         )
     )
 
@@ -281,6 +320,7 @@ def gpu(args, rows: list) -> None:
 ITEMS = {
     "train": training_throughput,
     "latency": recommend_latency,
+    "demo": demo_under_load,
     "data": data_building,
     "eval": evaluation,
     "memory": memory,

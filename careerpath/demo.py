@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import io
 import json
 import logging
 import os
@@ -669,42 +668,83 @@ def _profile_line(prof: dict, unknown_job: str | None) -> str:
     )
 
 
-def pathway_image(path: dict):
-    """A timeline of the pathway (courses and job moves, goal coverage) as a PIL image."""
-    import matplotlib
+_BLUE, _GREEN = (47, 111, 222), (26, 154, 92)
+_FONTS: dict[int, object] = {}
+_LABELS: dict[tuple[str, int], object] = {}  # rendered text, by text and size
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
+
+def _font(size: int):
+    """Pillow's bundled font at ``size`` px (made once per size: loading it is the slow part)."""
+    from PIL import ImageFont
+
+    if size not in _FONTS:
+        _FONTS[size] = ImageFont.load_default(size=size)
+    return _FONTS[size]
+
+
+def _label(text: str, size: int):
+    """``text`` rendered once as a grey-level mask (FreeType takes about 1 ms a string; course
+    titles, step numbers and ticks recur from answer to answer)."""
+    from PIL import Image, ImageDraw
+
+    key = (text, size)
+    mask = _LABELS.get(key)
+    if mask is None:
+        font = _font(size)
+        left, top, right, bottom = font.getbbox(text, anchor="lt")
+        mask = Image.new("L", (max(1, right), max(1, bottom)))
+        ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font, anchor="lt")
+        if len(_LABELS) > 4096:
+            _LABELS.clear()
+        _LABELS[key] = mask
+    return mask
+
+
+def _write(draw, xy: tuple[int, int], text: str, size: int, fill, anchor: str) -> None:
+    """``text`` at ``xy``; ``anchor``: l/m/r (horizontal) then t/m (vertical), as Pillow's."""
+    mask = _label(text, size)
+    x, y = xy
+    x -= {"l": 0, "m": mask.width // 2, "r": mask.width}[anchor[0]]
+    y -= {"t": 0, "m": mask.height // 2}[anchor[1]]
+    draw.bitmap((x, y), mask, fill=fill)
+
+
+def pathway_image(path: dict):
+    """A timeline of the pathway (courses and job moves, goal coverage) as a PIL image: one bar per
+    step, as long as the share of the goal's skills held after it, labelled with the step.
+
+    Drawn with Pillow directly, labels rendered once and reused: a few ms on one core, where
+    matplotlib took about 0.4 s, most of the time of a demo answer (docs/performance.md)."""
+    from PIL import Image, ImageDraw
 
     steps = path["steps"]
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * len(steps)), dpi=90)
-    y = list(range(len(steps)))[::-1]
-    for yi, s in zip(y, steps):
-        color = "#2f6fde" if s["kind"] == "course" else "#1a9a5c"
-        width = max(s["goal_coverage"], 0.02)
-        ax.barh(yi, width, color=color, alpha=0.85)
+    goal = path["goal"]["title"]
+    row, top, left, right, bottom = 40, 34, 34, 16, 52
+    width = 630
+    height = top + row * len(steps) + bottom
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    plot_w = width - left - right
+    _write(draw, (width // 2, 10), f"Pathway to {goal}"[:90], 13, "black", "mt")
+    y0, y1 = top, top + row * len(steps)
+    draw.rectangle((left, y0, left + plot_w, y1), outline=(90, 90, 90))
+    for k in range(6):  # x axis: share of the goal's skills, 0 to 1
+        x = left + round(plot_w * k / 5)
+        draw.line((x, y1, x, y1 + 4), fill=(90, 90, 90))
+        _write(draw, (x, y1 + 6), f"{k / 5:.1f}", 11, "black", "mt")
+    axis = f"share of {goal}'s skills covered after each step"[:100]
+    _write(draw, (left + plot_w // 2, y1 + 24), axis, 11, "black", "mt")
+    for i, s in enumerate(steps):
+        yc = y0 + row * i + row // 2
+        share = min(max(float(s["goal_coverage"]), 0.02), 1.0)
+        color = _BLUE if s["kind"] == "course" else _GREEN
+        draw.rectangle((left + 1, yc - 13, left + round(plot_w * share), yc + 13), fill=color)
+        _write(draw, (left - 6, yc), str(i + 1), 11, "black", "rm")
         label = ("course: " if s["kind"] == "course" else "move: ") + s["title"]
         label += f"  ({s['hours']:g} h)" if s["hours"] else ""
-        ax.text(
-            0.01,
-            yi,
-            label[:70],
-            va="center",
-            ha="left",
-            fontsize=8,
-            color="white" if width > 0.5 else "black",
-        )
-    ax.set_yticks(y, [str(i + 1) for i in range(len(steps))])
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"share of {path['goal']['title']}'s skills covered after each step")
-    ax.set_title(f"Pathway to {path['goal']['title']}", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+        ink = "white" if share > 0.5 else "black"
+        _write(draw, (left + 7, yc), label[:70], 11, ink, "lm")
+    return img
 
 
 # ---------------------------------------------------------------------------------------------- gradio
@@ -825,7 +865,8 @@ def build_app(engine: DemoEngine, concurrency: int = 2, title: str = "careerpath
             with gr.Column(scale=2, min_width=320):
                 status = gr.Markdown("")
                 with gr.Accordion("Pathway picture", open=False):
-                    image = gr.Image(label="Pathway", type="pil", interactive=False)
+                    # png: gradio encodes each answer's picture; WebP (its default) took about 30 ms
+                    image = gr.Image(label="Pathway", type="pil", interactive=False, format="png")
                 with gr.Accordion("Your data", open=False):
                     gr.Markdown(PRIVACY_NOTICE.format(days=f"{engine.retention_days:g}"))
                     download = gr.Button("Download my data (JSON)")

@@ -119,6 +119,9 @@ class Planner:
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, _Space] = {}
         self._plan_cache: dict[tuple, Plan | None] = {}
+        # integer programs by what they are built from (HiGHS gives the same answer to the same
+        # program): many planning states differ only in skills no job of the route weighs
+        self._solve_cache: dict[tuple, list[int] | None] = {}
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -287,8 +290,6 @@ class Planner:
         move threshold (a mixed-integer program: a 0/1 choice per course, a covered share per
         skill no more than the chosen courses teaching it, each job's covered weight at least its
         threshold, a chosen course's missing prerequisites taught by a chosen course)."""
-        from scipy.optimize import Bounds, LinearConstraint, milp
-
         held = start.skills
         jobs = [self.catalog.jobs[j] for j in path]
         want = {s for j in path for s in self.important(j) if s not in held}
@@ -303,6 +304,23 @@ class Planner:
                             cands.add(k)
                             grow.append(k)
         cands = sorted(cands)
+        # everything below reads ``held`` only through the route's job skills and the candidates'
+        # prerequisites: the program, hence its answer, is fixed by this key
+        seen = {s for j in jobs for s in j.skills}
+        seen.update(q for i in cands for q in self.courses[i].prerequisites)
+        key = (tuple(path), mode, tuple(cands), frozenset(held & seen))
+        out = self._solve_cache.get(key, _UNSOLVED)
+        if out is _UNSOLVED:
+            out = self._program(held, jobs, cands, mode)
+            if len(self._solve_cache) > 20_000:
+                self._solve_cache.clear()
+            self._solve_cache[key] = out
+        return out
+
+    def _program(self, held: frozenset[str], jobs: list, cands: list[int], mode: str) -> list[int] | None:
+        """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         skills = sorted({s for j in jobs for s in j.skills if s not in held})
         n, m = len(cands), len(skills)
         col = {i: k for k, i in enumerate(cands)}

@@ -191,6 +191,7 @@ class Recommender:
                 self._course_skill[i, self._skill_pos[s]] = 1.0
         self._negative_hours = [i for i, c in enumerate(self._course_list) if c.hours < 0]
         self.reranker = None  # careerpath.reranker.Reranker, learned from feedback, when present
+        self._texts: dict[tuple, str] = {}  # model inputs of planning states (_text_of)
 
     @classmethod
     def from_pretrained(
@@ -305,12 +306,76 @@ class Recommender:
         Technology / In Demand flags): ranking scores become log p + w x demand, where a job's demand
         is its own and a course's the highest demand among the skills it would add."""
         prof = self.resolve(profile, goal=goal, **fields)
+        return self._answers([prof], top_k, constraints, diversify, rerank, demand_weight)[0]
+
+    def recommend_many(
+        self,
+        profiles: list,
+        top_k: int = 10,
+        constraints: Constraints | None = None,
+        diversify: bool = False,
+        rerank: bool = True,
+        demand_weight: float = 0.0,
+        batch_size: int = 32,
+    ) -> list[dict]:
+        """:meth:`recommend` for many profiles (each a ResolvedProfile, free text or a dict of
+        fields), scored ``batch_size`` at a time: one model call per batch instead of one per
+        profile; the same answers as one :meth:`recommend` call each (tests/test_latency.py)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size {batch_size}: must be at least 1")
+        profs = [self.resolve(p) for p in profiles]
+        out: list[dict] = []
+        for i in range(0, len(profs), batch_size):
+            out += self._answers(
+                profs[i : i + batch_size], top_k, constraints, diversify, rerank, demand_weight
+            )
+        return out
+
+    def _answers(
+        self,
+        profs: list[ResolvedProfile],
+        top_k: int,
+        constraints: Constraints | None,
+        diversify: bool,
+        rerank: bool,
+        demand_weight: float,
+    ) -> list[dict]:
+        """The answers of :meth:`recommend` for resolved profiles, their inputs scored together."""
+        texts = [p.input_text(self.catalog, self.context) for p in profs]
+        if self.scorer.prior is not None:
+            for prof, text in zip(profs, texts):
+                self.scorer.prior.note(text, prof.job, prof.goal, prof.skills, prof.courses)
+        course_lp, job_lp = self.scorer.score(texts, [sorted(set(p.skills)) for p in profs])
+        return [
+            self._answer(
+                prof,
+                text,
+                course_lp[r : r + 1],
+                job_lp[r : r + 1],
+                top_k,
+                constraints,
+                diversify,
+                rerank,
+                demand_weight,
+            )
+            for r, (prof, text) in enumerate(zip(profs, texts))
+        ]
+
+    def _answer(
+        self,
+        prof: ResolvedProfile,
+        text: str,
+        course_lp: np.ndarray,
+        job_lp: np.ndarray,
+        top_k: int,
+        constraints: Constraints | None,
+        diversify: bool,
+        rerank: bool,
+        demand_weight: float,
+    ) -> dict:
+        """One profile's answer from its scores (``[1, n]`` rows)."""
         cons = constraints or Constraints()
         skills, taken = set(prof.skills), set(prof.courses)
-        text = prof.input_text(self.catalog, self.context)
-        if self.scorer.prior is not None:
-            self.scorer.prior.note(text, prof.job, prof.goal, prof.skills, prof.courses)
-        course_lp, job_lp = self.scorer.score([text], [sorted(skills)])
         raw_course_lp, raw_job_lp = course_lp, job_lp  # probabilities shown stay the model's
         if demand_weight:
             course_lp, job_lp = self._demand_adjusted(course_lp, job_lp, skills, demand_weight)
@@ -408,9 +473,35 @@ class Recommender:
             beam.skills, job
         )
 
+    def _state_after(self, start: _Beam, seq: list[str], goal: str) -> _Beam:
+        """The job, skills, courses and history of :meth:`_replay`'s beam, without its steps and
+        their explanations (what the model is asked about at each planning step)."""
+        b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        for k in range(len(seq) + 1):
+            if k:
+                b.skills |= set(self.catalog.courses[seq[k - 1]].skills)
+                b.courses.append(seq[k - 1])
+            _, moves = self.planner.settle(State(b.job, frozenset(b.skills)), goal)
+            if moves:
+                b.job = moves[-1]
+                b.history += moves
+        return b
+
     def _text_of(self, beam: _Beam, goal: str) -> str:
         """``ResolvedProfile(job, goal, history, skills, courses).input_text(catalog)`` of the beam
-        (the same text, built without re-indexing the catalog's skills on every call)."""
+        (the same text, built without re-indexing the catalog's skills on every call; remembered:
+        planning asks for the same states again, for the plan's probabilities and the demo's
+        relaxed plans)."""
+        key = (beam.job, goal, frozenset(beam.skills), tuple(beam.courses), tuple(beam.history))
+        text = self._texts.get(key)
+        if text is None:
+            text = self._make_text(beam, goal)
+            if len(self._texts) > 20_000:
+                self._texts.clear()
+            self._texts[key] = text
+        return text
+
+    def _make_text(self, beam: _Beam, goal: str) -> str:
         cat = self.catalog
         history = list(beam.history)
         if beam.job and (not history or history[-1] != beam.job):
@@ -451,7 +542,7 @@ class Recommender:
         """The model's course log-probabilities (with its priors) for a planning state."""
 
         def scores(state: State, seq: list[str]) -> np.ndarray:
-            beam = self._replay(start, seq, goal, [], [])
+            beam = self._state_after(start, seq, goal)
             text = self._text_of(beam, goal)
             if self.scorer.prior is not None:
                 self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses)
