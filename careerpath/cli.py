@@ -86,9 +86,10 @@ def _data_build(args: argparse.Namespace) -> int:
     overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
     overrides.update(args.overrides)
     config = args.config
-    if config is None:  # the documented default: configs/data/default.yaml, where a clone has it
-        default = Path(__file__).resolve().parents[1] / "configs" / "data" / "default.yaml"
-        config = default if default.is_file() else None
+    if config is None:  # the documented default: the bundled configs/data/default.yaml
+        from careerpath.config import bundled_config
+
+        config = bundled_config("data/default.yaml")
     cfg = load_data_config(config, overrides)
     if args.source:  # a taxonomy release as published: import it into the config's catalog folder first
         import importlib

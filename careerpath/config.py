@@ -12,18 +12,74 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import importlib.resources
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "tiny_t5.yaml"
 MODEL_KINDS = ("tiny_t5", "seq2seq", "causal")
 
 
 class ConfigError(ValueError):
     """A config file or flag that names an unknown field or holds a bad value."""
+
+
+def bundled_config(name: str) -> Path:
+    """The bundled config ``name`` (``"tiny_t5.yaml"``, ``"data/default.yaml"``): ``configs/<name>``.
+
+    In a clone (editable install, or ``PYTHONPATH`` on the checkout) that is the repository's own
+    ``configs/`` folder beside the code that runs, so an edit there is seen at once; in a regular
+    install it is the package data ``careerpath_configs`` (pyproject.toml maps it onto ``configs/``).
+    A path the user gives is never looked up here: it is used as is.
+    """
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "configs").is_dir():
+        path = checkout / "configs" / name
+    else:
+        try:
+            path = Path(str(importlib.resources.files("careerpath_configs").joinpath(name)))
+        except ModuleNotFoundError:
+            path = None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"bundled config {name!r} not found ({path or 'no careerpath_configs package'}): "
+            "reinstall careerpath (pip install .) or pass --config with a YAML file"
+        )
+    return path
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's top-level mapping ({} for an empty file); a missing or malformed file names itself."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config not found; pass --config with a YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def check_keys(raw: dict, cls, where: str, what: str = "key") -> None:
+    """Refuse keys of ``raw`` that are not fields of the dataclass ``cls``, naming them and the known ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+
+
+def dataclass_from_yaml(cls, path: str | Path, overrides: dict | None = None):
+    """A flat settings dataclass from a YAML file; ``overrides`` (command-line flags, None: unset) win."""
+    raw = read_yaml(path)
+    check_keys(raw, cls, str(path))
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return cls(**raw)
 
 
 def _f(default, help: str):
@@ -266,11 +322,9 @@ def set_field(cfg: Config, name: str, value, where: str) -> None:
 
 def _apply_yaml(cfg: Config, path: Path) -> None:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = read_yaml(path)
+    except OSError as err:  # a model config error is a ConfigError, whatever the cause
         raise ConfigError(f"{path}: cannot read config: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     for sec, values in data.items():
         if sec not in _sections():
             raise ConfigError(f"{path}: unknown section {sec!r}; expected one of {', '.join(_sections())}")
@@ -370,7 +424,10 @@ def build_parser(prog: str = "careerpath train") -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help="YAML config file (default: configs/tiny_t5.yaml)"
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML config file (default: the bundled configs/tiny_t5.yaml)",
     )
     add_json_flag(parser)
     return parser
@@ -380,7 +437,7 @@ def load_config(argv: list[str] | None = None, prog: str = "careerpath train") -
     """Build a Config from ``--config FILE`` (default: configs/tiny_t5.yaml) and ``--section.field value``."""
     args, rest = build_parser(prog).parse_known_args(argv)
     cfg = Config()
-    _apply_yaml(cfg, args.config)
+    _apply_yaml(cfg, args.config or bundled_config("tiny_t5.yaml"))
     try:
         pairs = _overrides(rest)
     except ConfigError:

@@ -10,23 +10,17 @@ import json
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from careerpath.config import bundled_config
+
 SAMPLE_PERSON = (
     "I'm a data analyst, I know SQL, Excel and statistics, and I want to become a machine learning engineer"
 )
 
 
-def _config_path(name: str) -> Path:
-    path = ROOT / "configs" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run quickstart from a clone of the careerpath repository")
-    return path
-
-
 def build_data(out: Path, users: int | None) -> Path:
     from data_prep.build import build_dataset, load_data_config
 
-    cfg = load_data_config(_config_path("data/default.yaml"), {"users": users})
+    cfg = load_data_config(bundled_config("data/default.yaml"), {"users": users})
     data_dir = out / "data"
     stats_file = data_dir / "stats.json"
     if stats_file.exists():
@@ -50,7 +44,7 @@ def train(data_dir: Path, out: Path, epochs: int | None, fast: bool) -> Path:
 
     argv = [
         "--config",
-        str(_config_path("tiny_t5.yaml")),
+        str(bundled_config("tiny_t5.yaml")),
         "--data.data-dir",
         str(data_dir),
         "--train.output-dir",

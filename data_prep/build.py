@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from careerpath.config import check_keys, read_yaml
 from data_prep.catalog import BUNDLED_DIR, load_catalog
 from data_prep.context import ContextConfig, GapRetriever, save_context_config
 from data_prep.progression import Progression
@@ -69,17 +70,13 @@ class DataConfig:
 def _section(raw: dict, name: str, cls, path) -> dict:
     """``raw[name]`` (popped), refusing keys ``cls`` does not have, by name."""
     values = dict(raw.pop(name, {}) or {})
-    known = {f.name for f in fields(cls)}
-    bad = sorted(set(values) - known)
-    if bad:
-        raise ValueError(f"{path}: unknown {name} key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    check_keys(values, cls, str(path), what=f"{name} key")
     return values
 
 
 def load_data_config(path: str | Path | None, overrides: dict | None = None) -> DataConfig:
     """Read a data config YAML; unknown keys are an error naming the key."""
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    raw = raw or {}
+    raw = read_yaml(path) if path else {}
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -93,10 +90,7 @@ def load_data_config(path: str | Path | None, overrides: dict | None = None) -> 
             raw.setdefault("synthesis", {})[key] = value
         else:
             raw[key] = value
-    known = {f.name for f in fields(DataConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    check_keys(raw, DataConfig, str(path))
     ctx = _section(raw, "context", ContextConfig, path)
     syn = _section(raw, "synthesis", SynthesisConfig, path)
     if "types" in syn:

@@ -27,16 +27,16 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from careerpath.config import bundled_config, dataclass_from_yaml
 from data_prep.catalog import Catalog, CatalogError, load_catalog
 from data_prep.tagging import Encoder, HashingEncoder, save_catalog_atomic
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "data" / "clustering.yaml"
+DEFAULT_CONFIG = "data/clustering.yaml"  # bundled: careerpath.config.bundled_config
 METHODS = ("kmeans", "hierarchical", "dbscan")
 
 
@@ -74,16 +74,8 @@ class ClusteringConfig:
 
 def load_clustering_config(path: str | Path | None = None, overrides: dict | None = None) -> ClusteringConfig:
     """Read a clustering config YAML (the default one when ``path`` is None); ``overrides`` win."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: config not found; pass --config with a clustering YAML")
-    raw = yaml.safe_load(path.read_text()) or {}
-    known = {f.name for f in fields(ClusteringConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    cfg = ClusteringConfig(**raw)
+    path = Path(path) if path else bundled_config(DEFAULT_CONFIG)
+    cfg = dataclass_from_yaml(ClusteringConfig, path, overrides)
     if cfg.encoder not in ("minilm", "hashing", "none"):
         raise ValueError(f"{path}: encoder must be minilm, hashing or none, got {cfg.encoder!r}")
     if not 2 <= cfg.k_min <= cfg.k_max:
@@ -519,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--catalog", help="catalog folder (default: the bundled catalog)")
     ap.add_argument("--method", choices=(*METHODS, "all"), default="all", help="which method(s) to run")
     ap.add_argument("--out", required=True, help="folder for report.md, clusters.json and PNGs")
-    ap.add_argument("--config", help=f"clustering YAML (default: {DEFAULT_CONFIG.name})")
+    ap.add_argument("--config", help=f"clustering YAML (default: the bundled configs/{DEFAULT_CONFIG})")
     ap.add_argument("--choose", choices=METHODS, help="clustering to write back (default: best silhouette)")
     ap.add_argument(
         "--write-catalog",

@@ -44,6 +44,7 @@ import numpy as np
 import yaml
 from scipy import sparse
 
+from careerpath.config import bundled_config
 from data_prep.catalog import Catalog, CatalogError, Job, Skill, Transition
 from data_prep.cleaning import clean_text
 from data_prep.onet import (
@@ -52,7 +53,6 @@ from data_prep.onet import (
     UniqueNames,
     _plain,
     attach_courses,
-    default_config_path,
     keep_apart,
     load_import_config,
     parse_args,
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, overrides = parse_args(build_parser(), argv)
         cfg = load_import_config(
-            EscoImportConfig, args.config or default_config_path("esco_import.yaml"), overrides=overrides
+            EscoImportConfig, args.config or bundled_config("data/esco_import.yaml"), overrides=overrides
         )
         catalog, report = import_esco(args.path, cfg, args.courses)
         loaded = write_catalog_atomically(catalog, args.out, report)

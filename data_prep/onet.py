@@ -61,6 +61,7 @@ from pathlib import Path
 import yaml
 from rapidfuzz import fuzz, process
 
+from careerpath.config import bundled_config, check_keys, read_yaml
 from data_prep.catalog import (
     BUNDLED_DIR,
     ROW_MERGE_MIN,
@@ -221,7 +222,7 @@ def load_import_config(
 ):
     """Read an importer config YAML, apply ``KEY=VALUE`` items and ``{"KEY": value}`` overrides
     (``courses.KEY`` for nested; on the command line ``--courses.generate false``)."""
-    raw = (yaml.safe_load(Path(path).read_text()) if path else {}) or {}
+    raw = read_yaml(path) if path else {}
     items = []
     for item in sets or []:
         key, sep, value = item.partition("=")
@@ -243,10 +244,7 @@ def load_import_config(
 
 
 def _dataclass_from(cls, raw: dict, where: str):
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise SourceError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    check_keys(raw, cls, where)
     kwargs = {}
     for name, value in raw.items():
         if name == "courses":
@@ -1048,11 +1046,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_config_path(name: str) -> Path | None:
-    path = Path(__file__).resolve().parent.parent / "configs" / "data" / name
-    return path if path.exists() else None
-
-
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None):
     """The parser's arguments and the ``--key value`` config overrides (``--set`` still read, warned)."""
     from careerpath.cli_common import require_path, take_overrides, yaml_sets
@@ -1073,7 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, overrides = parse_args(build_parser(), argv)
         cfg = load_import_config(
-            OnetImportConfig, args.config or default_config_path("onet_import.yaml"), overrides=overrides
+            OnetImportConfig, args.config or bundled_config("data/onet_import.yaml"), overrides=overrides
         )
         catalog, report = import_onet(args.path, cfg, args.courses, args.mobility)
         loaded = write_catalog_atomically(catalog, args.out, report)

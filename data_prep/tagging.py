@@ -37,17 +37,17 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import yaml
 
+from careerpath.config import bundled_config, dataclass_from_yaml
 from data_prep.catalog import BUNDLED_DIR, Catalog, CatalogError, Course, Job, load_catalog
 from data_prep.cleaning import KNOWN_ALIASES, name_key
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "data" / "tagging.yaml"
+DEFAULT_CONFIG = "data/tagging.yaml"  # bundled: careerpath.config.bundled_config
 REVIEW_COLUMNS = (
     "kind",
     "id",
@@ -174,16 +174,8 @@ class TaggingConfig:
 
 def load_tagging_config(path: str | Path | None = None, overrides: dict | None = None) -> TaggingConfig:
     """Read a tagging config YAML (the default one when ``path`` is None); flags in ``overrides`` win."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: config not found; pass --config with a tagging YAML")
-    raw = yaml.safe_load(path.read_text()) or {}
-    known = {f.name: f for f in fields(TaggingConfig)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    cfg = TaggingConfig(**raw)
+    path = Path(path) if path else bundled_config(DEFAULT_CONFIG)
+    cfg = dataclass_from_yaml(TaggingConfig, path, overrides)
     for name in (
         "threshold",
         "review_floor",
@@ -1061,7 +1053,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tag.add_argument("--catalog", help="catalog folder (default: the bundled catalog)")
     tag.add_argument("--out", required=True, help="review CSV to write")
-    tag.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
+    tag.add_argument("--config", help=f"tagging YAML (default: the bundled configs/{DEFAULT_CONFIG})")
     tag.add_argument("--threshold", type=float, help="pre-accept proposals at or above this confidence")
     tag.add_argument("--review-floor", type=float, help="list candidates down to this confidence")
     tag.add_argument("--kinds", choices=("course", "job", "all"), default="all", help="what to tag")
@@ -1091,7 +1083,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("review", help="review CSV from `careerpath data tag`, accept column filled")
     app.add_argument("--catalog", help="catalog folder (default: the bundled catalog; then --out is needed)")
     app.add_argument("--out", help="folder to write the tagged catalog to (default: --catalog, in place)")
-    app.add_argument("--config", help=f"tagging YAML (default: {DEFAULT_CONFIG.name})")
+    app.add_argument("--config", help=f"tagging YAML (default: the bundled configs/{DEFAULT_CONFIG})")
     add_json_flag(app)
     app.set_defaults(func=_apply)
     return ap
