@@ -158,6 +158,14 @@ def test_editable_install_reads_the_checkout_configs(tmp_path):
     assert lines == [str(src / "configs" / "tiny_t5.yaml"), str(src / "configs" / "data" / "tagging.yaml")]
 
 
+def test_bundled_config_in_a_clone_is_the_clones_file_and_a_wrong_name_says_what_to_do():
+    from careerpath.config import bundled_config
+
+    assert bundled_config("data/default.yaml") == ROOT / "configs" / "data" / "default.yaml"
+    with pytest.raises(FileNotFoundError, match=r"bundled config 'data/nope.yaml' not found.*--config"):
+        bundled_config("data/nope.yaml")
+
+
 @pytest.mark.slow
 def test_installed_quickstart_fast_runs_end_to_end(installed, tmp_path):
     """``careerpath quickstart --fast`` through the installed console script, from a folder outside the repo."""
