@@ -2,7 +2,7 @@
 
 Every scorer here has ``score(rows) -> (course_logp, job_logp)``: log-probabilities over *all*
 courses ([n_rows, n_courses]) and over all jobs plus "stay" ([n_rows, n_jobs + 1], "stay" last),
-in catalog order. :func:`evaluate_scorer` turns any such scorer into the report's numbers, so the
+in catalog order. :func:`careerpath.metrics.evaluate_scorer` turns any such scorer into the report's numbers, so the
 model, the baselines and the oracle ceiling are measured by the same code.
 
 - :class:`PopularityBaseline`: how often each course / job was the next one in training.
@@ -29,15 +29,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from careerpath import metrics
-from careerpath.splits import load_split  # noqa: F401  (the one split reader; callers use bl.load_split)
 
-STAY = "stay"
-SPLITS = ("train", "validation", "test")
+# measuring a scorer lives in metrics (training uses it too); bl.evaluate_scorer & co stay for callers
+from careerpath.metrics import Scorer, evaluate_scorer, gold_indices, move_metrics, taken_mask  # noqa: F401
+from careerpath.splits import SPLITS, load_split  # noqa: F401  (the one split reader; callers use bl.load_split)
+from data_prep.progression import ready_to_move
+from data_prep.textformat import STAY
 
 
 # -- rows, catalog ids and gold indices --------------------------------------------------------
@@ -54,85 +55,6 @@ def read_catalog_ids(data_dir: str | Path) -> tuple[list[str], list[str]]:
                 raise ValueError(f"{path}: no 'id' column in the header {reader.fieldnames}")
             out.append([r["id"] for r in reader])
     return out[0], out[1]
-
-
-def gold_indices(
-    rows: Sequence[dict], course_ids: Sequence[str], job_ids: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gold column per row: next course index (-1 if missing or unknown) and next job index ("stay" = n_jobs)."""
-    c_index = {c: i for i, c in enumerate(course_ids)}
-    j_index = {j: i for i, j in enumerate(job_ids)}
-    j_index[STAY] = len(job_ids)
-    course = np.array([c_index.get(r.get("next_course_id") or "", -1) for r in rows], dtype=np.int64)
-    job = np.array([j_index.get(r.get("next_job_id") or STAY, -1) for r in rows], dtype=np.int64)
-    return course, job
-
-
-def taken_mask(rows: Sequence[dict], course_ids: Sequence[str]) -> np.ndarray:
-    """Boolean [n_rows, n_courses]: True where the person already took the course (hidden from ranking)."""
-    c_index = {c: i for i, c in enumerate(course_ids)}
-    mask = np.zeros((len(rows), len(course_ids)), dtype=bool)
-    for i, r in enumerate(rows):
-        cols = [c_index[c] for c in r.get("course_ids", []) if c in c_index]
-        mask[i, cols] = True
-    return mask
-
-
-class Scorer(Protocol):
-    """Anything :func:`evaluate_scorer` can measure."""
-
-    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def evaluate_scorer(
-    scorer: Scorer, rows: Sequence[dict], course_ids: Sequence[str], job_ids: Sequence[str], max_k: int = 20
-) -> dict:
-    """Next-course and next-job ranking metrics of ``scorer`` on ``rows``, all against the full catalog.
-
-    Returns ``{"next_course": {...}, "next_job": {...}, "next_job_moves": {...}, "curves": {...}}``
-    where each section has acc@1, hit@5, hit@10, mrr, n and log_loss, and ``curves`` holds Hit@k for
-    k = 1..max_k (for plots). Courses already taken are masked before ranking; next-job metrics are
-    given on all rows and on job moves only (rows whose next job is not "stay").
-    """
-    course_logp, job_logp = scorer.score(rows)
-    n_c, n_j = len(course_ids), len(job_ids) + 1
-    if course_logp.shape != (len(rows), n_c) or job_logp.shape != (len(rows), n_j):
-        raise ValueError(
-            f"scorer returned shapes {course_logp.shape} and {job_logp.shape}; expected "
-            f"({len(rows)}, {n_c}) and ({len(rows)}, {n_j}) (all jobs plus 'stay' last)"
-        )
-    gold_c, gold_j = gold_indices(rows, course_ids, job_ids)
-    mask = taken_mask(rows, course_ids)
-    moves = gold_j != len(job_ids)
-    sections = {
-        "next_course": (course_logp, gold_c, mask),
-        "next_job": (job_logp, gold_j, None),
-        "next_job_moves": (job_logp[moves], gold_j[moves], None),
-    }
-    out: dict = {"curves": {}}
-    for name, (scores, gold, m) in sections.items():
-        out[name] = metrics.ranking_metrics(scores, gold, m)
-        out[name]["log_loss"] = metrics.log_loss(scores, gold, m)
-        out["curves"][name] = metrics.hit_at_k_curve(scores, gold, m, max_k=max_k).tolist()
-    out.update(move_metrics(job_logp, gold_j, len(job_ids)))
-    return out
-
-
-def move_metrics(job_logp: np.ndarray, gold_j: np.ndarray, stay: int) -> dict:
-    """The next-job decision in its two parts. ``move_timing``: whether the person moves at all,
-    P(move) = 1 - P(stay) against what happened, over every row (AUC, log-loss).
-    ``move_destination``: where to, on the rows with a move, ranked among the jobs with stay left
-    out and the rest renormalised (as sequential recommenders such as SASRec are scored)."""
-    p = np.exp(job_logp - job_logp.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    moved = gold_j != stay
-    p_move = 1.0 - p[:, stay]
-    timing = {"auc": metrics.auc(p_move, moved), "log_loss": metrics.binary_log_loss(p_move, moved)}
-    timing["n"], timing["moves"] = int(len(moved)), int(moved.sum())
-    dest_scores = job_logp[moved][:, :stay]
-    dest = metrics.ranking_metrics(dest_scores, gold_j[moved])
-    dest["log_loss"] = metrics.log_loss(dest_scores, gold_j[moved])
-    return {"move_timing": timing, "move_destination": dest}
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -709,8 +631,6 @@ class GapRuleScorer:
         self.floor, self.rule_prob = floor, rule_prob
 
     def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
-        from data_prep.progression import coverage
-
         cat = self.retriever.catalog
         j_index = {j: i for i, j in enumerate(self.job_ids)}
         course = np.zeros((len(rows), len(self.course_ids)))
@@ -730,7 +650,7 @@ class GapRuleScorer:
             choice = len(self.job_ids)  # stay
             if hop and ok.any():
                 top = cat.courses[self.course_ids[int(np.argmax(np.where(ok, gain, -np.inf)))]]
-                if coverage(set(skills) | set(top.skills), cat.jobs[hop]) >= self.move_threshold - 1e-9:
+                if ready_to_move(set(skills) | set(top.skills), cat.jobs[hop], self.move_threshold):
                     choice = j_index.get(hop, choice)
             job[i, choice] = self.rule_prob
         # ties in catalog order, as the retriever lists them

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from careerpath import metrics
-from careerpath.baselines import gold_indices, taken_mask
+from careerpath.metrics import gold_indices, taken_mask
 
 # Details a career recommender must not act on. They go in a field of their own, which the
 # profile parser skips (``parse_input(strict=False)``), so the structured profile is unchanged.

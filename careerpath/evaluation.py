@@ -1,8 +1,8 @@
 """``careerpath evaluate``: the model against the baselines and the oracle ceiling, on one split.
 
-Everything is ranked over the *full* catalog by the same code (:func:`careerpath.baselines.evaluate_scorer`):
+Everything is ranked over the *full* catalog by the same code (:func:`careerpath.metrics.evaluate_scorer`):
 
-- the model through :class:`ModelScorer`, a thin adapter over :class:`careerpath.scoring.CatalogScorer`,
+- the model through :class:`careerpath.scoring.ModelScorer`, a thin adapter over :class:`careerpath.scoring.CatalogScorer`,
   which is the ranking path the recommendation engine uses, so what is measured is what is served;
 - the baselines (popularity, stay rule, Markov, GRU), loaded from ``--baselines`` or trained into
   ``OUT/baselines`` on the same dataset when missing;
@@ -35,6 +35,7 @@ from careerpath import bias as bias_mod
 from careerpath import metrics as M
 from careerpath import scoring
 from careerpath.job_prior import load_job_prior
+from careerpath.scoring import ModelScorer
 
 BASELINE_NAMES = ("popularity", "stay_rule", "markov", "gru")
 ORACLES = {"oracle": "probs_visible", "oracle_traits_known": "probs"}
@@ -51,55 +52,6 @@ LABELS = {
     "oracle_traits_known": "oracle (traits known)",
 }
 RANK_SECTIONS = ("next_course", "next_job", "next_job_moves")
-
-
-# -- the model as a scorer -----------------------------------------------------------------------
-class ModelScorer:
-    """The baselines' ``score(rows) -> (course_logp, job_logp)`` over a :class:`CatalogScorer`.
-
-    Reads ``input_text`` and ``skill_ids`` from each row and scores in batches of ``batch_size``
-    (with a progress bar unless ``progress=False``). Columns are in catalog order, "stay" last.
-    """
-
-    def __init__(
-        self,
-        catalog_scorer: scoring.CatalogScorer,
-        batch_size: int = 16,
-        progress: bool = True,
-        desc: str = "model scoring",
-    ) -> None:
-        self.scorer, self.batch_size, self.progress, self.desc = (
-            catalog_scorer,
-            max(1, int(batch_size)),
-            progress,
-            desc,
-        )
-        self.name = "model"
-
-    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
-        from tqdm.auto import tqdm
-
-        rows = list(rows)
-        n_c, n_j = len(self.scorer.course_ids), len(self.scorer.job_ids)
-        if not rows:
-            return np.zeros((0, n_c)), np.zeros((0, n_j))
-        cs, js = [], []
-        bar = tqdm(
-            total=len(rows),
-            desc=self.desc,
-            disable=not self.progress or len(rows) <= self.batch_size,
-            leave=False,
-        )
-        for b in range(0, len(rows), self.batch_size):
-            part = rows[b : b + self.batch_size]
-            c, j = self.scorer.score(
-                [r["input_text"] for r in part], [list(r.get("skill_ids") or []) for r in part]
-            )
-            cs.append(np.asarray(c, dtype=np.float64))
-            js.append(np.asarray(j, dtype=np.float64))
-            bar.update(len(part))
-        bar.close()
-        return np.concatenate(cs), np.concatenate(js)
 
 
 class PriorScorer:
@@ -147,8 +99,8 @@ def paired_comparison(a, b, rows, course_ids, job_ids) -> dict:
     and log-loss differences for the next course and the next job, with 95% bootstrap intervals
     that resample users (a person's rows are not independent). An interval above 0 (Acc@1) or
     below 0 (log-loss) says ``a`` is better beyond the noise of this split."""
-    gold_c, gold_j = bl.gold_indices(rows, course_ids, job_ids)
-    mask = bl.taken_mask(rows, course_ids)
+    gold_c, gold_j = M.gold_indices(rows, course_ids, job_ids)
+    mask = M.taken_mask(rows, course_ids)
     users = [r.get("user_id", str(i)) for i, r in enumerate(rows)]
     out = {}
     for name, k, gold, m in (("next_course", 0, gold_c, mask), ("next_job", 1, gold_j, None)):
@@ -430,7 +382,7 @@ def evaluate_model(
     cat_scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind, prior=prior, job_prior=job_prior)
     model_scorer = _Recorded(ModelScorer(cat_scorer, batch_size=batch_size, progress=progress))
     log(f"scoring {len(rows)} {split} rows against {len(course_ids)} courses and {len(job_ids)} jobs + stay")
-    results = {"model": bl.evaluate_scorer(model_scorer, rows, course_ids, job_ids)}
+    results = {"model": M.evaluate_scorer(model_scorer, rows, course_ids, job_ids)}
     scores = {"model": model_scorer.last}
     timing["model_scoring"] = time.time() - t
 
@@ -490,7 +442,7 @@ def evaluate_model(
     base_results = {}
     for name, s in scorers.items():
         rec = _Recorded(s)
-        base_results[name] = bl.evaluate_scorer(rec, rows, course_ids, job_ids)
+        base_results[name] = M.evaluate_scorer(rec, rows, course_ids, job_ids)
         scores[name] = rec.last
     timing["baselines"] = time.time() - t
 
@@ -502,7 +454,7 @@ def evaluate_model(
     for name, which in ORACLES.items():
         if has_probs:
             rec = _Recorded(bl.OracleScorer(course_ids, job_ids, which))
-            oracle[name] = bl.evaluate_scorer(rec, rows, course_ids, job_ids)
+            oracle[name] = M.evaluate_scorer(rec, rows, course_ids, job_ids)
             if name == "oracle":  # the ceiling also joins the concentration table and by-family plot
                 scores[name] = rec.last
     split_stats = (stats.get("oracle") or {}).get(split) or {}

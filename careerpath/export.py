@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from careerpath.atomic import atomic_dir
 from careerpath.modeling import load_for_inference
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True)
             raise ValueError(f"{model_dir} holds a LoRA adapter; pass --merge to fold it into its base")
         model = model.merge_and_unload()
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         for name in CARRY:
@@ -50,12 +47,6 @@ def export_model(model_dir: str | Path, out_dir: str | Path, merge: bool = True)
                 shutil.copytree(src, tmp / name)
             elif src.exists():
                 shutil.copy2(src, tmp / name)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("exported %s model to %s", kind, out_dir)
     return out_dir
 

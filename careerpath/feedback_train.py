@@ -308,8 +308,8 @@ def load_feedback(cfg, catalog, tokenizer, family: str, start_id: int, prior=Non
 
 
 def course_token_ids(tokenizer, catalog) -> torch.Tensor | None:
-    """One vocabulary id per catalog course (catalog order) when every name is a single token."""
-    from careerpath.scoring import single_token_ids
+    """:func:`careerpath.scoring.course_token_ids` as a tensor (the margin loss indexes logits with it)."""
+    from careerpath.scoring import course_token_ids as ids_of
 
-    ids = single_token_ids(tokenizer, PREFIX, [f"{PREFIX} {c.title}" for c in catalog.courses.values()])
+    ids = ids_of(tokenizer, catalog)
     return None if ids is None else torch.tensor(ids)

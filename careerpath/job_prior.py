@@ -460,10 +460,9 @@ class JobPriorProcessor(LogitsProcessor):
     job, scored ``model_scale`` x the model's log-prob + log prior, as catalog scoring does."""
 
     def __init__(self, prior: JobPrior, tokenizer, texts: list[str], num_beams: int = 1):
-        from careerpath.scoring import single_token_ids
+        from careerpath.scoring import job_token_ids
 
-        titles = [prior.catalog.jobs[j].title for j in prior.job_ids[:-1]] + [STAY]
-        tokens = single_token_ids(tokenizer, "next_job:", [f"next_job: {t}" for t in titles])
+        tokens = job_token_ids(tokenizer, [prior.catalog.jobs[j].title for j in prior.job_ids[:-1]] + [STAY])
         if tokens is None:
             raise ValueError("the job prior needs one token per job name (the tiny T5's catalog tokens)")
         self.prior, self.tok, self.num_beams = prior, tokenizer, num_beams

@@ -18,8 +18,11 @@ The Hugging Face ``evaluate`` modules in ``careerpath/metric_modules`` call into
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
+
+from data_prep.textformat import STAY
 
 __all__ = [
     "top_k",
@@ -298,3 +301,83 @@ def clustered_bootstrap_ci(
     boot = sums[pick].sum(1) / counts[pick].sum(1)
     lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"mean": float(diff.mean()), "lo": float(lo), "hi": float(hi), "clusters": int(len(keys))}
+
+
+# -- a scorer on rows: the numbers of the report (model, baselines and oracle alike) ----------
+def gold_indices(
+    rows: Sequence[dict], course_ids: Sequence[str], job_ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gold column per row: next course index (-1 if missing or unknown) and next job index ("stay" = n_jobs)."""
+    c_index = {c: i for i, c in enumerate(course_ids)}
+    j_index = {j: i for i, j in enumerate(job_ids)}
+    j_index[STAY] = len(job_ids)
+    course = np.array([c_index.get(r.get("next_course_id") or "", -1) for r in rows], dtype=np.int64)
+    job = np.array([j_index.get(r.get("next_job_id") or STAY, -1) for r in rows], dtype=np.int64)
+    return course, job
+
+
+def taken_mask(rows: Sequence[dict], course_ids: Sequence[str]) -> np.ndarray:
+    """Boolean [n_rows, n_courses]: True where the person already took the course (hidden from ranking)."""
+    c_index = {c: i for i, c in enumerate(course_ids)}
+    mask = np.zeros((len(rows), len(course_ids)), dtype=bool)
+    for i, r in enumerate(rows):
+        cols = [c_index[c] for c in r.get("course_ids", []) if c in c_index]
+        mask[i, cols] = True
+    return mask
+
+
+class Scorer(Protocol):
+    """Anything :func:`evaluate_scorer` can measure."""
+
+    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def evaluate_scorer(
+    scorer: Scorer, rows: Sequence[dict], course_ids: Sequence[str], job_ids: Sequence[str], max_k: int = 20
+) -> dict:
+    """Next-course and next-job ranking metrics of ``scorer`` on ``rows``, all against the full catalog.
+
+    Returns ``{"next_course": {...}, "next_job": {...}, "next_job_moves": {...}, "curves": {...}}``
+    where each section has acc@1, hit@5, hit@10, mrr, n and log_loss, and ``curves`` holds Hit@k for
+    k = 1..max_k (for plots). Courses already taken are masked before ranking; next-job metrics are
+    given on all rows and on job moves only (rows whose next job is not "stay").
+    """
+    course_logp, job_logp = scorer.score(rows)
+    n_c, n_j = len(course_ids), len(job_ids) + 1
+    if course_logp.shape != (len(rows), n_c) or job_logp.shape != (len(rows), n_j):
+        raise ValueError(
+            f"scorer returned shapes {course_logp.shape} and {job_logp.shape}; expected "
+            f"({len(rows)}, {n_c}) and ({len(rows)}, {n_j}) (all jobs plus 'stay' last)"
+        )
+    gold_c, gold_j = gold_indices(rows, course_ids, job_ids)
+    mask = taken_mask(rows, course_ids)
+    moves = gold_j != len(job_ids)
+    sections = {
+        "next_course": (course_logp, gold_c, mask),
+        "next_job": (job_logp, gold_j, None),
+        "next_job_moves": (job_logp[moves], gold_j[moves], None),
+    }
+    out: dict = {"curves": {}}
+    for name, (scores, gold, m) in sections.items():
+        out[name] = ranking_metrics(scores, gold, m)
+        out[name]["log_loss"] = log_loss(scores, gold, m)
+        out["curves"][name] = hit_at_k_curve(scores, gold, m, max_k=max_k).tolist()
+    out.update(move_metrics(job_logp, gold_j, len(job_ids)))
+    return out
+
+
+def move_metrics(job_logp: np.ndarray, gold_j: np.ndarray, stay: int) -> dict:
+    """The next-job decision in its two parts. ``move_timing``: whether the person moves at all,
+    P(move) = 1 - P(stay) against what happened, over every row (AUC, log-loss).
+    ``move_destination``: where to, on the rows with a move, ranked among the jobs with stay left
+    out and the rest renormalised (as sequential recommenders such as SASRec are scored)."""
+    p = np.exp(job_logp - job_logp.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    moved = gold_j != stay
+    p_move = 1.0 - p[:, stay]
+    timing = {"auc": auc(p_move, moved), "log_loss": binary_log_loss(p_move, moved)}
+    timing["n"], timing["moves"] = int(len(moved)), int(moved.sum())
+    dest_scores = job_logp[moved][:, :stay]
+    dest = ranking_metrics(dest_scores, gold_j[moved])
+    dest["log_loss"] = log_loss(dest_scores, gold_j[moved])
+    return {"move_timing": timing, "move_destination": dest}

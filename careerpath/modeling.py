@@ -10,7 +10,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from careerpath.atomic import atomic_dir
 from careerpath.config import Config, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -478,11 +478,9 @@ def load_gguf_causal(folder: str, gguf_file: str):
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
     model = _dequantised_copy(model)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".tmp-"))
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, cache)
+        with atomic_dir(cache) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
     except OSError as err:  # a read-only home must not stop training
         log.warning("could not cache the converted GGUF model in %s: %s", cache, err)
     return model, tokenizer

@@ -205,7 +205,7 @@ class CoursePrior:
 
     def course_tokens(self, tokenizer) -> tuple[list[int], list[int]]:
         """(the token of each course, catalog order; the ids of ``next_course:``) for ``tokenizer``."""
-        from careerpath.feedback_train import course_token_ids
+        from careerpath.scoring import course_token_ids
 
         key = id(tokenizer)
         if getattr(self, "_tokens_for", None) != key:
@@ -216,7 +216,7 @@ class CoursePrior:
                     "this tokenizer splits some course names"
                 )
             prefix = tokenizer("next_course:", add_special_tokens=False)["input_ids"]
-            self._tokens, self._tokens_for = (tokens.tolist(), prefix), key
+            self._tokens, self._tokens_for = (tokens, prefix), key
         return self._tokens
 
     def processor(self, tokenizer, texts: list[str], num_beams: int = 1) -> CoursePriorProcessor:

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from careerpath.splits import load_split
+from data_prep.textformat import STAY
 
-STAY = "stay"
 SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
 INTER_HEADER = ["user_id:token", "item_id:token", "timestamp:float"]
 

@@ -18,6 +18,7 @@ pathway for one profile score the same text first).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,6 +47,29 @@ def single_token_ids(tokenizer, prefix: str, texts: list[str]) -> list[int] | No
             return None
         out.append(ids[-1])
     return out if len(set(out)) == len(out) else None
+
+
+def course_heads(titles: list[str]) -> list[str]:
+    """``next_course: <title>`` for each title, as a serialised target starts."""
+    return [serialise_target(Step(t, [], STAY)).split(" | skills_gained")[0] for t in titles]
+
+
+def job_heads(titles: list[str]) -> list[str]:
+    """``next_job: <title>`` for each title (``stay`` included), as a serialised target ends."""
+    return [serialise_target(Step("x", [], t)).rsplit(" | ", 1)[1] for t in titles]
+
+
+def course_token_ids(tokenizer, catalog: Catalog) -> list[int] | None:
+    """One vocabulary id per catalog course (catalog order) when every name is one token after
+    ``next_course:`` (the tiny T5's catalog tokens), else None."""
+    titles = [c.title for c in catalog.courses.values()]
+    return single_token_ids(tokenizer, "next_course:", course_heads(titles))
+
+
+def job_token_ids(tokenizer, titles: list[str]) -> list[int] | None:
+    """One vocabulary id per job title in ``titles`` (give ``stay`` too where it is scored) when every
+    name is one token after ``next_job:``, else None."""
+    return single_token_ids(tokenizer, "next_job:", job_heads(titles))
 
 
 # -- a lean T5 forward --------------------------------------------------------------------------
@@ -360,18 +384,14 @@ class CatalogScorer:
         self.course_ids = list(catalog.courses)
         self.job_ids = list(catalog.jobs) + [STAY]
         titles = [catalog.courses[c].title for c in self.course_ids]
-        course_targets = [
-            serialise_target(Step(t, [], STAY)).split(" | skills_gained")[0] + PREFIX_SEP for t in titles
-        ]
-        self.course_tokens = [self._ids(t) for t in course_targets]
+        self.course_tokens = [self._ids(h + PREFIX_SEP) for h in course_heads(titles)]
         # Fast path: when every name is one token after a shared prefix (the tiny T5's catalog
         # tokens), one decoder step gives the whole catalog's distribution at once.
-        heads = [t[: -len(PREFIX_SEP)] for t in course_targets]
         self.course_prefix = self._ids("next_course:")
-        self.course_single = self._single_tokens("next_course:", heads)
-        job_names = [catalog.jobs[j].title for j in self.job_ids[:-1]] + [STAY]
-        job_heads = [serialise_target(Step("x", [], t)).rsplit(" | ", 1)[1] for t in job_names]
-        self.job_single = self._single_tokens("next_job:", job_heads)
+        self.course_single = course_token_ids(tokenizer, catalog)
+        self.job_single = job_token_ids(
+            tokenizer, [catalog.jobs[j].title for j in self.job_ids[:-1]] + [STAY]
+        )
         self.fast = (
             fast and kind != "causal" and self.course_single is not None and self.job_single is not None
         )
@@ -385,9 +405,6 @@ class CatalogScorer:
         self._memo: dict[str, np.ndarray] = {}
         self._memo_stamp: tuple | None = None
         self._memo_lock = threading.Lock()
-
-    def _single_tokens(self, prefix: str, texts: list[str]) -> list[int] | None:
-        return single_token_ids(self.tok, prefix, texts)
 
     # -- tokenisation ---------------------------------------------------------------------
     def _ids(self, text: str, eos: bool = False) -> list[int]:
@@ -714,3 +731,52 @@ class CatalogScorer:
             mixed.append(raw - _logsumexp(raw))
         head_lp = np.stack(mixed) if mixed else np.zeros((0, len(self.job_ids)))
         return self._mix_jobs(text, course_lp, top, weights, head_lp)
+
+
+# -- the model as a scorer -----------------------------------------------------------------------
+class ModelScorer:
+    """The baselines' ``score(rows) -> (course_logp, job_logp)`` over a :class:`CatalogScorer`.
+
+    Reads ``input_text`` and ``skill_ids`` from each row and scores in batches of ``batch_size``
+    (with a progress bar unless ``progress=False``). Columns are in catalog order, "stay" last.
+    """
+
+    def __init__(
+        self,
+        catalog_scorer: CatalogScorer,
+        batch_size: int = 16,
+        progress: bool = True,
+        desc: str = "model scoring",
+    ) -> None:
+        self.scorer, self.batch_size, self.progress, self.desc = (
+            catalog_scorer,
+            max(1, int(batch_size)),
+            progress,
+            desc,
+        )
+        self.name = "model"
+
+    def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+        from tqdm.auto import tqdm
+
+        rows = list(rows)
+        n_c, n_j = len(self.scorer.course_ids), len(self.scorer.job_ids)
+        if not rows:
+            return np.zeros((0, n_c)), np.zeros((0, n_j))
+        cs, js = [], []
+        bar = tqdm(
+            total=len(rows),
+            desc=self.desc,
+            disable=not self.progress or len(rows) <= self.batch_size,
+            leave=False,
+        )
+        for b in range(0, len(rows), self.batch_size):
+            part = rows[b : b + self.batch_size]
+            c, j = self.scorer.score(
+                [r["input_text"] for r in part], [list(r.get("skill_ids") or []) for r in part]
+            )
+            cs.append(np.asarray(c, dtype=np.float64))
+            js.append(np.asarray(j, dtype=np.float64))
+            bar.update(len(part))
+        bar.close()
+        return np.concatenate(cs), np.concatenate(js)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from careerpath.atomic import atomic_dir
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -67,22 +69,10 @@ def check_save_target(out: str | Path) -> Path:
 
 def save_to_disk(data_dir: str | Path, out: str | Path) -> Path:
     """Save the splits as a ``DatasetDict`` (``datasets.load_from_disk(out)`` reads it), atomically."""
-    import os
-    import shutil
-    import tempfile
-
     out = check_save_target(out)
     dd = load_splits(data_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with atomic_dir(out) as tmp:
         dd.save_to_disk(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

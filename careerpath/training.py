@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,12 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from careerpath import feedback_train, generation, modelcard, modeling
+from careerpath.atomic import atomic_dir
 from careerpath.config import Config, save_config
 from careerpath.job_prior import JobPrior, choose_scales
 from careerpath.prior import EXCLUDED, CoursePrior, LatentClassPrior
 from data_prep.context import CONTEXT_FILE
+from data_prep.textformat import STAY
 
 log = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"step_(\d+)$")
@@ -107,7 +108,7 @@ class SoftTargets:
 
     @classmethod
     def from_catalog(cls, tokenizer, data_dir: str | Path) -> SoftTargets | None:
-        from careerpath.scoring import single_token_ids
+        from careerpath.scoring import course_token_ids, job_token_ids
         from data_prep.catalog import load_catalog
 
         catalog_dir = Path(data_dir) / "catalog"
@@ -115,14 +116,11 @@ class SoftTargets:
             return None
         catalog = load_catalog(catalog_dir)
         cids, jids = list(catalog.courses), list(catalog.jobs)
-        ctoks = single_token_ids(
-            tokenizer, "next_course:", [f"next_course: {catalog.courses[c].title}" for c in cids]
-        )
-        jheads = [f"next_job: {catalog.jobs[j].title}" for j in jids] + ["next_job: stay"]
-        jtoks = single_token_ids(tokenizer, "next_job:", jheads)
+        ctoks = course_token_ids(tokenizer, catalog)
+        jtoks = job_token_ids(tokenizer, [catalog.jobs[j].title for j in jids] + [STAY])
         if ctoks is None or jtoks is None:
             return None
-        return cls(dict(zip(cids, ctoks, strict=True)), dict(zip([*jids, "stay"], jtoks, strict=True)))
+        return cls(dict(zip(cids, ctoks, strict=True)), dict(zip([*jids, STAY], jtoks, strict=True)))
 
     @property
     def course_pool(self) -> torch.Tensor:
@@ -708,21 +706,6 @@ def fit(
 # ---------------------------------------------------------------- outputs
 
 
-def _swap_in(tmp: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by the finished ``tmp`` folder, keeping this run's checkpoints and logs.
-    Renames within one parent are atomic, so readers see the old folder or the new, never half."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.rename(out_dir, old)
-        for keep in ("checkpoints", "logs"):
-            if (old / keep).exists():
-                os.rename(old / keep, tmp / keep)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_outputs(
     model,
     tokenizer,
@@ -734,9 +717,8 @@ def write_outputs(
 ) -> Path:
     """Write model/adapter, tokenizer, config, metrics, curve and card atomically into output_dir."""
     out_dir = Path(cfg.train.output_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    # this run's checkpoints and logs stay in the folder; the rest is replaced
+    with atomic_dir(out_dir, keep=("checkpoints", "logs")) as tmp:
         modeling.save_model(model, tokenizer, tmp, cfg.model.kind, cfg.model.model_name, final_dir=out_dir)
         catalog = Path(cfg.data.data_dir) / "catalog"
         if catalog.is_dir():  # the recommender ranks this catalog, so it travels with the model
@@ -752,10 +734,6 @@ def write_outputs(
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         modelcard.plot_curve(state.losses, state.epochs, tmp / "training_curve.png")
         modelcard.write_model_card(tmp, cfg, metrics)
-        _swap_in(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -771,9 +749,8 @@ def feedback_test_metrics(
     model, tokenizer, family: str, cfg: Config, prior: CoursePrior | None = None
 ) -> dict:
     """Full-catalog next-course and next-job ranking on (a prefix of) the test split."""
-    from careerpath.baselines import evaluate_scorer
-    from careerpath.evaluation import ModelScorer
-    from careerpath.scoring import CatalogScorer
+    from careerpath.metrics import evaluate_scorer
+    from careerpath.scoring import CatalogScorer, ModelScorer
     from data_prep.catalog import load_catalog
 
     rows = load_rows(cfg.data.data_dir, "test", cfg.feedback.eval_test_examples)

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
@@ -23,7 +22,9 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from careerpath.atomic import atomic_dir
 from careerpath.config import check_keys, read_yaml
+from careerpath.splits import SPLITS
 from data_prep.catalog import BUNDLED_DIR, load_catalog
 from data_prep.context import ContextConfig, GapRetriever, save_context_config
 from data_prep.progression import Progression
@@ -36,8 +37,8 @@ from data_prep.synthesis import (
     oracle_values,
     uniforms,
 )
+from data_prep.textformat import STAY
 
-SPLITS = ("train", "validation", "test")
 SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
 
 
@@ -141,7 +142,7 @@ class _Oracle:
         self.numpy_keys: set[str] = set()
 
     def add(self, row: dict) -> None:
-        is_move = row["next_job_id"] != "stay"
+        is_move = row["next_job_id"] != STAY
         values = []
         numpy_job = False
         for probs in (row["probs_visible"], row["probs"]):
@@ -282,8 +283,7 @@ def build_dataset(
     catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
     prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
     synth = Synthesiser(catalog, prog, cfg.synthesis, cfg.context)
-    tmp = _temp_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
         counts = {s: 0 for s in SPLITS}
         users = {s: 0 for s in SPLITS}
         oracles = {s: _Oracle() for s in SPLITS}
@@ -311,31 +311,18 @@ def build_dataset(
                 h.close()
         if kept is not None:
             _save_shard(tmp, cfg, shard, (first, stop), users, counts, kept)
-            _replace_dir(tmp, out)
-            return {
-                "users": sum(users.values()),
-                "users_per_split": users,
-                "examples": counts,
-                "shard": list(shard),
-                "seconds": round(time.time() - started, 2),
-            }
-        stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        else:
+            stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
+    if kept is not None:
+        return {
+            "users": sum(users.values()),
+            "users_per_split": users,
+            "examples": counts,
+            "shard": list(shard),
+            "seconds": round(time.time() - started, 2),
+        }
     stats["seconds"] = round(time.time() - started, 2)
     return stats
-
-
-def _temp_dir(out: Path) -> Path:
-    """A temporary folder beside ``out`` with normal permissions."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the dataset gets normal permissions
-    return tmp
 
 
 def _finish(tmp: Path, cfg: DataConfig, catalog, prog, users: dict, counts: dict, oracles: dict) -> dict:
@@ -417,8 +404,7 @@ def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = Tr
     catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
     prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
     out = Path(out)
-    tmp = _temp_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
         users = {s: sum(i["users_per_split"][s] for i, _ in infos) for s in SPLITS}
         counts = {s: sum(i["examples"][s] for i, _ in infos) for s in SPLITS}
         oracles = {s: _Oracle() for s in SPLITS}
@@ -432,23 +418,8 @@ def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = Tr
                     for row, is_move, nj in zip(vals.tolist(), moves.tolist(), numpy_job.tolist()):
                         oracles[split].add_values(is_move, row[: 10 if is_move else 8], nj)
         stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     stats["seconds"] = round(time.time() - started, 2)
     return stats
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Swap ``tmp`` into ``out``: the old folder is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(obj):

@@ -23,15 +23,14 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from careerpath.atomic import atomic_dir
 from careerpath.config import bundled_config, dataclass_from_yaml
 from data_prep.catalog import Catalog, CatalogError, load_catalog
 from data_prep.tagging import Encoder, HashingEncoder, save_catalog_atomic
@@ -404,9 +403,8 @@ def run(
     described = {m: describe(catalog, r.labels, cfg.top_skills) for m, r in results.items()}
     rows = [summary_row(r) for r in results.values()]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    # into an existing folder file by file (each swapped in one rename): other files there stay
+    with atomic_dir(out, merge=True) as tmp:
         for (m, r), row in zip(results.items(), rows):
             plot_projection(x, r.labels, f"{m}: {row['n_clusters']} clusters", tmp / f"projection_{m}.png")
         write_report(tmp, catalog, cfg, results, chosen, described, rows)
@@ -425,13 +423,6 @@ def run(
             },
         }
         (tmp / "clusters.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
-        if out.exists():
-            for f in sorted(tmp.iterdir()):
-                os.replace(f, out / f.name)
-        else:
-            tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     if catalog_out is not None:
         save_catalog_atomic(with_clusters(catalog, results[chosen].labels), Path(catalog_out))
     return {"chosen": chosen, "rows": rows}

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.catalog import Catalog
-from data_prep.progression import Progression, ready_to_move
+from data_prep.progression import MOVE_THRESHOLD, Progression, ready_to_move
 from data_prep.textformat import Profile
 
 CONTEXT_FILE = "context.json"
@@ -59,7 +59,7 @@ class ContextConfig:
     ``best`` more often, Acc@1 up, but ranks the rest worse, Hit@10 and MRR down: README)."""
     max_best: int = 5
     """At most this many courses tied at the top score go in ``best``."""
-    move_threshold: float = 0.8
+    move_threshold: float = MOVE_THRESHOLD
     """Share of the next step's required skills (importance-weighted) at which a person is ready
     to move (``ready_after``)."""
 

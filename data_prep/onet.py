@@ -49,10 +49,8 @@ import argparse
 import csv
 import io
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -61,6 +59,7 @@ from pathlib import Path
 import yaml
 from rapidfuzz import fuzz, process
 
+from careerpath.atomic import atomic_dir
 from careerpath.config import bundled_config, check_keys, read_yaml
 from data_prep.catalog import (
     BUNDLED_DIR,
@@ -610,20 +609,12 @@ def attach_courses(
 
 def write_catalog_atomically(catalog: Catalog, out: str | Path, report: dict | None = None) -> Catalog:
     """Save, validate with :func:`load_catalog`, then move into ``out`` (replacing it)."""
-    from data_prep.build import _replace_dir
-
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         catalog.save(tmp)
         if report is not None:
             (tmp / "import_report.yaml").write_text(yaml.safe_dump(report, sort_keys=False))
         loaded = load_catalog(tmp)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     loaded.source = str(out)
     return loaded
 

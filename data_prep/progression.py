@@ -19,6 +19,10 @@ from scipy import sparse
 
 from data_prep.catalog import Catalog, Job
 
+MOVE_THRESHOLD = 0.8
+"""The default share of a job's required skills (importance-weighted) at which a person is ready
+to move to it: the one default of ``context.move_threshold`` and ``synthesis.move_threshold``."""
+
 CURATED_MOVE = 2.0  # score of a catalog transition: this + its weight
 SOURCED_MOVE = 4.0  # ... when it says where it comes from: above any scored pair (at most 3.4)
 

@@ -28,7 +28,7 @@ from scipy import sparse
 
 from data_prep.catalog import Catalog
 from data_prep.context import Context, ContextConfig, GapRetriever, add_context
-from data_prep.progression import Progression, coverage
+from data_prep.progression import MOVE_THRESHOLD, Progression, coverage
 from data_prep.textformat import STAY, Profile, Step, _escape, check_value, serialise_input, serialise_target
 
 PROB_FLOOR = 1e-3
@@ -71,7 +71,7 @@ class SynthesisConfig:
     """Probability that the next course is a detour: any other eligible course, uniformly."""
     abandon_prob: float = 0.04
     """Probability that a course is abandoned: it gives no skills and does not count as taken."""
-    move_threshold: float = 0.8
+    move_threshold: float = MOVE_THRESHOLD
     """Coverage of the next job's required skills at which a move becomes realistic."""
     move_prob: float = 0.8
     """Probability of moving once ready (the rest are plateaus)."""

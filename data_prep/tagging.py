@@ -31,7 +31,6 @@ import argparse
 import csv
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from typing import Protocol
 
 import numpy as np
 
+from careerpath.atomic import atomic_dir
 from careerpath.config import bundled_config, dataclass_from_yaml
 from data_prep.catalog import BUNDLED_DIR, Catalog, CatalogError, Course, Job, load_catalog
 from data_prep.cleaning import KNOWN_ALIASES, name_key
@@ -923,21 +923,13 @@ def apply_tags(
 def save_catalog_atomic(catalog: Catalog, out_dir: Path) -> None:
     """Write the catalog as CSV into a temporary folder beside ``out_dir``, then move it into place."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    existed = out_dir.exists()
+    with atomic_dir(out_dir, merge=True) as tmp:  # each table is swapped in one step
         catalog.save(tmp)
         load_catalog(tmp, allow_untagged=True)  # what we wrote must read back
-        if not out_dir.exists():
-            tmp.rename(out_dir)
-            return
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out_dir / f.name)  # each table is swapped in one step
-        stale = [p.name for p in out_dir.iterdir() if p.suffix in (".json", ".jsonl")]
-        if stale:
-            print(f"note: {out_dir} also holds {', '.join(stale)}; the new .csv files take precedence")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    stale = [p.name for p in out_dir.iterdir() if p.suffix in (".json", ".jsonl")] if existed else []
+    if stale:
+        print(f"note: {out_dir} also holds {', '.join(stale)}; the new .csv files take precedence")
 
 
 # ---------------------------------------------------------------- command line

@@ -1,5 +1,8 @@
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "HF_DATASETS_CACHE" not in os.environ:
+    # a datasets cache of this run's own: load_dataset on a local folder is cached by the folder's
+    # path, and pytest reuses tmp paths (pytest-of-<user>/pytest-N), so a shared cache can answer
+    # for a new folder with an old one's rows
+    os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="careerpath-tests-datasets-")
+    atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"
