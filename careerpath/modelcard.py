@@ -119,7 +119,7 @@ adds and whether a job move follows. Trained with careerpath's `train.py` on {tr
 Input: `{example.get("input", "goal: ... | job: ... | history: ... | skills: ... | courses: ...")}`
 
 Target: `{example.get("target", "next_course: ... | skills_gained: ... | next_job: stay")}`
-{_context_line(cfg)}{_prior_line(metrics)}
+{_context_line(cfg)}{_prior_line(metrics)}{_head_line(cfg)}
 ## How to use
 
 The model ranks a whole catalog together with the priors and the catalog saved beside it, so load it
@@ -224,6 +224,27 @@ def _context_line(cfg: Config) -> str:
         "`data_prep/context.py` with the settings in `context.json`; build inputs the same way "
         "(`careerpath.recommend.Recommender` does).\n"
     )
+
+
+def _head_line(cfg: Config) -> str:
+    """A line on the output layer of a tiny T5: tied, separate, or built from item content."""
+    m = cfg.model
+    if m.kind != "tiny_t5":
+        return ""
+    if m.tie_embeddings:
+        return "\nThe output layer shares its matrix with the input embeddings (tied).\n"
+    line = (
+        "\nThe output layer is a matrix of its own (`lm_head.weight`, not tied to `shared.weight`; "
+        "`separate_lm_head` in `config.json`)"
+    )
+    if m.content_head:
+        line += (
+            ": during training every course and job row was an id part plus a vector computed from the "
+            "item's content (provider, level, hours, cluster and skills; family for jobs) by one learned "
+            "matrix shared with the input embeddings, and the saved matrices hold the two folded together, "
+            f"so the plain T5 class loads them (courses' id part scaled by {m.content_id_scale:g})"
+        )
+    return line + ".\n"
 
 
 def _prior_line(metrics: dict) -> str:

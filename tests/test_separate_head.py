@@ -145,3 +145,9 @@ def test_content_head_folds_into_a_plain_separate_head_on_save(tiny_dataset, tmp
 def test_content_head_can_be_turned_off(tiny_dataset):
     model, _, _ = _built(tiny_dataset, "--model.content_head", "false")
     assert has_separate_head(model) and not isinstance(model.lm_head, modeling.ItemContentHead)
+
+
+def test_model_card_describes_the_output_layer_that_was_built(tiny_model):
+    card = (tiny_model / "README.md").read_text()
+    assert "The output layer is a matrix of its own" in card
+    assert "vector computed from the item's content" in card and "scaled by 0.1" in card
