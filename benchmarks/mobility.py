@@ -104,6 +104,27 @@ def model_rankings(data: mb.TransitionData, catalog, sources, work: Path, users:
     return out
 
 
+def paired_difference(
+    a: dict[str, list[str]], b: dict[str, list[str]], mob, sources, metric: str = "recall@10", n: int = 2000
+) -> dict[str, float]:
+    """Mean of ``metric`` for ranking ``a`` minus ranking ``b`` over the same sources, with a 95%
+    bootstrap interval that resamples sources (seed 0)."""
+    d = np.array(
+        [
+            mb.score_ranking(a.get(s, []), mob.leavers(s), s)[metric]
+            - mb.score_ranking(b.get(s, []), mob.leavers(s), s)[metric]
+            for s in sources
+        ]
+    )
+    rng = np.random.default_rng(0)
+    boot = d[rng.integers(0, len(d), size=(n, len(d)))].mean(1)
+    return {
+        "mean": float(d.mean()),
+        "lo": float(np.quantile(boot, 0.025)),
+        "hi": float(np.quantile(boot, 0.975)),
+    }
+
+
 def table(rows: dict[str, dict]) -> str:
     head = "| method | Recall@10 | Recall@5 | Hit@10 | MRR |\n|---|---|---|---|---|"
     body = [
@@ -186,6 +207,14 @@ def main() -> None:
         "seconds": round(secs, 1),
         "attribution": mb.ATTRIBUTION,
     }
+    model_key = "careerpath model, job-only profiles, --mobility catalog (CV)"
+    if model_key in rankings:  # the model against the graph it was trained on, source by source
+        summary["model_minus_progression"] = {
+            m: paired_difference(
+                rankings[model_key], rankings["progression graph, --mobility catalog (CV)"], mob, scored, m
+            )
+            for m in ("recall@10", "mrr")
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     print(
@@ -193,6 +222,10 @@ def main() -> None:
     )
     print(table(results))
     print(f"\ntransition model Recall@10 / Related Occupations: {summary['recall10_vs_related']:.2f}x")
+    for m, d in summary.get("model_minus_progression", {}).items():
+        print(
+            f"model - progression graph, {m}: {d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] (sources resampled)"
+        )
     print("weights (per standard deviation of the feature):")
     for name, w in fitted.model.as_dict().items():
         print(f"  {name:24s} {w:+.3f}")
