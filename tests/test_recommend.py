@@ -179,9 +179,21 @@ def test_scorer_matches_the_models_own_likelihood(rec):
     alone = _renormalised(
         [_likelihood(fast.model, enc, fast.course_prefix + [t]) for t in fast.course_single]
     )
-    first = _renormalised(alone + fast.prior.for_text(text))
-    course_lp = fast.score_courses([text])[0]
+    # with the say validation gave the model (model_scale; 0 when it did not beat its prior) ...
+    scale = fast.prior.model_scale
+    chosen = fast.score_courses([text])[0]
+    assert np.allclose(chosen, _renormalised(scale * alone + fast.prior.for_text(text)), atol=1e-4)
+    # ... and with its full say: the model's likelihood plus the prior
+    fast.prior.model_scale = 1.0
+    fast._memo.clear()
+    try:
+        first = _renormalised(alone + fast.prior.for_text(text))
+        course_lp = fast.score_courses([text])[0]
+    finally:
+        fast.prior.model_scale = scale
+        fast._memo.clear()
     assert np.allclose(course_lp, first, atol=1e-4) and np.isclose(np.exp(course_lp).sum(), 1.0)
+    course_lp = chosen
     course_lp2, job_lp = fast.score([text], [["sql"]])
     assert np.allclose(course_lp2[0], course_lp) and np.isclose(np.exp(job_lp[0]).sum(), 1.0)
     g_course, g_job = general.score([text], [["sql"]])  # without the prior: the model's own
