@@ -232,11 +232,14 @@ class ItemContentHead(torch.nn.Linear):
     The logit of catalog item ``i`` (a course or job token) is ``h . (w_i + x_i W)``: ``w_i`` its own
     row of the output matrix (the item-id residual, ``weight``) and ``x_i W`` a vector computed from
     what the item is (``features``: provider, level, length and skills of a course; family, level
-    and skills of a job) through one learned matrix ``W`` (``content``, zero at first, so the head
-    starts as the plain separate head). What the model learns about one provider or level is thereby
-    shared by every course it describes, where an atomic course row would learn it course by
-    course from about twenty choices each. Saved models hold the folded matrix
-    (:meth:`folded_weight`) under the plain T5 name, so anyone loads them with the plain class.
+    and skills of a job) through one learned matrix ``W`` (``content``, started near zero, so the
+    head starts within a few hundredths of the plain separate head). What the model learns about one
+    provider or level is thereby shared by every course it describes, where an atomic course row
+    would learn it course by course from about twenty choices each. The rows ``id_rows`` (the
+    courses) keep their id part in ``item_id`` times ``id_scale`` instead of ``weight`` (whose
+    gradient there is zeroed), so it learns ``id_scale`` as fast: a small residual. Saved models hold
+    the folded matrix (:meth:`folded_weight`) under the plain T5 name, so anyone loads them with the
+    plain class.
     """
 
     def __init__(
@@ -310,9 +313,10 @@ def input_weight(model) -> torch.Tensor:
 def item_features(catalog, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(token rows, features, feature names) of every catalog course and job with a token of its own.
 
-    Courses: provider, level, log(1 + hours) and hours / 10 (as z-scores over the courses), cluster and skills taught; jobs: family,
-    level and required skills (importance weights); one indicator per kind. Skill parts are scaled to
-    unit length so that items with many skills do not get larger vectors."""
+    Courses: provider, level, log(1 + hours) and hours / 10 (as z-scores over the courses), cluster
+    and skills taught; jobs: family, level and required skills (importance weights); one indicator
+    per kind. Skill parts are scaled to unit length so that items with many skills do not get larger
+    vectors."""
     unk = tokenizer.unk_token_id
     courses, jobs = list(catalog.courses.values()), list(catalog.jobs.values())
     names: list[str] = ["is_course", "is_job", "log1p_hours", "hours_per_10"]
