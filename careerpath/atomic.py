@@ -12,8 +12,8 @@ destination is left as it was.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +23,13 @@ def temp_dir_beside(out: Path) -> Path:
     """A new empty folder ``.<name>.tmp-*`` beside ``out``, with the permissions ``mkdir`` gives
     (``mkdtemp`` makes it private, 0700, which the finished folder should not be)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    return tmp
+    while True:  # mkdir honours the umask; no process-wide umask change (threads may be writing)
+        tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(6)}"
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def replace_dir(tmp: Path, out: Path, keep: tuple[str, ...] = ()) -> None:
