@@ -454,8 +454,10 @@ class Synthesiser:
                     if not stated[b]:  # no goal: head where the new job most often leads
                         nxt = self.default_next[new]
                         goal[b] = nxt if nxt >= 0 else new
-            # the Bayes update of the type posterior from the observed course choice
-            upd = post[a] * col
+            # the Bayes update of the type posterior from the course choice the text will show: an
+            # abandoned course is never listed in a later profile, so it teaches the visible
+            # posterior (the oracle "from the text", probs_visible) nothing
+            upd = np.where(abandoned[:, None], post[a], post[a] * col)
             post[a] = upd / upd.sum(1, keepdims=True)
             learn = a[~abandoned]
             taken[learn, pick[~abandoned]] = True

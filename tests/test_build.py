@@ -380,3 +380,21 @@ def test_generator_oracle_values_are_those_of_the_recorded_probabilities(tiny_ca
             assert ev.oracle is not None and ev.oracle == oracle_values_of_probs(ev)
             moves += ev.oracle[0]
         assert 0 < moves < len(events)
+
+
+def test_the_visible_posterior_learns_nothing_from_abandoned_courses(tiny_catalog_dir):
+    """The oracle "from the text" (probs_visible) may use only what a later profile shows: an
+    abandoned course is never listed, so it must not move the visible type posterior. With every
+    course abandoned nothing is ever learned or taken, so while the job stays the same each later
+    step's visible course probabilities equal the first step's; the user's own type's do too."""
+    cfg, cat, prog = _setup(tiny_catalog_dir, seed=5, abandon_prob=1.0, move_prob=0.0, lateral_prob=0.0)
+    checked = 0
+    for events in Synthesiser(cat, prog, cfg.synthesis).batch(np.arange(60)):
+        first = events[0]
+        for ev in events[1:]:
+            if ev.job != first.job or ev.goal != first.goal:
+                break
+            assert ev.courses == [] and ev.skills == first.skills
+            assert ev.probs_visible["course"] == first.probs_visible["course"]
+            checked += 1
+    assert checked > 100
