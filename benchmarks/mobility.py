@@ -105,24 +105,19 @@ def model_rankings(data: mb.TransitionData, catalog, sources, work: Path, users:
 
 
 def paired_difference(
-    a: dict[str, list[str]], b: dict[str, list[str]], mob, sources, metric: str = "recall@10", n: int = 2000
+    a: dict[str, list[str]], b: dict[str, list[str]], mob, sources, metric: str = "recall@10"
 ) -> dict[str, float]:
     """Mean of ``metric`` for ranking ``a`` minus ranking ``b`` over the same sources, with a 95%
-    bootstrap interval that resamples sources (seed 0)."""
-    d = np.array(
-        [
-            mb.score_ranking(a.get(s, []), mob.leavers(s), s)[metric]
-            - mb.score_ranking(b.get(s, []), mob.leavers(s), s)[metric]
-            for s in sources
-        ]
-    )
-    rng = np.random.default_rng(0)
-    boot = d[rng.integers(0, len(d), size=(n, len(d)))].mean(1)
-    return {
-        "mean": float(d.mean()),
-        "lo": float(np.quantile(boot, 0.025)),
-        "hi": float(np.quantile(boot, 0.975)),
-    }
+    bootstrap interval that resamples sources (careerpath.metrics.clustered_bootstrap_ci, seed 0)."""
+    from careerpath.metrics import clustered_bootstrap_ci
+
+    sources = list(sources)
+    d = [
+        mb.score_ranking(a.get(s, []), mob.leavers(s), s)[metric]
+        - mb.score_ranking(b.get(s, []), mob.leavers(s), s)[metric]
+        for s in sources
+    ]
+    return clustered_bootstrap_ci(np.array(d), sources)
 
 
 def table(rows: dict[str, dict]) -> str:

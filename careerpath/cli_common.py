@@ -76,10 +76,15 @@ def require_path(path: str | Path | None, flag: str, kind: str = "any", hint: st
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
+def is_hub_id(spec: str | Path) -> bool:
+    """``user/name`` that is not a local path."""
+    return bool(HUB_ID.match(str(spec))) and not Path(spec).exists()
+
+
 def require_model(spec: str | Path | None, flag: str = "--model") -> None:
     """A model folder that exists, or a Hub id (``user/name``, not a local path: resolved and
     checked when it is downloaded). Raises FileNotFoundError (exit 2 through the CLI)."""
-    if spec is not None and HUB_ID.match(str(spec)) and not Path(spec).exists():
+    if spec is not None and is_hub_id(spec):
         return
     require_path(
         spec,

@@ -23,17 +23,12 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from careerpath.cli_common import HUB_ID
+from careerpath.cli_common import HUB_ID, is_hub_id  # noqa: F401 (is_hub_id: used by demo)
 
 log = logging.getLogger(__name__)
 # resumable state and tracker logs are large and only useful on the training machine; a scratch
 # base travels as its own repo (see module doc)
 IGNORE = ["checkpoints/*", "checkpoints/**", "logs/*", "logs/**"]
-
-
-def is_hub_id(spec: str | Path) -> bool:
-    """``user/name`` that is not a local path."""
-    return bool(HUB_ID.match(str(spec))) and not Path(spec).exists()
 
 
 def resolve_model_dir(spec: str | Path) -> Path:

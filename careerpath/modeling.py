@@ -6,9 +6,11 @@ folder cannot run code from it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -336,7 +338,7 @@ def item_features(catalog, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[
         f: dict[int, float] = {}
         if hasattr(item, "provider"):  # a course
             f[0] = 1.0
-            f[2], f[3] = float(torch.log1p(torch.tensor(item.hours))), item.hours / 10.0
+            f[2], f[3] = math.log1p(item.hours), item.hours / 10.0
             f[col(f"provider={item.provider}")] = 1.0
             f[col(f"course_level={item.level}")] = 1.0
             if item.cluster >= 0:
@@ -383,32 +385,27 @@ def add_content_head(model, tokenizer, catalog, id_scale: float = 0.1) -> int:
     return len(rows)
 
 
+@contextlib.contextmanager
 def _folded(model):
     """A context in which ``model``'s output layer and input embeddings are plain modules holding
     the folded matrices (what a saved model holds, loadable by the plain class)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def swap():
-        head, emb = getattr(model, "lm_head", None), model.get_input_embeddings()
-        if not isinstance(head, ItemContentHead):
-            yield model
-            return
-        with torch.no_grad():
-            plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
-            plain.weight = torch.nn.Parameter(head.folded_weight().detach().clone())
-            model.lm_head = plain
-            if isinstance(emb, ItemContentEmbedding):
-                flat = torch.nn.Embedding(emb.num_embeddings, emb.embedding_dim, padding_idx=emb.padding_idx)
-                flat.weight = torch.nn.Parameter(emb.folded_weight().detach().clone())
-                model.set_input_embeddings(flat)
-        try:
-            yield model
-        finally:
-            model.lm_head = head
-            model.set_input_embeddings(emb)
-
-    return swap()
+    head, emb = getattr(model, "lm_head", None), model.get_input_embeddings()
+    if not isinstance(head, ItemContentHead):
+        yield model
+        return
+    with torch.no_grad():
+        plain = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+        plain.weight = torch.nn.Parameter(head.folded_weight().detach().clone())
+        model.lm_head = plain
+        if isinstance(emb, ItemContentEmbedding):
+            flat = torch.nn.Embedding(emb.num_embeddings, emb.embedding_dim, padding_idx=emb.padding_idx)
+            flat.weight = torch.nn.Parameter(emb.folded_weight().detach().clone())
+            model.set_input_embeddings(flat)
+    try:
+        yield model
+    finally:
+        model.lm_head = head
+        model.set_input_embeddings(emb)
 
 
 def _seq2seq_class(folder: str | Path):
