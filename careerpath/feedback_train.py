@@ -118,7 +118,9 @@ def encode(
                 "taken": taken,
             }
             if prior is not None:
-                ex["prior"] = prior.vector(prof.job or "", prof.goal or "", prof.skills, prof.courses)
+                ex["prior"] = prior.vector(
+                    prof.job or "", prof.goal or "", prof.skills, prof.courses, prof.history
+                )
                 ex["course"] = position[course_id]
             examples.append(ex)
         else:

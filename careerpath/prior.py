@@ -45,6 +45,7 @@ import torch
 from scipy import sparse
 from transformers import LogitsProcessor
 
+from careerpath.timeline import Timeline
 from data_prep.catalog import Catalog
 from data_prep.context import GapRetriever
 from data_prep.textformat import parse_input
@@ -169,21 +170,24 @@ class CoursePrior:
         ]
         return np.column_stack([gap, self._phi, *cross])
 
-    def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
-        """float32 [n_courses]: the prior of each course, EXCLUDED for those the person cannot take."""
+    def vector(self, job: str, goal: str, skills, taken=(), history=()) -> np.ndarray:
+        """float32 [n_courses]: the prior of each course, EXCLUDED for those the person cannot take
+        (``history``, the jobs held, oldest first: read by :class:`LatentClassPrior` only)."""
         out = self.features(job, goal, skills, taken) @ self._w
         out[~self.eligible(skills, taken)] = EXCLUDED
         return out.astype(np.float32)
 
     def for_row(self, row: dict) -> np.ndarray:
         """The prior of a dataset row (its ``*_id`` fields)."""
-        return self.vector(row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"])
+        return self.vector(
+            row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"], row.get("history_ids", ())
+        )
 
-    def note(self, text: str, job: str | None, goal: str | None, skills, taken=()) -> None:
+    def note(self, text: str, job: str | None, goal: str | None, skills, taken=(), history=()) -> None:
         """Remember the prior of ``text``, the input made from this profile, without parsing it
         back (the recommender knows the ids it made the text from)."""
         if text not in self._memo:
-            self._memo[text] = self.vector(job or "", goal or "", skills, taken)
+            self._memo[text] = self.vector(job or "", goal or "", skills, taken, history)
 
     def for_text(self, text: str) -> np.ndarray:
         """The prior of a model input text (names read back to catalog ids; remembered)."""
@@ -196,6 +200,7 @@ class CoursePrior:
             self._job_by_title.get(p.goal, ""),
             [self._skill_by_name[s] for s in p.skills if s in self._skill_by_name],
             [self._course_by_title[c] for c in p.courses if c in self._course_by_title],
+            [self._job_by_title[j] for j in p.history if j in self._job_by_title],
         )
         self._memo[text] = vec
         return vec
@@ -315,6 +320,20 @@ class CoursePrior:
 
 
 CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
+KNOT_QUANTILES = (0.25, 0.5, 0.75, 0.9)  # of the catalog's course hours: where the hours spline bends
+
+
+def hinge_name(knot: float) -> str:
+    """The feature max(hours - knot, 0) / 10 of a course (a bend of the hours spline)."""
+    return f"hours>{knot:g}"
+
+
+def catalog_knots(catalog: Catalog) -> list[float]:
+    """The knots of the hours spline: the :data:`KNOT_QUANTILES` of the catalog's course hours."""
+    hours = np.array([max(float(c.hours), 0.0) for c in catalog.courses.values()])
+    if hours.size == 0:
+        return []
+    return sorted({round(float(q), 1) for q in np.quantile(hours, KNOT_QUANTILES)})
 
 
 @contextmanager
@@ -337,8 +356,9 @@ def _lse(x: np.ndarray, axis: int = 0) -> np.ndarray:
 class LatentClassPrior(CoursePrior):
     """The course prior as a mixture of a few learner classes (a latent-class conditional logit).
 
-    Each class k weighs a course's features x = (gap score, log(1 + hours), hours / 10, level - 1)
-    by its own beta_k. A person takes, with probability ``detour``, any course they can take,
+    Each class k weighs a course's features x = (gap score, log(1 + hours), hours / 10, level - 1,
+    and max(hours - knot, 0) / 10 for each knot of a piecewise-linear hours spline: people's dislike
+    of long courses need not be smooth) by its own beta_k. A person takes, with probability ``detour``, any course they can take,
     uniformly; otherwise one that closes some of the gap (a *useful* one), by a softmax of
     beta_k . x over those:
 
@@ -347,8 +367,9 @@ class LatentClassPrior(CoursePrior):
     (uniform when no option is useful). The class is hidden; the courses the person took reveal
     it. Their past options are rebuilt from the profile alone: the skills before the first course
     are the skills now less what the courses taken teach, and each course adds what it teaches;
-    the job and goal are today's. So a real person's profile is read exactly as a training row is
-    (no train/serve skew), and
+    the job held at each course is read from the jobs the profile lists (a
+    :class:`~careerpath.timeline.Timeline`; today's job without one), the goal is today's. So a
+    real person's profile is read exactly as a training row is (no train/serve skew), and
 
         w_k ∝ share_k prod_i p_k(course_i | options_i),    prior(c) = log sum_k w_k p_k(c | options now).
 
@@ -359,21 +380,35 @@ class LatentClassPrior(CoursePrior):
     KIND = "latent_class"
     MAX_CLASSES = 8
 
-    def __init__(self, retriever: GapRetriever, classes: list[dict[str, float]], detour: float):
+    def __init__(
+        self,
+        retriever: GapRetriever,
+        classes: list[dict[str, float]],
+        detour: float,
+        knots=(),
+        timeline: Timeline | None = None,
+    ):
+        knots = [float(k) for k in knots]
+        names = (*CLASS_FEATURES, *map(hinge_name, knots))
         ok = 1 <= len(classes) <= self.MAX_CLASSES and 0.0 < float(detour) < 1.0
+        ok = ok and all(math.isfinite(k) for k in knots) and len(set(names)) == len(names)
         for c in classes:
-            ok = ok and isinstance(c, dict) and set(c) == {"share", *CLASS_FEATURES}
+            ok = ok and isinstance(c, dict) and set(c) == {"share", *names}
             ok = ok and all(math.isfinite(float(v)) for v in c.values()) and float(c["share"]) > 0
         if not ok:
             raise ValueError(
                 f"a latent-class course prior needs 1..{self.MAX_CLASSES} classes, each with a positive "
-                f"share and finite {', '.join(CLASS_FEATURES)}, and a detour in (0, 1); "
-                f"got classes={classes!r}, detour={detour!r}"
+                f"share and finite {', '.join(names)}, and a detour in (0, 1); "
+                f"got classes={classes!r}, detour={detour!r}, knots={knots!r}"
             )
         super().__init__(retriever, {"gap": 0.0})
         self.classes = [{k: float(v) for k, v in c.items()} for c in classes]
         self.detour = float(detour)
-        self._beta = np.array([[c[f] for f in CLASS_FEATURES] for c in self.classes])
+        self.knots, self.feature_names, self.timeline = knots, names, timeline
+        hours = np.maximum([float(c.hours) for c in self.catalog.courses.values()], 0.0)
+        # the course part of x of every course, [n_courses, len(names) - 1]
+        self._course_x = np.column_stack([self._phi, *((np.maximum(hours - k, 0.0) / 10.0) for k in knots)])
+        self._beta = np.array([[c[f] for f in names] for c in self.classes])
         share = np.array([c["share"] for c in self.classes])
         self._log_share = np.log(share / share.sum())
         self._teach_sets = [set(c.skills) for c in self.catalog.courses.values()]
@@ -383,23 +418,27 @@ class LatentClassPrior(CoursePrior):
 
     # -- the prior of one profile ------------------------------------------------------------
     def _options(self, job: str, goal: str, skills, taken, chosen: int | None = None):
-        """(number of options, positions of the useful ones, their x [u, 4], the options mask)."""
+        """(number of options, positions of the useful ones, their x [u, features], the options mask)."""
         ok = self.eligible(skills, taken)
         if chosen is not None:  # a past choice was an option, whatever the rebuilt state says
             ok[chosen] = True
         gap = self.gap(job, goal, skills, taken)
         useful = np.flatnonzero(ok & (gap > 0))
-        return int(ok.sum()), useful, np.column_stack([gap[useful], self._phi[useful]]), ok
+        return int(ok.sum()), useful, np.column_stack([gap[useful], self._course_x[useful]]), ok
 
-    def past_choices(self, job: str, goal: str, skills, taken=()) -> list[tuple[int, np.ndarray, int]]:
+    def past_choices(
+        self, job: str, goal: str, skills, taken=(), history=()
+    ) -> list[tuple[int, np.ndarray, int]]:
         """Per course taken, in order: (number of options then, x of the useful options, the
         choice's position among them or -1 when it closed none of the gap), rebuilt from the
         profile (see the class docstring)."""
         pos = [self._course_pos[c] for c in taken if c in self._course_pos]
+        ids = [self.course_ids[j] for j in pos]
         held = set(skills).difference(*(self._teach_sets[i] for i in pos))
+        then = self.timeline.jobs(job, goal, skills, ids, history) if self.timeline else [job] * len(pos)
         out = []
         for i, c in enumerate(pos):
-            n, useful, x, _ = self._options(job, goal, held, [self.course_ids[j] for j in pos[:i]], c)
+            n, useful, x, _ = self._options(then[i], goal, held, ids[:i], c)
             at = np.flatnonzero(useful == c)
             out.append((n, x, int(at[0]) if at.size else -1))
             held |= self._teach_sets[c]
@@ -415,16 +454,16 @@ class LatentClassPrior(CoursePrior):
         z = x @ self._beta.T
         return np.logaddexp(base, math.log1p(-self.detour) + z[at] - _lse(z, axis=0))
 
-    def posterior(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+    def posterior(self, job: str, goal: str, skills, taken=(), history=()) -> np.ndarray:
         """P(class | the courses taken), one number per class."""
         lp = self._log_share.copy()
-        for n, x, at in self.past_choices(job, goal, skills, taken):
+        for n, x, at in self.past_choices(job, goal, skills, taken, history):
             lp = lp + self._choice_logp(n, x, at)
         return np.exp(lp - _lse(lp))
 
-    def vector(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
+    def vector(self, job: str, goal: str, skills, taken=(), history=()) -> np.ndarray:
         """float32 [n_courses]: log P(next course) under the prior, EXCLUDED where impossible."""
-        w = self.posterior(job, goal, skills, taken)
+        w = self.posterior(job, goal, skills, taken, history)
         n, useful, x, ok = self._options(job, goal, skills, taken)
         out = np.full(len(self.course_ids), EXCLUDED)
         if n == 0:
@@ -448,11 +487,18 @@ class LatentClassPrior(CoursePrior):
         max_rows: int = 6000,
         classes: int = 3,
         restarts: int = 3,
+        spline: bool = True,
+        timeline: bool = True,
     ) -> LatentClassPrior:
         """Maximum likelihood of the rows' next courses given each row's rebuilt past choices
         (EM-free: L-BFGS on the marginal likelihood, ``restarts`` seeded starts, the best kept).
-        Classes come out ordered by their level weight, so a refit names them alike."""
-        unit = cls(retriever, [dict.fromkeys(CLASS_FEATURES, 0.0) | {"share": 1.0}], 0.5)
+        ``spline``: hinge features at :func:`catalog_knots`; ``timeline``: past options at the
+        job held then (:meth:`Timeline.fit` on the same rows), else today's job. Classes come out
+        ordered by their level weight, so a refit names them alike."""
+        knots = catalog_knots(retriever.catalog) if spline else []
+        names = (*CLASS_FEATURES, *map(hinge_name, knots))
+        tl = Timeline.fit(retriever, rows) if timeline else None
+        unit = cls(retriever, [dict.fromkeys(names, 0.0) | {"share": 1.0}], 0.5, knots, tl)
         events, owner, current = [], [], []
         for row in rows[:max_rows]:
             c = unit._course_pos.get(row.get("next_course_id", ""))
@@ -465,7 +511,7 @@ class LatentClassPrior(CoursePrior):
             if c is None or not unit.eligible(args[2], args[3])[c]:
                 continue  # a choice the prior calls impossible cannot inform it
             r = len(current)
-            for ev in unit.past_choices(*args):
+            for ev in unit.past_choices(*args, row.get("history_ids", ())):
                 events.append(ev)
                 owner.append(r)
             n, useful, x, _ = unit._options(*args)
@@ -483,24 +529,28 @@ class LatentClassPrior(CoursePrior):
                 if best is None or loss < best[1]:
                     best = (params, loss)
         beta, share, detour = best[0]
-        order = np.argsort(beta[:, -1], kind="stable")
+        order = np.argsort(beta[:, names.index("level")], kind="stable")
         fitted = [
             {"share": round(float(share[k]), 5)}
-            | {f: round(float(beta[k, i]), 5) for i, f in enumerate(CLASS_FEATURES)}
+            | {f: round(float(beta[k, i]), 5) for i, f in enumerate(names)}
             for k in order
         ]
-        return cls(retriever, fitted, round(float(detour), 5))
+        return cls(retriever, fitted, round(float(detour), 5), knots, tl)
 
     def save(self, folder: str | Path) -> None:
         data = {
             "kind": self.KIND,
             "model_scale": self.model_scale,
             "detour": self.detour,
+            "knots": self.knots,
+            "timeline": self.timeline.to_dict() if self.timeline else None,
             "classes": self.classes,
             "form": (
                 "log sum_k w_k p_k(c); p_k(c) = detour/|options| + (1-detour) [c useful] softmax over useful "
-                "courses of gap*gap score + log_hours*log(1+hours) + hours*hours/10 + level*(level-1); "
-                "w_k: share_k times the likelihood of the courses taken (options rebuilt from the profile)"
+                "courses of gap*gap score + log_hours*log(1+hours) + hours*hours/10 + level*(level-1) "
+                "+ sum over knots of hours>knot*max(hours-knot,0)/10; "
+                "w_k: share_k times the likelihood of the courses taken (options rebuilt from the profile, "
+                "each at the job held then: careerpath/timeline.py)"
             ),
         }
         (Path(folder) / PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -508,7 +558,9 @@ class LatentClassPrior(CoursePrior):
     @classmethod
     def from_dict(cls, retriever: GapRetriever, data: dict) -> LatentClassPrior:
         """The prior a ``course_prior.json`` of this kind describes (:meth:`CoursePrior.load` reads it)."""
-        prior = cls(retriever, data["classes"], data["detour"])
+        tl = data.get("timeline")
+        tl = Timeline(retriever, **tl) if tl else None
+        prior = cls(retriever, data["classes"], data["detour"], data.get("knots", ()), tl)
         prior.model_scale = float(data.get("model_scale", 1.0))
         if not 0.0 <= prior.model_scale <= 4.0:
             raise ValueError(f"model_scale {prior.model_scale} is outside [0, 4]")
@@ -522,7 +574,7 @@ class _EventTensors:
     def __init__(self, events: list, owner: list[int], current: list[int]):
         width = max(1, max(x.shape[0] for _, x, _ in events))
         e = len(events)
-        self.x = torch.zeros(e, width, len(CLASS_FEATURES), dtype=torch.float64)
+        self.x = torch.zeros(e, width, events[0][1].shape[1], dtype=torch.float64)
         self.mask = torch.zeros(e, width, dtype=torch.bool)
         for i, (_, x, _) in enumerate(events):
             self.x[i, : x.shape[0]] = torch.from_numpy(x)
@@ -548,7 +600,7 @@ class _EventTensors:
 
     def fit(self, classes: int, seed: int):
         g = torch.Generator().manual_seed(seed)
-        beta = torch.randn(classes, len(CLASS_FEATURES), generator=g, dtype=torch.float64) * 0.5
+        beta = torch.randn(classes, self.x.shape[2], generator=g, dtype=torch.float64) * 0.5
         beta[:, 0] += 5.0  # start where the gap matters, as it must for anyone on a route
         beta.requires_grad_(True)
         share = torch.zeros(classes, dtype=torch.float64, requires_grad=True)

@@ -344,7 +344,7 @@ class Recommender:
         texts = [p.input_text(self.catalog, self.context) for p in profs]
         if self.scorer.prior is not None:
             for prof, text in zip(profs, texts):
-                self.scorer.prior.note(text, prof.job, prof.goal, prof.skills, prof.courses)
+                self.scorer.prior.note(text, prof.job, prof.goal, prof.skills, prof.courses, prof.history)
         course_lp, job_lp = self.scorer.score(texts, [sorted(set(p.skills)) for p in profs])
         return [
             self._answer(
@@ -545,7 +545,7 @@ class Recommender:
             beam = self._state_after(start, seq, goal)
             text = self._text_of(beam, goal)
             if self.scorer.prior is not None:
-                self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses)
+                self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses, beam.history)
             return self.scorer.score_courses([text])[0]
 
         return scores
