@@ -12,7 +12,8 @@ for b the next step on the route to the goal and the other jobs the current one 
     P(next job | c) = (1 - floor) [(1 - abandon) pattern(ready(c)) + abandon pattern(ready now)] + floor spread
 
     pattern: P(next step) = move if it is ready; each ready lateral shares lateral x P(not moving
-             on); stay takes the rest
+             on); stay takes the rest. Or (``laterals: graph``, the likelier on the data decides)
+             every lateral, ready or not, shares it by 1 / its rank among the job's next jobs
 
 (an abandoned course teaches nothing, so readiness stays as it was); ``spread`` shares the floor
 among the job's known destinations and the jobs most like it (:meth:`JobPrior.spread`). The four numbers are fitted
@@ -43,6 +44,7 @@ from data_prep.textformat import STAY, parse_input, parse_target
 
 JOB_PRIOR_FILE = "job_prior.json"
 PARAMS = ("move", "lateral", "abandon", "floor")
+LATERALS = ("ready", "graph")  # where lateral moves go: see data_prep/synthesis.py, lateral_moves
 MIN_FLOOR = 1e-3  # the least probability mass a fitted prior spreads over other jobs
 SPREAD_TEMPERATURE = 0.1  # of the skill-similarity softmax that spreads it (JobPrior.spread)
 GRAPH_SHARE = 0.8  # of the floor that follows the transition graph's next jobs (JobPrior.spread)
@@ -76,7 +78,16 @@ class JobTable:
 class JobPrior:
     """See the module docstring. ``params``: a number per name of :data:`PARAMS`, each in [0, 1)."""
 
-    def __init__(self, retriever: GapRetriever, params: dict[str, float], model_scale: float = 0.0):
+    def __init__(
+        self,
+        retriever: GapRetriever,
+        params: dict[str, float],
+        model_scale: float = 0.0,
+        laterals: str = "ready",
+    ):
+        if laterals not in LATERALS:
+            raise ValueError(f"job prior laterals: one of {', '.join(LATERALS)}; got {laterals!r}")
+        self.laterals = laterals
         bad = set(params) != set(PARAMS) or not all(
             isinstance(v, (int, float)) and 0.0 <= float(v) < 1.0 for v in params.values()
         )
@@ -151,6 +162,12 @@ class JobPrior:
         cut = self.threshold - 1e-9
         return round(now / total, 9) >= cut, np.round(after / total, 9) >= cut
 
+    def lateral_weights(self, job: str, laterals: list[str]) -> dict[str, float]:
+        """Graph laterals' weights: 1 / (rank among ``job``'s next jobs + 1), as the generator's
+        ``lateral_moves: graph`` draws them."""
+        ranked = list(dict.fromkeys(b for b, _ in self.retriever.progression.next_jobs.get(job, [])))
+        return {b: 1.0 / (ranked.index(b) + 1.0) for b in laterals if b in ranked}
+
     def candidates(self, job: str, goal: str) -> tuple[str, list[str]]:
         """(the next step on the route to the goal, "" when none; the other jobs ``job`` leads to)."""
         hop = self.retriever.next_step(job, goal) if job in self.catalog.jobs else ""
@@ -202,17 +219,21 @@ class JobPrior:
             self._spread_cache[job] = hit
         return hit
 
-    def _pattern(self, hop: str, laterals: list[str], code: int) -> np.ndarray:
+    def _pattern(self, hop: str, laterals: list[str], code: int, graph_w: dict | None = None) -> np.ndarray:
         p = np.zeros(len(self.job_ids))
         stay = 1.0
         if hop and code & 1:
             p[self._job_pos[hop]] = self.params["move"]
             stay -= self.params["move"]
-        ready = [b for k, b in enumerate(laterals, start=1) if code >> k & 1]
-        if ready:
+        if graph_w is not None:  # every lateral, by 1 / its rank among the job's next jobs
+            weights = graph_w
+        else:  # the ready laterals, evenly
+            weights = {b: 1.0 for k, b in enumerate(laterals, start=1) if code >> k & 1}
+        if weights:
             share = self.params["lateral"] * stay
-            for b in ready:
-                p[self._job_pos[b]] += share / len(ready)
+            total = sum(weights.values())
+            for b, w in weights.items():
+                p[self._job_pos[b]] += share * w / total
             stay -= share
         p[-1] += stay
         return p
@@ -224,9 +245,10 @@ class JobPrior:
         floor = self.params["floor"]
 
         spread = self.spread(job)
+        graph_w = self.lateral_weights(job, laterals) if self.laterals == "graph" else None
 
         def floored(code: int) -> np.ndarray:
-            return (1 - floor) * self._pattern(hop, laterals, code) + floor * spread
+            return (1 - floor) * self._pattern(hop, laterals, code, graph_w) + floor * spread
 
         taught = np.stack([floored(int(c)) for c in uniq])
         return JobTable(inv.astype(np.int64), taught, floored(now), self.params["abandon"])
@@ -272,10 +294,13 @@ class JobPrior:
     # -- fitting, saving, loading ------------------------------------------------------------
     @classmethod
     def fit(cls, retriever: GapRetriever, rows: list[dict], max_rows: int = 20000) -> JobPrior:
-        """Maximum likelihood of each row's next job given the course it took (4 numbers, L-BFGS)."""
+        """Maximum likelihood of each row's next job given the course it took (4 numbers, L-BFGS),
+        for each way lateral moves can go (:data:`LATERALS`); the likelier one is kept."""
         unit = cls(retriever, dict.fromkeys(PARAMS, 0.0))
         course_pos = {c: i for i, c in enumerate(retriever.catalog.courses)}
-        feats = []  # per row: (hop ready after, hop ready now, lateral ready after/now, n ready after/now, label kind)
+        # per row: hop ready after / now, ready laterals after / now, the label lateral ready after /
+        # now, the label's kind, its floor spread, any graph lateral, the label's graph weight share
+        feats = []
         for row in rows[:max_rows]:
             c = course_pos.get(row.get("next_course_id", ""))
             label = row.get("next_job_id", "")
@@ -285,6 +310,7 @@ class JobPrior:
             a = int(after[c])
             kind = 0 if label == STAY else 1 if label == hop else 2 if label in laterals else 3
             k = laterals.index(label) + 1 if kind == 2 else 0
+            graph_w = unit.lateral_weights(row["job_id"], laterals)
             feats.append(
                 [
                     a & 1,
@@ -297,6 +323,8 @@ class JobPrior:
                     float(unit.spread(row["job_id"])[unit._job_pos[label]])
                     if label in unit._job_pos
                     else 0.0,
+                    float(bool(graph_w)),
+                    graph_w.get(label, 0.0) / sum(graph_w.values()) if kind == 2 and graph_w else 0.0,
                 ]
             )
         if not feats:
@@ -304,43 +332,15 @@ class JobPrior:
                 "no row to fit the job prior on (rows need next_course_id, next_job_id and *_id)"
             )
         f = torch.tensor(feats, dtype=torch.float64)
-        theta = torch.tensor([1.0, -3.0, -3.0, -6.0], dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
-
-        def nll():
-            m, lat, ab, fl = torch.sigmoid(theta)
-
-            def pattern(hop_ready, n_lat, lab_ready):
-                stay0 = 1 - m * hop_ready
-                share = lat * stay0 * (n_lat > 0)
-                return torch.stack(
-                    [
-                        stay0 - share,
-                        m * hop_ready,
-                        share * lab_ready / n_lat.clamp(min=1),
-                        torch.zeros_like(m * hop_ready),
-                    ],
-                    dim=1,
-                )
-
-            p_after = pattern(f[:, 0], f[:, 2], f[:, 4])
-            p_now = pattern(f[:, 1], f[:, 3], f[:, 5])
-            p = (1 - ab) * p_after + ab * p_now
-            p = p.gather(1, f[:, 6:7].long()).squeeze(1)
-            return -torch.log(((1 - fl) * p + fl * f[:, 7]).clamp(min=1e-300)).mean()
-
-        def closure():
-            opt.zero_grad()
-            loss = nll()
-            loss.backward()
-            return loss
-
-        with one_thread():
-            opt.step(closure)
-        fitted = dict(zip(PARAMS, torch.sigmoid(theta.detach()).tolist(), strict=True))
+        best = None
+        for laterals in LATERALS:
+            params, loss = _fit_params(f, laterals)
+            if best is None or loss < best[2] - 1e-9:
+                best = (laterals, params, loss)
+        laterals, fitted, _ = best
         # never certain: a destination the prior rules out is one the model could not learn
         fitted["floor"] = max(fitted["floor"], MIN_FLOOR)
-        return cls(retriever, {k: round(v, 6) for k, v in fitted.items()})
+        return cls(retriever, {k: round(v, 6) for k, v in fitted.items()}, laterals=laterals)
 
     def processor(self, tokenizer, texts: list[str], num_beams: int = 1) -> JobPriorProcessor:
         """The logits processor adding this prior to ``generate`` over ``texts``."""
@@ -350,6 +350,7 @@ class JobPrior:
         data = {
             "params": self.params,
             "model_scale": self.model_scale,
+            "laterals": self.laterals,
             "form": __doc__.split("\n\n")[2].strip(),
         }
         (Path(folder) / JOB_PRIOR_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -363,9 +364,56 @@ class JobPrior:
             raise ValueError(f"{path}: the job prior needs the catalog context (context.json) beside it")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(retriever, data["params"], float(data.get("model_scale", 0.0)))
+            return cls(
+                retriever, data["params"], float(data.get("model_scale", 0.0)), data.get("laterals", "ready")
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{path}: not a valid job prior file ({err}); retrain the model") from err
+
+
+def _fit_params(f: torch.Tensor, laterals: str) -> tuple[dict[str, float], float]:
+    """(the four numbers, the mean negative log-likelihood) of :meth:`JobPrior.fit`'s rows ``f``
+    when lateral moves go as ``laterals`` says."""
+    theta = torch.tensor([1.0, -3.0, -3.0, -6.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+    if laterals == "graph":  # every lateral, ready or not, by its weight
+        lat_after = lat_now = (f[:, 8], f[:, 9])
+    else:  # the ready ones, evenly
+        lat_after, lat_now = (f[:, 2], f[:, 4]), (f[:, 3], f[:, 5])
+
+    def nll():
+        m, lat, ab, fl = torch.sigmoid(theta)
+
+        def pattern(hop_ready, n_lat, lab_ready):
+            stay0 = 1 - m * hop_ready
+            share = lat * stay0 * (n_lat > 0)
+            return torch.stack(
+                [
+                    stay0 - share,
+                    m * hop_ready,
+                    share * lab_ready / n_lat.clamp(min=1),
+                    torch.zeros_like(m * hop_ready),
+                ],
+                dim=1,
+            )
+
+        p_after = pattern(f[:, 0], *lat_after)
+        p_now = pattern(f[:, 1], *lat_now)
+        p = (1 - ab) * p_after + ab * p_now
+        p = p.gather(1, f[:, 6:7].long()).squeeze(1)
+        return -torch.log(((1 - fl) * p + fl * f[:, 7]).clamp(min=1e-300)).mean()
+
+    def closure():
+        opt.zero_grad()
+        loss = nll()
+        loss.backward()
+        return loss
+
+    with one_thread():
+        opt.step(closure)
+        with torch.no_grad():
+            loss = float(nll())
+    return dict(zip(PARAMS, torch.sigmoid(theta.detach()).tolist(), strict=True)), loss
 
 
 def log_loss(job_lp: np.ndarray, labels: list[int]) -> float:

@@ -32,6 +32,7 @@ from data_prep.progression import MOVE_THRESHOLD, Progression, coverage
 from data_prep.textformat import STAY, Profile, Step, _escape, check_value, serialise_input, serialise_target
 
 PROB_FLOOR = 1e-3
+LATERAL_MOVES = ("ready", "graph")  # SynthesisConfig.lateral_moves
 # course probabilities below this are summed into probs["course_other"]
 
 
@@ -76,7 +77,12 @@ class SynthesisConfig:
     move_prob: float = 0.8
     """Probability of moving once ready (the rest are plateaus)."""
     lateral_prob: float = 0.03
-    """Probability of a lateral move to another neighbouring job when ready for it."""
+    """Probability of a lateral move to another neighbouring job (see ``lateral_moves``)."""
+    lateral_moves: str = "ready"
+    """Where lateral moves go. ``ready``: to the neighbouring jobs the person is ready for, evenly.
+    ``graph``: to any neighbouring job, ready or not, in proportion to 1 / its rank among the
+    job's next jobs (the transition graph's order: observed mobility where the catalog has it),
+    as real flows do (docs/mobility.md). The job prior learns which from the data."""
     start_skill_prob: float = 0.8
     """Probability of holding each required skill of the starting job."""
     previous_job_prob: float = 0.5
@@ -164,6 +170,10 @@ class Synthesiser:
             for k, v in dict(cfg.family_move_prob or {}).items()
             if k not in families or not isinstance(v, (int, float)) or not 0 <= v <= 1
         }
+        if cfg.lateral_moves not in LATERAL_MOVES:
+            raise ValueError(
+                f"synthesis.lateral_moves: one of {', '.join(LATERAL_MOVES)}; got {cfg.lateral_moves!r}"
+            )
         if bad or not math.isfinite(float(cfg.provider_bonus)):
             raise ValueError(
                 f"synthesis.family_move_prob: families of this catalog ({', '.join(sorted(families))}) "
@@ -564,8 +574,15 @@ class Synthesiser:
         cfg, m, S = self.cfg, job.size, self.n_skills
         nxt = self.next_pad[job]
         rank = np.where(nxt == hop[:, None], 0, np.where(nxt >= 0, 1, 2))
-        slots = np.take_along_axis(nxt, np.argsort(rank, axis=1, kind="stable"), axis=1)
+        order = np.argsort(rank, axis=1, kind="stable")
+        slots = np.take_along_axis(nxt, order, axis=1)
         slots[:, 0] = hop
+        # graph laterals: 1 / (rank among the job's next jobs + 1) for the slots after the hop
+        lat_w = None
+        if cfg.lateral_moves == "graph":
+            lat_w = np.where(
+                (slots[:, 1:] >= 0) & (slots[:, 1:] != hop[:, None]), 1.0 / (order[:, 1:] + 1.0), 0.0
+            )
         N = slots.shape[1]
         sj = np.where(slots >= 0, slots, len(self.job_list))
         sk, sw = self.job_sk[sj], self.job_w[sj]  # (m, N, L)
@@ -598,13 +615,15 @@ class Synthesiser:
             up[i] = self._cover_after(h[rb[i]], int(sj[rb[i], rk[i]]), int(rc[i])) >= thr
         rb, rk, rc = rb[up], rk[up], rc[up]
         mp = self.move_p[job]
-        dist_now = _pattern_dist(ready0[:, :, None], mp, cfg.lateral_prob)[:, :, 0]
+        dist_now = _pattern_dist(ready0[:, :, None], mp, cfg.lateral_prob, lat_w)[:, :, 0]
         # the (row, course) pairs that change the distribution, by row then course
         key = np.unique(rb * self.n_courses + rc)
         cb, cc = np.divmod(key, self.n_courses)
         ready_c = ready0[cb].copy()
         ready_c[np.searchsorted(key, rb * self.n_courses + rc), rk] = True
-        dist_c = _pattern_dist(ready_c[:, :, None], mp[cb], cfg.lateral_prob)[:, :, 0]
+        dist_c = _pattern_dist(
+            ready_c[:, :, None], mp[cb], cfg.lateral_prob, lat_w[cb] if lat_w is not None else None
+        )[:, :, 0]
 
         def after(pick: np.ndarray) -> np.ndarray:
             want = np.arange(m) * self.n_courses + pick
@@ -830,16 +849,24 @@ def _draw(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(pick, last)
 
 
-def _pattern_dist(ready: np.ndarray, move_p: np.ndarray, lateral_prob: float) -> np.ndarray:
+def _pattern_dist(
+    ready: np.ndarray, move_p: np.ndarray, lateral_prob: float, lat_w: np.ndarray | None = None
+) -> np.ndarray:
     """[stay, hop, *laterals] from which next jobs are within reach (``ready``: (m, N, X), slot
     0 the hop): the hop with ``move_p``, then ``lateral_prob`` of staying shared evenly by the
-    laterals within reach. Returns (m, 1 + N, X)."""
+    laterals within reach; with ``lat_w`` ((m, N - 1) weights, 0 for no job: graph laterals) shared
+    by every lateral in proportion to its weight, ready or not. Returns (m, 1 + N, X)."""
     hop = np.where(ready[:, 0], move_p[:, None], 0.0)
     stay = 1.0 - hop
-    lat = ready[:, 1:]
-    n_lat = lat.sum(1)
     share = lateral_prob * stay
-    each = np.where(lat, (share / np.maximum(n_lat, 1))[:, None], 0.0)
+    if lat_w is None:
+        lat = ready[:, 1:]
+        n_lat = lat.sum(1)
+        each = np.where(lat, (share / np.maximum(n_lat, 1))[:, None], 0.0)
+    else:
+        total = lat_w.sum(1)
+        n_lat = np.broadcast_to((total > 0)[:, None], stay.shape)
+        each = share[:, None] * (lat_w / np.maximum(total, 1e-300)[:, None])[:, :, None]
     stay = np.where(n_lat > 0, stay - share, stay)
     return np.concatenate([stay[:, None], hop[:, None], each], axis=1)
 

@@ -315,3 +315,71 @@ def test_the_floor_follows_the_jobs_known_destinations_first(tiny_dataset):
         # the graph's first destination leads, and the known ones come in the graph's order
         assert max(at, key=at.get) == nexts[0], job
         assert at[nexts[0]] > at[nexts[1]] > 0
+
+
+def _generated(lateral_moves: str, users: int = 500):
+    """(retriever, rows) of the default data config with lateral moves made common (0.3)."""
+    from dataclasses import replace
+
+    from careerpath.config import bundled_config
+    from data_prep.build import load_data_config
+    from data_prep.context import GapRetriever
+    from data_prep.progression import Progression
+    from data_prep.synthesis import Synthesiser, event_to_row
+
+    cfg = load_data_config(bundled_config("data/default.yaml"), {})
+    syn_cfg = replace(cfg.synthesis, lateral_moves=lateral_moves, lateral_prob=0.3)
+    cat = load_catalog(cfg.catalog)
+    prog = Progression(cat, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    events = Synthesiser(cat, prog, syn_cfg).batch(np.arange(users))
+    return GapRetriever(cat, prog, cfg.context), [event_to_row(e, cat) for evs in events for e in evs]
+
+
+def test_graph_laterals_the_prior_is_the_generators_job_distribution_and_the_fit_tells_the_modes_apart():
+    r, rows = _generated("graph")
+    numbers = GENERATOR | {"lateral": 0.3}
+    graph, ready = JobPrior(r, numbers, laterals="graph"), JobPrior(r, numbers)
+    unit, pos = CoursePrior(r, {"gap": 0.0}), {c: i for i, c in enumerate(r.catalog.courses)}
+    tv = {"graph": [], "ready": []}
+    lateral_rows = 0
+    for row in rows[:600]:
+        true = np.zeros(len(graph.job_ids))
+        for j, p in row["probs"]["job"].items():
+            true[graph.job_ids.index(j)] = p
+        lateral_rows += sum(p > 0 for j, p in row["probs"]["job"].items() if j != STAY) > 1
+        q = _generator_course_p(unit, row, pos)
+        for name, prior in (("graph", graph), ("ready", ready)):
+            mixed = prior.table(row["job_id"], row["goal_id"], row["skill_ids"]).mixture(q)
+            tv[name].append(0.5 * np.abs(mixed - true).sum())
+    assert lateral_rows > 100
+    # graph laterals: exact but for the generator's recording floor; the ready rule is not
+    assert np.median(tv["graph"]) < 1e-3 and np.quantile(tv["graph"], 0.95) < 0.02, np.quantile(
+        tv["graph"], 0.95
+    )
+    assert np.mean(tv["ready"]) > 5 * np.mean(tv["graph"]) + 0.01, (
+        np.mean(tv["ready"]),
+        np.mean(tv["graph"]),
+    )
+    fitted = JobPrior.fit(r, rows)
+    assert fitted.laterals == "graph" and fitted.params["lateral"] == pytest.approx(0.3, abs=0.06), (
+        fitted.params
+    )
+    _, ready_rows = _generated("ready")
+    assert JobPrior.fit(r, ready_rows).laterals == "ready"
+
+
+def test_graph_laterals_round_trip_and_bad_modes_are_refused(tiny_dataset, tmp_path):
+    cat = load_catalog(tiny_dataset / "catalog")
+    r = retriever_for(tiny_dataset, cat)
+    prior = JobPrior(r, GENERATOR | {"floor": 0.01}, laterals="graph")
+    prior.save(tmp_path)
+    back = JobPrior.load(tmp_path, r)
+    assert back.laterals == "graph"
+    row = _rows(tiny_dataset, "test")[0]
+    assert np.array_equal(back.for_row(row), prior.for_row(row))
+    with pytest.raises(ValueError, match="laterals: one of ready, graph"):
+        JobPrior(r, GENERATOR, laterals="everywhere")
+    from data_prep.synthesis import SynthesisConfig, Synthesiser
+
+    with pytest.raises(ValueError, match="lateral_moves: one of ready, graph"):
+        Synthesiser(cat, r.progression, SynthesisConfig(lateral_moves="everywhere"))
