@@ -37,6 +37,8 @@ from careerpath import metrics
 # measuring a scorer lives in metrics (training uses it too); bl.evaluate_scorer & co stay for callers
 from careerpath.metrics import Scorer, evaluate_scorer, gold_indices, move_metrics, taken_mask  # noqa: F401
 from careerpath.splits import SPLITS, load_split  # noqa: F401  (the one split reader; callers use bl.load_split)
+from data_prep.catalog import Catalog
+from data_prep.context import CourseEligibility
 from data_prep.progression import ready_to_move
 from data_prep.textformat import STAY
 
@@ -568,11 +570,21 @@ class OracleScorer:
     """
 
     def __init__(
-        self, course_ids: Sequence[str], job_ids: Sequence[str], which: str = "probs_visible"
+        self,
+        course_ids: Sequence[str],
+        job_ids: Sequence[str],
+        which: str = "probs_visible",
+        catalog: Catalog | None = None,
     ) -> None:
         if which not in ("probs", "probs_visible"):
             raise ValueError(f"which must be 'probs' or 'probs_visible', got {which!r}")
         self.course_ids, self.job_ids, self.which = list(course_ids), list(job_ids), which
+        # with the catalog, the generator's small course probabilities (one sum in the rows) are
+        # spread over the courses the person could take, as the generator gave them; without it
+        # over every course the row does not list (a lower, wrong ceiling on log-loss)
+        self._eligible = None
+        if catalog is not None and list(catalog.courses) == self.course_ids:
+            self._eligible = CourseEligibility(catalog)
         self.name = "oracle" if which == "probs_visible" else "oracle_traits_known"
 
     def score(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -588,6 +600,9 @@ class OracleScorer:
                     course[i, c_index[k]] = p
             # the build stores small course probabilities as one sum: spread it over the others
             rest = course[i] == 0
+            if self._eligible is not None and r.get("skill_ids") is not None:
+                ok = rest & self._eligible(r["skill_ids"], r.get("course_ids", ()))
+                rest = ok if ok.any() else rest
             if probs.get("course_other") and rest.any():
                 course[i, rest] = probs["course_other"] / rest.sum()
             for k, p in (probs.get("job") or {}).items():
@@ -599,6 +614,14 @@ class OracleScorer:
         course = course * (1 - 1e-9 * _id_rank(self.course_ids))
         job = job * (1 - 1e-9 * _id_rank(self.job_ids + [STAY]))
         return _log_normalise(course), _log_normalise(job)
+
+
+def _data_catalog(data_dir: Path) -> Catalog | None:
+    """The catalog a dataset was built from (its ``catalog/`` folder), or None."""
+    from data_prep.catalog import load_catalog
+
+    folder = Path(data_dir) / "catalog"
+    return load_catalog(folder) if folder.is_dir() else None
 
 
 class GapRuleScorer:
@@ -770,7 +793,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     val = load_split(args.data, "validation")
     if val and val[0].get("probs_visible"):
         results["oracle (ceiling)"] = evaluate_scorer(
-            OracleScorer(course_ids, job_ids), val, course_ids, job_ids
+            OracleScorer(course_ids, job_ids, catalog=_data_catalog(args.data)), val, course_ids, job_ids
         )
     if args.json:
         print_json({"out": str(args.out), "validation_rows": len(val), "validation": results})

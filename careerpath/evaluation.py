@@ -453,7 +453,7 @@ def evaluate_model(
     has_probs = all(r.get("probs_visible") for r in rows)
     for name, which in ORACLES.items():
         if has_probs:
-            rec = _Recorded(bl.OracleScorer(course_ids, job_ids, which))
+            rec = _Recorded(bl.OracleScorer(course_ids, job_ids, which, catalog))
             oracle[name] = M.evaluate_scorer(rec, rows, course_ids, job_ids)
             if name == "oracle":  # the ceiling also joins the concentration table and by-family plot
                 scores[name] = rec.last

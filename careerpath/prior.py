@@ -42,12 +42,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import sparse
 from transformers import LogitsProcessor
 
 from careerpath.timeline import Timeline
 from data_prep.catalog import Catalog
-from data_prep.context import GapRetriever
+from data_prep.context import CourseEligibility, GapRetriever
 from data_prep.textformat import parse_input
 
 PRIOR_FILE = "course_prior.json"
@@ -109,20 +108,7 @@ class CoursePrior:
         cat = retriever.catalog
         self.catalog = cat
         self.course_ids = list(cat.courses)
-        skill_pos = {s: i for i, s in enumerate(cat.skills)}
-        self._skill_pos = skill_pos
-        shape = (len(self.course_ids), len(skill_pos))
-        mats = []
-        for attr in ("skills", "prerequisites"):
-            rows = [i for i, c in enumerate(cat.courses.values()) for _ in getattr(c, attr)]
-            cols = [skill_pos[s] for c in cat.courses.values() for s in getattr(c, attr)]
-            m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-            m.sum_duplicates()
-            m.data[:] = 1.0
-            mats.append(m)
-        self._teach, self._require = mats
-        self._n_teach = np.asarray(self._teach.sum(axis=1)).ravel()
-        self._n_require = np.asarray(self._require.sum(axis=1)).ravel()
+        self._eligible = CourseEligibility(cat)
         self._course_pos = {c: i for i, c in enumerate(self.course_ids)}
         self._job_by_title = {j.title: j.id for j in cat.jobs.values()}
         self._skill_by_name = {s.name: s.id for s in cat.skills.values()}
@@ -141,12 +127,8 @@ class CoursePrior:
 
     # -- the prior of one profile ------------------------------------------------------------
     def eligible(self, skills, taken=()) -> np.ndarray:
-        """Which courses the person can take: not taken, every prerequisite held, something new."""
-        held = np.zeros(len(self._skill_pos))
-        held[[self._skill_pos[s] for s in skills if s in self._skill_pos]] = 1.0
-        ok = (self._require @ held >= self._n_require - 0.5) & (self._teach @ held < self._n_teach - 0.5)
-        ok[[self._course_pos[c] for c in taken if c in self._course_pos]] = False
-        return ok
+        """Which courses the person can take (:class:`~data_prep.context.CourseEligibility`)."""
+        return self._eligible(skills, taken)
 
     def gap(self, job: str, goal: str, skills, taken=()) -> np.ndarray:
         """The gap score of every course (0 where it closes nothing of the gap)."""

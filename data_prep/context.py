@@ -36,12 +36,43 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from data_prep.catalog import Catalog
 from data_prep.progression import MOVE_THRESHOLD, Progression, ready_to_move
 from data_prep.textformat import Profile
 
 CONTEXT_FILE = "context.json"
+
+
+class CourseEligibility:
+    """Which catalog courses a person can take (catalog order): not taken, every prerequisite
+    held, something new to learn. The one rule for the course prior, the oracle's spreading of the
+    generator's small probabilities and the generator itself (which computes it on arrays)."""
+
+    def __init__(self, catalog: Catalog):
+        skill_pos = {s: i for i, s in enumerate(catalog.skills)}
+        self._skill_pos = skill_pos
+        self._course_pos = {c: i for i, c in enumerate(catalog.courses)}
+        shape = (len(catalog.courses), len(skill_pos))
+        mats = []
+        for attr in ("skills", "prerequisites"):
+            rows = [i for i, c in enumerate(catalog.courses.values()) for _ in getattr(c, attr)]
+            cols = [skill_pos[s] for c in catalog.courses.values() for s in getattr(c, attr)]
+            m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+            m.sum_duplicates()
+            m.data[:] = 1.0
+            mats.append(m)
+        self._teach, self._require = mats
+        self._n_teach = np.asarray(self._teach.sum(axis=1)).ravel()
+        self._n_require = np.asarray(self._require.sum(axis=1)).ravel()
+
+    def __call__(self, skills, taken=()) -> np.ndarray:
+        held = np.zeros(len(self._skill_pos))
+        held[[self._skill_pos[s] for s in skills if s in self._skill_pos]] = 1.0
+        ok = (self._require @ held >= self._n_require - 0.5) & (self._teach @ held < self._n_teach - 0.5)
+        ok[[self._course_pos[c] for c in taken if c in self._course_pos]] = False
+        return ok
 
 
 @dataclass

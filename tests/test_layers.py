@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.modeling",
             "careerpath.generation",
             "careerpath.scoring",
+            "careerpath.timeline",
             "careerpath.prior",
             "careerpath.job_prior",
             "careerpath.reranker",
