@@ -166,3 +166,44 @@ def test_main_on_a_real_build(tiny_dataset, tmp_path, capsys):
     assert results["markov"]["next_course"]["mrr"] > results["popularity"]["next_course"]["mrr"]
     for r in results.values():
         assert r["next_course"]["acc@1"] <= oracle["next_course"]["acc@1"] + 0.05
+
+
+def test_the_oracle_spreads_small_probabilities_over_the_courses_the_person_could_take():
+    from careerpath.config import bundled_config
+    from data_prep.build import load_data_config
+    from data_prep.catalog import load_catalog
+    from data_prep.context import CourseEligibility
+    from data_prep.progression import Progression
+    from data_prep.synthesis import Synthesiser, event_to_row
+
+    cfg = load_data_config(bundled_config("data/default.yaml"), {})
+    cat = load_catalog(cfg.catalog)
+    prog = Progression(cat, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    people = Synthesiser(cat, prog, cfg.synthesis).batch(np.arange(60))
+    rows = [event_to_row(e, cat) for evs in people for e in evs]
+    test = [r for r in rows if r["probs_visible"].get("course_other", 0) > 0]
+    assert len(test) > 100, "the bundled catalog's rows have course probabilities below the recording floor"
+    course_ids, job_ids = list(cat.courses), list(cat.jobs)
+    eligible = CourseEligibility(cat)
+    plain = B.OracleScorer(course_ids, job_ids)
+    with_cat = B.OracleScorer(course_ids, job_ids, catalog=cat)
+    lp_plain, _ = plain.score(test)
+    lp_cat, _ = with_cat.score(test)
+    for i, r in enumerate(test):
+        listed = np.isin(course_ids, list(r["probs_visible"]["course"]))
+        ok = eligible(r["skill_ids"], r["course_ids"])
+        rest = ok & ~listed
+        if not rest.any():
+            continue
+        p = np.exp(lp_cat[i])
+        # the unlisted mass sits on the courses the person could take, evenly, and nowhere else
+        assert p[~ok & ~listed].max(initial=0.0) < 1e-6
+        assert np.allclose(p[rest], p[rest][0]) and p[rest].sum() == pytest.approx(
+            r["probs_visible"]["course_other"] / sum(r["probs_visible"]["course"].values()) * p[listed].sum(),
+            rel=1e-6,
+        )
+    gold, _ = B.gold_indices(test, course_ids, job_ids)
+    rows = np.arange(len(test))
+    # never worse for the chosen course, and better on average (no mass wasted on impossible courses)
+    assert (lp_cat[rows, gold] >= lp_plain[rows, gold] - 1e-6).all()
+    assert lp_cat[rows, gold].mean() > lp_plain[rows, gold].mean()
