@@ -85,8 +85,8 @@ def model_rankings(data: mb.TransitionData, catalog, sources, work: Path, users:
         ROOT / "configs" / "data" / "onet.yaml", {"catalog": str(work / "catalog"), "users": users}
     )
     build_dataset(cfg, work / "data", progress=False)
-    argv = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data_dir", str(work / "data")]
-    argv += ["--train.output_dir", str(work / "model"), "--train.epochs", str(epochs)]
+    argv = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(work / "data")]
+    argv += ["--train.output-dir", str(work / "model"), "--train.epochs", str(epochs)]
     training.run_training(load_config(argv))
     codes = sorted({c for s in sources for c in data.prof.codes[s] if c in catalog.jobs})
     scores = model_scores(work / "model", catalog, codes)

@@ -234,9 +234,9 @@ def quality(m: dict, rows: list) -> None:
 
 def memory(args, rows: list) -> None:
     tiny_steps = "50" if args.quick else "300"
-    cmd = [sys.executable, "train.py", "--config", "configs/tiny_t5.yaml", "--data.data_dir", args.data]
-    cmd += ["--train.max_steps", tiny_steps, "--train.output_dir", str(Path(args.tmp) / "mem_tiny")]
-    cmd += ["--data.max_eval_examples", "200"]
+    cmd = [sys.executable, "train.py", "--config", "configs/tiny_t5.yaml", "--data.data-dir", args.data]
+    cmd += ["--train.max-steps", tiny_steps, "--train.output-dir", str(Path(args.tmp) / "mem_tiny")]
+    cmd += ["--data.max-eval-examples", "200"]
     mb, secs = _peak_rss_run(cmd)
     rows.append(
         (
@@ -262,15 +262,15 @@ def memory(args, rows: list) -> None:
             )
         )
         return
-    cmd = [sys.executable, "train.py", "--config", "configs/smollm2_lora.yaml", "--data.data_dir", args.data]
-    cmd += ["--train.output_dir", str(Path(args.tmp) / "mem_smol"), "--train.batch_size", "4"]
-    cmd += ["--train.max_steps", "3" if args.quick else "10", "--data.max_train_examples", "80"]
+    cmd = [sys.executable, "train.py", "--config", "configs/smollm2_lora.yaml", "--data.data-dir", args.data]
+    cmd += ["--train.output-dir", str(Path(args.tmp) / "mem_smol"), "--train.batch-size", "4"]
+    cmd += ["--train.max-steps", "3" if args.quick else "10", "--data.max-train-examples", "80"]
     cmd += [
-        "--data.max_eval_examples",
+        "--data.max-eval-examples",
         "4",
-        "--generation.max_new_tokens",
+        "--generation.max-new-tokens",
         "16",
-        "--train.eval_every_epoch",
+        "--train.eval-every-epoch",
         "false",
     ]
     mb, secs = _peak_rss_run(cmd)

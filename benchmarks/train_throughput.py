@@ -89,24 +89,24 @@ def _setup(args):
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: the global batch is split over processes
     if args.batch_size % world:
         raise SystemExit(f"--batch-size {args.batch_size} does not split over {world} processes")
-    overrides = ["--config", str(SIZES[args.size]), "--data.data_dir", args.data]
+    overrides = ["--config", str(SIZES[args.size]), "--data.data-dir", args.data]
     overrides += [
-        "--train.batch_size",
+        "--train.batch-size",
         str(args.batch_size // world),
-        "--train.max_steps",
+        "--train.max-steps",
         str(args.warmup + args.steps),
     ]
     overrides += [
-        "--train.mixed_precision",
+        "--train.mixed-precision",
         args.precision,
         "--lora.enabled",
         str(args.variant == "lora").lower(),
     ]
-    overrides += ["--train.output_dir", tempfile.mkdtemp(prefix="cp_tp_")]
+    overrides += ["--train.output-dir", tempfile.mkdtemp(prefix="cp_tp_")]
     if args.threads:
-        overrides += ["--train.num_threads", str(args.threads)]
+        overrides += ["--train.num-threads", str(args.threads)]
     if args.no_lean:
-        overrides += ["--train.lean_forward", "false"]
+        overrides += ["--train.lean-forward", "false"]
     cfg = load_config(overrides)
     rows = training.load_rows(args.data, "train", args.max_train)
     texts = [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-lean",
         action="store_true",
-        help="careerpath through transformers' forward (--train.lean_forward false), to measure the lean one",
+        help="careerpath through transformers' forward (--train.lean-forward false), to measure the lean one",
     )
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)

@@ -533,7 +533,7 @@ def lean_forward(model, cfg: Config, accelerator):
     lean = LeanT5Training.build(model)
     if lean is not None and accelerator.is_main_process:
         log.info(
-            "lean training forward: on (careerpath/scoring.py; --train.lean_forward false to use transformers')"
+            "lean training forward: on (careerpath/scoring.py; --train.lean-forward false to use transformers')"
         )
     return lean
 
@@ -813,7 +813,7 @@ def course_prior(
             why = "a dataset built with catalog context enabled"
     if why is not None:
         if cfg.train.course_prior == "always":
-            raise ValueError(f"--train.course_prior always needs {why}; use auto or never")
+            raise ValueError(f"--train.course-prior always needs {why}; use auto or never")
         log.info("course prior: off (needs %s)", why)
         return None
     prior = LatentClassPrior.fit(retriever, train_rows)
@@ -890,7 +890,7 @@ def run_training(cfg: Config) -> Path:
         soft = SoftTargets.from_catalog(tokenizer, cfg.data.data_dir) if family == "seq2seq" else None
         if soft is None and cfg.train.soft_targets == "always":
             raise ValueError(
-                "--train.soft_targets always needs a seq2seq model with one token per catalog name (model.kind "
+                "--train.soft-targets always needs a seq2seq model with one token per catalog name (model.kind "
                 "tiny_t5 with entity_tokens) and a dataset with its catalog/ folder; use auto or never"
             )
     prior = course_prior(cfg, tokenizer, family, train_rows, soft)
@@ -905,7 +905,7 @@ def run_training(cfg: Config) -> Path:
         with_soft = sum(1 for e in examples if e.get("soft"))
         if with_soft == 0 and cfg.train.soft_targets == "always":
             raise ValueError(
-                f"--train.soft_targets always: no row of {cfg.data.data_dir}/train.jsonl has probs_visible"
+                f"--train.soft-targets always: no row of {cfg.data.data_dir}/train.jsonl has probs_visible"
             )
         log.info("soft targets on %d of %d examples", with_soft, len(examples))
         soft = soft if with_soft else None

@@ -263,7 +263,7 @@ def test_config_checks_and_always_needs_single_token_courses(tiny_dataset, tmp_p
             "never",
         ]
     )
-    with pytest.raises(ValueError, match="course_prior always needs"):
+    with pytest.raises(ValueError, match="course-prior always needs"):
         training.run_training(cfg)
 
 

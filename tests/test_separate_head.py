@@ -143,7 +143,7 @@ def test_content_head_folds_into_a_plain_separate_head_on_save(tiny_dataset, tmp
 
 
 def test_content_head_can_be_turned_off(tiny_dataset):
-    model, _, _ = _built(tiny_dataset, "--model.content_head", "false")
+    model, _, _ = _built(tiny_dataset, "--model.content-head", "false")
     assert has_separate_head(model) and not isinstance(model.lm_head, modeling.ItemContentHead)
 
 

@@ -275,7 +275,7 @@ def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert [s for s, _ in metrics["train_loss"]] == [1, 2, 3, 4, 5, 6]
     assert all(v == v and v > 0 for _, v in metrics["train_loss"])  # no NaN
-    with pytest.raises(ValueError, match="soft_targets always needs"):  # the fixture dataset has no catalog/
+    with pytest.raises(ValueError, match="soft-targets always needs"):  # the fixture dataset has no catalog/
         training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "always", "--max_steps", "1"))
 
 
