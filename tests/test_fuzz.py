@@ -311,7 +311,7 @@ _LIVE_LINK = re.compile(r"(?<!\\)\]\s*\(")
 
 @pytest.fixture(scope="module")
 def engine(tiny_model, tmp_path_factory):
-    from careerpath import demo
+    from careerpath import demo_engine as demo
     from careerpath.feedback import FeedbackStore
     from careerpath.recommend import Recommender
 

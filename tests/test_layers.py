@@ -94,6 +94,13 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "the demo, commands, exports, publishing",
         (
             "careerpath.demo",
+            "careerpath.demo_state",
+            "careerpath.demo_render",
+            "careerpath.demo_picture",
+            "careerpath.demo_options",
+            "careerpath.demo_feedback",
+            "careerpath.demo_engine",
+            "careerpath.demo_app",
             "careerpath.simulate",
             "careerpath.export",
             "careerpath.recbole_export",

@@ -304,7 +304,7 @@ def _run_follow_ups(engine, n: int) -> tuple[ChatState, list[int]]:
 
 @pytest.mark.slow
 def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
-    import careerpath.demo as demo
+    import careerpath.demo_engine as demo
 
     monkeypatch.setattr(demo, "pathway_image", lambda path: None)  # the picture is tested above
     st, lengths = _run_follow_ups(engine, 500)
@@ -321,7 +321,7 @@ def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
 
 @pytest.mark.slow
 def test_500_follow_ups_keep_warnings_and_matches_bounded(engine, monkeypatch):
-    import careerpath.demo as demo
+    import careerpath.demo_engine as demo
 
     monkeypatch.setattr(demo, "pathway_image", lambda path: None)
     st, _ = _run_follow_ups(engine, 300)
