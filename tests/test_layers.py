@@ -100,6 +100,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.space_publish",
             "careerpath.quickstart",
             "careerpath.cli",
+            "careerpath.cli_data",
+            "careerpath.cli_recommend",
             "careerpath.__main__",
         ),
     ),
