@@ -175,7 +175,7 @@ def _import_source(args: argparse.Namespace, cfg) -> int:
 
 
 def _check_build_targets(args: argparse.Namespace, shard: tuple[int, int] | None) -> None:
-    """``--shard``, ``--push-to-hub`` and ``--save-to-disk`` checked before the build, not after minutes of work."""
+    """``--shard``, ``--push-to-hub``, ``--save-to-disk``: checked before minutes of building."""
     if shard and (args.save_to_disk or args.push_to_hub):
         raise ValueError(
             "--shard writes one part of a dataset: save or push the merged one (`careerpath data merge`)"
@@ -204,7 +204,7 @@ def _print_shard(args: argparse.Namespace, shard: tuple[int, int], stats: dict) 
 
 
 def _save_and_push(args: argparse.Namespace, stats: dict) -> int:
-    """``--save-to-disk`` and ``--push-to-hub`` after the build (adds to ``stats``); 1 if the upload failed."""
+    """``--save-to-disk`` and ``--push-to-hub`` after the build (noted in ``stats``); 1: the upload failed."""
     if args.save_to_disk:
         from careerpath.splits import save_to_disk
 
