@@ -58,6 +58,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "the network, its priors and scoring, the model folder and its Hub copy",
         (
             "careerpath.modeling",
+            "careerpath.modeling_heads",
+            "careerpath.modeling_tiny",
             "careerpath.generation",
             "careerpath.scoring",
             "careerpath.timeline",
