@@ -27,6 +27,29 @@ def add_data_commands(sub) -> argparse._SubParsersAction:
         help="build and check catalogs and datasets",
         formatter_class=HelpFormatter,
     ).add_subparsers(dest="data_command", required=True, metavar="<data command>")
+    _add_build_command(data)
+    merge = add_command(
+        data,
+        "merge",
+        "join the shard folders of a sharded build into the dataset a single build writes",
+        "data",
+    )
+    merge.add_argument("shards", nargs="+", help="the shard folders (every K of K/N once, any order)")
+    merge.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(merge)
+    merge.set_defaults(func=_data_merge)
+
+    validate = add_command(
+        data, "validate", "check a catalog folder and report merges and unreachable jobs", "data"
+    )
+    validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
+    add_json_flag(validate)
+    validate.set_defaults(func=_data_validate)
+    return data
+
+
+def _add_build_command(data) -> None:
     build = add_command(
         data,
         "build",
@@ -83,26 +106,6 @@ def add_data_commands(sub) -> argparse._SubParsersAction:
     )
     add_json_flag(build)
     build.set_defaults(func=_data_build, overrides_allowed=True)
-
-    merge = add_command(
-        data,
-        "merge",
-        "join the shard folders of a sharded build into the dataset a single build writes",
-        "data",
-    )
-    merge.add_argument("shards", nargs="+", help="the shard folders (every K of K/N once, any order)")
-    merge.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
-    merge.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_json_flag(merge)
-    merge.set_defaults(func=_data_merge)
-
-    validate = add_command(
-        data, "validate", "check a catalog folder and report merges and unreachable jobs", "data"
-    )
-    validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
-    add_json_flag(validate)
-    validate.set_defaults(func=_data_validate)
-    return data
 
 
 def _data_build(args: argparse.Namespace) -> int:
