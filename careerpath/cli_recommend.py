@@ -66,7 +66,7 @@ def add_recommend_command(sub) -> argparse.ArgumentParser:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from careerpath.planner import Budget
+    from careerpath.planner_state import Budget
     from careerpath.recommend import Constraints, Recommender
 
     require_model(args.model)

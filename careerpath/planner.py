@@ -1,7 +1,8 @@
 """Pathway planning over courses and job moves: the shortest plan in hours (exact, an integer
 program on the set-cover core), plans that follow a guide (the model's probabilities) within a
 bound of it, and why a goal cannot be reached (docs/pathways.md). The estimate lives in
-careerpath/planner_bound.py, the integer program in careerpath/planner_milp.py.
+careerpath/planner_bound.py, the integer program in careerpath/planner_milp.py, the guided search in
+careerpath/planner_guided.py and the plan's types in careerpath/planner_state.py.
 
 A state is the job held and the skills held. A course step adds its skills and costs its hours; a
 job move costs nothing and happens as soon as it is allowed (:meth:`Planner.settle`): the move rule
@@ -28,10 +29,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
+from careerpath import planner_guided
 from careerpath.planner_bound import BoundSpace
 from careerpath.planner_milp import cover_program
+from careerpath.planner_state import Budget, Diagnosis, Plan, State
 from data_prep.catalog import Catalog
 from data_prep.progression import Progression, ready_to_move
 
@@ -41,53 +43,10 @@ IMPORTANT_SHARE = 1 / 3
 low-weight "Office software")."""
 MAX_PATHS = 30
 """Sequences of jobs (routes) one exact search tries, fewest moves first."""
-EXACT_CHECKS = 8
-"""Candidates per step whose completion the guided plan checks exactly (an integer program each)
-when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
 _UNSOLVED = object()  # a plan cache miss (None is a solved "no plan")
 PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
-
-
-@dataclass(frozen=True)
-class State:
-    job: str | None
-    skills: frozenset[str]
-
-
-@dataclass
-class Plan:
-    """A sequence of courses from a start state; moves follow from the move rule."""
-
-    courses: list[str]
-    hours: float
-    reached: bool
-    end: State
-    expansions: int = 0
-
-
-@dataclass
-class Budget:
-    """What the person is willing to spend (None: no limit)."""
-
-    hours: float | None = None
-    steps: int | None = None
-    months: float | None = None
-    hours_per_month: float = 20.0
-    """Study hours per month, to turn ``months`` into hours (about 5 hours a week)."""
-
-    def hours_cap(self) -> float | None:
-        caps = [h for h in (self.hours, None if self.months is None else self.months * self.hours_per_month)]
-        caps = [h for h in caps if h is not None]
-        return min(caps) if caps else None
-
-
-@dataclass
-class Diagnosis:
-    """Why a goal cannot be reached from a state (empty lists: nothing found missing)."""
-
-    missing_moves: list[str] = field(default_factory=list)  # sentences
-    unteachable: list[str] = field(default_factory=list)  # skill ids no allowed course teaches
-    reachable: bool = True
+# the plan's types live in careerpath/planner_state.py; re-exported for the recommender and tests
+__all__ = ["IMPORTANT_SHARE", "PLACEHOLDER_PROVIDER", "Budget", "Diagnosis", "Plan", "Planner", "State"]
 
 
 class Planner:
@@ -265,7 +224,7 @@ class Planner:
             best = None
             for path in self.paths(start.job, goal):
                 chosen = self._solve(start, path, allowed, mode)
-                plan = None if chosen is None else self._order(start, chosen, goal)
+                plan = None if chosen is None else self.order(start, chosen, goal)
                 if plan is not None and (
                     best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
                 ):
@@ -316,7 +275,7 @@ class Planner:
         """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
         return cover_program(self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode)
 
-    def _order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
+    def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
         """The chosen courses in an order a person can take them (prerequisites first, the next
         job's important skills before the goal's), replayed with the move rule; None when the
         replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
@@ -344,7 +303,7 @@ class Planner:
         new = [s for s in self.courses[i].skills if s not in state.skills]
         return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
 
-    # -- guided search -----------------------------------------------------------------------------
+    # -- guided search and as far as possible (careerpath/planner_guided.py) ------------------------
     def guided(
         self,
         start: State,
@@ -354,86 +313,12 @@ class Planner:
         bound: float,
         top_k: int = 8,
     ) -> tuple[Plan, list[str]] | None:
-        """A plan that takes, at each step, the guide's most likely worthwhile course among its
-        ``top_k`` whose completion can still reach the goal within ``bound`` hours in all; else the
-        next course of the shortest completion. Returns (plan, the source of each course: "model"
-        or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
-        state, _ = self.settle(start, goal)
-        rest = self.shortest(state, goal, allowed, cap=bound)
-        if rest is None:
-            return None
-        seq, sources, g = [], [], 0.0
-        while state.job != goal:
-            # the guide picks among courses adding an important skill; a prerequisite-only course
-            # comes from the shortest completion, which needs it
-            cands = self.successors(state, goal, allowed, prerequisites=False)
-            order = cands
-            if guide is not None:
-                scores = guide(state, seq)
-                order = sorted(cands, key=lambda i: (-scores[i], i))[:top_k]
-            chosen, exact_checks = None, 0
-            for i in order:
-                if rest.courses and self.courses[i].id == rest.courses[0]:
-                    chosen = (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end))
-                    break
-                nxt, _ = self.take(state, i, goal)
-                left = bound - g - self.hours[i]
-                if self.estimate(nxt, goal, allowed) > left + 1e-9:
-                    continue  # no completion fits: the admissible estimate already says so
-                # the known completion, less what the course made redundant, often still fits
-                quick = self._order(nxt, [self.pos[c] for c in rest.courses], goal)
-                if quick is not None and quick.hours <= left + 1e-9:
-                    chosen = (i, quick)
-                    break
-                if exact_checks >= EXACT_CHECKS:
-                    continue
-                exact_checks += 1
-                completion = self.shortest(nxt, goal, allowed, cap=left)
-                if completion is not None:
-                    chosen = (i, completion)
-                    break
-            if chosen is None:  # the shortest completion's next course (within the bound by construction)
-                i = self.pos[rest.courses[0]]
-                chosen, src = (
-                    (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end)),
-                    "shortest plan",
-                )
-            else:
-                src = "model" if guide is not None else "shortest plan"
-            i, rest = chosen
-            seq.append(self.courses[i].id)
-            sources.append(src)
-            g += self.hours[i]
-            state, _ = self.take(state, i, goal)
-        return Plan(seq, round(g, 6), True, state), sources
+        """:func:`careerpath.planner_guided.guided`: the guide's choices within ``bound`` hours."""
+        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k)
 
-    # -- as far as possible ------------------------------------------------------------------------
     def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
-        """When the goal cannot be reached: worthwhile courses, most goal weight added per hour
-        first, while one adds some (the plan goes as far towards the goal as the catalog allows)."""
-        state, _ = self.settle(start, goal)
-        job = self.catalog.jobs[goal]
-        seq, g = [], 0.0
-        while state.job != goal:
-            best, best_key = None, None
-            for i in self.successors(state, goal, allowed):
-                new = [s for s in self.courses[i].skills if s not in state.skills]
-                gain = sum(job.skills.get(s, 0.0) for s in new)
-                hop_gain = sum(
-                    self.catalog.jobs[b].skills.get(s, 0.0)
-                    for b in self.targets(state.job, goal)
-                    if b != goal
-                    for s in new
-                )
-                key = (gain + 0.5 * hop_gain) / max(self.hours[i], 1.0)
-                if gain + hop_gain > 0 and (best_key is None or key > best_key):
-                    best, best_key = i, key
-            if best is None:
-                break
-            seq.append(self.courses[best].id)
-            g += self.hours[best]
-            state, _ = self.take(state, best, goal)
-        return Plan(seq, round(g, 6), state.job == goal, state)
+        """:func:`careerpath.planner_guided.as_far_as_possible`, for a goal that cannot be reached."""
+        return planner_guided.as_far_as_possible(self, start, goal, allowed)
 
     def diagnose(self, start: State, goal: str, allowed: Sequence[bool]) -> Diagnosis:
         """What stands between ``start`` and ``goal``: a missing move, skills no allowed course teaches."""

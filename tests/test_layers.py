@@ -81,7 +81,9 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "careerpath.planner",
             "careerpath.planner_bound",
+            "careerpath.planner_guided",
             "careerpath.planner_milp",
+            "careerpath.planner_state",
             "careerpath.recommend",
             "careerpath.render",
             "careerpath.conversation",
