@@ -1,4 +1,6 @@
-"""The ``careerpath`` command. Sub-commands import their module lazily so ``--help`` stays fast.
+"""The ``careerpath`` command: the parser, dispatch, ``train``/``quickstart`` and the command listing.
+Sub-commands import their module lazily so ``--help`` stays fast; ``data build|merge|validate`` live in
+careerpath/cli_data.py and ``recommend`` in careerpath/cli_recommend.py.
 
 Conventions (docs/cli.md): dashed flags; ``--section.key value`` overrides a YAML config; ``--json`` prints
 one JSON document; ``-v``/``-q`` set the logging; a bad input is one line on stderr and exit code 2.
@@ -16,14 +18,15 @@ from pathlib import Path
 from careerpath.cli_common import (
     ArgumentParser,
     HelpFormatter,
-    add_json_flag,
+    add_command,
     deprecated,
     print_json,
-    require_model,
     require_path,
     setup_logging,
     show_progress,
 )
+from careerpath.cli_data import add_data_commands
+from careerpath.cli_recommend import add_recommend_command
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
@@ -65,249 +68,6 @@ Global options go anywhere: -v/-vv more logging (-v also shows tracebacks), -q/-
 hides progress bars). `careerpath COMMAND --help` lists a command's flags with their defaults.
 Exit codes: 0 success, 2 bad input or usage (one line on stderr), 1 unexpected failure, 130 interrupted.
 Docs: docs/cli.md."""
-
-
-def _data_build(args: argparse.Namespace) -> int:
-    from data_prep.build import build_dataset, load_data_config
-
-    for path in args.source or []:  # every input checked before anything is written
-        require_path(path, "--source", hint="give an O*NET or ESCO release (folder or zip)")
-    if args.mobility:
-        require_path(
-            args.mobility, "--mobility", "dir", hint="give the observed-mobility folder (docs/mobility.md)"
-        )
-    if args.config is not None:
-        require_path(
-            args.config, "--config", "file", hint="give a data config YAML, e.g. configs/data/default.yaml"
-        )
-    if args.catalog is not None and not args.source:
-        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
-    _check_data_keys(args.overrides)
-    overrides = {"catalog": args.catalog, "users": args.users, "seed": args.seed, "workers": args.workers}
-    overrides.update(args.overrides)
-    config = args.config
-    if config is None:  # the documented default: the bundled configs/data/default.yaml
-        from careerpath.config import bundled_config
-
-        config = bundled_config("data/default.yaml")
-    cfg = load_data_config(config, overrides)
-    if args.source:  # a taxonomy release as published: import it into the config's catalog folder first
-        import importlib
-
-        kind = args.source_kind or ("esco" if any("esco" in str(p).lower() for p in args.source) else "onet")
-        if not cfg.catalog:
-            raise ValueError(
-                "--source needs a catalog folder to import into: set `catalog:` in the config or --catalog"
-            )
-        extra = []
-        if args.mobility:
-            if kind != "onet":
-                raise ValueError(
-                    "--mobility works with an O*NET release (the crosswalk maps O*NET-SOC codes)"
-                )
-            extra = ["--mobility", args.mobility]
-        module = importlib.import_module(f"data_prep.{kind}")
-        code = module.main([*args.source, "--out", str(cfg.catalog), *extra])
-        if code:
-            return code
-    shard = _parse_shard(args.shard) if args.shard else None
-    if shard and (args.save_to_disk or args.push_to_hub):
-        raise ValueError(
-            "--shard writes one part of a dataset: save or push the merged one (`careerpath data merge`)"
-        )
-    if args.push_to_hub:  # checked before the build, not after minutes of work
-        from careerpath.hub import HUB_ID
-
-        if not HUB_ID.match(args.push_to_hub):
-            raise ValueError(f"--push-to-hub {args.push_to_hub!r}: expected 'user-or-org/dataset-name'")
-    if args.save_to_disk:
-        from careerpath.splits import check_save_target
-
-        check_save_target(args.save_to_disk)
-    stats = build_dataset(
-        cfg, args.out, progress=not (args.quiet or args.json) and show_progress(), shard=shard
-    )
-    if shard:
-        ex = stats["examples"]
-        if args.json:
-            print_json({"out": str(args.out), "shard": list(shard), **stats})
-        else:
-            print(
-                f"wrote shard {shard[0]}/{shard[1]} to {args.out}: {stats['users']} users, examples "
-                f"train/validation/test = {ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s; "
-                "join the shards with `careerpath data merge`"
-            )
-        return 0
-    if args.save_to_disk:
-        from careerpath.splits import save_to_disk
-
-        saved = save_to_disk(args.out, args.save_to_disk)
-        stats["saved_to_disk"] = str(saved)
-        if not args.json:
-            print(f"saved the DatasetDict (Arrow) to {saved}")
-    if args.push_to_hub:
-        from careerpath.hub import push_dataset
-
-        try:
-            pushed = push_dataset(args.out, args.push_to_hub)
-            stats["pushed_to"] = str(pushed)
-            if not args.json:
-                print(f"pushed the dataset to the Hub: {pushed}")
-        except Exception as e:  # network or auth problems from huggingface_hub; the build is kept
-            print(
-                f"error: the dataset is built in {args.out} but the upload failed ({type(e).__name__}: "
-                f"{str(e)[:200]}); log in with `hf auth login` and run `careerpath push --model MODEL "
-                f"--repo-id ... --data {args.out} --dataset-id {args.push_to_hub}`",
-                file=sys.stderr,
-            )
-            return 1
-    if args.json:
-        print_json({"out": str(args.out), **stats})
-        return 0
-    _print_built(args.out, stats)
-    return 0
-
-
-def _parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N), or a ValueError saying what is expected."""
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(
-            f"--shard: expected K/N (e.g. 0/4 for the first of 4 shards), got {text!r}"
-        ) from None
-    if not 0 <= k < n:
-        raise ValueError(f"--shard: expected K/N with 0 <= K < N, got {text!r}")
-    return k, n
-
-
-def _data_merge(args: argparse.Namespace) -> int:
-    from data_prep.build import merge_shards
-
-    for shard in args.shards:
-        require_path(
-            shard, "shard", "dir", hint="give the --out folders of `careerpath data build --shard K/N`"
-        )
-    stats = merge_shards(args.shards, args.out, progress=not (args.quiet or args.json) and show_progress())
-    if args.json:
-        print_json({"out": str(args.out), **stats})
-        return 0
-    _print_built(args.out, stats)
-    return 0
-
-
-def _print_built(out, stats: dict) -> None:
-    ex, o = stats["examples"], stats["oracle_acc"]
-    print(
-        f"wrote {out}: {stats['users']} users, examples train/validation/test = "
-        f"{ex['train']}/{ex['validation']}/{ex['test']} in {stats['seconds']} s\n"
-        f"catalog: {stats['catalog']['skills']} skills, {stats['catalog']['courses']} courses, "
-        f"{stats['catalog']['jobs']} jobs in {stats['catalog']['families']} families\n"
-        f"oracle ceiling on test (from the text): next course {o['next_course']}, next job {o['next_job']}, "
-        f"next job on moves {o['next_job_moves']}"
-    )
-
-
-def _check_data_keys(overrides: dict) -> None:
-    """A ``--section.key`` flag that names no data-config key fails here, named as the flag."""
-    from dataclasses import fields
-
-    from data_prep.build import DataConfig, SynthesisConfig
-
-    top = {f.name for f in fields(DataConfig)}
-    for key in overrides:
-        section = key.split(".")[0]
-        if section not in top and not ("." not in key and key in {f.name for f in fields(SynthesisConfig)}):
-            flag = "--" + key.replace("_", "-")
-            raise ValueError(
-                f"{flag}: not a key of the data config; known sections and keys: {', '.join(sorted(top))}"
-            )
-
-
-def _data_validate(args: argparse.Namespace) -> int:
-    from data_prep.catalog import load_catalog
-    from data_prep.progression import Progression
-
-    if args.catalog is not None:
-        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
-    catalog = load_catalog(args.catalog, allow_untagged=True)
-    untagged = catalog.untagged
-    if untagged["courses"] or untagged["jobs"]:  # valid input for `data tag`, not yet for `data build`
-        report = {"catalog": catalog.summary(), "untagged": untagged, "ready_for_build": False}
-        report["merges"] = [m.as_dict() for m in catalog.merges]
-        if args.json:
-            print_json(report)
-            return 0
-        print(f"catalog read: {json.dumps(catalog.summary())}")
-        print(
-            f"{len(untagged['courses'])} course(s) and {len(untagged['jobs'])} job(s) have no skills yet; "
-            "they must be tagged before `careerpath data build`: `careerpath data tag --catalog "
-            f"{args.catalog or 'DIR'} --out review.csv`, review the accept column, then `careerpath data "
-            f"apply-tags review.csv --catalog {args.catalog or 'DIR'}`"
-        )
-        return 0
-    prog = Progression(catalog)
-    report = {
-        "catalog": catalog.summary(),
-        "progression": prog.summary(),
-        "merges": [m.as_dict() for m in catalog.merges],
-        "untagged": untagged,
-        "ready_for_build": True,
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"catalog OK: {json.dumps(catalog.summary())}")
-        for m in catalog.merges:
-            print(f"  merged {m.kind} {m.raw!r} -> {m.canonical!r} ({m.how})")
-        unreach = prog.unreachable()
-        print(f"jobs with no next job: {unreach['no_next_job'] or 'none'}")
-        print(f"jobs no other job leads to: {unreach['never_reached'] or 'none'}")
-    return 0
-
-
-def _recommend(args: argparse.Namespace) -> int:
-    from careerpath.planner import Budget
-    from careerpath.recommend import Constraints, Recommender
-
-    require_model(args.model)
-    if args.catalog is not None:
-        require_path(args.catalog, "--catalog", "dir", hint="give a catalog folder (CSV/JSON)")
-    rec = Recommender.from_pretrained(
-        args.model,
-        catalog_dir=args.catalog,
-        use_embeddings=not args.no_embeddings,
-        assume_job_skills=not args.no_assume_skills,
-    )
-    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
-    if args.text:
-        profile = rec.resolve(text=args.text, goal=args.goal)
-    else:
-        profile = rec.resolve(
-            {"job": args.job, "skills": split(args.skills), "courses": split(args.courses)}, goal=args.goal
-        )
-    cons = Constraints(split(args.exclude), split(args.exclude_provider), args.max_hours, args.max_level)
-    result = rec.recommend(
-        profile,
-        top_k=args.top_k,
-        constraints=cons,
-        diversify=args.diversify,
-        demand_weight=args.demand_weight,
-    )
-    budget = Budget(hours=args.budget_hours, months=args.budget_months)
-    path = (
-        rec.pathway(profile, max_steps=args.max_steps, constraints=cons, budget=budget, planner=args.planner)
-        if profile.goal
-        else None
-    )
-    result["pathway"] = path.as_dict() if path else None
-    if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
-        from careerpath.render import render_text
-
-        print(render_text(result))
-    return 0
 
 
 def _quickstart(args: argparse.Namespace) -> int:
@@ -363,87 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", help=argparse.SUPPRESS)
 
-    data = sub.add_parser(
-        "data",
-        prog="careerpath data",
-        help="build and check catalogs and datasets",
-        formatter_class=HelpFormatter,
-    ).add_subparsers(dest="data_command", required=True, metavar="<data command>")
-    build = _add(
-        data,
-        "build",
-        "catalog -> synthetic trajectories -> JSONL splits by user + dataset card (load with `datasets`)",
-        "data",
-        "Any key of the data config is a flag too: --synthesis.users 500, --context.enabled false, "
-        "--split '{train: 0.8, validation: 0.1, test: 0.1}' (values are read as YAML).",
-    )
-    build.add_argument(
-        "--config", default=None, help="data config YAML (default: configs/data/default.yaml values)"
-    )
-    build.add_argument("--out", default="outputs/data", help="output folder (replaced atomically)")
-    build.add_argument(
-        "--catalog", default=None, help="catalog folder (CSV/JSON); default: the bundled catalog"
-    )
-    build.add_argument(
-        "--source",
-        nargs="+",
-        default=None,
-        help="an O*NET or ESCO release (folder, zip, or ESCO's two zips) to import into the catalog folder first",
-    )
-    build.add_argument(
-        "--source-kind", choices=["onet", "esco"], default=None, help="default: guessed from the path"
-    )
-    build.add_argument(
-        "--mobility",
-        default=None,
-        help="with an O*NET --source: observed US mobility folder; transitions learned from it (docs/mobility.md)",
-    )
-    build.add_argument("--users", type=int, default=None, help="number of synthetic users (synthesis.users)")
-    build.add_argument("--seed", type=int, default=None, help="random seed")
-    build.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per CPU core; same bytes)"
-    )
-    build.add_argument(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="only the K-th (0-based) of N contiguous ranges of users, as a shard folder for `data merge` "
-        "(docs/data_build.md)",
-    )
-    build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.add_argument(
-        "--save-to-disk",
-        default=None,
-        metavar="DIR",
-        help="also save the splits as a datasets DatasetDict (Arrow)",
-    )
-    build.add_argument(
-        "--push-to-hub",
-        default=None,
-        metavar="USER/NAME",
-        help="also upload the dataset (splits, card, catalog) as a Hub dataset repo; `hf auth login` first",
-    )
-    add_json_flag(build)
-    build.set_defaults(func=_data_build, overrides_allowed=True)
+    data = add_data_commands(sub)
 
-    merge = _add(
-        data,
-        "merge",
-        "join the shard folders of a sharded build into the dataset a single build writes",
-        "data",
-    )
-    merge.add_argument("shards", nargs="+", help="the shard folders (every K of K/N once, any order)")
-    merge.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
-    merge.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_json_flag(merge)
-    merge.set_defaults(func=_data_merge)
-
-    validate = _add(data, "validate", "check a catalog folder and report merges and unreachable jobs", "data")
-    validate.add_argument("--catalog", default=None, help="catalog folder; default: the bundled catalog")
-    add_json_flag(validate)
-    validate.set_defaults(func=_data_validate)
-
-    quick = _add(
+    quick = add_command(
         sub, "quickstart", "build the default dataset, train the tiny model, evaluate, show a pathway"
     )
     quick.add_argument("--out", default="outputs", help="folder for data, model and report")
@@ -457,67 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own flags (see its --help)")
         p.set_defaults(func=_passthrough(module, extra))
 
-    rec = _add(sub, "recommend", "next courses and jobs and a pathway to a goal, for one profile")
-    rec.add_argument("--model", default="outputs/tiny_t5", help="trained model folder (full or LoRA adapter)")
-    rec.add_argument("--catalog", default=None, help="catalog folder (default: the one saved with the model)")
-    rec.add_argument(
-        "--text", default=None, help='free-text profile, e.g. "I am a data analyst, I know SQL ..."'
-    )
-    rec.add_argument("--job", default=None, help="current job title")
-    rec.add_argument("--skills", default=None, help="comma-separated skills")
-    rec.add_argument("--courses", default=None, help="comma-separated courses already taken")
-    rec.add_argument("--goal", default=None, help="target job title")
-    rec.add_argument("--top-k", type=int, default=10, help="how many courses and jobs to list")
-    rec.add_argument(
-        "--max-steps", type=int, default=None, help="a budget of course steps for the pathway (default: none)"
-    )
-    rec.add_argument(
-        "--budget-hours", type=float, default=None, help="a budget of course hours for the pathway"
-    )
-    rec.add_argument(
-        "--budget-months", type=float, default=None, help="a budget in months (at 20 study hours a month)"
-    )
-    rec.add_argument(
-        "--planner",
-        default="model",
-        choices=["model", "shortest", "skill-gap"],
-        help="model: the model's choices within 1.2x the shortest plan's hours (default); shortest; "
-        "skill-gap: the greedy skill-gap rule",
-    )
-    rec.add_argument("--exclude", default=None, help="comma-separated course ids or titles to leave out")
-    rec.add_argument("--exclude-provider", default=None, help="comma-separated providers to leave out")
-    rec.add_argument("--max-hours", type=float, default=None, help="longest course allowed, in hours")
-    rec.add_argument("--max-level", type=int, default=None, help="highest course level allowed (1-3)")
-    rec.add_argument(
-        "--no-embeddings", action="store_true", help="resolve titles without sentence embeddings"
-    )
-    rec.add_argument(
-        "--no-assume-skills",
-        action="store_true",
-        help="with a job but no skills given, do not assume the job's required skills are held",
-    )
-    rec.add_argument(
-        "--demand-weight",
-        type=float,
-        default=0.0,
-        help="favour in-demand jobs and skills (catalogs with demand weights, e.g. O*NET); try 1.0",
-    )
-    rec.add_argument(
-        "--diversify", action="store_true", help="spread top courses over course clusters (data cluster)"
-    )
-    add_json_flag(rec)
-    rec.set_defaults(func=_recommend)
+    add_recommend_command(sub)
     parser.epilog = _stages_text(parser) + "\n\n" + EPILOG_TAIL
     return parser
-
-
-def _add(
-    sub, name: str, helptext: str, group: str = "", epilog: str | None = None
-) -> argparse.ArgumentParser:
-    prog = " ".join(["careerpath", *([group] if group else []), name])
-    return sub.add_parser(
-        name, prog=prog, help=helptext, description=helptext, epilog=epilog, formatter_class=HelpFormatter
-    )
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:

@@ -44,6 +44,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def add_command(
+    sub, name: str, helptext: str, group: str = "", epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """A ``careerpath [GROUP] NAME`` sub-parser of ``sub`` with the CLI's help layout."""
+    prog = " ".join(["careerpath", *([group] if group else []), name])
+    return sub.add_parser(
+        name, prog=prog, help=helptext, description=helptext, epilog=epilog, formatter_class=HelpFormatter
+    )
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",

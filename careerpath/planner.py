@@ -1,6 +1,8 @@
 """Pathway planning over courses and job moves: the shortest plan in hours (exact, an integer
 program on the set-cover core), plans that follow a guide (the model's probabilities) within a
-bound of it, and why a goal cannot be reached (docs/pathways.md).
+bound of it, and why a goal cannot be reached (docs/pathways.md). The estimate lives in
+careerpath/planner_bound.py, the integer program in careerpath/planner_milp.py, the guided search in
+careerpath/planner_guided.py and the plan's types in careerpath/planner_state.py.
 
 A state is the job held and the skills held. A course step adds its skills and costs its hours; a
 job move costs nothing and happens as soon as it is allowed (:meth:`Planner.settle`): the move rule
@@ -11,8 +13,8 @@ to a next job on a shortest route of the transition graph, never a level down.
 Only steps worth taking are planned: a course must add a skill that the goal or the next job rates
 *important* (weight at least ``IMPORTANT_SHARE`` of that job's top weight), or a missing
 prerequisite of a course that does. There is no step cap. An admissible estimate of the hours
-still needed (:class:`_Space`, never more than the truth) rejects hopeless states cheaply and tells
-unreachable goals apart:
+still needed (:class:`careerpath.planner_bound.BoundSpace`, never more than the truth) rejects
+hopeless states cheaply and tells unreachable goals apart:
 
 * the goal needs ``move_threshold x total weight`` of its skills; each course's hours are shared
   over the missing skills it teaches in proportion to their weight, each skill priced at its
@@ -26,15 +28,12 @@ unreachable goals apart:
 from __future__ import annotations
 
 import math
-import os
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
-import numpy as np
-
+from careerpath import planner_guided
+from careerpath.planner_bound import BoundSpace
+from careerpath.planner_milp import cover_program
+from careerpath.planner_state import Budget, Diagnosis, Plan, State
 from data_prep.catalog import Catalog
 from data_prep.progression import Progression, ready_to_move
 
@@ -44,55 +43,10 @@ IMPORTANT_SHARE = 1 / 3
 low-weight "Office software")."""
 MAX_PATHS = 30
 """Sequences of jobs (routes) one exact search tries, fewest moves first."""
-EXACT_CHECKS = 8
-"""Candidates per step whose completion the guided plan checks exactly (an integer program each)
-when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
-MILP_SECONDS = 10.0
-"""Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
 _UNSOLVED = object()  # a plan cache miss (None is a solved "no plan")
 PLACEHOLDER_PROVIDER = "careerpath-generated"  # data_prep.onet.GENERATED_PROVIDER (importers' placeholders)
-
-
-@dataclass(frozen=True)
-class State:
-    job: str | None
-    skills: frozenset[str]
-
-
-@dataclass
-class Plan:
-    """A sequence of courses from a start state; moves follow from the move rule."""
-
-    courses: list[str]
-    hours: float
-    reached: bool
-    end: State
-    expansions: int = 0
-
-
-@dataclass
-class Budget:
-    """What the person is willing to spend (None: no limit)."""
-
-    hours: float | None = None
-    steps: int | None = None
-    months: float | None = None
-    hours_per_month: float = 20.0
-    """Study hours per month, to turn ``months`` into hours (about 5 hours a week)."""
-
-    def hours_cap(self) -> float | None:
-        caps = [h for h in (self.hours, None if self.months is None else self.months * self.hours_per_month)]
-        caps = [h for h in caps if h is not None]
-        return min(caps) if caps else None
-
-
-@dataclass
-class Diagnosis:
-    """Why a goal cannot be reached from a state (empty lists: nothing found missing)."""
-
-    missing_moves: list[str] = field(default_factory=list)  # sentences
-    unteachable: list[str] = field(default_factory=list)  # skill ids no allowed course teaches
-    reachable: bool = True
+# the plan's types live in careerpath/planner_state.py; re-exported for the recommender and tests
+__all__ = ["IMPORTANT_SHARE", "PLACEHOLDER_PROVIDER", "Budget", "Diagnosis", "Plan", "Planner", "State"]
 
 
 class Planner:
@@ -117,7 +71,7 @@ class Planner:
         self._important: dict[str, frozenset[str]] = {}
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
-        self._bound_cache: dict[tuple, _Space] = {}
+        self._bound_cache: dict[tuple, BoundSpace] = {}
         self._plan_cache: dict[tuple, Plan | None] = {}
         # integer programs by what they are built from (HiGHS gives the same answer to the same
         # program): many planning states differ only in skills no job of the route weighs
@@ -214,14 +168,14 @@ class Planner:
         return self.settle(State(state.job, state.skills | frozenset(self.courses[i].skills)), goal)
 
     # -- exact search ------------------------------------------------------------------------------
-    def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> _Space:
+    def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> BoundSpace:
         """The lower bounds' view from ``start_job`` to ``goal`` (cached while ``allowed`` stays)."""
         key = (start_job, goal, allowed)
         space = self._bound_cache.get(key)
         if space is None:
             if len(self._bound_cache) > 256:
                 self._bound_cache.clear()
-            space = self._bound_cache[key] = _Space(self, start_job, goal, allowed)
+            space = self._bound_cache[key] = BoundSpace(self, start_job, goal, allowed)
         return space
 
     def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:
@@ -270,7 +224,7 @@ class Planner:
             best = None
             for path in self.paths(start.job, goal):
                 chosen = self._solve(start, path, allowed, mode)
-                plan = None if chosen is None else self._order(start, chosen, goal)
+                plan = None if chosen is None else self.order(start, chosen, goal)
                 if plan is not None and (
                     best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
                 ):
@@ -319,60 +273,9 @@ class Planner:
 
     def _program(self, held: frozenset[str], jobs: list, cands: list[int], mode: str) -> list[int] | None:
         """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
-        from scipy.optimize import Bounds, LinearConstraint, milp
+        return cover_program(self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode)
 
-        skills = sorted({s for j in jobs for s in j.skills if s not in held})
-        n, m = len(cands), len(skills)
-        col = {i: k for k, i in enumerate(cands)}
-        srow = {s: n + k for k, s in enumerate(skills)}
-        rows, lo, hi = [], [], []
-        for job in jobs:
-            total = sum(job.skills.values())
-            need = self.threshold * total - sum(w for s, w in job.skills.items() if s in held)
-            if need > 1e-9:
-                row = np.zeros(n + m)
-                for s, w in job.skills.items():
-                    if s in srow:
-                        row[srow[s]] = w
-                rows.append(row)
-                lo.append(need - 1e-9 * max(total, 1.0))
-                hi.append(np.inf)
-        for s in skills:  # covered share <= chosen courses teaching it
-            row = np.zeros(n + m)
-            row[srow[s]] = 1.0
-            for i in self.teach_of.get(s, ()):
-                if i in col:
-                    row[col[i]] = -1.0
-            rows.append(row)
-            lo.append(-np.inf)
-            hi.append(0.0)
-        for i in cands:  # prerequisites
-            for q in self.courses[i].prerequisites:
-                if q in held:
-                    continue
-                row = np.zeros(n + m)
-                row[col[i]] = 1.0
-                for k in self.teach_of.get(q, ()):
-                    if k in col and k != i:
-                        row[col[k]] -= 1.0
-                rows.append(row)
-                lo.append(-np.inf)
-                hi.append(0.0)
-        hours = np.array([self.hours[i] for i in cands])
-        c = np.concatenate([hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours, np.zeros(m)])
-        with _c_stdout_silenced():
-            res = milp(
-                c,
-                constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
-                integrality=np.concatenate([np.ones(n), np.zeros(m)]),
-                bounds=Bounds(0, 1),
-                options={"time_limit": MILP_SECONDS},
-            )
-        if res.x is None or res.status not in (0, 1):
-            return None
-        return [i for k, i in enumerate(cands) if res.x[k] > 0.5]
-
-    def _order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
+    def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
         """The chosen courses in an order a person can take them (prerequisites first, the next
         job's important skills before the goal's), replayed with the move rule; None when the
         replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
@@ -400,7 +303,7 @@ class Planner:
         new = [s for s in self.courses[i].skills if s not in state.skills]
         return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
 
-    # -- guided search -----------------------------------------------------------------------------
+    # -- guided search and as far as possible (careerpath/planner_guided.py) ------------------------
     def guided(
         self,
         start: State,
@@ -410,86 +313,12 @@ class Planner:
         bound: float,
         top_k: int = 8,
     ) -> tuple[Plan, list[str]] | None:
-        """A plan that takes, at each step, the guide's most likely worthwhile course among its
-        ``top_k`` whose completion can still reach the goal within ``bound`` hours in all; else the
-        next course of the shortest completion. Returns (plan, the source of each course: "model"
-        or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
-        state, _ = self.settle(start, goal)
-        rest = self.shortest(state, goal, allowed, cap=bound)
-        if rest is None:
-            return None
-        seq, sources, g = [], [], 0.0
-        while state.job != goal:
-            # the guide picks among courses adding an important skill; a prerequisite-only course
-            # comes from the shortest completion, which needs it
-            cands = self.successors(state, goal, allowed, prerequisites=False)
-            order = cands
-            if guide is not None:
-                scores = guide(state, seq)
-                order = sorted(cands, key=lambda i: (-scores[i], i))[:top_k]
-            chosen, exact_checks = None, 0
-            for i in order:
-                if rest.courses and self.courses[i].id == rest.courses[0]:
-                    chosen = (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end))
-                    break
-                nxt, _ = self.take(state, i, goal)
-                left = bound - g - self.hours[i]
-                if self.estimate(nxt, goal, allowed) > left + 1e-9:
-                    continue  # no completion fits: the admissible estimate already says so
-                # the known completion, less what the course made redundant, often still fits
-                quick = self._order(nxt, [self.pos[c] for c in rest.courses], goal)
-                if quick is not None and quick.hours <= left + 1e-9:
-                    chosen = (i, quick)
-                    break
-                if exact_checks >= EXACT_CHECKS:
-                    continue
-                exact_checks += 1
-                completion = self.shortest(nxt, goal, allowed, cap=left)
-                if completion is not None:
-                    chosen = (i, completion)
-                    break
-            if chosen is None:  # the shortest completion's next course (within the bound by construction)
-                i = self.pos[rest.courses[0]]
-                chosen, src = (
-                    (i, Plan(rest.courses[1:], rest.hours - self.hours[i], True, rest.end)),
-                    "shortest plan",
-                )
-            else:
-                src = "model" if guide is not None else "shortest plan"
-            i, rest = chosen
-            seq.append(self.courses[i].id)
-            sources.append(src)
-            g += self.hours[i]
-            state, _ = self.take(state, i, goal)
-        return Plan(seq, round(g, 6), True, state), sources
+        """:func:`careerpath.planner_guided.guided`: the guide's choices within ``bound`` hours."""
+        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k)
 
-    # -- as far as possible ------------------------------------------------------------------------
     def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
-        """When the goal cannot be reached: worthwhile courses, most goal weight added per hour
-        first, while one adds some (the plan goes as far towards the goal as the catalog allows)."""
-        state, _ = self.settle(start, goal)
-        job = self.catalog.jobs[goal]
-        seq, g = [], 0.0
-        while state.job != goal:
-            best, best_key = None, None
-            for i in self.successors(state, goal, allowed):
-                new = [s for s in self.courses[i].skills if s not in state.skills]
-                gain = sum(job.skills.get(s, 0.0) for s in new)
-                hop_gain = sum(
-                    self.catalog.jobs[b].skills.get(s, 0.0)
-                    for b in self.targets(state.job, goal)
-                    if b != goal
-                    for s in new
-                )
-                key = (gain + 0.5 * hop_gain) / max(self.hours[i], 1.0)
-                if gain + hop_gain > 0 and (best_key is None or key > best_key):
-                    best, best_key = i, key
-            if best is None:
-                break
-            seq.append(self.courses[best].id)
-            g += self.hours[best]
-            state, _ = self.take(state, best, goal)
-        return Plan(seq, round(g, 6), state.job == goal, state)
+        """:func:`careerpath.planner_guided.as_far_as_possible`, for a goal that cannot be reached."""
+        return planner_guided.as_far_as_possible(self, start, goal, allowed)
 
     def diagnose(self, start: State, goal: str, allowed: Sequence[bool]) -> Diagnosis:
         """What stands between ``start`` and ``goal``: a missing move, skills no allowed course teaches."""
@@ -514,144 +343,3 @@ class Planner:
         if math.isinf(space.gap_bound(space.mask(state.skills), goal, "hours")):
             d.reachable = False
         return d
-
-
-_STDOUT_LOCK = threading.Lock()
-
-
-@contextmanager
-def _c_stdout_silenced() -> Iterator[None]:
-    """HiGHS writes a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
-    tmpSolver.run();") to the C-level stdout whatever its options say (jump-dev/HiGHS.jl#312), which
-    would corrupt ``careerpath recommend --json``: point file descriptor 1 at /dev/null meanwhile."""
-    with _STDOUT_LOCK:
-        try:
-            sys.stdout.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
-        try:
-            saved = os.dup(1)
-        except OSError:  # no stdout at all
-            yield
-            return
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 1)
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(devnull)
-
-
-class _Space:
-    """The estimate's world: the jobs on shortest routes from a start job to the goal, the skills
-    they (and the prerequisites of courses teaching them) involve, as bits of an int, and the
-    allowed courses that teach some of them."""
-
-    def __init__(self, planner: Planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
-        self.p, self.goal = planner, goal
-        cat = planner.catalog
-        jobs, frontier = set(), [goal] + ([start_job] if start_job else [])
-        while frontier:
-            j = frontier.pop()
-            if j not in jobs:
-                jobs.add(j)
-                frontier += planner.route_jobs(j, goal)
-        skills = {s for j in jobs for s in cat.jobs[j].skills}
-        grow = True
-        while grow:  # prerequisites of courses teaching them, all the way down
-            grow = False
-            for s in list(skills):
-                for i in planner.teach_of.get(s, ()):
-                    for q in planner.courses[i].prerequisites:
-                        if q not in skills:
-                            skills.add(q)
-                            grow = True
-        self.bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
-        self.jobs = jobs
-        self.weights = {j: [(self.bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
-        self.total = {j: sum(w for _, w in self.weights[j]) for j in jobs}
-        self.important = {j: self.mask(planner.important(j)) for j in jobs}
-        self.all_courses = [
-            (i, self.mask(c.skills), self.mask(c.prerequisites))
-            for i, c in enumerate(planner.courses)
-            if allowed[i] and self.mask(c.skills)
-        ]
-        self.courses = self.all_courses
-        self.teachers: dict[int, list[int]] = {}
-        for k, (_, m, _) in enumerate(self.courses):
-            b = m
-            while b:
-                low = b & -b
-                self.teachers.setdefault(low, []).append(k)
-                b ^= low
-        self._est: dict[tuple, float] = {}
-        self._want: dict[tuple, int] = {}
-
-    def mask(self, skills) -> int:
-        out = 0
-        for s in skills:
-            out |= self.bit.get(s, 0)
-        return out
-
-    def gap_bound(self, held: int, job: str, mode: str) -> float:
-        """Least hours (or course steps) to bring ``job``'s coverage to the threshold, courses
-        shares of courses allowed (a fractional knapsack over skills, each at the least share of
-        a course's cost per unit of weight it adds), and at least the cheapest course teaching a
-        skill that must be learnt; inf when the courses cannot."""
-        total = self.total[job]
-        have = sum(w for b, w in self.weights[job] if held & b)
-        need = self.p.threshold * total - have - 1e-9 * max(total, 1)
-        if need <= 0:
-            return 0.0
-        hours = self.p.hours
-        cost = (lambda k: hours[self.courses[k][0]]) if mode == "hours" else (lambda k: 1.0)
-        slack = (1.0 - self.p.threshold) * total + 1e-9 * max(total, 1)
-        gain: dict[int, float] = {}
-        teachable = mandatory = 0.0
-        for b, w in self.weights[job]:
-            if held & b or w <= 0:
-                continue
-            ts = self.teachers.get(b, ())
-            if ts:
-                teachable += w
-                for k in ts:
-                    gain[k] = gain.get(k, 0.0) + w
-            if w > slack:
-                mandatory = max(mandatory, min((cost(k) for k in ts), default=math.inf))
-        if teachable < need:
-            return math.inf
-        # each course's cost shared over the missing skills it teaches, in proportion to weight:
-        # a skill costs at least its cheapest share, and each skill is learnt once
-        rate: list[tuple[float, float]] = []
-        for b, w in self.weights[job]:
-            ts = self.teachers.get(b, ())
-            if held & b or w <= 0 or not ts:
-                continue
-            rate.append((min(cost(k) / gain[k] for k in ts), w))
-        bound, left = 0.0, need
-        for r, w in sorted(rate):
-            if w >= left:
-                bound += r * left
-                break
-            bound += r * w
-            left -= w
-        if mode == "steps":
-            bound = math.ceil(bound - 1e-9)
-        return max(bound, mandatory)
-
-    def estimate(self, job: str | None, held: int, mode: str) -> float:
-        if job == self.goal:
-            return 0.0
-        key = (job, held, mode)
-        out = self._est.get(key)
-        if out is None:
-            out = self.gap_bound(held, self.goal, mode)
-            if not self.p.direct_ok(job, self.goal):
-                route = self.p.route_jobs(job, self.goal)
-                out = max(out, min((self.gap_bound(held, b, mode) for b in route), default=math.inf))
-            if len(self._est) > 300_000:
-                self._est.clear()
-            self._est[key] = out
-        return out

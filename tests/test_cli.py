@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from careerpath import cli
+from careerpath import cli, cli_data
 from careerpath.cli_common import HelpFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def test_unexpected_failure_is_one_line_exit_1_and_v_shows_the_traceback(monkeyp
     def boom(args):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(cli, "_data_validate", boom)
+    monkeypatch.setattr(cli_data, "_data_validate", boom)
     code, _, err = run(["data", "validate"], capsys)
     assert code == 1 and err.strip() == (
         "error: unexpected RuntimeError: boom second line (run again with -v for the traceback)"

@@ -58,6 +58,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "the network, its priors and scoring, the model folder and its Hub copy",
         (
             "careerpath.modeling",
+            "careerpath.modeling_heads",
+            "careerpath.modeling_tiny",
             "careerpath.generation",
             "careerpath.scoring",
             "careerpath.timeline",
@@ -76,7 +78,16 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "serving",
         "the recommender and what it composes",
-        ("careerpath.planner", "careerpath.recommend", "careerpath.render", "careerpath.conversation"),
+        (
+            "careerpath.planner",
+            "careerpath.planner_bound",
+            "careerpath.planner_guided",
+            "careerpath.planner_milp",
+            "careerpath.planner_state",
+            "careerpath.recommend",
+            "careerpath.render",
+            "careerpath.conversation",
+        ),
     ),
     (
         "eval",
@@ -107,6 +118,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.space_publish",
             "careerpath.quickstart",
             "careerpath.cli",
+            "careerpath.cli_data",
+            "careerpath.cli_recommend",
             "careerpath.__main__",
         ),
     ),
