@@ -71,7 +71,13 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "training",
         "fine-tuning, feedback as training signal",
-        ("careerpath.training", "careerpath.feedback_train"),
+        (
+            "careerpath.training",
+            "careerpath.training_data",
+            "careerpath.training_loop",
+            "careerpath.training_priors",
+            "careerpath.feedback_train",
+        ),
     ),
     (
         "serving",
