@@ -90,6 +90,9 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "careerpath.baselines",
             "careerpath.evaluation",
+            "careerpath.evaluation_methods",
+            "careerpath.evaluation_bias",
+            "careerpath.evaluation_report",
             "careerpath.bias",
             "careerpath.plots",
             "careerpath.metric_modules.*",
