@@ -105,6 +105,13 @@ def _ratio(a, b):
     return a / b
 
 
+def _ratio_to_ceiling(model_result: dict, ceiling: dict | None) -> dict:
+    """Model Acc@1 over the oracle's (from the text), per ranking section; None without an oracle."""
+    return {
+        s: _ratio(model_result[s]["acc@1"], ceiling[s]["acc@1"] if ceiling else None) for s in RANK_SECTIONS
+    }
+
+
 def _check_model_dir(model_dir: Path) -> None:
     if not model_dir.is_dir():
         raise FileNotFoundError(
@@ -267,6 +274,44 @@ def _oracle(sp: EvalSplit, data_dir: Path, scores: dict) -> dict:
     return oracle
 
 
+def _bias(
+    lm: LoadedModel,
+    sp: EvalSplit,
+    scores: dict,
+    model_dir: Path,
+    *,
+    bias: bool,
+    bias_users: int,
+    counterfactual_examples: int,
+    pathway_max_steps: int | None,
+    min_group_rows: int,
+    batch_size: int,
+    progress: bool,
+) -> dict:
+    """The bias report: group metrics and concentration always; goal reach and counterfactual
+    stability unless ``bias`` is False (then marked skipped)."""
+    out = group_report(sp.rows, scores, sp.course_ids, sp.job_ids, min_group_rows)
+    if not bias:
+        out["goal_reach"] = {"skipped": True}
+        out["counterfactual"] = {"skipped": True}
+        return out
+    out.update(
+        behaviour_report(
+            recommender_for(lm.model, lm.tokenizer, lm.kind, sp.catalog, Path(model_dir)),
+            ModelScorer(lm.scorer, batch_size=batch_size, progress=False),
+            sp.rows,
+            sp.catalog,
+            sp.course_ids,
+            bias_users=bias_users,
+            counterfactual_examples=counterfactual_examples,
+            pathway_max_steps=pathway_max_steps,
+            min_group_rows=min_group_rows,
+            progress=progress,
+        )
+    )
+    return out
+
+
 def _write(out: dict, out_dir: Path) -> None:
     (out_dir / "metrics.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_report(out), encoding="utf-8")
@@ -311,10 +356,11 @@ def evaluate_model(
 
     t = time.time()  # the model, through the shared ranking path
     lm = _load_model(model_dir, sp.catalog)
-    model_scorer = Recorded(ModelScorer(lm.scorer, batch_size=batch_size, progress=progress))
     log(f"scoring {len(rows)} {split} rows against {len(course_ids)} courses and {len(job_ids)} jobs + stay")
-    model_result = M.evaluate_scorer(model_scorer, rows, course_ids, job_ids)
-    scores = {"model": model_scorer.last}
+    scores: dict = {}  # name -> (course_logp, job_logp) on the rows, for the bias report
+    model_result = _score_all(
+        {"model": ModelScorer(lm.scorer, batch_size=batch_size, progress=progress)}, sp, scores
+    )["model"]
     timing["model_scoring"] = time.time() - t
 
     t = time.time()
@@ -324,48 +370,32 @@ def evaluate_model(
     timing["generation"] = time.time() - t
 
     t = time.time()  # baselines on the same rows
+    baselines_dir = Path(baselines_dir) if baselines_dir else None
     trained, sources = load_or_train_baselines(
-        data_dir,
-        out_dir,
-        Path(baselines_dir) if baselines_dir else None,
-        course_ids,
-        job_ids,
-        train_baselines_if_missing,
-        seed,
-        log,
+        data_dir, out_dir, baselines_dir, course_ids, job_ids, train_baselines_if_missing, seed, log
     )
     base_results = _score_all(_comparison_scorers(lm, sp, data_dir, trained, batch_size), sp, scores)
     timing["baselines"] = time.time() - t
 
     oracle = _oracle(sp, data_dir, scores)
-    ceiling = oracle.get("oracle")
     paired = {}
     if "course_prior" in scores:  # the model with its priors against the priors alone, row by row
         paired = paired_comparison(scores["model"], scores["course_prior"], rows, course_ids, job_ids)
-    ratio = {
-        s: _ratio(model_result[s]["acc@1"], ceiling[s]["acc@1"] if ceiling else None) for s in RANK_SECTIONS
-    }
 
     t = time.time()
-    bias_out = group_report(rows, scores, course_ids, job_ids, min_group_rows)
-    if bias:
-        bias_out.update(
-            behaviour_report(
-                recommender_for(lm.model, lm.tokenizer, lm.kind, sp.catalog, Path(model_dir)),
-                ModelScorer(lm.scorer, batch_size=batch_size, progress=False),
-                rows,
-                sp.catalog,
-                course_ids,
-                bias_users=bias_users,
-                counterfactual_examples=counterfactual_examples,
-                pathway_max_steps=pathway_max_steps,
-                min_group_rows=min_group_rows,
-                progress=progress,
-            )
-        )
-    else:
-        bias_out["goal_reach"] = {"skipped": True}
-        bias_out["counterfactual"] = {"skipped": True}
+    bias_out = _bias(
+        lm,
+        sp,
+        scores,
+        model_dir,
+        bias=bias,
+        bias_users=bias_users,
+        counterfactual_examples=counterfactual_examples,
+        pathway_max_steps=pathway_max_steps,
+        min_group_rows=min_group_rows,
+        batch_size=batch_size,
+        progress=progress,
+    )
     timing["bias"] = time.time() - t
     timing["total"] = time.time() - started
 
@@ -381,7 +411,7 @@ def evaluate_model(
             "baselines": base_results,
             "baseline_sources": sources,
             "oracle": oracle,
-            "ratio_to_ceiling": ratio,
+            "ratio_to_ceiling": _ratio_to_ceiling(model_result, oracle.get("oracle")),
             "model_vs_priors": paired,
             "bias": bias_out,
             "seed": seed,
