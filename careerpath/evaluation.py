@@ -50,14 +50,15 @@ from careerpath.cli_common import (
 from careerpath.evaluation_bias import behaviour_report, group_report, recommender_for
 from careerpath.evaluation_methods import (
     LABELS,
-    ORACLES,
     RANK_SECTIONS,
+    EvalSplit,
     PriorScorer,
     Recorded,
     generation_metrics,
     generation_settings,
     load_or_train_baselines,
     paired_comparison,
+    score_oracles,
 )
 from careerpath.evaluation_report import fmt, main_table, render_report, write_plots
 from careerpath.generation import generate
@@ -147,18 +148,6 @@ def check_same_context(model_dir: Path, data_dir: Path) -> None:
 
 
 @dataclass
-class EvalSplit:
-    """The rows evaluated (a seeded sample of the split where asked) and the catalog they rank."""
-
-    name: str
-    rows: list[dict]
-    n_total: int  # rows in the whole split
-    catalog: Catalog
-    course_ids: list[str]
-    job_ids: list[str]
-
-
-@dataclass
 class LoadedModel:
     """The model with its priors, and its catalog scorer (the recommendation engine's ranking path)."""
 
@@ -245,33 +234,6 @@ def _score_all(scorers: dict, sp: EvalSplit, scores: dict) -> dict:
         results[name] = M.evaluate_scorer(rec, sp.rows, sp.course_ids, sp.job_ids)
         scores[name] = rec.last
     return results
-
-
-def _oracle(sp: EvalSplit, data_dir: Path, scores: dict) -> dict:
-    """The ceiling re-scored on these rows (where they carry the generator's probabilities; the one
-    from the text also joins ``scores``), and the ceiling ``stats.json`` states for the whole split."""
-    stats_path = data_dir / "stats.json"
-    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.is_file() else {}
-    oracle: dict = {}
-    has_probs = all(r.get("probs_visible") for r in sp.rows)
-    for name, which in ORACLES.items():
-        if has_probs:
-            rec = Recorded(bl.OracleScorer(sp.course_ids, sp.job_ids, which, sp.catalog))
-            oracle[name] = M.evaluate_scorer(rec, sp.rows, sp.course_ids, sp.job_ids)
-            if name == "oracle":  # the ceiling also joins the concentration table and by-family plot
-                scores[name] = rec.last
-    split_stats = (stats.get("oracle") or {}).get(sp.name) or {}
-    n = len(sp.rows)
-    oracle["stats"] = {
-        "visible": split_stats.get("visible"),
-        "traits_known": split_stats.get("traits_known"),
-        "note": "from stats.json, computed on the whole split"
-        + (f" ({sp.n_total} rows; {n} evaluated here)" if n != sp.n_total else ""),
-    }
-    if sp.name == "test":
-        oracle["stats"]["oracle_acc"] = stats.get("oracle_acc")
-        oracle["stats"]["oracle_acc_traits_known"] = stats.get("oracle_acc_traits_known")
-    return oracle
 
 
 def _bias(
@@ -377,7 +339,7 @@ def evaluate_model(
     base_results = _score_all(_comparison_scorers(lm, sp, data_dir, trained, batch_size), sp, scores)
     timing["baselines"] = time.time() - t
 
-    oracle = _oracle(sp, data_dir, scores)
+    oracle = score_oracles(sp, data_dir, scores)
     paired = {}
     if "course_prior" in scores:  # the model with its priors against the priors alone, row by row
         paired = paired_comparison(scores["model"], scores["course_prior"], rows, course_ids, job_ids)

@@ -1,10 +1,13 @@
 """The methods ``careerpath evaluate`` compares and how each is scored: their labels, the priors
-alone as a scorer, the baselines (loaded, or trained when missing), generation quality, and the
-paired model-vs-priors comparison with user-clustered bootstrap intervals."""
+alone as a scorer, the baselines (loaded, or trained when missing), generation quality, the
+paired model-vs-priors comparison with user-clustered bootstrap intervals, and the oracle ceiling
+re-scored on the evaluated rows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from careerpath import baselines as bl
 from careerpath import metrics as M
 from careerpath import scoring
 from careerpath.generation import compute_metrics
+from data_prep.catalog import Catalog
 from data_prep.textformat import parse_target
 
 BASELINE_NAMES = ("popularity", "stay_rule", "markov", "gru")
@@ -31,6 +35,18 @@ LABELS = {
     "oracle_traits_known": "oracle (traits known)",
 }
 RANK_SECTIONS = ("next_course", "next_job", "next_job_moves")
+
+
+@dataclass
+class EvalSplit:
+    """The rows evaluated (a seeded sample of the split where asked) and the catalog they rank."""
+
+    name: str
+    rows: list[dict]
+    n_total: int  # rows in the whole split
+    catalog: Catalog
+    course_ids: list[str]
+    job_ids: list[str]
 
 
 class PriorScorer:
@@ -173,3 +189,30 @@ def load_or_train_baselines(
     elif missing:
         log(f"baselines {', '.join(missing)} not found in {baselines_dir}; left out of the comparison")
     return {n: loaded[n] for n in BASELINE_NAMES if n in loaded}, source
+
+
+def score_oracles(sp: EvalSplit, data_dir: Path, scores: dict) -> dict:
+    """The ceiling re-scored on these rows (where they carry the generator's probabilities; the one
+    from the text also joins ``scores``), and the ceiling ``stats.json`` states for the whole split."""
+    stats_path = data_dir / "stats.json"
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.is_file() else {}
+    oracle: dict = {}
+    has_probs = all(r.get("probs_visible") for r in sp.rows)
+    for name, which in ORACLES.items():
+        if has_probs:
+            rec = Recorded(bl.OracleScorer(sp.course_ids, sp.job_ids, which, sp.catalog))
+            oracle[name] = M.evaluate_scorer(rec, sp.rows, sp.course_ids, sp.job_ids)
+            if name == "oracle":  # the ceiling also joins the concentration table and by-family plot
+                scores[name] = rec.last
+    split_stats = (stats.get("oracle") or {}).get(sp.name) or {}
+    n = len(sp.rows)
+    oracle["stats"] = {
+        "visible": split_stats.get("visible"),
+        "traits_known": split_stats.get("traits_known"),
+        "note": "from stats.json, computed on the whole split"
+        + (f" ({sp.n_total} rows; {n} evaluated here)" if n != sp.n_total else ""),
+    }
+    if sp.name == "test":
+        oracle["stats"]["oracle_acc"] = stats.get("oracle_acc")
+        oracle["stats"]["oracle_acc_traits_known"] = stats.get("oracle_acc_traits_known")
+    return oracle
