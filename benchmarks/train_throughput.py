@@ -141,11 +141,11 @@ def run_careerpath(args) -> dict:
     import torch
     from tqdm.auto import tqdm
 
-    from careerpath import training
+    from careerpath import training, training_data, training_loop
 
     cfg, model, tokenizer, examples = _setup(args)
     accelerator = training.make_accelerator(cfg)
-    sampler, loader = training.make_dataloader(examples, tokenizer, cfg, accelerator.device)
+    sampler, loader = training_data.make_dataloader(examples, tokenizer, cfg, accelerator.device)
     # the batches in order (each pass restarts epoch 0); with N processes, process r takes batches
     # r, r + N, ... (accelerate's batch-sampler sharding), so one optimizer step covers N of them
     order = list(iter(sampler))
@@ -159,13 +159,13 @@ def run_careerpath(args) -> dict:
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    ctx = {"acc": accelerator, "model": model, "opt": optimizer, "sched": scheduler, "cfg": cfg}
-    ctx["lean"] = training.lean_forward(model, cfg, accelerator)  # as train.py: on unless it cannot mirror
-    state, bar = training.RunState(), tqdm(disable=True)
-    training._train_epoch(ctx, state, loader, args.warmup, bar)  # warm-up: the first batches
+    ctx = training_loop.TrainContext(accelerator, model, optimizer, scheduler, cfg)
+    ctx.lean = training_loop.lean_forward(model, cfg, accelerator)  # as train.py: on unless it cannot mirror
+    state, bar = training_loop.RunState(), tqdm(disable=True)
+    training_loop.train_epoch(ctx, state, loader, args.warmup, bar)  # warm-up: the first batches
     _sync(accelerator.device)
     t0 = time.perf_counter()
-    training._train_epoch(ctx, state, loader, total, bar)  # a new pass: batches 0 .. steps-1 again
+    training_loop.train_epoch(ctx, state, loader, total, bar)  # a new pass: batches 0 .. steps-1 again
     _sync(accelerator.device)
     seconds = time.perf_counter() - t0
     loss = state.losses[-1][1]
@@ -173,7 +173,7 @@ def run_careerpath(args) -> dict:
         args, cfg, model, tokenizer, examples, order[: args.steps * world], seconds, accelerator.device, loss
     )
     res["processes"] = world
-    res["lean_forward"] = ctx["lean"] is not None
+    res["lean_forward"] = ctx.lean is not None
     res["batch_size"] = cfg.train.batch_size * world
     if world > 1:  # memory of all processes together; timing from the slowest
         together = accelerator.gather(torch.tensor([res["peak_rss_mb"], seconds], dtype=torch.float64))

@@ -13,7 +13,7 @@ import json
 import time
 
 from careerpath.baselines import load_split
-from careerpath.evaluation import goal_reach
+from careerpath.evaluation_bias import goal_reach
 from careerpath.recommend import Recommender
 
 

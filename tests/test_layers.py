@@ -73,7 +73,13 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "training",
         "fine-tuning, feedback as training signal",
-        ("careerpath.training", "careerpath.feedback_train"),
+        (
+            "careerpath.training",
+            "careerpath.training_data",
+            "careerpath.training_loop",
+            "careerpath.training_priors",
+            "careerpath.feedback_train",
+        ),
     ),
     (
         "serving",
@@ -95,6 +101,9 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "careerpath.baselines",
             "careerpath.evaluation",
+            "careerpath.evaluation_methods",
+            "careerpath.evaluation_bias",
+            "careerpath.evaluation_report",
             "careerpath.bias",
             "careerpath.plots",
             "careerpath.metric_modules.*",

@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from careerpath import modelcard, training
+from careerpath import modelcard, training, training_loop
 from careerpath.config import load_config
 from careerpath.generation import compute_metrics, generate
 from careerpath.modeling import load_for_inference, train_tokenizer
@@ -94,14 +94,14 @@ def test_tiny_model_learns_the_fixture_rule(tmp_path):
 
 
 def _interrupt_after(step: int, monkeypatch):
-    original = training.save_checkpoint
+    original = training_loop.save_checkpoint
 
     def save_then_stop(accelerator, cfg, state, best):
         original(accelerator, cfg, state, best)
         if state.step == step:
             raise KeyboardInterrupt("simulated interruption")
 
-    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(training_loop, "save_checkpoint", save_then_stop)
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
