@@ -76,7 +76,14 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "serving",
         "the recommender and what it composes",
-        ("careerpath.planner", "careerpath.recommend", "careerpath.render", "careerpath.conversation"),
+        (
+            "careerpath.planner",
+            "careerpath.recommend",
+            "careerpath.recommend_types",
+            "careerpath.recommend_pathway",
+            "careerpath.render",
+            "careerpath.conversation",
+        ),
     ),
     (
         "eval",
