@@ -60,6 +60,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.modeling",
             "careerpath.generation",
             "careerpath.scoring",
+            "careerpath.scoring_lean",
+            "careerpath.scoring_tokens",
             "careerpath.timeline",
             "careerpath.prior",
             "careerpath.job_prior",
