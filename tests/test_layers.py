@@ -92,6 +92,9 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "baselines, the evaluation of the model and of the recommender, bias, plots",
         (
             "careerpath.baselines",
+            "careerpath.baselines_models",
+            "careerpath.baselines_gru",
+            "careerpath.baselines_oracle",
             "careerpath.evaluation",
             "careerpath.bias",
             "careerpath.plots",
