@@ -29,16 +29,12 @@ from careerpath.prior import load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.recommend_pathway import PathwayPlanning
 from careerpath.recommend_types import (
-    MIN_CONFIDENCE,
-    RATIO_BOUND,
-    SKILL_GAP_MAX_STEPS,
     Constraints,
     PathStep,
     Pathway,
     Recommendation,
     _as_dict,
     _Beam,
-    milestones,
 )
 from careerpath.reranker import Reranker
 from careerpath.scoring import CatalogScorer
@@ -50,9 +46,6 @@ from data_prep.textformat import STAY
 
 # the public API lives here; the dataclasses and the pathway half are defined next door
 __all__ = [
-    "MIN_CONFIDENCE",
-    "RATIO_BOUND",
-    "SKILL_GAP_MAX_STEPS",
     "Constraints",
     "PathStep",
     "Pathway",
@@ -60,7 +53,6 @@ __all__ = [
     "Recommender",
     "_Beam",
     "find_catalog",
-    "milestones",
 ]
 
 
