@@ -56,8 +56,13 @@ def test_exclusions_and_caps_are_honoured(rec):
     cat = rec.catalog
     prof = ResolvedProfile(job="data-analyst", goal="data-scientist", skills=["sql"])
     first = rec.recommend(prof, top_k=26)["next_courses"]
-    banned_provider = first[0]["provider"]
-    banned_course = first[1]["title"]
+
+    def left_without(provider: str) -> int:  # catalog courses the other constraints still allow
+        return sum(c.provider != provider and c.hours <= 40 and c.level <= 2 for c in cat.courses.values())
+
+    # a recommended course's provider, leaving enough courses (the tiny catalog has two providers)
+    banned_provider = next(c["provider"] for c in first if left_without(c["provider"]) >= 8)
+    banned_course = next(c["title"] for c in first if c["provider"] != banned_provider)
     cons = Constraints(
         exclude_courses=[banned_course],
         exclude_providers=[banned_provider.upper()],
