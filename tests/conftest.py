@@ -40,28 +40,28 @@ def tiny_dataset(tmp_path_factory, tiny_catalog_dir) -> Path:
 
 
 TINY_MODEL_ARGS = [
-    "--d_model",
+    "--model.d-model",
     "32",
-    "--num_layers",
+    "--model.num-layers",
     "1",
-    "--num_heads",
+    "--model.num-heads",
     "2",
-    "--d_ff",
+    "--model.d-ff",
     "64",
-    "--vocab_size",
+    "--model.vocab-size",
     "600",
 ]
 TINY_MODEL_ARGS += [
-    "--batch_size",
+    "--train.batch-size",
     "16",
-    "--max_eval_examples",
+    "--data.max-eval-examples",
     "4",
-    "--max_new_tokens",
+    "--generation.max-new-tokens",
     "24",
-    "--num_threads",
+    "--train.num-threads",
     "1",
 ]
-TINY_MODEL_ARGS += ["--epochs", "1", "--max_steps", "6", "--log_every", "100"]
+TINY_MODEL_ARGS += ["--train.epochs", "1", "--train.max-steps", "6", "--train.log-every", "100"]
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,8 @@ def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("tiny_model") / "model"
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
-        + ["--output_dir", str(out), *TINY_MODEL_ARGS]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+        + ["--train.output-dir", str(out), *TINY_MODEL_ARGS]
     )
     return training.run_training(cfg)
 

@@ -120,25 +120,34 @@ def test_untagged_catalog_to_a_trained_model(untagged, tmp_path, capsys):
     args = [
         "--config",
         str(ROOT / "configs" / "tiny_t5.yaml"),
-        "--data_dir",
+        "--data.data-dir",
         str(data),
-        "--output_dir",
+        "--train.output-dir",
         str(model),
     ]
     args += [
-        "--d_model",
+        "--model.d-model",
         "32",
-        "--num_layers",
+        "--model.num-layers",
         "1",
-        "--num_heads",
+        "--model.num-heads",
         "2",
-        "--d_ff",
+        "--model.d-ff",
         "64",
-        "--vocab_size",
+        "--model.vocab-size",
         "600",
     ]
-    args += ["--max_steps", "2", "--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8"]
-    args += ["--num_threads", "1", "--checkpoint_every", "0"]
+    args += [
+        "--train.max-steps",
+        "2",
+        "--train.batch-size",
+        "8",
+        "--data.max-eval-examples",
+        "2",
+        "--generation.max-new-tokens",
+        "8",
+    ]
+    args += ["--train.num-threads", "1", "--train.checkpoint-every", "0"]
     training.run_training(load_config(args))
     rec = Recommender.from_pretrained(model, use_embeddings=False)
     result = rec.recommend(rec.resolve({"job": "Data Analyst"}, goal="Data Scientist"), top_k=3)

@@ -44,9 +44,9 @@ def chat_model(tmp_path_factory):
         [
             "--config",
             str(ROOT / "configs" / "tiny_t5.yaml"),
-            "--data_dir",
+            "--data.data-dir",
             str(data),
-            "--output_dir",
+            "--train.output-dir",
             str(out),
         ]
         + TINY_MODEL_ARGS

@@ -22,11 +22,40 @@ from careerpath.modeling import ModelFileError, load_for_inference
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
 CATALOG = ROOT / "tests" / "assets" / "tiny_catalog"
-TRAIN = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(DATA)]
-TRAIN += ["--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64", "--vocab_size", "1000"]
-TRAIN += ["--batch_size", "8", "--max_eval_examples", "4", "--max_new_tokens", "16", "--num_threads", "1"]
-TRAIN += ["--log_every", "1", "--epochs", "30", "--max_steps", "80", "--checkpoint_every", "10"]
-TRAIN += ["--eval_every_epoch", "false"]
+TRAIN = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(DATA)]
+TRAIN += [
+    "--model.d-model",
+    "32",
+    "--model.num-layers",
+    "2",
+    "--model.num-heads",
+    "2",
+    "--model.d-ff",
+    "64",
+    "--model.vocab-size",
+    "1000",
+]
+TRAIN += [
+    "--train.batch-size",
+    "8",
+    "--data.max-eval-examples",
+    "4",
+    "--generation.max-new-tokens",
+    "16",
+    "--train.num-threads",
+    "1",
+]
+TRAIN += [
+    "--train.log-every",
+    "1",
+    "--epochs",
+    "30",
+    "--train.max-steps",
+    "80",
+    "--train.checkpoint-every",
+    "10",
+]
+TRAIN += ["--train.eval-every-epoch", "false"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -64,8 +93,12 @@ def _checkpoints(out: Path) -> list[Path]:
 def test_kill_9_during_training_then_resume_reaches_the_same_weights(tmp_path):
     full_out, cut_out = tmp_path / "full", tmp_path / "cut"
     # the uninterrupted run and the one to be killed run side by side
-    full = _popen([sys.executable, "train.py", *TRAIN, "--output_dir", str(full_out)], tmp_path / "full.log")
-    cut = _popen([sys.executable, "train.py", *TRAIN, "--output_dir", str(cut_out)], tmp_path / "cut.log")
+    full = _popen(
+        [sys.executable, "train.py", *TRAIN, "--train.output-dir", str(full_out)], tmp_path / "full.log"
+    )
+    cut = _popen(
+        [sys.executable, "train.py", *TRAIN, "--train.output-dir", str(cut_out)], tmp_path / "cut.log"
+    )
     assert _wait_for(lambda: len(_checkpoints(cut_out)) >= 2, cut), (tmp_path / "cut.log").read_text()[-3000:]
     assert _kill9(cut) == -signal.SIGKILL
     done = [int(p.parent.name.split("_")[1]) for p in _checkpoints(cut_out)]
@@ -78,9 +111,9 @@ def test_kill_9_during_training_then_resume_reaches_the_same_weights(tmp_path):
             sys.executable,
             "train.py",
             *TRAIN,
-            "--output_dir",
+            "--train.output-dir",
             str(cut_out),
-            "--resume_from_checkpoint",
+            "--train.resume-from-checkpoint",
             "latest",
         ],
         cwd=ROOT,

@@ -65,7 +65,12 @@ def test_labels_cover_exactly_the_course_name(tiny_model, catalog):
 def test_feedback_needs_a_model_to_start_from(tmp_path):
     with pytest.raises(ConfigError, match="init_from"):
         load_config(
-            ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--feedback_db", str(tmp_path / "x.sqlite")]
+            [
+                "--config",
+                str(ROOT / "configs/tiny_t5.yaml"),
+                "--feedback.feedback-db",
+                str(tmp_path / "x.sqlite"),
+            ]
         )
 
 
@@ -95,22 +100,31 @@ def test_a_disliked_course_ranks_lower_after_a_retrain_and_deleted_sessions_are_
     assert store.delete_session("gone") == 2  # asked to be forgotten before the retrain
     out = tmp_path / "retrained"
     cfg = load_config(
-        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
-        + ["--init_from", str(tiny_model), "--feedback_db", str(tmp_path / "fb.sqlite")]
+        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+        + ["--train.init-from", str(tiny_model), "--feedback.feedback-db", str(tmp_path / "fb.sqlite")]
         # 60 steps: the latent-class prior gives this person's top course about 0.65 and the next far less:
         # a dislike has more to undo than to lower the probability
-        + ["--output_dir", str(out), "--max_steps", "60", "--lr", "3e-3", "--warmup_ratio", "0"]
         + [
-            "--batch_size",
+            "--train.output-dir",
+            str(out),
+            "--train.max-steps",
+            "60",
+            "--lr",
+            "3e-3",
+            "--train.warmup-ratio",
+            "0",
+        ]
+        + [
+            "--train.batch-size",
             "8",
-            "--max_eval_examples",
+            "--data.max-eval-examples",
             "4",
-            "--eval_test_examples",
+            "--feedback.eval-test-examples",
             "20",
-            "--num_threads",
+            "--train.num-threads",
             "1",
         ]
-        + ["--dislikes_to", "model", "--loss_weight", "1"]
+        + ["--feedback.dislikes-to", "model", "--feedback.loss-weight", "1"]
     )
     training.run_training(cfg)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -165,10 +179,26 @@ def test_dislikes_go_to_a_reranker_that_reorders_only_the_models_top_n(tiny_mode
             store.add(FeedbackEvent(f"p{u}", "course", cid, rating, profile=stored))
     out = tmp_path / "reranked"
     cfg = load_config(
-        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
-        + ["--init_from", str(tiny_model), "--feedback_db", str(tmp_path / "fb.sqlite")]
-        + ["--output_dir", str(out), "--max_steps", "3", "--batch_size", "8", "--max_eval_examples", "4"]
-        + ["--eval_test_examples", "20", "--num_threads", "1", "--rerank_strength", "3"]
+        ["--config", str(ROOT / "configs/tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+        + ["--train.init-from", str(tiny_model), "--feedback.feedback-db", str(tmp_path / "fb.sqlite")]
+        + [
+            "--train.output-dir",
+            str(out),
+            "--train.max-steps",
+            "3",
+            "--train.batch-size",
+            "8",
+            "--data.max-eval-examples",
+            "4",
+        ]
+        + [
+            "--feedback.eval-test-examples",
+            "20",
+            "--train.num-threads",
+            "1",
+            "--feedback.rerank-strength",
+            "3",
+        ]
     )
     training.run_training(cfg)
     assert json.loads((out / "reranker.json").read_text())["strength"] == 3
@@ -221,7 +251,7 @@ def test_simulate_feedback_reports_rounds_table_and_plot(tiny_model, tmp_path, c
     from careerpath.prior import load_prior
     from careerpath.reranker import Reranker
 
-    cfg = load_config(["--config", str(tiny_model / "config.yaml"), "--eval_test_examples", "10"])
+    cfg = load_config(["--config", str(tiny_model / "config.yaml"), "--feedback.eval-test-examples", "10"])
     prior = load_prior(tiny_model, load_catalog(tiny_model / "catalog"))
     assert prior is not None
     m, tok, kind = load_for_inference(tiny_model)

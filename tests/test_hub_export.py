@@ -14,9 +14,29 @@ from data_prep.context import ContextConfig, load_context_file, save_context_con
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = ["--data_dir", str(DATA), "--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64"]
-TINY += ["--vocab_size", "1000", "--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8"]
-TINY += ["--num_threads", "1", "--max_steps", "2", "--checkpoint_every", "1"]
+TINY = [
+    "--data.data-dir",
+    str(DATA),
+    "--model.d-model",
+    "32",
+    "--model.num-layers",
+    "2",
+    "--model.num-heads",
+    "2",
+    "--model.d-ff",
+    "64",
+]
+TINY += [
+    "--model.vocab-size",
+    "1000",
+    "--train.batch-size",
+    "8",
+    "--data.max-eval-examples",
+    "2",
+    "--generation.max-new-tokens",
+    "8",
+]
+TINY += ["--train.num-threads", "1", "--train.max-steps", "2", "--train.checkpoint-every", "1"]
 SECRET = "hf_do_not_leak_this_token_123"
 
 
@@ -46,11 +66,11 @@ def fake_hub(monkeypatch):
 def test_push_to_hub_after_training(tmp_path, fake_hub):
     cfg = load_config(
         [
-            "--output_dir",
+            "--train.output-dir",
             str(tmp_path / "out"),
             *TINY,
-            "--push_to_hub",
-            "--hub_model_id",
+            "--hub.push-to-hub",
+            "--hub.hub-model-id",
             "me/careerpath-tiny",
         ]
     )
@@ -78,7 +98,7 @@ def test_push_refuses_a_folder_without_card(tmp_path, fake_hub):
 def lora_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lora") / "run"
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--output_dir", str(out), *TINY]
+        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--train.output-dir", str(out), *TINY]
     )
     return training.run_training(cfg)
 

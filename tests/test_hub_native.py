@@ -16,9 +16,29 @@ from careerpath import cli, hub, training
 from careerpath.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64", "--vocab_size", "1000"]
-TINY += ["--batch_size", "8", "--max_eval_examples", "2", "--max_new_tokens", "8", "--num_threads", "1"]
-TINY += ["--max_steps", "2", "--checkpoint_every", "0"]
+TINY = [
+    "--model.d-model",
+    "32",
+    "--model.num-layers",
+    "2",
+    "--model.num-heads",
+    "2",
+    "--model.d-ff",
+    "64",
+    "--model.vocab-size",
+    "1000",
+]
+TINY += [
+    "--train.batch-size",
+    "8",
+    "--data.max-eval-examples",
+    "2",
+    "--generation.max-new-tokens",
+    "8",
+    "--train.num-threads",
+    "1",
+]
+TINY += ["--train.max-steps", "2", "--train.checkpoint-every", "0"]
 
 
 @pytest.fixture
@@ -35,8 +55,8 @@ def local_hub(tmp_path, monkeypatch):
 def lora_model(tmp_path_factory, tiny_dataset):
     out = tmp_path_factory.mktemp("hubnative") / "lora"
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--output_dir", str(out), *TINY]
-        + ["--data_dir", str(tiny_dataset)]
+        ["--config", str(ROOT / "configs" / "tiny_t5_lora.yaml"), "--train.output-dir", str(out), *TINY]
+        + ["--data.data-dir", str(tiny_dataset)]
     )
     return training.run_training(cfg)
 
@@ -203,9 +223,9 @@ def test_pushed_causal_adapter_with_a_local_base_loads_by_id(tiny_dataset, local
     from careerpath.modeling import load_for_inference
 
     base = _causal_standin(tmp_path / "my-base")
-    args = ["--config", str(ROOT / "configs" / "smollm2_lora.yaml"), "--model_name", str(base)]
-    args += ["--output_dir", str(tmp_path / "causal"), "--data_dir", str(tiny_dataset), *TINY[10:]]
-    args += ["--max_source_length", "64", "--max_target_length", "16"]
+    args = ["--config", str(ROOT / "configs" / "smollm2_lora.yaml"), "--model.model-name", str(base)]
+    args += ["--train.output-dir", str(tmp_path / "causal"), "--data.data-dir", str(tiny_dataset), *TINY[10:]]
+    args += ["--data.max-source-length", "64", "--data.max-target-length", "16"]
     out = training.run_training(load_config(args))
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
     hub.push_to_hub(out, "me/causal", api=local_hub)

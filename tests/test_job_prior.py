@@ -199,7 +199,9 @@ def test_loss_adds_the_job_prior_given_the_course_at_the_next_job_position(tiny_
 
     cat = load_catalog(tiny_model / "catalog")
     model, tok, _ = load_for_inference(tiny_model)
-    cfg = load_config(["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)])
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+    )
     rows = _rows(tiny_dataset, "train")[:8]
     for r in rows:  # hard labels: the priors alone change the loss
         r.pop("probs_visible", None)

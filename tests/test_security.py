@@ -139,7 +139,9 @@ def test_hub_token_is_never_logged_passed_or_written(tiny_model, tmp_path, monke
     StandInHfApi.calls = []
     caplog.set_level(logging.DEBUG)
     # a model card written while the token is in the environment, with pushing turned on
-    cfg = load_config(["--config", str(folder / "config.yaml"), "--push_to_hub", "--hub_model_id", "me/x"])
+    cfg = load_config(
+        ["--config", str(folder / "config.yaml"), "--hub.push-to-hub", "--hub.hub-model-id", "me/x"]
+    )
     modelcard.write_model_card(folder, cfg, json.loads((folder / "metrics.json").read_text()))
     url = hub.push_to_hub(folder, "me/x", private=True)
     assert url.endswith("/commit/1") and len(StandInHfApi.calls) == 2

@@ -22,7 +22,7 @@ def _course_rows(tok, catalog) -> list[int]:
 
 def test_build_gives_a_separate_head_with_flat_course_logits(tiny_dataset):
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
         + TINY_MODEL_ARGS
     )
     assert cfg.model.tie_embeddings is False
@@ -63,7 +63,7 @@ def test_saved_model_keeps_both_matrices_and_loads_untied(tiny_model):
 
 def _built(tiny_dataset, *extra):
     cfg = load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data_dir", str(tiny_dataset)]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
         + TINY_MODEL_ARGS
         + list(extra)
     )

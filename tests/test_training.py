@@ -19,14 +19,34 @@ from data_prep.textformat import parse_target
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = ["--data_dir", str(DATA), "--d_model", "32", "--num_layers", "2", "--num_heads", "2", "--d_ff", "64"]
-TINY += ["--vocab_size", "1000", "--batch_size", "8", "--max_eval_examples", "4", "--max_new_tokens", "24"]
-TINY += ["--log_every", "1", "--num_threads", "1"]
+TINY = [
+    "--data.data-dir",
+    str(DATA),
+    "--model.d-model",
+    "32",
+    "--model.num-layers",
+    "2",
+    "--model.num-heads",
+    "2",
+    "--model.d-ff",
+    "64",
+]
+TINY += [
+    "--model.vocab-size",
+    "1000",
+    "--train.batch-size",
+    "8",
+    "--data.max-eval-examples",
+    "4",
+    "--generation.max-new-tokens",
+    "24",
+]
+TINY += ["--train.log-every", "1", "--train.num-threads", "1"]
 
 
 def tiny_cfg(out: Path, *extra: str):
     return load_config(
-        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--output_dir", str(out), *TINY, *extra]
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--train.output-dir", str(out), *TINY, *extra]
     )
 
 
@@ -62,7 +82,7 @@ def test_metrics_from_generations():
 
 
 def test_train_writes_complete_outputs(tmp_path):
-    out = training.run_training(tiny_cfg(tmp_path / "run", "--epochs", "2", "--max_steps", "0"))
+    out = training.run_training(tiny_cfg(tmp_path / "run", "--epochs", "2", "--train.max-steps", "0"))
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "tokenizer.json", "generation_config.json", "config.yaml"} <= names
     assert {"metrics.json", "training_curve.png", "README.md"} <= names
@@ -86,7 +106,9 @@ def test_train_writes_complete_outputs(tmp_path):
 @pytest.mark.slow
 def test_tiny_model_learns_the_fixture_rule(tmp_path):
     """The default architecture, trained for a few seconds, must beat chance (1/9 courses) clearly."""
-    cfg = load_config(["--data_dir", str(DATA), "--output_dir", str(tmp_path / "o"), "--epochs", "10"])
+    cfg = load_config(
+        ["--data.data-dir", str(DATA), "--train.output-dir", str(tmp_path / "o"), "--epochs", "10"]
+    )
     cfg.train.batch_size, cfg.train.num_threads, cfg.data.max_eval_examples = 8, 1, 0
     metrics = json.loads((training.run_training(cfg) / "metrics.json").read_text())
     assert metrics["final"]["next_course_acc"] >= 0.5, metrics["final"]
@@ -105,14 +127,16 @@ def _interrupt_after(step: int, monkeypatch):
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
-    steps = ["--max_steps", "4", "--checkpoint_every", "2", "--eval_every_epoch", "false"]
+    steps = ["--train.max-steps", "4", "--train.checkpoint-every", "2", "--train.eval-every-epoch", "false"]
     full = training.run_training(tiny_cfg(tmp_path / "full", *steps))
     _interrupt_after(2, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         training.run_training(tiny_cfg(tmp_path / "cut", *steps))
     assert not (tmp_path / "cut" / "model.safetensors").exists()  # no half output
     monkeypatch.undo()
-    resumed = training.run_training(tiny_cfg(tmp_path / "cut", *steps, "--resume_from_checkpoint", "latest"))
+    resumed = training.run_training(
+        tiny_cfg(tmp_path / "cut", *steps, "--train.resume-from-checkpoint", "latest")
+    )
     a, b = (json.loads((d / "metrics.json").read_text())["train_loss"] for d in (full, resumed))
     assert [s for s, _ in b] == [1, 2, 3, 4]
     assert [v for _, v in a] == pytest.approx([v for _, v in b], abs=1e-5)
@@ -123,7 +147,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
 
 def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    training.run_training(tiny_cfg(out, "--max_steps", "1"))
+    training.run_training(tiny_cfg(out, "--train.max-steps", "1"))
     before = (out / "model.safetensors").read_bytes()
 
     def broken(*args, **kwargs):
@@ -131,7 +155,7 @@ def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(modelcard, "write_model_card", broken)
     with pytest.raises(OSError, match="disk full"):
-        training.run_training(tiny_cfg(out, "--max_steps", "2", "--seed", "7"))
+        training.run_training(tiny_cfg(out, "--train.max-steps", "2", "--seed", "7"))
     assert (out / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temp folders left
 
@@ -146,7 +170,15 @@ def _run(cmd: list[str], tmp_path: Path) -> None:
 def test_torchrun_two_processes(tmp_path):
     """``accelerate launch --cpu --num_processes 2`` can start a single process; torchrun does not."""
     out = tmp_path / "ddp"
-    args = ["--config", "configs/tiny_t5.yaml", "--output_dir", str(out), *TINY, "--max_steps", "3"]
+    args = [
+        "--config",
+        "configs/tiny_t5.yaml",
+        "--train.output-dir",
+        str(out),
+        *TINY,
+        "--train.max-steps",
+        "3",
+    ]
     _run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "train.py", *args], tmp_path
     )
@@ -158,14 +190,22 @@ def test_torchrun_two_processes(tmp_path):
 @pytest.mark.slow
 def test_accelerate_launch_cpu(tmp_path):
     out = tmp_path / "acc"
-    args = ["--config", "configs/tiny_t5.yaml", "--output_dir", str(out), *TINY, "--max_steps", "2"]
+    args = [
+        "--config",
+        "configs/tiny_t5.yaml",
+        "--train.output-dir",
+        str(out),
+        *TINY,
+        "--train.max-steps",
+        "2",
+    ]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1"]
     _run(
         [
             *launch,
             "--num_machines",
             "1",
-            "--mixed_precision",
+            "--train.mixed-precision",
             "no",
             "--dynamo_backend",
             "no",
@@ -256,7 +296,7 @@ def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
     tok = train_tokenizer(texts, vocab_size=600, entity_names=catalog_names(tiny_dataset))
     soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
     assert soft is not None and len(soft.course_pool) == len(soft.course_token)
-    cfg = tiny_cfg(Path("/tmp/unused"), "--data_dir", str(tiny_dataset))
+    cfg = tiny_cfg(Path("/tmp/unused"), "--data.data-dir", str(tiny_dataset))
     examples = training.encode_rows(train[:50], tok, "seq2seq", cfg, soft)
     assert sum(1 for e in examples if e.get("soft")) >= 45
     for row, ex in zip(train[:50], examples, strict=True):
@@ -270,13 +310,24 @@ def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
 
 def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
     """Soft targets train end to end; losses read back every 4 steps still give one entry per step."""
-    args = ["--data_dir", str(tiny_dataset), "--soft_targets", "always", "--epochs", "1", "--max_steps", "6"]
-    out = training.run_training(tiny_cfg(tmp_path / "soft", *args, "--log_every", "4"))
+    args = [
+        "--data.data-dir",
+        str(tiny_dataset),
+        "--train.soft-targets",
+        "always",
+        "--epochs",
+        "1",
+        "--train.max-steps",
+        "6",
+    ]
+    out = training.run_training(tiny_cfg(tmp_path / "soft", *args, "--train.log-every", "4"))
     metrics = json.loads((out / "metrics.json").read_text())
     assert [s for s, _ in metrics["train_loss"]] == [1, 2, 3, 4, 5, 6]
     assert all(v == v and v > 0 for _, v in metrics["train_loss"])  # no NaN
     with pytest.raises(ValueError, match="soft-targets always needs"):  # the fixture dataset has no catalog/
-        training.run_training(tiny_cfg(tmp_path / "bad", "--soft_targets", "always", "--max_steps", "1"))
+        training.run_training(
+            tiny_cfg(tmp_path / "bad", "--train.soft-targets", "always", "--train.max-steps", "1")
+        )
 
 
 def test_physical_cores_counts_smt_siblings_once(tmp_path):
