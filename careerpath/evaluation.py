@@ -38,6 +38,7 @@ import numpy as np
 from careerpath import baselines as bl
 from careerpath import metrics as M
 from careerpath import scoring
+from careerpath.bundle import ModelBundle
 from careerpath.cli_common import (
     ArgumentParser,
     HelpFormatter,
@@ -63,9 +64,6 @@ from careerpath.evaluation_methods import (
 from careerpath.evaluation_report import fmt, main_table, render_report, write_plots
 from careerpath.generation import generate
 from careerpath.hub import resolve_model_dir
-from careerpath.job_prior import load_job_prior
-from careerpath.modeling import load_for_inference
-from careerpath.prior import load_prior
 from careerpath.scoring import ModelScorer
 from data_prep.catalog import Catalog, load_catalog
 from data_prep.context import GapRetriever, load_context_file, progression_for
@@ -157,6 +155,7 @@ class LoadedModel:
     prior: object
     job_prior: object
     scorer: scoring.CatalogScorer
+    bundle: ModelBundle
 
 
 def _load_split(data_dir: Path, split: str, max_examples: int | None, seed: int) -> EvalSplit:
@@ -177,11 +176,11 @@ def _load_split(data_dir: Path, split: str, max_examples: int | None, seed: int)
 
 
 def _load_model(model_dir: Path, catalog: Catalog) -> LoadedModel:
-    model, tokenizer, kind = load_for_inference(model_dir)
-    prior = load_prior(model_dir, catalog)  # a model trained as a residual on its priors
-    job_prior = load_job_prior(model_dir, catalog, prior.retriever) if prior is not None else None
-    scorer = scoring.CatalogScorer(model, tokenizer, catalog, kind=kind, prior=prior, job_prior=job_prior)
-    return LoadedModel(model, tokenizer, kind, prior, job_prior, scorer)
+    """The model folder (:class:`~careerpath.bundle.ModelBundle`) over the evaluated catalog."""
+    bundle = ModelBundle.load(model_dir, catalog=catalog)
+    return LoadedModel(
+        bundle.model, bundle.tokenizer, bundle.kind, bundle.prior, bundle.job_prior, bundle.scorer(), bundle
+    )
 
 
 def _generation(lm: LoadedModel, sp: EvalSplit, model_dir: Path, n_gen: int, batch_size: int) -> dict:
@@ -259,7 +258,7 @@ def _bias(
         return out
     out.update(
         behaviour_report(
-            recommender_for(lm.model, lm.tokenizer, lm.kind, sp.catalog, Path(model_dir)),
+            recommender_for(lm.bundle),
             ModelScorer(lm.scorer, batch_size=batch_size, progress=False),
             sp.rows,
             sp.catalog,

@@ -5,18 +5,15 @@ stability of the model's rankings (careerpath/bias.py holds the measures)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from careerpath import bias as bias_mod
-from careerpath.job_prior import load_job_prior
-from careerpath.prior import load_prior
+from careerpath.bundle import ModelBundle
 from careerpath.profile import ResolvedProfile
 from careerpath.recommend import Recommender
 from careerpath.scoring import ModelScorer
-from data_prep.context import load_context_file, progression_for
 
 
 def _first_row_per_user(rows: Sequence[dict]) -> list[dict]:
@@ -97,13 +94,10 @@ def goal_reach(
     return out
 
 
-def recommender_for(model, tokenizer, kind, catalog, model_dir: Path):
-    """The recommender over the evaluated catalog, with the model's catalog context settings."""
-    info = load_context_file(model_dir)
-    extra = {"context": info["context"], "progression": progression_for(catalog, info)} if info else {}
-    rec = Recommender(model, tokenizer, kind, catalog, use_embeddings=False, **extra)
-    rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
-    rec.scorer.job_prior = load_job_prior(model_dir, catalog, rec.context)
+def recommender_for(bundle: ModelBundle) -> Recommender:
+    """The recommender of the evaluated model folder, over the evaluated catalog."""
+    rec = Recommender.from_bundle(bundle, use_embeddings=False)
+    rec.reranker = None  # the model's own ranking is what is evaluated
     return rec
 
 

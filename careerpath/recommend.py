@@ -15,17 +15,13 @@ both re-exported here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from careerpath.hub import resolve_model_dir
-from careerpath.job_prior import load_job_prior
+from careerpath.bundle import ModelBundle, find_catalog
 from careerpath.metrics import top_k as shared_top_k
-from careerpath.modeling import load_for_inference
 from careerpath.planner import Planner
-from careerpath.prior import load_prior
 from careerpath.profile import ProfileResolver, ResolvedProfile
 from careerpath.recommend_pathway import PathwayPlanning
 from careerpath.recommend_types import (
@@ -38,9 +34,9 @@ from careerpath.recommend_types import (
 )
 from careerpath.reranker import Reranker
 from careerpath.scoring import CatalogScorer
-from data_prep.catalog import Catalog, Course, load_catalog
+from data_prep.catalog import Catalog, Course
 from data_prep.clustering import diversify as spread
-from data_prep.context import ContextConfig, GapRetriever, load_context_file, progression_for
+from data_prep.context import ContextConfig, GapRetriever
 from data_prep.progression import Progression, coverage, skill_gap
 from data_prep.textformat import STAY
 
@@ -122,21 +118,22 @@ class Recommender(PathwayPlanning):
     ) -> Recommender:
         """A training output folder (full model or LoRA adapter) or a Hub model id (``user/name``,
         downloaded or found in the local Hub cache); the catalog travels with the model."""
-        model_dir = resolve_model_dir(model_dir)
-        catalog = load_catalog(catalog_dir or find_catalog(model_dir))
-        model, tokenizer, kind = load_for_inference(model_dir)
-        version = ""
-        if (model_dir / "metrics.json").exists():
-            version = json.loads((model_dir / "metrics.json").read_text()).get("model_version", "")
-        info = load_context_file(model_dir)
-        if info is not None and "progression" not in kwargs:
-            kwargs["progression"] = progression_for(catalog, info)
-        kwargs.setdefault("context", info["context"] if info else None)
-        rec = cls(model, tokenizer, kind, catalog, model_version=version or model_dir.name, **kwargs)
-        # a model trained as a residual on the skill-gap rule needs its course prior (None: none)
-        rec.scorer.prior = load_prior(model_dir, catalog, rec.context)
-        rec.scorer.job_prior = load_job_prior(model_dir, catalog, rec.context)
-        rec.reranker = Reranker.load(model_dir)
+        return cls.from_bundle(ModelBundle.load(model_dir, catalog_dir=catalog_dir), **kwargs)
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle, **kwargs) -> Recommender:
+        """The recommender of a loaded model folder (:class:`~careerpath.bundle.ModelBundle`):
+        its catalog, catalog context, progression graph, priors and learned re-ranker."""
+        if bundle.progression is not None:
+            kwargs.setdefault("progression", bundle.progression)
+        kwargs.setdefault("context", bundle.context)
+        kwargs.setdefault("model_version", bundle.version)
+        rec = cls(bundle.model, bundle.tokenizer, bundle.kind, bundle.catalog, **kwargs)
+        if bundle.retriever is not None and rec.context is not None and rec.progression is bundle.progression:
+            rec.context = bundle.retriever  # one gap rule for the inputs and the priors
+        # a model trained as a residual on its priors needs them (None: none)
+        rec.scorer.prior, rec.scorer.job_prior = bundle.prior, bundle.job_prior
+        rec.reranker = Reranker.load(bundle.folder)
         return rec
 
     # -- profiles ------------------------------------------------------------------------
@@ -410,18 +407,3 @@ class Recommender(PathwayPlanning):
         return course_lp + weight * course_bonus, job_lp + weight * self._job_demand
 
     # -- pathway -----------------------------------------------------------------------------
-
-
-def find_catalog(model_dir: Path) -> Path:
-    """The catalog a model was trained with: ``<model>/catalog`` or the training data's copy."""
-    if (model_dir / "catalog").is_dir():
-        return model_dir / "catalog"
-    cfg = model_dir / "config.yaml"
-    if cfg.exists():
-        import yaml
-
-        data = yaml.safe_load(cfg.read_text()) or {}
-        data_dir = (data.get("data") or {}).get("data_dir")
-        if data_dir and (Path(data_dir) / "catalog").is_dir():
-            return Path(data_dir) / "catalog"
-    raise FileNotFoundError(f"{model_dir}: no catalog found next to the model; pass --catalog DIR")

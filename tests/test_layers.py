@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "model",
         "the network, its priors and scoring, the model folder and its Hub copy",
         (
+            "careerpath.bundle",
             "careerpath.modeling",
             "careerpath.modeling_heads",
             "careerpath.modeling_tiny",
