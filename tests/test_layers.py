@@ -56,6 +56,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "data_prep.clustering_use",
             "data_prep.synthesis",
             "data_prep.build",
+            "data_prep.build_config",
+            "data_prep.build_stats",
             "careerpath.splits",
             "careerpath.feedback",
             "careerpath.feedback_hub",
