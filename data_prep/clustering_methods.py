@@ -68,12 +68,13 @@ def load_clustering_config(path: str | Path | None = None, overrides: dict | Non
 
 
 def make_encoder(cfg: ClusteringConfig) -> Encoder | None:
+    """The text encoder ``cfg.encoder`` names (None for ``none``)."""
     if cfg.encoder == "none":
         return None
     if cfg.encoder == "hashing":
         return HashingEncoder()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from careerpath.embeddings import Embedder
+    from careerpath.embeddings import Embedder  # imports torch (and the Hub, offline): only for minilm
 
     return Embedder(cache_dir=cfg.cache_dir or None)
 

@@ -158,7 +158,7 @@ def _weighted_jaccard(m: np.ndarray) -> np.ndarray:
 
 def title_similarity(titles: list[str]) -> np.ndarray:
     """Cosine similarity of the group titles embedded with all-MiniLM-L6-v2 (offline wheel)."""
-    from careerpath.embeddings import Embedder
+    from careerpath.embeddings import Embedder  # imports torch: only when embeddings are asked for
 
     vecs = Embedder().embed(titles).astype(np.float64)
     return vecs @ vecs.T
