@@ -4,6 +4,10 @@ Writes ``train.jsonl``, ``validation.jsonl``, ``test.jsonl`` (split by user), ``
 and the oracle ceiling per split), a dataset card ``README.md``, the cleaning report and a copy of
 the catalog. Everything is written into a temporary folder beside the target and renamed into
 place at the end, so an interrupted build never leaves a half dataset.
+
+The settings are :mod:`data_prep.build_config`; the oracle tallies, progression.json and the dataset
+card are :mod:`data_prep.build_stats`. Here: users in chunks (in worker processes), the build, and
+the shards a sharded build writes and :func:`merge_shards` joins.
 """
 
 from __future__ import annotations
@@ -15,108 +19,36 @@ import os
 import shutil
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from careerpath.atomic import atomic_dir
-from careerpath.config import check_keys, read_yaml
 from careerpath.splits import SPLITS
-from data_prep.catalog import BUNDLED_DIR, load_catalog
-from data_prep.context import ContextConfig, GapRetriever, save_context_config
+from data_prep.build_config import DataConfig, load_data_config, stats_config
+from data_prep.build_stats import _Oracle, dataset_card, progression_dump
+from data_prep.catalog_reader import load_catalog
+from data_prep.context import GapRetriever, save_context_config
 from data_prep.progression import Progression
-from data_prep.synthesis import (
-    PreferenceType,
-    RowWriter,
-    SynthesisConfig,
-    Synthesiser,
-    argmax_key,
-    oracle_values,
-    uniforms,
-)
-from data_prep.textformat import STAY
+from data_prep.synthesis import RowWriter, SynthesisConfig, Synthesiser, oracle_values, uniforms
+
+__all__ = [
+    "CHUNK_USERS",
+    "SPLITS",
+    "DataConfig",
+    "SynthesisConfig",
+    "_Oracle",
+    "build_dataset",
+    "dataset_card",
+    "default_workers",
+    "load_data_config",
+    "merge_shards",
+    "shard_range",
+    "stats_config",
+]
 
 SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
-
-
-@dataclass
-class DataConfig:
-    """Settings of ``careerpath data build`` (configs/data/*.yaml)."""
-
-    catalog: str | None = None
-    """Catalog folder (CSV/JSON); empty for the bundled catalog."""
-    split: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
-    """Share of users in each split; no user is in two splits."""
-    n_next_jobs: int = 5
-    """Next jobs per job in the transition graph."""
-    n_courses_per_job: int = 10
-    """Relevant courses listed per job."""
-    fuzzy_threshold: float = 90.0
-    """rapidfuzz ratio at or above which two skill names are merged as near-duplicates."""
-    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
-    """How synthetic users behave (see data_prep/synthesis.py)."""
-    context: ContextConfig = field(default_factory=ContextConfig)
-    """Catalog context in every input text: next step and candidate courses (data_prep/context.py)."""
-    workers: int | None = None
-    """Processes generating users (null: one per CPU core). The output is the same for any value
-    (user i depends only on the seed and i); not written to stats.json."""
-    batch_users: int = 256
-    """Users generated together as one batch of arrays (more: faster, more memory). The output is
-    the same for any value; not written to stats.json."""
-
-
-def _section(raw: dict, name: str, cls, path) -> dict:
-    """``raw[name]`` (popped), refusing keys ``cls`` does not have, by name."""
-    values = dict(raw.pop(name, {}) or {})
-    check_keys(values, cls, str(path), what=f"{name} key")
-    return values
-
-
-def load_data_config(path: str | Path | None, overrides: dict | None = None) -> DataConfig:
-    """Read a data config YAML; unknown keys are an error naming the key."""
-    raw = read_yaml(path) if path else {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if "." in key:  # "synthesis.users" from --synthesis.users on the command line
-            section, _, name = key.partition(".")
-            target = raw.setdefault(section, {})
-            if not isinstance(target, dict):
-                raise ValueError(f"{path}: {section} is not a section; cannot set {key}")
-            target[name] = value
-        elif key in {f.name for f in fields(SynthesisConfig)}:
-            raw.setdefault("synthesis", {})[key] = value
-        else:
-            raw[key] = value
-    check_keys(raw, DataConfig, str(path))
-    ctx = _section(raw, "context", ContextConfig, path)
-    syn = _section(raw, "synthesis", SynthesisConfig, path)
-    if "types" in syn:
-        syn["types"] = tuple(PreferenceType(**t) for t in syn["types"])
-    try:
-        context = ContextConfig(**ctx)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
-    cfg = DataConfig(**raw, synthesis=SynthesisConfig(**syn), context=context)
-    total = sum(cfg.split.values())
-    if set(cfg.split) != set(SPLITS) or abs(total - 1.0) > 1e-6:
-        raise ValueError(
-            f"{path}: split must give train, validation and test shares summing to 1, got {cfg.split}"
-        )
-    if cfg.synthesis.users < 1:
-        raise ValueError(f"{path}: synthesis.users must be at least 1")
-    if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
-        raise ValueError(f"{path}: workers must be a positive integer or null, got {cfg.workers!r}")
-    if (
-        not isinstance(cfg.batch_users, int)
-        or isinstance(cfg.batch_users, bool)
-        or not 1 <= cfg.batch_users <= 100_000
-    ):
-        raise ValueError(f"{path}: batch_users must be an integer in [1, 100000], got {cfg.batch_users!r}")
-    return cfg
 
 
 def _splits_of(users: np.ndarray, seed: int, shares: dict[str, float]) -> list[str]:
@@ -124,67 +56,6 @@ def _splits_of(users: np.ndarray, seed: int, shares: dict[str, float]) -> list[s
     u = uniforms(seed, users, SPLIT_STEP, 0)
     edges = np.cumsum([shares[name] for name in SPLITS])
     return [SPLITS[k] for k in np.minimum(np.searchsorted(edges, u, side="right"), len(SPLITS) - 1).tolist()]
-
-
-class _Oracle:
-    """Running tallies of the oracle ceiling: realised and expected accuracy of the argmax.
-
-    Each tally is a running sum in row order. The original summed numpy floats for the expected
-    next-job accuracy (the job probabilities were numpy floats), so those sums are rounded as numpy
-    floats (``round`` of a numpy float rounds differently from Python's in rare cases).
-    """
-
-    KEYS = ("next_course", "next_course_expected", "next_job", "next_job_expected", "next_job_moves")
-
-    def __init__(self) -> None:
-        self.n = self.moves = 0
-        self.sums: dict[str, float] = {}
-        self.numpy_keys: set[str] = set()
-
-    def add(self, row: dict) -> None:
-        is_move = row["next_job_id"] != STAY
-        values = []
-        numpy_job = False
-        for probs in (row["probs_visible"], row["probs"]):
-            for target, key in (("next_course", "course"), ("next_job", "job")):
-                gold = row[f"{target}_id"]
-                values.append(float(argmax_key(probs[key]) == gold))
-                top = max(probs[key].values())
-                numpy_job |= key == "job" and type(top) is not float
-                values.append(float(top))
-            if is_move:
-                values.append(float(argmax_key(probs["job"]) == row["next_job_id"]))
-        self.add_values(is_move, values, numpy_job)
-
-    def add_values(self, is_move: bool, values: list[float], numpy_job: bool) -> None:
-        """One row, from :func:`oracle_values` (same order as :meth:`add`)."""
-        self.n += 1
-        self.moves += is_move
-        sums = self.sums
-        for key, value in zip(_MOVE_KEYS if is_move else _STAY_KEYS, values):
-            sums[key] = sums.get(key, 0.0) + value
-        if numpy_job:
-            self.numpy_keys.update(("visible/next_job_expected", "traits_known/next_job_expected"))
-
-    def result(self) -> dict:
-        out: dict[str, dict[str, float]] = {}
-        for key, total in sorted(self.sums.items()):
-            tag, name = key.split("/")
-            denom = self.moves if name == "next_job_moves" else self.n
-            if key in self.numpy_keys:
-                total = np.float64(total)
-            out.setdefault(tag, {})[name] = round(total / denom, 4) if denom else 0.0
-        return out
-
-
-_MOVE_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS]
-_STAY_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS[:4]]
-
-
-def stats_config(cfg: DataConfig) -> dict:
-    """The config as stats.json records it: everything that decides the bytes (not ``workers``
-    nor ``batch_users``)."""
-    return _jsonable({k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_users")})
 
 
 def default_workers() -> int:
@@ -347,7 +218,7 @@ def _finish(tmp: Path, cfg: DataConfig, catalog, prog, users: dict, counts: dict
         json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
     )
     save_context_config(cfg.context, tmp, cfg.n_next_jobs, cfg.n_courses_per_job)
-    (tmp / "progression.json").write_text(json.dumps(_progression_dump(prog), indent=1) + "\n")
+    (tmp / "progression.json").write_text(json.dumps(progression_dump(prog), indent=1) + "\n")
     (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     (tmp / "README.md").write_text(dataset_card(stats, cfg))
     return stats
@@ -420,98 +291,3 @@ def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = Tr
         stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
     stats["seconds"] = round(time.time() - started, 2)
     return stats
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def _progression_dump(prog: Progression) -> dict:
-    return {
-        "summary": prog.summary(),
-        "next_jobs": {
-            j: [{"job": b, "score": round(s, 3)} for b, s in moves] for j, moves in prog.next_jobs.items()
-        },
-        "job_courses": prog.job_courses,
-    }
-
-
-def dataset_card(stats: dict, cfg: DataConfig) -> str:
-    """Dataset card with the Hub's YAML metadata."""
-    n = sum(stats["examples"].values())
-    size = (
-        "1K<n<10K"
-        if n < 10_000
-        else "10K<n<100K"
-        if n < 100_000
-        else "100K<n<1M"
-        if n < 1_000_000
-        else "1M<n<10M"
-    )
-    bundled = not cfg.catalog or Path(cfg.catalog).resolve() == BUNDLED_DIR.resolve()
-    meta = {
-        "license": "apache-2.0" if bundled else "other",
-        "language": ["en"],
-        "pretty_name": "careerpath synthetic career trajectories",
-        "task_categories": ["text2text-generation", "text-generation"],
-        "tags": ["career", "recommendation", "synthetic", "careerpath"],
-        "size_categories": [size],
-        "configs": [
-            {"config_name": "default", "data_files": [{"split": s, "path": f"{s}.jsonl"} for s in SPLITS]}
-        ],
-    }
-    o, ok = stats["oracle_acc"], stats["oracle_acc_traits_known"]
-    return (
-        f"""---
-{yaml.safe_dump(meta, sort_keys=False).strip()}
----
-
-# careerpath synthetic career trajectories
-
-Synthetic learners moving through a catalog of {stats["catalog"]["jobs"]} jobs, {stats["catalog"]["courses"]} courses
-and {stats["catalog"]["skills"]} skills, generated by `careerpath data build` (seed {cfg.synthesis.seed}).
-Each row is one step: what is known now (`input_text`) and what happens next (`target_text`): the
-next course, the skills it adds, and whether the person moves job (`stay` when not).
-
-No real person's data is in this dataset. Users are split by `user_id` (no user in two splits).
-
-| split | users | examples |
-|---|---|---|
-"""
-        + "".join(f"| {s} | {stats['users_per_split'][s]} | {stats['examples'][s]} |\n" for s in SPLITS)
-        + f"""
-## Oracle ceiling (test split)
-
-The generator records the probability it gave every possible next event, so the best accuracy any
-model could reach is known. Users have a hidden preference type; *from the text* is the
-Bayes-optimal accuracy given the input text (the posterior over types from the history), *traits
-known* is the upper bound with the type revealed.
-
-| target | from the text | traits known |
-|---|---|---|
-| next course Acc@1 | {o["next_course"]} | {ok["next_course"]} |
-| next job Acc@1 (all) | {o["next_job"]} | {ok["next_job"]} |
-| next job Acc@1 (moves only) | {o["next_job_moves"]} | {ok["next_job_moves"]} |
-
-## Fields
-
-`input_text`, `target_text` (the careerpath text format), the structured fields behind them
-(`goal`, `job`, `history`, `skills`, `courses`, `next_course`, `skills_gained`, `next_job` and their
-`*_id` versions), groups for bias reports (`start_family`, `start_level`, `job_family`, `job_level`),
-the hidden `user_type` (never in the input text) and the generator's probabilities `probs` (type
-known) and `probs_visible` (given the text): courses at or above 0.001 under `course`, the summed
-probability of all other courses under `course_other`, and next jobs under `job` (`stay` included).
-"""
-        + (
-            "\nInputs end with catalog context (`next_step`, `best`, `options`, `ready_after`; ids in "
-            "`next_step_id`, `best_ids`, `option_ids`, `ready_ids`): the route to the goal and the courses "
-            "closing the most of the skill gap, made by careerpath's `data_prep/context.py` with the "
-            "settings in `context.json`.\n"
-            if cfg.context.enabled
-            else ""
-        )
-    )
