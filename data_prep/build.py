@@ -28,15 +28,11 @@ from careerpath.splits import SPLITS
 from data_prep.catalog import BUNDLED_DIR, load_catalog
 from data_prep.context import ContextConfig, GapRetriever, save_context_config
 from data_prep.progression import Progression
-from data_prep.synthesis import (
-    PreferenceType,
-    RowWriter,
-    SynthesisConfig,
-    Synthesiser,
-    argmax_key,
-    oracle_values,
-    uniforms,
-)
+from data_prep.synthesis import Synthesiser
+from data_prep.synthesis_config import PreferenceType, SynthesisConfig
+from data_prep.synthesis_numeric import uniforms
+from data_prep.synthesis_oracle import argmax_key, oracle_values
+from data_prep.synthesis_rows import RowWriter
 from data_prep.textformat import STAY
 
 SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
