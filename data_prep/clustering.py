@@ -33,7 +33,8 @@ import numpy as np
 from careerpath.atomic import atomic_dir
 from careerpath.config import bundled_config, dataclass_from_yaml
 from data_prep.catalog import Catalog, CatalogError, load_catalog
-from data_prep.tagging import Encoder, HashingEncoder, save_catalog_atomic
+from data_prep.tagging_review import save_catalog_atomic
+from data_prep.tagging_text import Encoder, HashingEncoder
 
 DEFAULT_CONFIG = "data/clustering.yaml"  # bundled: careerpath.config.bundled_config
 METHODS = ("kmeans", "hierarchical", "dbscan")
