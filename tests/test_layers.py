@@ -42,6 +42,12 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "taxonomy importers, tagging, clustering, synthesis, the dataset build, split reader, feedback store",
         (
             "data_prep.onet",
+            "data_prep.onet_names",
+            "data_prep.onet_release",
+            "data_prep.onet_config",
+            "data_prep.onet_courses",
+            "data_prep.onet_skills",
+            "data_prep.onet_import",
             "data_prep.esco",
             "data_prep.mobility",
             "data_prep.tagging",
