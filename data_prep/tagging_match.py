@@ -176,30 +176,7 @@ def propose(
     col = {sid: j for j, sid in enumerate(catalog.skills)}
     skill_ids = list(catalog.skills)
     for n, (kind, item, units) in enumerate(parsed):
-        words: dict[str, tuple[float, str, str]] = {}
-        for text, prereq in units:
-            for sid, hit in _word_matches(text, prereq, surfaces, cfg).items():
-                if hit[0] > words.get(sid, (-1.0,))[0]:
-                    words[sid] = hit
-        best: dict[str, tuple[float, str, str]] = {}
-        if sims is not None:
-            score, evidence = sims[n]
-            for sid, (conf, method, ev) in words.items():
-                if score[col[sid]] < cfg.context_min and "prerequisite" not in method:
-                    conf, method = conf * cfg.context_factor, method + ", out of context"
-                best[sid] = (conf, method, ev)
-            top = float(score.max()) if len(score) else 0.0
-            named = sum(conf >= cfg.threshold - 1e-9 for conf, _, _ in best.values())
-            factor = cfg.embedding_backup_factor if named >= cfg.embedding_fill_below else 1.0
-            for j in np.argsort(-score)[: cfg.max_embedding]:
-                s = float(score[j])
-                if s < cfg.embedding_min - 1e-9 or s < top - cfg.embedding_margin - 1e-9:
-                    break
-                sid = skill_ids[j]
-                if sid not in best:
-                    best[sid] = (s * factor, "embedding", evidence[j])
-        else:
-            best = dict(words)
+        best = _candidates(units, sims[n] if sims is not None else None, surfaces, cfg, col, skill_ids)
         if kind == "job":
             text_of_job[item.id] = best
         for sid, (conf, method, ev) in sorted(best.items(), key=lambda kv: -kv[1][0]):
@@ -207,6 +184,48 @@ def propose(
                 proposals.append(Proposal(kind, item.id, sid, round(conf, 4), method, ev))
     if not use_neighbours:
         return proposals
+    return _with_neighbours(catalog, cfg, proposals, vec, text_of_job, job_tags, floor)
+
+
+def _candidates(
+    units, sims, surfaces: list[Surface], cfg: TaggingConfig, col: dict, skill_ids: list[str]
+) -> dict:
+    """One item's candidate skills -> (confidence, method, evidence): word matches of its
+    sentences, scaled down out of context, then (with ``sims``, the item's embedding scores and
+    evidence) the closest skills by embedding."""
+    words: dict[str, tuple[float, str, str]] = {}
+    for text, prereq in units:
+        for sid, hit in _word_matches(text, prereq, surfaces, cfg).items():
+            if hit[0] > words.get(sid, (-1.0,))[0]:
+                words[sid] = hit
+    best: dict[str, tuple[float, str, str]] = {}
+    if sims is not None:
+        score, evidence = sims
+        for sid, (conf, method, ev) in words.items():
+            if score[col[sid]] < cfg.context_min and "prerequisite" not in method:
+                conf, method = conf * cfg.context_factor, method + ", out of context"
+            best[sid] = (conf, method, ev)
+        top = float(score.max()) if len(score) else 0.0
+        named = sum(conf >= cfg.threshold - 1e-9 for conf, _, _ in best.values())
+        factor = cfg.embedding_backup_factor if named >= cfg.embedding_fill_below else 1.0
+        for j in np.argsort(-score)[: cfg.max_embedding]:
+            s = float(score[j])
+            if s < cfg.embedding_min - 1e-9 or s < top - cfg.embedding_margin - 1e-9:
+                break
+            sid = skill_ids[j]
+            if sid not in best:
+                best[sid] = (s * factor, "embedding", evidence[j])
+    else:
+        best = dict(words)
+    return best
+
+
+def _with_neighbours(
+    catalog: Catalog, cfg: TaggingConfig, proposals, vec, text_of_job, job_tags, floor: float
+):
+    """The proposals with each job's replaced by the neighbour model's (its text matches and the
+    tags of the other jobs in ``job_tags``, its transitions and the closest courses)."""
+    skill_ids = list(catalog.skills)
     tags = {j.id: set(j.skills) for j in catalog.jobs.values()} if job_tags is None else job_tags
     tags = {jid: set(sids) & set(catalog.skills) for jid, sids in tags.items() if jid in catalog.jobs}
     feats = neighbour_features(catalog, cfg, vec, text_of_job, tags)
