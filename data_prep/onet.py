@@ -41,6 +41,13 @@ the same in both formats. What becomes what (thresholds in ``configs/data/onet_i
 Names may not contain the text format's separators, so titles and names are sanitised
 (:func:`sanitise_name`) and duplicates disambiguated with their code. The catalog is validated
 with :func:`data_prep.catalog.load_catalog` and written atomically (temporary folder, then rename).
+
+This module is the command line and re-exports the public names of the parts: ``onet_names``
+(sanitised, unique names; cell values), ``onet_release`` (reading a release: :class:`Release`,
+:func:`onet_rows`, :func:`read_tables`), ``onet_config`` (:class:`OnetImportConfig`,
+:class:`CourseConfig`), ``onet_skills`` (element and technology skills, their weights per job),
+``onet_courses`` (:func:`attach_courses`, :func:`write_catalog_atomically`) and ``onet_import``
+(:func:`import_onet`, step by step).
 """
 
 from __future__ import annotations

@@ -14,6 +14,17 @@ state the Bayes-optimal accuracy given the text as well as the (higher) one with
 
 Users are generated in batches of arrays, with counter-based random numbers, so a user depends
 only on the config, the seed and its index (docs/data_build.md).
+
+This module holds :class:`Synthesiser` (starting states and the step loop) and re-exports the
+public names of its parts:
+
+- ``synthesis_config``: :class:`SynthesisConfig`, the preference types, :class:`Event`;
+- ``synthesis_numeric``: counter-based random numbers (:func:`uniforms`), draws, exact rounding;
+- ``synthesis_tables``: the per-catalog arrays (what courses teach and need, jobs' skills, goals);
+- ``synthesis_steps``: one step's course and next-job probabilities for a batch;
+- ``synthesis_record``: the rounded probabilities, oracle argmaxes and catalog context recorded;
+- ``synthesis_rows``: events as dataset rows (:func:`event_to_row`, :class:`RowWriter`);
+- ``synthesis_oracle``: the oracle ceiling's values of a row (:func:`oracle_values`).
 """
 
 from __future__ import annotations

@@ -23,6 +23,12 @@ and the evidence (the matching words, or the closest sentence). Proposals at or 
 ``threshold`` are pre-accepted in the review file; weaker candidates down to ``review_floor`` are
 listed with an empty accept cell for a person to decide. ``careerpath data apply-tags review.csv
 --catalog DIR`` merges the accepted rows into the catalog.
+
+This module is the command line and re-exports the public names of the parts:
+``tagging_config`` (:class:`TaggingConfig`), ``tagging_text`` (encoders, words, stems, sentences),
+``tagging_match`` (:func:`propose`), ``tagging_neighbours`` (the job neighbour model),
+``tagging_eval`` (:func:`evaluate_tagging`, :func:`fit_neighbour_model`) and ``tagging_review``
+(the review CSV, :func:`apply_tags`).
 """
 
 from __future__ import annotations
