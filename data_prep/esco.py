@@ -47,18 +47,12 @@ from scipy import sparse
 from careerpath.config import bundled_config
 from data_prep.catalog import Catalog, CatalogError, Job, Skill, Transition
 from data_prep.cleaning import clean_text
-from data_prep.onet import (
-    CourseConfig,
-    SourceError,
-    UniqueNames,
-    _plain,
-    attach_courses,
-    keep_apart,
-    load_import_config,
-    parse_args,
-    sanitise_name,
-    write_catalog_atomically,
-)
+from data_prep.onet import parse_args
+from data_prep.onet_config import CourseConfig, load_import_config
+from data_prep.onet_courses import attach_courses, write_catalog_atomically
+from data_prep.onet_import import _plain
+from data_prep.onet_names import UniqueNames, keep_apart, sanitise_name
+from data_prep.onet_release import SourceError
 
 ESCO_FILES = {
     "occupations": (r"occupations_[a-z]{2}\.csv", ("conceptUri", "iscoGroup", "preferredLabel", "altLabels")),
