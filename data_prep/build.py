@@ -31,8 +31,11 @@ from data_prep.build_stats import _Oracle, dataset_card, progression_dump
 from data_prep.catalog_reader import load_catalog
 from data_prep.context import GapRetriever, save_context_config
 from data_prep.progression import Progression
-<<<<<<< HEAD
-from data_prep.synthesis import RowWriter, SynthesisConfig, Synthesiser, oracle_values, uniforms
+from data_prep.synthesis import Synthesiser
+from data_prep.synthesis_config import SynthesisConfig
+from data_prep.synthesis_numeric import uniforms
+from data_prep.synthesis_oracle import oracle_values
+from data_prep.synthesis_rows import RowWriter
 
 __all__ = [
     "CHUNK_USERS",
@@ -48,14 +51,6 @@ __all__ = [
     "shard_range",
     "stats_config",
 ]
-=======
-from data_prep.synthesis import Synthesiser
-from data_prep.synthesis_config import PreferenceType, SynthesisConfig
-from data_prep.synthesis_numeric import uniforms
-from data_prep.synthesis_oracle import argmax_key, oracle_values
-from data_prep.synthesis_rows import RowWriter
-from data_prep.textformat import STAY
->>>>>>> split_dataprep
 
 SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
 

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from careerpath.atomic import atomic_dir
-<<<<<<< HEAD
 from careerpath.cli_common import (
     ArgumentParser,
     HelpFormatter,
@@ -59,13 +58,8 @@ from data_prep.clustering_methods import (
 )
 from data_prep.clustering_report import describe, markdown_table, plot_projection, summary_row, write_report
 from data_prep.clustering_use import diversify, similar_courses
-from data_prep.tagging import Encoder, save_catalog_atomic
-=======
-from careerpath.config import bundled_config, dataclass_from_yaml
-from data_prep.catalog import Catalog, CatalogError, load_catalog
 from data_prep.tagging_review import save_catalog_atomic
-from data_prep.tagging_text import Encoder, HashingEncoder
->>>>>>> split_dataprep
+from data_prep.tagging_text import Encoder
 
 __all__ = [
     "ClusteringConfig",
