@@ -550,20 +550,26 @@ class LatentClassPrior(CoursePrior):
 
 
 class _EventTensors:
-    """Every choice of the fitting rows, padded: past choices (``owner``: their row) and each
-    row's next course (``current``: its event)."""
+    """Every choice of the fitting rows, packed: the useful options of all events in one array
+    (``seg``: each option's event; no padding, so a large catalog's long option lists cost what
+    they hold), past choices (``owner``: their row) and each row's next course (``current``)."""
 
     def __init__(self, events: list, owner: list[int], current: list[int]):
-        width = max(1, max(x.shape[0] for _, x, _ in events))
-        e = len(events)
-        self.x = torch.zeros(e, width, events[0][1].shape[1], dtype=torch.float64)
-        self.mask = torch.zeros(e, width, dtype=torch.bool)
-        for i, (_, x, _) in enumerate(events):
-            self.x[i, : x.shape[0]] = torch.from_numpy(x)
-            self.mask[i, : x.shape[0]] = True
+        sizes = [x.shape[0] for _, x, _ in events]
+        self.x = torch.from_numpy(np.concatenate([x for _, x, _ in events], axis=0)).to(torch.float64)
+        self.seg = torch.repeat_interleave(torch.arange(len(events)), torch.tensor(sizes, dtype=torch.long))
+        if not self.x.shape[0]:  # no event has a useful option: one inert row keeps the shapes valid
+            self.x, self.seg = (
+                torch.zeros(1, events[0][1].shape[1], dtype=torch.float64),
+                torch.zeros(1, dtype=torch.long),
+            )
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        at = np.array([a for _, _, a in events], dtype=np.int64)
+        # the chosen option's place in the packed array (-1: the choice closed none of the gap)
+        self.at = torch.from_numpy(np.where(at >= 0, starts + at, -1))
         self.n = torch.tensor([n for n, _, _ in events], dtype=torch.float64)
-        self.at = torch.tensor([at for _, _, at in events], dtype=torch.long)
-        self.any = self.mask.any(dim=1)
+        self.any = torch.tensor(sizes) > 0
+        self.events = len(events)
         own = torch.tensor(owner)
         self.past = (own >= 0).nonzero(as_tuple=True)[0]
         self.past_row = own[self.past]
@@ -571,18 +577,26 @@ class _EventTensors:
 
     def logp(self, beta, d) -> torch.Tensor:
         """[events, classes] log p_k(choice | options)."""
-        z = (self.x @ beta.T).masked_fill(~self.mask[:, :, None], -1e9)
-        ls = torch.log_softmax(z, dim=1).gather(
-            1, self.at.clamp(min=0)[:, None, None].expand(-1, 1, beta.shape[0])
+        k = beta.shape[0]
+        z = self.x @ beta.T  # [options, classes]
+        idx = self.seg[:, None].expand(-1, k)
+        top = torch.full((self.events, k), -torch.inf, dtype=z.dtype).scatter_reduce(
+            0, idx, z.detach(), reduce="amax", include_self=True
         )
-        base = (torch.log(d) - torch.log(self.n))[:, None].expand(-1, beta.shape[0])
-        chosen = torch.logaddexp(base, torch.log1p(-d) + ls[:, 0])
-        uniform = -torch.log(self.n)[:, None].expand(-1, beta.shape[0])
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # events without options
+        total = torch.zeros((self.events, k), dtype=z.dtype).index_add(
+            0, self.seg, torch.exp(z - top[self.seg])
+        )
+        lse = torch.log(total.clamp(min=1e-300)) + top
+        ls = z[self.at.clamp(min=0)] - lse
+        base = (torch.log(d) - torch.log(self.n))[:, None].expand(-1, k)
+        chosen = torch.logaddexp(base, torch.log1p(-d) + ls)
+        uniform = -torch.log(self.n)[:, None].expand(-1, k)
         return torch.where(~self.any[:, None], uniform, torch.where(self.at[:, None] >= 0, chosen, base))
 
     def fit(self, classes: int, seed: int):
         g = torch.Generator().manual_seed(seed)
-        beta = torch.randn(classes, self.x.shape[2], generator=g, dtype=torch.float64) * 0.5
+        beta = torch.randn(classes, self.x.shape[1], generator=g, dtype=torch.float64) * 0.5
         beta[:, 0] += 5.0  # start where the gap matters, as it must for anyone on a route
         beta.requires_grad_(True)
         share = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
