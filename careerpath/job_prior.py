@@ -38,7 +38,7 @@ import torch
 from scipy import sparse
 from transformers import LogitsProcessor
 
-from careerpath.prior import TextMemo, one_thread
+from careerpath.prior_base import TextMemo, one_thread
 from data_prep.context import GapRetriever
 from data_prep.textformat import STAY, parse_input, parse_target
 

@@ -95,6 +95,8 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.scoring_lean",
             "careerpath.scoring_tokens",
             "careerpath.timeline",
+            "careerpath.prior_base",
+            "careerpath.prior_latent",
             "careerpath.prior",
             "careerpath.job_prior",
             "careerpath.reranker",
