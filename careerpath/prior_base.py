@@ -89,7 +89,7 @@ class CoursePrior:
         self.retriever = retriever
         self.weights = {k: float(weights.get(k, 0.0)) for k in FEATURES}
         # how much of the model's own next-course log-probs the scorer adds to the prior (1: as
-        # trained; chosen on validation after training, see careerpath/job_prior.choose_scales)
+        # trained; chosen on validation after training, see careerpath/job_prior_scales.choose_scales)
         self.model_scale = 1.0
         cat = retriever.catalog
         self.catalog = cat

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 from careerpath.config import Config
-from careerpath.job_prior import JobPrior, choose_scales
+from careerpath.job_prior import JobPrior
+from careerpath.job_prior_scales import choose_scales
 from careerpath.prior import CoursePrior, LatentClassPrior
 from careerpath.scoring import CatalogScorer
 from careerpath.training_data import SoftTargets
@@ -61,7 +62,7 @@ def fit_experts(
     metrics: dict,
 ) -> None:
     """How much of the model's own scores each prior takes (``model_scale``), chosen on the
-    validation rows by log-loss through the catalog scorer (careerpath/job_prior.choose_scales);
+    validation rows by log-loss through the catalog scorer (careerpath/job_prior_scales.choose_scales);
     recorded in ``metrics``."""
     model.eval()  # the priors hold the catalog they were fitted on: the one the model ranks
     scorer = CatalogScorer(model, tokenizer, prior.catalog, kind=family, prior=prior, job_prior=job_prior)

@@ -11,7 +11,8 @@ import pytest
 
 from careerpath import baselines as bl
 from careerpath import metrics as M
-from careerpath.job_prior import JOB_PRIOR_FILE, JobPrior, choose_scales, load_job_prior
+from careerpath.job_prior import JOB_PRIOR_FILE, JobPrior, load_job_prior
+from careerpath.job_prior_scales import choose_scales
 from careerpath.modeling import load_for_inference
 from careerpath.prior import CoursePrior, load_prior
 from careerpath.scoring import CatalogScorer
@@ -178,7 +179,7 @@ def test_auc_and_clustered_interval():
 
 
 def test_a_scale_must_beat_the_prior_beyond_the_noise():
-    from careerpath.job_prior import _pick_scale
+    from careerpath.job_prior_scales import _pick_scale
 
     rng = np.random.default_rng(4)
     users = [f"u{i // 8}" for i in range(800)]  # 100 people, 8 rows each

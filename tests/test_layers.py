@@ -99,6 +99,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "careerpath.prior_latent",
             "careerpath.prior",
             "careerpath.job_prior",
+            "careerpath.job_prior_scales",
             "careerpath.reranker",
             "careerpath.modelcard",
             "careerpath.hub",
