@@ -4,7 +4,7 @@
     accelerate launch --config_file configs/accelerate/single_gpu.yaml train.py --config configs/flan_t5_base_lora.yaml
     torchrun --nproc_per_node 2 train.py --config configs/tiny_t5.yaml    # 2 CPU processes (gloo)
 
-The same as ``careerpath train`` (careerpath/cli.py: ``train_main``), with the same flags, logging
+The same as ``careerpath train`` (careerpath/app/cli.py: ``train_main``), with the same flags, logging
 (-v/-q), errors (one line, exit 2) and ``--json``. Run ``python train.py --help`` for every config field.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from careerpath.cli import main as careerpath
+from careerpath.app.cli import main as careerpath
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from data_prep.catalog import load_catalog  # noqa: E402
-from data_prep.clustering import load_clustering_config, make_encoder, markdown_table, run  # noqa: E402
+from careerpath.core.catalog import load_catalog  # noqa: E402
+from careerpath.curation.clustering import load_clustering_config, make_encoder, markdown_table, run  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Fit the catalog context's two weights on a dataset's training split (data_prep/context.py).
+"""Fit the catalog context's two weights on a dataset's training split (careerpath/core/context.py).
 
 The skill-gap rule ranks courses by the gap they close: a missing skill of the next step counts
 its importance, a missing goal skill ``goal_weight`` times its importance, a missing
@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from careerpath.baselines import load_split  # noqa: E402
-from data_prep.catalog import load_catalog  # noqa: E402
-from data_prep.context import ContextConfig, GapRetriever, load_context_file, progression_for  # noqa: E402
+from careerpath.core.catalog import load_catalog  # noqa: E402
+from careerpath.core.context import ContextConfig, GapRetriever, load_context_file, progression_for  # noqa: E402
+from careerpath.eval.baselines import load_split  # noqa: E402
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 

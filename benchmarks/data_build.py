@@ -20,7 +20,7 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-from data_prep.build import build_dataset, default_workers, load_data_config
+from careerpath.data.build import build_dataset, default_workers, load_data_config
 workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 cfg = load_data_config("configs/data/default.yaml", {"users": int(sys.argv[1]), "workers": workers})
 t = time.perf_counter()

@@ -136,7 +136,7 @@ def run(
     of this process (``same_process``, how this benchmark measured before 2026-12-05)."""
     import torch
 
-    from careerpath.demo import create_app
+    from careerpath.app.demo import create_app
 
     torch.set_num_threads(1)
     db = Path(tempfile.mkdtemp(prefix="careerpath-load-")) / "feedback.sqlite"

@@ -10,7 +10,7 @@
 3. Build the synthetic dataset (configs/data/onet.yaml, ``--users`` users) on the catalog without the
    held-out pairs, and train the tiny T5 (configs/tiny_t5.yaml, ``--epochs`` epochs, 2 CPU threads).
 4. For every source occupation A with held-out pairs, score every job as A's next job with the
-   model's full-catalog scorer (:class:`careerpath.scoring.CatalogScorer`) on the profile "job A,
+   model's full-catalog scorer (:class:`careerpath.model.scoring.CatalogScorer`) on the profile "job A,
    history A, A's skills, no courses, no goal", and rank the held-out related occupations B.
    Filtered ranking: A itself and A's related occupations kept in training are removed from the
    candidates. Baseline: cosine similarity of A's and B's importance-weighted skill vectors. Also
@@ -34,8 +34,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data_prep.catalog import Catalog, load_catalog  # noqa: E402
-from data_prep.onet import OnetImportConfig, import_onet, load_import_config, write_catalog_atomically  # noqa: E402
+from careerpath.core.catalog import Catalog, load_catalog  # noqa: E402
+from careerpath.importers.onet import (  # noqa: E402
+    OnetImportConfig,
+    import_onet,
+    load_import_config,
+    write_catalog_atomically,
+)
 
 
 def split_pairs(catalog: Catalog, holdout: float, seed: int):
@@ -85,10 +90,10 @@ def model_scores(
 ) -> dict[str, np.ndarray]:
     import torch
 
-    from careerpath.modeling import load_for_inference
-    from careerpath.scoring import CatalogScorer
-    from data_prep.context import add_context, retriever_for
-    from data_prep.textformat import Profile, serialise_input
+    from careerpath.core.context import add_context, retriever_for
+    from careerpath.core.textformat import Profile, serialise_input
+    from careerpath.model.modeling import load_for_inference
+    from careerpath.model.scoring import CatalogScorer
 
     torch.set_num_threads(2)
     model, tok, kind = load_for_inference(model_dir)
@@ -98,8 +103,8 @@ def model_scores(
     order = [list(own.jobs).index(j) for j in catalog.jobs]
     catalog = own
     context = retriever_for(model_dir, catalog)  # inputs as the model was trained on (context.json)
-    from careerpath.job_prior import load_job_prior
-    from careerpath.prior import load_prior
+    from careerpath.model.job_prior import load_job_prior
+    from careerpath.model.prior import load_prior
 
     prior = load_prior(model_dir, catalog, context)  # the model's priors, when it has them
     job_prior = load_job_prior(model_dir, catalog, context) if prior is not None else None
@@ -154,7 +159,7 @@ def main() -> None:
 
     data_dir, model_dir = out / "data", out / "model"
     if not (args.reuse and (data_dir / "stats.json").exists()):
-        from data_prep.build import build_dataset, load_data_config
+        from careerpath.data.build import build_dataset, load_data_config
 
         dcfg = load_data_config(
             ROOT / "configs" / "data" / "onet.yaml",
@@ -163,8 +168,8 @@ def main() -> None:
         build_dataset(dcfg, data_dir, progress=False)
     timings["data_build"] = time.time() - t0 - sum(timings.values())
     if not (args.reuse and (model_dir / "config.json").exists()):
-        from careerpath import training
-        from careerpath.config import load_config
+        from careerpath.core.config import load_config
+        from careerpath.training import training
 
         tcfg = load_config(
             [

@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from data_prep import mobility as mb  # noqa: E402
+from careerpath.importers import mobility as mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CAREERPATH_SHARED_DATA") or ROOT.parent / "shared" / "data")
@@ -43,7 +43,7 @@ def matrix_rankings(data: mb.TransitionData, scores: np.ndarray, sources) -> dic
 
 def progression_rankings(data: mb.TransitionData, catalog, sources) -> dict[str, list[str]]:
     """careerpath's progression graph on a catalog (10 next jobs per job), merged over a group's codes."""
-    from data_prep.progression import Progression
+    from careerpath.core.progression import Progression
 
     prog = Progression(catalog, n_next=10)
     out = {}
@@ -58,7 +58,7 @@ def progression_rankings(data: mb.TransitionData, catalog, sources) -> dict[str,
 def held_out_catalog(fitted: mb.Fitted, catalog):
     """The catalog import-onet --mobility writes, with every given source's moves from the CV fold that
     never saw it (so the progression graph on it can be scored on those sources)."""
-    from data_prep.catalog import Catalog
+    from careerpath.core.catalog import Catalog
 
     held = replace(fitted, smoothed=fitted.cv["probs"])
     moves, _ = mb.catalog_transitions(held, catalog.jobs)
@@ -73,11 +73,11 @@ def model_rankings(data: mb.TransitionData, catalog, sources, work: Path, users:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from generalisation import model_scores
 
-    from careerpath import training
-    from careerpath.config import load_config
-    from data_prep.build import build_dataset, load_data_config
-    from data_prep.catalog import load_catalog
-    from data_prep.onet import write_catalog_atomically
+    from careerpath.core.catalog import load_catalog
+    from careerpath.core.config import load_config
+    from careerpath.data.build import build_dataset, load_data_config
+    from careerpath.importers.onet import write_catalog_atomically
+    from careerpath.training import training
 
     write_catalog_atomically(catalog, work / "catalog")
     catalog = load_catalog(work / "catalog")
@@ -108,8 +108,8 @@ def paired_difference(
     a: dict[str, list[str]], b: dict[str, list[str]], mob, sources, metric: str = "recall@10"
 ) -> dict[str, float]:
     """Mean of ``metric`` for ranking ``a`` minus ranking ``b`` over the same sources, with a 95%
-    bootstrap interval that resamples sources (careerpath.metrics.clustered_bootstrap_ci, seed 0)."""
-    from careerpath.metrics import clustered_bootstrap_ci
+    bootstrap interval that resamples sources (careerpath.core.metrics.clustered_bootstrap_ci, seed 0)."""
+    from careerpath.core.metrics import clustered_bootstrap_ci
 
     sources = list(sources)
     d = [
@@ -167,7 +167,7 @@ def main() -> None:
     }
     fitted = mb.fit_transitions(data, args.l2, args.folds, args.seed)
     if not args.no_progression:
-        from data_prep.onet import import_onet
+        from careerpath.importers.onet import import_onet
 
         catalog, _ = import_onet(args.onet)
         rankings["progression graph, plain O*NET catalog"] = progression_rankings(data, catalog, scored)

@@ -25,13 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from careerpath.config import bundled_config  # noqa: E402
-from careerpath.prior import LatentClassPrior  # noqa: E402
-from data_prep.build import load_data_config  # noqa: E402
-from data_prep.catalog import load_catalog  # noqa: E402
-from data_prep.context import GapRetriever  # noqa: E402
-from data_prep.progression import Progression  # noqa: E402
-from data_prep.synthesis import Synthesiser, event_to_row  # noqa: E402
+from careerpath.core.catalog import load_catalog  # noqa: E402
+from careerpath.core.config import bundled_config  # noqa: E402
+from careerpath.core.context import GapRetriever  # noqa: E402
+from careerpath.core.progression import Progression  # noqa: E402
+from careerpath.data.build import load_data_config  # noqa: E402
+from careerpath.data.synthesis import Synthesiser, event_to_row  # noqa: E402
+from careerpath.model.prior import LatentClassPrior  # noqa: E402
 
 
 class RecordedJobs:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Recommender
-from careerpath.splits import load_split
+from careerpath.core.profile import ResolvedProfile
+from careerpath.data.splits import load_split
+from careerpath.serving.recommend import Recommender
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from background_load import busy_processes  # noqa: E402

@@ -67,7 +67,7 @@ def run_fuzz(examples: int, only: list[str] | None) -> list[dict]:
 
 
 def run_feedback(threads: int, events: int) -> dict:
-    from careerpath.feedback import FeedbackEvent, FeedbackStore
+    from careerpath.data.feedback import FeedbackEvent, FeedbackStore
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fb.sqlite"

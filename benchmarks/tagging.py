@@ -23,8 +23,8 @@ from dataclasses import replace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from data_prep.catalog import load_catalog  # noqa: E402
-from data_prep.tagging import (  # noqa: E402
+from careerpath.core.catalog import load_catalog  # noqa: E402
+from careerpath.curation.tagging import (  # noqa: E402
     evaluate_tagging,
     fit_neighbour_model,
     load_tagging_config,

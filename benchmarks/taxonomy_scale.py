@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from careerpath.cli import main
+from careerpath.app.cli import main
 t = time.perf_counter()
 rc = main(sys.argv[1:])
 print(json.dumps({{"rc": rc, "seconds": time.perf_counter() - t,

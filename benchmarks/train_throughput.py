@@ -83,8 +83,9 @@ def peak_rss_mb() -> float:
 def _setup(args):
     import torch
 
-    from careerpath import modeling, training
-    from careerpath.config import load_config
+    from careerpath.core.config import load_config
+    from careerpath.model import modeling
+    from careerpath.training import training
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: the global batch is split over processes
     if args.batch_size % world:
@@ -137,11 +138,11 @@ def _stats(tokenizer, examples, batches: list[list[int]]) -> dict:
 
 
 def run_careerpath(args) -> dict:
-    """careerpath.training's own epoch loop (the one train.py runs), warm-up steps first, then timed."""
+    """careerpath.training.training's own epoch loop (the one train.py runs), warm-up steps first, then timed."""
     import torch
     from tqdm.auto import tqdm
 
-    from careerpath import training, training_data, training_loop
+    from careerpath.training import training, training_data, training_loop
 
     cfg, model, tokenizer, examples = _setup(args)
     accelerator = training.make_accelerator(cfg)

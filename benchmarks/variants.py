@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from careerpath.config import load_config  # noqa: E402
-from careerpath.evaluation import evaluate_model  # noqa: E402
-from careerpath.training import run_training  # noqa: E402
-from data_prep.build import build_dataset, load_data_config  # noqa: E402
+from careerpath.core.config import load_config  # noqa: E402
+from careerpath.data.build import build_dataset, load_data_config  # noqa: E402
+from careerpath.eval.evaluation import evaluate_model  # noqa: E402
+from careerpath.training.training import run_training  # noqa: E402
 
 # what each variant changes, as (section, metric) pairs of careerpath evaluate's metrics.json
 MEASURES = {

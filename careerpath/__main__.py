@@ -1,5 +1,5 @@
 """``python -m careerpath ...``: the same as the ``careerpath`` command (useful without an install)."""
 
-from careerpath.cli import main
+from careerpath.app.cli import main
 
 raise SystemExit(main())

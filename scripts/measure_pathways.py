@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
-from careerpath.baselines import load_split
-from careerpath.evaluation_bias import goal_reach
-from careerpath.recommend import Recommender
+from careerpath.eval.baselines import load_split
+from careerpath.eval.evaluation_bias import goal_reach
+from careerpath.serving.recommend import Recommender
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def main() -> None:
         + section(report, "Generation \\(model\\)")
         + (f"\n\nGoal reach of planned pathways (60 test users): {goal.group(0)}" if goal else "")
     )
-    cmd = [sys.executable, "-m", "careerpath.cli", "recommend", *EXAMPLE_ARGS]
+    cmd = [sys.executable, "-m", "careerpath.app.cli", "recommend", *EXAMPLE_ARGS]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     shown = " ".join(f'"{a}"' if " " in a else a for a in EXAMPLE_ARGS)
     example = f"```\n$ careerpath recommend {shown}\n{out.rstrip()}\n```"

@@ -5,7 +5,7 @@ The model comes from ``CAREERPATH_MODEL`` (a Hub id or a folder; `careerpath pub
 ``/data/feedback.sqlite`` when the Space has persistent storage, else ``feedback.sqlite``, which
 a restart wipes: with ``CAREERPATH_FEEDBACK_REPO`` (a Hub dataset repo; `publish-space
 --feedback-repo`) and a write token in the Space secret ``HF_TOKEN``, the store is also pushed
-there every few minutes (careerpath/feedback_hub.py).
+there every few minutes (careerpath/data/feedback_hub.py).
 """
 
 import os
@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from careerpath.demo import create_app  # noqa: E402
+from careerpath.app.demo import create_app  # noqa: E402
 
 DB = os.environ.get("CAREERPATH_FEEDBACK_DB") or (
     "/data/feedback.sqlite" if os.path.isdir("/data") else "feedback.sqlite"
@@ -24,7 +24,7 @@ except FileNotFoundError as e:  # no model: say how to make one, without a trace
     print(f"careerpath: {e}", file=sys.stderr)
     sys.exit(2)
 if os.environ.get("CAREERPATH_FEEDBACK_REPO"):
-    from careerpath.feedback_hub import HubFeedbackSync
+    from careerpath.data.feedback_hub import HubFeedbackSync
 
     try:
         sync = HubFeedbackSync(engine.store, os.environ["CAREERPATH_FEEDBACK_REPO"])

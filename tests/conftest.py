@@ -31,7 +31,7 @@ def tiny_catalog_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory, tiny_catalog_dir) -> Path:
     """A dataset built by the real build from the tiny catalog (seconds)."""
-    from data_prep.build import build_dataset, load_data_config
+    from careerpath.data.build import build_dataset, load_data_config
 
     cfg = load_data_config(ROOT / "configs" / "data" / "tiny.yaml", {"catalog": str(tiny_catalog_dir)})
     out = tmp_path_factory.mktemp("data") / "tiny"
@@ -67,8 +67,8 @@ TINY_MODEL_ARGS += ["--train.epochs", "1", "--train.max-steps", "6", "--train.lo
 @pytest.fixture(scope="session")
 def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
     """A tiny T5 trained for a few steps on the tiny dataset (seconds); shared by the model-side tests."""
-    from careerpath import training
-    from careerpath.config import load_config
+    from careerpath.core.config import load_config
+    from careerpath.training import training
 
     out = tmp_path_factory.mktemp("tiny_model") / "model"
     cfg = load_config(

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from data_prep.build import _Oracle
-from data_prep.synthesis import STAY, oracle_values
+from careerpath.data.build import _Oracle
+from careerpath.data.synthesis import STAY, oracle_values
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from data_prep.textformat import STAY, Profile, Step, serialise_input, serialise_target
+from careerpath.core.textformat import STAY, Profile, Step, serialise_input, serialise_target
 
 
 def title(item_id: str) -> str:

@@ -1,4 +1,4 @@
-"""The per-user generator the build used before issue 26 (data_prep/synthesis.py at that time,
+"""The per-user generator the build used before issue 26 (careerpath/data/synthesis.py at that time,
 unchanged), kept as the reference the batched generator is compared with: the same distribution
 (tests/test_build.py, tests/distribution.py), not the same bytes.
 
@@ -28,10 +28,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from data_prep.catalog import Catalog
-from data_prep.context import GapRetriever, add_context
-from data_prep.progression import Progression, coverage
-from data_prep.textformat import STAY, Profile, Step, _escape, check_value, serialise_input, serialise_target
+from careerpath.core.catalog import Catalog
+from careerpath.core.context import GapRetriever, add_context
+from careerpath.core.progression import Progression, coverage
+from careerpath.core.textformat import (
+    STAY,
+    Profile,
+    Step,
+    _escape,
+    check_value,
+    serialise_input,
+    serialise_target,
+)
 
 PROB_FLOOR = 1e-3
 DENSE_MAX_CELLS = 4_000_000  # courses x skills above which the course matrices are sparse  # course probabilities below this are summed into probs["course_other"]
@@ -1103,7 +1111,7 @@ def _sparse_max(m, data: np.ndarray, axis: int) -> np.ndarray:
 
 def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> tuple[Profile, Step]:
     """The structured event as the text format's input and target (with the catalog context of
-    ``context``, when given: see ``data_prep/context.py``)."""
+    ``context``, when given: see ``careerpath/core/context.py``)."""
     cat = catalog
     profile = Profile(
         goal=cat.jobs[ev.goal].title if ev.goal_stated else "",

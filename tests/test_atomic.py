@@ -1,11 +1,11 @@
-"""careerpath.atomic: the one way a folder is written (replace, keep, merge, and nothing on an error)."""
+"""careerpath.core.atomic: the one way a folder is written (replace, keep, merge, and nothing on an error)."""
 
 import os
 import stat
 
 import pytest
 
-from careerpath.atomic import atomic_dir
+from careerpath.core.atomic import atomic_dir
 
 
 def _leftovers(parent, name):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers_rows import make_row, trajectory
 
-from careerpath import baselines as B
+from careerpath.eval import baselines as B
 
 COURSES = [f"c{i}" for i in range(6)]
 JOBS = ["j0", "j1", "j2", "j3"]
@@ -169,12 +169,12 @@ def test_main_on_a_real_build(tiny_dataset, tmp_path, capsys):
 
 
 def test_the_oracle_spreads_small_probabilities_over_the_courses_the_person_could_take():
-    from careerpath.config import bundled_config
-    from data_prep.build import load_data_config
-    from data_prep.catalog import load_catalog
-    from data_prep.context import CourseEligibility
-    from data_prep.progression import Progression
-    from data_prep.synthesis import Synthesiser, event_to_row
+    from careerpath.core.catalog import load_catalog
+    from careerpath.core.config import bundled_config
+    from careerpath.core.context import CourseEligibility
+    from careerpath.core.progression import Progression
+    from careerpath.data.build import load_data_config
+    from careerpath.data.synthesis import Synthesiser, event_to_row
 
     cfg = load_data_config(bundled_config("data/default.yaml"), {})
     cat = load_catalog(cfg.catalog)

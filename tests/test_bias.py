@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from helpers_rows import make_row
 
-from careerpath import bias
-from data_prep.textformat import parse_input
+from careerpath.core.textformat import parse_input
+from careerpath.eval import bias
 
 COURSES = ["c0", "c1", "c2", "c3"]
 JOBS = ["j0", "j1"]

@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from careerpath.cli import main
-from data_prep import synthesis
-from data_prep.build import SPLITS, build_dataset, load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.context import GapRetriever
-from data_prep.progression import Progression
-from data_prep.synthesis import (
+from careerpath.app.cli import main
+from careerpath.core.catalog import load_catalog
+from careerpath.core.context import GapRetriever
+from careerpath.core.progression import Progression
+from careerpath.data import synthesis
+from careerpath.data.build import SPLITS, build_dataset, load_data_config
+from careerpath.data.synthesis import (
     RowWriter,
     Synthesiser,
     event_to_row,
@@ -39,7 +39,7 @@ def test_build_outputs_and_split_by_user(tiny_dataset, tiny_catalog_dir):
 
 
 def test_rows_are_consistent(tiny_dataset):
-    from data_prep.textformat import parse_input, parse_target
+    from careerpath.core.textformat import parse_input, parse_target
 
     for row in _rows(tiny_dataset / "train.jsonl"):
         p, t = parse_input(row["input_text"]), parse_target(row["target_text"])
@@ -70,7 +70,7 @@ def test_interrupted_build_leaves_previous_dataset_untouched(tiny_catalog_dir, t
     build_dataset(cfg, out, progress=False)
     before = (out / "train.jsonl").read_bytes()
 
-    import data_prep.build as build
+    import careerpath.data.build as build
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -272,7 +272,7 @@ def test_user_i_is_the_same_whatever_the_order_or_chunk():
 
 
 def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tmp_path, monkeypatch):
-    import data_prep.build as build
+    import careerpath.data.build as build
 
     monkeypatch.setattr(build, "CHUNK_USERS", 13)  # several chunks per worker, out-of-order finishes
     outs = {}
@@ -309,7 +309,7 @@ def test_workers_must_be_positive():
 
 
 def test_oracle_from_values_equals_oracle_from_rows(tiny_dataset):
-    from data_prep.build import _Oracle
+    from careerpath.data.build import _Oracle
 
     rows = _rows(tiny_dataset / "train.jsonl")
     a, b = _Oracle(), _Oracle()
@@ -370,7 +370,7 @@ def test_shards_merge_into_the_single_build_byte_for_byte(tiny_catalog_dir, tmp_
 def test_generator_oracle_values_are_those_of_the_recorded_probabilities(tiny_catalog_dir):
     """The build adds the oracle values the generator computed with the numbers; they must be
     what :func:`oracle_values_of_probs` reads off each row's recorded probabilities."""
-    from data_prep.synthesis import oracle_values_of_probs
+    from careerpath.data.synthesis import oracle_values_of_probs
 
     for catalog in (None, tiny_catalog_dir):
         cfg, cat, prog = _setup(catalog, seed=21, no_goal_share=0.1, job_only_share=0.1)

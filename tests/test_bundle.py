@@ -1,4 +1,4 @@
-"""The one loader of a model folder (careerpath/bundle.py) and its readers."""
+"""The one loader of a model folder (careerpath/model/bundle.py) and its readers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from careerpath.bundle import ModelBundle, find_catalog
-from careerpath.job_prior import JobPrior
-from careerpath.prior import CoursePrior
-from careerpath.recommend import Recommender
-from data_prep.catalog import load_catalog
-from data_prep.context import load_context_file
+from careerpath.core.catalog import load_catalog
+from careerpath.core.context import load_context_file
+from careerpath.model.bundle import ModelBundle, find_catalog
+from careerpath.model.job_prior import JobPrior
+from careerpath.model.prior import CoursePrior
+from careerpath.serving.recommend import Recommender
 
 
 def test_the_bundle_pairs_the_pieces_of_a_model_folder(tiny_model, tiny_dataset):
@@ -44,7 +44,7 @@ def test_the_recommender_and_evaluation_read_a_folder_through_it(tiny_model):
     got = [c["id"] for c in rec.recommend(prof)["next_courses"]]
     assert got == [c["id"] for c in other.recommend(prof)["next_courses"]]
 
-    from careerpath.evaluation_bias import recommender_for
+    from careerpath.eval.evaluation_bias import recommender_for
 
     assert recommender_for(b).reranker is None  # evaluation scores the model's own ranking
 

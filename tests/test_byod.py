@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from careerpath import cli
-from data_prep.catalog import CatalogError, load_catalog
+from careerpath.app import cli
+from careerpath.core.catalog import CatalogError, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "assets" / "tiny_catalog"
@@ -112,9 +112,9 @@ def test_untagged_catalog_to_a_trained_model(untagged, tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     assert (data / "train.jsonl").stat().st_size > 0
-    from careerpath import training
-    from careerpath.config import load_config
-    from careerpath.recommend import Recommender
+    from careerpath.core.config import load_config
+    from careerpath.serving.recommend import Recommender
+    from careerpath.training import training
 
     model = tmp_path / "model"
     args = [

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from careerpath.cli import main
-from data_prep.catalog import CatalogError, load_catalog
+from careerpath.app.cli import main
+from careerpath.core.catalog import CatalogError, load_catalog
 
 
 def _copy(src, tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 
-from data_prep.catalog import load_catalog
-from data_prep.cleaning import NameIndex, find_near_duplicates, name_key
+from careerpath.core.catalog import load_catalog
+from careerpath.core.cleaning import NameIndex, find_near_duplicates, name_key
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from careerpath import cli, cli_data
-from careerpath.cli_common import HelpFormatter
+from careerpath.app import cli, cli_data
+from careerpath.core.cli_common import HelpFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ TINY += ["--train.max-steps", "2", "--train.log-every", "100"]
 @pytest.fixture(autouse=True)
 def restore_logging():
     """cli.main sets up logging for the process; put it back so later tests see what they expect."""
-    from careerpath import cli_common
+    from careerpath.core import cli_common
 
     names = ["", *cli_common.OWN_LOGGERS]
     levels = {n: logging.getLogger(n).level for n in names}
@@ -100,7 +100,7 @@ def argparse_help_types():
 
 
 def test_train_help_lists_every_config_field_with_dashes(capsys):
-    from careerpath.config import field_index
+    from careerpath.core.config import field_index
 
     code, out, _ = run(["train", "--help"], capsys)
     assert code == 0 and out.startswith("usage: careerpath train")
@@ -171,7 +171,7 @@ def test_unexpected_failure_is_one_line_exit_1_and_v_shows_the_traceback(monkeyp
 
 
 def test_verbosity_flags_anywhere_set_the_one_logging_setup(capsys):
-    from careerpath import cli_common
+    from careerpath.core import cli_common
 
     own, root = logging.getLogger("careerpath"), logging.getLogger()
     for argv, level, libs in (
@@ -199,7 +199,7 @@ def test_no_module_configures_logging_itself():
 
 
 def test_config_overrides_dashed_and_deprecated_spellings(capsys):
-    from careerpath.config import ConfigError, load_config
+    from careerpath.core.config import ConfigError, load_config
 
     cfg = load_config(["--train.max-steps", "5", "--lora.target-modules", "q,k", "--train.lr=0.5"])
     assert (cfg.train.max_steps, cfg.lora.target_modules, cfg.train.lr) == (5, ["q", "k"], 0.5)
@@ -220,8 +220,8 @@ def test_config_overrides_dashed_and_deprecated_spellings(capsys):
 def test_import_config_flags_and_deprecated_set(capsys):
     import argparse
 
-    from careerpath.cli_common import take_overrides, yaml_sets
-    from data_prep.onet import OnetImportConfig, load_import_config
+    from careerpath.core.cli_common import take_overrides, yaml_sets
+    from careerpath.importers.onet import OnetImportConfig, load_import_config
 
     p = argparse.ArgumentParser()
     p.add_argument("path")
@@ -349,7 +349,7 @@ def test_json_outputs(tmp_path, tiny_dataset, tiny_model, capsys):
 
 
 def test_feedback_json(tmp_path, capsys):
-    from careerpath.feedback import FeedbackEvent, FeedbackStore
+    from careerpath.data.feedback import FeedbackEvent, FeedbackStore
 
     db = tmp_path / "fb.sqlite"
     store = FeedbackStore(db)
@@ -429,7 +429,7 @@ def test_readme_command_table_matches_the_parser():
 
 def test_simulate_feedback_json_is_the_result_alone(tmp_path, monkeypatch, capsys):
     """The loop itself is tested in test_feedback_train.py; here: --json prints its result and nothing else."""
-    from careerpath import simulate
+    from careerpath.app import simulate
 
     model = tmp_path / "model"
     model.mkdir()

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_prep import clustering
-from data_prep.catalog import Catalog, load_catalog
-from data_prep.clustering import (
+from careerpath.core.catalog import Catalog, load_catalog
+from careerpath.curation import clustering
+from careerpath.curation.clustering import (
     ClusteringConfig,
     describe,
     diversify,

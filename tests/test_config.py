@@ -6,7 +6,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 
-from careerpath.config import Config, ConfigError, load_config, validate
+from careerpath.core.config import Config, ConfigError, load_config, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -12,11 +12,11 @@ import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 from accelerate.utils import DistributedType
 
-from data_prep.build import DataConfig, load_data_config
-from data_prep.clustering import ClusteringConfig, load_clustering_config
-from data_prep.esco import EscoImportConfig
-from data_prep.onet import OnetImportConfig, load_import_config
-from data_prep.tagging import TaggingConfig, load_tagging_config
+from careerpath.curation.clustering import ClusteringConfig, load_clustering_config
+from careerpath.curation.tagging import TaggingConfig, load_tagging_config
+from careerpath.data.build import DataConfig, load_data_config
+from careerpath.importers.esco import EscoImportConfig
+from careerpath.importers.onet import OnetImportConfig, load_import_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

@@ -1,4 +1,4 @@
-"""Catalog context in model inputs (data_prep/context.py): the retriever, the text format, the
+"""Catalog context in model inputs (careerpath/core/context.py): the retriever, the text format, the
 build, and that training, evaluation and the recommender read inputs the same way."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from data_prep.build import build_dataset, load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.context import (
+from careerpath.core.catalog import load_catalog
+from careerpath.core.context import (
     CONTEXT_FILE,
     Context,
     ContextConfig,
@@ -18,8 +17,9 @@ from data_prep.context import (
     load_context_file,
     retriever_for,
 )
-from data_prep.progression import Progression, coverage
-from data_prep.textformat import Profile, parse_input, serialise_input
+from careerpath.core.progression import Progression, coverage
+from careerpath.core.textformat import Profile, parse_input, serialise_input
+from careerpath.data.build import build_dataset, load_data_config
 from tests.conftest import ROOT
 
 
@@ -230,8 +230,8 @@ def test_build_without_context_has_the_old_inputs(tmp_path, tiny_catalog_dir):
 
 
 def test_gap_rule_scorer_ranks_the_retrievers_best_first(tiny_dataset):
-    from careerpath.baselines import GapRuleScorer, evaluate_scorer, load_split
-    from data_prep.progression import coverage
+    from careerpath.core.progression import coverage
+    from careerpath.eval.baselines import GapRuleScorer, evaluate_scorer, load_split
 
     cat = load_catalog(tiny_dataset / "catalog")
     rows = load_split(tiny_dataset, "test")
@@ -253,9 +253,9 @@ def test_gap_rule_scorer_ranks_the_retrievers_best_first(tiny_dataset):
 def test_model_carries_its_context_and_evaluation_refuses_other_inputs(tiny_model, tiny_dataset, tmp_path):
     """Training copies context.json into the model folder; the recommender builds the same inputs
     as the dataset rows; evaluating on a dataset made without context is refused, naming both."""
-    from careerpath.evaluation import evaluate_model
-    from careerpath.profile import ResolvedProfile
-    from careerpath.recommend import Recommender
+    from careerpath.core.profile import ResolvedProfile
+    from careerpath.eval.evaluation import evaluate_model
+    from careerpath.serving.recommend import Recommender
     from tests.conftest import ASSETS
 
     assert load_context_file(tiny_model) == load_context_file(tiny_dataset)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from careerpath.conversation import classify, describes_new_person, detect_language, self_description
-from careerpath.demo import ChatState, DemoEngine, create_app, user_bubble
-from careerpath.feedback import FeedbackStore
-from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Recommender
-from data_prep.progression import coverage
+from careerpath.app.demo import ChatState, DemoEngine, create_app, user_bubble
+from careerpath.core.profile import ResolvedProfile
+from careerpath.core.progression import coverage
+from careerpath.data.feedback import FeedbackStore
+from careerpath.serving.conversation import classify, describes_new_person, detect_language, self_description
+from careerpath.serving.recommend import Recommender
 from tests.conftest import launch_local
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +29,9 @@ SPANISH = "Soy analista de datos y quiero ser cientifico de datos"
 
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory):
-    from careerpath import training
-    from careerpath.config import load_config
-    from data_prep.build import build_dataset, load_data_config
+    from careerpath.core.config import load_config
+    from careerpath.data.build import build_dataset, load_data_config
+    from careerpath.training import training
     from tests.conftest import TINY_MODEL_ARGS
 
     catalog = ROOT / "tests" / "assets" / "chat_catalog"
@@ -308,7 +308,7 @@ def test_gradio_client_scripts_check_profile_notes_and_stored_rows(served):
 
 
 def test_filler_words_never_reach_the_matchers(engine, monkeypatch):
-    from careerpath.profile import ProfileResolver, looks_like_a_name
+    from careerpath.core.profile import ProfileResolver, looks_like_a_name
 
     resolver = ProfileResolver(engine.catalog, use_embeddings=True)
     asked = []

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from careerpath.modeling import ModelFileError, load_for_inference
+from careerpath.model.modeling import ModelFileError, load_for_inference
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
@@ -156,7 +156,7 @@ def _is_complete(folder: Path) -> bool:
 
 
 def _build(out: Path, users: int, log: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "careerpath.cli", "data", "build", "--config", "configs/data/tiny.yaml"]
+    args = [sys.executable, "-m", "careerpath.app.cli", "data", "build", "--config", "configs/data/tiny.yaml"]
     return _popen([*args, "--catalog", str(CATALOG), "--users", str(users), "--out", str(out)], log)
 
 
@@ -168,7 +168,7 @@ def _temp_dirs(out: Path) -> list[Path]:
 def test_kill_9_during_data_build_leaves_the_old_dataset_or_nothing(tmp_path):
     out = tmp_path / "data"
     first = subprocess.run(
-        [sys.executable, "-m", "careerpath.cli", "data", "build", "--config", "configs/data/tiny.yaml"]
+        [sys.executable, "-m", "careerpath.app.cli", "data", "build", "--config", "configs/data/tiny.yaml"]
         + ["--catalog", str(CATALOG), "--users", "60", "--out", str(out)],
         cwd=ROOT,
         env=ENV,
@@ -247,7 +247,7 @@ def test_damaged_weights_are_reported_by_the_cli_without_a_traceback(tiny_model,
     shutil.copytree(tiny_model, model)
     _damage(model / "model.safetensors", "truncated")
     run = subprocess.run(
-        [sys.executable, "-m", "careerpath.cli", "recommend", "--model", str(model), "--no-embeddings"]
+        [sys.executable, "-m", "careerpath.app.cli", "recommend", "--model", str(model), "--no-embeddings"]
         + ["--job", "Data Analyst", "--skills", "SQL"],
         cwd=ROOT,
         env=ENV,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from careerpath import cli
-from careerpath.splits import resolve_data_dir
+from careerpath.app import cli
+from careerpath.data.splits import resolve_data_dir
 
 
 def _with_data_dir(model: Path, dest: Path, data_dir: str) -> Path:

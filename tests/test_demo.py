@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from careerpath.demo import MAX_MESSAGE_CHARS, ChatState, DemoEngine, create_app, escape, resolve_model
-from careerpath.feedback import COLUMNS, FeedbackStore
-from careerpath.recommend import Recommender
+from careerpath.app.demo import MAX_MESSAGE_CHARS, ChatState, DemoEngine, create_app, escape, resolve_model
+from careerpath.data.feedback import COLUMNS, FeedbackStore
+from careerpath.serving.recommend import Recommender
 from tests.conftest import launch_local
 
 CHROMIUM = Path("/usr/bin/chromium")

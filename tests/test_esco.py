@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_prep import esco
-from data_prep.catalog import load_catalog
+from careerpath.core.catalog import load_catalog
+from careerpath.importers import esco
 from tests.conftest import SHARED_DATA
 
 OCC = "http://data.europa.eu/esco/occupation/"

@@ -6,8 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from careerpath import evaluation, scoring
-from careerpath.baselines import OracleScorer, evaluate_scorer, gold_indices, load_split, read_catalog_ids
+from careerpath.eval import evaluation
+from careerpath.eval.baselines import (
+    OracleScorer,
+    evaluate_scorer,
+    gold_indices,
+    load_split,
+    read_catalog_ids,
+)
+from careerpath.model import scoring
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = dict(max_examples=16, bias_users=4, counterfactual_examples=4, pathway_max_steps=3, progress=False)

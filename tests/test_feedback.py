@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from careerpath import cli
-from careerpath.feedback import COLUMNS, FeedbackError, FeedbackEvent, FeedbackStore
+from careerpath.app import cli
+from careerpath.data.feedback import COLUMNS, FeedbackError, FeedbackEvent, FeedbackStore
 
 
 def _event(session="s1", item="c-python", rating=1, **kw):
@@ -106,7 +106,7 @@ def test_acknowledged_events_survive_kill_9(tmp_path):
     path = tmp_path / "fb.sqlite"
     code = (
         "import sys\n"
-        "from careerpath.feedback import FeedbackEvent, FeedbackStore\n"
+        "from careerpath.data.feedback import FeedbackEvent, FeedbackStore\n"
         f"s = FeedbackStore({str(path)!r})\n"
         "for i in range(100000):\n"
         "    s.add(FeedbackEvent('s', 'course', 'c', 1, event_id=f'e{i}'))\n"
@@ -166,7 +166,7 @@ def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path):
 
 
 def test_session_exports_are_private_fresh_and_removed(tmp_path):
-    from careerpath.feedback import SessionExports
+    from careerpath.data.feedback import SessionExports
 
     exports = SessionExports(tmp_path, max_age_s=60)
     assert exports.root.parent == tmp_path and exports.root.stat().st_mode & 0o777 == 0o700

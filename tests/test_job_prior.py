@@ -1,4 +1,4 @@
-"""The job prior (careerpath/job_prior.py): it is the generator's decision shape, its fit recovers
+"""The job prior (careerpath/model/job_prior.py): it is the generator's decision shape, its fit recovers
 the generator's numbers, the scorer mixes it over the whole course distribution, and the model's
 share of the job scores is switched off when the model adds only noise."""
 
@@ -9,16 +9,16 @@ import json
 import numpy as np
 import pytest
 
-from careerpath import baselines as bl
-from careerpath import metrics as M
-from careerpath.job_prior import JOB_PRIOR_FILE, JobPrior, load_job_prior
-from careerpath.job_prior_scales import choose_scales
-from careerpath.modeling import load_for_inference
-from careerpath.prior import CoursePrior, load_prior
-from careerpath.scoring import CatalogScorer
-from data_prep.catalog import load_catalog
-from data_prep.context import retriever_for
-from data_prep.textformat import STAY
+from careerpath.core import metrics as M
+from careerpath.core.catalog import load_catalog
+from careerpath.core.context import retriever_for
+from careerpath.core.textformat import STAY
+from careerpath.eval import baselines as bl
+from careerpath.model.job_prior import JOB_PRIOR_FILE, JobPrior, load_job_prior
+from careerpath.model.job_prior_scales import choose_scales
+from careerpath.model.modeling import load_for_inference
+from careerpath.model.prior import CoursePrior, load_prior
+from careerpath.model.scoring import CatalogScorer
 
 GENERATOR = {"move": 0.8, "lateral": 0.03, "abandon": 0.04, "floor": 0.0}  # SynthesisConfig defaults
 
@@ -179,7 +179,7 @@ def test_auc_and_clustered_interval():
 
 
 def test_a_scale_must_beat_the_prior_beyond_the_noise():
-    from careerpath.job_prior_scales import _pick_scale
+    from careerpath.model.job_prior_scales import _pick_scale
 
     rng = np.random.default_rng(4)
     users = [f"u{i // 8}" for i in range(800)]  # 100 people, 8 rows each
@@ -194,8 +194,8 @@ def test_a_scale_must_beat_the_prior_beyond_the_noise():
 def test_loss_adds_the_job_prior_given_the_course_at_the_next_job_position(tiny_model, tiny_dataset):
     import torch
 
-    from careerpath import training
-    from careerpath.config import load_config
+    from careerpath.core.config import load_config
+    from careerpath.training import training
     from tests.conftest import ROOT
 
     cat = load_catalog(tiny_model / "catalog")
@@ -260,8 +260,8 @@ def test_generation_adds_the_job_prior_at_the_next_job_step(tiny_model, tiny_dat
     import torch
     from transformers import LogitsProcessorList
 
-    from careerpath.scoring import single_token_ids
-    from data_prep.textformat import Step, serialise_target
+    from careerpath.core.textformat import Step, serialise_target
+    from careerpath.model.scoring import single_token_ids
 
     cat = load_catalog(tiny_model / "catalog")
     model, tok, _ = load_for_inference(tiny_model)
@@ -324,11 +324,11 @@ def _generated(lateral_moves: str, users: int = 500):
     """(retriever, rows) of the default data config with lateral moves made common (0.3)."""
     from dataclasses import replace
 
-    from careerpath.config import bundled_config
-    from data_prep.build import load_data_config
-    from data_prep.context import GapRetriever
-    from data_prep.progression import Progression
-    from data_prep.synthesis import Synthesiser, event_to_row
+    from careerpath.core.config import bundled_config
+    from careerpath.core.context import GapRetriever
+    from careerpath.core.progression import Progression
+    from careerpath.data.build import load_data_config
+    from careerpath.data.synthesis import Synthesiser, event_to_row
 
     cfg = load_data_config(bundled_config("data/default.yaml"), {})
     syn_cfg = replace(cfg.synthesis, lateral_moves=lateral_moves, lateral_prob=0.3)
@@ -382,7 +382,7 @@ def test_graph_laterals_round_trip_and_bad_modes_are_refused(tiny_dataset, tmp_p
     assert np.array_equal(back.for_row(row), prior.for_row(row))
     with pytest.raises(ValueError, match="laterals: one of ready, graph"):
         JobPrior(r, GENERATOR, laterals="everywhere")
-    from data_prep.synthesis import SynthesisConfig, Synthesiser
+    from careerpath.data.synthesis import SynthesisConfig, Synthesiser
 
     with pytest.raises(ValueError, match="lateral_moves: one of ready, graph"):
         Synthesiser(cat, r.progression, SynthesisConfig(lateral_moves="everywhere"))

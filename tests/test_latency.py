@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from careerpath.demo import pathway_image
-from careerpath.planner import Planner, State
-from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Constraints, Recommender, _Beam
+from careerpath.app.demo import pathway_image
+from careerpath.core.profile import ResolvedProfile
+from careerpath.serving.planner import Planner, State
+from careerpath.serving.recommend import Constraints, Recommender, _Beam
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from background_load import busy_processes  # noqa: E402

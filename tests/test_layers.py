@@ -3,7 +3,8 @@
 function alike. This table is the one place the layers are written; docs/testing.md ("Layout")
 shows it and a test below keeps the two in step.
 
-A new module goes into the lowest layer its imports allow; an import that would point up means the
+Each layer is a stage folder of ``careerpath`` (``data_prep`` holds thin entry points). A new module
+goes into the lowest stage its imports allow; an import that would point up means the
 imported piece belongs lower down (move it, and keep the old name only where code outside imports it).
 """
 
@@ -20,157 +21,41 @@ PACKAGES = ("careerpath", "data_prep")
 LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "core",
-        "the catalog, its text format, the gap rule, profiles, config, metrics, shared helpers",
-        (
-            "careerpath",
-            "data_prep",
-            "data_prep.textformat",
-            "data_prep.cleaning",
-            "data_prep.catalog",
-            "data_prep.catalog_model",
-            "data_prep.catalog_reader",
-            "data_prep.progression",
-            "data_prep.context",
-            "careerpath.config",
-            "careerpath.cli_common",
-            "careerpath.atomic",
-            "careerpath.metrics",
-            "careerpath.embeddings",
-            "careerpath.profile",
-        ),
+        "the catalog and its text format, cleaning, the progression graph and the one gap rule, profiles, "
+        "configs, metrics, shared helpers",
+        ("careerpath", "data_prep", "careerpath.core", "careerpath.core.*"),
     ),
+    ("curation", "skill tagging and clustering", ("careerpath.curation", "careerpath.curation.*")),
+    ("importers", "O*NET, ESCO and observed mobility", ("careerpath.importers", "careerpath.importers.*")),
     (
         "data",
-        "taxonomy importers, tagging, clustering, synthesis, the dataset build, split reader, feedback store",
-        (
-            "data_prep.onet",
-            "data_prep.onet_names",
-            "data_prep.onet_release",
-            "data_prep.onet_config",
-            "data_prep.onet_courses",
-            "data_prep.onet_skills",
-            "data_prep.onet_import",
-            "data_prep.esco",
-            "data_prep.mobility",
-            "data_prep.mobility_survey",
-            "data_prep.mobility_features",
-            "data_prep.mobility_model",
-            "data_prep.tagging",
-            "data_prep.tagging_config",
-            "data_prep.tagging_text",
-            "data_prep.tagging_neighbours",
-            "data_prep.tagging_match",
-            "data_prep.tagging_eval",
-            "data_prep.tagging_review",
-            "data_prep.clustering",
-            "data_prep.clustering_methods",
-            "data_prep.clustering_report",
-            "data_prep.clustering_use",
-            "data_prep.synthesis",
-            "data_prep.synthesis_config",
-            "data_prep.synthesis_numeric",
-            "data_prep.synthesis_tables",
-            "data_prep.synthesis_steps",
-            "data_prep.synthesis_record",
-            "data_prep.synthesis_rows",
-            "data_prep.synthesis_oracle",
-            "data_prep.build",
-            "data_prep.build_config",
-            "data_prep.build_stats",
-            "careerpath.splits",
-            "careerpath.feedback",
-            "careerpath.feedback_hub",
-        ),
+        "synthetic careers, the dataset build, the split reader, the feedback store",
+        ("careerpath.data", "careerpath.data.*"),
     ),
     (
         "model",
-        "the network, its priors and scoring, the model folder and its Hub copy",
-        (
-            "careerpath.bundle",
-            "careerpath.modeling",
-            "careerpath.modeling_heads",
-            "careerpath.modeling_tiny",
-            "careerpath.generation",
-            "careerpath.scoring",
-            "careerpath.scoring_lean",
-            "careerpath.scoring_tokens",
-            "careerpath.timeline",
-            "careerpath.prior_base",
-            "careerpath.prior_latent",
-            "careerpath.prior",
-            "careerpath.job_prior",
-            "careerpath.job_prior_scales",
-            "careerpath.reranker",
-            "careerpath.modelcard",
-            "careerpath.hub",
-        ),
+        "the network, its priors and scoring, the model folder, its card and Hub copy",
+        ("careerpath.model", "careerpath.model.*"),
     ),
     (
         "training",
-        "fine-tuning, feedback as training signal",
-        (
-            "careerpath.training",
-            "careerpath.training_data",
-            "careerpath.training_loop",
-            "careerpath.training_priors",
-            "careerpath.feedback_train",
-        ),
+        "fine-tuning, and feedback as a training signal",
+        ("careerpath.training", "careerpath.training.*"),
     ),
     (
         "serving",
-        "the recommender and what it composes",
-        (
-            "careerpath.planner",
-            "careerpath.planner_bound",
-            "careerpath.planner_guided",
-            "careerpath.planner_milp",
-            "careerpath.planner_state",
-            "careerpath.recommend",
-            "careerpath.recommend_types",
-            "careerpath.recommend_pathway",
-            "careerpath.render",
-            "careerpath.conversation",
-        ),
+        "the recommender: catalog scoring into courses, jobs, pathways and explanations",
+        ("careerpath.serving", "careerpath.serving.*"),
     ),
     (
         "eval",
-        "baselines, the evaluation of the model and of the recommender, bias, plots",
-        (
-            "careerpath.baselines",
-            "careerpath.baselines_models",
-            "careerpath.baselines_gru",
-            "careerpath.baselines_oracle",
-            "careerpath.evaluation",
-            "careerpath.evaluation_methods",
-            "careerpath.evaluation_bias",
-            "careerpath.evaluation_report",
-            "careerpath.bias",
-            "careerpath.plots",
-            "careerpath.metric_modules.*",
-        ),
+        "baselines, evaluation against priors and the oracle ceiling, bias, plots",
+        ("careerpath.eval", "careerpath.eval.*"),
     ),
     (
         "app",
-        "the demo, commands, exports, publishing",
-        (
-            "careerpath.demo",
-            "careerpath.demo_state",
-            "careerpath.demo_render",
-            "careerpath.demo_picture",
-            "careerpath.demo_options",
-            "careerpath.demo_feedback",
-            "careerpath.demo_engine",
-            "careerpath.demo_app",
-            "careerpath.simulate",
-            "careerpath.export",
-            "careerpath.recbole_export",
-            "careerpath.space_publish",
-            "careerpath.quickstart",
-            "careerpath.cli",
-            "careerpath.cli_data",
-            "careerpath.cli_recommend",
-            "careerpath.__main__",
-        ),
+        "the command line, the chat demo, exports, publishing, the quickstart; entry points",
+        ("careerpath.app", "careerpath.app.*", "careerpath.__main__", "data_prep.*"),
     ),
 )
 
@@ -248,23 +133,36 @@ def test_imports_only_point_down():
 
 
 def test_the_check_finds_an_upward_import_inside_a_function(tmp_path):
-    for pkg in PACKAGES:
+    for pkg in (*PACKAGES, "careerpath/core", "careerpath/model", "careerpath/serving"):
         (tmp_path / pkg).mkdir()
         (tmp_path / pkg / "__init__.py").write_text("")
-    (tmp_path / "data_prep" / "catalog.py").write_text("import json\n")
-    (tmp_path / "careerpath" / "recommend.py").write_text("from data_prep.catalog import x\n")
-    (tmp_path / "careerpath" / "scoring.py").write_text(
-        "from . import modeling\n\ndef f():\n    from careerpath.recommend import Recommender\n"
+    (tmp_path / "careerpath" / "core" / "catalog.py").write_text("import json\n")
+    (tmp_path / "careerpath" / "serving" / "recommend.py").write_text(
+        "from careerpath.core.catalog import x\n"
     )
-    (tmp_path / "careerpath" / "modeling.py").write_text("def g():\n    import careerpath.recommend as r\n")
+    (tmp_path / "careerpath" / "model" / "scoring.py").write_text(
+        "from . import modeling\n\ndef f():\n    from careerpath.serving.recommend import Recommender\n"
+    )
+    (tmp_path / "careerpath" / "model" / "modeling.py").write_text(
+        "def g():\n    import careerpath.serving.recommend as r\n"
+    )
     bad = upward_imports(tmp_path)
     assert len(bad) == 2, bad
     assert bad[0].startswith(
-        "careerpath/modeling.py:2: careerpath.modeling (model) imports careerpath.recommend"
+        "careerpath/model/modeling.py:2: careerpath.model.modeling (model) imports careerpath.serving.recommend"
     )
     assert bad[1].startswith(
-        "careerpath/scoring.py:4: careerpath.scoring (model) imports careerpath.recommend"
+        "careerpath/model/scoring.py:4: careerpath.model.scoring (model) imports careerpath.serving.recommend"
     )
+
+
+def test_each_stage_folder_is_one_layer():
+    """The tree shows the flow: a module's layer is the stage folder it sits in."""
+    names = [name for name, _, _ in LAYERS]
+    for module in project_modules():
+        parts = module.split(".")
+        if parts[0] == "careerpath" and len(parts) > 1 and parts[1] in names:
+            assert names[layer_of(module)] == parts[1], module
 
 
 @pytest.mark.parametrize(

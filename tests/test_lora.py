@@ -9,9 +9,10 @@ import torch
 from peft import PeftModel
 from transformers import T5Config, T5ForConditionalGeneration
 
-from careerpath import modeling, training
-from careerpath.config import load_config
-from careerpath.generation import generate
+from careerpath.core.config import load_config
+from careerpath.model import modeling
+from careerpath.model.generation import generate
+from careerpath.training import training
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"

@@ -1,4 +1,4 @@
-"""The local ``evaluate`` modules load offline and give the same numbers as careerpath.metrics."""
+"""The local ``evaluate`` modules load offline and give the same numbers as careerpath.core.metrics."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from careerpath import metrics as M
+from careerpath.core import metrics as M
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ROOT / "careerpath" / "metric_modules"

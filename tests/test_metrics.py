@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from careerpath import metrics as M
+from careerpath.core import metrics as M
 
 
 def test_rank_and_mrr_of_known_ranking():

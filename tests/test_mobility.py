@@ -1,4 +1,4 @@
-"""The transition model learned from observed US mobility (data_prep/mobility.py): metrics on a
+"""The transition model learned from observed US mobility (careerpath/importers/mobility.py): metrics on a
 hand-made flow table, the fit on planted weights, grouped CV without leakage, and the O*NET import
 with and without the mobility folder (real data from ../shared/data when it is there)."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_prep import mobility as mb
-from data_prep.catalog import Transition, load_catalog
-from data_prep.onet import SourceError
+from careerpath.core.catalog import Transition, load_catalog
+from careerpath.importers import mobility as mb
+from careerpath.importers.onet import SourceError
 from tests.conftest import SHARED_DATA
 
 MOBILITY_REAL = SHARED_DATA / "mobility"
@@ -177,7 +177,7 @@ def test_catalog_keeps_the_why_of_transitions(tiny_catalog_dir, tmp_path):
 
 
 def test_recommended_jobs_say_where_the_move_comes_from(tiny_model, tmp_path):
-    from careerpath.recommend import Recommender
+    from careerpath.serving.recommend import Recommender
 
     rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
     prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]})
@@ -195,7 +195,7 @@ def test_recommended_jobs_say_where_the_move_comes_from(tiny_model, tmp_path):
 def test_import_with_a_small_mobility_folder(tmp_path, capsys):
     """import-onet --mobility on the few-row release of test_onet: observed sources get the survey's
     share as their why, unobserved ones the model's reasons; a wrong folder fails first, by name."""
-    from data_prep import onet
+    from careerpath.importers import onet
     from tests.test_onet import DEV, MANAGER, NURSE, OTHER, write_release
 
     src = write_release(tmp_path / "db", "txt")
@@ -272,7 +272,7 @@ def test_transition_model_beats_related_occupations_on_held_out_sources(
 def mobility_build(real_data, tmp_path_factory):
     """``careerpath data build --source O*NET --mobility ...``: import with the mobility folder, then
     a 200-user dataset on that catalog."""
-    from careerpath import cli
+    from careerpath.app import cli
 
     mobility, onet_path = real_data
     root = tmp_path_factory.mktemp("mobility_build")
@@ -284,7 +284,7 @@ def mobility_build(real_data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_import_onet_with_and_without_mobility(real_data, mobility_build, tmp_path):
-    from data_prep import onet
+    from careerpath.importers import onet
 
     mobility, onet_path = real_data
     plain = tmp_path / "plain"
@@ -314,10 +314,10 @@ def test_build_train_recommend_on_the_mobility_catalog(mobility_build, tmp_path)
     """End to end with the mobility folder: the progression graph's moves are the most likely observed /
     modelled ones, a tiny model trains on the synthetic careers, and the nurse's pathway to health
     services manager says where its job move comes from."""
-    from careerpath import training
-    from careerpath.config import load_config
-    from careerpath.recommend import Recommender
-    from data_prep.progression import Progression
+    from careerpath.core.config import load_config
+    from careerpath.core.progression import Progression
+    from careerpath.serving.recommend import Recommender
+    from careerpath.training import training
     from tests.conftest import ROOT, TINY_MODEL_ARGS
 
     catalog_dir, data = mobility_build

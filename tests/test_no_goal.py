@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from careerpath.job_prior import JobPrior
-from careerpath.prior import EXCLUDED, LatentClassPrior
-from data_prep.build import build_dataset, load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.context import retriever_for
-from data_prep.synthesis import RowWriter, event_to_row
-from data_prep.textformat import parse_input
+from careerpath.core.catalog import load_catalog
+from careerpath.core.context import retriever_for
+from careerpath.core.textformat import parse_input
+from careerpath.data.build import build_dataset, load_data_config
+from careerpath.data.synthesis import RowWriter, event_to_row
+from careerpath.model.job_prior import JobPrior
+from careerpath.model.prior import EXCLUDED, LatentClassPrior
 from tests.conftest import ROOT
 from tests.test_prior import PLANTED
 
@@ -104,8 +104,8 @@ def test_priors_read_a_goal_less_row_as_serving_does(tmp_path):
 
 def test_fast_writer_and_plain_rows_agree_for_goal_less_people(tmp_path):
     cfg, out, _ = _build(tmp_path, users=30)
-    from data_prep.progression import Progression
-    from data_prep.synthesis import Synthesiser
+    from careerpath.core.progression import Progression
+    from careerpath.data.synthesis import Synthesiser
 
     cat = load_catalog(out / "catalog")
     synth = Synthesiser(

@@ -9,9 +9,9 @@ import openpyxl
 import pytest
 import yaml
 
-from data_prep import onet
-from data_prep.catalog import load_catalog
-from data_prep.progression import Progression
+from careerpath.core.catalog import load_catalog
+from careerpath.core.progression import Progression
+from careerpath.importers import onet
 from tests.conftest import SHARED_DATA
 
 CODE = "O*NET-SOC Code"
@@ -277,7 +277,7 @@ def test_missing_file_and_column_errors(tmp_path, capsys, fmt):
 
 
 def test_imported_catalog_builds_a_dataset(tmp_path):
-    from data_prep.build import build_dataset, load_data_config
+    from careerpath.data.build import build_dataset, load_data_config
 
     src = write_release(tmp_path / "x", "xlsx")
     assert onet.main([str(src), "--out", str(tmp_path / "cat")]) == 0
@@ -330,9 +330,10 @@ def test_nurse_to_health_services_manager_end_to_end(real_onet, tmp_path, capsys
     nurse who names no skills is taken to hold a nurse's skills, and gets a pathway of real courses
     and occupations that reaches the goal within 1.2x the shortest plan's hours, with no office
     software on the way."""
-    from careerpath import cli, training
-    from careerpath.config import load_config
-    from careerpath.recommend import Recommender
+    from careerpath.app import cli
+    from careerpath.core.config import load_config
+    from careerpath.serving.recommend import Recommender
+    from careerpath.training import training
     from tests.conftest import ROOT, TINY_MODEL_ARGS
 
     data = tmp_path / "data"
@@ -374,7 +375,7 @@ def test_nurse_to_health_services_manager_end_to_end(real_onet, tmp_path, capsys
 
 
 def test_data_build_with_source_imports_then_builds(tmp_path, capsys):
-    from careerpath import cli
+    from careerpath.app import cli
 
     src = write_release(tmp_path / "x", "txt")
     cat, data = tmp_path / "cat", tmp_path / "data"

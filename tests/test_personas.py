@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from careerpath.recommend import Recommender
-from data_prep.catalog import BUNDLED_DIR, load_catalog
+from careerpath.core.catalog import BUNDLED_DIR, load_catalog
+from careerpath.serving.recommend import Recommender
 from tests.conftest import SHARED_DATA
 from tests.test_planner import assert_every_step_worth_taking
 
@@ -177,7 +177,7 @@ def _check(rec: Recommender, p: Persona) -> None:
 
 
 def _recommender(tiny_model, catalog_dir) -> Recommender:
-    from careerpath.modeling import load_for_inference
+    from careerpath.model.modeling import load_for_inference
 
     model, tokenizer, kind = load_for_inference(tiny_model)
     return Recommender(model, tokenizer, kind, load_catalog(catalog_dir), use_embeddings=False)
@@ -198,7 +198,7 @@ def test_bundled_persona(bundled, persona):
 def onet_rec(tiny_model, tmp_path_factory):
     if not ONET_REAL.exists():
         pytest.skip(f"O*NET 29.3 release not found at {ONET_REAL} (../shared/data): O*NET personas skipped")
-    from data_prep import onet
+    from careerpath.importers import onet
 
     out = tmp_path_factory.mktemp("onet") / "catalog"
     assert onet.main([str(ONET_REAL), "--out", str(out)]) == 0

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from careerpath.planner import Planner, State
-from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Constraints, Recommender
-from data_prep.catalog import Catalog, Course, Job, Skill, load_catalog
-from data_prep.progression import Progression
+from careerpath.core.catalog import Catalog, Course, Job, Skill, load_catalog
+from careerpath.core.profile import ResolvedProfile
+from careerpath.core.progression import Progression
+from careerpath.serving.planner import Planner, State
+from careerpath.serving.recommend import Constraints, Recommender
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_budgets_are_kept_and_never_claim_a_reach(rec):
     assert full.reached and full.course_steps >= 3
     short = rec.pathway(prof, max_steps=1)
     assert short.course_steps <= 1 and not short.reached and "budget" in short.note
-    from careerpath.planner import Budget
+    from careerpath.serving.planner import Budget
 
     cheap = rec.pathway(prof, budget=Budget(hours=full.shortest_hours / 2))
     assert cheap.total_hours <= full.shortest_hours / 2 and not cheap.reached and "budget" in cheap.note
@@ -154,7 +154,7 @@ def _catalog_with_a_gap() -> Catalog:
 
 
 def test_unreachable_goal_says_what_is_missing_and_plans_as_far_as_possible(tiny_model):
-    from careerpath.modeling import load_for_inference
+    from careerpath.model.modeling import load_for_inference
 
     model, tok, kind = load_for_inference(tiny_model)
     cat = _catalog_with_a_gap()

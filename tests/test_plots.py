@@ -1,6 +1,6 @@
 """Report figures are written as real PNG files."""
 
-from careerpath.plots import plot_group_bars, plot_hit_at_k
+from careerpath.eval.plots import plot_group_bars, plot_hit_at_k
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

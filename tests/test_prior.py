@@ -1,4 +1,4 @@
-"""The course prior (careerpath/prior.py): its values, its fit, and that the loss, generation and
+"""The course prior (careerpath/model/prior.py): its values, its fit, and that the loss, generation and
 catalog scoring all add the same prior to the model's next-course logits."""
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from careerpath import generation, training
-from careerpath.config import ConfigError, load_config
-from careerpath.modeling import load_for_inference
-from careerpath.prior import EXCLUDED, PRIOR_FILE, CoursePrior, LatentClassPrior, load_prior
-from careerpath.scoring import CatalogScorer
-from data_prep.catalog import load_catalog
-from data_prep.context import ContextConfig, GapRetriever, retriever_for
-from data_prep.progression import Progression
+from careerpath.core.catalog import load_catalog
+from careerpath.core.config import ConfigError, load_config
+from careerpath.core.context import ContextConfig, GapRetriever, retriever_for
+from careerpath.core.progression import Progression
+from careerpath.model import generation
+from careerpath.model.modeling import load_for_inference
+from careerpath.model.prior import EXCLUDED, PRIOR_FILE, CoursePrior, LatentClassPrior, load_prior
+from careerpath.model.scoring import CatalogScorer
+from careerpath.training import training
 from tests.conftest import ROOT, TINY_MODEL_ARGS
 
 
@@ -270,8 +271,8 @@ def test_config_checks_and_always_needs_single_token_courses(tiny_dataset, tmp_p
 
 
 def test_evaluation_reports_the_prior_alone_and_the_model_alone(tiny_model, tiny_dataset, tmp_path):
-    from careerpath.baselines import GapRuleScorer
-    from careerpath.evaluation import LABELS, PriorScorer, evaluate_model, render_report
+    from careerpath.eval.baselines import GapRuleScorer
+    from careerpath.eval.evaluation import LABELS, PriorScorer, evaluate_model, render_report
 
     cat = load_catalog(tiny_model / "catalog")
     prior = load_prior(tiny_model, cat)

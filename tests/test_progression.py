@@ -1,5 +1,5 @@
-from data_prep.catalog import load_catalog
-from data_prep.progression import Progression, coverage, skill_gap
+from careerpath.core.catalog import load_catalog
+from careerpath.core.progression import Progression, coverage, skill_gap
 
 
 def test_graph_on_tiny_catalog(tiny_catalog_dir):
@@ -37,7 +37,7 @@ def test_coverage_only_grows_with_skills_and_synthesis_caches_it_exactly():
     yet reachable can change); the reference generator looks it up by the bits of the skills held."""
     import itertools
 
-    from data_prep.build import load_data_config
+    from careerpath.data.build import load_data_config
     from tests.reference_synthesis import Synthesiser
 
     cat = load_catalog()

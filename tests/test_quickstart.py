@@ -5,8 +5,8 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from careerpath.cli import main
-from data_prep.catalog import load_catalog
+from careerpath.app.cli import main
+from careerpath.core.catalog import load_catalog
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 import pytest
 from helpers_rows import trajectory
 
-from careerpath.recbole_export import export_recbole, main, read_recbole_sequences, user_sequences
+from careerpath.app.recbole_export import export_recbole, main, read_recbole_sequences, user_sequences
 
 SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from careerpath.cli import main
-from careerpath.profile import ProfileResolver, ResolvedProfile
-from careerpath.recommend import Constraints, Recommender
-from careerpath.scoring import CatalogScorer
-from data_prep.catalog import load_catalog
-from data_prep.progression import coverage
+from careerpath.app.cli import main
+from careerpath.core.catalog import load_catalog
+from careerpath.core.profile import ProfileResolver, ResolvedProfile
+from careerpath.core.progression import coverage
+from careerpath.model.scoring import CatalogScorer
+from careerpath.serving.recommend import Constraints, Recommender
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_scorer_matches_the_models_own_likelihood(rec):
     fast = rec.scorer
     assert fast.fast, "the tiny T5 has one token per catalog name"
     assert fast.prior is not None, "the tiny T5 trains with the course prior (train.course_prior auto)"
-    # the model's own next-token likelihood plus the course prior (careerpath/prior.py), renormalised
+    # the model's own next-token likelihood plus the course prior (careerpath/model/prior.py), renormalised
     alone = _renormalised(
         [_likelihood(fast.model, enc, fast.course_prefix + [t]) for t in fast.course_single]
     )
@@ -285,8 +285,8 @@ def test_cli_json_schema_is_stable(tiny_model, capfd):
 @pytest.mark.slow
 def test_diversify_spreads_top_courses_over_clusters(tiny_model, tmp_path):
     """With clusters written into the catalog, --diversify caps any one cluster at ceil(k / n)."""
-    from careerpath.recommend import Recommender
-    from data_prep.catalog import load_catalog
+    from careerpath.core.catalog import load_catalog
+    from careerpath.serving.recommend import Recommender
 
     rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
     prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]}, goal="Data Scientist")
@@ -310,8 +310,8 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
     """Market demand (e.g. O*NET Hot Technology flags) re-ranks; shown probabilities stay the model's."""
     from dataclasses import replace
 
-    from careerpath.recommend import Recommender
-    from data_prep.catalog import load_catalog
+    from careerpath.core.catalog import load_catalog
+    from careerpath.serving.recommend import Recommender
 
     rec = Recommender.from_pretrained(tiny_model, use_embeddings=False)
     prof = rec.resolve({"job": "Data Analyst", "skills": ["SQL"]})
@@ -344,8 +344,8 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
 
 def _reference_skill_gap_plan(rec, start, goal, max_steps, cons):
     """The skill-gap fallback as first written (a scan of the whole catalog per step)."""
-    from careerpath.recommend import PathStep, _Beam
-    from data_prep.progression import skill_gap
+    from careerpath.core.progression import skill_gap
+    from careerpath.serving.recommend import PathStep, _Beam
 
     b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps))
     for _ in range(max_steps):
@@ -393,7 +393,7 @@ def _reference_skill_gap_plan(rec, start, goal, max_steps, cons):
 
 
 def test_skill_gap_plan_matches_the_full_catalog_scan(rec):
-    from careerpath.recommend import _Beam
+    from careerpath.serving.recommend import _Beam
 
     cat, rng = rec.catalog, random.Random(3)
     cons_options = [
@@ -416,7 +416,7 @@ def test_skill_gap_plan_matches_the_full_catalog_scan(rec):
 
 
 def test_beam_text_is_the_profiles_input_text(rec):
-    from careerpath.recommend import _Beam
+    from careerpath.serving.recommend import _Beam
 
     cat, rng = rec.catalog, random.Random(5)
     for _ in range(30):

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from transformers import T5Config, T5ForConditionalGeneration
 
-from careerpath.profile import ResolvedProfile
-from careerpath.recommend import Recommender
-from careerpath.scoring import CatalogScorer, _LeanT5
+from careerpath.core.profile import ResolvedProfile
+from careerpath.model.scoring import CatalogScorer, _LeanT5
+from careerpath.serving.recommend import Recommender
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +202,8 @@ def test_lean_training_forward_matches_transformers_logits_and_gradients(variant
 
 
 def _lean_training_matches(variant: dict) -> None:
-    from careerpath.modeling import SeparateHeadT5, has_separate_head
-    from careerpath.scoring import LeanT5Training
+    from careerpath.model.modeling import SeparateHeadT5, has_separate_head
+    from careerpath.model.scoring import LeanT5Training
 
     torch.manual_seed(1)
     cfg = _random_t5_config(**variant)

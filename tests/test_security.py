@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from careerpath import hub
-from careerpath.demo import MAX_MESSAGE_CHARS, MAX_TURNS_KEPT, ChatState, DemoEngine, escape
-from careerpath.feedback import FeedbackStore
-from careerpath.recommend import Recommender
+from careerpath.app.demo import MAX_MESSAGE_CHARS, MAX_TURNS_KEPT, ChatState, DemoEngine, escape
+from careerpath.data.feedback import FeedbackStore
+from careerpath.model import hub
+from careerpath.serving.recommend import Recommender
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = [ROOT / "careerpath", ROOT / "data_prep", ROOT / "space", ROOT / "train.py"]
@@ -128,8 +128,8 @@ class StandInHfApi:
 
 
 def test_hub_token_is_never_logged_passed_or_written(tiny_model, tmp_path, monkeypatch, caplog, capfd):
-    from careerpath import modelcard
-    from careerpath.config import load_config
+    from careerpath.core.config import load_config
+    from careerpath.model import modelcard
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model, folder)
@@ -157,7 +157,7 @@ def test_hub_token_is_never_logged_passed_or_written(tiny_model, tmp_path, monke
 def test_config_has_no_place_for_a_token():
     from dataclasses import fields
 
-    from careerpath.config import Config
+    from careerpath.core.config import Config
 
     names = []
 
@@ -306,7 +306,7 @@ def _run_follow_ups(engine, n: int) -> tuple[ChatState, list[int]]:
 
 @pytest.mark.slow
 def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
-    import careerpath.demo_engine as demo
+    import careerpath.app.demo_engine as demo
 
     monkeypatch.setattr(demo, "pathway_image", lambda path: None)  # the picture is tested above
     st, lengths = _run_follow_ups(engine, 500)
@@ -323,7 +323,7 @@ def test_500_follow_ups_keep_the_session_up_and_bounded(engine, monkeypatch):
 
 @pytest.mark.slow
 def test_500_follow_ups_keep_warnings_and_matches_bounded(engine, monkeypatch):
-    import careerpath.demo_engine as demo
+    import careerpath.app.demo_engine as demo
 
     monkeypatch.setattr(demo, "pathway_image", lambda path: None)
     st, _ = _run_follow_ups(engine, 300)

@@ -9,10 +9,10 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForSeq2SeqLM
 
-from careerpath import modeling
-from careerpath.config import load_config
-from careerpath.modeling import SeparateHeadT5, has_separate_head, load_for_inference
-from data_prep.catalog import load_catalog
+from careerpath.core.catalog import load_catalog
+from careerpath.core.config import load_config
+from careerpath.model import modeling
+from careerpath.model.modeling import SeparateHeadT5, has_separate_head, load_for_inference
 from tests.conftest import ROOT, TINY_MODEL_ARGS
 
 
@@ -136,7 +136,7 @@ def test_content_head_folds_into_a_plain_separate_head_on_save(tiny_dataset, tmp
         b = loaded(**enc, decoder_input_ids=start).logits
     assert torch.allclose(a, b, atol=1e-5)
     # the lean scorer reads the folded matrix too
-    from careerpath.scoring import _LeanT5
+    from careerpath.model.scoring import _LeanT5
 
     lean = _LeanT5.build(model)
     assert lean is not None and torch.equal(lean._out_weights((5, 7)), folded[[5, 7]].t())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from careerpath import cli
-from careerpath.space_publish import ROOT, SPACE_DIR, check_front_matter, publish, read_front_matter
+from careerpath.app import cli
+from careerpath.app.space_publish import ROOT, SPACE_DIR, check_front_matter, publish, read_front_matter
 
 
 def test_front_matter_is_complete_and_pins_the_installed_gradio():
@@ -55,13 +55,19 @@ def test_publish_uploads_app_packages_and_model_setting(tmp_path, monkeypatch):
     ]
     assert hub.variables == {"CAREERPATH_MODEL": "someone/careerpath-tiny"}
     up = tmp_path / "someone/careerpath-demo"
-    for f in ("app.py", "README.md", "requirements.txt", "careerpath/demo.py", "data_prep/catalog.py"):
+    for f in (
+        "app.py",
+        "README.md",
+        "requirements.txt",
+        "careerpath/app/demo.py",
+        "careerpath/core/catalog.py",
+    ):
         assert (up / f).exists(), f
     assert not list(up.rglob("__pycache__"))
     meta, _ = read_front_matter(up / "README.md")
     assert meta["models"] == ["someone/careerpath-tiny"] and check_front_matter(meta) == []
     # the uploaded app imports with nothing but the uploaded folder on the path
-    code = "import sys; sys.path.insert(0, '.'); import careerpath.demo, data_prep.catalog; print('ok')"
+    code = "import sys; sys.path.insert(0, '.'); import careerpath.app.demo, careerpath.core.catalog; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], cwd=up, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
 

@@ -7,8 +7,9 @@ import datasets
 import pytest
 from helpers_hub import LocalHub
 
-from careerpath import cli, hub
-from careerpath.splits import load_split, load_splits
+from careerpath.app import cli
+from careerpath.data.splits import load_split, load_splits
+from careerpath.model import hub
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from data_prep import tagging
-from data_prep.catalog import CatalogError, load_catalog
-from data_prep.tagging import (
+from careerpath.core.catalog import CatalogError, load_catalog
+from careerpath.curation import tagging
+from careerpath.curation.tagging import (
     HashingEncoder,
     Proposal,
     TaggingConfig,
@@ -311,7 +311,7 @@ def test_configs_load_and_reject_unknown_keys(tmp_path):
 
 
 def test_real_minilm_links_a_paraphrase_to_its_skill(tmp_path):
-    from careerpath.embeddings import Embedder, EmbeddingsUnavailable
+    from careerpath.core.embeddings import Embedder, EmbeddingsUnavailable
 
     try:
         enc = Embedder(cache_dir=tmp_path)

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.textformat import (
+from careerpath.core.textformat import (
     STAY,
     FormatError,
     Profile,

@@ -1,19 +1,19 @@
-"""Reading back which job a person held at each course (careerpath/timeline.py), and the course
-prior that reads past choices at that job with an hours spline (careerpath/prior.py)."""
+"""Reading back which job a person held at each course (careerpath/model/timeline.py), and the course
+prior that reads past choices at that job with an hours spline (careerpath/model/prior.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from careerpath.config import bundled_config
-from careerpath.prior import LatentClassPrior, catalog_knots, hinge_name
-from careerpath.timeline import Timeline
-from data_prep.build import load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.context import GapRetriever
-from data_prep.progression import MOVE_THRESHOLD, Progression, ready_to_move
-from data_prep.synthesis import Synthesiser, event_to_row
+from careerpath.core.catalog import load_catalog
+from careerpath.core.config import bundled_config
+from careerpath.core.context import GapRetriever
+from careerpath.core.progression import MOVE_THRESHOLD, Progression, ready_to_move
+from careerpath.data.build import load_data_config
+from careerpath.data.synthesis import Synthesiser, event_to_row
+from careerpath.model.prior import LatentClassPrior, catalog_knots, hinge_name
+from careerpath.model.timeline import Timeline
 
 
 @pytest.fixture(scope="module")

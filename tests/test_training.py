@@ -11,11 +11,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from careerpath import modelcard, training, training_loop
-from careerpath.config import load_config
-from careerpath.generation import compute_metrics, generate
-from careerpath.modeling import load_for_inference, train_tokenizer
-from data_prep.textformat import parse_target
+from careerpath.core.config import load_config
+from careerpath.core.textformat import parse_target
+from careerpath.model import modelcard
+from careerpath.model.generation import compute_metrics, generate
+from careerpath.model.modeling import load_for_inference, train_tokenizer
+from careerpath.training import training, training_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
@@ -219,7 +220,7 @@ def test_accelerate_launch_cpu(tmp_path):
 
 def test_decision_weighted_loss():
     """Weight 1 is the model's own loss; a larger weight moves the loss towards the decision tokens."""
-    from careerpath.training import _loss
+    from careerpath.training.training import _loss
 
     model = _toy_t5()
     batch = {
@@ -268,7 +269,7 @@ def _soft_batch(ids: list[int], probs: list[float], other: float) -> dict:
 def test_soft_target_loss_matches_the_formula():
     """At a decision position the loss is the cross-entropy against the generator's distribution:
     listed probabilities, the rest spread evenly over the other courses of the pool."""
-    from careerpath.training import _loss
+    from careerpath.training.training import _loss
 
     model, pool = _toy_t5(), torch.tensor([30, 31, 32, 33])
     plain = {k: v for k, v in _soft_batch([30], [1.0], 0.0).items() if not k.startswith("soft_")}
@@ -289,7 +290,7 @@ def test_soft_target_loss_matches_the_formula():
 
 
 def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
-    from careerpath.modeling import catalog_names
+    from careerpath.model.modeling import catalog_names
 
     train = training.load_rows(tiny_dataset, "train")
     texts = [r["input_text"] for r in train] + [r["target_text"] for r in train]

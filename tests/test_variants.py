@@ -1,4 +1,4 @@
-"""Generator variants the priors do not encode (data_prep/synthesis.py: provider_bonus,
+"""Generator variants the priors do not encode (careerpath/data/synthesis.py: provider_bonus,
 family_move_prob): they change what the generator does, as configured, and nothing else; every
 configs/data/variant_*.yaml builds."""
 
@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from data_prep.build import load_data_config
-from data_prep.catalog import load_catalog
-from data_prep.progression import Progression
-from data_prep.synthesis import STAY, Synthesiser, _family_provider_bonus
+from careerpath.core.catalog import load_catalog
+from careerpath.core.progression import Progression
+from careerpath.data.build import load_data_config
+from careerpath.data.synthesis import STAY, Synthesiser, _family_provider_bonus
 from tests.conftest import ROOT
 
 
@@ -84,7 +84,7 @@ def test_bad_variant_settings_are_refused():
 
 @pytest.mark.parametrize("name", ["variant_providers", "variant_move_timing"])
 def test_variant_configs_build(name, tmp_path):
-    from data_prep.build import build_dataset
+    from careerpath.data.build import build_dataset
 
     cfg = load_data_config(ROOT / "configs" / "data" / f"{name}.yaml", {"users": 40})
     build_dataset(cfg, tmp_path / name, progress=False)

@@ -1,0 +1,1 @@
+"""The command line, the chat demo, exports, publishing, the quickstart."""

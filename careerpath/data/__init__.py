@@ -1,0 +1,1 @@
+"""Synthetic careers, the dataset build, the split reader, the feedback store."""

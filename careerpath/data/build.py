@@ -1,0 +1,297 @@
+"""``careerpath data build``: catalog -> progression -> synthetic trajectories -> text dataset on disk.
+
+Writes ``train.jsonl``, ``validation.jsonl``, ``test.jsonl`` (split by user), ``stats.json`` (sizes
+and the oracle ceiling per split), a dataset card ``README.md``, the cleaning report and a copy of
+the catalog. Everything is written into a temporary folder beside the target and renamed into
+place at the end, so an interrupted build never leaves a half dataset.
+
+The settings are :mod:`careerpath.data.build_config`; the oracle tallies, progression.json and the dataset
+card are :mod:`careerpath.data.build_stats`. Here: users in chunks (in worker processes), the build, and
+the shards a sharded build writes and :func:`merge_shards` joins.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from careerpath.core.atomic import atomic_dir
+from careerpath.core.catalog_reader import load_catalog
+from careerpath.core.context import GapRetriever, save_context_config
+from careerpath.core.progression import Progression
+from careerpath.data.build_config import DataConfig, load_data_config, stats_config
+from careerpath.data.build_stats import _Oracle, dataset_card, progression_dump
+from careerpath.data.splits import SPLITS
+from careerpath.data.synthesis import Synthesiser
+from careerpath.data.synthesis_config import SynthesisConfig
+from careerpath.data.synthesis_numeric import uniforms
+from careerpath.data.synthesis_oracle import oracle_values
+from careerpath.data.synthesis_rows import RowWriter
+
+__all__ = [
+    "CHUNK_USERS",
+    "SPLITS",
+    "DataConfig",
+    "SynthesisConfig",
+    "_Oracle",
+    "build_dataset",
+    "dataset_card",
+    "default_workers",
+    "load_data_config",
+    "merge_shards",
+    "shard_range",
+    "stats_config",
+]
+
+SPLIT_STEP = 1 << 21  # the step code of the split draw (synthesis uses 0..max_steps and 2^20+k)
+
+
+def _splits_of(users: np.ndarray, seed: int, shares: dict[str, float]) -> list[str]:
+    """The split of each user: a counter-based draw per user (see ``synthesis.uniforms``)."""
+    u = uniforms(seed, users, SPLIT_STEP, 0)
+    edges = np.cumsum([shares[name] for name in SPLITS])
+    return [SPLITS[k] for k in np.minimum(np.searchsorted(edges, u, side="right"), len(SPLITS) - 1).tolist()]
+
+
+def default_workers() -> int:
+    """One worker per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+CHUNK_USERS = 256  # users per task given to a worker (a few tasks ahead of the writer at most)
+
+
+def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: int, stop: int) -> dict:
+    """Users ``start..stop`` as JSONL text and oracle values per split, in user order."""
+    lines: dict[str, list[str]] = {s: [] for s in SPLITS}
+    oracle: dict[str, list] = {s: [] for s in SPLITS}
+    users = {s: 0 for s in SPLITS}
+    size = min(cfg.batch_users, synth.batch_limit())  # large catalogs: smaller batches, same users
+    gc_was_on = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: the collector would only scan them, often
+    try:
+        for lo in range(start, stop, size):
+            ids = np.arange(lo, min(stop, lo + size))
+            for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
+                users[split] += bool(events)
+                lines[split].extend(map(writer.line, events))
+                oracle[split].extend(map(oracle_values, events))
+    finally:
+        if gc_was_on:
+            gc.enable()
+    return {
+        "users": users,
+        "text": {s: "".join(v).encode("utf-8") for s, v in lines.items()},  # encoded here, in the worker
+        "rows": {s: len(v) for s, v in lines.items()},
+        "oracle": oracle,
+        "count": stop - start,
+    }
+
+
+_WORKER: tuple | None = None
+
+
+def _worker_init(synth: Synthesiser, writer: RowWriter, cfg: DataConfig) -> None:
+    global _WORKER
+    _WORKER = (synth, writer, cfg)
+
+
+def _worker_chunk(start: int, stop: int) -> dict:
+    return _users_chunk(*_WORKER, start, stop)
+
+
+def _chunks(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, workers: int, first: int, stop: int):
+    """The chunks of users ``first..stop`` in order, made here or by ``workers`` processes (at
+    most a few chunks ahead of the writer, so memory stays flat)."""
+    bounds = [(s, min(stop, s + CHUNK_USERS)) for s in range(first, stop, CHUNK_USERS)]
+    if workers <= 1 or len(bounds) <= 1:
+        for start, stop in bounds:
+            yield _users_chunk(synth, writer, cfg, start, stop)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(min(workers, len(bounds)), _worker_init, (synth, writer, cfg)) as pool:
+        pending: deque = deque()
+        todo = iter(bounds)
+        for start, stop in todo:
+            pending.append(pool.apply_async(_worker_chunk, (start, stop)))
+            if len(pending) >= 3 * workers:
+                break
+        while pending:
+            chunk = pending.popleft().get()
+            for start, stop in todo:
+                pending.append(pool.apply_async(_worker_chunk, (start, stop)))
+                break
+            yield chunk
+
+
+def shard_range(users: int, shard: int, of: int) -> tuple[int, int]:
+    """The users of shard ``shard`` (0-based) of ``of``: a contiguous range."""
+    if not (isinstance(of, int) and isinstance(shard, int) and of >= 1 and 0 <= shard < of):
+        raise ValueError(f"shard must be K/N with 0 <= K < N, got {shard}/{of}")
+    return users * shard // of, users * (shard + 1) // of
+
+
+def build_dataset(
+    cfg: DataConfig, out: str | Path, progress: bool = True, shard: tuple[int, int] | None = None
+) -> dict:
+    """Build the dataset into ``out`` atomically and return its stats.
+
+    ``shard=(K, N)``: only the K-th of N contiguous ranges of users, as a shard folder (rows and
+    their oracle values, no stats) that :func:`merge_shards` joins with the others into the
+    dataset a single build writes, byte for byte."""
+    started = time.time()
+    out = Path(out)
+    first, stop = shard_range(cfg.synthesis.users, *shard) if shard else (0, cfg.synthesis.users)
+    catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
+    prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    synth = Synthesiser(catalog, prog, cfg.synthesis, cfg.context)
+    with atomic_dir(out) as tmp:
+        counts = {s: 0 for s in SPLITS}
+        users = {s: 0 for s in SPLITS}
+        oracles = {s: _Oracle() for s in SPLITS}
+        kept: dict[str, list] | None = {s: [] for s in SPLITS} if shard else None
+        handles = {s: open(tmp / f"{s}.jsonl", "wb") for s in SPLITS}
+        try:
+            workers = cfg.workers or default_workers()
+            retriever = GapRetriever(catalog, prog, cfg.context) if cfg.context.enabled else None
+            chunks = _chunks(synth, RowWriter(catalog, retriever), cfg, workers, first, stop)
+            bar = tqdm(total=stop - first, desc="synthesising users", unit="user", disable=not progress)
+            for chunk in chunks:
+                for split in SPLITS:
+                    users[split] += chunk["users"][split]
+                    counts[split] += chunk["rows"][split]
+                    handles[split].write(chunk["text"][split])
+                    if kept is not None:
+                        kept[split].extend(chunk["oracle"][split])
+                    else:
+                        for values in chunk["oracle"][split]:
+                            oracles[split].add_values(*values)
+                bar.update(chunk["count"])
+            bar.close()
+        finally:
+            for h in handles.values():
+                h.close()
+        if kept is not None:
+            _save_shard(tmp, cfg, shard, (first, stop), users, counts, kept)
+        else:
+            stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
+    if kept is not None:
+        return {
+            "users": sum(users.values()),
+            "users_per_split": users,
+            "examples": counts,
+            "shard": list(shard),
+            "seconds": round(time.time() - started, 2),
+        }
+    stats["seconds"] = round(time.time() - started, 2)
+    return stats
+
+
+def _finish(tmp: Path, cfg: DataConfig, catalog, prog, users: dict, counts: dict, oracles: dict) -> dict:
+    """Write stats.json, the dataset card, the catalog and the graph beside the rows in ``tmp``."""
+    oracle = {s: oracles[s].result() for s in SPLITS}
+    test = oracle["test"].get("visible", {})
+    stats = {
+        "users": sum(users.values()),
+        "users_per_split": users,
+        "examples": counts,
+        "catalog": catalog.summary(),
+        "oracle_acc": {k: test.get(k, 0.0) for k in ("next_course", "next_job", "next_job_moves")},
+        "oracle_acc_traits_known": {
+            k: oracle["test"].get("traits_known", {}).get(k, 0.0)
+            for k in ("next_course", "next_job", "next_job_moves")
+        },
+        "oracle": oracle,
+        "config": stats_config(cfg),
+    }
+    catalog.save(tmp / "catalog")
+    (tmp / "cleaning_report.json").write_text(
+        json.dumps([m.as_dict() for m in catalog.merges], indent=1) + "\n"
+    )
+    save_context_config(cfg.context, tmp, cfg.n_next_jobs, cfg.n_courses_per_job)
+    (tmp / "progression.json").write_text(json.dumps(progression_dump(prog), indent=1) + "\n")
+    (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    (tmp / "README.md").write_text(dataset_card(stats, cfg))
+    return stats
+
+
+SHARD_FILE = "shard.json"
+
+
+def _save_shard(tmp: Path, cfg, shard, bounds, users, counts, kept: dict) -> None:
+    """A shard's oracle values (one row of 10 numbers per example, NaN-padded for stays) and
+    what the merge checks: which shard of how many, its users, and the config."""
+    arrays = {}
+    for split in SPLITS:
+        vals = np.full((len(kept[split]), 10), np.nan)
+        for i, (_, values, _) in enumerate(kept[split]):
+            vals[i, : len(values)] = values
+        arrays[f"{split}_values"] = vals
+        arrays[f"{split}_move"] = np.array([m for m, _, _ in kept[split]], dtype=bool)
+        arrays[f"{split}_numpy"] = np.array([n for _, _, n in kept[split]], dtype=bool)
+    with open(tmp / "oracle.npz", "wb") as f:
+        np.savez(f, **arrays)
+    info = {
+        "shard": shard[0],
+        "of": shard[1],
+        "first_user": bounds[0],
+        "stop_user": bounds[1],
+        "users_per_split": users,
+        "examples": counts,
+        "config": stats_config(cfg),
+    }
+    (tmp / SHARD_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = True) -> dict:
+    """Join the shard folders of one config (every K of K/N, once) into the dataset a single
+    build of that config writes (the same bytes), atomically into ``out``."""
+    started = time.time()
+    infos = []
+    for folder in map(Path, folders):
+        path = folder / SHARD_FILE
+        if not path.is_file():
+            raise ValueError(f"{folder}: not a shard folder (no {SHARD_FILE}); build shards with --shard K/N")
+        infos.append((json.loads(path.read_text()), folder))
+    infos.sort(key=lambda x: x[0]["shard"])
+    of = {i["of"] for i, _ in infos}
+    if len(of) != 1 or [i["shard"] for i, _ in infos] != list(range(next(iter(of)))):
+        have = ", ".join(f"{i['shard']}/{i['of']}" for i, _ in infos)
+        raise ValueError(f"need every shard K/N for K = 0..N-1 exactly once, got {have}")
+    config = infos[0][0]["config"]
+    for info, folder in infos:
+        if info["config"] != config:
+            raise ValueError(f"{folder}: built with another config than {infos[0][1]}; rebuild it")
+    cfg = load_data_config(None, config)
+    catalog = load_catalog(cfg.catalog, fuzzy_threshold=cfg.fuzzy_threshold)
+    prog = Progression(catalog, n_next=cfg.n_next_jobs, n_courses=cfg.n_courses_per_job)
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        users = {s: sum(i["users_per_split"][s] for i, _ in infos) for s in SPLITS}
+        counts = {s: sum(i["examples"][s] for i, _ in infos) for s in SPLITS}
+        oracles = {s: _Oracle() for s in SPLITS}
+        for split in SPLITS:
+            with open(tmp / f"{split}.jsonl", "wb") as dst:
+                for _, folder in tqdm(infos, desc=f"merging {split}", disable=not progress):
+                    with open(folder / f"{split}.jsonl", "rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    with np.load(folder / "oracle.npz") as z:
+                        vals, moves, numpy_job = z[f"{split}_values"], z[f"{split}_move"], z[f"{split}_numpy"]
+                    for row, is_move, nj in zip(vals.tolist(), moves.tolist(), numpy_job.tolist()):
+                        oracles[split].add_values(is_move, row[: 10 if is_move else 8], nj)
+        stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
+    stats["seconds"] = round(time.time() - started, 2)
+    return stats

@@ -1,0 +1,167 @@
+"""What one step records per row (:class:`StepRecords`, a part of
+:class:`~careerpath.data.synthesis.Synthesiser`): the rounded probabilities with the JSON the row writer
+writes for them, the argmaxes the oracle ceiling reads off them, and the catalog context of every
+row's input, computed for the batch with the same sums, rounding and order as
+:class:`~careerpath.core.context.GapRetriever`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from careerpath.core.context import Context
+from careerpath.core.textformat import STAY
+from careerpath.data.synthesis_config import PROB_FLOOR
+from careerpath.data.synthesis_numeric import _NEAR, _repr5_table, _round9
+
+
+class _Probs(dict):
+    """A row's recorded probabilities with the JSON the row writes for them (``json``), made
+    with them (the row writer checks it is there; change the dict and drop it)."""
+
+    __slots__ = ("json",)
+
+
+def _oracle_rows(visible, traits, pick: np.ndarray, choice: np.ndarray) -> list[tuple]:
+    """:func:`oracle_values` of every row, from the argmaxes of its recorded probabilities."""
+    cols = []
+    for best_c, max_c, best_j, max_j in (visible, traits):
+        job_hit = (best_j == choice).astype(float)
+        cols.append([(best_c == pick).astype(float), max_c / 100000.0, job_hit, max_j / 100000.0, job_hit])
+    moves = (choice > 0).tolist()
+    flat = np.stack([c for group in cols for c in group], axis=1).tolist()
+    return [(m, row if m else row[:4] + row[5:9], False) for m, row in zip(moves, flat)]
+
+
+class StepRecords:
+    """The per-step records of :class:`~careerpath.data.synthesis.Synthesiser` (reads its tables and
+    :meth:`~careerpath.data.synthesis_steps.StepModel._gains`)."""
+
+    def _slot_ranks(self, names: list[str], width: int) -> list[int]:
+        """The rank of each slot's id among all ids (the oracle's ties: the smallest id), padded."""
+        key = (id(names), width)
+        out = self._rank_cache.get(key)
+        if out is None:
+            out = self._rank_cache[key] = [self._id_rank[x] for x in names] + [0] * (width - len(names))
+        return out
+
+    def _slot_names(self, row: tuple) -> list[str]:
+        names = self._slot_cache.get(row)
+        if names is None:
+            names = self._slot_cache[row] = [STAY, *(self.job_list[x] for x in row if x >= 0)]
+        return names
+
+    def _recorded(
+        self, p: np.ndarray, elig: np.ndarray, marg: np.ndarray, slots: np.ndarray, slot_names
+    ) -> list[dict]:
+        """The rounded probabilities written per row: the courses at or above PROB_FLOOR, the mass
+        of the rest, and the next jobs at or above 1e-5 (each also as the JSON the row writes)."""
+        keep = elig & (p >= PROB_FLOOR)
+        # round(x, 5) as numpy does it: the integer k nearest x * 1e5, then k / 1e5
+        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64)
+        rows, cols = np.nonzero(keep)
+        kv = np.rint(p[rows, cols] * 1e5).astype(np.int64)
+        mk = np.rint(marg * 1e5).astype(np.int64)
+        text = _repr5_table(np.concatenate([kv, other, mk.ravel()]))
+        bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
+        names, keys, job_key = self.course_list, self._course_key, self._job_key
+        cols_arr, mk_arr = cols, mk
+        ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
+        cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
+        ok = ok_arr.tolist()
+        mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
+        width = ok_arr.shape[1]
+        slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
+        # every (row, course) pair of the batch at once, then a slice per row
+        pair_names = list(map(names.__getitem__, cols))
+        pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
+        out = []
+        for k in range(p.shape[0]):
+            lo, hi = bounds[k], bounds[k + 1]
+            course = dict(zip(pair_names[lo:hi], vals[lo:hi]))
+            course_js = ", ".join(pair_js[lo:hi])
+            sn = slot_names[k]
+            job, job_js = {}, []
+            for j, good in enumerate(ok[k]):
+                if good:
+                    job[sn[j]] = mv[k][j]
+                    job_js.append(job_key[sn[j]] + text[mk[k][j]])
+            probs = _Probs(course=course, course_other=other[k] / 100000.0, job=job)
+            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text[other[k]]}, "job": {{{", ".join(job_js)}}}}}'
+            out.append(probs)
+        return out, self._argmax_rows(rows, cols_arr, kv, mk_arr, ok_arr, slot_ranks, p.shape[0])
+
+    def _argmax_rows(self, rows, cols, kv, mk, ok, slot_ranks, m):
+        """Per row, what :func:`oracle_values` reads off the recorded probabilities: the most
+        likely course (ties: the smallest id) and its rounded probability, the same for the next
+        job (a slot). A row with no course recorded gets course -1."""
+        C = self.n_courses + 1
+        best_c, max_c = np.full(m, -1), np.zeros(m, dtype=np.int64)
+        if rows.size:
+            score = kv * C + (C - 1 - self._course_rank[cols])
+            starts = np.searchsorted(rows, np.arange(m))
+            has = np.zeros(m, dtype=bool)
+            has[rows] = True
+            top = np.maximum.reduceat(score, starts[has])
+            max_c[has] = top // C
+            best_c[has] = self._rank_course[C - 1 - top % C]
+        R = slot_ranks.max() + 2
+        jscore = np.where(ok, mk * R + (R - 1 - slot_ranks), -1)
+        best_j = jscore.argmax(1)
+        return best_c, max_c, best_j, mk[np.arange(m), best_j]
+
+    def _contexts(self, h, hop, goal, elig, gain, jobs: dict) -> list[Context]:
+        """:meth:`GapRetriever.context` of every row (the same values: the same sums, the same
+        rounding, the same order), for the batch at once."""
+        cfg, cc = self.cfg, self.context_cfg
+        if not (cfg.hop_weight == 1.0 and cfg.goal_weight == cc.goal_weight and cc.prereq_weight == 0.5):
+            gain = self._gains(h, hop, goal, 1.0, cc.goal_weight, cc.prereq_weight)
+        score = np.where(elig & (gain > 0), gain, -np.inf)
+        score[np.isfinite(score)] = _round9(score[np.isfinite(score)])
+        width = min(cc.max_best + cc.options, score.shape[1])
+        # the best ``width`` courses, best first, ties in catalog order (a stable sort): sorted
+        # among the best ``width`` found by a partition, unless ties cross its edge
+        if width < score.shape[1]:
+            part = np.argpartition(-score, width - 1, axis=1)[:, :width]
+            sp = np.take_along_axis(score, part, axis=1)
+            order = np.take_along_axis(part, np.lexsort((part, -sp), axis=1), axis=1)
+            cut = sp.min(1)
+            bad = np.isfinite(cut) & ((score >= cut[:, None]).sum(1) > width)
+            if bad.any():
+                order[bad] = np.argsort(-score[bad], axis=1, kind="stable")[:, :width]
+        else:
+            order = np.argsort(-score, axis=1, kind="stable")
+        top = np.take_along_axis(score, order, axis=1)
+        finite = np.isfinite(top)
+        n_best = np.minimum(((top == top[:, :1]) & finite).sum(1), cc.max_best)
+        thr = cc.move_threshold - 1e-9
+        cov0, cov_sum, add, total = jobs["cov0"], jobs["cov_sum0"], jobs["add0"], jobs["total0"]
+        add = np.take_along_axis(add, order, axis=1)
+        cov = np.where(add > 0, (cov_sum[:, None] + add) / total[:, None], cov0[:, None])
+        ready_sel = ((_round9(cov) >= thr) | (_round9(cov0) >= thr)[:, None]).tolist()
+        near = (np.abs(cov - thr) < _NEAR) | (np.abs(cov0 - thr) < _NEAR)[:, None]
+        near_rows, near_sel = set(np.flatnonzero(near.any(1)).tolist()), near.tolist()
+        out, get = [], self.course_list.__getitem__
+        # the finite scores come first in ``order``: the ids are a prefix of each row
+        take = np.minimum(finite.sum(1), n_best + cc.options).tolist()
+        n_best, order, hops = n_best.tolist(), order.tolist(), hop.tolist()
+        for k in range(len(hops)):
+            nb, ids = n_best[k], order[k][: take[k]]
+            if k in near_rows:
+                ready = []
+                for i, c in enumerate(ids):
+                    rd = ready_sel[k][i]
+                    if near_sel[k][i]:  # at the threshold: the exact sum
+                        rd = round(self._cover_after(h[k], int(jobs["hop_job"][k]), c), 9) >= thr
+                    if rd:
+                        ready.append(c)
+            else:
+                ready = [c for c, rd in zip(ids, ready_sel[k]) if rd]
+            out.append(
+                Context(
+                    self.job_list[hops[k]],
+                    list(map(get, ids[:nb])),
+                    list(map(get, ids[nb:])),
+                    list(map(get, ready)),
+                )
+            )
+        return out

@@ -1,0 +1,1 @@
+"""Baselines, evaluation against priors and the oracle ceiling, bias, plots."""

@@ -1,0 +1,1 @@
+"""O*NET, ESCO and observed mobility."""

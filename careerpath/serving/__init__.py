@@ -1,0 +1,1 @@
+"""The recommender: catalog scoring into courses, jobs, pathways and explanations."""

@@ -1,0 +1,347 @@
+"""Pathway planning over courses and job moves: the shortest plan in hours (exact, an integer
+program on the set-cover core), plans that follow a guide (the model's probabilities) within a
+bound of it, and why a goal cannot be reached (docs/pathways.md). The estimate lives in
+careerpath/serving/planner_bound.py, the integer program in careerpath/serving/planner_milp.py, the guided search in
+careerpath/serving/planner_guided.py and the plan's types in careerpath/serving/planner_state.py.
+
+A state is the job held and the skills held. A course step adds its skills and costs its hours; a
+job move costs nothing and happens as soon as it is allowed (:meth:`Planner.settle`): the move rule
+is the catalog's one (:func:`careerpath.core.progression.ready_to_move`, the context's ``move_threshold``),
+straight to the goal when it is a typical next move or at most one level up (a direct move), else
+to a next job on a shortest route of the transition graph, never a level down.
+
+Only steps worth taking are planned: a course must add a skill that the goal or the next job rates
+*important* (weight at least ``IMPORTANT_SHARE`` of that job's top weight), or a missing
+prerequisite of a course that does. There is no step cap. An admissible estimate of the hours
+still needed (:class:`careerpath.serving.planner_bound.BoundSpace`, never more than the truth) rejects
+hopeless states cheaply and tells unreachable goals apart:
+
+* the goal needs ``move_threshold x total weight`` of its skills; each course's hours are shared
+  over the missing skills it teaches in proportion to their weight, each skill priced at its
+  cheapest share, and the weight still needed filled with the cheapest skills first (a fractional
+  knapsack over skills); the same for the next jobs on the route (the least of them) when the goal
+  is not one move away;
+* a skill whose weight exceeds the slack ``(1 - move_threshold) x total`` must be learnt, so the
+  cheapest course teaching it is a lower bound too; the estimate is the largest of these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from careerpath.core.catalog import Catalog
+from careerpath.core.progression import Progression, ready_to_move
+from careerpath.serving import planner_guided
+from careerpath.serving.planner_bound import BoundSpace
+from careerpath.serving.planner_milp import cover_program
+from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
+
+IMPORTANT_SHARE = 1 / 3
+"""A skill is important for a job when its weight is at least this share of the job's top weight
+(bundled catalog: every required skill; O*NET: every rated element, generic ones too, but not the
+low-weight "Office software")."""
+MAX_PATHS = 30
+"""Sequences of jobs (routes) one exact search tries, fewest moves first."""
+_UNSOLVED = object()  # a plan cache miss (None is a solved "no plan")
+PLACEHOLDER_PROVIDER = (
+    "careerpath-generated"  # careerpath.importers.onet.GENERATED_PROVIDER (importers' placeholders)
+)
+# the plan's types live in careerpath/serving/planner_state.py; re-exported for the recommender and tests
+__all__ = ["IMPORTANT_SHARE", "PLACEHOLDER_PROVIDER", "Budget", "Diagnosis", "Plan", "Planner", "State"]
+
+
+class Planner:
+    """Exact and guided planning for one catalog and transition graph."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        progression: Progression,
+        move_threshold: float,
+        important_share: float = IMPORTANT_SHARE,
+    ):
+        self.catalog, self.progression = catalog, progression
+        self.threshold, self.important_share = move_threshold, important_share
+        self.courses = list(catalog.courses.values())
+        self.hours = [max(0.0, c.hours) for c in self.courses]
+        self.teach_of: dict[str, list[int]] = {}
+        for i, c in enumerate(self.courses):
+            for s in c.skills:
+                self.teach_of.setdefault(s, []).append(i)
+        self.pos = {c.id: i for i, c in enumerate(self.courses)}
+        self._important: dict[str, frozenset[str]] = {}
+        # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
+        # concurrent requests with other constraints (the demo's threads) never share an entry
+        self._bound_cache: dict[tuple, BoundSpace] = {}
+        self._plan_cache: dict[tuple, Plan | None] = {}
+        # integer programs by what they are built from (HiGHS gives the same answer to the same
+        # program): many planning states differ only in skills no job of the route weighs
+        self._solve_cache: dict[tuple, list[int] | None] = {}
+
+    # -- the move rule ---------------------------------------------------------------------------
+    def important(self, job_id: str) -> frozenset[str]:
+        """Skills ``job_id`` rates important (weight >= ``important_share`` x its top weight)."""
+        if job_id not in self._important:
+            req = self.catalog.jobs[job_id].skills
+            top = max(req.values(), default=0.0)
+            self._important[job_id] = frozenset(s for s, w in req.items() if w >= self.important_share * top)
+        return self._important[job_id]
+
+    def direct_ok(self, job: str | None, goal: str) -> bool:
+        """A move straight to the goal is realistic once its skills are held: the goal is a typical
+        next move, or at most one level above the current job (no job: any goal)."""
+        if not job:
+            return True
+        if any(b == goal for b, _ in self.progression.next_jobs.get(job, ())):
+            return True
+        return self.catalog.jobs[goal].level <= self.catalog.jobs[job].level + 1
+
+    def route_jobs(self, job: str | None, goal: str) -> list[str]:
+        """Next jobs on a shortest route to ``goal`` in the transition graph, never a level down
+        (closest first, then by transition score)."""
+        if not job or job == goal:
+            return []
+        dist = self.progression.distances_to(goal)
+        if job not in dist:
+            return []
+        level = self.catalog.jobs[job].level
+        options = [
+            (dist[b], -s, b)
+            for b, s in self.progression.next_jobs[job]
+            if dist.get(b, 1e9) < dist[job] and self.catalog.jobs[b].level >= level
+        ]
+        return [b for _, _, b in sorted(options) if b != goal]
+
+    def targets(self, job: str | None, goal: str) -> list[str]:
+        """The jobs a plan from ``job`` moves to next: the goal when a direct move is allowed (a job
+        on the way would add nothing: skills come from courses), else the next jobs on the route."""
+        return [goal] if self.direct_ok(job, goal) else self.route_jobs(job, goal)
+
+    def settle(self, state: State, goal: str) -> tuple[State, list[str]]:
+        """Apply every move the rule allows (the goal first): the new state and the jobs moved to."""
+        moves: list[str] = []
+        while state.job != goal:
+            nxt = next(
+                (
+                    b
+                    for b in self.targets(state.job, goal)
+                    if ready_to_move(state.skills, self.catalog.jobs[b], self.threshold)
+                ),
+                None,
+            )
+            if nxt is None:
+                break
+            state = State(nxt, state.skills)
+            moves.append(nxt)
+        return state, moves
+
+    # -- steps worth taking ------------------------------------------------------------------------
+    def wanted(self, state: State, goal: str) -> dict[str, str]:
+        """Missing skills worth learning -> the job that rates them important (or "prerequisite")."""
+        out: dict[str, str] = {}
+        for job in dict.fromkeys((goal, *self.targets(state.job, goal))):
+            for s in self.important(job):
+                if s not in state.skills:
+                    out.setdefault(s, job)
+        for s in list(out):  # prerequisites of courses teaching them, one level down
+            for i in self.teach_of.get(s, ()):
+                for p in self.courses[i].prerequisites:
+                    if p not in state.skills:
+                        out.setdefault(p, "prerequisite")
+        return out
+
+    def successors(
+        self, state: State, goal: str, allowed: Sequence[bool], prerequisites: bool = True
+    ) -> list[int]:
+        """Courses worth taking from ``state``: allowed, prerequisites held, adding a wanted skill
+        (``prerequisites=False``: an important one itself, not only a prerequisite of one)."""
+        want = self.wanted(state, goal)
+        out = set()
+        for s, why in want.items():
+            if why == "prerequisite" and not prerequisites:
+                continue
+            for i in self.teach_of.get(s, ()):
+                if allowed[i] and all(p in state.skills for p in self.courses[i].prerequisites):
+                    out.add(i)
+        return sorted(out)
+
+    def take(self, state: State, i: int, goal: str) -> tuple[State, list[str]]:
+        return self.settle(State(state.job, state.skills | frozenset(self.courses[i].skills)), goal)
+
+    # -- exact search ------------------------------------------------------------------------------
+    def space(self, start_job: str | None, goal: str, allowed: Sequence[bool]) -> BoundSpace:
+        """The lower bounds' view from ``start_job`` to ``goal`` (cached while ``allowed`` stays)."""
+        key = (start_job, goal, allowed)
+        space = self._bound_cache.get(key)
+        if space is None:
+            if len(self._bound_cache) > 256:
+                self._bound_cache.clear()
+            space = self._bound_cache[key] = BoundSpace(self, start_job, goal, allowed)
+        return space
+
+    def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:
+        """Admissible estimate of the hours (``mode="steps"``: course steps) still needed."""
+        sp = self.space(state.job, goal, allowed)
+        return sp.estimate(state.job, sp.mask(state.skills), mode)
+
+    def paths(self, job: str | None, goal: str) -> list[list[str]]:
+        """The sequences of jobs a plan from ``job`` can move through to ``goal`` (at most
+        ``MAX_PATHS``, fewest moves first): next jobs on shortest routes, and a direct move to the
+        goal wherever it is allowed."""
+        out, frontier = [], [[]]
+        while frontier and len(out) < MAX_PATHS:
+            nxt = []
+            for path in frontier:
+                at = path[-1] if path else job
+                if self.direct_ok(at, goal):
+                    out.append(path + [goal])
+                else:
+                    nxt += [path + [b] for b in self.route_jobs(at, goal)]
+            frontier = nxt
+        return out[:MAX_PATHS]
+
+    def shortest(
+        self,
+        start: State,
+        goal: str,
+        allowed: Sequence[bool],
+        mode: str = "hours",
+        cap: float | None = None,
+    ) -> Plan | None:
+        """The plan reaching ``goal`` with the fewest hours (``mode="steps"``: fewest course steps,
+        then hours) from ``start``; None when none does (within ``cap``). Exact on the set-cover core
+        (:meth:`_solve`, one integer program per sequence of jobs), then ordered and replayed."""
+        start, _ = self.settle(start, goal)
+        if cap is not None and cap < -1e-9:
+            return None
+        if start.job == goal:
+            return Plan([], 0.0, True, start)
+        lb = self.estimate(start, goal, allowed, mode)
+        if math.isinf(lb) or (cap is not None and lb > cap + 1e-9):
+            return None
+        key = (start, goal, mode, allowed)
+        best = self._plan_cache.get(key, _UNSOLVED)
+        if best is _UNSOLVED:
+            best = None
+            for path in self.paths(start.job, goal):
+                chosen = self._solve(start, path, allowed, mode)
+                plan = None if chosen is None else self.order(start, chosen, goal)
+                if plan is not None and (
+                    best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
+                ):
+                    best = plan
+            if len(self._plan_cache) > 20_000:
+                self._plan_cache.clear()
+            self._plan_cache[key] = best
+        if best is None or (cap is not None and self._cost(best, mode) > cap + 1e-9):
+            return None
+        return best
+
+    def _cost(self, plan: Plan, mode: str) -> float:
+        return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
+
+    def _solve(self, start: State, path: list[str], allowed: Sequence[bool], mode: str) -> list[int] | None:
+        """The cheapest set of worthwhile courses after which every job of ``path`` is within the
+        move threshold (a mixed-integer program: a 0/1 choice per course, a covered share per
+        skill no more than the chosen courses teaching it, each job's covered weight at least its
+        threshold, a chosen course's missing prerequisites taught by a chosen course)."""
+        held = start.skills
+        jobs = [self.catalog.jobs[j] for j in path]
+        want = {s for j in path for s in self.important(j) if s not in held}
+        cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
+        grow = list(cands)
+        while grow:  # the courses teaching missing prerequisites of candidates, all the way down
+            i = grow.pop()
+            for q in self.courses[i].prerequisites:
+                if q not in held:
+                    for k in self.teach_of.get(q, ()):
+                        if allowed[k] and k not in cands:
+                            cands.add(k)
+                            grow.append(k)
+        cands = sorted(cands)
+        # everything below reads ``held`` only through the route's job skills and the candidates'
+        # prerequisites: the program, hence its answer, is fixed by this key
+        seen = {s for j in jobs for s in j.skills}
+        seen.update(q for i in cands for q in self.courses[i].prerequisites)
+        key = (tuple(path), mode, tuple(cands), frozenset(held & seen))
+        out = self._solve_cache.get(key, _UNSOLVED)
+        if out is _UNSOLVED:
+            out = self._program(held, jobs, cands, mode)
+            if len(self._solve_cache) > 20_000:
+                self._solve_cache.clear()
+            self._solve_cache[key] = out
+        return out
+
+    def _program(self, held: frozenset[str], jobs: list, cands: list[int], mode: str) -> list[int] | None:
+        """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
+        return cover_program(self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode)
+
+    def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
+        """The chosen courses in an order a person can take them (prerequisites first, the next
+        job's important skills before the goal's), replayed with the move rule; None when the
+        replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
+        state, left, seq = start, list(chosen), []
+        while left and state.job != goal:
+            want = self.wanted(state, goal)
+            ready = [i for i in left if all(p in state.skills for p in self.courses[i].prerequisites)]
+            if not ready:
+                return None
+            nxt = (self.targets(state.job, goal) or [goal])[0]
+            imp = self.important(nxt)
+
+            i = min(ready, key=lambda i, st=state, imp=imp, want=want: self._rank(i, st, imp, want))
+            left.remove(i)
+            if not any(s in want for s in self.courses[i].skills if s not in state.skills):
+                continue  # adds nothing wanted any more
+            seq.append(i)
+            state, _ = self.take(state, i, goal)
+        if state.job != goal:
+            return None
+        hours = round(sum(self.hours[i] for i in seq), 6)
+        return Plan([self.courses[i].id for i in seq], hours, True, state)
+
+    def _rank(self, i: int, state: State, imp: frozenset[str], want: dict[str, str]) -> tuple:
+        new = [s for s in self.courses[i].skills if s not in state.skills]
+        return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
+
+    # -- guided search and as far as possible (careerpath/serving/planner_guided.py) ------------------------
+    def guided(
+        self,
+        start: State,
+        goal: str,
+        allowed: Sequence[bool],
+        guide: Callable[[State, list[str]], list[float]] | None,
+        bound: float,
+        top_k: int = 8,
+    ) -> tuple[Plan, list[str]] | None:
+        """:func:`careerpath.serving.planner_guided.guided`: the guide's choices within ``bound`` hours."""
+        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k)
+
+    def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
+        """:func:`careerpath.serving.planner_guided.as_far_as_possible`, for a goal that cannot be reached."""
+        return planner_guided.as_far_as_possible(self, start, goal, allowed)
+
+    def diagnose(self, start: State, goal: str, allowed: Sequence[bool]) -> Diagnosis:
+        """What stands between ``start`` and ``goal``: a missing move, skills no allowed course teaches."""
+        d = Diagnosis()
+        cat = self.catalog
+        state, _ = self.settle(start, goal)
+        if state.job != goal and not self.targets(state.job, goal):
+            d.reachable = False
+            d.missing_moves.append(
+                f"no move leads from {cat.jobs[state.job].title} towards {cat.jobs[goal].title} in the "
+                "transition graph, and the goal is more than one level up"
+            )
+        for job_id in dict.fromkeys([goal, *self.targets(state.job, goal)]):
+            job = cat.jobs[job_id]
+            miss = [
+                s
+                for s in job.skills
+                if s not in state.skills and not any(allowed[i] for i in self.teach_of.get(s, ()))
+            ]
+            d.unteachable += [s for s in miss if s not in d.unteachable]
+        space = self.space(state.job, goal, allowed)
+        if math.isinf(space.gap_bound(space.mask(state.skills), goal, "hours")):
+            d.reachable = False
+        return d
