@@ -88,7 +88,9 @@ def test_wheel_holds_every_module_config_and_catalog_file(wheel):
     expected = {
         str(p.relative_to(ROOT)) for pkg in ("careerpath", "data_prep") for p in (ROOT / pkg).rglob("*.py")
     }
-    expected |= {str(p.relative_to(ROOT)) for p in (ROOT / "careerpath" / "core" / "catalog_data").glob("*.csv")}
+    expected |= {
+        str(p.relative_to(ROOT)) for p in (ROOT / "careerpath" / "core" / "catalog_data").glob("*.csv")
+    }
     configs = [*(ROOT / "configs").rglob("*.yaml"), ROOT / "configs" / "__init__.py"]
     expected |= {"careerpath_configs/" + str(p.relative_to(ROOT / "configs")) for p in configs}
     expected = {e for e in expected if "__pycache__" not in e}

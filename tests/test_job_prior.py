@@ -386,3 +386,21 @@ def test_graph_laterals_round_trip_and_bad_modes_are_refused(tiny_dataset, tmp_p
 
     with pytest.raises(ValueError, match="lateral_moves: one of ready, graph"):
         Synthesiser(cat, r.progression, SynthesisConfig(lateral_moves="everywhere"))
+
+
+def test_graph_moves_rank_a_job_only_profiles_next_jobs_in_the_graphs_order():
+    """With graph moves, a person with only a job (its required skills) gets its next jobs in the
+    transition graph's order, the next step first, however ready they are for each."""
+    r, rows = _generated("graph", users=200)
+    prior = JobPrior.fit(r, rows)
+    assert prior.laterals == "graph"
+    checked = 0
+    for job in r.catalog.jobs:
+        ranked = list(dict.fromkeys(b for b, _ in r.progression.next_jobs.get(job, [])))
+        if len(ranked) < 3:
+            continue
+        p = prior.table(job, "", set(r.catalog.jobs[job].skills)).now
+        got = sorted(ranked, key=lambda b: -p[prior.job_ids.index(b)])
+        assert got == ranked, (job, got, ranked)
+        checked += 1
+    assert checked > 20

@@ -58,9 +58,10 @@ class SynthesisConfig:
     """Probability of a lateral move to another neighbouring job (see ``lateral_moves``)."""
     lateral_moves: str = "ready"
     """Where lateral moves go. ``ready``: to the neighbouring jobs the person is ready for, evenly.
-    ``graph``: to any neighbouring job, ready or not, in proportion to 1 / its rank among the
-    job's next jobs (the transition graph's order: observed mobility where the catalog has it),
-    as real flows do (docs/mobility.md). The job prior learns which from the data."""
+    ``graph``: to any of the job's next jobs, the next step on the route included, ready or not, in
+    proportion to 1 / its rank among them (the transition graph's order: observed mobility where
+    the catalog has it), as real flows do (docs/mobility.md). The job prior learns which from the
+    data."""
     start_skill_prob: float = 0.8
     """Probability of holding each required skill of the starting job."""
     previous_job_prob: float = 0.5

@@ -104,12 +104,13 @@ class StepModel:
         order = np.argsort(rank, axis=1, kind="stable")
         slots = np.take_along_axis(nxt, order, axis=1)
         slots[:, 0] = hop
-        # graph laterals: 1 / (rank among the job's next jobs + 1) for the slots after the hop
+        # graph moves: 1 / (rank among the job's next jobs + 1) for every slot that is one of them,
+        # the hop included (a hop the graph does not list gets none)
         lat_w = None
         if cfg.lateral_moves == "graph":
-            lat_w = np.where(
-                (slots[:, 1:] >= 0) & (slots[:, 1:] != hop[:, None]), 1.0 / (order[:, 1:] + 1.0), 0.0
-            )
+            listed = np.take_along_axis(nxt, order, axis=1) == slots
+            lat_w = np.where((slots >= 0) & listed, 1.0 / (order + 1.0), 0.0)
+            lat_w[:, 1:] = np.where(slots[:, 1:] != hop[:, None], lat_w[:, 1:], 0.0)
         N = slots.shape[1]
         sj = np.where(slots >= 0, slots, len(self.job_list))
         sk, sw = self.job_sk[sj], self.job_w[sj]  # (m, N, L)
@@ -191,8 +192,9 @@ def _pattern_dist(
 ) -> np.ndarray:
     """[stay, hop, *laterals] from which next jobs are within reach (``ready``: (m, N, X), slot
     0 the hop): the hop with ``move_p``, then ``lateral_prob`` of staying shared evenly by the
-    laterals within reach; with ``lat_w`` ((m, N - 1) weights, 0 for no job: graph laterals) shared
-    by every lateral in proportion to its weight, ready or not. Returns (m, 1 + N, X)."""
+    laterals within reach; with ``lat_w`` ((m, N) weights, 0 for no job: graph moves) shared by
+    every next job, the hop included, in proportion to its weight, ready or not. Returns
+    (m, 1 + N, X)."""
     hop = np.where(ready[:, 0], move_p[:, None], 0.0)
     stay = 1.0 - hop
     share = lateral_prob * stay
@@ -203,6 +205,7 @@ def _pattern_dist(
     else:
         total = lat_w.sum(1)
         n_lat = np.broadcast_to((total > 0)[:, None], stay.shape)
-        each = share[:, None] * (lat_w / np.maximum(total, 1e-300)[:, None])[:, :, None]
+        spread = share[:, None] * (lat_w / np.maximum(total, 1e-300)[:, None])[:, :, None]
+        hop, each = hop + spread[:, 0], spread[:, 1:]
     stay = np.where(n_lat > 0, stay - share, stay)
     return np.concatenate([stay[:, None], hop[:, None], each], axis=1)

@@ -13,7 +13,7 @@ for b the next step on the route to the goal and the other jobs the current one 
 
     pattern: P(next step) = move if it is ready; each ready lateral shares lateral x P(not moving
              on); stay takes the rest. Or (``laterals: graph``, the likelier on the data decides)
-             every lateral, ready or not, shares it by 1 / its rank among the job's next jobs
+             every next job, the next step included, ready or not, shares it by 1 / its rank among them
 
 (an abandoned course teaches nothing, so readiness stays as it was); ``spread`` shares the floor
 among the job's known destinations and the jobs most like it (:meth:`JobPrior.spread`). The four numbers are fitted
@@ -225,7 +225,7 @@ class JobPrior:
         if hop and code & 1:
             p[self._job_pos[hop]] = self.params["move"]
             stay -= self.params["move"]
-        if graph_w is not None:  # every lateral, by 1 / its rank among the job's next jobs
+        if graph_w is not None:  # every next job, the hop included, by 1 / its rank among them
             weights = graph_w
         else:  # the ready laterals, evenly
             weights = {b: 1.0 for k, b in enumerate(laterals, start=1) if code >> k & 1}
@@ -245,7 +245,7 @@ class JobPrior:
         floor = self.params["floor"]
 
         spread = self.spread(job)
-        graph_w = self.lateral_weights(job, laterals) if self.laterals == "graph" else None
+        graph_w = self.lateral_weights(job, [hop, *laterals]) if self.laterals == "graph" else None
 
         def floored(code: int) -> np.ndarray:
             return (1 - floor) * self._pattern(hop, laterals, code, graph_w) + floor * spread
@@ -310,7 +310,8 @@ class JobPrior:
             a = int(after[c])
             kind = 0 if label == STAY else 1 if label == hop else 2 if label in laterals else 3
             k = laterals.index(label) + 1 if kind == 2 else 0
-            graph_w = unit.lateral_weights(row["job_id"], laterals)
+            graph_w = unit.lateral_weights(row["job_id"], [hop, *laterals] if hop else laterals)
+            graph_total = sum(graph_w.values())
             feats.append(
                 [
                     a & 1,
@@ -324,7 +325,8 @@ class JobPrior:
                     if label in unit._job_pos
                     else 0.0,
                     float(bool(graph_w)),
-                    graph_w.get(label, 0.0) / sum(graph_w.values()) if kind == 2 and graph_w else 0.0,
+                    graph_w.get(label, 0.0) / graph_total if kind == 2 and graph_w else 0.0,
+                    graph_w.get(hop, 0.0) / graph_total if graph_w else 0.0,
                 ]
             )
         if not feats:
@@ -376,21 +378,22 @@ def _fit_params(f: torch.Tensor, laterals: str) -> tuple[dict[str, float], float
     when lateral moves go as ``laterals`` says."""
     theta = torch.tensor([1.0, -3.0, -3.0, -6.0], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
-    if laterals == "graph":  # every lateral, ready or not, by its weight
-        lat_after = lat_now = (f[:, 8], f[:, 9])
-    else:  # the ready ones, evenly
-        lat_after, lat_now = (f[:, 2], f[:, 4]), (f[:, 3], f[:, 5])
+    if laterals == "graph":  # every next job, the hop included, ready or not, by its weight
+        lat_after = lat_now = (f[:, 8], f[:, 9], f[:, 10])
+    else:  # the ready laterals, evenly
+        zero = torch.zeros_like(f[:, 0])
+        lat_after, lat_now = (f[:, 2], f[:, 4], zero), (f[:, 3], f[:, 5], zero)
 
     def nll():
         m, lat, ab, fl = torch.sigmoid(theta)
 
-        def pattern(hop_ready, n_lat, lab_ready):
+        def pattern(hop_ready, n_lat, lab_ready, hop_share):
             stay0 = 1 - m * hop_ready
             share = lat * stay0 * (n_lat > 0)
             return torch.stack(
                 [
                     stay0 - share,
-                    m * hop_ready,
+                    m * hop_ready + share * hop_share,
                     share * lab_ready / n_lat.clamp(min=1),
                     torch.zeros_like(m * hop_ready),
                 ],
