@@ -12,7 +12,7 @@ import pytest
 from careerpath.core import metrics as M
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ROOT / "careerpath" / "metric_modules"
+MODULES = ROOT / "careerpath" / "eval" / "metric_modules"
 
 SCORES = [[0.1, 0.9, 0.5, 0.3], [0.4, 0.2, 0.2, 0.8], [0.0, 0.0, 0.0, 0.0]]
 GOLD = [2, 1, 3]

@@ -206,7 +206,7 @@ def test_accelerate_launch_cpu(tmp_path):
             *launch,
             "--num_machines",
             "1",
-            "--train.mixed-precision",
+            "--mixed_precision",
             "no",
             "--dynamo_backend",
             "no",

@@ -173,7 +173,7 @@ def _import_source(args: argparse.Namespace, cfg) -> int:
         if kind != "onet":
             raise ValueError("--mobility works with an O*NET release (the crosswalk maps O*NET-SOC codes)")
         extra = ["--mobility", args.mobility]
-    module = importlib.import_module(f"data_prep.{kind}")
+    module = importlib.import_module(f"careerpath.importers.{kind}")
     return module.main([*args.source, "--out", str(cfg.catalog), *extra])
 
 

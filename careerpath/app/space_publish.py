@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from careerpath.core.cli_common import print_json
+from careerpath.core.cli_common import print_json, upload_failed
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE_DIR = ROOT / "space"
@@ -157,12 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # network or auth problems from huggingface_hub
-        print(
-            f"error: upload failed ({type(e).__name__}: {str(e)[:200]}); check `hf auth login` "
-            "or HF_TOKEN, and the network",
-            file=sys.stderr,
-        )
-        return 1
+        return upload_failed(e)
     return 0
 
 

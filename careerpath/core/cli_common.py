@@ -271,3 +271,34 @@ def setup_logging(verbosity: int = 0) -> None:
     root.setLevel(libs)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own)
+
+
+def add_importer_flags(p: argparse.ArgumentParser, name: str, example: str) -> None:
+    """The flags every taxonomy importer shares (``careerpath data import-onet``/``import-esco``):
+    ``--out``, ``--config`` (default ``configs/data/<name>_import.yaml``), ``--courses`` and the
+    deprecated ``--set KEY=VALUE`` (``example``: a flag to show instead)."""
+    p.add_argument("--out", required=True, help="catalog folder to write (replaced atomically)")
+    p.add_argument(
+        "--config", default=None, help=f"import thresholds YAML (default: configs/data/{name}_import.yaml)"
+    )
+    p.add_argument(
+        "--courses", default=None, help="course catalog folder to re-tag (default: the bundled one)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"deprecated: write --key value (e.g. {example}) for any config key",
+    )
+
+
+def upload_failed(err: Exception) -> int:
+    """Say why a Hub upload failed (network or auth problems from huggingface_hub) on stderr, in
+    one line, and return the exit status 1."""
+    print(
+        f"error: upload failed ({type(err).__name__}: {str(err)[:200]}); log in with `hf auth login` "
+        "(or set HF_TOKEN) and check the network",
+        file=sys.stderr,
+    )
+    return 1

@@ -12,7 +12,7 @@ constant scorer gets the worst rank, not the best). ``ties="average"`` gives the
 random tie-breaking instead. :func:`top_k` breaks ties by catalog order (lower index first), which
 is deterministic for display but is not what the metrics use.
 
-The Hugging Face ``evaluate`` modules in ``careerpath/metric_modules`` call into this file.
+The Hugging Face ``evaluate`` modules in ``careerpath/eval/metric_modules`` call into this file.
 """
 
 from __future__ import annotations

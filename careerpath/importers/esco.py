@@ -363,7 +363,7 @@ def _skill_counts(jobs: dict[str, Job], essential: dict[str, list[str]]) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerpath.core.cli_common import ArgumentParser, HelpFormatter, add_json_flag
+    from careerpath.core.cli_common import ArgumentParser, HelpFormatter, add_importer_flags, add_json_flag
 
     p = ArgumentParser(
         prog="careerpath data import-esco",
@@ -372,20 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     p.add_argument("path", nargs="+", help="the ESCO classification and relations zips, or their folders")
-    p.add_argument("--out", required=True, help="catalog folder to write (replaced atomically)")
-    p.add_argument(
-        "--config", default=None, help="import thresholds YAML (default: configs/data/esco_import.yaml)"
-    )
-    p.add_argument(
-        "--courses", default=None, help="course catalog folder to re-tag (default: the bundled one)"
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="deprecated: write --key value (e.g. --k-within 8) for any config key",
-    )
+    add_importer_flags(p, "esco", "--k-within 8")
     add_json_flag(p)
     return p
 

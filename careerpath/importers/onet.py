@@ -61,6 +61,7 @@ from careerpath.core.catalog import CatalogError
 from careerpath.core.cli_common import (
     ArgumentParser,
     HelpFormatter,
+    add_importer_flags,
     add_json_flag,
     print_json,
     require_path,
@@ -101,20 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     p.add_argument("path", help="O*NET release: the Excel (*.xlsx) or text (*.txt) folder, or its zip")
-    p.add_argument("--out", required=True, help="catalog folder to write (replaced atomically)")
-    p.add_argument(
-        "--config", default=None, help="import thresholds YAML (default: configs/data/onet_import.yaml)"
-    )
-    p.add_argument(
-        "--courses", default=None, help="course catalog folder to re-tag (default: the bundled one)"
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="deprecated: write --key value (e.g. --tech all, --courses.generate false) for any config key",
-    )
+    add_importer_flags(p, "onet", "--tech all, --courses.generate false")
     p.add_argument(
         "--mobility",
         default=None,

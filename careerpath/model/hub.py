@@ -23,7 +23,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from careerpath.core.cli_common import HUB_ID, is_hub_id  # noqa: F401 (is_hub_id: used by demo)
+from careerpath.core.cli_common import HUB_ID, is_hub_id, upload_failed  # noqa: F401 (is_hub_id: used by demo)
 
 log = logging.getLogger(__name__)
 # resumable state and tracker logs are large and only useful on the training machine; a scratch
@@ -318,12 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # network or auth problems from huggingface_hub
-        print(
-            f"error: upload failed ({type(e).__name__}: {str(e)[:200]}); log in with `hf auth login` "
-            "(or set HF_TOKEN) and check the network",
-            file=sys.stderr,
-        )
-        return 1
+        return upload_failed(e)
     if args.json:
         print_json(pushed)
     else:
