@@ -134,7 +134,6 @@ def run(
     from careerpath.core.config import load_config
     from careerpath.data.feedback import FeedbackStore
     from careerpath.data.splits import resolve_data_dir
-    from careerpath.model.modeling import load_for_inference
     from careerpath.serving.recommend import Recommender
     from careerpath.training import training
 
@@ -144,66 +143,97 @@ def run(
     base_cfg = load_config(["--config", str(model / "config.yaml"), "--data_dir", str(data_dir)])
     rec = Recommender.from_pretrained(model, use_embeddings=False)
     tastes = family_tastes(rec.catalog, max_hours)
-    pool = user_pool(data_dir, rec.catalog)
-    rng = random.Random(seed)
-    rng.shuffle(pool)
-    if len(pool) < users * (rounds + 1):
-        log.warning("only %d distinct people; some are asked again in later rounds", len(pool))
+    pool = _shuffled_pool(data_dir, rec.catalog, seed, users * (rounds + 1))
     store_path = out / "feedback.sqlite"
     store_path.unlink(missing_ok=True)
     store = FeedbackStore(store_path)
-    m, tok, kind = load_for_inference(model)
-    base_cfg.feedback.eval_test_examples = test_examples
-    # scored as the recommender and the retrains score: with the model's course prior, if it has one
-    test0 = training.feedback_test_metrics(m, tok, kind, base_cfg, prior=rec.scorer.prior)
+    test0 = _base_test_metrics(model, base_cfg, rec, test_examples)
     history = []
     current = model
     for r in range(rounds + 1):
         people = [pool[(r * users + i) % len(pool)] for i in range(users)]
-        res = ask_and_rate(rec, people, tastes, top_k, store, r)
-        test = test0 if r == 0 else json.loads((current / "metrics.json").read_text())["test_after_feedback"]
-        row = {"round": r, "model": str(current), **res, "test_hit@10": test["next_course_hit@10"]}
-        row["test_acc@1"] = test["next_course_acc@1"]
-        history.append(row)
-        log.info("round %d: acceptance %.3f, test Hit@10 %.3f", r, res["acceptance"], row["test_hit@10"])
+        history.append(_round_row(r, current, ask_and_rate(rec, people, tastes, top_k, store, r), test0))
         if r == rounds:
             break
         nxt = out / f"model_round{r + 1}"
         cfg = load_config(
-            [
-                "--config",
-                str(model / "config.yaml"),
-                "--train.init-from",
-                str(current),
-                "--feedback.feedback-db",
-                str(store_path),
-                "--data_dir",
-                str(data_dir),
-            ]
-            + [
-                "--train.output-dir",
-                str(nxt),
-                "--train.max-steps",
-                str(steps),
-                "--train.lr",
-                str(lr),
-                "--train.warmup-ratio",
-                "0",
-            ]
-            + [
-                "--data.max-eval-examples",
-                "32",
-                "--feedback.eval-test-examples",
-                str(test_examples),
-                "--train.checkpoint-every",
-                "0",
-            ]
-            + ["--train.seed", str(seed + r + 1)]
+            _retrain_args(model, current, store_path, data_dir, nxt, steps, lr, test_examples, seed + r + 1)
             + list(extra_overrides or [])
         )
         current = training.run_training(cfg)
         rec = Recommender.from_pretrained(current, use_embeddings=False)
-    result = {
+    result = _summary(users, rounds, top_k, steps, lr, tastes, history)
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    (out / "report.md").write_text(render(result))
+    plot(history, out / "acceptance.png")
+    return result
+
+
+def _shuffled_pool(data_dir: Path, catalog, seed: int, wanted: int) -> list[dict]:
+    """The people to ask, in a seeded random order; warns when fewer than ``wanted`` are distinct."""
+    pool = user_pool(data_dir, catalog)
+    rng = random.Random(seed)
+    rng.shuffle(pool)
+    if len(pool) < wanted:
+        log.warning("only %d distinct people; some are asked again in later rounds", len(pool))
+    return pool
+
+
+def _base_test_metrics(model: Path, base_cfg, rec, test_examples: int) -> dict:
+    """Test metrics of the starting model (round 0)."""
+    from careerpath.model.modeling import load_for_inference
+    from careerpath.training import training
+
+    m, tok, kind = load_for_inference(model)
+    base_cfg.feedback.eval_test_examples = test_examples
+    # scored as the recommender and the retrains score: with the model's course prior, if it has one
+    return training.feedback_test_metrics(m, tok, kind, base_cfg, prior=rec.scorer.prior)
+
+
+def _round_row(r: int, current: Path, res: dict, test0: dict) -> dict:
+    """One round's history row: its ratings and the current model's test metrics."""
+    test = test0 if r == 0 else json.loads((current / "metrics.json").read_text())["test_after_feedback"]
+    row = {"round": r, "model": str(current), **res, "test_hit@10": test["next_course_hit@10"]}
+    row["test_acc@1"] = test["next_course_acc@1"]
+    log.info("round %d: acceptance %.3f, test Hit@10 %.3f", r, res["acceptance"], row["test_hit@10"])
+    return row
+
+
+def _retrain_args(
+    model: Path,
+    current: Path,
+    store_path: Path,
+    data_dir: Path,
+    nxt: Path,
+    steps: int,
+    lr: float,
+    test_examples: int,
+    seed: int,
+) -> list[str]:
+    """Config arguments of one retrain: from ``current`` on the ratings so far, written to ``nxt``."""
+    return (
+        [
+            "--config",
+            str(model / "config.yaml"),
+            "--train.init-from",
+            str(current),
+            "--feedback.feedback-db",
+            str(store_path),
+            "--data_dir",
+            str(data_dir),
+        ]
+        + ["--train.output-dir", str(nxt), "--train.max-steps", str(steps), "--train.lr", str(lr)]
+        + ["--train.warmup-ratio", "0", "--data.max-eval-examples", "32"]
+        + ["--feedback.eval-test-examples", str(test_examples), "--train.checkpoint-every", "0"]
+        + ["--train.seed", str(seed)]
+    )
+
+
+def _summary(
+    users: int, rounds: int, top_k: int, steps: int, lr: float, tastes: dict[str, Taste], history: list[dict]
+) -> dict:
+    """The results.json of a simulation: its settings, tastes, history and first-to-last changes."""
+    return {
         "users_per_round": users,
         "rounds": rounds,
         "top_k": top_k,
@@ -214,10 +244,6 @@ def run(
         "acceptance_gain_points": round(100 * (history[-1]["acceptance"] - history[0]["acceptance"]), 1),
         "test_hit@10_change_points": round(100 * (history[-1]["test_hit@10"] - history[0]["test_hit@10"]), 1),
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    (out / "report.md").write_text(render(result))
-    plot(history, out / "acceptance.png")
-    return result
 
 
 def render(result: dict) -> str:

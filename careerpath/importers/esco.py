@@ -218,7 +218,35 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         for r in isco_rows
         if len(r["code"].strip()) == 1
     }
+    skills, uri_to_skill = _skills(skill_rows, cfg)
+    renamed = keep_apart(skills)
+    occ, uri_to_job = _occupations(occ_rows)
+    required, essential, unknown = _relations(rel_rows, occ, uri_to_job, uri_to_skill, cfg)
+    optional_dropped = _cap_optional(required, essential, cfg.max_skills_per_job)
+    jobs = _jobs(occ, required, major_names, cfg)
+    transitions = _transitions(jobs, skills, essential, occ, cfg)
+    courses, course_report = attach_courses(skills, jobs, cfg.courses, courses_dir, title_of=_course_title)
+    catalog = Catalog(skills, courses, jobs, transitions, [], ";".join(src.paths))
+    report = {
+        "source": src.paths,
+        "occupations": len(occ),
+        "jobs": len(jobs),
+        "occupations_without_skills_dropped": sorted(set(occ) - set(jobs)),
+        "skills": len(skills),
+        "relations": len(rel_rows),
+        "relations_with_unknown_uri": unknown,
+        "transitions": len(transitions),
+        "skills_renamed_to_keep_apart": [f"{a} -> {b}" for a, b in renamed],
+        "skills_per_job": _skill_counts(jobs, essential),
+        "optional_relations_dropped": optional_dropped,
+        "courses": course_report,
+        "config": _plain(cfg),
+    }
+    return catalog, report
 
+
+def _skills(skill_rows: list[dict], cfg: EscoImportConfig) -> tuple[dict[str, Skill], dict[str, str]]:
+    """Every skill/competence and knowledge concept, by UUID, and the concept URI -> skill id map."""
     skills: dict[str, Skill] = {}
     names = UniqueNames()
     uri_to_skill: dict[str, str] = {}
@@ -233,9 +261,11 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         category = "esco-" + "-".join(x for x in (stype, clean_text(r.get("reuseLevel") or "")) if x)
         skills[sid] = Skill(sid, name, tuple(aliases[: cfg.max_aliases]), category)
         uri_to_skill[r["conceptUri"]] = sid
+    return skills, uri_to_skill
 
-    renamed = keep_apart(skills)
 
+def _occupations(occ_rows: list[dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Occupation rows with a UUID and a label, by UUID (URI order), and the URI -> job id map."""
     occ: dict[str, dict] = {}
     uri_to_job: dict[str, str] = {}
     for r in sorted(occ_rows, key=lambda r: r["conceptUri"]):
@@ -243,7 +273,18 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         if jid and r["preferredLabel"].strip():
             occ[jid] = r
             uri_to_job[r["conceptUri"]] = jid
+    return occ, uri_to_job
 
+
+def _relations(
+    rel_rows: list[dict],
+    occ: dict[str, dict],
+    uri_to_job: dict[str, str],
+    uri_to_skill: dict[str, str],
+    cfg: EscoImportConfig,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[str]], int]:
+    """Weighted skills per occupation, its essential skills (release order), and how many relations
+    named an unknown occupation or skill."""
     required: dict[str, dict[str, float]] = {j: {} for j in occ}
     essential: dict[str, list[str]] = {j: [] for j in occ}
     unknown = 0
@@ -258,9 +299,16 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
             essential[jid].append(sid)
         if w > 0:
             required[jid][sid] = max(required[jid].get(sid, 0.0), w)
+    return required, essential, unknown
 
-    optional_dropped = _cap_optional(required, essential, cfg.max_skills_per_job)
 
+def _jobs(
+    occ: dict[str, dict],
+    required: dict[str, dict[str, float]],
+    major_names: dict[str, str],
+    cfg: EscoImportConfig,
+) -> dict[str, Job]:
+    """One job per occupation with at least one skill (occupation order)."""
     titles = UniqueNames()
     jobs: dict[str, Job] = {}
     for jid, r in occ.items():
@@ -286,10 +334,20 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
             level=esco_level(isco),
             skills=dict(required[jid]),
         )
+    return jobs
 
+
+def _transitions(
+    jobs: dict[str, Job],
+    skills: dict[str, Skill],
+    essential: dict[str, list[str]],
+    occ: dict[str, dict],
+    cfg: EscoImportConfig,
+) -> list[Transition]:
+    """Transitions derived from the overlap of the jobs' essential skill sets."""
     job_ids = list(jobs)
     skill_pos = {s: i for i, s in enumerate(skills)}
-    transitions = derive_transitions(
+    return derive_transitions(
         job_ids,
         [[skill_pos[s] for s in dict.fromkeys(essential[j])] for j in job_ids],
         len(skills),
@@ -298,27 +356,10 @@ def import_esco(paths, cfg: EscoImportConfig | None = None, courses_dir=None) ->
         cfg,
     )
 
-    def title_of(skill: Skill) -> str:
-        return f"Foundations of {skill.name}" if "knowledge" in skill.category else f"Learn to {skill.name}"
 
-    courses, course_report = attach_courses(skills, jobs, cfg.courses, courses_dir, title_of=title_of)
-    catalog = Catalog(skills, courses, jobs, transitions, [], ";".join(src.paths))
-    report = {
-        "source": src.paths,
-        "occupations": len(occ),
-        "jobs": len(jobs),
-        "occupations_without_skills_dropped": sorted(set(occ) - set(jobs)),
-        "skills": len(skills),
-        "relations": len(rel_rows),
-        "relations_with_unknown_uri": unknown,
-        "transitions": len(transitions),
-        "skills_renamed_to_keep_apart": [f"{a} -> {b}" for a, b in renamed],
-        "skills_per_job": _skill_counts(jobs, essential),
-        "optional_relations_dropped": optional_dropped,
-        "courses": course_report,
-        "config": _plain(cfg),
-    }
-    return catalog, report
+def _course_title(skill: Skill) -> str:
+    """Title of the course generated for a skill no course teaches."""
+    return f"Foundations of {skill.name}" if "knowledge" in skill.category else f"Learn to {skill.name}"
 
 
 def _cap_optional(required: dict[str, dict[str, float]], essential: dict[str, list[str]], cap: int) -> int:
