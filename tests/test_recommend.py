@@ -343,28 +343,38 @@ def test_demand_weight_favours_in_demand_jobs_and_skills(tiny_model, tmp_path):
 
 
 def _reference_skill_gap_plan(rec, start, goal, max_steps, cons):
-    """The skill-gap fallback as first written (a scan of the whole catalog per step)."""
-    from careerpath.core.progression import skill_gap
+    """The skill-gap fallback by a plain scan of the whole catalog per step: the one gap rule's
+    value of each allowed course (a plain loop over its skills), less 0.001 per hour."""
     from careerpath.serving.recommend import PathStep, _Beam
 
+    rule = rec._gap_rule()
     b = _Beam(start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps))
     for _ in range(max_steps):
         if b.reached(goal):
             break
-        hop = (rec.progression.next_hop(b.job, goal) or goal) if b.job else goal
-        want = dict(skill_gap(b.skills, rec.catalog.jobs[hop]))
-        for s, w in skill_gap(b.skills, rec.catalog.jobs[goal]):
-            want[s] = want.get(s, 0.0) + 0.5 * w
-        for c in rec.catalog.courses.values():
-            value = max((want.get(s, 0.0) for s in c.skills if s not in b.skills), default=0.0)
-            for p in c.prerequisites:
-                if p not in b.skills and value > 0:
-                    want.setdefault(p, 0.5 * value)
+        job = b.job or goal
+        hop = rule.next_step(job, goal) or goal
+        want = {}
+        route = rule.next_step(job, goal)
+        for s, w in (rec.catalog.jobs[route].skills.items() if route else ()):
+            want[s] = want.get(s, 0.0) + w
+        for s, w in rec.catalog.jobs[rule.goal_for(job, goal)].skills.items():
+            want[s] = want.get(s, 0.0) + rule.cfg.goal_weight * w
+        want = {s: w for s, w in want.items() if w > 0 and s not in b.skills}
+        value = dict(want)
+        for c in rec.catalog.courses.values():  # a missing prerequisite of a wanted course
+            best_want = max((want.get(s, 0.0) for s in c.skills), default=0.0)
+            for q in c.prerequisites:
+                if best_want > 0 and q not in b.skills and q not in want:
+                    value[q] = max(value.get(q, 0.0), rule.cfg.prereq_weight * best_want)
         best, best_gain = None, 0.0
         for c in rec.catalog.courses.values():
             if not rec._course_allowed(c, set(b.courses), cons) or not set(c.prerequisites) <= b.skills:
                 continue
-            gain = sum(want.get(s, 0.0) for s in c.skills if s not in b.skills) - 0.001 * c.hours
+            closes = sum(value.get(s, 0.0) for s in c.skills if s not in b.skills)
+            if not closes > 0:
+                continue
+            gain = round(closes, 9) - 0.001 * c.hours
             if gain > best_gain:
                 best, best_gain = c, gain
         if best is None:

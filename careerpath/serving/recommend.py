@@ -99,16 +99,10 @@ class Recommender(PathwayPlanning):
         self._cons_cache: dict[tuple, np.ndarray] = {}
         # for the skill-gap fallback: the courses teaching each skill, and those with prerequisites
         self._course_list = list(catalog.courses.values())
-        self._teaches: dict[str, list[int]] = {}
-        for i, c in enumerate(self._course_list):
-            for s in c.skills:
-                self._teaches.setdefault(s, []).append(i)
-        self._with_prereqs = [c for c in self._course_list if c.prerequisites]
         self._course_skill = np.zeros((len(self._course_list), len(catalog.skills)))
         for i, c in enumerate(self._course_list):
             for s in c.skills:
                 self._course_skill[i, self._skill_pos[s]] = 1.0
-        self._negative_hours = [i for i, c in enumerate(self._course_list) if c.hours < 0]
         self.reranker = None  # careerpath.model.reranker.Reranker, learned from feedback, when present
         self._texts: dict[tuple, str] = {}  # model inputs of planning states (_text_of)
 

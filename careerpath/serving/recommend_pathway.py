@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from careerpath.core.catalog import Course
-from careerpath.core.context import add_context
+from careerpath.core.context import ContextConfig, GapRetriever, add_context
 from careerpath.core.progression import coverage, skill_gap
 from careerpath.core.textformat import Profile, serialise_input
 from careerpath.serving.planner import PLACEHOLDER_PROVIDER, Budget, Plan, State
@@ -325,48 +325,39 @@ class PathwayPlanning:
         note = f"{title} cannot be reached from this catalog: {'; '.join(missing)}; planned as far as possible ({cov:.0%} of its skills)"
         return self._finish(goal, beam, None, note, "as far as possible", missing=missing)
 
+    def _gap_rule(self) -> GapRetriever:
+        """The one gap rule (:class:`~careerpath.core.context.GapRetriever`): the model's catalog
+        context when it has one, else the default settings at the recommender's move threshold."""
+        if self.context is not None:
+            return self.context
+        if getattr(self, "_default_rule", None) is None:
+            cfg = ContextConfig(move_threshold=self.move_threshold)
+            self._default_rule = GapRetriever(self.catalog, self.progression, cfg)
+        return self._default_rule
+
     def _skill_gap_plan(
         self, start: _Beam, goal: str, max_steps: int, cons: Constraints, direct: bool = False
     ) -> _Beam:
-        """Greedy: each step takes the allowed course covering most of the remaining gap importance
-        (to the next job on the route, and half of the goal's; ``direct``: the goal's alone)."""
+        """Greedy: each step takes the allowed course closing most of the gap by the one gap rule
+        (:meth:`_gap_rule`: the next job on the route, and ``goal_weight`` of the goal's; ``direct``:
+        the goal's alone), less 0.001 per hour (the shorter of two equal courses)."""
         b = _Beam(
             start.job, set(start.skills), list(start.courses), list(start.history), 0.0, list(start.steps)
         )
-        ruled_out = self._constraint_mask(cons)
+        ruled_out = np.asarray(self._constraint_mask(cons), dtype=bool)
+        rule = self._gap_rule()
+        hours = np.array([c.hours for c in self._course_list], dtype=float)
         for _ in range(max_steps):
             if b.reached(goal):
                 break
-            hop = (self.progression.next_hop(b.job, goal) or goal) if b.job and not direct else goal
-            want = dict(skill_gap(b.skills, self.catalog.jobs[hop]))
-            for s, w in skill_gap(b.skills, self.catalog.jobs[goal]):
-                want[s] = want.get(s, 0.0) + (0.0 if direct else 0.5 * w)
-            # prerequisites of courses that teach a wanted skill are worth half of that skill
-            for c in self._with_prereqs:
-                missing = [p for p in c.prerequisites if p not in b.skills]
-                if not missing:
-                    continue
-                value = max((want.get(s, 0.0) for s in c.skills if s not in b.skills), default=0.0)
-                if value > 0:
-                    for p in missing:
-                        want.setdefault(p, 0.5 * value)
-            # only a course adding a wanted skill can gain more than nothing: look at those alone,
-            # in catalog order, as a scan of the whole catalog would
-            cands = set(self._negative_hours)
-            for s in want:
-                if s not in b.skills:
-                    cands.update(self._teaches.get(s, ()))
-            best, best_gain = None, 0.0
-            taken = set(b.courses)
-            for i in sorted(cands):
-                c = self._course_list[i]
-                if ruled_out[i] or c.id in taken or not set(c.prerequisites) <= b.skills:
-                    continue
-                gain = sum(want.get(s, 0.0) for s in c.skills if s not in b.skills) - 0.001 * c.hours
-                if gain > best_gain:
-                    best, best_gain = c, gain
-            if best is None:
+            job = b.job if b.job and not direct else goal
+            hop = rule.next_step(job, goal) or goal
+            _, score = rule.scores(job, goal, b.skills, b.courses)
+            gain = np.where(ruled_out, -np.inf, score - 0.001 * hours)
+            i = int(np.argmax(gain))  # ties: catalog order
+            if not gain[i] > 0:
                 break
+            best = self._course_list[i]
             gained = self.catalog.skill_names([s for s in best.skills if s not in b.skills])
             b.skills |= set(best.skills)
             b.courses.append(best.id)
