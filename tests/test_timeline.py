@@ -173,3 +173,13 @@ def test_spline_and_timeline_bring_the_prior_to_the_oracle(generated):
     full = acc(LatentClassPrior.fit(r, train, max_rows=3000, restarts=2))
     bare = acc(LatentClassPrior.fit(r, train, max_rows=3000, restarts=2, spline=False, timeline=False))
     assert full / oracle >= 0.97 and full > bare + 0.01, (full, bare, oracle)
+
+
+def test_a_fit_on_few_rows_keeps_every_class_valid(generated):
+    """On a handful of rows a class's share can fit to almost nothing; the saved prior still loads
+    (every share positive) and scores."""
+    r, people = generated
+    rows = [row for _, rows in people[:12] for row in rows][:50]
+    prior = LatentClassPrior.fit(r, rows, max_rows=50, restarts=3)
+    assert all(c["share"] > 0 for c in prior.classes)
+    assert np.isfinite(prior.for_row(rows[-1])).all()

@@ -223,7 +223,7 @@ class LatentClassPrior(CoursePrior):
         beta, share, detour = best[0]
         order = np.argsort(beta[:, names.index("level")], kind="stable")
         fitted = [
-            {"share": round(float(share[k]), 5)}
+            {"share": max(round(float(share[k]), 5), 1e-5)}
             | {f: round(float(beta[k, i]), 5) for i, f in enumerate(names)}
             for k in order
         ]
