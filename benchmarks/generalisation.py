@@ -179,7 +179,7 @@ def main() -> None:
                 str(data_dir),
                 "--train.output-dir",
                 str(model_dir),
-                "--epochs",
+                "--train.epochs",
                 str(args.epochs),
                 "--train.max-steps",
                 str(args.max_steps),
