@@ -202,7 +202,6 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         start_job = job.copy()
         taken = np.zeros((n, C), dtype=bool)
         post = np.tile(self.priors, (n, 1))
-        fam_row = self.job_family_row[start_job]
         state = {
             "job": job,
             "goal": goal,
@@ -222,6 +221,9 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             a, hop, h, elig, n_el = active
             g = goal[a]
             gain = self._gains(h, hop, g, cfg.hop_weight, cfg.goal_weight, 0.5)
+            # a variant's provider taste follows the family of the job held now, which the text shows
+            # (the start job is not always told apart from a previous one in a profile's history)
+            fam_row = self.job_family_row[job]
             p_type, p_vis, col = self._course_probs(elig, n_el, gain, a, fam_row, utype, post, ids, step)
             pick = _draw(p_type, uniforms(cfg.seed, ids[a], step, 0))
             col = col(pick)

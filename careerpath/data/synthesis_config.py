@@ -74,8 +74,8 @@ class SynthesisConfig:
     """How much the gap to the goal itself drives the choice of course."""
     types: tuple[PreferenceType, ...] = DEFAULT_TYPES
     provider_bonus: float = 0.0
-    """Generator variant (0: off): each job family's people prefer one course provider (the
-    family's n-th provider in name order, n its position among the families), by this much on the
+    """Generator variant (0: off): people in each job family (of the job they hold now) prefer one
+    course provider (the family's n-th provider in name order, n its position among the families), by this much on the
     course score's scale (gain_weight x gap + taste). The course prior does not know it."""
     no_goal_share: float = 0.0
     """Share of users who state no goal. They head where their job most often leads
