@@ -92,6 +92,22 @@ class StepModel:
             gain = gain + value[:, tp[:, t]]
         return gain
 
+    def _slots(self, job, hop) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the next jobs a move can go to: the hop, then the job's other next jobs in the graph's
+        order, -1 padded; with graph moves, each slot's weight 1 / (rank among the job's next jobs
+        + 1), the hop included, a hop the graph does not list none; else None)."""
+        nxt = self.next_pad[job]
+        rank = np.where(nxt == hop[:, None], 0, np.where(nxt >= 0, 1, 2))
+        order = np.argsort(rank, axis=1, kind="stable")
+        slots = np.take_along_axis(nxt, order, axis=1)
+        slots[:, 0] = hop
+        lat_w = None
+        if self.cfg.lateral_moves == "graph":
+            listed = np.take_along_axis(nxt, order, axis=1) == slots
+            lat_w = np.where((slots >= 0) & listed, 1.0 / (order + 1.0), 0.0)
+            lat_w[:, 1:] = np.where(slots[:, 1:] != hop[:, None], lat_w[:, 1:], 0.0)
+        return slots, lat_w
+
     def _job_dists(self, job, hop, h) -> dict:
         """The next jobs a move can go to (slots: the hop, then the job's other next jobs) and the
         distribution over [stay, *slots]: now, after a given course, and averaged over courses.
@@ -99,18 +115,7 @@ class StepModel:
         Only the (row, course) pairs after which another next job comes within reach are looked
         at; every other course leaves the distribution as it is now."""
         cfg, m, S = self.cfg, job.size, self.n_skills
-        nxt = self.next_pad[job]
-        rank = np.where(nxt == hop[:, None], 0, np.where(nxt >= 0, 1, 2))
-        order = np.argsort(rank, axis=1, kind="stable")
-        slots = np.take_along_axis(nxt, order, axis=1)
-        slots[:, 0] = hop
-        # graph moves: 1 / (rank among the job's next jobs + 1) for every slot that is one of them,
-        # the hop included (a hop the graph does not list gets none)
-        lat_w = None
-        if cfg.lateral_moves == "graph":
-            listed = np.take_along_axis(nxt, order, axis=1) == slots
-            lat_w = np.where((slots >= 0) & listed, 1.0 / (order + 1.0), 0.0)
-            lat_w[:, 1:] = np.where(slots[:, 1:] != hop[:, None], lat_w[:, 1:], 0.0)
+        slots, lat_w = self._slots(job, hop)
         N = slots.shape[1]
         sj = np.where(slots >= 0, slots, len(self.job_list))
         sk, sw = self.job_sk[sj], self.job_w[sj]  # (m, N, L)
