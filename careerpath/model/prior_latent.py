@@ -21,7 +21,7 @@ from careerpath.model.prior_base import (
     CoursePrior,
     one_thread,
 )
-from careerpath.model.timeline import Timeline
+from careerpath.model.timeline import Timeline, skills_before
 
 CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
 KNOT_QUANTILES = (0.25, 0.5, 0.75, 0.9)  # of the catalog's course hours: where the hours spline bends
@@ -103,7 +103,7 @@ class LatentClassPrior(CoursePrior):
         self._beta = np.array([[c[f] for f in names] for c in self.classes])
         share = np.array([c["share"] for c in self.classes])
         self._log_share = np.log(share / share.sum())
-        self._teach_sets = [set(c.skills) for c in self.catalog.courses.values()]
+        self._teaches = {c.id: frozenset(c.skills) for c in self.catalog.courses.values()}
         self.weights = {"detour": self.detour} | {
             f"class{k}.{name}": v for k, c in enumerate(self.classes, 1) for name, v in c.items()
         }
@@ -126,14 +126,13 @@ class LatentClassPrior(CoursePrior):
         profile (see the class docstring)."""
         pos = [self._course_pos[c] for c in taken if c in self._course_pos]
         ids = [self.course_ids[j] for j in pos]
-        held = set(skills).difference(*(self._teach_sets[i] for i in pos))
+        before = skills_before(self._teaches, skills, ids)
         then = self.timeline.jobs(job, goal, skills, ids, history) if self.timeline else [job] * len(pos)
         out = []
         for i, c in enumerate(pos):
-            n, useful, x, _ = self._options(then[i], goal, held, ids[:i], c)
+            n, useful, x, _ = self._options(then[i], goal, before[i], ids[:i], c)
             at = np.flatnonzero(useful == c)
             out.append((n, x, int(at[0]) if at.size else -1))
-            held |= self._teach_sets[c]
         return out
 
     def _choice_logp(self, n: int, x: np.ndarray, at: int) -> np.ndarray:

@@ -34,6 +34,18 @@ EPS = 1e-3  # P(a move the readiness rule does not explain), per course
 PARAMS = ("move", "lateral", "previous")
 
 
+def skills_before(teach: dict[str, frozenset], skills, taken) -> list[set[str]]:
+    """The skills held before each course of ``taken`` (ids, in order), rebuilt from a profile: the
+    skills now less what the courses taken teach (``teach``: course id -> its skills), then each
+    course adds what it teaches."""
+    held = set(skills).difference(*(teach.get(c, frozenset()) for c in taken))
+    out = []
+    for c in taken:
+        out.append(set(held))
+        held |= teach.get(c, frozenset())
+    return out
+
+
 class Timeline:
     """The job held at each course of a profile; see the module docstring."""
 
@@ -70,15 +82,6 @@ class Timeline:
         return math.log(EPS)
 
     # -- reading a profile -----------------------------------------------------------------------
-    def skills_before(self, skills, taken) -> list[set[str]]:
-        """The skills held before each course taken, rebuilt from the profile."""
-        held = set(skills).difference(*(self._teach.get(c, frozenset()) for c in taken))
-        out = []
-        for c in taken:
-            out.append(set(held))
-            held |= self._teach.get(c, frozenset())
-        return out
-
     def jobs(self, job: str, goal: str, skills, taken=(), history=()) -> list[str]:
         """The job held when each course of ``taken`` was taken (today's job for all of them when
         the profile lists no earlier job)."""
@@ -90,7 +93,7 @@ class Timeline:
         if n == 0 or L <= 1:
             return [job] * n
         stated = goal if goal in self.catalog.jobs else ""
-        before = self.skills_before(skills, taken)
+        before = skills_before(self._teach, skills, taken)
         after = [b | self._teach.get(c, frozenset()) for b, c in zip(before, taken, strict=True)]
         neg = -math.inf
         # score[j]: the best log-probability of holding hist[j] while taking the current course
