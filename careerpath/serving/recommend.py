@@ -67,20 +67,25 @@ class Recommender(PathwayPlanning):
         context: ContextConfig | None = None,
         progression: Progression | None = None,
         assume_job_skills: bool = True,
+        retriever: GapRetriever | None = None,
     ):
         """``context``: the catalog context the model's training inputs had (``context.json`` of
         the model folder; None for a model trained without it). ``progression``: the transition
         graph the dataset was built with (default settings when None). ``assume_job_skills``: a
         profile with a job but no skills is taken to hold the job's required skills
-        (:meth:`ResolvedProfile.with_job_skills`)."""
+        (:meth:`ResolvedProfile.with_job_skills`). ``retriever``: the context's gap rule, already
+        built (a model folder's, shared with its priors), instead of building it here."""
         self.catalog = catalog
         self.assume_job_skills = assume_job_skills
         self.scorer = CatalogScorer(model, tokenizer, catalog, kind=kind)
         self.resolver = ProfileResolver(catalog, use_embeddings=use_embeddings)
         self.progression = progression or Progression(catalog)
-        self.context = (
-            GapRetriever(catalog, self.progression, context) if context and context.enabled else None
-        )
+        if retriever is not None:
+            self.context = retriever
+        else:
+            self.context = (
+                GapRetriever(catalog, self.progression, context) if context and context.enabled else None
+            )
         # the one move rule: the context's threshold (ready_after), unless told otherwise
         if move_threshold is None:
             move_threshold = (context or ContextConfig()).move_threshold
@@ -122,9 +127,9 @@ class Recommender(PathwayPlanning):
             kwargs.setdefault("progression", bundle.progression)
         kwargs.setdefault("context", bundle.context)
         kwargs.setdefault("model_version", bundle.version)
+        if kwargs["context"] is bundle.context and kwargs.get("progression") is bundle.progression:
+            kwargs.setdefault("retriever", bundle.retriever)  # one gap rule for inputs and priors, built once
         rec = cls(bundle.model, bundle.tokenizer, bundle.kind, bundle.catalog, **kwargs)
-        if bundle.retriever is not None and rec.context is not None and rec.progression is bundle.progression:
-            rec.context = bundle.retriever  # one gap rule for the inputs and the priors
         # a model trained as a residual on its priors needs them (None: none)
         rec.scorer.prior, rec.scorer.job_prior = bundle.prior, bundle.job_prior
         rec.reranker = Reranker.load(bundle.folder)
