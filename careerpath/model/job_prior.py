@@ -310,7 +310,7 @@ class JobPrior:
             a = int(after[c])
             kind = 0 if label == STAY else 1 if label == hop else 2 if label in laterals else 3
             k = laterals.index(label) + 1 if kind == 2 else 0
-            graph_w = unit.lateral_weights(row["job_id"], [hop, *laterals] if hop else laterals)
+            graph_w = unit.lateral_weights(row["job_id"], [hop, *laterals])
             graph_total = sum(graph_w.values())
             feats.append(
                 [
