@@ -170,6 +170,13 @@ class TrainConfig:
         "everywhere the model ranks, so the model learns what they miss (careerpath/model/prior.py, job_prior.py; "
         "docs/priors.md). auto: when the model and data allow it | always: required | never",
     )
+    course_cross: str = _f(
+        "auto",
+        "with a course prior: learn how the job held now (family, level) shifts the choice among courses "
+        "(provider, cluster, level), a bilinear term fitted on the training rows on top of the prior and "
+        "kept when it beats the prior alone on validation (careerpath/model/course_cross.py). Part of the model, "
+        "not of the priors' baseline. auto | never",
+    )
     lean_forward: bool = _f(
         True,
         "train a plain float32 T5 without dropout, in one process, through careerpath's lean forward "
@@ -349,6 +356,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"train.course_prior: {t.course_prior!r} is not auto, always or never (on/off read as YAML booleans)"
         )
+    if t.course_cross not in ("auto", "never"):
+        raise ConfigError(f"train.course_cross: {t.course_cross!r} is not auto or never")
     if t.soft_targets not in ("auto", "always", "never"):
         raise ConfigError(
             f"train.soft_targets: {t.soft_targets!r} is not auto, always or never (on/off read as YAML booleans)"

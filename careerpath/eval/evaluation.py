@@ -64,6 +64,7 @@ from careerpath.eval.evaluation_methods import (
 from careerpath.eval.evaluation_report import fmt, main_table, render_report, write_plots
 from careerpath.model import scoring
 from careerpath.model.bundle import ModelBundle
+from careerpath.model.course_cross import prior_alone
 from careerpath.model.generation import generate
 from careerpath.model.hub import resolve_model_dir
 from careerpath.model.scoring import ModelScorer
@@ -219,7 +220,7 @@ def _comparison_scorers(
     retriever = GapRetriever(sp.catalog, progression_for(sp.catalog, info), info["context"] if info else None)
     scorers = {**scorers, "gap_rule": bl.GapRuleScorer(retriever, sp.job_ids)}
     if lm.prior is not None:  # the priors without the model, and the model without the priors
-        scorers["course_prior"] = PriorScorer(lm.prior, scorers["gap_rule"], lm.job_prior)
+        scorers["course_prior"] = PriorScorer(prior_alone(lm.prior), scorers["gap_rule"], lm.job_prior)
         alone = scoring.CatalogScorer(lm.model, lm.tokenizer, sp.catalog, kind=lm.kind)
         scorers["model_no_prior"] = ModelScorer(alone, batch_size=batch_size, progress=False)
     return scorers

@@ -81,9 +81,12 @@ def load_prior(
     model_dir: str | Path, catalog: Catalog, retriever: GapRetriever | None = None
 ) -> CoursePrior | None:
     """The course prior saved in a model folder, with the retriever of its ``context.json``
-    (or ``retriever``), or None when the model has none."""
+    (or ``retriever``), or None when the model has none; with the model's job-by-course
+    interaction added when the folder has one (:class:`~careerpath.model.course_cross.CrossedPrior`)."""
     if not (Path(model_dir) / PRIOR_FILE).is_file():
         return None
     if retriever is None:
         retriever = retriever_for(model_dir, catalog)
-    return CoursePrior.load(model_dir, retriever)
+    from careerpath.model.course_cross import with_cross
+
+    return with_cross(CoursePrior.load(model_dir, retriever), model_dir)

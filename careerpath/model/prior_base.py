@@ -162,16 +162,20 @@ class CoursePrior:
         hit = self._memo.get(text)
         if hit is not None:
             return hit
+        vec = self.vector(*self.ids_of_text(text))
+        self._memo[text] = vec
+        return vec
+
+    def ids_of_text(self, text: str) -> tuple[str, str, list[str], list[str], list[str]]:
+        """(job, goal, skills, courses taken, jobs held) of a model input text, as catalog ids."""
         p = parse_input(text, strict=False)
-        vec = self.vector(
+        return (
             self._job_by_title.get(p.job, ""),
             self._job_by_title.get(p.goal, ""),
             [self._skill_by_name[s] for s in p.skills if s in self._skill_by_name],
             [self._course_by_title[c] for c in p.courses if c in self._course_by_title],
             [self._job_by_title[j] for j in p.history if j in self._job_by_title],
         )
-        self._memo[text] = vec
-        return vec
 
     def for_texts(self, texts: list[str]) -> np.ndarray:
         return np.stack([self.for_text(t) for t in texts]) if texts else np.zeros((0, len(self.course_ids)))

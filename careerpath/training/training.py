@@ -55,7 +55,7 @@ from careerpath.training.training_loop import (
     lean_forward,
     load_checkpoint,
 )
-from careerpath.training.training_priors import course_prior, fit_experts, job_prior_for
+from careerpath.training.training_priors import course_cross_for, course_prior, fit_experts, job_prior_for
 
 # the public API; SoftTargets, encode_rows, load_rows, make_collate and _loss are re-exported for
 # callers and tests, the rest of the run lives in training_*.py
@@ -360,6 +360,7 @@ def run_training(cfg: Config) -> Path:
     tokens = soft_targets_for(cfg, tokenizer, family)
     prior = course_prior(cfg, tokenizer, family, train_rows, tokens)
     job_prior = job_prior_for(prior, train_rows)
+    prior, cross_report = course_cross_for(cfg, prior, train_rows, val_rows)
     examples = encode_rows(train_rows, tokenizer, family, cfg, tokens, prior, job_prior)
     soft = soft_targets_in_use(cfg, tokens, examples)
     sampler, dataloader = make_dataloader(examples, tokenizer, cfg, accelerator.device)
@@ -391,6 +392,8 @@ def run_training(cfg: Config) -> Path:
     _restore_best(final_model, ctx.best)
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
     _prior_metrics(ctx, final_model, val_rows, metrics)
+    if cross_report is not None:
+        metrics["course_cross"] = cross_report
     if feedback_report is not None:  # counts only: no profile, text or session ever reaches the card
         metrics["feedback"] = feedback_report
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)

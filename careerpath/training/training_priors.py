@@ -10,6 +10,7 @@ from pathlib import Path
 from careerpath.core.catalog import load_catalog
 from careerpath.core.config import Config
 from careerpath.core.context import CONTEXT_FILE, retriever_for
+from careerpath.model.course_cross import CourseCross, CrossedPrior
 from careerpath.model.job_prior import JobPrior
 from careerpath.model.job_prior_scales import choose_scales
 from careerpath.model.prior import CoursePrior, LatentClassPrior
@@ -90,3 +91,20 @@ def job_prior_for(prior: CoursePrior | None, train_rows: list[dict]) -> JobPrior
     job_prior.model_scale = 1.0  # the model is trained as a residual on it
     log.info("job prior: on, %s (fitted on the training rows)", job_prior.params)
     return job_prior
+
+
+def course_cross_for(
+    cfg: Config, prior: CoursePrior | None, train_rows: list[dict], val_rows: list[dict]
+) -> tuple[CoursePrior | CrossedPrior | None, dict | None]:
+    """The course prior with the model's job-by-course interaction (careerpath/model/course_cross.py)
+    fitted on ``train_rows`` and kept when it beats the prior alone on ``val_rows``; (prior, report),
+    the prior unchanged (report None) when ``train.course_cross`` is never or there is no prior."""
+    if prior is None or cfg.train.course_cross == "never":
+        return prior, None
+    cross, report = CourseCross.fit(prior, train_rows, val_rows)
+    log.info(
+        "course interaction: %s (validation log-loss %s)",
+        f"on, penalty {report['chosen']}" if cross is not None else f"off ({report.get('why')})",
+        report.get("validation_log_loss"),
+    )
+    return (prior if cross is None else CrossedPrior(prior, cross)), report
