@@ -11,11 +11,13 @@ variant adds one thing the priors cannot express (configs/data/variant_*.yaml):
 * ``move_timing``: once ready, people in three families move far less often; the job prior has one
   move probability. Measured on the next job and on move timing (AUC).
 
-For each variant: build the dataset, train the tiny T5 (configs/tiny_t5.yaml) as a residual on its
-priors, evaluate on the test split, and report the priors alone, the model with its priors and the
-oracle ceiling (from the text), the share of the prior-to-oracle gap the model closes, and the paired
-user-clustered 95% interval of model minus priors. ``--reuse`` keeps datasets and models already in
-``--out``. Results go to ``<out>/variants.json``; about 10 minutes a variant on 2 CPU cores.
+For each variant: build the dataset, train the tiny T5 (configs/tiny_t5.yaml, with its learned
+job-by-course interaction, careerpath/model/course_cross.py) as a residual on its priors, evaluate
+on the test split, and report the priors alone, the model with its priors and the oracle ceiling
+(from the text), the share of the prior-to-oracle gap the model closes, which of the model's parts
+validation kept (the T5's scales, the interaction), and the paired user-clustered 95% interval of
+model minus priors. ``--reuse`` keeps datasets and models already in ``--out``. Results go to
+``<out>/variants.json``; about 10 minutes a variant on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -73,11 +75,16 @@ def run_variant(name: str, out: Path, threads: int, reuse: bool, epochs: int = 5
             "oracle": oracle,
             "gap_closed": gap_closed(prior, model, oracle),
         }
-    scales = json.loads((model_dir / "metrics.json").read_text()).get("model_scale")
+    trained = json.loads((model_dir / "metrics.json").read_text())
+    scales = trained.get("model_scale")
+    cross = (trained.get("course_cross") or {}).get(
+        "chosen"
+    )  # the job-by-course interaction's penalty, or None
     return {
         "measures": rows,
         "model_vs_priors": m["model_vs_priors"],
         "model_scale": scales,
+        "course_cross": cross,
         "n_test": m["n"],
         "epochs": epochs,
         "seconds": round(time.time() - started, 1),
@@ -108,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:12s} {measure:22s} {r['priors']:8.4f} {r['model']:8.4f} {r['oracle']:8.4f} {closed:>10s}"
             )
+        parts = f"T5 scales {res['model_scale']}, job-by-course interaction "
+        print(f"{'':12s} {parts}{'off' if res['course_cross'] is None else 'on'}")
         for section, d in res["model_vs_priors"].items():
             ci = d["acc@1"]
             print(

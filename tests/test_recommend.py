@@ -356,7 +356,7 @@ def _reference_skill_gap_plan(rec, start, goal, max_steps, cons):
         hop = rule.next_step(job, goal) or goal
         want = {}
         route = rule.next_step(job, goal)
-        for s, w in (rec.catalog.jobs[route].skills.items() if route else ()):
+        for s, w in rec.catalog.jobs[route].skills.items() if route else ():
             want[s] = want.get(s, 0.0) + w
         for s, w in rec.catalog.jobs[rule.goal_for(job, goal)].skills.items():
             want[s] = want.get(s, 0.0) + rule.cfg.goal_weight * w

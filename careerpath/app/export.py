@@ -24,6 +24,8 @@ CARRY = (
     "training_curve.png",
     "context.json",
     "course_prior.json",
+    "job_prior.json",
+    "course_cross.safetensors",
     "catalog",
 )
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from careerpath.core.catalog import Catalog
@@ -109,14 +110,12 @@ class CourseCross:
         path = Path(folder) / CROSS_FILE
         if not path.is_file():
             return None
-        from safetensors import safe_open
-
         try:
             with safe_open(str(path), framework="numpy") as f:
                 meta = f.metadata() or {}
             matrix = load_file(str(path))["matrix"]
             return cls(catalog, json.loads(meta["job_features"]), json.loads(meta["course_features"]), matrix)
-        except (KeyError, ValueError, TypeError, OSError) as err:
+        except (KeyError, ValueError, TypeError, OSError, SafetensorError) as err:
             raise ValueError(
                 f"{path}: not a valid course interaction file ({err}); retrain the model"
             ) from err

@@ -269,6 +269,20 @@ def _prior_line(metrics: dict) -> str:
         "course the person could take (careerpath's `careerpath/model/prior.py`), in the loss and at inference. "
         "Its next-course scores alone are not the recommendation: use `careerpath.serving.recommend.Recommender`, "
         "which applies the prior.\n"
+    ) + _cross_line(metrics)
+
+
+def _cross_line(metrics: dict) -> str:
+    """A line on the model's job-by-course interaction, when training kept one (course_cross.safetensors)."""
+    report = metrics.get("course_cross") or {}
+    if report.get("chosen") is None:
+        return ""
+    ll = report.get("validation_log_loss", {})
+    return (
+        "\nThe model also has a learned job-by-course interaction (`course_cross.safetensors`): how the job "
+        "held now (family, level) shifts the choice among courses (provider, cluster, level), added to the "
+        f"prior's log-probabilities (validation next-course log-loss {ll.get('prior')} with the prior alone, "
+        f"{ll.get(str(report['chosen']))} with it; careerpath's `careerpath/model/course_cross.py`).\n"
     )
 
 
