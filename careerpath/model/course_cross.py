@@ -223,6 +223,8 @@ class CrossedPrior:
         self._memo = TextMemo()
 
     def __getattr__(self, name):  # catalog, retriever, course_ids, course_tokens, eligible, ...
+        if name.startswith("__") or name in ("base", "cross"):  # copy/pickle probes, half-built objects
+            raise AttributeError(name)
         return getattr(self.base, name)
 
     @property
