@@ -22,6 +22,7 @@ import torch
 
 from careerpath.core.profile import ResolvedProfile
 from careerpath.data.splits import load_split
+from careerpath.serving import planner_guided
 from careerpath.serving.recommend import Recommender
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,12 +51,13 @@ def measure(args, rows: list[dict]) -> dict:
     rec.recommend(profiles[0])  # warm-up
     rec.scorer._memo.clear()  # the warm-up profile is measured like the others
 
-    ours = []
+    ours, sources = [], []
     for p in profiles:
         t = time.perf_counter()
         rec.recommend(p, top_k=10)
-        rec.pathway(p, max_steps=args.steps)
+        path = rec.pathway(p, max_steps=args.steps)
         ours.append(time.perf_counter() - t)
+        sources.append([s.source for s in path.steps if s.kind == "course"])
 
     model, tok = rec.scorer.model, rec.scorer.tok
     gen = []
@@ -80,7 +82,12 @@ def measure(args, rows: list[dict]) -> dict:
     t = time.perf_counter()
     rec.recommend_many(profiles, top_k=10, batch_size=32)
     many = len(profiles) / (time.perf_counter() - t)
-    return {"ours": ours, "gen": gen, "batched": batched, "single": single, "many": many}
+    steps = [x for src in sources for x in src]
+    followed = {
+        "model_step_share": sum(x == "model" for x in steps) / max(len(steps), 1),
+        "all_model_plans": sum(bool(src) and all(x == "model" for x in src) for src in sources),
+    }
+    return {"ours": ours, "gen": gen, "batched": batched, "single": single, "many": many, **followed}
 
 
 def summary(xs: list[float]) -> dict:
@@ -100,10 +107,19 @@ def main() -> None:
     ap.add_argument("--load", type=int, default=0, help="busy processes running meanwhile (0: none)")
     ap.add_argument("--repeats", type=int, default=1, help="measurements; medians of their figures")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument(
+        "--exact-checks",
+        type=int,
+        default=None,
+        help="integer-program checks per pathway step in the guided plan (default: the planner's, "
+        "careerpath/serving/planner_guided.EXACT_CHECKS)",
+    )
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error(f"--repeats {args.repeats}: must be at least 1")
     torch.set_num_threads(1)
+    if args.exact_checks is not None:
+        planner_guided.EXACT_CHECKS = args.exact_checks
     rows = load_split(args.data, "test")
     # one profile per test user (their first step), then later steps until there are n
     firsts = {}
@@ -134,6 +150,12 @@ def main() -> None:
         print(f"| {label} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['mean_ms']:.1f} |")
     ratio = figures["generate"]["p50_ms"] / figures["careerpath"]["p50_ms"]
     print(f"\nratio of p50 (generate / careerpath): {ratio:.2f}")
+    share = statistics.median(r["model_step_share"] for r in runs)
+    all_model = statistics.median(r["all_model_plans"] for r in runs)
+    print(
+        f"pathways (exact checks per step: {planner_guided.EXACT_CHECKS}): share of course steps the model "
+        f"chose {share:.3f}; plans whose every course it chose {all_model:g} of {len(ordered)}"
+    )
     print(f"batched full-catalog scoring (courses + jobs): {batched:.0f} profiles/s")
     print(
         f"recommend (top-10 answers), one call per profile: {single:.0f} profiles/s; "
@@ -151,6 +173,9 @@ def main() -> None:
             "batched_profiles_per_s": round(batched, 1),
             "recommend_profiles_per_s": round(single, 1),
             "recommend_many_profiles_per_s": round(many, 1),
+            "exact_checks": planner_guided.EXACT_CHECKS,
+            "model_step_share": round(share, 4),
+            "all_model_plans": all_model,
             "runs": [{"careerpath": summary(r["ours"]), "generate": summary(r["gen"])} for r in runs],
         }
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -85,6 +85,37 @@ def test_guided_plans_reach_every_reachable_goal_within_the_bound(rec):
     assert reached >= 15
 
 
+def test_guided_plans_keep_the_bound_with_or_without_exact_checks(tiny_catalog_dir):
+    cat = load_catalog(tiny_catalog_dir)
+    ids = list(cat.courses)
+
+    def guide(state, seq):  # prefers the longest courses: the opposite of the shortest plan
+        return [cat.courses[c].hours for c in ids]
+
+    solved = {}
+    for exact_checks in (0, 8):
+        planner = Planner(cat, Progression(cat), 0.8)
+        allowed = tuple(True for _ in cat.courses)
+        calls, real = [], planner._program
+        planner._program = lambda *a, calls=calls, real=real: calls.append(1) or real(*a)
+        planned = 0
+        for job, goal, skills in _profiles(cat, 40, 5):
+            start = State(job, frozenset(skills))
+            best = planner.shortest(start, goal, allowed)
+            if best is None or best.hours == 0:
+                continue
+            before = len(calls)
+            out = planner.guided(start, goal, allowed, guide, 1.2 * best.hours, exact_checks=exact_checks)
+            assert out is not None and out[0].reached and out[0].hours <= 1.2 * best.hours + 1e-6
+            assert len(out[1]) == len(out[0].courses)
+            if exact_checks == 0:  # no integer program beyond the shortest completion's (cached)
+                assert len(calls) == before, (job, goal)
+            planned += 1
+        assert planned >= 15
+        solved[exact_checks] = len(calls)
+    assert solved[8] > solved[0], solved  # the checks ran where the cheap ones did not decide
+
+
 def assert_every_step_worth_taking(rec, path, start_skills: set[str], start_job: str | None) -> None:
     """Each course adds a skill that the goal or a next job on the route rates important, or a
     missing prerequisite of a later course in the plan; its reason says which."""

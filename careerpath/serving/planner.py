@@ -314,9 +314,10 @@ class Planner:
         guide: Callable[[State, list[str]], list[float]] | None,
         bound: float,
         top_k: int = 8,
+        exact_checks: int | None = None,
     ) -> tuple[Plan, list[str]] | None:
         """:func:`careerpath.serving.planner_guided.guided`: the guide's choices within ``bound`` hours."""
-        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k)
+        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k, exact_checks)
 
     def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
         """:func:`careerpath.serving.planner_guided.as_far_as_possible`, for a goal that cannot be reached."""

@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 
 from careerpath.serving.planner_state import Plan, State
 
-EXACT_CHECKS = 8
+EXACT_CHECKS = 0
 """Candidates per step whose completion the guided plan checks exactly (an integer program each)
-when the cheaper checks do not decide; the others are skipped (the bound holds either way)."""
+when the cheaper checks do not decide; the others are skipped (the bound holds either way). 0 by
+default: 8 gave the same share of model-chosen steps at about twice the pathway's latency
+(``benchmarks/recommend_latency.py --exact-checks 8``; docs/pathways.md)."""
 
 
 def guided(
@@ -23,11 +25,14 @@ def guided(
     guide: Callable[[State, list[str]], list[float]] | None,
     bound: float,
     top_k: int = 8,
+    exact_checks: int | None = None,
 ) -> tuple[Plan, list[str]] | None:
     """A plan that takes, at each step, the guide's most likely worthwhile course among its
-    ``top_k`` whose completion can still reach the goal within ``bound`` hours in all; else the
-    next course of the shortest completion. Returns (plan, the source of each course: "model"
-    or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
+    ``top_k`` whose completion can still reach the goal within ``bound`` hours in all (known from
+    the estimate and the current completion, or for ``exact_checks`` candidates a step from an
+    integer program; None: :data:`EXACT_CHECKS`); else the next course of the shortest completion. Returns (plan, the source
+    of each course: "model" or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
+    exact_checks = EXACT_CHECKS if exact_checks is None else exact_checks
     state, _ = planner.settle(start, goal)
     rest = planner.shortest(state, goal, allowed, cap=bound)
     if rest is None:
@@ -41,7 +46,7 @@ def guided(
         if guide is not None:
             scores = guide(state, seq)
             order = sorted(cands, key=lambda i: (-scores[i], i))[:top_k]
-        chosen, exact_checks = None, 0
+        chosen, checked = None, 0
         for i in order:
             if rest.courses and planner.courses[i].id == rest.courses[0]:
                 chosen = (i, Plan(rest.courses[1:], rest.hours - planner.hours[i], True, rest.end))
@@ -55,9 +60,9 @@ def guided(
             if quick is not None and quick.hours <= left + 1e-9:
                 chosen = (i, quick)
                 break
-            if exact_checks >= EXACT_CHECKS:
+            if checked >= exact_checks:
                 continue
-            exact_checks += 1
+            checked += 1
             completion = planner.shortest(nxt, goal, allowed, cap=left)
             if completion is not None:
                 chosen = (i, completion)
