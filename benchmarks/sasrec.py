@@ -115,7 +115,9 @@ def catalog_items(item_file: Path) -> tuple[list[str], list[str]]:
     jobs, courses = [], []
     with open(item_file, encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f, delimiter="\t"):
-            (jobs if r["type:token"] == "job" else courses).append(r["item_id:token"])
+            kind = r["type:token"]
+            if kind in ("job", "course"):
+                (jobs if kind == "job" else courses).append(r["item_id:token"])
     return jobs, courses
 
 
@@ -126,15 +128,20 @@ def score_rows(
     columns: dict[str, int],
     jobs: list[str],
     courses: list[str],
+    lead: dict[str, list[str]] | None = None,
 ) -> dict:
-    """careerpath's move-destination and next-course metrics of SASRec's scores on the test rows."""
+    """careerpath's move-destination and next-course metrics of SASRec's scores on the test rows.
+    ``lead``: tokens put before each user's events (``--goal-token``), as in training."""
     job_cols = np.array([columns[j] for j in jobs])
     course_cols = np.array([columns[c] for c in courses])
     job_pos = {j: i for i, j in enumerate(jobs)}
     course_pos = {c: i for i, c in enumerate(courses)}
     dest = {"before": ([], []), "with_course": ([], [])}
     nc_scores, nc_gold, nc_mask = [], [], []
+    lead = lead or {}
     for r, before, with_course in row_queries(rows):
+        before = lead.get(r["user_id"], []) + before
+        with_course = lead.get(r["user_id"], []) + with_course
         if r["next_job_id"] != STAY:
             gold = job_pos[f"job:{r['next_job_id']}"]
             for key, seq in (("before", before), ("with_course", with_course)):
@@ -183,7 +190,7 @@ def careerpath_figures(path: Path) -> dict:
         ) from None
 
 
-def table(careerpath: dict, sasrec: dict) -> str:
+def table(careerpath: dict, sasrec: dict, who: str = "SASRec") -> str:
     lines = [
         "| rows | model | n | Acc@1 | Hit@5 | Hit@10 | MRR |",
         "|---|---|---|---|---|---|---|",
@@ -197,17 +204,17 @@ def table(careerpath: dict, sasrec: dict) -> str:
 
     lines.append(line("move destination", "careerpath", careerpath["move_destination"]))
     lines.append(
-        line("move destination", "SASRec, events before the step", sasrec["move_destination_before"])
+        line("move destination", f"{who}, events before the step", sasrec["move_destination_before"])
     )
     lines.append(
         line(
             "move destination",
-            "SASRec, + the step's course (more than careerpath sees)",
+            f"{who}, + the step's course (more than careerpath sees)",
             sasrec["move_destination_with_course"],
         )
     )
     lines.append(line("next course", "careerpath", careerpath["next_course"]))
-    lines.append(line("next course", "SASRec, events before the step", sasrec["next_course"]))
+    lines.append(line("next course", f"{who}, events before the step", sasrec["next_course"]))
     return "\n".join(lines)
 
 
@@ -222,11 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", default="/tmp/rbenv/bin/python", help="python of the RecBole virtualenv")
     ap.add_argument("--work", default="outputs/bench_sasrec", help="working folder (export, RecBole files)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sasrec.json"))
-    ap.add_argument("--epochs", type=int, default=50)
-    ap.add_argument("--stopping-step", type=int, default=5, help="epochs without a better validation MRR@10")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--stopping-step", type=int, default=10, help="epochs without a better validation MRR@10")
     ap.add_argument("--max-len", type=int, default=50, help="MAX_ITEM_LIST_LENGTH")
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--goal-token",
+        action="store_true",
+        help="start each user's sequence with a goal:<id> item (the goal careerpath's input states)",
+    )
     args = ap.parse_args(argv)
 
     data, work, metrics_path = Path(args.data), Path(args.work), Path(args.careerpath_metrics)
@@ -242,23 +254,32 @@ def main(argv: list[str] | None = None) -> int:
     export_recbole(data, work / "export" / NAME, name=NAME)
     rb_dir = work / "recbole" / NAME
     rb_dir.mkdir(parents=True, exist_ok=True)
+    lead: dict[str, list[str]] = {}
+    if args.goal_token:
+        for split in ("train", "validation", "test"):
+            lead.update({r["user_id"]: [f"goal:{r['goal_id']}"] for r in load_split(data, split)})
     counts = {}
     for split in SPLITS:
         seqs = read_recbole_sequences(work / "export" / NAME / f"{NAME}.{split}.inter")
+        seqs = {u: lead.get(u, []) + s for u, s in seqs.items()}
         pairs = next_item_pairs(seqs, args.max_len)
         write_pairs(rb_dir / f"{NAME}.{split}.inter", pairs)
         counts[split] = {"users": len(seqs), "pairs": len(pairs)}
-    (rb_dir / f"{NAME}.item").write_bytes((work / "export" / NAME / f"{NAME}.item").read_bytes())
+    item_text = (work / "export" / NAME / f"{NAME}.item").read_text(encoding="utf-8")
+    for goal in sorted({t[0] for t in lead.values()}):
+        item_text += f"{goal}\tgoal\t{goal[5:]}\n"
+    (rb_dir / f"{NAME}.item").write_text(item_text, encoding="utf-8")
 
     rows = load_split(data, "test")
     queries: dict[tuple[str, ...], int] = {}
-    for _, before, with_course in row_queries(rows):
-        for seq in (before, with_course):
+    for r, before, with_course in row_queries(rows):
+        for seq in (lead.get(r["user_id"], []) + before, lead.get(r["user_id"], []) + with_course):
             queries.setdefault(tuple(seq), len(queries))
     spec = {
         "name": NAME,
         "out": str((work / "run").resolve()),
         "threads": args.threads,
+        "goal_token": args.goal_token,
         "config": recbole_config(args, (work / "recbole").resolve()),
         "queries": [list(q) for q in queries],
     }
@@ -278,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [t for t in jobs + courses if t not in columns]
     if missing:
         raise SystemExit(f"RecBole has no id for {len(missing)} catalog items, e.g. {missing[:3]}")
-    sasrec = score_rows(rows, queries, scores, columns, jobs, courses)
+    sasrec = score_rows(rows, queries, scores, columns, jobs, courses, lead)
 
     n_ours, n_theirs = sasrec["move_destination_before"]["n"], careerpath["move_destination"]["n"]
     if n_ours != n_theirs:
@@ -321,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(out)
-    print(table(careerpath, sasrec))
+    print(table(careerpath, sasrec, "SASRec + goal token" if args.goal_token else "SASRec"))
     print(
         f"SASRec: best epoch {result['best_epoch']} of {result['epochs_run']}, validation "
         f"{result['best_valid']}, RecBole's own test (next event, all items) {result['recbole_test']}; "

@@ -81,3 +81,22 @@ def test_rows_are_scored_among_jobs_and_courses_as_careerpath_scores_them():
     assert got["move_destination_with_course"]["acc@1"] == 1.0
     # next course: step 0 ranks c0 first (nothing taken yet); step 1 ranks c1 first once c0 is masked
     assert got["next_course"]["n"] == 2 and got["next_course"]["acc@1"] == 1.0
+
+
+def test_a_goal_token_leads_every_query_and_is_not_a_candidate(tmp_path):
+    rows = trajectory("a", "j1", ["j0"], ["c0"], moves={0: "j1"})
+    lead = {"a": ["goal:j1"]}
+    queries = {("goal:j1", "job:j0"): 0, ("goal:j1", "job:j0", "course:c0"): 1}
+    items = ["[PAD]", "goal:j1", "job:j0", "job:j1", "course:c0"]
+    scores = np.array([[0, 9, 0, 1, 5], [0, 9, 2, 1, 0]], dtype=np.float32)
+    got = sasrec.score_rows(
+        rows, queries, scores, {t: i for i, t in enumerate(items)}, ["job:j0", "job:j1"], ["course:c0"], lead
+    )
+    assert got["move_destination_before"]["acc@1"] == 1.0  # the goal item scores 9 but is no job
+    assert got["move_destination_with_course"]["acc@1"] == 0.0
+    item_file = tmp_path / "x.item"
+    item_file.write_text(
+        "item_id:token\ttype:token\ttitle:token_seq\njob:j0\tjob\tJ0\n"
+        "course:c0\tcourse\tC0\ngoal:j1\tgoal\tj1\n"
+    )
+    assert sasrec.catalog_items(item_file) == (["job:j0"], ["course:c0"])
