@@ -2,11 +2,13 @@
 
     python benchmarks/sasrec.py --python /tmp/rbenv/bin/python [--data outputs/data]
         [--careerpath-metrics outputs/report/metrics.json] [--work outputs/bench_sasrec]
-        [--epochs 50] [--stopping-step 5] [--seed 2020] [--threads 1]
+        [--epochs 100] [--stopping-step 10] [--seed 2020] [--threads 1] [--goal-token] [--out FILE]
 
 RecBole runs in its own virtualenv (a benchmark-only dependency, not in pyproject.toml):
 
-    python3.11 -m venv /tmp/rbenv && /tmp/rbenv/bin/pip install torch==2.13.0 recbole==1.2.0
+    python3.11 -m venv /tmp/rbenv && /tmp/rbenv/bin/pip install torch==2.13.0 recbole==1.2.0 "pandas<3"
+
+(RecBole 1.2.0 fails under pandas 3; see sasrec_driver.py for its numpy 2 and torch >= 2.6 shims.)
 
 Steps:
 
@@ -25,6 +27,9 @@ Steps:
    input holds. A second variant adds the course taken at that step (more than careerpath sees).
    Next course, on every row with one: ranked among the catalog's courses, completed courses masked
    (as careerpath masks them).
+
+``--goal-token`` starts every user's sequence with a ``goal:<id>`` item: the goal careerpath's
+input states in words, which an event sequence otherwise lacks.
 
 Prints the table beside careerpath's figures from ``--careerpath-metrics`` (``careerpath evaluate``'s
 metrics.json on the same test split) and writes ``benchmarks/results/sasrec.json``.
@@ -164,7 +169,10 @@ def score_rows(
 
 def check_python(python: str) -> str:
     """The RecBole interpreter's versions; a clear error when it cannot import RecBole."""
-    code = "import recbole, torch, numpy; print(recbole.__version__, torch.__version__, numpy.__version__)"
+    code = (
+        "import recbole, torch, numpy, pandas; "
+        "print(recbole.__version__, torch.__version__, numpy.__version__, pandas.__version__)"
+    )
     try:
         res = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
     except FileNotFoundError:
@@ -174,9 +182,15 @@ def check_python(python: str) -> str:
             f"--python {python}: cannot import recbole and torch there "
             f"({res.stderr.strip().splitlines()[-1] if res and res.stderr.strip() else 'not found'}); "
             "make the venv: python3.11 -m venv /tmp/rbenv && "
-            "/tmp/rbenv/bin/pip install torch==2.13.0 recbole==1.2.0"
+            "/tmp/rbenv/bin/pip install torch==2.13.0 recbole==1.2.0 'pandas<3'"
         )
-    return res.stdout.strip()
+    versions = res.stdout.strip()
+    if int(versions.split()[-1].split(".")[0]) >= 3:
+        raise SystemExit(
+            f"--python {python}: pandas {versions.split()[-1]}; RecBole 1.2.0 needs pandas < 3 "
+            f"(`{python} -m pip install 'pandas<3'`)"
+        )
+    return versions
 
 
 def careerpath_figures(path: Path) -> dict:
