@@ -10,7 +10,8 @@ overrides and the query sequences; this writes ``scores.npy`` (float32, one row 
 column per RecBole item id, column 0 the padding item), ``items.json`` (the item token of each
 column) and ``result.json`` (epochs run, best validation score, RecBole's own test figures, time).
 
-Two shims for RecBole 1.2.0 on numpy 2 and torch >= 2.6, none in site-packages:
+The venv needs ``pandas<3`` (RecBole 1.2.0's ``Dataset._remap`` fails under pandas 3). Three shims
+for RecBole 1.2.0 on numpy 2 and torch >= 2.6, none in site-packages:
 
 * RecBole's ``Config`` aliases ``np.float_``, ``np.complex_`` and ``np.unicode_``, which numpy 2
   removed: they are set to their numpy 2 names before RecBole is imported.
@@ -18,6 +19,8 @@ Two shims for RecBole 1.2.0 on numpy 2 and torch >= 2.6, none in site-packages:
   which torch >= 2.6 refuses by default (``weights_only=True``). Here the best epoch's weights are
   kept in memory instead (``Trainer._save_checkpoint`` overridden), nothing is written or unpickled,
   and the test is run with ``load_best_model=False`` after loading them back.
+* ``Config`` gets the SASRec class, not its name: by name RecBole imports every model package to
+  find it, and LDiffRec's needs ``kmeans_pytorch``.
 """
 
 from __future__ import annotations
