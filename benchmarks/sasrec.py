@@ -293,7 +293,6 @@ def main(argv: list[str] | None = None) -> int:
         "name": NAME,
         "out": str((work / "run").resolve()),
         "threads": args.threads,
-        "goal_token": args.goal_token,
         "config": recbole_config(args, (work / "recbole").resolve()),
         "queries": [list(q) for q in queries],
     }
@@ -346,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         },
         "threads": args.threads,
+        "goal_token": args.goal_token,
         "sasrec_training": result,
         "careerpath": careerpath,
         "sasrec": sasrec,
