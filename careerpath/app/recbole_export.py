@@ -63,6 +63,31 @@ def user_sequences(rows: Iterable[dict]) -> dict[str, list[str]]:
     return out
 
 
+def row_queries(rows: Iterable[dict]) -> list[tuple[dict, list[str], list[str]]]:
+    """Per row, in the order given: ``(row, before, with_course)`` where ``before`` is the user's events
+    (as in :func:`user_sequences`) up to that row's step, i.e. what the row's own input knows (history,
+    courses taken, earlier moves), and ``with_course`` adds the course taken at the row's step, if any.
+
+    The row's next job is then the event right after ``with_course`` when the person moved, which is
+    how a sequential recommender is asked for the move's destination.
+    """
+    rows = list(rows)
+    by_user: dict[str, list[dict]] = {}
+    for r in rows:
+        by_user.setdefault(r["user_id"], []).append(r)
+    seqs = user_sequences(rows)  # also checks the steps are consecutive
+    at: dict[int, tuple[list[str], list[str]]] = {}
+    for user, urows in by_user.items():
+        urows = sorted(urows, key=lambda r: r["step"])
+        first = urows[0]
+        pos = len(first.get("history_ids") or [first["job_id"]]) + len(first.get("course_ids") or [])
+        for r in urows:
+            took = 1 if r.get("next_course_id") else 0
+            at[id(r)] = (seqs[user][:pos], seqs[user][: pos + took])
+            pos += took + (1 if r.get("next_job_id", STAY) != STAY else 0)
+    return [(r, *at[id(r)]) for r in rows]
+
+
 def write_inter(path: Path, sequences: dict[str, list[str]]) -> None:
     """One ``.inter`` file: each user's events with timestamps 0, 1, 2, ..."""
     with open(path, "w", encoding="utf-8", newline="") as f:
