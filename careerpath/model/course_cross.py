@@ -164,8 +164,9 @@ def _spread(rows: list[dict], n: int) -> list[dict]:
 
 
 def _design(prior: CoursePrior, probe: CourseCross, rows: list[dict]):
-    """(prior offsets [n, courses] with ineligible courses very negative, a(job) [n, jobs feats],
-    gold course index [n]) of the rows whose next course the prior allows."""
+    """(prior offsets [n, courses] with ineligible courses very negative, a(job) [n, job features],
+    gold course index [n], b(course) [courses, course features]) of the rows whose next course the
+    prior allows."""
     pos = {c: i for i, c in enumerate(prior.course_ids)}
     offs, jobs, gold = [], [], []
     for r in rows:
