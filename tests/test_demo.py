@@ -248,6 +248,9 @@ def test_browser_show_download_delete_download_leaves_no_file(tiny_model, tmp_pa
                 box.wait_for(timeout=60_000)
                 box.fill("   ")
                 box.press("Enter")  # an empty message makes no bubble
+                # let its round trip end before the next message (it changes nothing to wait on)
+                page.wait_for_timeout(1_500)
+                assert page.locator('#careerpath-chat [data-testid="user"]').count() == 0
                 box.fill(PROFILE)
                 box.press("Enter")
                 page.get_by_text("Pathway to Machine Learning Engineer").first.wait_for(timeout=60_000)
