@@ -64,6 +64,28 @@ TINY_MODEL_ARGS += [
 TINY_MODEL_ARGS += ["--train.epochs", "1", "--train.max-steps", "6", "--train.log-every", "100"]
 
 
+def small_t5_args(max_eval: int, max_new_tokens: int) -> list[str]:
+    """A two-layer T5 (d_model 32, vocabulary 1000, batch 8, one thread) for tests that train their
+    own model: ``max_eval`` validation rows, ``max_new_tokens`` generated tokens."""
+    args = [
+        "--model.d-model",
+        "32",
+        "--model.num-layers",
+        "2",
+        "--model.num-heads",
+        "2",
+        "--model.d-ff",
+        "64",
+    ]
+    args += ["--model.vocab-size", "1000", "--train.batch-size", "8", "--train.num-threads", "1"]
+    return args + [
+        "--data.max-eval-examples",
+        str(max_eval),
+        "--generation.max-new-tokens",
+        str(max_new_tokens),
+    ]
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tiny_dataset, tmp_path_factory) -> Path:
     """A tiny T5 trained for a few steps on the tiny dataset (seconds); shared by the model-side tests."""

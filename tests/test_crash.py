@@ -18,33 +18,13 @@ import torch
 from safetensors.torch import load_file
 
 from careerpath.model.modeling import ModelFileError, load_for_inference
+from tests.conftest import small_t5_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
 CATALOG = ROOT / "tests" / "assets" / "tiny_catalog"
 TRAIN = ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(DATA)]
-TRAIN += [
-    "--model.d-model",
-    "32",
-    "--model.num-layers",
-    "2",
-    "--model.num-heads",
-    "2",
-    "--model.d-ff",
-    "64",
-    "--model.vocab-size",
-    "1000",
-]
-TRAIN += [
-    "--train.batch-size",
-    "8",
-    "--data.max-eval-examples",
-    "4",
-    "--generation.max-new-tokens",
-    "16",
-    "--train.num-threads",
-    "1",
-]
+TRAIN += small_t5_args(max_eval=4, max_new_tokens=16)
 TRAIN += [
     "--train.log-every",
     "1",

@@ -13,32 +13,12 @@ from careerpath.core.context import ContextConfig, load_context_file, save_conte
 from careerpath.model import hub
 from careerpath.model.modeling import load_for_inference
 from careerpath.training import training
+from tests.conftest import small_t5_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = [
-    "--data.data-dir",
-    str(DATA),
-    "--model.d-model",
-    "32",
-    "--model.num-layers",
-    "2",
-    "--model.num-heads",
-    "2",
-    "--model.d-ff",
-    "64",
-]
-TINY += [
-    "--model.vocab-size",
-    "1000",
-    "--train.batch-size",
-    "8",
-    "--data.max-eval-examples",
-    "2",
-    "--generation.max-new-tokens",
-    "8",
-]
-TINY += ["--train.num-threads", "1", "--train.max-steps", "2", "--train.checkpoint-every", "1"]
+TINY = ["--data.data-dir", str(DATA), *small_t5_args(max_eval=2, max_new_tokens=8)]
+TINY += ["--train.max-steps", "2", "--train.checkpoint-every", "1"]
 SECRET = "hf_do_not_leak_this_token_123"
 
 

@@ -16,30 +16,10 @@ from careerpath.app import cli
 from careerpath.core.config import load_config
 from careerpath.model import hub
 from careerpath.training import training
+from tests.conftest import small_t5_args
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "--model.d-model",
-    "32",
-    "--model.num-layers",
-    "2",
-    "--model.num-heads",
-    "2",
-    "--model.d-ff",
-    "64",
-    "--model.vocab-size",
-    "1000",
-]
-TINY += [
-    "--train.batch-size",
-    "8",
-    "--data.max-eval-examples",
-    "2",
-    "--generation.max-new-tokens",
-    "8",
-    "--train.num-threads",
-    "1",
-]
+TINY = small_t5_args(max_eval=2, max_new_tokens=8)
 TINY += ["--train.max-steps", "2", "--train.checkpoint-every", "0"]
 
 

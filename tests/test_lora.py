@@ -13,32 +13,12 @@ from careerpath.core.config import load_config
 from careerpath.model import modeling
 from careerpath.model.generation import generate
 from careerpath.training import training
+from tests.conftest import small_t5_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = [
-    "--data.data-dir",
-    str(DATA),
-    "--model.d-model",
-    "32",
-    "--model.num-layers",
-    "2",
-    "--model.num-heads",
-    "2",
-    "--model.d-ff",
-    "64",
-]
-TINY += [
-    "--model.vocab-size",
-    "1000",
-    "--train.batch-size",
-    "8",
-    "--data.max-eval-examples",
-    "4",
-    "--generation.max-new-tokens",
-    "16",
-]
-TINY += ["--train.log-every", "1", "--train.num-threads", "1"]
+TINY = ["--data.data-dir", str(DATA), *small_t5_args(max_eval=4, max_new_tokens=16)]
+TINY += ["--train.log-every", "1"]
 
 
 def cfg_for(name: str, out: Path, *extra: str):

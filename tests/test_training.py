@@ -17,32 +17,12 @@ from careerpath.model import modelcard
 from careerpath.model.generation import compute_metrics, generate
 from careerpath.model.modeling import load_for_inference, train_tokenizer
 from careerpath.training import training, training_loop
+from tests.conftest import small_t5_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "assets" / "tiny_dataset"
-TINY = [
-    "--data.data-dir",
-    str(DATA),
-    "--model.d-model",
-    "32",
-    "--model.num-layers",
-    "2",
-    "--model.num-heads",
-    "2",
-    "--model.d-ff",
-    "64",
-]
-TINY += [
-    "--model.vocab-size",
-    "1000",
-    "--train.batch-size",
-    "8",
-    "--data.max-eval-examples",
-    "4",
-    "--generation.max-new-tokens",
-    "24",
-]
-TINY += ["--train.log-every", "1", "--train.num-threads", "1"]
+TINY = ["--data.data-dir", str(DATA), *small_t5_args(max_eval=4, max_new_tokens=24)]
+TINY += ["--train.log-every", "1"]
 
 
 def tiny_cfg(out: Path, *extra: str):
