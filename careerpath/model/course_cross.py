@@ -37,7 +37,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from careerpath.core.catalog import Catalog
-from careerpath.model.prior_base import EXCLUDED, CoursePrior, CoursePriorProcessor, TextMemo, one_thread
+from careerpath.model.prior_base import EXCLUDED, CoursePrior, TextMemo, one_thread
 
 log = logging.getLogger(__name__)
 
@@ -242,28 +242,12 @@ class CrossedPrior:
         v[ok] += self.cross.logits(job)[ok]
         return v.astype(np.float32)
 
-    def for_row(self, row: dict) -> np.ndarray:
-        return self.vector(
-            row["job_id"], row["goal_id"], row["skill_ids"], row["course_ids"], row.get("history_ids", ())
-        )
-
-    def note(self, text: str, job: str | None, goal: str | None, skills, taken=(), history=()) -> None:
-        if text not in self._memo:
-            self._memo[text] = self.vector(job or "", goal or "", skills, taken, history)
-
-    def for_text(self, text: str) -> np.ndarray:
-        hit = self._memo.get(text)
-        if hit is None:
-            hit = self.vector(*self.base.ids_of_text(text))
-            self._memo[text] = hit
-        return hit
-
-    def for_texts(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self.for_text(t) for t in texts]) if texts else np.zeros((0, len(self.course_ids)))
-
-    def processor(self, tokenizer, texts: list[str], num_beams: int = 1) -> CoursePriorProcessor:
-        tokens, prefix = self.base.course_tokens(tokenizer)
-        return CoursePriorProcessor(self.for_texts(texts), tokens, prefix, num_beams)
+    # the prior's own row, text and generation paths, each reading this object's vector and memo
+    for_row = CoursePrior.for_row
+    note = CoursePrior.note
+    for_text = CoursePrior.for_text
+    for_texts = CoursePrior.for_texts
+    processor = CoursePrior.processor
 
     def save(self, folder: str | Path) -> None:
         self.base.save(folder)

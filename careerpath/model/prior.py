@@ -37,6 +37,7 @@ from pathlib import Path
 
 from careerpath.core.catalog import Catalog
 from careerpath.core.context import GapRetriever, retriever_for
+from careerpath.model.course_cross import with_cross
 from careerpath.model.prior_base import (
     COURSE_FEATURES,
     EXCLUDED,
@@ -87,6 +88,4 @@ def load_prior(
         return None
     if retriever is None:
         retriever = retriever_for(model_dir, catalog)
-    from careerpath.model.course_cross import with_cross
-
     return with_cross(CoursePrior.load(model_dir, retriever), model_dir)
