@@ -179,9 +179,9 @@ def run_careerpath(args) -> dict:
     if world > 1:  # memory of all processes together; timing from the slowest
         together = accelerator.gather(torch.tensor([res["peak_rss_mb"], seconds], dtype=torch.float64))
         res["peak_rss_mb"] = float(together[0::2].sum())
-        if not accelerator.is_main_process:
-            return None
-    return res
+    del model, optimizer, loader, scheduler, ctx  # then leave the group as train.py does (no gloo
+    training.end_distributed(accelerator)  # teardown deadlock or abort, seen in CI)
+    return res if accelerator.is_main_process else None
 
 
 def run_trainer(args) -> dict:
@@ -341,7 +341,7 @@ def _child(args, impl: str, procs: int, variant: str) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-25:])
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-80:])  # the ranks' own errors too
         raise RuntimeError(f"{impl} x{procs}/{variant} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len("RESULT ") :])
 

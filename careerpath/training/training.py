@@ -12,6 +12,7 @@ loop, validation, checkpoints) and ``training_priors.py`` (fitting the priors, c
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import math
@@ -350,6 +351,22 @@ def _save(ctx: TrainContext, final_model, metrics: dict, state: RunState, rerank
     return out_dir
 
 
+def end_distributed(accelerator: Accelerator) -> None:
+    """Leave the process group, every rank together, without the gloo teardown deadlock.
+
+    Callers drop their own references to the prepared (DDP-wrapped) model first. DDP's C++ reducer
+    holds the process group and is freed with the GIL held; if it is the group's last owner, the
+    group's destructor joins gloo worker threads that may need the GIL to free a finished
+    collective's tensors, and the process hangs (or aborts) at exit. Freed here while the group is
+    still registered, the reducer is not its last owner, and `destroy_process_group` frees the group
+    through torch's GIL-releasing path.
+    """
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()  # accelerate's own references to the wrapped model
+    gc.collect()
+    accelerator.end_training()
+
+
 def run_training(cfg: Config) -> Path:
     """Train, validate each epoch, keep the best epoch by next-course accuracy, save; returns output_dir."""
     start = time.time()
@@ -399,5 +416,6 @@ def run_training(cfg: Config) -> Path:
         metrics["test_after_feedback"] = feedback_test_metrics(final_model, tokenizer, family, cfg, prior)
         log.info("held-out test after the feedback retrain: %s", metrics["test_after_feedback"])
     out_dir = _save(ctx, final_model, metrics, state, reranker)
-    accelerator.end_training()
+    del model, optimizer, scheduler, dataloader, ctx
+    end_distributed(accelerator)
     return out_dir
