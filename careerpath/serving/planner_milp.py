@@ -1,6 +1,12 @@
-"""The planner's integer program (HiGHS through scipy's ``milp``): the cheapest set of candidate courses
-after which every job of a route is within the move threshold, with HiGHS's stray C-level output kept
-off stdout (``careerpath recommend --json`` prints one JSON document).
+"""The planner's integer program, solved by HiGHS through its own Python binding (``highspy``): the
+cheapest set of candidate courses after which every job of a route is within the move threshold, with
+HiGHS's stray C-level output kept off stdout (``careerpath recommend --json`` prints one JSON document).
+
+``highspy`` rather than ``scipy.optimize.milp`` (the same solver): the binding takes the sparse
+program as it is built and skips scipy's wrapping, 1.6x less time over the latency benchmark's
+programs (docs/performance.md). The relative gap is 0, so every answer is a proven optimum; among
+course sets of equal cost, the one HiGHS returns is kept (deterministic for a given program and
+HiGHS version, which constraints.txt pins).
 """
 
 from __future__ import annotations
@@ -31,58 +37,95 @@ def cover_program(
     share per missing skill of ``jobs`` no more than the chosen courses teaching it, each job's covered
     weight at least ``threshold`` of its total, a chosen course's missing prerequisites taught by a
     chosen course; cost: hours (``mode="hours"``) or steps. None when HiGHS finds no solution."""
-    from scipy.optimize import Bounds, LinearConstraint, milp  # when a plan is made: slow to import
+    import highspy  # when a plan is made
 
     skills = sorted({s for j in jobs for s in j.skills if s not in held})
     n, m = len(cands), len(skills)
     col = {i: k for k, i in enumerate(cands)}
     srow = {s: n + k for k, s in enumerate(skills)}
-    rows, lo, hi = [], [], []
+    inf = highspy.kHighsInf
+    # the constraint matrix by rows (CSR): columns are the courses, then the covered shares
+    starts, index, value, lo, hi = [0], [], [], [], []
+
+    def add_row(entries: dict[int, float], low: float, high: float) -> None:
+        for k in sorted(entries):
+            if entries[k] != 0.0:
+                index.append(k)
+                value.append(entries[k])
+        starts.append(len(index))
+        lo.append(low)
+        hi.append(high)
+
     for job in jobs:
         total = sum(job.skills.values())
         need = threshold * total - sum(w for s, w in job.skills.items() if s in held)
         if need > 1e-9:
-            row = np.zeros(n + m)
-            for s, w in job.skills.items():
-                if s in srow:
-                    row[srow[s]] = w
-            rows.append(row)
-            lo.append(need - 1e-9 * max(total, 1.0))
-            hi.append(np.inf)
+            add_row(
+                {srow[s]: w for s, w in job.skills.items() if s in srow},
+                need - 1e-9 * max(total, 1.0),
+                inf,
+            )
     for s in skills:  # covered share <= chosen courses teaching it
-        row = np.zeros(n + m)
-        row[srow[s]] = 1.0
+        entries = {srow[s]: 1.0}
         for i in teach_of.get(s, ()):
             if i in col:
-                row[col[i]] = -1.0
-        rows.append(row)
-        lo.append(-np.inf)
-        hi.append(0.0)
+                entries[col[i]] = -1.0
+        add_row(entries, -inf, 0.0)
     for i in cands:  # prerequisites
         for q in courses[i].prerequisites:
             if q in held:
                 continue
-            row = np.zeros(n + m)
-            row[col[i]] = 1.0
+            entries = {col[i]: 1.0}
             for k in teach_of.get(q, ()):
                 if k in col and k != i:
-                    row[col[k]] -= 1.0
-            rows.append(row)
-            lo.append(-np.inf)
-            hi.append(0.0)
-    hours = np.array([course_hours[i] for i in cands])
-    c = np.concatenate([hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours, np.zeros(m)])
+                    entries[col[k]] = entries.get(col[k], 0.0) - 1.0
+            add_row(entries, -inf, 0.0)
+    hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n + m, len(lo)
+    # ties (equal hours and course count) go to the set covering more of the route's skill weight: a
+    # reward on the covered shares, at most TIE_SCALE in all, below any difference the costs make
+    weight = np.zeros(m)
+    for job in jobs:
+        for s, w in job.skills.items():
+            if s in srow:
+                weight[srow[s] - n] += w
+    reward = TIE_SCALE[mode] * weight / max(weight.sum(), 1e-12)
+    course_cost = hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours
+    lp.col_cost_ = np.concatenate([course_cost, -reward])
+    lp.col_lower_, lp.col_upper_ = np.zeros(n + m), np.ones(n + m)
+    lp.row_lower_, lp.row_upper_ = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
+    solver = highspy.Highs()
+    for key, val in _OPTIONS.items():
+        solver.setOptionValue(key, val)
     with _c_stdout_silenced():
-        res = milp(
-            c,
-            constraints=LinearConstraint(np.array(rows), lo, hi) if rows else (),
-            integrality=np.concatenate([np.ones(n), np.zeros(m)]),
-            bounds=Bounds(0, 1),
-            options={"time_limit": MILP_SECONDS},
-        )
-    if res.x is None or res.status not in (0, 1):
+        solver.passModel(lp)
+        solver.run()
+    status = solver.getModelStatus()
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
         return None
-    return [i for k, i in enumerate(cands) if res.x[k] > 0.5]
+    if solver.getInfo().primal_solution_status != 2:  # 2: a feasible solution (none within the time limit)
+        return None
+    x = solver.getSolution().col_value
+    return [i for k, i in enumerate(cands) if x[k] > 0.5]
+
+
+TIE_SCALE = {"hours": 1e-4, "steps": 1e-6}
+"""The most the tie rule's reward can change a program's cost: below the 1e-3 per course (hours
+mode) and below 1e-4 x the hours of steps mode, so it only orders sets the costs call equal."""
+_OPTIONS = {
+    "output_flag": False,
+    "mip_rel_gap": 0.0,  # a proven optimum, not one within HiGHS's default 1e-4 (relative)
+    "mip_abs_gap": 1e-9,  # nor 1e-6 (absolute): the tie rule's reward is smaller
+    "threads": 1,  # one request, one core: the server runs requests side by side
+    "time_limit": MILP_SECONDS,
+    "random_seed": 0,
+}
 
 
 _STDOUT_LOCK = threading.Lock()
