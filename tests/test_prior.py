@@ -365,6 +365,32 @@ def test_latent_class_prior_matches_a_plain_loop(bundled):
         checked += 1
 
 
+def test_past_choices_memo_changes_no_posterior_and_stays_bounded(bundled, monkeypatch):
+    """A pathway asks again for the same earlier choices at every step: the memo answers them,
+    with the same posterior as a prior that computes each from scratch, and never grows past its cap."""
+    from careerpath.model import prior_latent
+
+    cat, r = bundled
+    monkeypatch.setattr(prior_latent, "PAST_MEMO", 40)
+    warm, cold = LatentClassPrior(r, PLANTED, 0.08), LatentClassPrior(r, PLANTED, 0.08)
+    rng = np.random.default_rng(11)
+    jobs, skills, courses = list(cat.jobs), list(cat.skills), list(cat.courses)
+    for _ in range(12):
+        job, goal = rng.choice(jobs), rng.choice(jobs)
+        held = set(rng.choice(skills, size=rng.integers(0, 20), replace=False))
+        plan = list(rng.choice(courses, size=6, replace=False))
+        for k in range(len(plan) + 1):  # the states a guided plan passes through, then again
+            taken = plan[:k]
+            now = held | {s for t in taken for s in cat.courses[t].skills}
+            for _ in range(2):
+                cold._past.clear()
+                assert np.array_equal(
+                    warm.posterior(job, goal, now, taken), cold.posterior(job, goal, now, taken)
+                )
+            assert len(warm._past) <= 40
+    assert warm._past  # it was used
+
+
 def _simulate(prior: LatentClassPrior, cat, n_people: int, seed: int) -> list[dict]:
     """People of the planted classes, each taking courses one after another by the prior's own
     class distribution: rows as a dataset has them."""

@@ -25,6 +25,7 @@ from careerpath.model.timeline import Timeline, skills_before
 
 CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
 KNOT_QUANTILES = (0.25, 0.5, 0.75, 0.9)  # of the catalog's course hours: where the hours spline bends
+PAST_MEMO = 20_000  # past choices kept by LatentClassPrior.past_choices (about 1 KB each)
 
 
 def hinge_name(knot: float) -> str:
@@ -104,6 +105,9 @@ class LatentClassPrior(CoursePrior):
         share = np.array([c["share"] for c in self.classes])
         self._log_share = np.log(share / share.sum())
         self._teaches = {c.id: frozenset(c.skills) for c in self.catalog.courses.values()}
+        # past choices' options by the state they were made in: a pathway asks again at each step
+        # for the same earlier choices (the guide, then the plan's probabilities)
+        self._past: dict[tuple, tuple[int, np.ndarray, int]] = {}
         self.weights = {"detour": self.detour} | {
             f"class{k}.{name}": v for k, c in enumerate(self.classes, 1) for name, v in c.items()
         }
@@ -130,9 +134,16 @@ class LatentClassPrior(CoursePrior):
         then = self.timeline.jobs(job, goal, skills, ids, history) if self.timeline else [job] * len(pos)
         out = []
         for i, c in enumerate(pos):
-            n, useful, x, _ = self._options(then[i], goal, before[i], ids[:i], c)
-            at = np.flatnonzero(useful == c)
-            out.append((n, x, int(at[0]) if at.size else -1))
+            key = (then[i], goal, frozenset(before[i]), tuple(ids[:i]), c)
+            hit = self._past.get(key)
+            if hit is None:
+                n, useful, x, _ = self._options(then[i], goal, before[i], ids[:i], c)
+                at = np.flatnonzero(useful == c)
+                hit = (n, x, int(at[0]) if at.size else -1)
+                if len(self._past) >= PAST_MEMO:
+                    self._past.clear()
+                self._past[key] = hit
+            out.append(hit)
         return out
 
     def _choice_logp(self, n: int, x: np.ndarray, at: int) -> np.ndarray:
