@@ -1,7 +1,10 @@
 """Recommendation engine: catalog-only output, exclusions, pathways, explanations, resolution, CLI JSON."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -203,6 +206,32 @@ def test_scorer_matches_the_models_own_likelihood(rec):
     assert np.allclose(course_lp2[0], course_lp) and np.isclose(np.exp(job_lp[0]).sum(), 1.0)
     g_course, g_job = general.score([text], [["sql"]])  # without the prior: the model's own
     assert g_course.argmax() == alone.argmax() or np.isclose(alone.max(), alone[g_course.argmax()], atol=0.05)
+
+
+def test_cli_json_is_the_whole_stdout_of_a_fresh_process(tiny_model):
+    """A fresh process: the solver's once-per-process output (HiGHS's banner at its first use) comes
+    while this command plans, and must not reach stdout (in the test process it came earlier)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    argv = ["--job", "Data Analyst", "--skills", "SQL", "--goal", "Machine Learning Engineer", "--json"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "careerpath",
+            "recommend",
+            "--model",
+            str(tiny_model),
+            "--no-embeddings",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["pathway"]["reached"] and out["pathway"]["steps"]
 
 
 def test_cli_json_schema_is_stable(tiny_model, capfd):

@@ -100,10 +100,10 @@ def cover_program(
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
-    solver = highspy.Highs()
-    for key, val in _OPTIONS.items():
-        solver.setOptionValue(key, val)
-    with _c_stdout_silenced():
+    with _c_stdout_silenced():  # the first Highs() of a process prints HiGHS's banner to fd 1
+        solver = highspy.Highs()
+        for key, val in _OPTIONS.items():
+            solver.setOptionValue(key, val)
         solver.passModel(lp)
         solver.run()
     status = solver.getModelStatus()
@@ -133,9 +133,10 @@ _STDOUT_LOCK = threading.Lock()
 
 @contextmanager
 def _c_stdout_silenced() -> Iterator[None]:
-    """HiGHS writes a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
-    tmpSolver.run();") to the C-level stdout whatever its options say (jump-dev/HiGHS.jl#312), which
-    would corrupt ``careerpath recommend --json``: point file descriptor 1 at /dev/null meanwhile."""
+    """HiGHS writes to the C-level stdout whatever its options say: its banner when a process makes
+    its first ``Highs()`` (highspy 1.16), and in some versions a debug line
+    ("HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();", jump-dev/HiGHS.jl#312).
+    Either would corrupt ``careerpath recommend --json``: point file descriptor 1 at /dev/null meanwhile."""
     with _STDOUT_LOCK:
         try:
             sys.stdout.flush()
