@@ -210,3 +210,71 @@ def test_constraints_hold_in_plans(rec):
             if s.kind == "course":
                 c = rec.catalog.courses[s.id]
                 assert c.hours <= 30 and c.level <= 2 and c.provider != "DataCamp"
+
+
+def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
+    """The integer program against every subset of the candidates, on random small programs: the
+    cheapest feasible set, and among sets of that cost one covering the most route skill weight."""
+    from types import SimpleNamespace
+
+    from careerpath.serving.planner_milp import cover_program
+
+    rng = random.Random(7)
+    skills = [f"s{k}" for k in range(9)]
+    checked = ties = 0
+    for _ in range(150):
+        courses = [
+            SimpleNamespace(
+                skills=rng.sample(skills, rng.randint(1, 3)),
+                prerequisites=rng.sample(skills, 1) if rng.random() < 0.25 else [],
+            )
+            for _ in range(8)
+        ]
+        teach_of: dict[str, list[int]] = {}
+        for i, c in enumerate(courses):
+            for s in c.skills:
+                teach_of.setdefault(s, []).append(i)
+        hours = [float(rng.choice([2, 4, 4, 6])) for _ in courses]
+        jobs = [SimpleNamespace(skills={s: rng.choice([0.2, 0.5, 1.0]) for s in rng.sample(skills, 4)})]
+        held = frozenset(rng.sample(skills, 1))
+        cands = list(range(len(courses)))
+
+        def feasible(sel, courses=courses, jobs=jobs, held=held):
+            have = set(held).union(*(courses[i].skills for i in sel))
+            for job in jobs:
+                if sum(w for s, w in job.skills.items() if s in have) < 0.7 * sum(job.skills.values()) - 1e-9:
+                    return False
+            return all(
+                any(q in courses[k].skills for k in sel if k != i)
+                for i in sel
+                for q in courses[i].prerequisites
+                if q not in held
+            )
+
+        def covered(sel, courses=courses, jobs=jobs, held=held):
+            have = set().union(*(courses[i].skills for i in sel)) - held
+            return sum(w for job in jobs for s, w in job.skills.items() if s in have)
+
+        for mode in ("hours", "steps"):
+
+            def cost(sel, mode=mode, hours=hours):
+                return sum(hours[i] + 1e-3 if mode == "hours" else 1 + 1e-4 * hours[i] for i in sel)
+
+            subsets = [sel for r in range(len(cands) + 1) for sel in itertools.combinations(cands, r)]
+            ok = [sel for sel in subsets if feasible(sel)]
+            got = cover_program(0.7, courses, teach_of, hours, held, jobs, cands, mode)
+            if not ok:
+                assert got is None
+                continue
+            best = min(cost(sel) for sel in ok)
+            assert got is not None and feasible(got) and cost(got) == pytest.approx(best, abs=1e-9)
+            at_best = [sel for sel in ok if cost(sel) < best + 1e-9]
+            if len({round(covered(sel), 9) for sel in at_best}) > 1:
+                ties += 1
+            assert covered(got) == pytest.approx(max(covered(sel) for sel in at_best)), (mode, got, at_best)
+            checked += 1
+    assert checked > 150 and ties > 10  # the tie rule was exercised, not only the costs
+    # nothing to choose: met already ([]), or never (None)
+    job = SimpleNamespace(skills={"s0": 1.0, "s1": 0.5})
+    assert cover_program(0.7, [], {}, [], frozenset({"s0", "s1"}), [job], [], "hours") == []
+    assert cover_program(0.7, [], {}, [], frozenset(), [job], [], "hours") is None

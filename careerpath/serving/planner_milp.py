@@ -80,6 +80,8 @@ def cover_program(
                 if k in col and k != i:
                     entries[col[k]] = entries.get(col[k], 0.0) - 1.0
             add_row(entries, -inf, 0.0)
+    if n + m == 0:  # nothing to choose: met already, or never (HiGHS calls an empty model no solution)
+        return [] if all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True)) else None
     hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n + m, len(lo)
