@@ -4,9 +4,10 @@ HiGHS's stray C-level output kept off stdout (``careerpath recommend --json`` pr
 
 ``highspy`` rather than ``scipy.optimize.milp`` (the same solver): the binding takes the sparse
 program as it is built and skips scipy's wrapping, 1.6x less time over the latency benchmark's
-programs (docs/performance.md). The relative gap is 0, so every answer is a proven optimum; among
-course sets of equal cost, the one HiGHS returns is kept (deterministic for a given program and
-HiGHS version, which constraints.txt pins).
+programs (docs/performance.md). The relative gap is 0, so every answer is a proven optimum. Among
+course sets of equal hours and course count, the one covering more of the route's skill weight wins
+(:data:`TIE_SCALE`); among those, the one HiGHS returns (deterministic for a given program and HiGHS
+version, which constraints.txt pins).
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def cover_program(
     status = solver.getModelStatus()
     if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
         return None
-    if solver.getInfo().primal_solution_status != 2:  # 2: a feasible solution (none within the time limit)
-        return None
+    if solver.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+        return None  # the time limit came before any solution
     x = solver.getSolution().col_value
     return [i for k, i in enumerate(cands) if x[k] > 0.5]
 
@@ -124,7 +125,7 @@ _OPTIONS = {
     "output_flag": False,
     "mip_rel_gap": 0.0,  # a proven optimum, not one within HiGHS's default 1e-4 (relative)
     "mip_abs_gap": 1e-9,  # nor 1e-6 (absolute): the tie rule's reward is smaller
-    "threads": 1,  # one request, one core: the server runs requests side by side
+    "threads": 1,  # programs of tens of columns: HiGHS's parallel parts would only add overhead
     "time_limit": MILP_SECONDS,
     "random_seed": 0,
 }
