@@ -21,6 +21,21 @@ def test_front_matter_is_complete_and_pins_the_installed_gradio():
     assert (SPACE_DIR / meta["app_file"]).exists() and body.strip()
 
 
+def test_space_requirements_name_every_runtime_dependency():
+    """The Space installs from its own requirements.txt: a dependency missing there (the planner's
+    solver, say) would fail only when a visitor asks for a pathway."""
+    import re
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() for d in deps}
+    lines = (SPACE_DIR / "requirements.txt").read_text().splitlines()
+    listed = {
+        re.split(r"[<>=!~\[ ;]", ln, maxsplit=1)[0].lower() for ln in lines if ln and not ln.startswith("-")
+    }
+    assert names - listed == set()
+
+
 def test_front_matter_problems_are_named():
     problems = check_front_matter({"sdk": "streamlit", "sdk_version": "6"})
     assert "sdk must be 'gradio'" in problems and any("full semver" in p for p in problems)
