@@ -22,6 +22,17 @@ import numpy as np
 
 MILP_SECONDS = 10.0
 """Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
+TIE_SCALE = {"hours": 1e-4, "steps": 1e-6}
+"""The most the tie rule's reward can change a program's cost: below the 1e-3 per course (hours
+mode) and below 1e-4 x the hours of steps mode, so it only orders sets the costs call equal."""
+_OPTIONS = {
+    "output_flag": False,
+    "mip_rel_gap": 0.0,  # a proven optimum, not one within HiGHS's default 1e-4 (relative)
+    "mip_abs_gap": 1e-9,  # nor 1e-6 (absolute): the tie rule's reward is smaller
+    "threads": 1,  # programs of tens of columns: HiGHS's parallel parts would only add overhead
+    "time_limit": MILP_SECONDS,
+    "random_seed": 0,
+}
 
 
 def cover_program(
@@ -57,7 +68,11 @@ def cover_program(
         lo.append(low)
         hi.append(high)
 
+    weight = np.zeros(m)  # the route's weight of each missing skill (the tie rule, below)
     for job in jobs:
+        for s, w in job.skills.items():
+            if s in srow:
+                weight[srow[s] - n] += w
         total = sum(job.skills.values())
         need = threshold * total - sum(w for s, w in job.skills.items() if s in held)
         if need > 1e-9:
@@ -88,11 +103,6 @@ def cover_program(
     lp.num_col_, lp.num_row_ = n + m, len(lo)
     # ties (equal hours and course count) go to the set covering more of the route's skill weight: a
     # reward on the covered shares, at most TIE_SCALE in all, below any difference the costs make
-    weight = np.zeros(m)
-    for job in jobs:
-        for s, w in job.skills.items():
-            if s in srow:
-                weight[srow[s] - n] += w
     reward = TIE_SCALE[mode] * weight / max(weight.sum(), 1e-12)
     course_cost = hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours
     lp.col_cost_ = np.concatenate([course_cost, -reward])
@@ -116,19 +126,6 @@ def cover_program(
         return None  # the time limit came before any solution
     x = solver.getSolution().col_value
     return [i for k, i in enumerate(cands) if x[k] > 0.5]
-
-
-TIE_SCALE = {"hours": 1e-4, "steps": 1e-6}
-"""The most the tie rule's reward can change a program's cost: below the 1e-3 per course (hours
-mode) and below 1e-4 x the hours of steps mode, so it only orders sets the costs call equal."""
-_OPTIONS = {
-    "output_flag": False,
-    "mip_rel_gap": 0.0,  # a proven optimum, not one within HiGHS's default 1e-4 (relative)
-    "mip_abs_gap": 1e-9,  # nor 1e-6 (absolute): the tie rule's reward is smaller
-    "threads": 1,  # programs of tens of columns: HiGHS's parallel parts would only add overhead
-    "time_limit": MILP_SECONDS,
-    "random_seed": 0,
-}
 
 
 _STDOUT_LOCK = threading.Lock()

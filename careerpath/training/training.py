@@ -362,8 +362,8 @@ def end_distributed(accelerator: Accelerator) -> None:
     through torch's GIL-releasing path.
     """
     accelerator.wait_for_everyone()
-    accelerator.free_memory()  # accelerate's own references to the wrapped model
-    gc.collect()
+    accelerator.free_memory()  # accelerate's own references to the wrapped model (its collection
+    gc.collect()  # runs before it drops them, and DDP holds reference cycles: collect again after)
     accelerator.end_training()
 
 
