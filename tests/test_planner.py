@@ -4,6 +4,7 @@ worth taking, budgets are kept, and an unreachable goal is said to be so, with w
 
 import heapq
 import itertools
+import math
 import random
 
 import pytest
@@ -20,11 +21,13 @@ def rec(tiny_model):
     return Recommender.from_pretrained(tiny_model, use_embeddings=False)
 
 
-def _dijkstra(planner: Planner, start: State, goal: str, allowed) -> float | None:
-    """Fewest hours by uniform-cost search over every state (no estimate, no integer program)."""
+def _dijkstra(planner: Planner, start: State, goal: str, allowed, steps: bool = False):
+    """Fewest hours (``steps``: (course steps, hours)) by uniform-cost search over every state (no
+    estimate, no integer program)."""
     start, _ = planner.settle(start, goal)
     tick = itertools.count()
-    heap, seen = [(0.0, next(tick), start)], set()
+    zero = (0, 0.0) if steps else 0.0
+    heap, seen = [(zero, next(tick), start)], set()
     while heap:
         g, _, state = heapq.heappop(heap)
         if state.job == goal:
@@ -35,7 +38,8 @@ def _dijkstra(planner: Planner, start: State, goal: str, allowed) -> float | Non
         for i in planner.successors(state, goal, allowed):
             nxt, _ = planner.take(state, i, goal)
             if nxt not in seen:
-                heapq.heappush(heap, (g + planner.hours[i], next(tick), nxt))
+                g2 = (g[0] + 1, g[1] + planner.hours[i]) if steps else g + planner.hours[i]
+                heapq.heappush(heap, (g2, next(tick), nxt))
     return None
 
 
@@ -60,6 +64,96 @@ def test_shortest_plan_is_the_shortest(tiny_catalog_dir):
             assert planner.estimate(planner.settle(start, goal)[0], goal, allowed) <= exact + 1e-6
             checked += 1
     assert checked >= 30
+
+
+def test_fewest_steps_plan_has_the_fewest_steps_then_hours(tiny_catalog_dir):
+    cat = load_catalog(tiny_catalog_dir)
+    planner = Planner(cat, Progression(cat), 0.8)
+    allowed = tuple(True for _ in cat.courses)
+    checked = 0
+    for job, goal, skills in _profiles(cat, 60, 3):
+        start = State(job, frozenset(skills))
+        plan, exact = (
+            planner.shortest(start, goal, allowed, mode="steps"),
+            _dijkstra(planner, start, goal, allowed, True),
+        )
+        assert (plan is None) == (exact is None), (job, goal, skills)
+        if plan is not None:
+            assert (len(plan.courses), plan.hours) == (exact[0], pytest.approx(exact[1])), (job, goal, skills)
+            checked += 1
+    assert checked >= 30
+
+
+def _route_by_route(planner: Planner, start: State, goal: str, allowed, mode: str):
+    """:meth:`Planner.shortest` by its definition, with every route's program solved in full (no
+    objective bound, no cache): the route with the fewest hours (steps: the fewest courses, then
+    the fewest hours among sets of that many), the first on ties, among those that replay to the goal."""
+    from careerpath.serving.planner_milp import set_cost
+
+    start, _ = planner.settle(start, goal)
+    if start.job == goal:
+        return []
+    options = []
+    for n, path in enumerate(planner.paths(start.job, goal)):
+        jobs = [cat_job for cat_job in (planner.catalog.jobs[j] for j in path)]
+        cands = _candidates(planner, start, path, allowed)
+        most = None
+        if mode == "steps":
+            counted = planner._program(start.skills, jobs, cands, "count")
+            if counted is None:
+                continue
+            most = len(counted)
+        chosen = planner._program(start.skills, jobs, cands, "hours", math.inf, most)
+        plan = None if chosen is None else planner.order(start, chosen, goal)
+        if plan is not None:
+            options.append(((most or 0, round(set_cost(chosen, planner.hours, "hours"), 6), n), plan.courses))
+    return min(options)[1] if options else None
+
+
+def _candidates(planner: Planner, start: State, path, allowed) -> list[int]:
+    want = {s for j in path for s in planner.important(j) if s not in start.skills}
+    cands = {i for s in want for i in planner.teach_of.get(s, ()) if allowed[i]}
+    grow = list(cands)
+    while grow:
+        for q in planner.courses[grow.pop()].prerequisites:
+            if q not in start.skills:
+                new = [k for k in planner.teach_of.get(q, ()) if allowed[k] and k not in cands]
+                cands.update(new)
+                grow += new
+    return sorted(cands)
+
+
+@pytest.mark.parametrize("mode", ["hours", "steps"])
+def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, mode, monkeypatch):
+    """The search gives a route up as soon as its program cannot beat the best so far, and counts
+    courses before it looks at hours: the same plans as every route solved in full. Also when the
+    replays of the routes needing the fewest courses fail (the search's second round)."""
+    planner = rec.planner
+    allowed = tuple(True for _ in planner.courses)
+    profiles = [p for p in _profiles(rec.catalog, 600, 11) if len(planner.paths(p[0], p[1])) > 1][:25]
+    assert len(profiles) >= 10
+    for failing in (False, True):
+        real_order = Planner.order
+        if failing:  # sets of the fewest courses any route needs never replay: the next count wins
+
+            def order(self, start, chosen, goal, real_order=real_order):
+                routes = self.paths(start.job, goal)
+                jobs = [[self.catalog.jobs[j] for j in path] for path in routes]
+                counts = [
+                    self._program(start.skills, js, _candidates(self, start, path, allowed), "count")
+                    for js, path in zip(jobs, routes, strict=True)
+                ]
+                fewest = min((len(c) for c in counts if c is not None), default=-1)
+                return None if len(chosen) == fewest else real_order(self, start, chosen, goal)
+
+            monkeypatch.setattr(Planner, "order", order)
+        for job, goal, skills in profiles:
+            start = State(job, frozenset(skills))
+            fresh = Planner(planner.catalog, planner.progression, planner.threshold)
+            got = fresh.shortest(start, goal, allowed, mode=mode)
+            want = _route_by_route(fresh, start, goal, allowed, mode)
+            assert (got.courses if got else None) == want, (job, goal, sorted(skills), mode, failing)
+        monkeypatch.setattr(Planner, "order", real_order)
 
 
 def test_guided_plans_reach_every_reachable_goal_within_the_bound(rec):
@@ -255,25 +349,35 @@ def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
             have = set().union(*(courses[i].skills for i in sel)) - held
             return sum(w for job in jobs for s, w in job.skills.items() if s in have)
 
-        for mode in ("hours", "steps"):
+        subsets = [sel for r in range(len(cands) + 1) for sel in itertools.combinations(cands, r)]
+        feasible_sets = [sel for sel in subsets if feasible(sel)]
+        # hours; the count alone; hours among sets of at most `most` courses (the fewest-steps search)
+        most = rng.randint(1, 4)
+        for mode, cap in (("hours", None), ("count", None), ("hours", most)):
 
             def cost(sel, mode=mode, hours=hours):
-                return sum(hours[i] + 1e-3 if mode == "hours" else 1 + 1e-4 * hours[i] for i in sel)
+                return float(len(sel)) if mode == "count" else sum(hours[i] + 1e-3 for i in sel)
 
-            subsets = [sel for r in range(len(cands) + 1) for sel in itertools.combinations(cands, r)]
-            ok = [sel for sel in subsets if feasible(sel)]
-            got = cover_program(0.7, courses, teach_of, hours, held, jobs, cands, mode)
+            ok = [sel for sel in feasible_sets if cap is None or len(sel) <= cap]
+            got = cover_program(0.7, courses, teach_of, hours, held, jobs, cands, mode, most=cap)
             if not ok:
                 assert got is None
                 continue
             best = min(cost(sel) for sel in ok)
             assert got is not None and feasible(got) and cost(got) == pytest.approx(best, abs=1e-9)
+            assert cap is None or len(got) <= cap
+            # the cutoff: a set is returned only when it costs less
+            assert cover_program(0.7, courses, teach_of, hours, held, jobs, cands, mode, best, cap) is None
+            again = cover_program(0.7, courses, teach_of, hours, held, jobs, cands, mode, best + 1e-6, cap)
+            assert again is not None and cost(again) == pytest.approx(best, abs=1e-9)
+            checked += 1
+            if mode == "count":
+                continue  # no tie rule: the count alone stays an integer objective
             at_best = [sel for sel in ok if cost(sel) < best + 1e-9]
             if len({round(covered(sel), 9) for sel in at_best}) > 1:
                 ties += 1
             assert covered(got) == pytest.approx(max(covered(sel) for sel in at_best)), (mode, got, at_best)
-            checked += 1
-    assert checked > 150 and ties > 10  # the tie rule was exercised, not only the costs
+    assert checked > 300 and ties > 10  # the tie rule was exercised, not only the costs
     # nothing to choose: met already ([]), or never (None)
     job = SimpleNamespace(skills={"s0": 1.0, "s1": 0.5})
     assert cover_program(0.7, [], {}, [], frozenset({"s0", "s1"}), [job], [], "hours") == []

@@ -34,7 +34,7 @@ from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace
-from careerpath.serving.planner_milp import cover_program
+from careerpath.serving.planner_milp import cover_program, set_cost
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
 
 IMPORTANT_SHARE = 1 / 3
@@ -223,14 +223,7 @@ class Planner:
         key = (start, goal, mode, allowed)
         best = self._plan_cache.get(key, _UNSOLVED)
         if best is _UNSOLVED:
-            best = None
-            for path in self.paths(start.job, goal):
-                chosen = self._solve(start, path, allowed, mode)
-                plan = None if chosen is None else self.order(start, chosen, goal)
-                if plan is not None and (
-                    best is None or self._cost(plan, mode) < self._cost(best, mode) - 1e-9
-                ):
-                    best = plan
+            best = self._search(start, goal, allowed, mode)
             if len(self._plan_cache) > 20_000:
                 self._plan_cache.clear()
             self._plan_cache[key] = best
@@ -238,14 +231,66 @@ class Planner:
             return None
         return best
 
+    def _search(self, start: State, goal: str, allowed: Sequence[bool], mode: str) -> Plan | None:
+        """:meth:`shortest`'s search over the routes (``start`` settled, short of the goal). The plan
+        is the cheapest route's course set (the first route on equal costs), replayed by :meth:`order`;
+        a route is given up as soon as its program cannot beat the best so far (HiGHS's objective
+        bound). Steps mode: the fewest courses any route needs (count programs), then the fewest hours
+        among the routes that need no more."""
+        paths = self.paths(start.job, goal)
+        if mode != "steps":
+            return self._cheapest(paths, start, goal, allowed, None)
+        for cut in (True, False):
+            # first the routes that need the fewest courses, the others cut off as soon as they need
+            # more; only when none of those replays to the goal, every route counted and tried in order
+            need, fewest = [], math.inf
+            for path in paths:
+                chosen = self._solve(start, path, allowed, "count", fewest + 0.5 if cut else math.inf)
+                need.append(math.inf if chosen is None else len(chosen))
+                fewest = min(fewest, need[-1])
+            for most in sorted(set(need) - {math.inf})[: 1 if cut else None]:
+                group = [p for p, k in zip(paths, need, strict=True) if k == most]
+                plan = self._cheapest(group, start, goal, allowed, most)
+                if plan is not None:
+                    return plan
+        return None
+
+    def _cheapest(
+        self, paths: list[list[str]], start: State, goal: str, allowed: Sequence[bool], most: int | None
+    ) -> Plan | None:
+        """The replayed plan of the route whose course set (at most ``most`` courses) has the fewest
+        hours; None when no route's set replays to the goal."""
+        best, best_cost = None, math.inf
+        for path in paths:
+            chosen = self._solve(start, path, allowed, "hours", best_cost + 1e-6, most)
+            if chosen is None:
+                continue
+            cost = set_cost(chosen, self.hours, "hours")
+            if cost >= best_cost - 1e-9:
+                continue  # no cheaper than an earlier route
+            plan = self.order(start, chosen, goal)
+            if plan is not None:
+                best, best_cost = plan, cost
+        return best
+
     def _cost(self, plan: Plan, mode: str) -> float:
         return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
 
-    def _solve(self, start: State, path: list[str], allowed: Sequence[bool], mode: str) -> list[int] | None:
+    def _solve(
+        self,
+        start: State,
+        path: list[str],
+        allowed: Sequence[bool],
+        mode: str,
+        cutoff: float = math.inf,
+        most: int | None = None,
+    ) -> list[int] | None:
         """The cheapest set of worthwhile courses after which every job of ``path`` is within the
         move threshold (a mixed-integer program: a 0/1 choice per course, a covered share per
         skill no more than the chosen courses teaching it, each job's covered weight at least its
-        threshold, a chosen course's missing prerequisites taught by a chosen course)."""
+        threshold, a chosen course's missing prerequisites taught by a chosen course; at most ``most``
+        courses); None when none costs less than ``cutoff`` (:func:`cover_program`, ``mode`` "hours"
+        or "count")."""
         held = start.skills
         jobs = [self.catalog.jobs[j] for j in path]
         want = {s for j in path for s in self.important(j) if s not in held}
@@ -264,18 +309,32 @@ class Planner:
         # prerequisites: the program, hence its answer, is fixed by this key
         seen = {s for j in jobs for s in j.skills}
         seen.update(q for i in cands for q in self.courses[i].prerequisites)
-        key = (tuple(path), mode, tuple(cands), frozenset(held & seen))
-        out = self._solve_cache.get(key, _UNSOLVED)
-        if out is _UNSOLVED:
-            out = self._program(held, jobs, cands, mode)
-            if len(self._solve_cache) > 20_000:
-                self._solve_cache.clear()
-            self._solve_cache[key] = out
+        key = (tuple(path), mode, most, tuple(cands), frozenset(held & seen))
+        # the answer, or (a number) a cost below which the program has no set
+        known = self._solve_cache.get(key)
+        if isinstance(known, list):
+            return known if set_cost(known, self.hours, mode) < cutoff - 1e-9 else None
+        if known is not None and cutoff <= known:
+            return None
+        out = self._program(held, jobs, cands, mode, cutoff, most)
+        if len(self._solve_cache) > 20_000:
+            self._solve_cache.clear()
+        self._solve_cache[key] = out if out is not None else cutoff
         return out
 
-    def _program(self, held: frozenset[str], jobs: list, cands: list[int], mode: str) -> list[int] | None:
+    def _program(
+        self,
+        held: frozenset[str],
+        jobs: list,
+        cands: list[int],
+        mode: str,
+        cutoff: float = math.inf,
+        most: int | None = None,
+    ) -> list[int] | None:
         """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
-        return cover_program(self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode)
+        return cover_program(
+            self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode, cutoff, most
+        )
 
     def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
         """The chosen courses in an order a person can take them (prerequisites first, the next

@@ -8,10 +8,17 @@ programs (docs/performance.md). The relative gap is 0, so every answer is a prov
 course sets of equal hours and course count, the one covering more of the route's skill weight wins
 (:data:`TIE_SCALE`); among those, the one HiGHS returns (deterministic for a given program and HiGHS
 version, which constraints.txt pins).
+
+Two costs: ``"hours"`` (hours, then fewer courses, then the tie rule) and ``"count"`` (the number of
+courses alone: an integer objective, which HiGHS proves optimal quickly). ``most`` caps the number
+of courses (the planner's fewest-steps search: the fewest courses first, then the fewest hours among
+them). ``cutoff`` is an objective bound: sets costing at least that much are not looked for, so a
+route that cannot beat the best one found so far is given up early (None).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -22,9 +29,11 @@ import numpy as np
 
 MILP_SECONDS = 10.0
 """Time limit of one integer program (HiGHS); the bundled catalog's take milliseconds."""
-TIE_SCALE = {"hours": 1e-4, "steps": 1e-6}
-"""The most the tie rule's reward can change a program's cost: below the 1e-3 per course (hours
-mode) and below 1e-4 x the hours of steps mode, so it only orders sets the costs call equal."""
+TIE_SCALE = 1e-4
+"""The most the tie rule's reward can change an hours program's cost: below the 1e-3 per course, so
+it only orders sets the costs call equal."""
+COURSE_COST = 1e-3
+"""Hours mode: the cost of a course on top of its hours (of two sets of equal hours, fewer courses)."""
 _OPTIONS = {
     "output_flag": False,
     "mip_rel_gap": 0.0,  # a proven optimum, not one within HiGHS's default 1e-4 (relative)
@@ -32,6 +41,10 @@ _OPTIONS = {
     "threads": 1,  # programs of tens of columns: HiGHS's parallel parts would only add overhead
     "time_limit": MILP_SECONDS,
     "random_seed": 0,
+    # HiGHS's feasibility-jump heuristic costs about 5 ms per program whatever its size (measured on
+    # a two-variable program: 5.0 ms with it, 0.2 ms without), more than most of these programs take
+    # to solve; the answers are the same optima (docs/performance.md)
+    "mip_heuristic_run_feasibility_jump": False,
 }
 
 
@@ -44,11 +57,17 @@ def cover_program(
     jobs: list,
     cands: list[int],
     mode: str,
+    cutoff: float = math.inf,
+    most: int | None = None,
 ) -> list[int] | None:
     """The chosen courses among ``cands`` (sorted course indices): a 0/1 choice per course, a covered
     share per missing skill of ``jobs`` no more than the chosen courses teaching it, each job's covered
     weight at least ``threshold`` of its total, a chosen course's missing prerequisites taught by a
-    chosen course; cost: hours (``mode="hours"``) or steps. None when HiGHS finds no solution."""
+    chosen course, at most ``most`` courses; cost: :func:`set_cost` (``mode`` "hours" or "count"), less
+    the tie rule's reward in hours mode. None when no set costs less than ``cutoff`` (or none is
+    feasible, or the time limit came first)."""
+    if mode not in ("hours", "count"):
+        raise ValueError(f"cover_program: mode must be 'hours' or 'count', not {mode!r}")
     import highspy  # when a plan is made
 
     skills = sorted({s for j in jobs for s in j.skills if s not in held})
@@ -96,16 +115,21 @@ def cover_program(
                 if k in col and k != i:
                     entries[col[k]] = entries.get(col[k], 0.0) - 1.0
             add_row(entries, -inf, 0.0)
+    if most is not None:
+        add_row({k: 1.0 for k in range(n)}, -inf, float(most))
     if n + m == 0:  # nothing to choose: met already, or never (HiGHS calls an empty model no solution)
-        return [] if all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True)) else None
+        met = all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True))
+        return [] if met and cutoff > 1e-9 else None
     hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n + m, len(lo)
     # ties (equal hours and course count) go to the set covering more of the route's skill weight: a
     # reward on the covered shares, at most TIE_SCALE in all, below any difference the costs make
-    reward = TIE_SCALE[mode] * weight / max(weight.sum(), 1e-12)
-    course_cost = hours + 1e-3 if mode == "hours" else 1.0 + 1e-4 * hours
-    lp.col_cost_ = np.concatenate([course_cost, -reward])
+    if mode == "hours":
+        reward = TIE_SCALE * weight / max(weight.sum(), 1e-12)
+        lp.col_cost_ = np.concatenate([hours + COURSE_COST, -reward])
+    else:  # the count alone: no hours and no tie reward, so that the objective stays integral
+        lp.col_cost_ = np.concatenate([np.ones(n), np.zeros(m)])
     lp.col_lower_, lp.col_upper_ = np.zeros(n + m), np.ones(n + m)
     lp.row_lower_, lp.row_upper_ = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
@@ -117,6 +141,8 @@ def cover_program(
         solver = highspy.Highs()
         for key, val in _OPTIONS.items():
             solver.setOptionValue(key, val)
+        if cutoff < math.inf:
+            solver.setOptionValue("objective_bound", float(cutoff))
         solver.passModel(lp)
         solver.run()
     status = solver.getModelStatus()
@@ -125,7 +151,16 @@ def cover_program(
     if solver.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
         return None  # the time limit came before any solution
     x = solver.getSolution().col_value
-    return [i for k, i in enumerate(cands) if x[k] > 0.5]
+    chosen = [i for k, i in enumerate(cands) if x[k] > 0.5]
+    return chosen if set_cost(chosen, course_hours, mode) < cutoff - 1e-9 else None
+
+
+def set_cost(chosen: Sequence[int], course_hours: Sequence[float], mode: str) -> float:
+    """What a course set costs in ``mode`` (without the tie rule's reward): hours plus
+    :data:`COURSE_COST` per course, or the number of courses."""
+    if mode == "count":
+        return float(len(chosen))
+    return sum(course_hours[i] for i in chosen) + COURSE_COST * len(chosen)
 
 
 _STDOUT_LOCK = threading.Lock()
