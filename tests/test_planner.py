@@ -262,6 +262,45 @@ def test_budgets_are_kept_and_never_claim_a_reach(rec):
     assert months.reached
 
 
+def test_a_step_budget_keeps_the_whole_plans_first_steps_and_names_the_fewest_courses(rec):
+    """The guide stops one step past a step budget: its steps are the whole guided plan's first
+    ones, so the pathway a budget cuts is the same. A plan that cannot fit says how many courses
+    the goal needs (:meth:`Planner.fewest_courses`, the count the fewest-steps plan is made of)."""
+    planner = rec.planner
+    allowed = tuple(True for _ in planner.courses)
+    ids = list(rec.catalog.courses)
+
+    def guide(state, seq):
+        return [-rec.catalog.courses[c].hours for c in ids]  # any fixed taste
+
+    cut_checked = notes = 0
+    for job, goal, skills in _profiles(rec.catalog, 40, 21):
+        prof = rec.resolve(ResolvedProfile(job=job, goal=goal, skills=sorted(skills)))  # + the job's skills
+        start = State(prof.job, frozenset(prof.skills))
+        best = planner.shortest(start, goal, allowed)
+        if best is None:
+            assert planner.fewest_courses(start, goal, allowed) == math.inf
+            continue
+        full = planner.guided(start, goal, allowed, guide, 1.2 * best.hours)
+        for k in (1, 2, 3):
+            cut = planner.guided(start, goal, allowed, guide, 1.2 * best.hours, max_steps=k)
+            if len(full[0].courses) <= k + 1:
+                assert cut == full
+            else:
+                assert cut[0].courses == full[0].courses[: k + 1] and not cut[0].reached
+                assert cut[1] == full[1][: k + 1]
+                cut_checked += 1
+        fewest = planner.shortest(start, goal, allowed, mode="steps")
+        need = planner.fewest_courses(start, goal, allowed)
+        assert need <= len(fewest.courses) <= len(best.courses)
+        if need > 1:
+            path = rec.pathway(prof, max_steps=need - 1)
+            assert path.course_steps <= need - 1 and not path.reached
+            assert f"the goal needs at least {need} course steps" in path.note
+            notes += 1
+    assert cut_checked >= 15 and notes >= 10
+
+
 def _catalog_with_a_gap() -> Catalog:
     """A goal needing a skill no course teaches (weight above the slack: it must be learnt)."""
     skills = {s: Skill(s, s.title()) for s in ("a", "b", "c", "z")}

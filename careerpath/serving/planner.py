@@ -243,17 +243,36 @@ class Planner:
         for cut in (True, False):
             # first the routes that need the fewest courses, the others cut off as soon as they need
             # more; only when none of those replays to the goal, every route counted and tried in order
-            need, fewest = [], math.inf
-            for path in paths:
-                chosen = self._solve(start, path, allowed, "count", fewest + 0.5 if cut else math.inf)
-                need.append(math.inf if chosen is None else len(chosen))
-                fewest = min(fewest, need[-1])
+            need = self._counts(start, goal, allowed, paths, cut)
             for most in sorted(set(need) - {math.inf})[: 1 if cut else None]:
                 group = [p for p, k in zip(paths, need, strict=True) if k == most]
                 plan = self._cheapest(group, start, goal, allowed, most)
                 if plan is not None:
                     return plan
         return None
+
+    def fewest_courses(self, start: State, goal: str, allowed: Sequence[bool]) -> float:
+        """The fewest courses a plan from ``start`` to ``goal`` takes by the routes' programs (what
+        :meth:`shortest` in steps mode starts from; 0 at the goal, ``math.inf`` when no route leads
+        there), without choosing or replaying the courses."""
+        start, _ = self.settle(start, goal)
+        if start.job == goal:
+            return 0
+        if math.isinf(self.estimate(start, goal, allowed, "steps")):
+            return math.inf
+        return min(self._counts(start, goal, allowed, self.paths(start.job, goal), True), default=math.inf)
+
+    def _counts(
+        self, start: State, goal: str, allowed: Sequence[bool], paths: list[list[str]], cut: bool
+    ) -> list[float]:
+        """The fewest courses each route's program needs (count programs); ``cut``: a route that
+        needs more than the fewest so far is given up (``math.inf``)."""
+        need, fewest = [], math.inf
+        for path in paths:
+            chosen = self._solve(start, path, allowed, "count", fewest + 0.5 if cut else math.inf)
+            need.append(math.inf if chosen is None else len(chosen))
+            fewest = min(fewest, need[-1])
+        return need
 
     def _cheapest(
         self, paths: list[list[str]], start: State, goal: str, allowed: Sequence[bool], most: int | None
@@ -374,9 +393,10 @@ class Planner:
         bound: float,
         top_k: int = 8,
         exact_checks: int | None = None,
+        max_steps: int | None = None,
     ) -> tuple[Plan, list[str]] | None:
         """:func:`careerpath.serving.planner_guided.guided`: the guide's choices within ``bound`` hours."""
-        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k, exact_checks)
+        return planner_guided.guided(self, start, goal, allowed, guide, bound, top_k, exact_checks, max_steps)
 
     def as_far_as_possible(self, start: State, goal: str, allowed: Sequence[bool]) -> Plan:
         """:func:`careerpath.serving.planner_guided.as_far_as_possible`, for a goal that cannot be reached."""

@@ -26,12 +26,15 @@ def guided(
     bound: float,
     top_k: int = 8,
     exact_checks: int | None = None,
+    max_steps: int | None = None,
 ) -> tuple[Plan, list[str]] | None:
     """A plan that takes, at each step, the guide's most likely worthwhile course among its
     ``top_k`` whose completion can still reach the goal within ``bound`` hours in all (known from
     the estimate and the current completion, or for ``exact_checks`` candidates a step from an
     integer program; None: :data:`EXACT_CHECKS`); else the next course of the shortest completion. Returns (plan, the source
-    of each course: "model" or "shortest plan"), or None when nothing reaches the goal within ``bound``."""
+    of each course: "model" or "shortest plan"), or None when nothing reaches the goal within ``bound``.
+    ``max_steps``: stop once the plan has more courses than that (a plan not reaching the goal, with
+    ``max_steps + 1`` courses: the steps a budget keeps are the same as the whole plan's first ones)."""
     exact_checks = EXACT_CHECKS if exact_checks is None else exact_checks
     state, _ = planner.settle(start, goal)
     rest = planner.shortest(state, goal, allowed, cap=bound)
@@ -39,6 +42,8 @@ def guided(
         return None
     seq, sources, g = [], [], 0.0
     while state.job != goal:
+        if max_steps is not None and len(seq) > max_steps:
+            return Plan(seq, round(g, 6), False, state), sources
         # the guide picks among courses adding an important skill; a prerequisite-only course
         # comes from the shortest completion, which needs it
         cands = planner.successors(state, goal, allowed, prerequisites=False)

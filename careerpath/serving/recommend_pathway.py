@@ -11,6 +11,7 @@ progression, scorer, context, the course index arrays) and its ``_constraint_mas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -250,17 +251,22 @@ class PathwayPlanning:
             return seq, ["skill-gap fallback"] * len(seq), [], "skill-gap plan"
         seq, sources = list(best.courses), ["shortest plan"] * len(best.courses)
         if planner == "model":
-            out = self.planner.guided(s0, goal, allowed, self._guide(start, goal), ratio_bound * best.hours)
+            # past the step budget the plan is cut or replaced (below): the guide stops one step after it
+            out = self.planner.guided(
+                s0, goal, allowed, self._guide(start, goal), ratio_bound * best.hours, max_steps=budget.steps
+            )
             if out is not None:
                 seq, sources = out[0].courses, out[1]
         cap = budget.hours_cap()
         note = ""
         if budget.steps is not None and len(seq) > budget.steps:
-            fewest = self.planner.shortest(s0, goal, allowed, mode="steps")
+            # the fewest-steps plan only when it can fit: else the count alone makes the note
+            need = self.planner.fewest_courses(s0, goal, allowed)
+            fewest = self.planner.shortest(s0, goal, allowed, mode="steps") if need <= budget.steps else None
             if fewest is not None and len(fewest.courses) <= budget.steps:
                 seq, sources = fewest.courses, ["fewest steps"] * len(fewest.courses)
             else:
-                need = len(fewest.courses) if fewest else len(seq)
+                need = len(fewest.courses) if fewest else need if need < math.inf else len(seq)
                 note = f"the goal needs at least {need} course steps, more than your budget of {budget.steps}"
                 seq, sources = seq[: budget.steps], sources[: budget.steps]
         if cap is not None and sum(self.catalog.courses[c].hours for c in seq) > cap + 1e-9:
