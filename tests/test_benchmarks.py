@@ -90,6 +90,20 @@ def test_quality_rows_state_ratio_and_whether_met():
     assert rows[0][5] is False and "gru Acc@1 0.200" in rows[0][2]
 
 
+def test_quality_rows_hold_the_model_to_its_priors_not_above_them():
+    """The priors alone are the model's own part: equal to them is met (data they describe fully),
+    below them is not, and they are not the baseline to beat."""
+    for priors_job, met in ((0.89, True), (0.895, False)):
+        m = _metrics(0.49, 0.89)
+        m["baselines"]["course_prior"] = {
+            "next_course": {"acc@1": 0.49, "mrr": 0.3},
+            "next_job": {"acc@1": priors_job, "mrr": 0.9},
+        }
+        rows: list = []
+        run_all.quality(m, rows)
+        assert rows[1][5] is met and "best baseline: gru" in rows[1][2] and "priors alone" in rows[1][2]
+
+
 def test_readme_table_is_replaced_between_markers(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text("# Benchmarks\n\nintro\n")

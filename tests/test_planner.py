@@ -123,14 +123,25 @@ def _candidates(planner: Planner, start: State, path, allowed) -> list[int]:
     return sorted(cands)
 
 
+@pytest.mark.parametrize("catalog", ["tiny", "bundled"])
 @pytest.mark.parametrize("mode", ["hours", "steps"])
-def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, mode, monkeypatch):
-    """The search gives a route up as soon as its program cannot beat the best so far, and counts
-    courses before it looks at hours: the same plans as every route solved in full. Also when the
-    replays of the routes needing the fewest courses fail (the search's second round)."""
-    planner = rec.planner
+def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, catalog, mode, monkeypatch):
+    """The search tries routes in the order of their linear relaxations, gives one up as soon as its
+    bound or its program cannot beat the best so far, and counts courses before it looks at hours:
+    the same plans as every route solved in full, in route order. Also when the replays of the
+    routes needing the fewest courses fail (the search's second round)."""
+    cat = rec.catalog if catalog == "tiny" else load_catalog()
+    planner = Planner(cat, Progression(cat), rec.planner.threshold)
     allowed = tuple(True for _ in planner.courses)
-    profiles = [p for p in _profiles(rec.catalog, 600, 11) if len(planner.paths(p[0], p[1])) > 1][:25]
+    profiles = [p for p in _profiles(cat, 600, 11) if len(planner.paths(p[0], p[1])) > 1][:25]
+    real_bound = Planner._bound
+
+    def scrambled(self, start, path, allowed, most, real_bound=real_bound):
+        # still a lower bound (costs are >= 0), in another order: the best route often comes later
+        share = random.Random(f"{sorted(start.skills)}{path}{most}").random()
+        return real_bound(self, start, path, allowed, most) * share
+
+    monkeypatch.setattr(Planner, "_bound", scrambled)
     assert len(profiles) >= 10
     for failing in (False, True):
         real_order = Planner.order
@@ -153,6 +164,11 @@ def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, mode, monkey
             got = fresh.shortest(start, goal, allowed, mode=mode)
             want = _route_by_route(fresh, start, goal, allowed, mode)
             assert (got.courses if got else None) == want, (job, goal, sorted(skills), mode, failing)
+            monkeypatch.setattr(Planner, "_bound", real_bound)  # and with the real bounds
+            fresh = Planner(planner.catalog, planner.progression, planner.threshold)
+            got = fresh.shortest(start, goal, allowed, mode=mode)
+            assert (got.courses if got else None) == want, (job, goal, sorted(skills), mode, failing)
+            monkeypatch.setattr(Planner, "_bound", scrambled)
         monkeypatch.setattr(Planner, "order", real_order)
 
 

@@ -34,7 +34,7 @@ from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace
-from careerpath.serving.planner_milp import cover_program, set_cost
+from careerpath.serving.planner_milp import cover_bound, cover_program, set_cost
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
 
 IMPORTANT_SHARE = 1 / 3
@@ -278,19 +278,70 @@ class Planner:
         self, paths: list[list[str]], start: State, goal: str, allowed: Sequence[bool], most: int | None
     ) -> Plan | None:
         """The replayed plan of the route whose course set (at most ``most`` courses) has the fewest
-        hours; None when no route's set replays to the goal."""
-        best, best_cost = None, math.inf
-        for path in paths:
-            chosen = self._solve(start, path, allowed, "hours", best_cost + 1e-6, most)
+        hours, the first route on equal hours; None when no route's set replays to the goal. The
+        routes are tried in the order of their programs' linear relaxations (lower bounds), so the
+        best tends to come first and the rest are given up by their bound or by HiGHS's objective
+        bound (the best cost so far)."""
+        bound = [self._bound(start, p, allowed, most) for p in paths] if len(paths) > 1 else [-math.inf]
+        best, best_cost, best_at = None, math.inf, len(paths)
+        for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
+            if bound[n] > best_cost + 1e-6:
+                break  # this route and every one after it cost more than the best
+            chosen = self._solve(start, paths[n], allowed, "hours", best_cost + 1e-6, most)
             if chosen is None:
                 continue
             cost = set_cost(chosen, self.hours, "hours")
-            if cost >= best_cost - 1e-9:
-                continue  # no cheaper than an earlier route
+            if cost > best_cost + 1e-9 or (cost >= best_cost - 1e-9 and n > best_at):
+                continue  # dearer, or as dear as an earlier route
             plan = self.order(start, chosen, goal)
             if plan is not None:
-                best, best_cost = plan, cost
+                best, best_cost, best_at = plan, cost, n
         return best
+
+    def _bound(self, start: State, path: list[str], allowed: Sequence[bool], most: int | None) -> float:
+        """:func:`cover_bound` of the route's hours program (cached like the programs)."""
+        jobs, cands, key = self._program_of(start, path, allowed, "bound", most)
+        out = self._solve_cache.get(key)
+        if out is None:
+            out = cover_bound(
+                self.threshold,
+                self.courses,
+                self.teach_of,
+                self.hours,
+                start.skills,
+                jobs,
+                cands,
+                "hours",
+                most,
+            )
+            self._solve_cache[key] = out
+        return out
+
+    def _program_of(
+        self, start: State, path: list[str], allowed: Sequence[bool], mode: str, most: int | None
+    ):
+        """(the route's jobs, the candidate courses, the cache key of its program): worthwhile
+        courses for the route's jobs and, all the way down, the courses teaching their missing
+        prerequisites."""
+        held = start.skills
+        jobs = [self.catalog.jobs[j] for j in path]
+        want = {s for j in path for s in self.important(j) if s not in held}
+        cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
+        grow = list(cands)
+        while grow:
+            i = grow.pop()
+            for q in self.courses[i].prerequisites:
+                if q not in held:
+                    for k in self.teach_of.get(q, ()):
+                        if allowed[k] and k not in cands:
+                            cands.add(k)
+                            grow.append(k)
+        cands = sorted(cands)
+        # everything below reads ``held`` only through the route's job skills and the candidates'
+        # prerequisites: the program, hence its answer, is fixed by this key
+        seen = {s for j in jobs for s in j.skills}
+        seen.update(q for i in cands for q in self.courses[i].prerequisites)
+        return jobs, cands, (tuple(path), mode, most, tuple(cands), frozenset(held & seen))
 
     def _cost(self, plan: Plan, mode: str) -> float:
         return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
@@ -310,32 +361,14 @@ class Planner:
         threshold, a chosen course's missing prerequisites taught by a chosen course; at most ``most``
         courses); None when none costs less than ``cutoff`` (:func:`cover_program`, ``mode`` "hours"
         or "count")."""
-        held = start.skills
-        jobs = [self.catalog.jobs[j] for j in path]
-        want = {s for j in path for s in self.important(j) if s not in held}
-        cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
-        grow = list(cands)
-        while grow:  # the courses teaching missing prerequisites of candidates, all the way down
-            i = grow.pop()
-            for q in self.courses[i].prerequisites:
-                if q not in held:
-                    for k in self.teach_of.get(q, ()):
-                        if allowed[k] and k not in cands:
-                            cands.add(k)
-                            grow.append(k)
-        cands = sorted(cands)
-        # everything below reads ``held`` only through the route's job skills and the candidates'
-        # prerequisites: the program, hence its answer, is fixed by this key
-        seen = {s for j in jobs for s in j.skills}
-        seen.update(q for i in cands for q in self.courses[i].prerequisites)
-        key = (tuple(path), mode, most, tuple(cands), frozenset(held & seen))
+        jobs, cands, key = self._program_of(start, path, allowed, mode, most)
         # the answer, or (a number) a cost below which the program has no set
         known = self._solve_cache.get(key)
         if isinstance(known, list):
             return known if set_cost(known, self.hours, mode) < cutoff - 1e-9 else None
         if known is not None and cutoff <= known:
             return None
-        out = self._program(held, jobs, cands, mode, cutoff, most)
+        out = self._program(start.skills, jobs, cands, mode, cutoff, most)
         if len(self._solve_cache) > 20_000:
             self._solve_cache.clear()
         self._solve_cache[key] = out if out is not None else cutoff

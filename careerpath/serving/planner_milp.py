@@ -66,9 +66,57 @@ def cover_program(
     chosen course, at most ``most`` courses; cost: :func:`set_cost` (``mode`` "hours" or "count"), less
     the tie rule's reward in hours mode. None when no set costs less than ``cutoff`` (or none is
     feasible, or the time limit came first)."""
+    import highspy  # when a plan is made
+
+    lp = _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most)
+    if isinstance(lp, bool):  # nothing to choose: met already, or never
+        return [] if lp and cutoff > 1e-9 else None
+    solver = _run(lp, cutoff)
+    status = solver.getModelStatus()
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+        return None
+    if solver.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+        return None  # the time limit came before any solution
+    x = solver.getSolution().col_value
+    chosen = [i for k, i in enumerate(cands) if x[k] > 0.5]
+    return chosen if set_cost(chosen, course_hours, mode) < cutoff - 1e-9 else None
+
+
+def cover_bound(
+    threshold: float,
+    courses: Sequence,
+    teach_of: dict[str, list[int]],
+    course_hours: Sequence[float],
+    held: frozenset[str],
+    jobs: list,
+    cands: list[int],
+    mode: str = "hours",
+    most: int | None = None,
+) -> float:
+    """:func:`cover_program`'s linear relaxation (0/1 choices relaxed to [0, 1]): no set it can
+    return costs less (hours mode: less :data:`TIE_SCALE`, the most the tie rule takes off); math.inf
+    when not even the relaxation is feasible; -math.inf when HiGHS gives no bound."""
+    import highspy  # when a plan is made
+
+    lp = _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most)
+    if isinstance(lp, bool):
+        return 0.0 if lp else math.inf
+    lp.integrality_ = []
+    solver = _run(lp, math.inf)
+    status = solver.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return float(solver.getInfo().objective_function_value)
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return math.inf
+    return -math.inf
+
+
+def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most):
+    """The program as a ``highspy.HighsLp`` (rows in CSR), or, when it has no variables, whether
+    nothing is left to meet (True) or something can never be (False)."""
     if mode not in ("hours", "count"):
         raise ValueError(f"cover_program: mode must be 'hours' or 'count', not {mode!r}")
-    import highspy  # when a plan is made
+    import highspy
 
     skills = sorted({s for j in jobs for s in j.skills if s not in held})
     n, m = len(cands), len(skills)
@@ -117,9 +165,8 @@ def cover_program(
             add_row(entries, -inf, 0.0)
     if most is not None:
         add_row({k: 1.0 for k in range(n)}, -inf, float(most))
-    if n + m == 0:  # nothing to choose: met already, or never (HiGHS calls an empty model no solution)
-        met = all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True))
-        return [] if met and cutoff > 1e-9 else None
+    if n + m == 0:  # HiGHS calls an empty model unsolved
+        return all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True))
     hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n + m, len(lo)
@@ -137,6 +184,13 @@ def cover_program(
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
+    return lp
+
+
+def _run(lp, cutoff: float):
+    """HiGHS on ``lp`` with :data:`_OPTIONS` (and ``cutoff`` as its objective bound): the solver."""
+    import highspy
+
     with _c_stdout_silenced():  # the first Highs() of a process prints HiGHS's banner to fd 1
         solver = highspy.Highs()
         for key, val in _OPTIONS.items():
@@ -145,14 +199,7 @@ def cover_program(
             solver.setOptionValue("objective_bound", float(cutoff))
         solver.passModel(lp)
         solver.run()
-    status = solver.getModelStatus()
-    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
-        return None
-    if solver.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
-        return None  # the time limit came before any solution
-    x = solver.getSolution().col_value
-    chosen = [i for k, i in enumerate(cands) if x[k] > 0.5]
-    return chosen if set_cost(chosen, course_hours, mode) < cutoff - 1e-9 else None
+    return solver
 
 
 def set_cost(chosen: Sequence[int], course_hours: Sequence[float], mode: str) -> float:
