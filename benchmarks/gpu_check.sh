@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# GPU check (issue 10, item 7): one prepared script, under 8 minutes on one NVIDIA GPU.
+# GPU check (issues 10 and 26): one prepared script for one NVIDIA GPU, about 8 minutes.
 #
 #   bash benchmarks/gpu_check.sh
 #
 # 1. A T5-base-sized model built from a config (configs/t5_base_gpu.yaml: d_model 768, 12 + 12
 #    layers, 12 heads, d_ff 3072) trained in bf16 with all weights and with LoRA, by careerpath's
-#    loop and by transformers.Seq2SeqTrainer on the same data, batch and steps: tokens/s, peak GPU
-#    memory, model FLOPs utilisation (benchmarks/train_throughput.py).
-# 2. End to end: `python train.py` (the CPU default config) on the GPU, bf16 chosen automatically,
-#    validated and saved; checks metrics.json says bf16.
+#    loop (eager, and compiled: torch.compile through accelerate, against the kernel launches the
+#    loop is bound by) and by transformers.Seq2SeqTrainer on the same data, batch and steps:
+#    tokens/s, peak GPU memory, model FLOPs utilisation (benchmarks/train_throughput.py).
+# 2. End to end: the same T5-base-sized config trained by `train.py` on the default dataset
+#    (`careerpath data build`, configs/data/default.yaml), bf16 chosen automatically, then
+#    `careerpath evaluate`: next course and next job against the baselines and the oracle
+#    ceiling, the first figure of what a model of real size reaches.
 #
-# Environment: PYTHON (default python3), CAREERPATH_GPU_DATA (a dataset folder; built with
+# Environment: PYTHON (default python3), CAREERPATH_GPU_DATA (the throughput dataset; built with
 # `python -m careerpath data build --users 800` when missing), GPU_CHECK_OUT (where results go,
-# default outputs/gpu_check), GPU_CHECK_STEPS (timed steps per run, default 60),
-# GPU_CHECK_REPEATS (runs per implementation and variant, default 2).
+# default outputs/gpu_check), GPU_CHECK_STEPS (timed steps per run, default 40, after as many
+# warm-up steps, so that compilation is not timed), GPU_CHECK_REPEATS (runs per row, default 1),
+# GPU_CHECK_COMPILE (careerpath's compile modes, default "no default"), GPU_CHECK_EPOCHS (epochs
+# of step 2, default 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 DATA=${CAREERPATH_GPU_DATA:-outputs/gpu_check_data}
 RESULTS=${GPU_CHECK_OUT:-outputs/gpu_check}
-STEPS=${GPU_CHECK_STEPS:-60}
-REPEATS=${GPU_CHECK_REPEATS:-2}
+STEPS=${GPU_CHECK_STEPS:-40}
+REPEATS=${GPU_CHECK_REPEATS:-1}
+COMPILE=${GPU_CHECK_COMPILE:-no default}
+EPOCHS=${GPU_CHECK_EPOCHS:-2}
 START=$(date +%s)
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 
@@ -44,19 +51,32 @@ if [ ! -f "$DATA/train.jsonl" ]; then
 fi
 
 status=0
-echo "== 1. T5-base-sized, bf16, full and LoRA: careerpath loop vs Seq2SeqTrainer"
-timeout 390 "$PY" benchmarks/train_throughput.py --data "$DATA" --size base --device cuda \
-    --variants full lora --steps "$STEPS" --warmup 10 --repeats "$REPEATS" --max-train 8000 \
-    --json "$RESULTS/throughput.json" 2>&1 | tee "$RESULTS/throughput.txt" || status=1
+echo "== 1. T5-base-sized, bf16, full and LoRA: careerpath loop (compile: $COMPILE) vs Seq2SeqTrainer"
+# shellcheck disable=SC2086  # COMPILE is a list of modes
+timeout 300 "$PY" benchmarks/train_throughput.py --data "$DATA" --size base --device cuda \
+    --variants full lora --compile $COMPILE --steps "$STEPS" --warmup "$STEPS" --repeats "$REPEATS" \
+    --max-train 8000 --json "$RESULTS/throughput.json" 2>&1 | tee "$RESULTS/throughput.txt" || status=1
 
-echo "== 2. train.py end to end on the GPU (configs/tiny_t5.yaml, 300 steps)"
-timeout 150 "$PY" train.py --config configs/tiny_t5.yaml --data.data_dir "$DATA" --train.max_steps 300 \
-    --data.max_eval_examples 200 --train.output_dir "$RESULTS/tiny_t5" 2>&1 | tail -5 || status=1
-"$PY" - "$RESULTS/tiny_t5/metrics.json" <<'EOF' || status=1
+echo "== 2. T5-base-sized end to end on the default dataset: train.py ($EPOCHS epochs), then careerpath evaluate"
+E2E_DATA="$RESULTS/default_data"
+timeout 200 bash -c '
+    set -e
+    [ -f "$1/train.jsonl" ] || "$0" -m careerpath data build --out "$1" --quiet
+    "$0" train.py --config configs/t5_base_gpu.yaml --data.data_dir "$1" --train.epochs "$3" \
+        --train.output_dir "$2/t5_base" 2>&1 | tail -5
+    "$0" -m careerpath evaluate --model "$2/t5_base" --data "$1" --out "$2/t5_base_report" --no-bias --quiet
+' "$PY" "$E2E_DATA" "$RESULTS" "$EPOCHS" || status=1
+"$PY" - "$RESULTS/t5_base/metrics.json" "$RESULTS/t5_base_report/metrics.json" <<'EOF' || status=1
 import json, sys
-m = json.load(open(sys.argv[1]))
-print("train.py on GPU:", {k: m.get(k) for k in ("mixed_precision", "steps", "train_seconds")}, "validation:", {k: v for k, v in m.get("final", {}).items() if k != "examples"})
-assert m["mixed_precision"] == "bf16", m["mixed_precision"]
+train, m = (json.load(open(p)) for p in sys.argv[1:3])
+print("train.py on GPU:", {k: train.get(k) for k in ("mixed_precision", "steps", "train_seconds")})
+assert train["mixed_precision"] == "bf16", train["mixed_precision"]
+ceiling = m["oracle"]["oracle"]
+for task in ("next_course", "next_job"):
+    acc, top = m["model"][task]["acc@1"], ceiling[task]["acc@1"]
+    best = max(m["baselines"].items(), key=lambda kv: kv[1][task]["acc@1"])
+    print(f"{task}: Acc@1 {acc:.3f}, oracle {top:.3f} ({acc / top:.2f}x the ceiling), "
+          f"best baseline {best[0]} {best[1][task]['acc@1']:.3f}, MRR {m['model'][task]['mrr']:.3f}")
 EOF
 
 echo "== gpu_check finished in $(( $(date +%s) - START )) s, status $status"

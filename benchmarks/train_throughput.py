@@ -108,6 +108,8 @@ def _setup(args):
         overrides += ["--train.num-threads", str(args.threads)]
     if args.no_lean:
         overrides += ["--train.lean-forward", "false"]
+    if args.impl == "careerpath" and args.compile[0] != "no":
+        overrides += ["--train.compile", args.compile[0]]
     cfg = load_config(overrides)
     rows = training.load_rows(args.data, "train", args.max_train)
     texts = [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
@@ -175,6 +177,7 @@ def run_careerpath(args) -> dict:
     )
     res["processes"] = world
     res["lean_forward"] = ctx.lean is not None
+    res["compile"] = cfg.train.compile
     res["batch_size"] = cfg.train.batch_size * world
     if world > 1:  # memory of all processes together; timing from the slowest
         together = accelerator.gather(torch.tensor([res["peak_rss_mb"], seconds], dtype=torch.float64))
@@ -305,7 +308,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _child(args, impl: str, procs: int, variant: str) -> dict:
+def _child(args, impl: str, procs: int, variant: str, compile_mode: str = "no") -> dict:
     cmd = [sys.executable]
     if procs > 1:  # torchrun: accelerate then runs MULTI_CPU (gloo) or DDP on GPUs
         cmd += [
@@ -335,6 +338,8 @@ def _child(args, impl: str, procs: int, variant: str) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.no_lean:
         cmd += ["--no-lean"]
+    if impl == "careerpath" and compile_mode != "no":
+        cmd += ["--compile", compile_mode]
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -362,9 +367,9 @@ METRICS = (
 )
 
 
-def summarise(results: dict[tuple[str, int, str], list[dict]]) -> list[dict]:
+def summarise(results: dict[tuple[str, int, str, str], list[dict]]) -> list[dict]:
     rows = []
-    for (impl, procs, variant), runs in results.items():
+    for (impl, procs, variant, _mode), runs in results.items():
         first = runs[0]
         rows.append(
             {
@@ -376,6 +381,7 @@ def summarise(results: dict[tuple[str, int, str], list[dict]]) -> list[dict]:
                 "device": first["device"],
                 "params_m": first["params_m"],
                 "trainable_m": first["trainable_m"],
+                "compile": first.get("compile", "no"),
                 **{k: _median(runs, k) for k in METRICS},
             }
         )
@@ -385,9 +391,12 @@ def summarise(results: dict[tuple[str, int, str], list[dict]]) -> list[dict]:
 def label(row: dict) -> str:
     if row["impl"] == "trainer":
         return f"Seq2SeqTrainer ({row['threads']} thread{'s' if row['threads'] > 1 else ''})"
+    compiled = f", compiled: {row['compile']}" if row.get("compile", "no") != "no" else ""
     if row["processes"] > 1:
-        return f"careerpath loop (torchrun {row['processes']} processes x {row['threads']} thread)"
-    return f"careerpath loop (1 process, {row['threads']} thread{'s' if row['threads'] > 1 else ''})"
+        return f"careerpath loop (torchrun {row['processes']} processes x {row['threads']} thread{compiled})"
+    return (
+        f"careerpath loop (1 process, {row['threads']} thread{'s' if row['threads'] > 1 else ''}{compiled})"
+    )
 
 
 def markdown(rows: list[dict], args) -> str:
@@ -420,21 +429,26 @@ def ratios(rows: list[dict]) -> dict[str, float]:
     for ours in rows:
         peer = next((r for r in rows if r["impl"] == "trainer" and r["variant"] == ours["variant"]), None)
         if ours["impl"] == "careerpath" and peer:
-            out[f"{ours['variant']} x{ours['processes']}"] = ours["examples_per_s"] / peer["examples_per_s"]
+            compiled = "" if ours.get("compile", "no") == "no" else f" compiled:{ours['compile']}"
+            out[f"{ours['variant']} x{ours['processes']}{compiled}"] = (
+                ours["examples_per_s"] / peer["examples_per_s"]
+            )
     return out
 
 
 def measure(args) -> tuple[list[dict], dict]:
-    """Run every (implementation, processes, variant) ``args.repeats`` times, alternating the order."""
-    impls = [("careerpath", n) for n in args.procs] + ([] if args.no_peer else [("trainer", 1)])
-    results: dict[tuple[str, int, str], list[dict]] = {}
+    """Run every (implementation, processes, variant, compile mode) ``args.repeats`` times, alternating
+    the order."""
+    impls = [("careerpath", n, mode) for mode in args.compile for n in args.procs]
+    impls += [] if args.no_peer else [("trainer", 1, "no")]
+    results: dict[tuple[str, int, str, str], list[dict]] = {}
     for rep in range(args.repeats):
         for variant in args.variants:
-            for impl, procs in impls if rep % 2 == 0 else impls[::-1]:
-                r = _child(args, impl, procs, variant)
-                results.setdefault((impl, procs, variant), []).append(r)
+            for impl, procs, mode in impls if rep % 2 == 0 else impls[::-1]:
+                r = _child(args, impl, procs, variant, mode)
+                results.setdefault((impl, procs, variant, mode), []).append(r)
                 print(
-                    f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {r['examples_per_s']:8.1f} ex/s "
+                    f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
                     f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
                     flush=True,
                 )
@@ -486,6 +500,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="careerpath through transformers' forward (--train.lean-forward false), to measure the lean one",
     )
+    p.add_argument(
+        "--compile",
+        nargs="+",
+        choices=["no", "default", "reduce-overhead", "max-autotune"],
+        default=["no"],
+        help="careerpath rows, one set per mode: --train.compile (torch.compile through accelerate; the peer "
+        "stays as it is), e.g. no default. Give --warmup as large as --steps so that compilation and "
+        "recompiles for new shapes are not timed",
+    )
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)
     p.add_argument("--_variant", default="full", help=argparse.SUPPRESS)
@@ -519,7 +542,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"rows": rows, "runs": {f"{k[0]} x{k[1]}/{k[2]}": v for k, v in results.items()}}, indent=1
+                {
+                    "rows": rows,
+                    "runs": {
+                        f"{k[0]} x{k[1]}/{k[2]}" + ("" if k[3] == "no" else f"/compiled:{k[3]}"): v
+                        for k, v in results.items()
+                    },
+                },
+                indent=1,
             )
         )
     return 0

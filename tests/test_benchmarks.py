@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,31 @@ def test_throughput_benchmark_runs_both_loops_and_reports_ratios(tiny_dataset, t
     assert set(train_throughput.ratios(rows)) == {"full x1", "full x2"}
 
 
+@pytest.mark.slow
+def test_throughput_benchmark_measures_the_compiled_loop(tiny_dataset, tmp_path):
+    """--compile: a careerpath row per mode, labelled, with its own ratio to the peer."""
+    if not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("torch.compile on CPU (inductor) needs a C++ compiler: apt-get install g++")
+    out = tmp_path / "tp.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--data", str(tiny_dataset)]
+    cmd += ["--steps", "2", "--warmup", "2", "--repeats", "1", "--batch-size", "4", "--max-train", "200"]
+    cmd += ["--compile", "no", "default", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = json.loads(out.read_text())
+    rows = stored["rows"]
+    assert sorted((r["impl"], r["compile"]) for r in rows) == [
+        ("careerpath", "default"),
+        ("careerpath", "no"),
+        ("trainer", "no"),
+    ]
+    assert ", compiled: default) / Seq2SeqTrainer" in proc.stdout
+    assert set(train_throughput.ratios(rows)) == {"full x1", "full x1 compiled:default"}
+    compiled = next(r for r in rows if r["compile"] == "default")
+    run = stored["runs"]["careerpath x1/full/compiled:default"][0]
+    assert compiled["examples_per_s"] > 0 and run["compile"] == "default" and run["lean_forward"] is False
+
+
 def test_gpu_check_script_is_valid_and_refuses_without_a_gpu(tmp_path):
     script = ROOT / "benchmarks" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
@@ -102,6 +128,37 @@ def test_quality_rows_hold_the_model_to_its_priors_not_above_them():
         rows: list = []
         run_all.quality(m, rows)
         assert rows[1][5] is met and "best baseline: gru" in rows[1][2] and "priors alone" in rows[1][2]
+
+
+def test_gpu_rows_state_the_targets_of_a_stored_run(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def row(impl, variant, ex, mfu, compile_mode="no"):
+        return {
+            "impl": impl,
+            "variant": variant,
+            "examples_per_s": ex,
+            "tokens_per_s": 100 * ex,
+            "mfu": mfu,
+            "peak_gpu_mem_gb": 10.0,
+            "device": "NVIDIA H100",
+            "compile": compile_mode,
+        }
+
+    stored = [row("trainer", "full", 100, 0.02), row("careerpath", "full", 130, 0.30),
+              row("careerpath", "full", 150, 0.2, "default"), row("trainer", "lora", 100, 0.01),
+              row("careerpath", "lora", 110, 0.01)]  # fmt: skip
+    (tmp_path / "gpu_check_h100_after.json").write_text(json.dumps({"rows": stored}))
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path)
+    rows: list = []
+    run_all.gpu(SimpleNamespace(gpu=False), rows)
+    met = {r[0]: (r[3], r[5]) for r in rows}
+    assert met == {
+        "7. GPU (NVIDIA H100), T5-base-sized bf16, full": ("1.30x", True),
+        "7. GPU (NVIDIA H100), T5-base-sized bf16, full, compiled (default)": ("1.50x", False),  # MFU 20%
+        "7. GPU (NVIDIA H100), T5-base-sized bf16, lora": ("1.10x", False),
+    }
+    assert all("no GPU in this run" in r[1] for r in rows)
 
 
 def test_readme_table_is_replaced_between_markers(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,35 @@ def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
     wa, wb = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
     assert (resumed / "checkpoints" / "step_4").is_dir()
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
+    """``--train.compile default`` (torch.compile through accelerate, inductor; here on CPU): the same
+    losses as the eager transformers forward, and the saved weights carry the model's own names."""
+    if not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("torch.compile on CPU (inductor) needs a C++ compiler: apt-get install g++")
+    steps = ["--train.max-steps", "3", "--train.eval-every-epoch", "false", "--train.lean-forward", "false"]
+    from torch._dynamo.utils import counters
+
+    eager = training.run_training(tiny_cfg(tmp_path / "eager", *steps))
+    counters.clear()
+    compiled = training.run_training(tiny_cfg(tmp_path / "compiled", *steps, "--train.compile", "default"))
+    assert counters["stats"]["unique_graphs"] >= 1  # the blocks ran compiled
+    a, b = (json.loads((d / "metrics.json").read_text())["train_loss"] for d in (eager, compiled))
+    assert [s for s, _ in b] == [1, 2, 3]
+    assert [v for _, v in b] == pytest.approx([v for _, v in a], rel=1e-3)
+    wa, wb = load_file(eager / "model.safetensors"), load_file(compiled / "model.safetensors")
+    assert set(wa) == set(wb) and not any("_orig_mod" in k for k in wb)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
+    assert load_config(["--config", str(compiled / "config.yaml")]).train.compile == "default"
+
+
+def test_compile_mode_is_checked():
+    from careerpath.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.compile: 'fast' is not one of no, default"):
+        load_config(["--train.compile", "fast"])
 
 
 def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):

@@ -141,6 +141,10 @@ class LoraSettings:
     target_modules: list[str] = _f(["q", "v"], "module names that get adapters, e.g. [q, v] for T5")
 
 
+COMPILE_MODES = ("no", "default", "reduce-overhead", "max-autotune")
+"""``train.compile``: no, or a ``torch.compile`` mode."""
+
+
 @dataclass
 class TrainConfig:
     output_dir: str = _f("outputs/tiny_t5", "where the model, metrics, card and checkpoints go")
@@ -182,6 +186,12 @@ class TrainConfig:
         "train a plain float32 T5 without dropout, in one process, through careerpath's lean forward "
         "(careerpath/model/scoring.py: the same maths in fewer torch ops, tested equal in logits and gradients) "
         "instead of transformers' modules; false: always transformers",
+    )
+    compile: str = _f(
+        "no",
+        "torch.compile the model (accelerate's TorchDynamoPlugin, inductor, each repeated block compiled once): "
+        "no | default | reduce-overhead (CUDA graphs: fewer kernel launches) | max-autotune. For a GPU, where "
+        "the loop is bound by kernel launches; turns the lean forward off",
     )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
@@ -350,6 +360,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"model.model_name: required for model.kind={m.kind}")
     if t.schedule not in ("linear", "cosine", "constant"):
         raise ConfigError(f"train.schedule: {t.schedule!r} is not linear, cosine or constant")
+    if t.compile not in COMPILE_MODES:
+        raise ConfigError(f"train.compile: {t.compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision: {t.mixed_precision!r} is not auto, no, bf16 or fp16")
     if t.course_prior not in ("auto", "always", "never"):

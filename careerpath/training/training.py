@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, TorchDynamoPlugin, set_seed
 from transformers import get_scheduler
 
 from careerpath.core.atomic import atomic_dir
@@ -116,9 +116,14 @@ def make_accelerator(cfg: Config) -> Accelerator:
     t = cfg.train
     torch.set_num_threads(t.num_threads or default_threads())
     trackers = list(t.trackers) or None
-    return Accelerator(
+    if t.compile != "no":  # prepare() compiles the model, each repeated block once (regional)
+        dynamo = TorchDynamoPlugin(backend="inductor", mode=t.compile, use_regional_compilation=True)
+    else:
+        dynamo = TorchDynamoPlugin(backend="no")
+    accelerator = Accelerator(
         # without cpu=True accelerate ignores torchrun's WORLD_SIZE on a CPU-only machine
         cpu=not torch.accelerator.is_available(),
+        dynamo_plugin=dynamo,
         gradient_accumulation_steps=t.grad_accum,
         mixed_precision=_mixed_precision(cfg),
         # with pinned host batches (see run_training) the copy to the GPU does not block the host
@@ -126,6 +131,10 @@ def make_accelerator(cfg: Config) -> Accelerator:
         log_with=trackers,
         project_dir=str(Path(t.output_dir) / "logs") if trackers else None,
     )
+    # accelerate's state is shared by the whole process and keeps the plugin of its first Accelerator:
+    # a later run in the same process (the tests, a quickstart after a run) must get its own
+    accelerator.state.dynamo_plugin = dynamo
+    return accelerator
 
 
 def make_optimizer(model, cfg: Config, total_steps: int, num_processes: int, device=None):
@@ -405,7 +414,7 @@ def run_training(cfg: Config) -> Path:
     fit(ctx, state, dataloader, sampler, val_rows, total)
     if not state.epochs and val_rows:  # max_steps ended mid-epoch, or per-epoch eval was off
         end_of_epoch(ctx, state, val_rows)
-    final_model = accelerator.unwrap_model(model)
+    final_model = accelerator.unwrap_model(model, keep_torch_compile=False)
     _restore_best(final_model, ctx.best)
     metrics = _final_metrics(accelerator, state, cfg, time.time() - start)
     _prior_metrics(ctx, final_model, val_rows, metrics)

@@ -132,7 +132,7 @@ def validate(
     sync = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
     with accelerator.split_between_processes(idx, apply_padding=True) as mine:
         preds = generation.generate(
-            accelerator.unwrap_model(model),
+            accelerator.unwrap_model(model, keep_torch_compile=False),
             tokenizer,
             family,
             [rows[i]["input_text"] for i in mine],
@@ -241,9 +241,10 @@ def _loss(
 def lean_forward(model, cfg: Config, accelerator):
     """The lean training forward for ``model`` when it mirrors it exactly and nothing wraps the
     model's forward (one process: DDP must see its own forward to synchronise gradients; no
-    autocast, adapters, hooks or dropout), else None (transformers' forward)."""
+    compilation, autocast, adapters, hooks or dropout), else None (transformers' forward)."""
     if (
         not cfg.train.lean_forward
+        or cfg.train.compile != "no"  # the compiled blocks are transformers' modules
         or accelerator.num_processes > 1
         or model is not accelerator.unwrap_model(model)
     ):
@@ -366,13 +367,13 @@ def end_of_epoch(ctx: TrainContext, state: RunState, val_rows: list[dict]) -> No
             )
     if score > state.best_metric:
         state.best_metric, state.best_epoch = score, state.epoch
-        ctx.best = _trainable_state(accelerator.unwrap_model(ctx.model))
+        ctx.best = _trainable_state(accelerator.unwrap_model(ctx.model, keep_torch_compile=False))
 
 
 def scorer_log_loss(ctx: TrainContext, rows: list[dict], batch: int = 64) -> dict[str, float]:
     """Mean next-course and next-job log-loss of ``rows`` under the catalog scorer with the
     model's priors (model scale 1, as trained): every row, not a sample."""
-    model = ctx.accelerator.unwrap_model(ctx.model)
+    model = ctx.accelerator.unwrap_model(ctx.model, keep_torch_compile=False)
     was_training = model.training
     prior, job_prior = ctx.prior, ctx.job_prior
     scorer = CatalogScorer(
