@@ -128,9 +128,10 @@ def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
+def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path, monkeypatch):
     """``--train.compile default`` (torch.compile through accelerate, inductor; here on CPU): the same
-    losses as the eager transformers forward, and the saved weights carry the model's own names."""
+    losses as the eager transformers forward, the saved weights carry the model's own names, and an
+    interrupted compiled run resumes exactly."""
     if not (shutil.which("c++") or shutil.which("g++")):
         pytest.skip("torch.compile on CPU (inductor) needs a C++ compiler: apt-get install g++")
     steps = ["--train.max-steps", "3", "--train.eval-every-epoch", "false", "--train.lean-forward", "false"]
@@ -147,6 +148,17 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
     assert set(wa) == set(wb) and not any("_orig_mod" in k for k in wb)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
     assert load_config(["--config", str(compiled / "config.yaml")]).train.compile == "default"
+    # a compiled run resumes from its checkpoint as an eager one does
+    ckpt = [*steps, "--train.compile", "default", "--train.checkpoint-every", "2"]
+    _interrupt_after(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(tiny_cfg(tmp_path / "cut", *ckpt))
+    monkeypatch.undo()
+    resumed = training.run_training(
+        tiny_cfg(tmp_path / "cut", *ckpt, "--train.resume-from-checkpoint", "latest")
+    )
+    c = json.loads((resumed / "metrics.json").read_text())["train_loss"]
+    assert [s for s, _ in c] == [1, 2, 3] and [v for _, v in c] == pytest.approx([v for _, v in b], abs=1e-5)
 
 
 def test_compile_mode_is_checked():

@@ -189,7 +189,7 @@ class TrainConfig:
     )
     compile: str = _f(
         "no",
-        "torch.compile the model (accelerate's TorchDynamoPlugin, inductor, each repeated block compiled once): "
+        "torch.compile the model (accelerate's TorchDynamoPlugin, inductor, the whole model, dynamic shapes): "
         "no | default | reduce-overhead (CUDA graphs: fewer kernel launches) | max-autotune. For a GPU, where "
         "the loop is bound by kernel launches; turns the lean forward off",
     )

@@ -116,8 +116,10 @@ def make_accelerator(cfg: Config) -> Accelerator:
     t = cfg.train
     torch.set_num_threads(t.num_threads or default_threads())
     trackers = list(t.trackers) or None
-    if t.compile != "no":  # prepare() compiles the model, each repeated block once (regional)
-        dynamo = TorchDynamoPlugin(backend="inductor", mode=t.compile, use_regional_compilation=True)
+    if t.compile != "no":  # prepare() compiles the whole model: one graph, dynamic shapes after the
+        # first new length (regional compilation of T5's blocks recompiled past dynamo's limit of 8:
+        # the blocks with and without a position bias, the leaf modules sharing one wrapper)
+        dynamo = TorchDynamoPlugin(backend="inductor", mode=t.compile, use_regional_compilation=False)
     else:
         dynamo = TorchDynamoPlugin(backend="no")
     accelerator = Accelerator(
