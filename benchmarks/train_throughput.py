@@ -191,7 +191,12 @@ def run_trainer(args) -> dict:
     import torch
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
+    from careerpath.training.training import default_threads
+
     cfg, model, tokenizer, examples = _setup(args)
+    # the peer gets the threads careerpath's run gets (not the environment's OMP_NUM_THREADS alone):
+    # the same cores, whatever the shell that launched the benchmark
+    torch.set_num_threads(args.threads or default_threads())
     total = args.warmup + args.steps
     seen: list[list[int]] = []
 

@@ -50,37 +50,26 @@ def _profiles(cat, n, seed):
         yield rng.choice(jobs + [None]), rng.choice(jobs), set(rng.sample(skills, rng.randint(0, 5)))
 
 
-def test_shortest_plan_is_the_shortest(tiny_catalog_dir):
+@pytest.mark.parametrize("mode", ["hours", "steps"])
+def test_shortest_plan_is_the_shortest(tiny_catalog_dir, mode):
+    """Fewest hours, or (steps) fewest course steps then hours, as an exhaustive search finds them."""
     cat = load_catalog(tiny_catalog_dir)
     planner = Planner(cat, Progression(cat), 0.8)
     allowed = tuple(True for _ in cat.courses)
     checked = 0
-    for job, goal, skills in _profiles(cat, 60, 0):
+    for job, goal, skills in _profiles(cat, 60, 0 if mode == "hours" else 3):
         start = State(job, frozenset(skills))
-        plan, exact = planner.shortest(start, goal, allowed), _dijkstra(planner, start, goal, allowed)
+        plan = planner.shortest(start, goal, allowed, mode=mode)
+        exact = _dijkstra(planner, start, goal, allowed, steps=mode == "steps")
         assert (plan is None) == (exact is None), (job, goal, skills)
-        if plan is not None:
+        if plan is None:
+            continue
+        if mode == "hours":
             assert plan.hours == pytest.approx(exact), (job, goal, skills, plan.courses)
             assert planner.estimate(planner.settle(start, goal)[0], goal, allowed) <= exact + 1e-6
-            checked += 1
-    assert checked >= 30
-
-
-def test_fewest_steps_plan_has_the_fewest_steps_then_hours(tiny_catalog_dir):
-    cat = load_catalog(tiny_catalog_dir)
-    planner = Planner(cat, Progression(cat), 0.8)
-    allowed = tuple(True for _ in cat.courses)
-    checked = 0
-    for job, goal, skills in _profiles(cat, 60, 3):
-        start = State(job, frozenset(skills))
-        plan, exact = (
-            planner.shortest(start, goal, allowed, mode="steps"),
-            _dijkstra(planner, start, goal, allowed, True),
-        )
-        assert (plan is None) == (exact is None), (job, goal, skills)
-        if plan is not None:
+        else:
             assert (len(plan.courses), plan.hours) == (exact[0], pytest.approx(exact[1])), (job, goal, skills)
-            checked += 1
+        checked += 1
     assert checked >= 30
 
 
@@ -111,16 +100,7 @@ def _route_by_route(planner: Planner, start: State, goal: str, allowed, mode: st
 
 
 def _candidates(planner: Planner, start: State, path, allowed) -> list[int]:
-    want = {s for j in path for s in planner.important(j) if s not in start.skills}
-    cands = {i for s in want for i in planner.teach_of.get(s, ()) if allowed[i]}
-    grow = list(cands)
-    while grow:
-        for q in planner.courses[grow.pop()].prerequisites:
-            if q not in start.skills:
-                new = [k for k in planner.teach_of.get(q, ()) if allowed[k] and k not in cands]
-                cands.update(new)
-                grow += new
-    return sorted(cands)
+    return planner._program_of(start, path, allowed, "hours", None)[1]
 
 
 @pytest.mark.parametrize("catalog", ["tiny", "bundled"])
