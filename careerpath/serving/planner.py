@@ -285,7 +285,7 @@ class Planner:
         bound = [self._bound(start, p, allowed, most) for p in paths] if len(paths) > 1 else [-math.inf]
         best, best_cost, best_at = None, math.inf, len(paths)
         for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
-            if bound[n] > best_cost + 1e-6:
+            if bound[n] > best_cost + 1e-6 * max(1.0, best_cost):  # beyond the LP's own tolerances
                 break  # this route and every one after it cost more than the best
             chosen = self._solve(start, paths[n], allowed, "hours", best_cost + 1e-6, most)
             if chosen is None:
