@@ -240,16 +240,24 @@ class Planner:
         paths = self.paths(start.job, goal)
         if mode != "steps":
             return self._cheapest(paths, start, goal, allowed, None)
-        for cut in (True, False):
-            # first the routes that need the fewest courses, the others cut off as soon as they need
-            # more; only when none of those replays to the goal, every route counted and tried in order
-            need = self._counts(start, goal, allowed, paths, cut)
-            for most in sorted(set(need) - {math.inf})[: 1 if cut else None]:
-                group = [p for p, k in zip(paths, need, strict=True) if k == most]
-                plan = self._cheapest(group, start, goal, allowed, most)
-                if plan is not None:
-                    return plan
-        return None
+
+        def by_count(need: list[float], most: float) -> Plan | None:
+            group = [p for p, k in zip(paths, need, strict=True) if k == most]
+            return self._cheapest(group, start, goal, allowed, most)
+
+        # the routes that need the fewest courses (the others cut off as soon as they need more)
+        need = self._counts(start, goal, allowed, paths, True)
+        fewest = min(need, default=math.inf)
+        if math.isinf(fewest):
+            return None
+        plan = by_count(need, fewest)
+        if plan is None:  # none replays to the goal: every route counted, the next counts in order (a
+            # route cut off above needs more than the fewest, so the fewest's group was complete)
+            need = self._counts(start, goal, allowed, paths, False)
+            for most in sorted(set(need) - {math.inf, fewest}):
+                if (plan := by_count(need, most)) is not None:
+                    break
+        return plan
 
     def fewest_courses(self, start: State, goal: str, allowed: Sequence[bool]) -> float:
         """The fewest courses a plan from ``start`` to ``goal`` takes by the routes' programs (what

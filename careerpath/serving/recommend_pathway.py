@@ -266,7 +266,10 @@ class PathwayPlanning:
             if fewest is not None and len(fewest.courses) <= budget.steps:
                 seq, sources = fewest.courses, ["fewest steps"] * len(fewest.courses)
             else:
-                need = len(fewest.courses) if fewest else need if need < math.inf else len(seq)
+                if fewest is not None:
+                    need = len(fewest.courses)
+                elif math.isinf(need):
+                    need = len(seq)
                 note = f"the goal needs at least {need} course steps, more than your budget of {budget.steps}"
                 seq, sources = seq[: budget.steps], sources[: budget.steps]
         if cap is not None and sum(self.catalog.courses[c].hours for c in seq) > cap + 1e-9:

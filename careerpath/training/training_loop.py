@@ -244,7 +244,7 @@ def lean_forward(model, cfg: Config, accelerator):
     compilation, autocast, adapters, hooks or dropout), else None (transformers' forward)."""
     if (
         not cfg.train.lean_forward
-        or cfg.train.compile != "no"  # the compiled blocks are transformers' modules
+        or cfg.train.compile != "no"  # compiled: transformers' forward (unwrap keeps the compiled wrapper)
         or accelerator.num_processes > 1
         or model is not accelerator.unwrap_model(model)
     ):
