@@ -68,15 +68,14 @@ timeout 200 bash -c '
 ' "$PY" "$E2E_DATA" "$RESULTS" "$EPOCHS" || status=1
 "$PY" - "$RESULTS/t5_base/metrics.json" "$RESULTS/t5_base_report/metrics.json" <<'EOF' || status=1
 import json, sys
+sys.path.insert(0, "benchmarks")
+import run_all  # the same quality rows as run_all's table: against the oracle, the baselines, the priors
 train, m = (json.load(open(p)) for p in sys.argv[1:3])
 print("train.py on GPU:", {k: train.get(k) for k in ("mixed_precision", "steps", "train_seconds")})
 assert train["mixed_precision"] == "bf16", train["mixed_precision"]
-ceiling = m["oracle"]["oracle"]
-for task in ("next_course", "next_job"):
-    acc, top = m["model"][task]["acc@1"], ceiling[task]["acc@1"]
-    best = max(m["baselines"].items(), key=lambda kv: kv[1][task]["acc@1"])
-    print(f"{task}: Acc@1 {acc:.3f}, oracle {top:.3f} ({acc / top:.2f}x the ceiling), "
-          f"best baseline {best[0]} {best[1][task]['acc@1']:.3f}, MRR {m['model'][task]['mrr']:.3f}")
+rows = []
+run_all.quality(m, rows)
+print(run_all.table(rows))
 EOF
 
 echo "== gpu_check finished in $(( $(date +%s) - START )) s, status $status"
