@@ -23,12 +23,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from throughput_report import markdown, ratios, summarise  # noqa: F401 (ratios: for the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -354,91 +355,6 @@ def _child(args, impl: str, procs: int, variant: str, compile_mode: str = "no") 
         tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-80:])  # the ranks' own errors too
         raise RuntimeError(f"{impl} x{procs}/{variant} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len("RESULT ") :])
-
-
-def _median(runs: list[dict], key: str):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-METRICS = (
-    "examples_per_s",
-    "tokens_per_s",
-    "padding_share",
-    "tflops",
-    "mfu",
-    "peak_gpu_mem_gb",
-    "peak_rss_mb",
-)
-
-
-def summarise(results: dict[tuple[str, int, str, str], list[dict]]) -> list[dict]:
-    rows = []
-    for (impl, procs, variant, _mode), runs in results.items():
-        first = runs[0]
-        rows.append(
-            {
-                "impl": impl,
-                "processes": procs,
-                "threads": first["threads"],
-                "variant": variant,
-                "runs": len(runs),
-                "device": first["device"],
-                "params_m": first["params_m"],
-                "trainable_m": first["trainable_m"],
-                "compile": first.get("compile", "no"),
-                **{k: _median(runs, k) for k in METRICS},
-            }
-        )
-    return rows
-
-
-def label(row: dict) -> str:
-    if row["impl"] == "trainer":
-        return f"Seq2SeqTrainer ({row['threads']} thread{'s' if row['threads'] > 1 else ''})"
-    compiled = f", compiled: {row['compile']}" if row.get("compile", "no") != "no" else ""
-    if row["processes"] > 1:
-        return f"careerpath loop (torchrun {row['processes']} processes x {row['threads']} thread{compiled})"
-    return (
-        f"careerpath loop (1 process, {row['threads']} thread{'s' if row['threads'] > 1 else ''}{compiled})"
-    )
-
-
-def markdown(rows: list[dict], args) -> str:
-    gpu = any(r.get("peak_gpu_mem_gb") is not None for r in rows)
-    head = "| implementation | variant | params (M) | trainable (M) | examples/s | tokens/s | padding | TFLOP/s | MFU | peak memory |"
-    lines = [head, "|" + "---|" * 10]
-    for r in rows:
-        mem = f"{r['peak_gpu_mem_gb']:.1f} GB GPU" if gpu else f"{r['peak_rss_mb']:.0f} MB RSS"
-        mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
-        lines.append(
-            f"| {label(r)} | {r['variant']} | {r['params_m']} | {r['trainable_m']} | {r['examples_per_s']:.1f} | "
-            f"{r['tokens_per_s']:,.0f} | {r['padding_share']:.0%} | {r['tflops']:.2f} | {mfu} | {mem} |"
-        )
-    lines.append("")
-    for variant in args.variants:
-        peer = next((r for r in rows if r["impl"] == "trainer" and r["variant"] == variant), None)
-        for ours in (r for r in rows if r["impl"] == "careerpath" and r["variant"] == variant):
-            if peer:
-                lines.append(
-                    f"- {variant}, {label(ours)} / {label(peer)}: examples/s "
-                    f"**{ours['examples_per_s'] / peer['examples_per_s']:.2f}x**, tokens/s "
-                    f"{ours['tokens_per_s'] / peer['tokens_per_s']:.2f}x (medians of {ours['runs']} runs each)"
-                )
-    return "\n".join(lines)
-
-
-def ratios(rows: list[dict]) -> dict[str, float]:
-    """examples/s of each careerpath row over the peer's, per variant: {"full x2": 1.6, ...}."""
-    out = {}
-    for ours in rows:
-        peer = next((r for r in rows if r["impl"] == "trainer" and r["variant"] == ours["variant"]), None)
-        if ours["impl"] == "careerpath" and peer:
-            compiled = "" if ours.get("compile", "no") == "no" else f" compiled:{ours['compile']}"
-            out[f"{ours['variant']} x{ours['processes']}{compiled}"] = (
-                ours["examples_per_s"] / peer["examples_per_s"]
-            )
-    return out
 
 
 def measure(args) -> tuple[list[dict], dict]:
