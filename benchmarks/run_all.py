@@ -67,27 +67,37 @@ def _peak_rss_run(cmd: list[str], timeout: float | None = None) -> tuple[float, 
 
 
 def training_throughput(args, rows: list) -> None:
-    out = Path(args.tmp) / "throughput.json"
-    cmd = [sys.executable, "benchmarks/train_throughput.py", "--data", args.data, "--json", str(out)]
-    cmd += ["--procs", "1", "2", "--repeats", "1" if args.quick else "3"]
-    cmd += ["--steps", "15" if args.quick else "60", "--warmup", "3" if args.quick else "10"]
-    print(_run(cmd).stdout.split("\n\n", 1)[-1])
-    res = json.loads(out.read_text())["rows"]
-    peer = next(r for r in res if r["impl"] == "trainer")
-    for r in res:
-        if r["impl"] == "careerpath":
+    """careerpath's default precision on this machine (both loops in it; 1 and 2 processes), then
+    float32 for both (the default on CPUs without native bf16). The 2-process row is for reference:
+    the peer runs one process, and on 2 cores DDP's all-reduce and transformers' forward (DDP
+    needs its own) cost more than the second process gains."""
+    for precision in ("auto", "no"):
+        out = Path(args.tmp) / f"throughput_{precision}.json"
+        cmd = [sys.executable, "benchmarks/train_throughput.py", "--data", args.data, "--json", str(out)]
+        cmd += ["--precision", precision, "--procs", "1", "2"] if precision == "auto" else ["--precision", "no"]
+        cmd += ["--repeats", "1" if args.quick else "3"]
+        cmd += ["--steps", "15" if args.quick else "60", "--warmup", "3" if args.quick else "10"]
+        print(_run(cmd).stdout.split("\n\n", 1)[-1])
+        res = json.loads(out.read_text())["rows"]
+        peer = next(r for r in res if r["impl"] == "trainer")
+        for r in res:
+            if r["impl"] != "careerpath":
+                continue
             ratio = r["examples_per_s"] / peer["examples_per_s"]
             threads = f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
             procs = f"{r['processes']} process{'es' if r['processes'] > 1 else ''} x {threads}"
+            name = "bf16" if r["precision"] == "bf16" else "fp32"
+            default = " (default)" if precision == "auto" else ""
             rows.append(
                 (
-                    f"1. training, tiny T5, batch 16 ({procs})",
+                    f"1. training, tiny T5, batch 16 ({procs}, {name}{default})",
                     f"{r['examples_per_s']:.1f} examples/s, {r['tokens_per_s']:,.0f} tokens/s, "
                     f"{r['peak_rss_mb']:.0f} MB RSS",
-                    f"Seq2SeqTrainer: {peer['examples_per_s']:.1f} examples/s, {peer['peak_rss_mb']:.0f} MB",
+                    f"Seq2SeqTrainer ({name}): {peer['examples_per_s']:.1f} examples/s, "
+                    f"{peer['peak_rss_mb']:.0f} MB",
                     f"{ratio:.2f}x",
-                    ">= 1.5x",
-                    ratio >= 1.5,
+                    ">= 1.5x" if r["processes"] == 1 else "reference (1 process is the target)",
+                    ratio >= 1.5 if r["processes"] == 1 else None,
                 )
             )
 

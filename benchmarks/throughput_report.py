@@ -38,6 +38,7 @@ def summarise(results: dict[tuple[str, int, str, str], list[dict]]) -> list[dict
                 "params_m": first["params_m"],
                 "trainable_m": first["trainable_m"],
                 "compile": first.get("compile", "no"),
+                "precision": first.get("precision", "no"),
                 **{k: _median(runs, k) for k in METRICS},
             }
         )
@@ -45,14 +46,14 @@ def summarise(results: dict[tuple[str, int, str, str], list[dict]]) -> list[dict
 
 
 def label(row: dict) -> str:
+    precision = "bf16" if row.get("precision") == "bf16" else "fp32"
+    threads = f"{row['threads']} thread{'s' if row['threads'] > 1 else ''}"
     if row["impl"] == "trainer":
-        return f"Seq2SeqTrainer ({row['threads']} thread{'s' if row['threads'] > 1 else ''})"
+        return f"Seq2SeqTrainer ({threads}, {precision})"
     compiled = f", compiled: {row['compile']}" if row.get("compile", "no") != "no" else ""
     if row["processes"] > 1:
-        return f"careerpath loop (torchrun {row['processes']} processes x {row['threads']} thread{compiled})"
-    return (
-        f"careerpath loop (1 process, {row['threads']} thread{'s' if row['threads'] > 1 else ''}{compiled})"
-    )
+        return f"careerpath loop (torchrun {row['processes']} processes x {threads}, {precision}{compiled})"
+    return f"careerpath loop (1 process, {threads}, {precision}{compiled})"
 
 
 def markdown(rows: list[dict], args) -> str:

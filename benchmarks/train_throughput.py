@@ -177,6 +177,7 @@ def run_careerpath(args) -> dict:
         args, cfg, model, tokenizer, examples, order[: args.steps * world], seconds, accelerator.device, loss
     )
     res["processes"] = world
+    res["precision"] = accelerator.mixed_precision
     res["lean_forward"] = ctx.lean is not None
     res["compile"] = cfg.train.compile
     res["batch_size"] = cfg.train.batch_size * world
@@ -192,6 +193,7 @@ def run_trainer(args) -> dict:
     import torch
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
+    from careerpath.training import training
     from careerpath.training.training import default_threads
 
     cfg, model, tokenizer, examples = _setup(args)
@@ -227,9 +229,7 @@ def run_trainer(args) -> dict:
             clock["t1"] = time.perf_counter()
 
     use_cpu = args.device == "cpu"
-    bf16 = cfg.train.mixed_precision == "bf16" or (
-        cfg.train.mixed_precision == "auto" and not use_cpu and torch.cuda.is_available()
-    )
+    bf16 = training.resolve_mixed_precision(cfg, use_cpu) == "bf16"  # the precision careerpath's run gets
     targs = Seq2SeqTrainingArguments(
         output_dir=cfg.train.output_dir,
         per_device_train_batch_size=cfg.train.batch_size,
@@ -256,7 +256,7 @@ def run_trainer(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     out = trainer.train()
     seconds = clock["t1"] - clock["t0"]
-    return _result(
+    res = _result(
         args,
         cfg,
         trainer.model,
@@ -267,6 +267,8 @@ def run_trainer(args) -> dict:
         trainer.args.device,
         out.training_loss,
     )
+    res["precision"] = "bf16" if bf16 else "no"
+    return res
 
 
 def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, loss) -> dict:
@@ -392,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         "--precision",
         choices=["auto", "no", "bf16"],
         default="auto",
-        help="auto: bf16 on a bf16 GPU, else fp32",
+        help="both implementations; auto: careerpath's choice (bf16 on a bf16 GPU or a CPU with "
+        "AVX512-BF16/AMX, else float32)",
     )
     p.add_argument("--variants", nargs="+", choices=["full", "lora"], default=["full"])
     p.add_argument("--batch-size", type=int, default=None, help="default: the config's")

@@ -23,6 +23,18 @@ ASSETS = ROOT / "tests" / "assets"
 SHARED_DATA = Path(os.environ.get("CAREERPATH_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 
+@pytest.fixture
+def fresh_accelerator_state():
+    """accelerate keeps one mixed precision per process (its AcceleratorState); a test that trains in
+    another precision than the default starts and ends with a clean state, as accelerate's own
+    tests do."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
 @pytest.fixture(scope="session")
 def tiny_catalog_dir() -> Path:
     return ASSETS / "tiny_catalog"

@@ -57,7 +57,14 @@ def test_throughput_benchmark_runs_both_loops_and_reports_ratios(tiny_dataset, t
         assert 0 <= r["padding_share"] < 1
     two = next(r for r in rows if r["processes"] == 2)
     assert two["threads"] == 1  # one thread per process on this machine's cores
-    assert "careerpath loop (torchrun 2 processes x 1 thread) / Seq2SeqTrainer" in proc.stdout
+    # the peer trains in the precision careerpath chose (bf16 on a CPU that multiplies it natively)
+    from careerpath.core.config import load_config
+    from careerpath.training.training import resolve_mixed_precision
+
+    chosen = resolve_mixed_precision(load_config([]), cpu=True)
+    assert {r["precision"] for r in rows} == {chosen}
+    name = "bf16" if chosen == "bf16" else "fp32"
+    assert f"careerpath loop (torchrun 2 processes x 1 thread, {name}) / Seq2SeqTrainer (" in proc.stdout
     assert set(train_throughput.ratios(rows)) == {"full x1", "full x2"}
 
 

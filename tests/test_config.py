@@ -67,6 +67,32 @@ def test_unknown_yaml_field_names_file_and_field(tmp_path):
         load_config(["--config", str(bad)])
 
 
+def test_no_is_a_value_not_a_boolean(tmp_path):
+    """YAML reads a bare ``no`` as false: the settings whose values include "no" still get "no"."""
+    cfg = load_config(["--train.mixed-precision", "no", "--train.compile", "no"])
+    assert cfg.train.mixed_precision == "no" and cfg.train.compile == "no"
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  mixed_precision: no\n  compile: no\n")
+    cfg = load_config(["--config", str(path)])
+    assert cfg.train.mixed_precision == "no" and cfg.train.compile == "no"
+    with pytest.raises(ConfigError, match="soft_targets.*on/off read as YAML booleans"):
+        load_config(["--train.soft-targets", "off"])
+
+
+def test_auto_precision_is_bf16_where_the_hardware_multiplies_it(monkeypatch):
+    from careerpath.training import training
+
+    cfg = load_config([])
+    assert cfg.train.mixed_precision == "auto"
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.resolve_mixed_precision(cfg, cpu=True) == "bf16"
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.resolve_mixed_precision(cfg, cpu=True) == "no"
+    cfg.train.mixed_precision = "no"  # an explicit choice wins
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.resolve_mixed_precision(cfg, cpu=True) == "no"
+
+
 def test_ambiguous_and_mistyped_values_fail():
     with pytest.raises(ConfigError, match="ambiguous.*lora.dropout"):
         load_config(["--dropout", "0.2"])

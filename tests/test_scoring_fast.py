@@ -246,3 +246,68 @@ def _lean_training_matches(variant: dict) -> None:
         LeanT5Training.build(T5ForConditionalGeneration(T5Config(**{**cfg.to_dict(), "dropout_rate": 0.1})))
         is None
     )
+
+
+def test_lean_training_forward_runs_under_the_accelerators_bf16_autocast(
+    tiny_dataset, fresh_accelerator_state
+):
+    """With bf16 mixed precision on CPU, accelerate wraps the model's forward in autocast; the lean
+    forward then runs under the same autocast (its matmuls in bfloat16; cross-attention's fused
+    kernel in float32) and stays as close to the float32 model as transformers' own bf16 forward."""
+    import json
+
+    from careerpath.core.config import load_config
+    from careerpath.model import modeling
+    from careerpath.model.scoring import LeanT5Training
+    from careerpath.training import training, training_loop
+    from tests.conftest import ROOT, TINY_MODEL_ARGS
+
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+        + TINY_MODEL_ARGS
+        + ["--train.mixed-precision", "bf16"]
+    )
+    texts = [json.loads(x)["input_text"] for x in (tiny_dataset / "train.jsonl").read_text().splitlines()]
+    torch.manual_seed(0)
+    model, tok, _ = modeling.build(cfg, texts)
+    assert isinstance(model.lm_head, modeling.ItemContentHead)  # its folded weights under autocast too
+    with torch.no_grad():  # move the zero-initialised course rows and content off zero
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model.train()
+    reference = copy.deepcopy(model)  # float32, no autocast
+    accelerator = training.make_accelerator(cfg)
+    assert accelerator.mixed_precision == "bf16" and accelerator.device.type == "cpu"
+    wrapped = accelerator.prepare(copy.deepcopy(model))
+    lean = training_loop.lean_forward(wrapped, cfg, accelerator)
+    assert isinstance(lean, LeanT5Training) and lean.autocast is not None
+    # only accelerate's own wrapper is looked past: without autocast the wrapped model is refused
+    assert LeanT5Training.build(wrapped) is None
+
+    enc = tok(texts[:4], padding=True, truncation=True, max_length=64, return_tensors="pt")
+    labels = tok(texts[4:8], padding=True, truncation=True, max_length=12, return_tensors="pt").input_ids
+    labels[labels == tok.pad_token_id] = -100
+    batch = {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": labels}
+
+    def logits_and_grads(fn, params):
+        for p in params:
+            p.grad = None
+        logits = fn()
+        F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100).backward()
+        return logits.detach(), [p.grad.clone() for p in params]
+
+    ref, ref_g = logits_and_grads(lambda: reference(**batch).logits, list(reference.parameters()))
+    mine, mine_g = logits_and_grads(lambda: lean.logits(**batch), list(wrapped.parameters()))
+    hf, hf_g = logits_and_grads(lambda: wrapped(**batch).logits, list(wrapped.parameters()))
+    assert mine.dtype == torch.float32
+    err_mine, err_hf = (mine - ref).abs().max(), (hf - ref).abs().max()
+    assert 0 < err_mine < 0.1 and err_hf > 0  # bfloat16 did the matmuls (not bit-equal to float32)
+    assert err_mine <= 2 * err_hf + 1e-3, (err_mine, err_hf)
+    for name, r, a, b in zip([n for n, _ in reference.named_parameters()], ref_g, mine_g, hf_g, strict=True):
+        if r.norm() < 1e-6:
+            continue
+        cos_mine, cos_hf = (
+            F.cosine_similarity(r.flatten(), a.flatten(), 0),
+            F.cosine_similarity(r.flatten(), b.flatten(), 0),
+        )
+        assert cos_mine > 0.99 and cos_mine > cos_hf - 0.01, (name, cos_mine, cos_hf)

@@ -195,7 +195,10 @@ class TrainConfig:
     )
     max_grad_norm: float = _f(1.0, "clip gradients to this norm (0: no clipping)")
     seed: int = _f(42, "seed for weights, dropout and data order")
-    mixed_precision: str = _f("auto", "auto (bf16 on a bf16 GPU, else no) | no | bf16 | fp16 (not for T5)")
+    mixed_precision: str = _f(
+        "auto",
+        "auto (bf16 on a bf16 GPU or a CPU with AVX512-BF16/AMX, else no) | no | bf16 | fp16 (not for T5)",
+    )
     eval_every_epoch: bool = _f(True, "run generation-based validation after each epoch")
     checkpoint_every: int = _f(0, "save resumable state every N optimizer steps (0: never)")
     resume_from_checkpoint: str = _f("", "'latest' or a checkpoint folder to continue from")
@@ -319,6 +322,8 @@ def _check_type(value, tp, where: str):
         return float(value)
     if tp is str and value is None:
         return ""
+    if tp is str and isinstance(value, bool):  # YAML 1.1 reads no/off/false (yes/on/true) as booleans:
+        return "yes" if value else "no"  # "no" is a value of mixed_precision and compile
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):

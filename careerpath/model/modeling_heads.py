@@ -106,7 +106,7 @@ class ItemContentHead(torch.nn.Linear):
 
     def folded_weight(self) -> torch.Tensor:
         """The output matrix the logits use: the id rows plus each item's content vector."""
-        w = self.weight.index_add(0, self.item_rows, self.item_features @ self.content)
+        w = self.weight.index_add(0, self.item_rows, _content(self))
         return w.index_add(0, self.id_rows, self.item_id * self.id_scale) if len(self.id_rows) else w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,11 +125,15 @@ class ItemContentEmbedding(torch.nn.Embedding):
         object.__setattr__(self, "_head", head)  # not a sub-module: W is saved once, with the head
 
     def folded_weight(self) -> torch.Tensor:
-        h = self._head
-        return self.weight.index_add(0, h.item_rows, h.item_features @ h.content)
+        return self.weight.index_add(0, self._head.item_rows, _content(self._head))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.embedding(ids, self.folded_weight(), self.padding_idx)
+
+
+def _content(head: ItemContentHead) -> torch.Tensor:
+    """The items' content vectors ``x_i W``, in the weights' dtype (under autocast the matmul is not)."""
+    return (head.item_features @ head.content).to(head.weight.dtype)
 
 
 def output_weight(model) -> torch.Tensor:

@@ -19,6 +19,23 @@ LEAN_CLASSES = ("T5ForConditionalGeneration", "SeparateHeadT5")
 _MIN = torch.finfo(torch.float32).min
 
 
+def _attend(q, k, v, mask):
+    """T5's unscaled attention ``softmax(q k^T + mask) v``.
+
+    A mask that needs a gradient (the trained position bias of the training forward) goes through
+    plain ops, under autocast where it is on: ``sdpa`` would take its math path anyway, whose
+    safe softmax checks every row for all -inf (T5 masks with the dtype's lowest value, as
+    transformers' eager attention does). Other masks go to ``sdpa``'s fused kernel, in float32
+    under CPU autocast: the CPU's bfloat16 flash attention (and its backward) is slower than its
+    float32 one, unlike its bfloat16 matmuls."""
+    if mask is not None and mask.requires_grad:
+        return torch.softmax(q @ k.transpose(-1, -2) + mask, dim=-1) @ v
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, scale=1.0)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+
+
 def weights_stamp(params: list[torch.Tensor]) -> tuple:
     """Changes whenever one of ``params`` is modified in place (its version counter) or re-stored."""
     return tuple((p._version, p.data_ptr()) for p in params)
@@ -149,7 +166,7 @@ class _LeanT5:
         b, n, _ = x.shape
         h = self._rms(x, lay["ln_sa"])
         q, k, v = (h @ lay["qkv"]).view(b, n, 3, self.n_heads, self.d_kv).permute(2, 0, 3, 1, 4).unbind(0)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+        a = _attend(q, k, v, mask)
         return x + a.transpose(1, 2).reshape(b, n, -1) @ lay["o"]
 
     def _bias(self, table, length: int, decoder: bool) -> torch.Tensor:
@@ -234,7 +251,7 @@ class _LeanT5:
             x = self._self_attend(x, lay, bias)
             h = self._rms(x, lay["ln_ca"])
             q = (h @ lay["ca_q"]).view(n, width, self.n_heads, self.d_kv).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=add, scale=1.0)
+            a = _attend(q, ck, cv, add)
             x = x + a.transpose(1, 2).reshape(n, width, -1) @ lay["ca_o"]
             x = x + self._ff(self._rms(x, lay["ln_ff"]), lay)
         return x
@@ -248,11 +265,27 @@ class LeanT5Training(_LeanT5):
     gradients split back by autograd). :meth:`build` returns None for anything it does not
     mirror: besides :class:`_LeanT5`'s conditions, dropout (the default tiny T5 has none)."""
 
+    autocast = None  # a context manager factory the forward runs under (mixed precision), or None
+
     @classmethod
-    def build(cls, model) -> LeanT5Training | None:
+    def build(cls, model, autocast=None) -> LeanT5Training | None:
+        """``autocast``: the model's forward is wrapped by accelerate for mixed precision (the
+        wrapper accelerate's ``prepare`` puts on the model, nothing else) and the lean forward is
+        to run under this context manager factory instead (``accelerator.autocast``)."""
         if getattr(model.config, "dropout_rate", 1.0) != 0.0:
             return None
-        return super().build(model)
+        if autocast is None:
+            return super().build(model)
+        if "_original_forward" not in model.__dict__:
+            return None
+        wrapped = model.__dict__.pop("forward")  # the check below looks past accelerate's wrapper only
+        try:
+            lean = super().build(model)
+        finally:
+            model.forward = wrapped
+        if lean is not None:
+            lean.autocast = autocast
+        return lean
 
     def stamp(self) -> tuple:
         return ()
@@ -280,6 +313,12 @@ class LeanT5Training(_LeanT5):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         """``model(input_ids=..., attention_mask=..., labels=labels).logits``: ``[b, T, vocab]``."""
+        if self.autocast is not None:
+            with self.autocast():
+                return self._logits(input_ids, attention_mask, labels).float()
+        return self._logits(input_ids, attention_mask, labels)
+
+    def _logits(self, input_ids, attention_mask, labels) -> torch.Tensor:
         hidden = self.encode(input_ids, attention_mask)
         kv, add = self.context(hidden, attention_mask)
         x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)

@@ -81,11 +81,27 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- setup
 
 
-def _mixed_precision(cfg: Config) -> str:
+def cpu_has_native_bf16() -> bool:
+    """The CPU multiplies bfloat16 in hardware (AVX512-BF16, AMX). Measured on a 2-core AMD EPYC with
+    AVX512-BF16: bf16 matmuls of the tiny T5's shapes 4x faster than float32; the whole training step
+    1.45x faster (docs/performance.md). Without them bf16 is emulated and slower than float32."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_mixed_precision(cfg: Config, cpu: bool | None = None) -> str:
+    """``train.mixed_precision`` with ``auto`` resolved: bf16 where the hardware computes it natively
+    (a CUDA GPU with bf16; without one, or with ``cpu``, a CPU with AVX512-BF16 or AMX), else "no"
+    (float32). Never fp16, which T5's activations overflow."""
     mp = cfg.train.mixed_precision
     if mp != "auto":
         return mp
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    if cpu is None:
+        cpu = not torch.cuda.is_available()
+    if not cpu:
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cpu_has_native_bf16() else "no"
 
 
 def physical_cores(cpus: list[int] | None = None, sysfs: str = "/sys/devices/system/cpu") -> int:
@@ -127,7 +143,7 @@ def make_accelerator(cfg: Config) -> Accelerator:
         cpu=not torch.accelerator.is_available(),
         dynamo_plugin=dynamo,
         gradient_accumulation_steps=t.grad_accum,
-        mixed_precision=_mixed_precision(cfg),
+        mixed_precision=resolve_mixed_precision(cfg),
         # with pinned host batches (see run_training) the copy to the GPU does not block the host
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
         log_with=trackers,

@@ -249,7 +249,8 @@ def lean_forward(model, cfg: Config, accelerator):
         or model is not accelerator.unwrap_model(model)
     ):
         return None
-    lean = LeanT5Training.build(model)
+    amp = accelerator.native_amp and "_original_forward" in model.__dict__  # prepare's autocast wrapper
+    lean = LeanT5Training.build(model, autocast=accelerator.autocast if amp else None)
     if lean is not None and accelerator.is_main_process:
         log.info(
             "lean training forward: on (careerpath/model/scoring.py; --train.lean-forward false to use transformers')"
