@@ -74,7 +74,9 @@ def training_throughput(args, rows: list) -> None:
     for precision in ("auto", "no"):
         out = Path(args.tmp) / f"throughput_{precision}.json"
         cmd = [sys.executable, "benchmarks/train_throughput.py", "--data", args.data, "--json", str(out)]
-        cmd += ["--precision", precision, "--procs", "1", "2"] if precision == "auto" else ["--precision", "no"]
+        cmd += (
+            ["--precision", precision, "--procs", "1", "2"] if precision == "auto" else ["--precision", "no"]
+        )
         cmd += ["--repeats", "1" if args.quick else "3"]
         cmd += ["--steps", "15" if args.quick else "60", "--warmup", "3" if args.quick else "10"]
         print(_run(cmd).stdout.split("\n\n", 1)[-1])

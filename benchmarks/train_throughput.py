@@ -200,6 +200,7 @@ def run_trainer(args) -> dict:
     # the peer gets the threads careerpath's run gets (not the environment's OMP_NUM_THREADS alone):
     # the same cores, whatever the shell that launched the benchmark
     torch.set_num_threads(args.threads or default_threads())
+    training.tune_host_allocator()  # and its allocator settings (careerpath's make_accelerator does both)
     total = args.warmup + args.steps
     seen: list[list[int]] = []
 

@@ -364,3 +364,34 @@ def test_physical_cores_counts_smt_siblings_once(tmp_path):
     assert training.physical_cores([0, 2], str(tmp_path)) == 1
     assert training.physical_cores([0, 1, 2, 3], str(tmp_path / "missing")) == 2  # unreadable: half
     assert training.default_threads() >= 1
+
+
+_ALLOC_PROBE = """
+import sys, torch
+if sys.argv[1] == "tuned":
+    from careerpath.training.training import tune_host_allocator
+    assert tune_host_allocator()
+x = torch.ones(5 * 2**20)  # 20 MB
+for line in open("/proc/self/maps"):
+    lo, hi = (int(v, 16) for v in line.split()[0].split("-"))
+    if lo <= x.data_ptr() < hi:
+        print("heap" if line.rstrip().endswith("[heap]") else "mapping")
+"""
+
+
+def test_tuned_allocator_keeps_tensors_of_megabytes_on_the_heap():
+    """glibc's defaults give a multi-MB tensor its own mapping, handed back to the kernel when it is
+    freed, so a training step's logits and gradients fault in again each step; after
+    tune_host_allocator (make_accelerator calls it) they come from the heap and are reused."""
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        assert training.tune_host_allocator() is False
+        return
+    where = {}
+    for mode in ("default", "tuned"):
+        out = subprocess.run(
+            [sys.executable, "-c", _ALLOC_PROBE, mode], capture_output=True, text=True, cwd=ROOT, check=True
+        )
+        where[mode] = out.stdout.strip()
+    assert where == {"default": "mapping", "tuned": "heap"}

@@ -128,9 +128,37 @@ def default_threads() -> int:
     return max(1, physical_cores() // local)
 
 
+# glibc's malloc hands blocks above its mmap threshold back to the kernel on free and trims the
+# heap's top above its trim threshold, so a training step's large tensors (logits, their
+# gradients, folded embeddings) come back as fresh pages that fault in on first touch: about 2,300
+# page faults a step for the tiny T5 in bf16 on CPU. Raised once per process (mallopt):
+MMAP_THRESHOLD = 32 * 2**20  # glibc's own ceiling for its dynamic threshold
+TRIM_THRESHOLD = 128 * 2**20
+
+
+def tune_host_allocator() -> bool:
+    """Keep freed tensor memory in the process for reuse (glibc only; elsewhere a no-op, False).
+    Measured on the tiny T5, bf16, 2 cores: page faults per step about 2,250 -> 37 and the step
+    33-35 -> 31.5 ms, peak RSS unchanged (1.52 GB); the benchmark gives the Trainer the same."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(
+        libc.mallopt(m_trim_threshold, TRIM_THRESHOLD)
+    )
+
+
 def make_accelerator(cfg: Config) -> Accelerator:
     t = cfg.train
     torch.set_num_threads(t.num_threads or default_threads())
+    tune_host_allocator()
     trackers = list(t.trackers) or None
     if t.compile != "no":  # prepare() compiles the whole model: one graph, dynamic shapes after the
         # first new length (regional compilation of T5's blocks recompiled past dynamo's limit of 8:
