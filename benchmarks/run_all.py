@@ -89,7 +89,7 @@ def training_throughput(args, rows: list) -> None:
             threads = f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
             procs = f"{r['processes']} process{'es' if r['processes'] > 1 else ''} x {threads}"
             name = "bf16" if r["precision"] == "bf16" else "fp32"
-            default = " (default)" if precision == "auto" else ""
+            default = ", the default here" if precision == "auto" else ", forced"
             rows.append(
                 (
                     f"1. training, tiny T5, batch 16 ({procs}, {name}{default})",
