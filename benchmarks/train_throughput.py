@@ -127,15 +127,16 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def _stats(tokenizer, examples, batches: list[list[int]]) -> dict:
-    """Non-pad tokens, padded tokens and model FLOPs of the given batches (lists of example indices)."""
+def _stats(tokenizer, examples, batches: list[list[int]], multiple: int = 1) -> dict:
+    """Non-pad tokens, padded tokens (source widths rounded up to ``multiple``, as the collator
+    does) and the (source, target) lengths of the given batches (lists of example indices)."""
     real = padded = 0
     pairs = []
     for b in batches:
         src = [len(examples[i]["input_ids"]) for i in b]
         tgt = [len(examples[i]["labels"]) for i in b]
         real += sum(src) + sum(tgt)
-        padded += len(b) * (max(src) + max(tgt))
+        padded += len(b) * (-(-max(src) // multiple) * multiple + max(tgt))
         pairs += list(zip(src, tgt, strict=True))
     return {"real_tokens": real, "padded_tokens": padded, "pairs": pairs}
 
@@ -149,7 +150,8 @@ def run_careerpath(args) -> dict:
 
     cfg, model, tokenizer, examples = _setup(args)
     accelerator = training.make_accelerator(cfg)
-    sampler, loader = training_data.make_dataloader(examples, tokenizer, cfg, accelerator.device)
+    multiple = args.source_multiple = training_data.source_multiple("seq2seq", accelerator.mixed_precision)
+    sampler, loader = training_data.make_dataloader(examples, tokenizer, cfg, accelerator.device, multiple)
     # the batches in order (each pass restarts epoch 0); with N processes, process r takes batches
     # r, r + N, ... (accelerate's batch-sampler sharding), so one optimizer step covers N of them
     order = list(iter(sampler))
@@ -277,7 +279,7 @@ def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, los
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base = getattr(base, "module", base)
-    st = _stats(tokenizer, examples, batches)
+    st = _stats(tokenizer, examples, batches, getattr(args, "source_multiple", 1))
     factor = 2 if args.variant == "lora" else 3
     flops = factor * sum(t5_forward_flops(base.config, s, t) for s, t in st["pairs"])
     n_examples = sum(len(b) for b in batches)

@@ -334,6 +334,45 @@ def test_soft_targets_point_at_the_decision_tokens(tiny_dataset):
     assert batch["soft_pos"].shape == (4, 2) and batch["soft_p"].sum(-1).max() <= 1.0 + 1e-3
 
 
+def test_source_rounded_to_a_multiple_of_8_trains_the_same(tiny_dataset):
+    """Under bf16 an encoder-decoder's source width is rounded up to a multiple of 8 (fewer kernel
+    shapes): the extra positions are padding, so the loss and every gradient are those of the
+    unrounded batch (float32 here, to compare them tightly)."""
+    from careerpath.model import modeling
+    from careerpath.model.scoring import LeanT5Training
+    from careerpath.training.training_data import source_multiple
+
+    assert source_multiple("seq2seq", "bf16") == 8
+    assert source_multiple("seq2seq", "no") == source_multiple("causal", "bf16") == 1
+    cfg = tiny_cfg(Path("/tmp/unused"), "--data.data-dir", str(tiny_dataset))
+    rows = training.load_rows(tiny_dataset, "train")[:40]
+    torch.manual_seed(0)
+    model, tok, family = modeling.build(
+        cfg, [r["input_text"] for r in rows] + [r["target_text"] for r in rows]
+    )
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    examples = training.encode_rows(rows[:6], tok, family, cfg)
+    plain = training.make_collate(tok.pad_token_id)(examples)
+    rounded = training.make_collate(tok.pad_token_id, 8)(examples)
+    width = plain["input_ids"].shape[1]
+    assert width % 8 and rounded["input_ids"].shape[1] == -(-width // 8) * 8
+    assert torch.equal(rounded["input_ids"][:, :width], plain["input_ids"])
+    assert not rounded["attention_mask"][:, width:].any() and torch.equal(rounded["labels"], plain["labels"])
+    lean = LeanT5Training.build(model)
+    grads = []
+    for batch in (plain, rounded):
+        model.zero_grad(set_to_none=True)
+        loss = training_loop._loss(model, dict(batch), None, 1.0, lean=lean)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    for (name, _), a, b in zip(model.named_parameters(), grads[0][1], grads[1][1], strict=True):
+        # the same sums in other groupings (other matrix shapes): float32 rounding, no more
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, a.abs().max()), name
+
+
 def test_soft_target_training_runs_and_logs_every_step(tiny_dataset, tmp_path):
     """Soft targets train end to end; losses read back every 4 steps still give one entry per step."""
     args = [

@@ -45,6 +45,7 @@ from careerpath.training.training_data import (
     make_dataloader,
     soft_targets_for,
     soft_targets_in_use,
+    source_multiple,
 )
 from careerpath.training.training_loop import (
     RunState,
@@ -83,8 +84,9 @@ log = logging.getLogger(__name__)
 
 def cpu_has_native_bf16() -> bool:
     """The CPU multiplies bfloat16 in hardware (AVX512-BF16, AMX). Measured on a 2-core AMD EPYC with
-    AVX512-BF16: bf16 matmuls of the tiny T5's shapes 4x faster than float32; the whole training step
-    1.45x faster (docs/performance.md). Without them bf16 is emulated and slower than float32."""
+    AVX512-BF16: bf16 matmuls of the tiny T5's shapes about 4x faster than float32, a training step
+    1.5x faster, `python train.py` 188 -> 143 s (docs/experiments/2026-12-05-cpu-bf16-training.md).
+    Without them bf16 is emulated, and slower than float32."""
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
@@ -435,7 +437,8 @@ def run_training(cfg: Config) -> Path:
     prior, cross_report = course_cross_for(cfg, prior, train_rows, val_rows)
     examples = encode_rows(train_rows, tokenizer, family, cfg, tokens, prior, job_prior)
     soft = soft_targets_in_use(cfg, tokens, examples)
-    sampler, dataloader = make_dataloader(examples, tokenizer, cfg, accelerator.device)
+    multiple = source_multiple(family, accelerator.mixed_precision)
+    sampler, dataloader = make_dataloader(examples, tokenizer, cfg, accelerator.device, multiple)
     total = _total_steps(cfg, sampler, accelerator)
     optimizer, scheduler = make_optimizer(model, cfg, total, accelerator.num_processes, accelerator.device)
     model, optimizer, dataloader, scheduler = accelerator.prepare(model, optimizer, dataloader, scheduler)

@@ -158,11 +158,12 @@ class LengthGroupedBatches(Sampler):
             yield batches[b]
 
 
-def make_collate(pad_id: int):
-    """Dynamic padding: pad each batch only to its own longest example (right padding)."""
+def make_collate(pad_id: int, source_multiple: int = 1):
+    """Dynamic padding: pad each batch only to its own longest example (right padding), its source
+    width rounded up to a multiple of ``source_multiple`` (see :func:`source_multiple`)."""
 
     def collate(examples: list[dict]) -> dict:
-        width = max(len(e["input_ids"]) for e in examples)
+        width = -(-max(len(e["input_ids"]) for e in examples) // source_multiple) * source_multiple
         lwidth = max(len(e["labels"]) for e in examples)
         ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(examples), width), dtype=torch.long)
@@ -207,10 +208,20 @@ def _prior_columns(examples: list[dict], key: str) -> tuple[torch.Tensor, torch.
     return pos, bias
 
 
+def source_multiple(family: str, mixed_precision: str) -> int:
+    """8 for an encoder-decoder trained in bf16, else 1. The bf16 matmul kernels (oneDNN's on a CPU)
+    are built for each shape and cached: with the source width rounded up to a multiple of 8 a run
+    sees about an eighth of the shapes. Measured on the tiny T5, bf16, 2 CPU cores: 379 / 424 / 503
+    against 347 / 337 / 443 examples/s in three alternations, peak RSS 1.04 against 1.49 GB; float32
+    (MKL, no kernel cache) was the same either way. Not for a causal LM, whose labels are its inputs."""
+    return 8 if family == "seq2seq" and mixed_precision == "bf16" else 1
+
+
 def make_dataloader(
-    examples: list[dict], tokenizer, cfg: Config, device
+    examples: list[dict], tokenizer, cfg: Config, device, source_multiple: int = 1
 ) -> tuple[LengthGroupedBatches, DataLoader]:
-    """Length-grouped, dynamically padded batches; pinned for a non-blocking copy to a GPU."""
+    """Length-grouped, dynamically padded batches (source widths a multiple of ``source_multiple``);
+    pinned for a non-blocking copy to a GPU."""
     sampler = LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
     )
@@ -219,7 +230,7 @@ def make_dataloader(
     dataloader = DataLoader(
         examples,
         batch_sampler=sampler,
-        collate_fn=make_collate(tokenizer.pad_token_id),
+        collate_fn=make_collate(tokenizer.pad_token_id, source_multiple),
         generator=torch.Generator().manual_seed(cfg.train.seed),
         pin_memory=torch.device(device).type == "cuda",
     )
