@@ -127,16 +127,19 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def _stats(tokenizer, examples, batches: list[list[int]], multiple: int = 1) -> dict:
-    """Non-pad tokens, padded tokens (source widths rounded up to ``multiple``, as the collator
-    does) and the (source, target) lengths of the given batches (lists of example indices)."""
+def _stats(tokenizer, examples, batches: list[list[int]], multiple: int = 1, label_multiple: int = 1) -> dict:
+    """Non-pad tokens, padded tokens (source and target widths rounded up to ``multiple`` and
+    ``label_multiple``, as the collators do) and the (source, target) lengths of the given batches
+    (lists of example indices)."""
     real = padded = 0
     pairs = []
     for b in batches:
         src = [len(examples[i]["input_ids"]) for i in b]
         tgt = [len(examples[i]["labels"]) for i in b]
         real += sum(src) + sum(tgt)
-        padded += len(b) * (-(-max(src) // multiple) * multiple + max(tgt))
+        padded += len(b) * (
+            -(-max(src) // multiple) * multiple + -(-max(tgt) // label_multiple) * label_multiple
+        )
         pairs += list(zip(src, tgt, strict=True))
     return {"real_tokens": real, "padded_tokens": padded, "pairs": pairs}
 
@@ -213,7 +216,15 @@ def run_trainer(args) -> dict:
         def __getitem__(self, i):
             return {**examples[i], "_idx": i}
 
-    base_collate = DataCollatorForSeq2Seq(tokenizer, model=None, label_pad_token_id=-100)
+    # and careerpath's rounding of padded widths, through the collator's own knob (which rounds the
+    # labels too, as transformers' example scripts do for mixed precision)
+    from careerpath.training.training_data import source_multiple
+
+    precision = training.resolve_mixed_precision(cfg, args.device == "cpu")
+    multiple = args.source_multiple = args.label_multiple = source_multiple("seq2seq", precision)
+    base_collate = DataCollatorForSeq2Seq(
+        tokenizer, model=None, label_pad_token_id=-100, pad_to_multiple_of=multiple if multiple > 1 else None
+    )
 
     def collate(features):
         seen.append([f.pop("_idx") for f in features])
@@ -232,7 +243,7 @@ def run_trainer(args) -> dict:
             clock["t1"] = time.perf_counter()
 
     use_cpu = args.device == "cpu"
-    bf16 = training.resolve_mixed_precision(cfg, use_cpu) == "bf16"  # the precision careerpath's run gets
+    bf16 = precision == "bf16"  # the precision careerpath's run gets
     targs = Seq2SeqTrainingArguments(
         output_dir=cfg.train.output_dir,
         per_device_train_batch_size=cfg.train.batch_size,
@@ -279,7 +290,9 @@ def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, los
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base = getattr(base, "module", base)
-    st = _stats(tokenizer, examples, batches, getattr(args, "source_multiple", 1))
+    st = _stats(
+        tokenizer, examples, batches, getattr(args, "source_multiple", 1), getattr(args, "label_multiple", 1)
+    )
     factor = 2 if args.variant == "lora" else 3
     flops = factor * sum(t5_forward_flops(base.config, s, t) for s, t in st["pairs"])
     n_examples = sum(len(b) for b in batches)
