@@ -71,7 +71,10 @@ def training_throughput(args, rows: list) -> None:
     float32 for both (the default on CPUs without native bf16). The 2-process row is for reference:
     the peer runs one process, and on 2 cores DDP's all-reduce and transformers' forward (DDP
     needs its own) cost more than the second process gains."""
+    default_is_fp32 = False
     for precision in ("auto", "no"):
+        if precision == "no" and default_is_fp32:
+            break  # this machine's default is float32 already
         out = Path(args.tmp) / f"throughput_{precision}.json"
         cmd = [sys.executable, "benchmarks/train_throughput.py", "--data", args.data, "--json", str(out)]
         cmd += (
@@ -82,6 +85,7 @@ def training_throughput(args, rows: list) -> None:
         print(_run(cmd).stdout.split("\n\n", 1)[-1])
         res = json.loads(out.read_text())["rows"]
         peer = next(r for r in res if r["impl"] == "trainer")
+        default_is_fp32 = peer["precision"] != "bf16"
         for r in res:
             if r["impl"] != "careerpath":
                 continue

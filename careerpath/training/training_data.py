@@ -158,12 +158,12 @@ class LengthGroupedBatches(Sampler):
             yield batches[b]
 
 
-def make_collate(pad_id: int, source_multiple: int = 1):
+def make_collate(pad_id: int, multiple: int = 1):
     """Dynamic padding: pad each batch only to its own longest example (right padding), its source
-    width rounded up to a multiple of ``source_multiple`` (see :func:`source_multiple`)."""
+    width rounded up to a multiple of ``multiple`` (see :func:`source_multiple`)."""
 
     def collate(examples: list[dict]) -> dict:
-        width = -(-max(len(e["input_ids"]) for e in examples) // source_multiple) * source_multiple
+        width = -(-max(len(e["input_ids"]) for e in examples) // multiple) * multiple
         lwidth = max(len(e["labels"]) for e in examples)
         ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(examples), width), dtype=torch.long)
@@ -218,9 +218,9 @@ def source_multiple(family: str, mixed_precision: str) -> int:
 
 
 def make_dataloader(
-    examples: list[dict], tokenizer, cfg: Config, device, source_multiple: int = 1
+    examples: list[dict], tokenizer, cfg: Config, device, multiple: int = 1
 ) -> tuple[LengthGroupedBatches, DataLoader]:
-    """Length-grouped, dynamically padded batches (source widths a multiple of ``source_multiple``);
+    """Length-grouped, dynamically padded batches (source widths a multiple of ``multiple``);
     pinned for a non-blocking copy to a GPU."""
     sampler = LengthGroupedBatches(
         [len(e["input_ids"]) for e in examples], cfg.train.batch_size, cfg.train.seed
@@ -230,7 +230,7 @@ def make_dataloader(
     dataloader = DataLoader(
         examples,
         batch_sampler=sampler,
-        collate_fn=make_collate(tokenizer.pad_token_id, source_multiple),
+        collate_fn=make_collate(tokenizer.pad_token_id, multiple),
         generator=torch.Generator().manual_seed(cfg.train.seed),
         pin_memory=torch.device(device).type == "cuda",
     )
