@@ -240,8 +240,10 @@ def _loss(
 
 def lean_forward(model, cfg: Config, accelerator):
     """The lean training forward for ``model`` when it mirrors it exactly and nothing wraps the
-    model's forward (one process: DDP must see its own forward to synchronise gradients; no
-    compilation, autocast, adapters, hooks or dropout), else None (transformers' forward)."""
+    model's forward but accelerate's autocast on a CPU (one process: DDP must see its own forward
+    to synchronise gradients; no compilation, adapters, hooks or dropout), else None
+    (transformers' forward). Under autocast on a GPU it is not used until measured there
+    (`benchmarks/gpu_check.sh` has not run with it)."""
     if (
         not cfg.train.lean_forward
         or cfg.train.compile != "no"  # compiled: transformers' forward (unwrap keeps the compiled wrapper)
@@ -250,6 +252,8 @@ def lean_forward(model, cfg: Config, accelerator):
     ):
         return None
     amp = accelerator.native_amp and "_original_forward" in model.__dict__  # prepare's autocast wrapper
+    if amp and accelerator.device.type != "cpu":
+        return None  # measured under autocast on CPUs only: a GPU keeps transformers' forward
     lean = LeanT5Training.build(model, autocast=accelerator.autocast if amp else None)
     if lean is not None and accelerator.is_main_process:
         log.info(
