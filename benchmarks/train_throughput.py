@@ -199,12 +199,11 @@ def run_trainer(args) -> dict:
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
     from careerpath.training import training
-    from careerpath.training.training import default_threads
 
     cfg, model, tokenizer, examples = _setup(args)
     # the peer gets the threads careerpath's run gets (not the environment's OMP_NUM_THREADS alone):
     # the same cores, whatever the shell that launched the benchmark
-    torch.set_num_threads(args.threads or default_threads())
+    torch.set_num_threads(args.threads or training.default_threads())
     training.tune_host_allocator()  # and its allocator settings (careerpath's make_accelerator does both)
     total = args.warmup + args.steps
     seen: list[list[int]] = []
@@ -218,10 +217,8 @@ def run_trainer(args) -> dict:
 
     # and careerpath's rounding of padded widths, through the collator's own knob (which rounds the
     # labels too, as transformers' example scripts do for mixed precision)
-    from careerpath.training.training_data import source_multiple
-
     precision = training.resolve_mixed_precision(cfg, args.device == "cpu")
-    multiple = args.source_multiple = args.label_multiple = source_multiple("seq2seq", precision)
+    multiple = args.source_multiple = args.label_multiple = training.source_multiple("seq2seq", precision)
     base_collate = DataCollatorForSeq2Seq(
         tokenizer, model=None, label_pad_token_id=-100, pad_to_multiple_of=multiple if multiple > 1 else None
     )

@@ -74,13 +74,16 @@ class _LeanT5:
         self._sync(self.stamp())
 
     @classmethod
-    def build(cls, model) -> _LeanT5 | None:
+    def build(cls, model, autocast_wrapped: bool = False) -> _LeanT5 | None:
+        """``autocast_wrapped``: the model's own forward may be patched (accelerate's autocast
+        wrapper, which the caller then applies itself); any other patch or hook still refuses."""
         if type(model).__name__ not in LEAN_CLASSES or not model.config.is_encoder_decoder:
             return None
         if any(p.dtype != torch.float32 for p in model.parameters()):
             return None
         for m in model.modules():  # hooks or a patched forward (e.g. autocast) would be bypassed
-            if m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__:
+            patched = "forward" in m.__dict__ and not (autocast_wrapped and m is model)
+            if m._forward_hooks or m._forward_pre_hooks or patched:
                 return None
         if torch.nn.modules.module._global_forward_hooks or torch.nn.modules.module._global_forward_pre_hooks:
             return None
@@ -276,13 +279,9 @@ class LeanT5Training(_LeanT5):
             return None
         if autocast is None:
             return super().build(model)
-        if "_original_forward" not in model.__dict__:
+        if "_original_forward" not in model.__dict__:  # not accelerate's wrapper
             return None
-        wrapped = model.__dict__.pop("forward")  # the check below looks past accelerate's wrapper only
-        try:
-            lean = super().build(model)
-        finally:
-            model.forward = wrapped
+        lean = super().build(model, autocast_wrapped=True)
         if lean is not None:
             lean.autocast = autocast
         return lean
