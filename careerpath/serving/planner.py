@@ -322,8 +322,14 @@ class Planner:
                 "hours",
                 most,
             )
-            self._solve_cache[key] = out
+            self._remember(key, out)
         return out
+
+    def _remember(self, key: tuple, value) -> None:
+        """Store a program's answer or bound in the solve cache (emptied past 20,000 entries)."""
+        if len(self._solve_cache) > 20_000:
+            self._solve_cache.clear()
+        self._solve_cache[key] = value
 
     def _program_of(
         self, start: State, path: list[str], allowed: Sequence[bool], mode: str, most: int | None
@@ -377,9 +383,7 @@ class Planner:
         if known is not None and cutoff <= known:
             return None
         out = self._program(start.skills, jobs, cands, mode, cutoff, most)
-        if len(self._solve_cache) > 20_000:
-            self._solve_cache.clear()
-        self._solve_cache[key] = out if out is not None else cutoff
+        self._remember(key, out if out is not None else cutoff)
         return out
 
     def _program(
