@@ -7,7 +7,10 @@
 #    layers, 12 heads, d_ff 3072) trained in bf16 with all weights and with LoRA, by careerpath's
 #    loop (eager, and compiled: torch.compile through accelerate, against the kernel launches the
 #    loop is bound by) and by transformers.Seq2SeqTrainer on the same data, batch and steps:
-#    tokens/s, peak GPU memory, model FLOPs utilisation (benchmarks/train_throughput.py).
+#    tokens/s, peak GPU memory, model FLOPs utilisation (benchmarks/train_throughput.py); then 3
+#    more steps of each under torch.profiler: wall ms, operators and kernel launches per step, the
+#    GPU's busy share, the top operators (tables in $GPU_CHECK_OUT/profile), to find where a
+#    launch-bound loop loses to the other.
 # 2. End to end: the same T5-base-sized config trained by `train.py` on the default dataset
 #    (`careerpath data build`, configs/data/default.yaml), bf16 chosen automatically, then
 #    `careerpath evaluate`: next course and next job against the baselines and the oracle
@@ -55,7 +58,8 @@ echo "== 1. T5-base-sized, bf16, full and LoRA: careerpath loop (compile: $COMPI
 # shellcheck disable=SC2086  # COMPILE is a list of modes
 timeout 300 "$PY" benchmarks/train_throughput.py --data "$DATA" --size base --device cuda \
     --variants full lora --compile $COMPILE --steps "$STEPS" --warmup "$STEPS" --repeats "$REPEATS" \
-    --max-train 8000 --json "$RESULTS/throughput.json" 2>&1 | tee "$RESULTS/throughput.txt" || status=1
+    --max-train 8000 --profile "$RESULTS/profile" --json "$RESULTS/throughput.json" 2>&1 \
+    | tee "$RESULTS/throughput.txt" || status=1
 
 echo "== 2. T5-base-sized end to end on the default dataset: train.py ($EPOCHS epochs), then careerpath evaluate"
 E2E_DATA="$RESULTS/default_data"

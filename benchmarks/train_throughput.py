@@ -29,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput_report import markdown, ratios, summarise  # noqa: F401 (ratios: for the tests)
+from step_profile import StepProfiler
+from step_profile import markdown as profile_markdown
+from throughput_report import label, markdown, ratios, summarise  # noqa: F401 (ratios: for the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -181,6 +183,10 @@ def run_careerpath(args) -> dict:
     res = _result(
         args, cfg, model, tokenizer, examples, order[: args.steps * world], seconds, accelerator.device, loss
     )
+    if args.profile:  # more steps after the timed ones, under the profiler
+        with StepProfiler(accelerator.device, args.profile_steps) as sp:
+            training_loop.train_epoch(ctx, state, loader, total + args.profile_steps, bar)
+        _profiled(args, res, sp, accelerator.is_main_process)
     res["processes"] = world
     res["precision"] = accelerator.mixed_precision
     res["lean_forward"] = ctx.lean is not None
@@ -228,16 +234,25 @@ def run_trainer(args) -> dict:
         return base_collate(features)
 
     clock: dict[str, float] = {}
+    timed_end = args.warmup + args.steps
+    profiling = bool(args.profile)
+    total += args.profile_steps if profiling else 0  # more steps after the timed ones, under the profiler
+    sp = StepProfiler(args.device, args.profile_steps) if profiling else None
 
     class Clock(TrainerCallback):
         def on_step_begin(self, targs, state, control, **kw):
             if state.global_step == args.warmup:
                 _sync(trainer.args.device)
                 clock["t0"] = time.perf_counter()
+            if profiling and state.global_step == timed_end:
+                sp.__enter__()
 
-        def on_train_end(self, targs, state, control, **kw):
-            _sync(trainer.args.device)
-            clock["t1"] = time.perf_counter()
+        def on_step_end(self, targs, state, control, **kw):
+            if state.global_step == timed_end:
+                _sync(trainer.args.device)
+                clock["t1"] = time.perf_counter()
+            if profiling and state.global_step == total:
+                sp.__exit__(None, None, None)
 
     use_cpu = args.device == "cpu"
     bf16 = precision == "bf16"  # the precision careerpath's run gets
@@ -273,13 +288,28 @@ def run_trainer(args) -> dict:
         trainer.model,
         tokenizer,
         examples,
-        seen[args.warmup : total],
+        seen[args.warmup : timed_end],
         seconds,
         trainer.args.device,
         out.training_loss,
     )
     res["precision"] = "bf16" if bf16 else "no"
+    if profiling:
+        _profiled(args, res, sp, True)
     return res
+
+
+def _profiled(args, res: dict, sp: StepProfiler, main: bool) -> None:
+    """The profile's summary into the run's result, its tables into ``--profile``'s folder."""
+    res["profile"] = sp.summary()
+    if main:
+        name = f"{args.impl}_x{_world()}_{args.variant}"
+        name += "" if args.compile[0] == "no" or args.impl == "trainer" else f"_compiled-{args.compile[0]}"
+        sp.write(Path(args.profile) / f"{name}.txt", name)
+
+
+def _world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, loss) -> dict:
@@ -329,7 +359,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _child(args, impl: str, procs: int, variant: str, compile_mode: str = "no") -> dict:
+def _child(
+    args, impl: str, procs: int, variant: str, compile_mode: str = "no", profile: bool = False
+) -> dict:
     cmd = [sys.executable]
     if procs > 1:  # torchrun: accelerate then runs MULTI_CPU (gloo) or DDP on GPUs
         cmd += [
@@ -361,6 +393,8 @@ def _child(args, impl: str, procs: int, variant: str, compile_mode: str = "no") 
         cmd += ["--no-lean"]
     if impl == "careerpath" and compile_mode != "no":
         cmd += ["--compile", compile_mode]
+    if profile:
+        cmd += ["--profile", str(Path(args.profile).resolve()), "--profile-steps", str(args.profile_steps)]
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -381,7 +415,7 @@ def measure(args) -> tuple[list[dict], dict]:
     for rep in range(args.repeats):
         for variant in args.variants:
             for impl, procs, mode in impls if rep % 2 == 0 else impls[::-1]:
-                r = _child(args, impl, procs, variant, mode)
+                r = _child(args, impl, procs, variant, mode, profile=bool(args.profile) and rep == 0)
                 results.setdefault((impl, procs, variant, mode), []).append(r)
                 print(
                     f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
@@ -446,6 +480,15 @@ def main(argv: list[str] | None = None) -> int:
         "stays as it is), e.g. no default. Give --warmup as large as --steps so that compilation and "
         "recompiles for new shapes are not timed",
     )
+    p.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="after the timed steps of each row's first run, --profile-steps more under torch.profiler: "
+        "a summary per row (wall ms, operators and GPU kernels per step, GPU busy share) printed, and "
+        "the profiler's tables written to DIR",
+    )
+    p.add_argument("--profile-steps", type=int, default=3, help="steps profiled (with --profile)")
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)
     p.add_argument("--_variant", default="full", help=argparse.SUPPRESS)
@@ -476,6 +519,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.size} T5, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, {rows[0]['device']}"
     )
     print(markdown(rows, args))
+    profiled = [
+        {"label": label(r), "variant": r["variant"], "profile": runs[0]["profile"]}
+        for r, runs in zip(rows, results.values(), strict=True)
+        if runs[0].get("profile")
+    ]
+    if profiled:
+        print(
+            f"\nProfiled: {args.profile_steps} steps after the timed ones, first run of each row; tables in {args.profile}"
+        )
+        print(profile_markdown(profiled))
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -47,9 +47,23 @@ def test_throughput_benchmark_runs_both_loops_and_reports_ratios(tiny_dataset, t
     cmd = [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--data", str(tiny_dataset)]
     cmd += ["--steps", "2", "--warmup", "1", "--repeats", "1", "--batch-size", "4", "--procs", "1", "2"]
     cmd += ["--max-train", "200", "--json", str(out)]
+    cmd += ["--profile", str(tmp_path / "prof"), "--profile-steps", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
+    stored = json.loads(out.read_text())
+    rows = stored["rows"]
+    # --profile: 2 more steps of each under the profiler, tables per row, a summary printed
+    assert sorted(p.name for p in (tmp_path / "prof").iterdir()) == [
+        "careerpath_x1_full.txt",
+        "careerpath_x2_full.txt",
+        "trainer_x1_full.txt",
+    ]
+    assert "aten::mm" in (tmp_path / "prof" / "trainer_x1_full.txt").read_text()
+    for run in stored["runs"].values():
+        prof = run[0]["profile"]
+        assert prof["steps"] == 2 and prof["wall_ms_per_step"] > 0 and prof["ops_per_step"] > 50
+        assert "aten::mm" in dict(prof["top_ops_by_cpu_ms"]) and "kernels_per_step" not in prof
+    assert "Profiled: 2 steps after the timed ones" in proc.stdout
     kinds = {(r["impl"], r["processes"]) for r in rows}
     assert kinds == {("careerpath", 1), ("careerpath", 2), ("trainer", 1)}
     for r in rows:
@@ -91,6 +105,24 @@ def test_throughput_benchmark_measures_the_compiled_loop(tiny_dataset, tmp_path)
     compiled = next(r for r in rows if r["compile"] == "default")
     run = stored["runs"]["careerpath x1/full/compiled:default"][0]
     assert compiled["examples_per_s"] > 0 and run["compile"] == "default" and run["lean_forward"] is False
+
+
+def test_step_profile_counts_the_operators_that_run_kernels():
+    """Per step: mm once (not matmul above it, nor resolve_conj below), add and relu's
+    clamp_min; views and allocation are not operators that launch anything."""
+    import torch
+    from step_profile import StepProfiler, markdown
+
+    x, w, b = torch.randn(64, 32), torch.randn(32, 16), torch.randn(16)
+    with StepProfiler("cpu", 4) as sp:
+        for _ in range(4):
+            (x @ w + b).relu().view(-1).unsqueeze(0)
+    s = sp.summary()
+    assert s["steps"] == 4 and s["ops_per_step"] == 3.0 and s["wall_ms_per_step"] > 0
+    assert dict(s["top_ops_by_count"]) == {"aten::mm": 1.0, "aten::add": 1.0, "aten::clamp_min": 1.0}
+    assert "kernels_per_step" not in s  # CPU only: no GPU columns
+    table = markdown([{"label": "loop", "variant": "full", "profile": s}])
+    assert table.splitlines()[0].count("|") == 6 and "| loop | full |" in table and "| 3 |" in table
 
 
 def test_gpu_check_script_is_valid_and_refuses_without_a_gpu(tmp_path):
