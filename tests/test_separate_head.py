@@ -3,6 +3,7 @@ says): checked on the tensors after the build, after training and after a save/l
 
 from __future__ import annotations
 
+import copy
 import json
 
 import torch
@@ -112,6 +113,11 @@ def test_content_head_shares_what_it_learns_across_a_providers_courses(tiny_data
     own = (head.id_rows == tok.convert_tokens_to_ids(" " + first.title)).nonzero().item()
     assert torch.allclose(head.item_id.grad[own], -0.1 * h, atol=1e-6)
     assert torch.count_nonzero(head.weight.grad[head.id_rows]) == 0
+    # and so in a deep copy of the model (a tensor hook on the weight would not be copied)
+    twin = copy.deepcopy(model)
+    twin.lm_head(h[None]).sum().backward()
+    grad = twin.lm_head.weight.grad
+    assert torch.count_nonzero(grad[twin.lm_head.id_rows]) == 0 and torch.count_nonzero(grad) > 0
 
 
 def test_content_head_folds_into_a_plain_separate_head_on_save(tiny_dataset, tmp_path):

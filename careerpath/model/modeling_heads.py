@@ -70,8 +70,9 @@ class ItemContentHead(torch.nn.Linear):
     head starts within a few hundredths of the plain separate head). What the model learns about one
     provider or level is thereby shared by every course it describes, where an atomic course row
     would learn it course by course from about twenty choices each. The rows ``id_rows`` (the
-    courses) keep their id part in ``item_id`` times ``id_scale`` instead of ``weight`` (whose
-    gradient there is zeroed), so it learns ``id_scale`` as fast: a small residual. Saved models hold
+    courses) keep their id part in ``item_id`` times ``id_scale`` instead of ``weight`` (whose rows
+    there stay zero: the forward fills them with zeros, so their gradient is zero, in any copy of
+    the module too), so it learns ``id_scale`` as fast: a small residual. Saved models hold
     the folded matrix (:meth:`folded_weight`) under the plain T5 name, so anyone loads them with the
     plain class.
     """
@@ -102,12 +103,16 @@ class ItemContentHead(torch.nn.Linear):
             with torch.no_grad():
                 self.item_id.copy_(self.weight[rows_] / self.id_scale)
                 self.weight[rows_] = 0.0
-            self.weight.register_hook(lambda g: g.index_fill(0, self.id_rows, 0.0))
 
     def folded_weight(self) -> torch.Tensor:
-        """The output matrix the logits use: the id rows plus each item's content vector."""
-        w = self.weight.index_add(0, self.item_rows, _content(self))
-        return w.index_add(0, self.id_rows, self.item_id * self.id_scale) if len(self.id_rows) else w
+        """The output matrix the logits use: the id rows plus each item's content vector. The
+        ``id_rows`` of ``weight`` are zero and filled with zeros here, which stops their gradient
+        (a tensor hook would do the same, but a deep copy of the module drops it)."""
+        if not len(self.id_rows):
+            return self.weight.index_add(0, self.item_rows, _content(self))
+        w = self.weight.index_fill(0, self.id_rows, 0.0)  # a new tensor: the adds below go in place
+        w.index_add_(0, self.item_rows, _content(self))
+        return w.index_add_(0, self.id_rows, self.item_id * self.id_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.folded_weight())
