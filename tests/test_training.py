@@ -157,11 +157,27 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(
     with pytest.raises(KeyboardInterrupt):
         training.run_training(tiny_cfg(tmp_path / "cut", *ckpt))
     monkeypatch.undo()
+    shutil.copytree(tmp_path / "cut", tmp_path / "cut_eager")
     resumed = training.run_training(
         tiny_cfg(tmp_path / "cut", *ckpt, "--train.resume-from-checkpoint", "latest")
     )
     c = json.loads((resumed / "metrics.json").read_text())["train_loss"]
     assert [s for s, _ in c] == [1, 2, 3] and [v for _, v in c] == pytest.approx([v for _, v in b], abs=1e-5)
+    # and without --train.compile: the checkpoint holds the model's own names, not the compiled wrapper's
+    eager_resumed = training.run_training(
+        tiny_cfg(
+            tmp_path / "cut_eager",
+            *steps,
+            "--train.checkpoint-every",
+            "2",
+            "--train.resume-from-checkpoint",
+            "latest",
+        )
+    )
+    e = json.loads((eager_resumed / "metrics.json").read_text())["train_loss"]
+    assert [s for s, _ in e] == [1, 2, 3] and [v for _, v in e] == pytest.approx([v for _, v in b], rel=1e-3)
+    we = load_file(eager_resumed / "model.safetensors")
+    assert set(we) == set(wb) and all(torch.allclose(we[k], wb[k], atol=1e-4) for k in wb)
 
 
 def test_compile_mode_is_checked():
