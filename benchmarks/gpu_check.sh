@@ -10,7 +10,8 @@
 #    tokens/s, peak GPU memory, model FLOPs utilisation (benchmarks/train_throughput.py); then 3
 #    more steps of each under torch.profiler: wall ms, operators and kernel launches per step, the
 #    GPU's busy share, the top operators (tables in $GPU_CHECK_OUT/profile), to find where a
-#    launch-bound loop loses to the other.
+#    launch-bound loop loses to the other. A run that fails (a compiled one, say) is reported and
+#    the others still run and are tabled.
 # 2. End to end: the same T5-base-sized config trained by `train.py` on the default dataset
 #    (`careerpath data build`, configs/data/default.yaml), bf16 chosen automatically, then
 #    `careerpath evaluate`: next course and next job against the baselines and the oracle
@@ -58,7 +59,7 @@ echo "== 1. T5-base-sized, bf16, full and LoRA: careerpath loop (compile: $COMPI
 # shellcheck disable=SC2086  # COMPILE is a list of modes
 timeout 300 "$PY" benchmarks/train_throughput.py --data "$DATA" --size base --device cuda \
     --variants full lora --compile $COMPILE --steps "$STEPS" --warmup "$STEPS" --repeats "$REPEATS" \
-    --max-train 8000 --profile "$RESULTS/profile" --json "$RESULTS/throughput.json" 2>&1 \
+    --max-train 8000 --profile "$RESULTS/profile" --keep-going --json "$RESULTS/throughput.json" 2>&1 \
     | tee "$RESULTS/throughput.txt" || status=1
 
 echo "== 2. T5-base-sized end to end on the default dataset: train.py ($EPOCHS epochs), then careerpath evaluate"

@@ -408,14 +408,26 @@ def _child(
 
 def measure(args) -> tuple[list[dict], dict]:
     """Run every (implementation, processes, variant, compile mode) ``args.repeats`` times, alternating
-    the order."""
+    the order. With ``args.keep_going``, a run that fails is reported (``args.failed``) and the
+    others go on; its row has only the runs that worked, or none."""
     impls = [("careerpath", n, mode) for mode in args.compile for n in args.procs]
     impls += [] if args.no_peer else [("trainer", 1, "no")]
     results: dict[tuple[str, int, str, str], list[dict]] = {}
+    args.failed = []
     for rep in range(args.repeats):
         for variant in args.variants:
             for impl, procs, mode in impls if rep % 2 == 0 else impls[::-1]:
-                r = _child(args, impl, procs, variant, mode, profile=bool(args.profile) and rep == 0)
+                profile = bool(args.profile) and not results.get((impl, procs, variant, mode))
+                try:
+                    r = _child(args, impl, procs, variant, mode, profile=profile)
+                except RuntimeError as err:
+                    if not getattr(args, "keep_going", False):
+                        raise
+                    print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
+                    args.failed.append(
+                        f"{impl} x{procs}/{variant}" + ("" if mode == "no" else f"/compiled:{mode}")
+                    )
+                    continue
                 results.setdefault((impl, procs, variant, mode), []).append(r)
                 print(
                     f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
@@ -489,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
         "the profiler's tables written to DIR",
     )
     p.add_argument("--profile-steps", type=int, default=3, help="steps profiled (with --profile)")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a run that fails is reported and the others still run and are tabled (exit status 1)",
+    )
     p.add_argument("--json", default="", help="also write the per-run results here")
     p.add_argument("--_child", choices=["careerpath", "trainer"], help=argparse.SUPPRESS)
     p.add_argument("--_variant", default="full", help=argparse.SUPPRESS)
@@ -514,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.data}/train.jsonl: missing; build one with `careerpath data build --out {args.data}`"
         )
     rows, results = measure(args)
+    if not rows:
+        print(f"every run failed: {', '.join(args.failed)}", file=sys.stderr)
+        return 1
     print()
     print(
         f"{args.size} T5, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, {rows[0]['device']}"
@@ -542,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
                 indent=1,
             )
         )
+    if args.failed:
+        print(f"\nfailed (see above): {', '.join(args.failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -107,6 +107,40 @@ def test_throughput_benchmark_measures_the_compiled_loop(tiny_dataset, tmp_path)
     assert compiled["examples_per_s"] > 0 and run["compile"] == "default" and run["lean_forward"] is False
 
 
+def test_throughput_benchmark_keeps_going_past_a_failed_run(tiny_dataset, tmp_path, monkeypatch, capsys):
+    """--keep-going (gpu_check.sh): a run that fails is reported, the others are run and tabled,
+    the exit status says something failed; without it the failure stops the benchmark."""
+    calls = []
+
+    def child(args, impl, procs, variant, compile_mode="no", profile=False):
+        calls.append((impl, compile_mode, profile))
+        if compile_mode == "default":
+            raise RuntimeError("careerpath x1/full failed (exit 1):\ninductor error")
+        return {"impl": impl, "variant": variant, "device": "cpu", "threads": 2, "params_m": 1.0,
+                "trainable_m": 1.0, "compile": compile_mode, "precision": "no", "final_loss": 1.0,
+                "examples_per_s": 100.0 if impl == "trainer" else 150.0, "tokens_per_s": 1000.0,
+                "padding_share": 0.1, "tflops": 0.1, "peak_rss_mb": 500.0}  # fmt: skip
+
+    monkeypatch.setattr(train_throughput, "_child", child)
+    argv = ["--data", str(tiny_dataset), "--compile", "no", "default", "--repeats", "2"]
+    with pytest.raises(RuntimeError, match="inductor error"):
+        train_throughput.main(argv)
+    calls.clear()
+    out = tmp_path / "tp.json"
+    assert train_throughput.main([*argv, "--keep-going", "--json", str(out), "--profile", str(tmp_path)]) == 1
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted((r["impl"], r["compile"], r["runs"]) for r in rows) == [
+        ("careerpath", "no", 2),
+        ("trainer", "no", 2),
+    ]
+    text = capsys.readouterr()
+    assert "FAILED, going on" in text.out and "inductor error" in text.out
+    assert "1.50x" in text.out and "failed (see above): careerpath x1/full/compiled:default" in text.err
+    # each row's first run that works is the profiled one; the failing row is tried every time
+    assert [c for c in calls if c[2]] == [("careerpath", "no", True), ("careerpath", "default", True),
+                                          ("trainer", "no", True), ("careerpath", "default", True)]  # fmt: skip
+
+
 def test_step_profile_counts_the_operators_that_run_kernels():
     """Per step: mm once (not matmul above it, nor resolve_conj below), add and relu's
     clamp_min; views and allocation are not operators that launch anything."""
