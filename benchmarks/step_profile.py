@@ -81,6 +81,17 @@ class StepProfiler:
         by_cpu = sorted(averages, key=lambda a: -a.self_cpu_time_total)
         out["top_ops_by_cpu_ms"] = [[a.key, a.self_cpu_time_total / 1e3 / n] for a in by_cpu[:top]]
         if self.device.type == "cuda":
+            # the host's CUDA runtime calls: launches, copies, and what makes it wait
+            # (cudaStreamSynchronize, cudaDeviceSynchronize, cudaMalloc/cudaFree when the caching
+            # allocator has no block of the size asked for)
+            runtime = Counter(e.name for e in cpu if e.name.startswith("cuda"))
+            runtime_ms = Counter()
+            for e in cpu:
+                if e.name.startswith("cuda"):
+                    runtime_ms[e.name] += e.self_cpu_time_total / 1e3 / n
+            out["cuda_runtime_calls_per_step"] = {
+                k: [v / n, runtime_ms[k]] for k, v in runtime.most_common(top)
+            }
             kernel_ms = sum(k.device_time_total for k in kernels) / 1e3 / n
             out["kernels_per_step"] = len(kernels) / n
             out["gpu_kernel_ms_per_step"] = kernel_ms
@@ -110,11 +121,18 @@ def _runs_kernel(event) -> bool:
     return _dispatches(event) or any(_runs_kernel(c) for c in event.cpu_children)
 
 
+def waits(profile: dict, kind: str) -> float:
+    """CUDA runtime calls per step whose name holds ``kind`` (Synchronize, Malloc, Free; not the
+    host-side pinned ones)."""
+    calls = profile.get("cuda_runtime_calls_per_step", {})
+    return sum(v[0] for k, v in calls.items() if kind in k and "Host" not in k)
+
+
 def markdown(rows: list[dict]) -> str:
     """A table of the profiled runs' summaries (rows: ``{"label": ..., "variant": ..., "profile": summary}``)."""
     gpu = any("kernels_per_step" in r["profile"] for r in rows)
     head = "| implementation | variant | wall ms/step | operators/step |"
-    head += " GPU kernels/step | GPU kernel ms/step | GPU busy |" if gpu else ""
+    head += " GPU kernels/step | GPU kernel ms/step | GPU busy | syncs, mallocs, frees/step |" if gpu else ""
     head += " most CPU time (ms/step) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -126,6 +144,7 @@ def markdown(rows: list[dict]) -> str:
                 f"{p.get('kernels_per_step', 0):.0f}",
                 f"{p.get('gpu_kernel_ms_per_step', 0):.1f}",
                 f"{busy:.0%}" if busy is not None else "n/a",
+                f"{waits(p, 'Synchronize'):.1f}, {waits(p, 'Malloc'):.1f}, {waits(p, 'Free'):.1f}",
             ]
         cells.append(", ".join(f"{k.removeprefix('aten::')} {v:.1f}" for k, v in p["top_ops_by_cpu_ms"][:3]))
         lines.append("| " + " | ".join(cells) + " |")

@@ -159,6 +159,49 @@ def test_step_profile_counts_the_operators_that_run_kernels():
     assert table.splitlines()[0].count("|") == 6 and "| loop | full |" in table and "| 3 |" in table
 
 
+def test_step_profile_summarises_gpu_kernels_and_runtime_calls():
+    """The GPU part of the summary (first run for real on a lent GPU), from a profiler's events:
+    kernels and their time per step, busy share, and the runtime calls that make the host wait."""
+    from types import SimpleNamespace as NS
+
+    import torch
+    from step_profile import StepProfiler, markdown
+    from torch.autograd import DeviceType
+
+    def ev(name, device=DeviceType.CPU, cpu_us=10.0, gpu_us=0.0, children=()):
+        return NS(name=name, device_type=device, cpu_children=list(children), self_cpu_time_total=cpu_us,
+                  device_time_total=gpu_us, self_device_time_total=gpu_us, key=name)  # fmt: skip
+
+    steps = 2
+    events = []
+    for _ in range(steps):
+        mm = ev("aten::mm", cpu_us=30, children=[ev("aten::resolve_conj")])  # below matmul, in the list too
+        events += [ev("aten::matmul", children=[mm]), mm, ev("aten::add", cpu_us=30)]
+        events += [ev("cudaLaunchKernel", cpu_us=5), ev("cudaStreamSynchronize", cpu_us=400)]
+        events += [ev("cudaMalloc", cpu_us=100), ev("cudaFreeHost", cpu_us=50)]
+        events += [
+            ev("ampere_bf16_gemm", DeviceType.CUDA, gpu_us=1000),
+            ev("vectorized_kernel", DeviceType.CUDA, gpu_us=500),
+        ]
+    sp = StepProfiler("cpu", steps)
+    sp.device, sp.wall = torch.device("cuda"), 0.006  # 3 ms a step
+    totals: dict = {}
+    for e in events:  # key_averages: one entry per name, times summed
+        t = totals.setdefault(e.name, ev(e.name, cpu_us=0.0))
+        t.self_cpu_time_total += e.self_cpu_time_total
+        t.self_device_time_total += e.self_device_time_total
+    sp.prof = NS(events=lambda: events, key_averages=lambda: list(totals.values()))
+    s = sp.summary()
+    assert s["ops_per_step"] == 2.0 and s["kernels_per_step"] == 2.0
+    assert s["gpu_kernel_ms_per_step"] == pytest.approx(1.5) and s["gpu_busy_share"] == pytest.approx(0.5)
+    assert s["cuda_runtime_calls_per_step"]["cudaStreamSynchronize"] == pytest.approx([1.0, 0.4])
+    assert s["top_ops_by_gpu_ms"][0] == ["ampere_bf16_gemm", pytest.approx(1.0)]
+    row = markdown([{"label": "loop", "variant": "full", "profile": s}]).splitlines()[2]
+    assert row.startswith(
+        "| loop | full | 3.0 | 2 | 2 | 1.5 | 50% | 1.0, 1.0, 0.0 |"
+    )  # cudaFreeHost: not a wait
+
+
 def test_gpu_check_script_is_valid_and_refuses_without_a_gpu(tmp_path):
     script = ROOT / "benchmarks" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
