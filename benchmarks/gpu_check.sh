@@ -10,8 +10,9 @@
 #    tokens/s, peak GPU memory, model FLOPs utilisation (benchmarks/train_throughput.py); then 3
 #    more steps of each under torch.profiler: wall ms, operators and kernel launches per step, the
 #    GPU's busy share, the top operators (tables in $GPU_CHECK_OUT/profile), to find where a
-#    launch-bound loop loses to the other. A run that fails (a compiled one, say) is reported and
-#    the others still run and are tabled.
+#    launch-bound loop loses to the other. Eager rows run first, compiled ones last; a run that
+#    fails (a compiled one, say) is reported and the others still run; if the step's 300 s run out,
+#    the rows that finished are still tabled and in throughput.json (written after every run).
 # 2. End to end: the same T5-base-sized config trained by `train.py` on the default dataset
 #    (`careerpath data build`, configs/data/default.yaml), bf16 chosen automatically, then
 #    `careerpath evaluate`: next course and next job against the baselines and the oracle

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -406,35 +407,79 @@ def _child(
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def measure(args) -> tuple[list[dict], dict]:
-    """Run every (implementation, processes, variant, compile mode) ``args.repeats`` times, alternating
-    the order. With ``args.keep_going``, a run that fails is reported (``args.failed``) and the
-    others go on; its row has only the runs that worked, or none."""
+class Stopped(Exception):
+    """SIGTERM (``timeout`` in gpu_check.sh) while runs were left: what finished is still reported."""
+
+
+def plan(args) -> list[tuple[int, str, int, str, str]]:
+    """The runs in order: (repeat, implementation, processes, variant, compile mode). Each repeat
+    runs the eager rows of every variant first, then the compiled ones (slow to start: if time runs
+    out, it runs out on them); careerpath and the peer alternate their order from one repeat to the next."""
     impls = [("careerpath", n, mode) for mode in args.compile for n in args.procs]
     impls += [] if args.no_peer else [("trainer", 1, "no")]
-    results: dict[tuple[str, int, str, str], list[dict]] = {}
-    args.failed = []
+    runs = []
     for rep in range(args.repeats):
-        for variant in args.variants:
-            for impl, procs, mode in impls if rep % 2 == 0 else impls[::-1]:
-                profile = bool(args.profile) and not results.get((impl, procs, variant, mode))
-                try:
-                    r = _child(args, impl, procs, variant, mode, profile=profile)
-                except RuntimeError as err:
-                    if not getattr(args, "keep_going", False):
-                        raise
-                    print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
-                    args.failed.append(
-                        f"{impl} x{procs}/{variant}" + ("" if mode == "no" else f"/compiled:{mode}")
-                    )
-                    continue
-                results.setdefault((impl, procs, variant, mode), []).append(r)
-                print(
-                    f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
-                    f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
-                    flush=True,
-                )
+        for compiled in (False, True):
+            for variant in args.variants:
+                group = [i for i in impls if (i[2] != "no") == compiled]
+                runs += [
+                    (rep, impl, n, variant, mode)
+                    for impl, n, mode in (group if rep % 2 == 0 else group[::-1])
+                ]
+    return runs
+
+
+def run_name(impl: str, procs: int, variant: str, mode: str) -> str:
+    return f"{impl} x{procs}/{variant}" + ("" if mode == "no" else f"/compiled:{mode}")
+
+
+def measure(args, on_run=None) -> tuple[list[dict], dict]:
+    """Run every (implementation, processes, variant, compile mode) ``args.repeats`` times in
+    :func:`plan`'s order; ``on_run(results)`` after each. With ``args.keep_going``, a run that fails
+    is reported (``args.failed``) and the others go on; its row has only the runs that worked, or
+    none. :class:`Stopped` (SIGTERM) ends the runs early; ``args.stopped`` says so."""
+    results: dict[tuple[str, int, str, str], list[dict]] = {}
+    args.failed, args.stopped = [], False
+    for rep, impl, procs, variant, mode in plan(args):
+        key = (impl, procs, variant, mode)
+        profile = bool(args.profile) and not results.get(key)
+        try:
+            r = _child(args, impl, procs, variant, mode, profile=profile)
+        except Stopped:
+            print(f"[{rep + 1}/{args.repeats}] stopped (SIGTERM) during {run_name(*key)}", flush=True)
+            args.stopped = True
+            break
+        except RuntimeError as err:
+            if not getattr(args, "keep_going", False):
+                raise
+            print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
+            args.failed.append(run_name(*key))
+            continue
+        results.setdefault(key, []).append(r)
+        print(
+            f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
+            f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
+            flush=True,
+        )
+        if on_run is not None:
+            on_run(results)
     return summarise(results), results
+
+
+def _stop(signum, frame):
+    raise Stopped()
+
+
+def _write_json(path: str, results: dict, complete: bool) -> None:
+    """The rows and runs so far; written after every run, so a run cut short leaves the others'."""
+    data = {
+        "complete": complete,
+        "rows": summarise(results),
+        "runs": {run_name(*k): v for k, v in results.items()},
+    }
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -530,9 +575,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"{args.data}/train.jsonl: missing; build one with `careerpath data build --out {args.data}`"
         )
-    rows, results = measure(args)
+    previous = signal.signal(signal.SIGTERM, _stop)  # `timeout`: report what finished, stop the run
+    try:
+        rows, results = measure(args, (lambda res: _write_json(args.json, res, False)) if args.json else None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not rows:
-        print(f"every run failed: {', '.join(args.failed)}", file=sys.stderr)
+        print(f"no run finished: {', '.join(args.failed) or 'stopped'}", file=sys.stderr)
         return 1
     print()
     print(
@@ -550,22 +599,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(profile_markdown(profiled))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "rows": rows,
-                    "runs": {
-                        f"{k[0]} x{k[1]}/{k[2]}" + ("" if k[3] == "no" else f"/compiled:{k[3]}"): v
-                        for k, v in results.items()
-                    },
-                },
-                indent=1,
-            )
-        )
+        _write_json(args.json, results, complete=not args.stopped and not args.failed)
     if args.failed:
         print(f"\nfailed (see above): {', '.join(args.failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if args.stopped:
+        print("\nstopped by SIGTERM: the table holds the runs that finished", file=sys.stderr)
+    return 1 if args.failed or args.stopped else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,9 +137,47 @@ def test_throughput_benchmark_keeps_going_past_a_failed_run(tiny_dataset, tmp_pa
     text = capsys.readouterr()
     assert "FAILED, going on" in text.out and "inductor error" in text.out
     assert "1.50x" in text.out and "failed (see above): careerpath x1/full/compiled:default" in text.err
-    # each row's first run that works is the profiled one; the failing row is tried every time
-    assert [c for c in calls if c[2]] == [("careerpath", "no", True), ("careerpath", "default", True),
-                                          ("trainer", "no", True), ("careerpath", "default", True)]  # fmt: skip
+    # eager rows first in each repeat (compiled ones are slow to start), careerpath and the peer in
+    # alternating order; each row's first run that works is profiled, the failing row every time
+    assert calls == [("careerpath", "no", True), ("trainer", "no", True), ("careerpath", "default", True),
+                     ("trainer", "no", False), ("careerpath", "no", False), ("careerpath", "default", True)]  # fmt: skip
+
+
+def test_throughput_benchmark_reports_what_finished_when_stopped(tiny_dataset, tmp_path, monkeypatch, capsys):
+    """SIGTERM (gpu_check.sh's `timeout`) during a run: the runs that finished are tabled and in
+    the JSON (written after every run), marked incomplete; the exit status is 1."""
+    import signal
+
+    calls = []
+
+    def child(args, impl, procs, variant, compile_mode="no", profile=False):
+        calls.append((impl, compile_mode))
+        if compile_mode == "default":  # a slow compiled run: the timeout's signal arrives meanwhile
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            raise AssertionError("SIGTERM did not stop the run")
+        return {"impl": impl, "variant": variant, "device": "cpu", "threads": 2, "params_m": 1.0,
+                "trainable_m": 1.0, "compile": compile_mode, "precision": "no", "final_loss": 1.0,
+                "examples_per_s": 100.0 if impl == "trainer" else 120.0, "tokens_per_s": 1000.0,
+                "padding_share": 0.1, "tflops": 0.1, "peak_rss_mb": 500.0}  # fmt: skip
+
+    monkeypatch.setattr(train_throughput, "_child", child)
+    out = tmp_path / "tp.json"
+    before = signal.getsignal(signal.SIGTERM)
+    argv = ["--data", str(tiny_dataset), "--compile", "no", "default", "--variants", "full", "lora"]
+    assert train_throughput.main([*argv, "--repeats", "1", "--json", str(out)]) == 1
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert calls == [("careerpath", "no"), ("trainer", "no"), ("careerpath", "no"), ("trainer", "no"),
+                     ("careerpath", "default")]  # fmt: skip
+    stored = json.loads(out.read_text())
+    assert stored["complete"] is False and len(stored["rows"]) == 4
+    text = capsys.readouterr()
+    assert "stopped (SIGTERM) during careerpath x1/full/compiled:default" in text.out
+    assert (
+        "full, careerpath loop (1 process, 2 threads, fp32) / Seq2SeqTrainer (2 threads, fp32): examples/s **1.20x**"
+        in text.out
+    )
+    assert "lora, careerpath loop" in text.out and "stopped by SIGTERM" in text.err
 
 
 def test_step_profile_counts_the_operators_that_run_kernels():
