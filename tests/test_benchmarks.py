@@ -108,6 +108,14 @@ def test_throughput_benchmark_measures_the_compiled_loop(tiny_dataset, tmp_path)
     assert compiled["examples_per_s"] > 0 and run["compile"] == "default" and run["lean_forward"] is False
 
 
+def _run_result(impl: str, variant: str, compile_mode: str, examples_per_s: float) -> dict:
+    """What one benchmark child reports, for tests that stand in for the children."""
+    return {"impl": impl, "variant": variant, "device": "cpu", "threads": 2, "params_m": 1.0,
+            "trainable_m": 1.0, "compile": compile_mode, "precision": "no", "final_loss": 1.0,
+            "examples_per_s": examples_per_s, "tokens_per_s": 1000.0, "padding_share": 0.1,
+            "tflops": 0.1, "peak_rss_mb": 500.0}  # fmt: skip
+
+
 def test_throughput_benchmark_keeps_going_past_a_failed_run(tiny_dataset, tmp_path, monkeypatch, capsys):
     """--keep-going (gpu_check.sh): a run that fails is reported, the others are run and tabled,
     the exit status says something failed; without it the failure stops the benchmark."""
@@ -117,10 +125,7 @@ def test_throughput_benchmark_keeps_going_past_a_failed_run(tiny_dataset, tmp_pa
         calls.append((impl, compile_mode, profile))
         if compile_mode == "default":
             raise RuntimeError("careerpath x1/full failed (exit 1):\ninductor error")
-        return {"impl": impl, "variant": variant, "device": "cpu", "threads": 2, "params_m": 1.0,
-                "trainable_m": 1.0, "compile": compile_mode, "precision": "no", "final_loss": 1.0,
-                "examples_per_s": 100.0 if impl == "trainer" else 150.0, "tokens_per_s": 1000.0,
-                "padding_share": 0.1, "tflops": 0.1, "peak_rss_mb": 500.0}  # fmt: skip
+        return _run_result(impl, variant, compile_mode, 100.0 if impl == "trainer" else 150.0)
 
     monkeypatch.setattr(train_throughput, "_child", child)
     argv = ["--data", str(tiny_dataset), "--compile", "no", "default", "--repeats", "2"]
@@ -156,10 +161,7 @@ def test_throughput_benchmark_reports_what_finished_when_stopped(tiny_dataset, t
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
             raise AssertionError("SIGTERM did not stop the run")
-        return {"impl": impl, "variant": variant, "device": "cpu", "threads": 2, "params_m": 1.0,
-                "trainable_m": 1.0, "compile": compile_mode, "precision": "no", "final_loss": 1.0,
-                "examples_per_s": 100.0 if impl == "trainer" else 120.0, "tokens_per_s": 1000.0,
-                "padding_share": 0.1, "tflops": 0.1, "peak_rss_mb": 500.0}  # fmt: skip
+        return _run_result(impl, variant, compile_mode, 100.0 if impl == "trainer" else 120.0)
 
     monkeypatch.setattr(train_throughput, "_child", child)
     out = tmp_path / "tp.json"
