@@ -243,6 +243,31 @@ def test_step_profile_summarises_gpu_kernels_and_runtime_calls():
     )  # cudaFreeHost: not a wait
 
 
+@pytest.mark.slow
+def test_gpu_check_runs_end_to_end_in_smoke_mode(tiny_dataset, tmp_path):
+    """GPU_CHECK_SMOKE=1: every step of the GPU script on the CPU at toy size, so that its plumbing
+    (flags, files, the profile, train.py and evaluate, the quality rows) works before a GPU runs it."""
+    env = dict(os.environ, GPU_CHECK_SMOKE="1", CAREERPATH_GPU_DATA=str(tiny_dataset), PYTHON=sys.executable)
+    env["GPU_CHECK_OUT"] = str(tmp_path / "out")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    out = tmp_path / "out"
+    stored = json.loads((out / "throughput.json").read_text())
+    assert stored["complete"] and {(r["impl"], r["variant"]) for r in stored["rows"]} == {
+        (impl, variant) for impl in ("careerpath", "trainer") for variant in ("full", "lora")
+    }
+    assert len(list((out / "profile").glob("*.txt"))) == 4 and "Profiled: 3 steps" in proc.stdout
+    assert json.loads((out / "t5_base" / "metrics.json").read_text())["steps"] == 3
+    assert (out / "t5_base_report" / "metrics.json").exists()
+    assert "| 6. quality, next course (test split) |" in proc.stdout and "status 0" in proc.stdout
+
+
 def test_gpu_check_script_is_valid_and_refuses_without_a_gpu(tmp_path):
     script = ROOT / "benchmarks" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
