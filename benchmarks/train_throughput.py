@@ -440,29 +440,32 @@ def measure(args, on_run=None) -> tuple[list[dict], dict]:
     none. :class:`Stopped` (SIGTERM) ends the runs early; ``args.stopped`` says so."""
     results: dict[tuple[str, int, str, str], list[dict]] = {}
     args.failed, args.stopped = [], False
-    for rep, impl, procs, variant, mode in plan(args):
-        key = (impl, procs, variant, mode)
-        profile = bool(args.profile) and not results.get(key)
-        try:
-            r = _child(args, impl, procs, variant, mode, profile=profile)
-        except Stopped:
-            print(f"[{rep + 1}/{args.repeats}] stopped (SIGTERM) during {run_name(*key)}", flush=True)
-            args.stopped = True
-            break
-        except RuntimeError as err:
-            if not getattr(args, "keep_going", False):
-                raise
-            print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
-            args.failed.append(run_name(*key))
-            continue
-        results.setdefault(key, []).append(r)
-        print(
-            f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
-            f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
-            flush=True,
-        )
-        if on_run is not None:
-            on_run(results)
+    current = "before the first run"
+    try:
+        for rep, impl, procs, variant, mode in plan(args):
+            key = (impl, procs, variant, mode)
+            current = f"[{rep + 1}/{args.repeats}] {run_name(*key)}"
+            try:
+                r = _child(
+                    args, impl, procs, variant, mode, profile=bool(args.profile) and not results.get(key)
+                )
+            except RuntimeError as err:
+                if not getattr(args, "keep_going", False):
+                    raise
+                print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
+                args.failed.append(run_name(*key))
+                continue
+            results.setdefault(key, []).append(r)
+            print(
+                f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
+                f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
+                flush=True,
+            )
+            if on_run is not None:
+                on_run(results)
+    except Stopped:  # the running child, if any, was killed by subprocess.run on the way out
+        print(f"stopped (SIGTERM) at {current}", flush=True)
+        args.stopped = True
     return summarise(results), results
 
 

@@ -174,7 +174,7 @@ def test_throughput_benchmark_reports_what_finished_when_stopped(tiny_dataset, t
     stored = json.loads(out.read_text())
     assert stored["complete"] is False and len(stored["rows"]) == 4
     text = capsys.readouterr()
-    assert "stopped (SIGTERM) during careerpath x1/full/compiled:default" in text.out
+    assert "stopped (SIGTERM) at [1/1] careerpath x1/full/compiled:default" in text.out
     assert (
         "full, careerpath loop (1 process, 2 threads, fp32) / Seq2SeqTrainer (2 threads, fp32): examples/s **1.20x**"
         in text.out
