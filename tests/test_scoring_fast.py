@@ -248,6 +248,45 @@ def _lean_training_matches(variant: dict) -> None:
     )
 
 
+def test_lean_training_forward_matches_with_the_content_head(tiny_dataset):
+    """careerpath's own model (content head: folded input and output matrices from one shared
+    content product): the lean forward's logits and every gradient equal transformers' forward,
+    the content matrix and the course id part included."""
+    import json
+
+    from careerpath.core.config import load_config
+    from careerpath.model import modeling
+    from careerpath.model.scoring import LeanT5Training
+    from tests.conftest import ROOT, TINY_MODEL_ARGS
+
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+        + TINY_MODEL_ARGS
+    )
+    texts = [json.loads(x)["input_text"] for x in (tiny_dataset / "train.jsonl").read_text().splitlines()]
+    torch.manual_seed(0)
+    model, tok, _ = modeling.build(cfg, texts)
+    assert isinstance(model.lm_head, modeling.ItemContentHead) and len(model.lm_head.id_rows)
+    with torch.no_grad():  # move the zero-initialised content and course id part off zero
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model.train()
+    twin = copy.deepcopy(model)
+    lean = LeanT5Training.build(twin)
+    assert lean is not None
+    enc = tok(texts[:4], padding=True, truncation=True, max_length=64, return_tensors="pt")
+    labels = tok(texts[4:8], padding=True, truncation=True, max_length=12, return_tensors="pt").input_ids
+    labels[labels == tok.pad_token_id] = -100
+    out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, labels=labels)
+    logits = lean.logits(enc.input_ids, enc.attention_mask, labels)
+    assert torch.allclose(logits, out.logits, atol=1e-4)
+    out.loss.backward()
+    F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100).backward()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+    assert model.lm_head.content.grad.abs().max() > 0 and model.lm_head.item_id.grad.abs().max() > 0
+
+
 def test_lean_training_forward_runs_under_the_accelerators_bf16_autocast(
     tiny_dataset, fresh_accelerator_state
 ):

@@ -104,14 +104,16 @@ class ItemContentHead(torch.nn.Linear):
                 self.item_id.copy_(self.weight[rows_] / self.id_scale)
                 self.weight[rows_] = 0.0
 
-    def folded_weight(self) -> torch.Tensor:
-        """The output matrix the logits use: the id rows plus each item's content vector. The
+    def folded_weight(self, content: torch.Tensor | None = None) -> torch.Tensor:
+        """The output matrix the logits use: the id rows plus each item's content vector
+        (``content``: :func:`item_content` of this head, when the caller has it already). The
         ``id_rows`` of ``weight`` are zero and filled with zeros here, which stops their gradient
         (a tensor hook would do the same, but a deep copy of the module drops it)."""
+        content = _content(self) if content is None else content
         if not len(self.id_rows):
-            return self.weight.index_add(0, self.item_rows, _content(self))
+            return self.weight.index_add(0, self.item_rows, content)
         w = self.weight.index_fill(0, self.id_rows, 0.0)  # a new tensor: the adds below go in place
-        w.index_add_(0, self.item_rows, _content(self))
+        w.index_add_(0, self.item_rows, content)
         return w.index_add_(0, self.id_rows, self.item_id * self.id_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,8 +131,9 @@ class ItemContentEmbedding(torch.nn.Embedding):
         self.weight = embedding.weight
         object.__setattr__(self, "_head", head)  # not a sub-module: W is saved once, with the head
 
-    def folded_weight(self) -> torch.Tensor:
-        return self.weight.index_add(0, self._head.item_rows, _content(self._head))
+    def folded_weight(self, content: torch.Tensor | None = None) -> torch.Tensor:
+        content = _content(self._head) if content is None else content
+        return self.weight.index_add(0, self._head.item_rows, content)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.embedding(ids, self.folded_weight(), self.padding_idx)
@@ -141,16 +144,26 @@ def _content(head: ItemContentHead) -> torch.Tensor:
     return (head.item_features @ head.content).to(head.weight.dtype)
 
 
-def output_weight(model) -> torch.Tensor:
-    """The matrix behind ``model.lm_head`` (content folded in for an :class:`ItemContentHead`)."""
+def item_content(model) -> torch.Tensor | None:
+    """The items' content vectors of ``model``'s :class:`ItemContentHead` (None without one): one
+    product that :func:`output_weight` and :func:`input_weight` can share within a forward pass,
+    so that its gradient is one product too."""
+    head = getattr(model, "lm_head", None)
+    return _content(head) if isinstance(head, ItemContentHead) else None
+
+
+def output_weight(model, content: torch.Tensor | None = None) -> torch.Tensor:
+    """The matrix behind ``model.lm_head`` (content folded in for an :class:`ItemContentHead`;
+    ``content``: :func:`item_content`, if the caller has it)."""
     head = model.lm_head
-    return head.folded_weight() if isinstance(head, ItemContentHead) else head.weight
+    return head.folded_weight(content) if isinstance(head, ItemContentHead) else head.weight
 
 
-def input_weight(model) -> torch.Tensor:
-    """The input embedding matrix (content folded in for an :class:`ItemContentEmbedding`)."""
+def input_weight(model, content: torch.Tensor | None = None) -> torch.Tensor:
+    """The input embedding matrix (content folded in for an :class:`ItemContentEmbedding`;
+    ``content``: :func:`item_content`, if the caller has it)."""
     emb = model.get_input_embeddings()
-    return emb.folded_weight() if isinstance(emb, ItemContentEmbedding) else emb.weight
+    return emb.folded_weight(content) if isinstance(emb, ItemContentEmbedding) else emb.weight
 
 
 def item_features(catalog, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from careerpath.model.modeling import input_weight, output_weight
+from careerpath.model.modeling import input_weight, item_content, output_weight
 
 # -- a lean T5 forward --------------------------------------------------------------------------
 # the classes whose forward the lean path mirrors (SeparateHeadT5 only unties the output layer)
@@ -291,7 +291,8 @@ class LeanT5Training(_LeanT5):
 
     def _sync(self, stamp: tuple) -> None:
         m = self.model
-        self.enc_embed = self.dec_embed = input_weight(m)
+        self.content = item_content(m)  # one product for the input and output matrices (and its gradient)
+        self.enc_embed = self.dec_embed = input_weight(m, self.content)
         self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
@@ -323,7 +324,7 @@ class LeanT5Training(_LeanT5):
         x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
-        return x @ output_weight(self.model).t()
+        return x @ output_weight(self.model, self.content).t()
 
 
 class _EncoderOut:
