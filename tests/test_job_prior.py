@@ -236,6 +236,47 @@ def test_loss_adds_the_job_prior_given_the_course_at_the_next_job_position(tiny_
         training._loss(model, dict(batch), None, 1.0, None, None, ctokens)
 
 
+def test_lean_loss_equals_the_transformers_forward_loss(tiny_model, tiny_dataset):
+    """The loss on the target's real positions only (the lean forward skips the output layer on
+    padding) is the loss through transformers' full logits, with everything the loss adds: soft
+    targets, both priors, weighted decisions; the same value and the same gradients."""
+    import copy
+
+    import torch
+
+    from careerpath.core.config import load_config
+    from careerpath.model.scoring import LeanT5Training
+    from careerpath.training import training
+    from tests.conftest import ROOT
+
+    cat = load_catalog(tiny_model / "catalog")
+    model, tok, _ = load_for_inference(tiny_model)
+    cfg = load_config(
+        ["--config", str(ROOT / "configs" / "tiny_t5.yaml"), "--data.data-dir", str(tiny_dataset)]
+    )
+    rows = _rows(tiny_dataset, "train")[:12]
+    soft = training.SoftTargets.from_catalog(tok, tiny_dataset)
+    prior, job_prior = load_prior(tiny_model, cat), load_job_prior(tiny_model, cat)
+    examples = training.encode_rows(rows, tok, "seq2seq", cfg, soft, prior, job_prior)
+    batch = training.make_collate(tok.pad_token_id)(examples)
+    assert any(k.startswith("soft_") for k in batch) and (batch["labels"] == -100).any()
+    ctokens = torch.tensor([soft.course_token[c] for c in prior.course_ids])
+    jtokens = torch.tensor([soft.job_token[j] for j in job_prior.job_ids])
+    decisions = training.decision_token_ids(tok, tiny_dataset)
+    model.train()
+    twin = copy.deepcopy(model)
+    lean = LeanT5Training.build(twin)
+    assert lean is not None
+    args = (decisions, 3.0, None)
+    want = training._loss(model, dict(batch), *args, None, ctokens, jtokens)
+    got = training._loss(twin, dict(batch), *args, lean, ctokens, jtokens)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    want.backward()
+    got.backward()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+
+
 def test_the_floor_ranks_jobs_by_skill_similarity(tiny_dataset):
     cat = load_catalog(tiny_dataset / "catalog")
     prior = JobPrior(retriever_for(tiny_dataset, cat), GENERATOR | {"floor": 0.01})

@@ -310,18 +310,25 @@ class LeanT5Training(_LeanT5):
         return w.t()
 
     def logits(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``model(input_ids=..., attention_mask=..., labels=labels).logits``: ``[b, T, vocab]``."""
+        """``model(input_ids=..., attention_mask=..., labels=labels).logits``: ``[b, T, vocab]``;
+        with ``keep`` (``[b, T]`` bool), only those positions' rows, ``[keep.sum(), vocab]`` (the
+        output layer is not run on the others)."""
         if self.autocast is not None:
             with self.autocast():
-                return self._logits(input_ids, attention_mask, labels).float()
-        return self._logits(input_ids, attention_mask, labels)
+                return self._logits(input_ids, attention_mask, labels, keep).float()
+        return self._logits(input_ids, attention_mask, labels, keep)
 
-    def _logits(self, input_ids, attention_mask, labels) -> torch.Tensor:
+    def _logits(self, input_ids, attention_mask, labels, keep=None) -> torch.Tensor:
         hidden = self.encode(input_ids, attention_mask)
         kv, add = self.context(hidden, attention_mask)
-        x = self._rms(self._decode(kv, add, self.model._shift_right(labels)), self.dec_final)
+        x = self._decode(kv, add, self.model._shift_right(labels))
+        x = self._rms(x if keep is None else x[keep], self.dec_final)
         if self.out_scale is not None:
             x = x * self.out_scale
         return x @ output_weight(self.model, self.content).t()

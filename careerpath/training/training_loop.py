@@ -191,35 +191,38 @@ def _loss(
     if plain and not soft and not prior and not jprior and lean is None:
         return model(**batch).loss
     labels = batch["labels"]
+    # logits of the target's real positions only, one row each (the padded ones carry no loss):
+    # the lean forward skips the output layer there; row of position (i, t): at[i, t]
+    keep = labels != -100
+    at = keep.flatten().cumsum(0).view_as(labels) - 1
+    targets = labels[keep]
     if lean is not None:
-        logits = lean.logits(batch["input_ids"], batch["attention_mask"], labels).float()
+        logits = lean.logits(batch["input_ids"], batch["attention_mask"], labels, keep=keep).float()
     else:
-        logits = model(**batch).logits.float()
+        logits = model(**batch).logits.float()[keep]
     elig = None
     if prior:
         rows = (prior["prior_pos"] >= 0).nonzero(as_tuple=True)[0]
         bias = prior["prior_bias"][rows].to(logits.dtype)
-        at = (rows[:, None], prior["prior_pos"][rows][:, None], prior_tokens[None, :])
-        logits = logits.index_put(at, bias, accumulate=True)
+        where = (at[rows, prior["prior_pos"][rows]][:, None], prior_tokens[None, :])
+        logits = logits.index_put(where, bias, accumulate=True)
         # which courses each row can take (rows without a prior: every course)
         elig = torch.ones(labels.shape[0], len(prior_tokens), dtype=torch.bool, device=logits.device)
         elig[rows] = bias > EXCLUDED / 2
     if jprior:  # the job prior given the course taken, at each row's next-job position
         rows = (jprior["jobprior_pos"] >= 0).nonzero(as_tuple=True)[0]
-        at = (rows[:, None], jprior["jobprior_pos"][rows][:, None], job_prior_tokens[None, :])
-        logits = logits.index_put(at, jprior["jobprior_bias"][rows].to(logits.dtype), accumulate=True)
+        where = (at[rows, jprior["jobprior_pos"][rows]][:, None], job_prior_tokens[None, :])
+        logits = logits.index_put(where, jprior["jobprior_bias"][rows].to(logits.dtype), accumulate=True)
     if plain and not soft:
-        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-    ce = torch.nn.functional.cross_entropy(
-        logits.flatten(0, 1), labels.flatten(), reduction="none", ignore_index=-100
-    ).view_as(labels)
-    w = (labels != -100).float()
+        return torch.nn.functional.cross_entropy(logits, targets)
+    ce = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    w = torch.ones_like(ce)
     if decision_ids is not None and weight != 1.0:
-        w = w * torch.where(torch.isin(labels, decision_ids), weight, 1.0)
+        w = w * torch.where(torch.isin(targets, decision_ids), weight, 1.0)
     if soft:
         rows, slot = (soft["soft_pos"] >= 0).nonzero(as_tuple=True)
-        pos = soft["soft_pos"][rows, slot]
-        logp = torch.log_softmax(logits[rows, pos], dim=-1)  # (decisions, vocab)
+        pos = at[rows, soft["soft_pos"][rows, slot]]
+        logp = torch.log_softmax(logits[pos], dim=-1)  # (decisions, vocab)
         ids, p = soft["soft_ids"][rows, slot], soft["soft_p"][rows, slot]
         listed = logp.gather(1, ids)
         value = -(listed * p).sum(1)  # padded slots have p = 0
@@ -234,7 +237,7 @@ def _loss(
             n_listed = (p > 0).sum(1)
             rest = logp[:, course_pool].sum(1) - (listed * (p > 0)).sum(1)
             value = value - other * rest / (len(course_pool) - n_listed).clamp(min=1)
-        ce = ce.index_put((rows, pos), value)
+        ce = ce.index_put((pos,), value)
     return (ce * w).sum() / w.sum()
 
 
