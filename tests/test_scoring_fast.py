@@ -248,6 +248,25 @@ def _lean_training_matches(variant: dict) -> None:
     )
 
 
+def test_rms_norm_with_its_gradient_written_out_is_torchs():
+    """The training forward's RMSNorm: torch's values and gradients (float32, at the training
+    forward's shapes), and its written-out gradient is the true one (float64 gradcheck)."""
+    from careerpath.model.scoring_lean import RMSNorm
+
+    x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: RMSNorm.apply(a, b, 1e-6), (x, w))
+    x = (3 * torch.randn(16, 30, 128)).requires_grad_()
+    w = torch.randn(128, requires_grad=True)
+    ours, theirs = RMSNorm.apply(x, w, 1e-6), F.rms_norm(x, (128,), w, 1e-6)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    g = torch.randn_like(ours)
+    for a, b in zip(
+        torch.autograd.grad(ours, (x, w), g), torch.autograd.grad(theirs, (x, w), g), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
 def test_lean_training_forward_matches_with_the_content_head(tiny_dataset):
     """careerpath's own model (content head: folded input and output matrices from one shared
     content product): the lean forward's logits and every gradient equal transformers' forward,
