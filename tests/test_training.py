@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -106,6 +107,31 @@ def _interrupt_after(step: int, monkeypatch):
             raise KeyboardInterrupt("simulated interruption")
 
     monkeypatch.setattr(training_loop, "save_checkpoint", save_then_stop)
+
+
+def test_length_grouped_batches_pad_sources_and_targets_little():
+    """Each epoch: every example once, in an order fixed by (seed, epoch); batches of like
+    source lengths, re-sorted in threes by target length, so targets (whose lengths do not follow
+    the sources') are padded much less than with the source grouping alone."""
+    from careerpath.training.training_data import LengthGroupedBatches
+
+    rng = np.random.default_rng(0)
+    src, tgt = rng.integers(50, 150, 4000).tolist(), rng.integers(10, 30, 4000).tolist()
+
+    def padding(batches, lengths):
+        return 1 - sum(lengths[i] for b in batches for i in b) / sum(
+            len(b) * max(lengths[i] for i in b) for b in batches
+        )
+
+    both = LengthGroupedBatches(src, 16, seed=3, target_lengths=tgt)
+    first = list(both)
+    assert sorted(i for b in first for i in b) == list(range(4000)) and len(first) == len(both) == 250
+    assert list(LengthGroupedBatches(src, 16, seed=3, target_lengths=tgt)) == first  # same seed and epoch
+    both.set_epoch(1)
+    assert list(both) != first
+    source_only = list(LengthGroupedBatches(src, 16, seed=3))
+    assert padding(first, tgt) < 0.6 * padding(source_only, tgt)
+    assert padding(first, src) < 0.05 and padding(source_only, src) < padding(first, src)
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
