@@ -1,10 +1,48 @@
-"""The throughput benchmark's report (benchmarks/train_throughput.py): the runs' medians per
-(implementation, processes, variant, compile mode), their labels, the markdown table and the
-careerpath / peer ratios."""
+"""The throughput benchmark's report (benchmarks/train_throughput.py): model FLOPs and device peaks
+(for MFU), the runs' medians per (implementation, processes, variant, compile mode), their labels,
+the markdown table and the careerpath / peer ratios."""
 
 from __future__ import annotations
 
 import statistics
+
+# dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name()
+PEAK_BF16_TFLOPS = [
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("GH200", 989.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+]
+
+
+def peak_tflops(device_name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS:
+        if key in device_name:
+            return value
+    return None
+
+
+def t5_forward_flops(config, src_len: int, tgt_len: int) -> float:
+    """Matmul + attention-score FLOPs of one T5 forward pass over one example (2 per multiply-add)."""
+    d, dff, vocab = config.d_model, config.d_ff, config.vocab_size
+    inner = config.num_heads * config.d_kv
+    ff_mats = 3 if config.is_gated_act else 2
+    S, T = src_len, tgt_len
+    enc_layer = S * (2 * 4 * d * inner + 2 * ff_mats * d * dff) + 2 * 2 * S * S * inner
+    dec_layer = (
+        T * (2 * 4 * d * inner + 2 * ff_mats * d * dff)  # self-attention projections + FFN
+        + 2 * 2 * T * T * inner  # self-attention scores and weighted sum
+        + T * 2 * 2 * d * inner  # cross-attention q and o
+        + S * 2 * 2 * d * inner  # cross-attention k and v over the encoder output
+        + 2 * 2 * T * S * inner  # cross-attention scores and weighted sum
+    )
+    return config.num_layers * enc_layer + config.num_decoder_layers * dec_layer + 2 * T * d * vocab
 
 
 def _median(runs: list[dict], key: str):

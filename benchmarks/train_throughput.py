@@ -32,49 +32,13 @@ from pathlib import Path
 
 from step_profile import StepProfiler
 from step_profile import markdown as profile_markdown
-from throughput_report import label, markdown, ratios, summarise  # noqa: F401 (ratios: for the tests)
+from throughput_report import label, markdown, peak_tflops, ratios, t5_forward_flops  # noqa: F401 (ratios: for the tests)
+from throughput_runs import free_port, measure, stop_on_signal, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"tiny": ROOT / "configs" / "tiny_t5.yaml", "base": ROOT / "configs" / "t5_base_gpu.yaml"}
-# dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name()
-PEAK_BF16_TFLOPS = [
-    ("H200", 989.0),
-    ("H100 PCIe", 756.0),
-    ("H100", 989.0),
-    ("GH200", 989.0),
-    ("A100", 312.0),
-    ("L40S", 362.0),
-    ("L4", 121.0),
-    ("A10G", 70.0),
-    ("A10", 125.0),
-    ("RTX 4090", 165.0),
-]
-
-
-def peak_tflops(device_name: str) -> float | None:
-    for key, value in PEAK_BF16_TFLOPS:
-        if key in device_name:
-            return value
-    return None
-
-
-def t5_forward_flops(config, src_len: int, tgt_len: int) -> float:
-    """Matmul + attention-score FLOPs of one T5 forward pass over one example (2 per multiply-add)."""
-    d, dff, vocab = config.d_model, config.d_ff, config.vocab_size
-    inner = config.num_heads * config.d_kv
-    ff_mats = 3 if config.is_gated_act else 2
-    S, T = src_len, tgt_len
-    enc_layer = S * (2 * 4 * d * inner + 2 * ff_mats * d * dff) + 2 * 2 * S * S * inner
-    dec_layer = (
-        T * (2 * 4 * d * inner + 2 * ff_mats * d * dff)  # self-attention projections + FFN
-        + 2 * 2 * T * T * inner  # self-attention scores and weighted sum
-        + T * 2 * 2 * d * inner  # cross-attention q and o
-        + S * 2 * 2 * d * inner  # cross-attention k and v over the encoder output
-        + 2 * 2 * T * S * inner  # cross-attention scores and weighted sum
-    )
-    return config.num_layers * enc_layer + config.num_decoder_layers * dec_layer + 2 * T * d * vocab
 
 
 def peak_rss_mb() -> float:
@@ -91,7 +55,7 @@ def _setup(args):
     from careerpath.model import modeling
     from careerpath.training import training
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: the global batch is split over processes
+    world = _world()  # torchrun: the global batch is split over processes
     if args.batch_size % world:
         raise SystemExit(f"--batch-size {args.batch_size} does not split over {world} processes")
     overrides = ["--config", str(SIZES[args.size]), "--data.data-dir", args.data]
@@ -352,14 +316,6 @@ def _result(args, cfg, model, tokenizer, examples, batches, seconds, device, los
 # ---------------------------------------------------------------- orchestration (parent process)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _child(
     args, impl: str, procs: int, variant: str, compile_mode: str = "no", profile: bool = False
 ) -> dict:
@@ -371,7 +327,7 @@ def _child(
             "--nproc_per_node",
             str(procs),
             "--master_port",
-            str(_free_port()),
+            str(free_port()),
         ]
     cmd += [__file__, "--_child", impl, "--_variant", variant]
     for key in (
@@ -405,84 +361,6 @@ def _child(
         tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-80:])  # the ranks' own errors too
         raise RuntimeError(f"{impl} x{procs}/{variant} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len("RESULT ") :])
-
-
-class Stopped(Exception):
-    """SIGTERM (``timeout`` in gpu_check.sh) while runs were left: what finished is still reported."""
-
-
-def plan(args) -> list[tuple[int, str, int, str, str]]:
-    """The runs in order: (repeat, implementation, processes, variant, compile mode). Each repeat
-    runs the eager rows of every variant first, then the compiled ones (slow to start: if time runs
-    out, it runs out on them); careerpath and the peer alternate their order from one repeat to the next."""
-    impls = [("careerpath", n, mode) for mode in args.compile for n in args.procs]
-    impls += [] if args.no_peer else [("trainer", 1, "no")]
-    runs = []
-    for rep in range(args.repeats):
-        for compiled in (False, True):
-            for variant in args.variants:
-                group = [i for i in impls if (i[2] != "no") == compiled]
-                runs += [
-                    (rep, impl, n, variant, mode)
-                    for impl, n, mode in (group if rep % 2 == 0 else group[::-1])
-                ]
-    return runs
-
-
-def run_name(impl: str, procs: int, variant: str, mode: str) -> str:
-    return f"{impl} x{procs}/{variant}" + ("" if mode == "no" else f"/compiled:{mode}")
-
-
-def measure(args, on_run=None) -> tuple[list[dict], dict]:
-    """Run every (implementation, processes, variant, compile mode) ``args.repeats`` times in
-    :func:`plan`'s order; ``on_run(results)`` after each. With ``args.keep_going``, a run that fails
-    is reported (``args.failed``) and the others go on; its row has only the runs that worked, or
-    none. :class:`Stopped` (SIGTERM) ends the runs early; ``args.stopped`` says so."""
-    results: dict[tuple[str, int, str, str], list[dict]] = {}
-    args.failed, args.stopped = [], False
-    current = "before the first run"
-    try:
-        for rep, impl, procs, variant, mode in plan(args):
-            key = (impl, procs, variant, mode)
-            current = f"[{rep + 1}/{args.repeats}] {run_name(*key)}"
-            try:
-                r = _child(
-                    args, impl, procs, variant, mode, profile=bool(args.profile) and not results.get(key)
-                )
-            except RuntimeError as err:
-                if not getattr(args, "keep_going", False):
-                    raise
-                print(f"[{rep + 1}/{args.repeats}] FAILED, going on: {err}", flush=True)
-                args.failed.append(run_name(*key))
-                continue
-            results.setdefault(key, []).append(r)
-            print(
-                f"[{rep + 1}/{args.repeats}] {impl:10s} x{procs} {variant:4s} {mode:7s} {r['examples_per_s']:8.1f} ex/s "
-                f"{r['tokens_per_s']:10,.0f} tok/s  loss {r['final_loss']}",
-                flush=True,
-            )
-            if on_run is not None:
-                on_run(results)
-    except Stopped:  # the running child, if any, was killed by subprocess.run on the way out
-        print(f"stopped (SIGTERM) at {current}", flush=True)
-        args.stopped = True
-    return summarise(results), results
-
-
-def _stop(signum, frame):
-    raise Stopped()
-
-
-def _write_json(path: str, results: dict, complete: bool) -> None:
-    """The rows and runs so far; written after every run, so a run cut short leaves the others'."""
-    data = {
-        "complete": complete,
-        "rows": summarise(results),
-        "runs": {run_name(*k): v for k, v in results.items()},
-    }
-    tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -578,9 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"{args.data}/train.jsonl: missing; build one with `careerpath data build --out {args.data}`"
         )
-    previous = signal.signal(signal.SIGTERM, _stop)  # `timeout`: report what finished, stop the run
+    previous = signal.signal(signal.SIGTERM, stop_on_signal)  # `timeout`: report what finished, stop the run
     try:
-        rows, results = measure(args, (lambda res: _write_json(args.json, res, False)) if args.json else None)
+        rows, results = measure(
+            args, _child, (lambda res: write_json(args.json, res, False)) if args.json else None
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not rows:
@@ -602,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(profile_markdown(profiled))
     if args.json:
-        _write_json(args.json, results, complete=not args.stopped and not args.failed)
+        write_json(args.json, results, complete=not args.stopped and not args.failed)
     if args.failed:
         print(f"\nfailed (see above): {', '.join(args.failed)}", file=sys.stderr)
     if args.stopped:
