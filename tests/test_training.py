@@ -476,3 +476,38 @@ def test_tuned_allocator_keeps_tensors_of_megabytes_on_the_heap():
         )
         where[mode] = out.stdout.strip()
     assert where == {"default": "mapping", "tuned": "heap"}
+
+
+def test_collate_pads_every_field_right():
+    """The collate (filled in numpy): right padding with the pad id / -100 / zeros, source width
+    rounded to the multiple, soft targets and priors where an example has them, torch dtypes."""
+    import numpy as np
+
+    examples = [
+        {
+            "input_ids": [5, 6, 7],
+            "labels": [1, 2],
+            "soft": [(1, [3, 4], [0.5, 0.25], 0.25)],
+            "prior": (0, np.array([0.1, 0.2], dtype=np.float32)),
+        },
+        {"input_ids": [8], "labels": [9, 10, 11], "job_prior": (2, np.array([0.3, -1.0, 0.5]))},
+    ]
+    b = training.make_collate(pad_id=0, multiple=4)(examples)
+    assert b["input_ids"].tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    assert b["labels"].tolist() == [[1, 2, -100], [9, 10, 11]]
+    assert b["soft_pos"].tolist() == [[1, -1], [-1, -1]] and b["soft_ids"].tolist() == [
+        [[3, 4], [0, 0]],
+        [[0, 0], [0, 0]],
+    ]
+    assert b["soft_p"].tolist() == [[[0.5, 0.25], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]
+    assert b["soft_other"].tolist() == [[0.25, 0.0], [0.0, 0.0]]
+    assert b["prior_pos"].tolist() == [0, -1] and torch.allclose(
+        b["prior_bias"], torch.tensor([[0.1, 0.2], [0.0, 0.0]])
+    )
+    assert b["jobprior_pos"].tolist() == [-1, 2]
+    assert torch.allclose(b["jobprior_bias"], torch.tensor([[0.0, 0.0, 0.0], [0.3, -1.0, 0.5]]))
+    for key in ("input_ids", "attention_mask", "labels", "soft_pos", "soft_ids", "prior_pos"):
+        assert b[key].dtype == torch.long, key
+    for key in ("soft_p", "soft_other", "prior_bias", "jobprior_bias"):
+        assert b[key].dtype == torch.float32, key

@@ -25,11 +25,19 @@ def _attend(q, k, v, mask):
     A mask that needs a gradient (the trained position bias of the training forward) goes through
     plain ops, under autocast where it is on: ``sdpa`` would take its math path anyway, whose
     safe softmax checks every row for all -inf (T5 masks with the dtype's lowest value, as
-    transformers' eager attention does). Other masks go to ``sdpa``'s fused kernel, in float32
-    under CPU autocast: the CPU's bfloat16 flash attention (and its backward) is slower than its
-    float32 one, unlike its bfloat16 matmuls."""
-    if mask is not None and mask.requires_grad:
-        return torch.softmax(q @ k.transpose(-1, -2) + mask, dim=-1) @ v
+    transformers' eager attention does). So does attention that trains on a CPU (the decoder's
+    cross-attention: its 18-odd queries per row are too few for the fused kernel, whose forward
+    and backward took 0.93 ms against the plain ops' 0.79 ms at the training shapes, float32; in
+    bfloat16 the plain ops' matmuls are bfloat16, 2-3% off a training step). The mask is added in
+    place: the product's backward needs q and k, not its output. Other masks go to ``sdpa``'s fused
+    kernel, in float32 under CPU autocast: the CPU's bfloat16 flash attention (and its backward) is
+    slower than its float32 one, unlike its bfloat16 matmuls."""
+    training_cpu = q.device.type == "cpu" and torch.is_grad_enabled() and q.requires_grad
+    if (mask is not None and mask.requires_grad) or training_cpu:
+        s = q @ k.transpose(-1, -2)
+        if mask is not None:
+            s = s.add_(mask) if s.dtype == mask.dtype else s + mask
+        return torch.softmax(s, dim=-1) @ v
     if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, scale=1.0)
@@ -40,21 +48,22 @@ class RMSNorm(torch.autograd.Function):
     """``F.rms_norm(x, (d,), w, eps)`` with its gradient written out: on the CPU, torch runs
     rms_norm's backward as the autograd graph of its decomposition (pow, mean, rsqrt, three
     products: about 16 operations), here 7. ``dx = rstd (g - xhat mean(g xhat))`` with
-    ``g = dy w``, ``xhat = x rstd``; ``dw = sum(dy xhat)``."""
+    ``g = dy w``, ``xhat = x rstd``; ``dw = sum(dy xhat)``. ``w`` None: no weight (``g = dy``),
+    for a norm whose weight is folded into the matrix after it."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor | None, eps: float) -> torch.Tensor:
         rstd = torch.rsqrt(x.pow(2).mean(-1, keepdim=True).add_(eps))
         xhat = x * rstd
         ctx.save_for_backward(xhat, rstd, w)
-        return xhat * w
+        return xhat if w is None else xhat * w
 
     @staticmethod
     def backward(ctx, dy: torch.Tensor):
         xhat, rstd, w = ctx.saved_tensors
         dx = dw = None
         if ctx.needs_input_grad[0]:
-            g = dy * w
+            g = dy if w is None else dy * w
             dx = torch.addcmul(g, xhat, (g * xhat).mean(-1, keepdim=True), value=-1.0).mul_(rstd)
         if ctx.needs_input_grad[1]:
             dw = (dy * xhat).reshape(-1, xhat.shape[-1]).sum(0)
@@ -320,10 +329,27 @@ class LeanT5Training(_LeanT5):
         self.enc_embed = self.dec_embed = input_weight(m, self.content)
         self.enc_rel = m.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         self.dec_rel = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
-        self.enc_layers = [self._layer(b, cross=False) for b in m.encoder.block]
+        self.enc_layers = [self._folded(self._layer(b, cross=False)) for b in m.encoder.block]
         self.dec_layers = [self._layer(b, cross=True) for b in m.decoder.block]
-        self.enc_final = self._norm(m.encoder.final_layer_norm)
+        w, eps = self._norm(m.encoder.final_layer_norm)
+        self.enc_final = (None, eps)  # its weight goes into every decoder layer's key/value matrix
+        for lay in self.dec_layers:
+            lay["ca_kv"] = w[:, None] * lay["ca_kv"]
         self.dec_final = self._norm(m.decoder.final_layer_norm)
+
+    @staticmethod
+    def _folded(lay: dict) -> dict:
+        """An encoder layer with its norms' weights folded into the matrices after them:
+        ``(xhat w) W = xhat (diag(w) W)``. The encoder's activations (batch x source length rows)
+        are far larger than these matrices, so scaling the matrix instead saves an activation-sized
+        product forward and two backward per norm; autograd still gives ``w`` its gradient."""
+        w, eps = lay["ln_sa"]
+        lay["ln_sa"], lay["qkv"] = (None, eps), w[:, None] * lay["qkv"]
+        w, eps = lay["ln_ff"]
+        lay["ln_ff"], lay["wi"] = (None, eps), w[:, None] * lay["wi"]
+        if lay["wi_1"] is not None:
+            lay["wi_1"] = w[:, None] * lay["wi_1"]
+        return lay
 
     @staticmethod
     def _norm(ln):
@@ -332,7 +358,7 @@ class LeanT5Training(_LeanT5):
     @staticmethod
     def _rms(x, norm):
         w, eps = norm
-        if x.dtype == w.dtype == torch.float32 and torch.is_grad_enabled():
+        if x.dtype == torch.float32 and (w is None or w.dtype == torch.float32) and torch.is_grad_enabled():
             return RMSNorm.apply(x, w, eps)
         return F.rms_norm(x, (x.shape[-1],), w, eps)
 

@@ -281,7 +281,8 @@ def train_epoch(ctx: TrainContext, state: RunState, dataloader, total_steps: int
     pending: list[tuple[int, torch.Tensor, float]] = []  # (step, loss on the device, lr) not yet read
     try:
         for batch in dataloader:
-            model.train()
+            if not model.training:  # (model.train() walks every module: not each step)
+                model.train()
             with accelerator.accumulate(model):
                 loss = _loss(
                     model,
