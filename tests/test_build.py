@@ -398,3 +398,21 @@ def test_the_visible_posterior_learns_nothing_from_abandoned_courses(tiny_catalo
             assert ev.probs_visible["course"] == first.probs_visible["course"]
             checked += 1
     assert checked > 100
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="pipe sizes: Linux only")
+def test_the_workers_results_pipe_is_widened():
+    """The chunks (tens of MB) come back through a 1 MiB pipe buffer, not 64 KiB; a pool without
+    CPython's result queue is left as it is."""
+    import fcntl
+    import multiprocessing
+
+    from careerpath.data.build import _widen_results_pipe
+
+    if int(open("/proc/sys/fs/pipe-max-size").read()) < 1 << 20:
+        pytest.skip("this system caps pipes below 1 MiB (/proc/sys/fs/pipe-max-size)")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        _widen_results_pipe(pool)
+        size = fcntl.fcntl(pool._outqueue._reader.fileno(), fcntl.F_GETPIPE_SZ)
+    assert size >= 1 << 20
+    _widen_results_pipe(object())  # nothing to widen: no error

@@ -67,26 +67,34 @@ class StepRecords:
         cols_arr, mk_arr = cols, mk
         ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
         cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
-        ok = ok_arr.tolist()
-        mk, mv, other = mk.tolist(), (mk / 100000.0).tolist(), other.tolist()
+        other = other.tolist()
         width = ok_arr.shape[1]
         slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
         # every (row, course) pair of the batch at once, then a slice per row
         pair_names = list(map(names.__getitem__, cols))
         pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
+        # the same for every (row, next-job slot) pair recorded, in slot order within a row
+        jrows, jslots = np.nonzero(ok_arr)
+        jbounds = np.searchsorted(jrows, np.arange(p.shape[0] + 1)).tolist()
+        jk = mk_arr[jrows, jslots]
+        job_names = list(map(list.__getitem__, map(slot_names.__getitem__, jrows.tolist()), jslots.tolist()))
+        job_vals = (jk / 100000.0).tolist()
+        job_js = list(
+            map(str.__add__, map(job_key.__getitem__, job_names), map(text.__getitem__, jk.tolist()))
+        )
         out = []
         for k in range(p.shape[0]):
             lo, hi = bounds[k], bounds[k + 1]
-            course = dict(zip(pair_names[lo:hi], vals[lo:hi]))
-            course_js = ", ".join(pair_js[lo:hi])
-            sn = slot_names[k]
-            job, job_js = {}, []
-            for j, good in enumerate(ok[k]):
-                if good:
-                    job[sn[j]] = mv[k][j]
-                    job_js.append(job_key[sn[j]] + text[mk[k][j]])
-            probs = _Probs(course=course, course_other=other[k] / 100000.0, job=job)
-            probs.json = f'{{"course": {{{course_js}}}, "course_other": {text[other[k]]}, "job": {{{", ".join(job_js)}}}}}'
+            jlo, jhi = jbounds[k], jbounds[k + 1]
+            probs = _Probs(
+                course=dict(zip(pair_names[lo:hi], vals[lo:hi])),
+                course_other=other[k] / 100000.0,
+                job=dict(zip(job_names[jlo:jhi], job_vals[jlo:jhi])),
+            )
+            probs.json = (
+                f'{{"course": {{{", ".join(pair_js[lo:hi])}}}, "course_other": {text[other[k]]}, '
+                f'"job": {{{", ".join(job_js[jlo:jhi])}}}}}'
+            )
             out.append(probs)
         return out, self._argmax_rows(rows, cols_arr, kv, mk_arr, ok_arr, slot_ranks, p.shape[0])
 
