@@ -25,18 +25,15 @@ def _attend(q, k, v, mask):
     A mask that needs a gradient (the trained position bias of the training forward) goes through
     plain ops, under autocast where it is on: ``sdpa`` would take its math path anyway, whose
     safe softmax checks every row for all -inf (T5 masks with the dtype's lowest value, as
-    transformers' eager attention does). So does attention that trains on a CPU (the decoder's
-    cross-attention: its 18-odd queries per row are too few for the fused kernel, whose forward
-    and backward took 0.93 ms against the plain ops' 0.79 ms at the training shapes, float32; in
-    bfloat16 the plain ops' matmuls are bfloat16, 2-3% off a training step). The mask is added in
-    place: the product's backward needs q and k, not its output. Other masks go to ``sdpa``'s fused
-    kernel, in float32 under CPU autocast: the CPU's bfloat16 flash attention (and its backward) is
-    slower than its float32 one, unlike its bfloat16 matmuls."""
-    training_cpu = q.device.type == "cpu" and torch.is_grad_enabled() and q.requires_grad
-    if (mask is not None and mask.requires_grad) or training_cpu:
+    transformers' eager attention does). The mask is added in place: the product's backward needs
+    q and k, not its output. Other masks go to ``sdpa``'s fused kernel, in float32 under CPU
+    autocast: the CPU's bfloat16 flash attention (and its backward) is slower than its float32
+    one, unlike its bfloat16 matmuls. (Plain bfloat16 ops for the decoder's cross-attention were
+    2-3% faster a training step but took 300 MB more memory in `train.py`, most likely oneDNN's
+    kernels cached per (target, source) width pair; in float32 they were no faster.)"""
+    if mask is not None and mask.requires_grad:
         s = q @ k.transpose(-1, -2)
-        if mask is not None:
-            s = s.add_(mask) if s.dtype == mask.dtype else s + mask
+        s = s.add_(mask) if s.dtype == mask.dtype else s + mask
         return torch.softmax(s, dim=-1) @ v
     if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
