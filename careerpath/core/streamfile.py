@@ -5,10 +5,11 @@
 
 Where the OS and the file system allow ``O_DIRECT`` (Linux on ext4, xfs, btrfs), whole blocks
 go from an aligned buffer straight to the disk: no copy into the page cache, and no fresh
-page-cache pages to fault in (the last partial block goes through the page cache). On the 2-core VM the benchmarks run on, a buffered write of 860 MB
-cost 2.0-2.5 s of system CPU and this 0.04 s (0.4 s wall), which the data build's workers
-otherwise share the cores with. Elsewhere (tmpfs, macOS, Windows, a file system that refuses it
-at the first write) it is a plain buffered file. The bytes written are the same either way.
+page-cache pages to fault in (only the last partial block goes through the page cache). On the
+2-core VM the benchmarks run on, a buffered write of 860 MB cost 2.0-2.5 s of system CPU and this
+0.04 s (0.4 s wall), CPU the data build's workers would otherwise share the cores with. Elsewhere
+(macOS, Windows, a file system that refuses it at open or at the first write) it is a plain
+buffered file. The bytes written are the same either way.
 """
 
 from __future__ import annotations
