@@ -43,21 +43,28 @@ def test_stream_writer_without_o_direct_is_a_buffered_file(tmp_path, monkeypatch
     assert (tmp_path / "a.bin").read_bytes() == data
 
 
+def _refuse_write(monkeypatch, which: int) -> list:
+    """Make the ``which``-th ``os.write`` of streamfile fail with EINVAL (a file system refusing
+    O_DIRECT); returns the list of the calls' file descriptors."""
+    real_write, calls = os.write, []
+
+    def write(fd, data):
+        calls.append(fd)
+        if len(calls) == which:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(streamfile.os, "write", write)
+    return calls
+
+
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT: Linux only")
 @pytest.mark.parametrize("n", [StreamWriter.BLOCK + 10, 3 * StreamWriter.BLOCK])
 def test_stream_writer_falls_back_when_the_file_system_refuses_the_first_write(tmp_path, monkeypatch, n):
     """A file system that opens with O_DIRECT but refuses the first block's write (EINVAL):
     nothing is on disk yet, so the file is reopened buffered and nothing is lost. (A file under one
     block is written through the page cache at close, never with O_DIRECT.)"""
-    real_write, calls = os.write, []
-
-    def refusing(fd, data):
-        calls.append(fd)
-        if len(calls) == 1:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(streamfile.os, "write", refusing)
+    calls = _refuse_write(monkeypatch, 1)
     data = os.urandom(n)
     with StreamWriter(tmp_path / "b.bin") as f:
         if not f.direct:
@@ -70,15 +77,7 @@ def test_stream_writer_falls_back_when_the_file_system_refuses_the_first_write(t
 
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT: Linux only")
 def test_stream_writer_raises_a_refusal_after_data_is_on_disk(tmp_path, monkeypatch):
-    real_write, calls = os.write, []
-
-    def refusing_later(fd, data):
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(streamfile.os, "write", refusing_later)
+    _refuse_write(monkeypatch, 2)
     f = StreamWriter(tmp_path / "c.bin")
     if not f.direct:
         f.close()
