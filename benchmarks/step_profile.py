@@ -84,16 +84,13 @@ class StepProfiler:
             # the host's CUDA runtime calls: launches, copies, and what makes it wait
             # (cudaStreamSynchronize, cudaDeviceSynchronize, cudaMalloc/cudaFree when the caching
             # allocator has no block of the size asked for)
-            runtime = Counter(e.name for e in cpu if e.name.startswith("cuda"))
-            runtime_ms = Counter()
+            runtime, runtime_ms = Counter(), Counter()
             for e in cpu:
                 if e.name.startswith("cuda"):
+                    runtime[e.name] += 1
                     runtime_ms[e.name] += e.self_cpu_time_total / 1e3 / n
-            out[
-                "cuda_runtime_calls_per_step"
-            ] = {  # every name (a few dozen): the waits are rarely the most frequent
-                k: [v / n, runtime_ms[k]] for k, v in runtime.most_common()
-            }
+            # every name (a few dozen): the waits are rarely the most frequent
+            out["cuda_runtime_calls_per_step"] = {k: [v / n, runtime_ms[k]] for k, v in runtime.most_common()}
             kernel_ms = sum(k.device_time_total for k in kernels) / 1e3 / n
             out["kernels_per_step"] = len(kernels) / n
             out["gpu_kernel_ms_per_step"] = kernel_ms

@@ -64,7 +64,7 @@ class StepRecords:
         text = _repr5_table(np.concatenate([kv, other, mk.ravel()]))
         bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
         names, keys, job_key = self.course_list, self._course_key, self._job_key
-        cols_arr, mk_arr = cols, mk
+        cols_arr = cols
         ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
         cols, ks, vals = cols.tolist(), kv.tolist(), (kv / 100000.0).tolist()
         other = other.tolist()
@@ -76,7 +76,7 @@ class StepRecords:
         # the same for every (row, next-job slot) pair recorded, in slot order within a row
         jrows, jslots = np.nonzero(ok_arr)
         jbounds = np.searchsorted(jrows, np.arange(p.shape[0] + 1)).tolist()
-        jk = mk_arr[jrows, jslots]
+        jk = mk[jrows, jslots]
         job_names = list(map(list.__getitem__, map(slot_names.__getitem__, jrows.tolist()), jslots.tolist()))
         job_vals = (jk / 100000.0).tolist()
         job_js = list(
@@ -96,7 +96,7 @@ class StepRecords:
                 f'"job": {{{", ".join(job_js[jlo:jhi])}}}}}'
             )
             out.append(probs)
-        return out, self._argmax_rows(rows, cols_arr, kv, mk_arr, ok_arr, slot_ranks, p.shape[0])
+        return out, self._argmax_rows(rows, cols_arr, kv, mk, ok_arr, slot_ranks, p.shape[0])
 
     def _argmax_rows(self, rows, cols, kv, mk, ok, slot_ranks, m):
         """Per row, what :func:`oracle_values` reads off the recorded probabilities: the most
