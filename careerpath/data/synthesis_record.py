@@ -6,6 +6,8 @@ row's input, computed for the batch with the same sums, rounding and order as
 
 from __future__ import annotations
 
+from itertools import compress
+
 import numpy as np
 
 from careerpath.core.context import Context
@@ -163,7 +165,7 @@ class StepRecords:
                     if rd:
                         ready.append(c)
             else:
-                ready = [c for c, rd in zip(ids, ready_sel[k]) if rd]
+                ready = list(compress(ids, ready_sel[k]))
             out.append(
                 Context(
                     self.job_list[hops[k]],

@@ -44,6 +44,8 @@ class SynthesisTables:
         self.req_skills = np.array(sorted({s for s, _ in req}), dtype=np.intp)
         self.req_courses = np.array([c for _, c in req], dtype=np.intp)
         self.req_starts = np.searchsorted([s for s, _ in req], self.req_skills).astype(np.intp)
+        # the same, padded per skill with C (a row of zeros appended to the course values)
+        self.req_pad = _pad([required_by[s] for s in self.req_skills.tolist()], C)
         # (course, skill) pairs grouped by course, for the best skill a course teaches
         pairs = [(i, s) for i, t in enumerate(self._teach_lists) for s in t]
         self.teaching = np.array(sorted({i for i, _ in pairs}), dtype=np.intp)
