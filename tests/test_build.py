@@ -15,6 +15,7 @@ from careerpath.data.synthesis import (
     event_to_row,
     oracle_values,
 )
+from careerpath.data.synthesis_record import probs_dict
 
 
 def _rows(path):
@@ -261,6 +262,25 @@ def test_row_writer_writes_what_json_dumps_writes(tiny_catalog_dir, with_context
     for ev in events:
         assert writer.line(ev) == json.dumps(event_to_row(ev, cat, context), ensure_ascii=False) + "\n"
     assert with_context == ("next_step" in writer.line(events[0]))
+
+
+def test_json_only_records_write_the_same_rows_and_read_back_the_same_dicts(tiny_catalog_dir):
+    """The data build asks for the probabilities' JSON alone (``batch(ids, dicts=False)``): the
+    writer's rows, the fallback through ``event_to_row`` and the dicts read back are the same."""
+    cfg, cat, prog = _setup(tiny_catalog_dir, seed=5, no_goal_share=0.2)
+    context = GapRetriever(cat, prog, cfg.context)
+    synth, writer = Synthesiser(cat, prog, cfg.synthesis, cfg.context), RowWriter(cat, context)
+    full = [ev for evs in synth.batch(np.arange(30)) for ev in evs]
+    lean = [ev for evs in synth.batch(np.arange(30), dicts=False) for ev in evs]
+    assert len(full) == len(lean) > 40
+    for a, b in zip(full, lean, strict=True):
+        assert b.probs == {} and b.probs_visible == {} and b.oracle == a.oracle
+        for pa, pb in ((a.probs, b.probs), (a.probs_visible, b.probs_visible)):
+            back = probs_dict(pb)
+            assert back == pa and list(back) == list(pa) and list(back["course"]) == list(pa["course"])
+            assert probs_dict(pa) is pa
+        assert writer.line(b) == writer.line(a)
+        assert json.dumps(event_to_row(b, cat, context), ensure_ascii=False) + "\n" == writer.line(a)
 
 
 def test_user_i_is_the_same_whatever_the_order_or_chunk():

@@ -85,7 +85,9 @@ def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: 
     try:
         for lo in range(start, stop, size):
             ids = np.arange(lo, min(stop, lo + size))
-            for split, events in zip(_splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids)):
+            for split, events in zip(
+                _splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids, dicts=False)
+            ):
                 users[split] += bool(events)
                 lines[split].extend(map(writer.line, events))
                 oracle[split].extend(map(oracle_values, events))

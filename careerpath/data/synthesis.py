@@ -139,11 +139,13 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         """The trajectory of user ``i`` (depends only on the seed and ``i``)."""
         return self.batch(np.array([i]))[0]
 
-    def batch(self, ids: np.ndarray) -> list[list[Event]]:
-        """The trajectories of the users ``ids``, generated together."""
+    def batch(self, ids: np.ndarray, dicts: bool = True) -> list[list[Event]]:
+        """The trajectories of the users ``ids``, generated together. ``dicts=False``: each event's
+        ``probs`` and ``probs_visible`` hold only the JSON the row writes (the data build's rows
+        and oracle values are the same; ``synthesis_record.probs_dict`` gives the dicts)."""
         ids = np.asarray(ids, dtype=np.int64)
         st = self._start(ids)
-        return self._run(ids, st)
+        return self._run(ids, st, dicts)
 
     def _start(self, ids: np.ndarray) -> dict:
         """Starting job, goal, history, skills and hidden type of every user (array rows)."""
@@ -193,7 +195,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         ]
         return {"job": job, "goal": goal, "kind": kind, "held": held, "utype": utype, "history": history}
 
-    def _run(self, ids: np.ndarray, st: dict) -> list[list[Event]]:
+    def _run(self, ids: np.ndarray, st: dict, dicts: bool = True) -> list[list[Event]]:
         """Step all users of the batch together until each reaches its goal, runs out of eligible
         courses or of steps; returns each user's events."""
         cfg, n, C = self.cfg, ids.size, self.n_courses
@@ -237,8 +239,8 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             marg_vis = (1 - ab) * jobs["mean"](p_vis) + ab * dist_now
             ctx = self._contexts(h, hop, g, elig, gain, jobs) if self.context_cfg else None
             slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
-            rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names)
-            rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names)
+            rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names, dicts)
+            rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names, dicts)
             drawn = {"pick": pick, "choice": choice, "abandoned": abandoned, "dist": dist}
             recorded = {
                 "slots": slots,

@@ -18,6 +18,7 @@ from careerpath.core.textformat import (
     serialise_target,
 )
 from careerpath.data.synthesis_config import Event
+from careerpath.data.synthesis_record import probs_dict
 
 _CACHE_MAX = 200_000  # strings cached by the row writer; cleared when full
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
@@ -79,8 +80,8 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         "job_family": current.family,
         "job_level": current.level,
         "user_type": ev.user_type,
-        "probs": ev.probs,
-        "probs_visible": ev.probs_visible,
+        "probs": probs_dict(ev.probs),
+        "probs_visible": probs_dict(ev.probs_visible),
         "job_given_course": ev.job_given_course,
     }
     if ctx is not None:
