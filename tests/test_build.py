@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -266,7 +267,8 @@ def test_row_writer_writes_what_json_dumps_writes(tiny_catalog_dir, with_context
 
 def test_json_only_records_write_the_same_rows_and_read_back_the_same_dicts(tiny_catalog_dir):
     """The data build asks for the probabilities' JSON alone (``batch(ids, dicts=False)``): the
-    writer's rows, the fallback through ``event_to_row`` and the dicts read back are the same."""
+    writer's rows, the fallback through ``event_to_row`` and the dicts read back (the
+    probabilities and ``job_given_course``) are the same."""
     cfg, cat, prog = _setup(tiny_catalog_dir, seed=5, no_goal_share=0.2)
     context = GapRetriever(cat, prog, cfg.context)
     synth, writer = Synthesiser(cat, prog, cfg.synthesis, cfg.context), RowWriter(cat, context)
@@ -275,12 +277,16 @@ def test_json_only_records_write_the_same_rows_and_read_back_the_same_dicts(tiny
     assert len(full) == len(lean) > 40
     for a, b in zip(full, lean, strict=True):
         assert b.probs == {} and b.probs_visible == {} and b.oracle == a.oracle
+        assert b.job_given_course == {} and probs_dict(b.job_given_course) == a.job_given_course
+        assert list(probs_dict(b.job_given_course)) == list(a.job_given_course)
         for pa, pb in ((a.probs, b.probs), (a.probs_visible, b.probs_visible)):
             back = probs_dict(pb)
             assert back == pa and list(back) == list(pa) and list(back["course"]) == list(pa["course"])
             assert probs_dict(pa) is pa
         assert writer.line(b) == writer.line(a)
         assert json.dumps(event_to_row(b, cat, context), ensure_ascii=False) + "\n" == writer.line(a)
+    odd = dataclasses.replace(full[0], user_id='u "7"\\é')  # an id to escape: json.dumps writes it
+    assert writer.line(odd) == json.dumps(event_to_row(odd, cat, context), ensure_ascii=False) + "\n"
 
 
 def test_user_i_is_the_same_whatever_the_order_or_chunk():

@@ -48,7 +48,7 @@ from careerpath.data.synthesis_config import (
 )
 from careerpath.data.synthesis_numeric import _draw, uniforms
 from careerpath.data.synthesis_oracle import argmax_key, entropy, oracle_values, oracle_values_of_probs
-from careerpath.data.synthesis_record import StepRecords, _oracle_rows
+from careerpath.data.synthesis_record import StepRecords, _oracle_rows, _Probs
 from careerpath.data.synthesis_rows import RowWriter, event_to_row, event_to_texts
 from careerpath.data.synthesis_steps import StepModel
 from careerpath.data.synthesis_tables import SynthesisTables, _family_provider_bonus
@@ -249,6 +249,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
                 "probs_visible": rec_v,
                 "context": ctx,
                 "oracle": _oracle_rows(arg_v, arg_t, pick, choice),
+                "dicts": dicts,
             }
             self._emit(step, ids, a, h, drawn, recorded, state)
             # the Bayes update of the type posterior from the course choice the text will show: an
@@ -312,6 +313,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             recorded["oracle"],
         )
         dist_r = np.round(dist, 6).tolist()
+        dicts, job_key = recorded["dicts"], self._job_key
         held_rows, held_cols = np.nonzero(h[:, :-1])
         bounds = np.searchsorted(held_rows, np.arange(m + 1)).tolist()
         held_cols = held_cols.tolist()
@@ -323,7 +325,11 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             hb = held_cols[bounds[k] : bounds[k + 1]]
             sn = slot_names[k]
             gained = [] if ab_list[k] else list(map(skill_names.__getitem__, new_skills[k]))
-            jgc = {sn[j]: dist_r[k][j] for j in range(len(sn)) if j == 0 or dist_pos[k][j]}
+            if dicts:
+                jgc = {sn[j]: dist_r[k][j] for j in range(len(sn)) if j == 0 or dist_pos[k][j]}
+            else:  # what json.dumps writes for that dict (float repr), without the dict
+                jgc = _Probs()
+                jgc.json = f"{{{', '.join([job_key[sn[j]] + repr(dist_r[k][j]) for j in range(len(sn)) if j == 0 or dist_pos[k][j]])}}}"
             events[b].append(
                 Event(
                     user_id=f"u{int(ids[b]):07d}",

@@ -21,7 +21,8 @@ class _Probs(dict):
     """A row's recorded probabilities with the JSON the row writes for them (``json``), made
     with them (the row writer checks it is there; change the dict and drop it). A record made
     for the data build alone (``dicts=False``) holds only the JSON: :func:`probs_dict` reads the
-    dict back from it (the same keys, order and floats: each number is ``repr`` of a float)."""
+    dict back from it (the same keys, order and floats: each number is ``repr`` of a float). The
+    same for an event's ``job_given_course``."""
 
     __slots__ = ("json",)
 

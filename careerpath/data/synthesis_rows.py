@@ -82,7 +82,7 @@ def event_to_row(ev: Event, catalog: Catalog, context: GapRetriever | None = Non
         "user_type": ev.user_type,
         "probs": probs_dict(ev.probs),
         "probs_visible": probs_dict(ev.probs_visible),
-        "job_given_course": ev.job_given_course,
+        "job_given_course": probs_dict(ev.job_given_course),
     }
     if ctx is not None:
         row["next_step_id"], row["best_ids"], row["option_ids"] = ctx.next_step, ctx.best, ctx.options
@@ -203,9 +203,11 @@ class RowWriter:
             + (f"skills_gained: {', '.join([sk_t[x] for x in gained])}" if gained else "skills_gained:")
             + f" | next_job: {nj[1]}"
         )
-        js = self._js
+        js, uid = self._js, ev.user_id
+        # the generator's ids (u0000042) need no escaping: json.dumps only for other ids
+        uid = f'"{uid}"' if uid.isalnum() and uid.isascii() else json.dumps(uid, ensure_ascii=False)
         return (
-            f'{{"user_id": {json.dumps(ev.user_id, ensure_ascii=False)}, "step": {int(ev.step)}, '
+            f'{{"user_id": {uid}, "step": {int(ev.step)}, '
             f'"input_text": "{input_text}", "target_text": "{target_text}", '
             f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join([jo_n[x] for x in hist])}], '
             f'"skills": [{", ".join([sk_n[x] for x in skills])}], '
@@ -219,7 +221,7 @@ class RowWriter:
             f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
             f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}, '
-            f'"job_given_course": {_JSON(ev.job_given_course)}'
+            f'"job_given_course": {self._probs(ev.job_given_course)}'
             f"{ctx_json}}}\n"
         )
 
