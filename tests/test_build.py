@@ -361,6 +361,35 @@ def test_oracle_from_values_equals_oracle_from_rows(tiny_dataset):
     assert a.result() == b.result()
 
 
+def test_oracle_rows_added_as_arrays_give_the_loops_sums_bit_for_bit():
+    """Workers send the oracle values as arrays (``pack_oracle``) and the build adds a chunk at a
+    time (``add_rows``): the same running sums, bit for bit, as adding row by row, whatever the
+    chunking, with stays (8 values) and moves (10) mixed and chunks without a move."""
+    from careerpath.data.build_stats import _Oracle, pack_oracle
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(3000):
+        move = k >= 40 and rng.random() < 0.3  # the first chunk has no move
+        vals = [
+            float(rng.integers(0, 2)) if i % 2 == 0 else int(rng.integers(0, 100001)) / 1e5 for i in range(10)
+        ]
+        rows.append((move, vals if move else vals[:8], k == 2000))
+    loop = _Oracle()
+    for row in rows:
+        loop.add_values(*row)
+    for bounds in ((0, 3000), (0, 40, 41, 977, 2999, 3000), tuple(range(0, 3001, 7)) + (3000,)):
+        packed = _Oracle()
+        for lo, hi in zip(bounds, bounds[1:]):
+            p = pack_oracle(rows[lo:hi])
+            packed.add_rows(p["values"], p["move"], p["numpy"])
+        assert (packed.n, packed.moves, packed.numpy_keys) == (loop.n, loop.moves, loop.numpy_keys)
+        assert packed.sums == loop.sums  # exact float equality
+        assert packed.result() == loop.result()
+    # and the sums are not all exact in floating point: the order of additions matters here
+    assert sum(reversed([r[1][1] for r in rows])) != loop.sums["visible/next_course_expected"]
+
+
 def test_shards_merge_into_the_single_build_byte_for_byte(tiny_catalog_dir, tmp_path, capsys):
     """``data build --shard K/N`` on each of N machines, then ``data merge``: the same dataset."""
     common = ["--catalog", str(tiny_catalog_dir), "--users", "70", "--seed", "4", "--quiet"]

@@ -30,7 +30,7 @@ from careerpath.core.context import GapRetriever, save_context_config
 from careerpath.core.progression import Progression
 from careerpath.core.streamfile import StreamWriter
 from careerpath.data.build_config import DataConfig, load_data_config, stats_config
-from careerpath.data.build_stats import _Oracle, dataset_card, progression_dump
+from careerpath.data.build_stats import _Oracle, dataset_card, pack_oracle, progression_dump
 from careerpath.data.splits import SPLITS
 from careerpath.data.synthesis import Synthesiser
 from careerpath.data.synthesis_config import SynthesisConfig
@@ -98,7 +98,7 @@ def _users_chunk(synth: Synthesiser, writer: RowWriter, cfg: DataConfig, start: 
         "users": users,
         "text": {s: "".join(v).encode("utf-8") for s, v in lines.items()},  # encoded here, in the worker
         "rows": {s: len(v) for s, v in lines.items()},
-        "oracle": oracle,
+        "oracle": {s: pack_oracle(v) for s, v in oracle.items()},  # arrays: cheap to send and to add
         "count": stop - start,
     }
 
@@ -193,10 +193,10 @@ def build_dataset(
                     counts[split] += chunk["rows"][split]
                     handles[split].write(chunk["text"][split])
                     if kept is not None:
-                        kept[split].extend(chunk["oracle"][split])
+                        kept[split].append(chunk["oracle"][split])
                     else:
-                        for values in chunk["oracle"][split]:
-                            oracles[split].add_values(*values)
+                        pack = chunk["oracle"][split]
+                        oracles[split].add_rows(pack["values"], pack["move"], pack["numpy"])
                 bar.update(chunk["count"])
             bar.close()
         finally:
@@ -254,12 +254,9 @@ def _save_shard(tmp: Path, cfg, shard, bounds, users, counts, kept: dict) -> Non
     what the merge checks: which shard of how many, its users, and the config."""
     arrays = {}
     for split in SPLITS:
-        vals = np.full((len(kept[split]), 10), np.nan)
-        for i, (_, values, _) in enumerate(kept[split]):
-            vals[i, : len(values)] = values
-        arrays[f"{split}_values"] = vals
-        arrays[f"{split}_move"] = np.array([m for m, _, _ in kept[split]], dtype=bool)
-        arrays[f"{split}_numpy"] = np.array([n for _, _, n in kept[split]], dtype=bool)
+        packs = kept[split] or [pack_oracle([])]
+        for name in ("values", "move", "numpy"):
+            arrays[f"{split}_{name}"] = np.concatenate([p[name] for p in packs])
     with open(tmp / "oracle.npz", "wb") as f:
         np.savez(f, **arrays)
     info = {
@@ -307,9 +304,7 @@ def merge_shards(folders: list[str | Path], out: str | Path, progress: bool = Tr
                     with open(folder / f"{split}.jsonl", "rb") as src:
                         shutil.copyfileobj(src, dst, 1 << 20)
                     with np.load(folder / "oracle.npz") as z:
-                        vals, moves, numpy_job = z[f"{split}_values"], z[f"{split}_move"], z[f"{split}_numpy"]
-                    for row, is_move, nj in zip(vals.tolist(), moves.tolist(), numpy_job.tolist()):
-                        oracles[split].add_values(is_move, row[: 10 if is_move else 8], nj)
+                        oracles[split].add_rows(z[f"{split}_values"], z[f"{split}_move"], z[f"{split}_numpy"])
         stats = _finish(tmp, cfg, catalog, prog, users, counts, oracles)
     stats["seconds"] = round(time.time() - started, 2)
     return stats

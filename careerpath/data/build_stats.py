@@ -60,6 +60,27 @@ class _Oracle:
         if numpy_job:
             self.numpy_keys.update(("visible/next_job_expected", "traits_known/next_job_expected"))
 
+    def add_rows(self, values: np.ndarray, move: np.ndarray, numpy_job: np.ndarray) -> None:
+        """Many rows at once, as :func:`pack_oracle` holds them: the same sums as
+        :meth:`add_values` row by row, bit for bit (``np.cumsum`` adds in row order, as the loop
+        does; a stay adds 0.0 to the moves-only tallies, which changes no sum)."""
+        n = len(move)
+        if not n:
+            return
+        moves = int(move.sum())
+        self.n += n
+        self.moves += moves
+        by_key = np.zeros((n, len(_MOVE_KEYS)))
+        by_key[move] = values[move]
+        stay = ~move
+        by_key[np.ix_(stay, _STAY_COLS)] = values[stay, : len(_STAY_KEYS)]
+        sums = self.sums
+        for col, key in enumerate(_MOVE_KEYS):
+            if moves or key in _STAY_SET:
+                sums[key] = float(np.cumsum(np.concatenate(([sums.get(key, 0.0)], by_key[:, col])))[-1])
+        if numpy_job.any():
+            self.numpy_keys.update(("visible/next_job_expected", "traits_known/next_job_expected"))
+
     def result(self) -> dict:
         out: dict[str, dict[str, float]] = {}
         for key, total in sorted(self.sums.items()):
@@ -73,6 +94,25 @@ class _Oracle:
 
 _MOVE_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS]
 _STAY_KEYS = [f"{tag}/{name}" for tag in ("visible", "traits_known") for name in _Oracle.KEYS[:4]]
+_STAY_SET = frozenset(_STAY_KEYS)
+_STAY_COLS = [_MOVE_KEYS.index(k) for k in _STAY_KEYS]  # where a stay's values go among the tallies
+
+
+def pack_oracle(rows: list[tuple]) -> dict[str, np.ndarray]:
+    """:func:`oracle_values` of many rows as arrays (what a worker sends back, a shard saves and
+    :meth:`_Oracle.add_rows` adds): ``values`` one row of 10 numbers per example in its own order
+    (NaN-padded for stays, which have 8), ``move`` and ``numpy`` the flags."""
+    n = len(rows)
+    values = np.full((n, len(_MOVE_KEYS)), np.nan)
+    move = np.fromiter((m for m, _, _ in rows), dtype=bool, count=n)
+    for at, width in ((np.flatnonzero(move), len(_MOVE_KEYS)), (np.flatnonzero(~move), len(_STAY_KEYS))):
+        if at.size:
+            values[at, :width] = [rows[i][1] for i in at.tolist()]
+    return {
+        "values": values,
+        "move": move,
+        "numpy": np.fromiter((x for _, _, x in rows), dtype=bool, count=n),
+    }
 
 
 def progression_dump(prog: Progression) -> dict:
