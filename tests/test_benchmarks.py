@@ -369,3 +369,25 @@ def test_context_fit_grid_and_timing(tiny_dataset, capsys):
     assert f"{max(accs):.3f}" in out.split("best:")[1]
     assert context_fit.main(["--data", str(tiny_dataset), "--rows", "40", "--time"]) == 0
     assert "us per row" in capsys.readouterr().out
+
+
+def test_data_build_benchmark_reports_the_median_of_its_repeats(tmp_path, monkeypatch):
+    """``data_build.py --repeats``: every build's seconds, their median, the largest peak RSS; and
+    run_all's row names the runs and the machine's processor."""
+    out = tmp_path / "db.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/data_build.py", "--users", "120", "--repeats", "3", "--json", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (r,) = json.loads(out.read_text())
+    assert r["users"] == 120 and len(r["runs_seconds"]) == 3
+    assert r["seconds"] == pytest.approx(sorted(r["runs_seconds"])[1], abs=0.006)
+    rows = []
+    monkeypatch.setattr(run_all, "_run", lambda cmd: subprocess.CompletedProcess(cmd, 0, stdout=""))
+    fake = dict(r, users=100000, seconds=61.0, runs_seconds=[58.0, 61.0, 70.0])
+    (tmp_path / "data_build.json").write_text(json.dumps([fake]))
+    run_all.data_building(run_all.argparse.Namespace(tmp=str(tmp_path), quick=False, million=False), rows)
+    assert "61.0 s" in rows[0][1] and "median of 58.0, 61.0, 70.0 s" in rows[0][1] and rows[0][5] is False
+    assert run_all.cpu_name()
