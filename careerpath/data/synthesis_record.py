@@ -48,14 +48,6 @@ class StepRecords:
     """The per-step records of :class:`~careerpath.data.synthesis.Synthesiser` (reads its tables and
     :meth:`~careerpath.data.synthesis_steps.StepModel._gains`)."""
 
-    def _slot_ranks(self, names: list[str], width: int) -> list[int]:
-        """The rank of each slot's id among all ids (the oracle's ties: the smallest id), padded."""
-        key = (id(names), width)
-        out = self._rank_cache.get(key)
-        if out is None:
-            out = self._rank_cache[key] = [self._id_rank[x] for x in names] + [0] * (width - len(names))
-        return out
-
     def _slot_names(self, row: tuple) -> list[str]:
         names = self._slot_cache.get(row)
         if names is None:
@@ -88,8 +80,10 @@ class StepRecords:
         ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
         cols, ks = cols.tolist(), kv.tolist()
         other = other.tolist()
-        width = ok_arr.shape[1]
-        slot_ranks = np.array([self._slot_ranks(sn, width) for sn in slot_names])
+        # the rank of each slot's id among all ids: stay, then the slots' jobs (-1 padding ranks 0;
+        # the slots are -1 padded at the end, so this lines up with each row's names)
+        stay_rank = np.full((len(slots), 1), self._id_rank[STAY], dtype=np.int64)
+        slot_ranks = np.concatenate([stay_rank, self._job_rank[slots]], axis=1)
         # every (row, course) pair of the batch at once, then a slice per row
         if dicts:
             pair_names, vals = list(map(names.__getitem__, cols)), (kv / 100000.0).tolist()

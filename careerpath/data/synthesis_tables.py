@@ -115,9 +115,10 @@ class SynthesisTables:
         self.n_goals = np.array([len(g) for g in goals], dtype=np.intp)
         self._hops: dict[int, int] = {}
         self._slot_cache: dict[tuple, list[str]] = {}
-        self._rank_cache: dict[tuple, list[int]] = {}  # keyed by the id of a cached names list
         self._job_key = {j: json.dumps(j, ensure_ascii=False) + ": " for j in [STAY, *self.job_list]}
         self._id_rank = {j: k for k, j in enumerate(sorted([STAY, *self.job_list]))}
+        # each job's rank among all ids (the oracle's ties: the smallest id), then 0 for slot -1
+        self._job_rank = np.array([self._id_rank[j] for j in self.job_list] + [0], dtype=np.int64)
 
     def hops(self, job: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The next job on the way from ``job`` to ``goal`` (positions; -1: none)."""
