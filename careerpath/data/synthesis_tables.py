@@ -39,18 +39,10 @@ class SynthesisTables:
         for i, c in enumerate(courses):
             for s in dict.fromkeys(c.prerequisites):
                 required_by[order[s]].append(i)
-        # (course, skill) pairs grouped by skill, for the best course a prerequisite serves
-        req = [(s, c) for s in range(S) for c in required_by[s]]
-        self.req_skills = np.array(sorted({s for s, _ in req}), dtype=np.intp)
-        self.req_courses = np.array([c for _, c in req], dtype=np.intp)
-        self.req_starts = np.searchsorted([s for s, _ in req], self.req_skills).astype(np.intp)
-        # the same, padded per skill with C (a row of zeros appended to the course values)
+        # the skills some course requires and, per such skill, the courses requiring it (padded
+        # with C, a row of zeros appended to the course values), for the best course it serves
+        self.req_skills = np.array([s for s in range(S) if required_by[s]], dtype=np.intp)
         self.req_pad = _pad([required_by[s] for s in self.req_skills.tolist()], C)
-        # (course, skill) pairs grouped by course, for the best skill a course teaches
-        pairs = [(i, s) for i, t in enumerate(self._teach_lists) for s in t]
-        self.teaching = np.array(sorted({i for i, _ in pairs}), dtype=np.intp)
-        self.taught_skills = np.array([s for _, s in pairs], dtype=np.intp)
-        self.taught_starts = np.searchsorted([i for i, _ in pairs], self.teaching).astype(np.intp)
         hours = np.array([c.hours for c in courses], dtype=np.float64)
         levels = np.array([c.level for c in courses], dtype=np.float64)
         self.pref = np.array(
@@ -141,7 +133,7 @@ class SynthesisTables:
         """Users per batch for which the largest per-step arrays stay within about ``budget_mb``
         (a batch's arrays grow with users x (skills + courses x skills per course)); a batch of
         any size gives the same users."""
-        per_user = 8 * (self.n_skills + self.taught_skills.size + self.req_courses.size + self.teach_pad.size)
+        per_user = 8 * (self.n_skills + 2 * self.teach_pad.size + self.req_pad.size)
         return max(8, int(budget_mb * 2**20 // max(per_user, 1)))
 
 
