@@ -325,11 +325,13 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             hb = held_cols[bounds[k] : bounds[k + 1]]
             sn = slot_names[k]
             gained = [] if ab_list[k] else list(map(skill_names.__getitem__, new_skills[k]))
+            dk, pos = dist_r[k], dist_pos[k]
+            shown = [j for j in range(len(sn)) if j == 0 or pos[j]]  # stay, then the jobs it can reach
             if dicts:
-                jgc = {sn[j]: dist_r[k][j] for j in range(len(sn)) if j == 0 or dist_pos[k][j]}
+                jgc = {sn[j]: dk[j] for j in shown}
             else:  # what json.dumps writes for that dict (float repr), without the dict
                 jgc = _Probs()
-                jgc.json = f"{{{', '.join([job_key[sn[j]] + repr(dist_r[k][j]) for j in range(len(sn)) if j == 0 or dist_pos[k][j]])}}}"
+                jgc.json = f"{{{', '.join([job_key[sn[j]] + repr(dk[j]) for j in shown])}}}"
             events[b].append(
                 Event(
                     user_id=f"u{int(ids[b]):07d}",
