@@ -268,19 +268,41 @@ class Planner:
             return 0
         if math.isinf(self.estimate(start, goal, allowed, "steps")):
             return math.inf
-        return min(self._counts(start, goal, allowed, self.paths(start.job, goal), True), default=math.inf)
+        need = self._counts(start, goal, allowed, self.paths(start.job, goal), True, ties=False)
+        return min(need, default=math.inf)
 
     def _counts(
-        self, start: State, goal: str, allowed: Sequence[bool], paths: list[list[str]], cut: bool
+        self,
+        start: State,
+        goal: str,
+        allowed: Sequence[bool],
+        paths: list[list[str]],
+        cut: bool,
+        ties: bool = True,
     ) -> list[float]:
-        """The fewest courses each route's program needs (count programs); ``cut``: a route that
-        needs more than the fewest so far is given up (``math.inf``)."""
-        need, fewest = [], math.inf
-        for path in paths:
-            chosen = self._solve(start, path, allowed, "count", fewest + 0.5 if cut else math.inf)
-            need.append(math.inf if chosen is None else len(chosen))
-            fewest = min(fewest, need[-1])
+        """The fewest courses each route's program needs (count programs). ``cut``: only the routes
+        that need the fewest of all are counted, the others are ``math.inf``: the routes are tried in
+        the order of their programs' linear relaxations (lower bounds, rounded up: the count is a
+        whole number), each with the fewest so far as its cutoff, and the search stops at a bound
+        above the fewest; ``ties=False``: at a bound equal to it as well (only the fewest matters,
+        not which routes need it)."""
+        if not cut:
+            return [self._count(start, p, allowed, math.inf) for p in paths]
+        bound = [self._bound(start, p, allowed, None, "count") for p in paths] if len(paths) > 1 else [0]
+        # inf (no set at all) stays, -inf (HiGHS gave no bound) is none
+        bound = [b if math.isinf(b) else math.ceil(b - 1e-6) for b in bound]
+        need, fewest = [math.inf] * len(paths), math.inf
+        for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
+            if bound[n] > fewest or (bound[n] == fewest and not ties):
+                break  # this route and every one after it need more (or, without ties, no fewer)
+            need[n] = self._count(start, paths[n], allowed, fewest + 0.5 if ties else fewest - 0.5)
+            fewest = min(fewest, need[n])
         return need
+
+    def _count(self, start: State, path: list[str], allowed: Sequence[bool], cutoff: float) -> float:
+        """The fewest courses the route's program needs, ``math.inf`` when not below ``cutoff``."""
+        chosen = self._solve(start, path, allowed, "count", cutoff)
+        return math.inf if chosen is None else len(chosen)
 
     def _cheapest(
         self, paths: list[list[str]], start: State, goal: str, allowed: Sequence[bool], most: int | None
@@ -306,9 +328,11 @@ class Planner:
                 best, best_cost, best_at = plan, cost, n
         return best
 
-    def _bound(self, start: State, path: list[str], allowed: Sequence[bool], most: int | None) -> float:
-        """:func:`cover_bound` of the route's hours program (cached like the programs)."""
-        jobs, cands, key = self._program_of(start, path, allowed, "bound", most)
+    def _bound(
+        self, start: State, path: list[str], allowed: Sequence[bool], most: int | None, mode: str = "hours"
+    ) -> float:
+        """:func:`cover_bound` of the route's program in ``mode`` (cached like the programs)."""
+        jobs, cands, key = self._program_of(start, path, allowed, f"bound-{mode}", most)
         out = self._solve_cache.get(key)
         if out is None:
             out = cover_bound(
@@ -319,7 +343,7 @@ class Planner:
                 start.skills,
                 jobs,
                 cands,
-                "hours",
+                mode,
                 most,
             )
             self._remember(key, out)

@@ -187,16 +187,35 @@ def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, 
     return lp
 
 
-def _run(lp, cutoff: float):
-    """HiGHS on ``lp`` with :data:`_OPTIONS` (and ``cutoff`` as its objective bound): the solver."""
+_SOLVERS = threading.local()
+
+
+def _solver():
+    """This thread's HiGHS solver, made once with :data:`_OPTIONS` (a ``Highs()`` and its options
+    cost about 0.1 ms, a program here a few: docs/performance.md). Each run clears the model
+    first, and the answers are the same as a fresh solver's (checked on the latency benchmark's
+    programs); one per thread, as a ``Highs`` object is not safe to share."""
     import highspy
 
-    with _c_stdout_silenced():  # the first Highs() of a process prints HiGHS's banner to fd 1
-        solver = highspy.Highs()
+    solver = getattr(_SOLVERS, "solver", None)
+    if solver is None:
+        with _c_stdout_silenced():  # the first Highs() of a process prints HiGHS's banner to fd 1
+            solver = highspy.Highs()
         for key, val in _OPTIONS.items():
             solver.setOptionValue(key, val)
-        if cutoff < math.inf:
-            solver.setOptionValue("objective_bound", float(cutoff))
+        _SOLVERS.solver = solver
+    return solver
+
+
+def _run(lp, cutoff: float):
+    """HiGHS on ``lp`` with :data:`_OPTIONS` (and ``cutoff`` as its objective bound): this thread's
+    solver, read before its next run. A linear program (no integer columns: a relaxation) skips
+    presolve, which costs more than it saves at this size (half the time, the same optimum)."""
+    solver = _solver()
+    solver.clearModel()
+    solver.setOptionValue("objective_bound", float(cutoff))  # inf: no bound
+    solver.setOptionValue("presolve", "choose" if len(lp.integrality_) else "off")
+    with _c_stdout_silenced():  # some HiGHS versions print a debug line while solving
         solver.passModel(lp)
         solver.run()
     return solver
