@@ -106,7 +106,10 @@ def _fewest_by_route(planner: Planner, start: State, goal: str, allowed) -> floa
         return 0
     counts = [
         planner._program(
-            start.skills, [planner.catalog.jobs[j] for j in path], _candidates(planner, start, path, allowed), "count"
+            start.skills,
+            [planner.catalog.jobs[j] for j in path],
+            _candidates(planner, start, path, allowed),
+            "count",
         )
         for path in planner.paths(start.job, goal)
     ]
@@ -159,9 +162,13 @@ def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, catalog, mod
             want = _route_by_route(fresh, start, goal, allowed, mode)
             assert (got.courses if got else None) == want, (job, goal, sorted(skills), mode, failing)
             if mode == "steps" and not failing:  # the fewest courses alone: the least of every route's
-                assert _fewest_by_route(fresh, start, goal, allowed) == fresh.fewest_courses(
-                    start, goal, allowed
-                ) == Planner(cat, planner.progression, planner.threshold).fewest_courses(start, goal, allowed)
+                assert (
+                    _fewest_by_route(fresh, start, goal, allowed)
+                    == fresh.fewest_courses(start, goal, allowed)
+                    == Planner(cat, planner.progression, planner.threshold).fewest_courses(
+                        start, goal, allowed
+                    )
+                )
             monkeypatch.setattr(Planner, "_bound", real_bound)  # and with the real bounds
             fresh = Planner(planner.catalog, planner.progression, planner.threshold)
             got = fresh.shortest(start, goal, allowed, mode=mode)

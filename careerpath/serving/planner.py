@@ -34,7 +34,7 @@ from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace
-from careerpath.serving.planner_milp import cover_bound, cover_program, set_cost
+from careerpath.serving.planner_milp import cover_bound, cover_program, program_rows, set_cost
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
 
 IMPORTANT_SHARE = 1 / 3
@@ -78,6 +78,8 @@ class Planner:
         # integer programs by what they are built from (HiGHS gives the same answer to the same
         # program): many planning states differ only in skills no job of the route weighs
         self._solve_cache: dict[tuple, list[int] | None] = {}
+        self._routes: dict[tuple, tuple] = {}  # a route's candidates by (route, skills held, allowed)
+        self._rows_cache: dict[tuple, object] = {}  # its programs' constraints (program_rows)
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -335,6 +337,7 @@ class Planner:
         jobs, cands, key = self._program_of(start, path, allowed, f"bound-{mode}", most)
         out = self._solve_cache.get(key)
         if out is None:
+            rows = self._rows(start.skills, jobs, cands, key)
             out = cover_bound(
                 self.threshold,
                 self.courses,
@@ -345,6 +348,7 @@ class Planner:
                 cands,
                 mode,
                 most,
+                rows=rows,
             )
             self._remember(key, out)
         return out
@@ -360,8 +364,18 @@ class Planner:
     ):
         """(the route's jobs, the candidate courses, the cache key of its program): worthwhile
         courses for the route's jobs and, all the way down, the courses teaching their missing
-        prerequisites."""
-        held = start.skills
+        prerequisites (remembered: a search asks for a route's bound and programs in turn)."""
+        memo = (tuple(path), start.skills, allowed)
+        hit = self._routes.get(memo)
+        if hit is None:
+            hit = self._routes[memo] = self._candidates(start.skills, path, allowed)
+            if len(self._routes) > 20_000:
+                self._routes.clear()
+        jobs, cands, tail = hit
+        return jobs, cands, (tuple(path), mode, most, *tail)
+
+    def _candidates(self, held: frozenset[str], path: list[str], allowed: Sequence[bool]):
+        """:meth:`_program_of` afresh: (jobs, candidates, the key's part that they fix)."""
         jobs = [self.catalog.jobs[j] for j in path]
         want = {s for j in path for s in self.important(j) if s not in held}
         cands = {i for s in want for i in self.teach_of.get(s, ()) if allowed[i]}
@@ -379,7 +393,20 @@ class Planner:
         # prerequisites: the program, hence its answer, is fixed by this key
         seen = {s for j in jobs for s in j.skills}
         seen.update(q for i in cands for q in self.courses[i].prerequisites)
-        return jobs, cands, (tuple(path), mode, most, tuple(cands), frozenset(held & seen))
+        return jobs, cands, (tuple(cands), frozenset(held & seen))
+
+    def _rows(self, held: frozenset[str], jobs: list, cands: list[int], key: tuple):
+        """:func:`program_rows` of a route's program, by its key less the cost: a route's bound and
+        program, in hours or in courses, share their constraints."""
+        shape = key[:1] + key[2:]
+        rows = self._rows_cache.get(shape)
+        if rows is None:
+            if len(self._rows_cache) > 2_000:
+                self._rows_cache.clear()
+            rows = self._rows_cache[shape] = program_rows(
+                self.threshold, self.courses, self.teach_of, held, jobs, cands, key[2]
+            )
+        return rows
 
     def _cost(self, plan: Plan, mode: str) -> float:
         return plan.hours if mode == "hours" else len(plan.courses) + 1e-6 * plan.hours
@@ -406,7 +433,8 @@ class Planner:
             return known if set_cost(known, self.hours, mode) < cutoff - 1e-9 else None
         if known is not None and cutoff <= known:
             return None
-        out = self._program(start.skills, jobs, cands, mode, cutoff, most)
+        rows = self._rows(start.skills, jobs, cands, key)
+        out = self._program(start.skills, jobs, cands, mode, cutoff, most, rows)
         self._remember(key, out if out is not None else cutoff)
         return out
 
@@ -418,10 +446,22 @@ class Planner:
         mode: str,
         cutoff: float = math.inf,
         most: int | None = None,
+        rows=None,
     ) -> list[int] | None:
-        """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted)."""
+        """:meth:`_solve`'s integer program for the candidate courses ``cands`` (sorted; ``rows``: its
+        :func:`program_rows`, when known)."""
         return cover_program(
-            self.threshold, self.courses, self.teach_of, self.hours, held, jobs, cands, mode, cutoff, most
+            self.threshold,
+            self.courses,
+            self.teach_of,
+            self.hours,
+            held,
+            jobs,
+            cands,
+            mode,
+            cutoff,
+            most,
+            rows,
         )
 
     def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:

@@ -58,15 +58,16 @@ def guided(
                 break
             nxt, _ = planner.take(state, i, goal)
             left = bound - g - planner.hours[i]
-            if planner.estimate(nxt, goal, allowed) > left + 1e-9:
-                continue  # no completion fits: the admissible estimate already says so
-            # the known completion, less what the course made redundant, often still fits
+            # the known completion, less what the course made redundant, often still fits (tried
+            # first: no completion fits when the estimate says so, and this one is a completion)
             quick = planner.order(nxt, [planner.pos[c] for c in rest.courses], goal)
             if quick is not None and quick.hours <= left + 1e-9:
                 chosen = (i, quick)
                 break
             if checked >= exact_checks:
                 continue
+            if planner.estimate(nxt, goal, allowed) > left + 1e-9:
+                continue  # no completion fits: the admissible estimate already says so
             checked += 1
             completion = planner.shortest(nxt, goal, allowed, cap=left)
             if completion is not None:

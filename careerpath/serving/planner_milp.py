@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,16 +60,20 @@ def cover_program(
     mode: str,
     cutoff: float = math.inf,
     most: int | None = None,
+    rows: Rows | bool | None = None,
 ) -> list[int] | None:
     """The chosen courses among ``cands`` (sorted course indices): a 0/1 choice per course, a covered
     share per missing skill of ``jobs`` no more than the chosen courses teaching it, each job's covered
     weight at least ``threshold`` of its total, a chosen course's missing prerequisites taught by a
     chosen course, at most ``most`` courses; cost: :func:`set_cost` (``mode`` "hours" or "count"), less
     the tie rule's reward in hours mode. None when no set costs less than ``cutoff`` (or none is
-    feasible, or the time limit came first)."""
+    feasible, or the time limit came first). ``rows``: :func:`program_rows` of these arguments,
+    when the caller has them already."""
     import highspy  # when a plan is made
 
-    lp = _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most)
+    if rows is None:
+        rows = program_rows(threshold, courses, teach_of, held, jobs, cands, most)
+    lp = _lp(rows, course_hours, cands, mode)
     if isinstance(lp, bool):  # nothing to choose: met already, or never
         return [] if lp and cutoff > 1e-9 else None
     solver = _run(lp, cutoff)
@@ -92,16 +97,19 @@ def cover_bound(
     cands: list[int],
     mode: str = "hours",
     most: int | None = None,
+    rows: Rows | bool | None = None,
 ) -> float:
     """:func:`cover_program`'s linear relaxation (0/1 choices relaxed to [0, 1]): no set it can
     return costs less (hours mode: less :data:`TIE_SCALE`, the most the tie rule takes off); math.inf
-    when not even the relaxation is feasible; -math.inf when HiGHS gives no bound."""
+    when not even the relaxation is feasible; -math.inf when HiGHS gives no bound. ``rows``: as
+    for :func:`cover_program`."""
     import highspy  # when a plan is made
 
-    lp = _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most)
+    if rows is None:
+        rows = program_rows(threshold, courses, teach_of, held, jobs, cands, most)
+    lp = _lp(rows, course_hours, cands, mode, integer=False)
     if isinstance(lp, bool):
         return 0.0 if lp else math.inf
-    lp.integrality_ = []
     solver = _run(lp, math.inf)
     status = solver.getModelStatus()
     if status == highspy.HighsModelStatus.kOptimal:
@@ -111,11 +119,24 @@ def cover_bound(
     return -math.inf
 
 
-def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, most):
-    """The program as a ``highspy.HighsLp`` (rows in CSR), or, when it has no variables, whether
-    nothing is left to meet (True) or something can never be (False)."""
-    if mode not in ("hours", "count"):
-        raise ValueError(f"cover_program: mode must be 'hours' or 'count', not {mode!r}")
+class Rows(NamedTuple):
+    """The constraints of a route's program (:func:`program_rows`), the same whatever it costs:
+    columns are the candidate courses, then the covered shares of the missing skills; the rows
+    by CSR."""
+
+    n: int  # courses
+    weight: np.ndarray  # the route's weight of each missing skill (the tie rule)
+    starts: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def program_rows(threshold, courses, teach_of, held, jobs, cands, most) -> Rows | bool:
+    """The constraints of :func:`cover_program`'s program, or, when it has no variables, whether
+    nothing is left to meet (True) or something can never be (False). Hours and count programs of
+    a route share them (the planner builds them once for its bound and its program)."""
     import highspy
 
     skills = sorted({s for j in jobs for s in j.skills if s not in held})
@@ -123,7 +144,6 @@ def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, 
     col = {i: k for k, i in enumerate(cands)}
     srow = {s: n + k for k, s in enumerate(skills)}
     inf = highspy.kHighsInf
-    # the constraint matrix by rows (CSR): columns are the courses, then the covered shares
     starts, index, value, lo, hi = [0], [], [], [], []
 
     def add_row(entries: dict[int, float], low: float, high: float) -> None:
@@ -135,7 +155,7 @@ def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, 
         lo.append(low)
         hi.append(high)
 
-    weight = np.zeros(m)  # the route's weight of each missing skill (the tie rule, below)
+    weight = np.zeros(m)
     for job in jobs:
         for s, w in job.skills.items():
             if s in srow:
@@ -167,23 +187,43 @@ def _model(threshold, courses, teach_of, course_hours, held, jobs, cands, mode, 
         add_row({k: 1.0 for k in range(n)}, -inf, float(most))
     if n + m == 0:  # HiGHS calls an empty model unsolved
         return all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True))
-    hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
+    return Rows(
+        n,
+        weight,
+        np.array(starts, dtype=np.int32),
+        np.array(index, dtype=np.int32),
+        np.array(value, dtype=np.float64),
+        np.array(lo, dtype=np.float64),
+        np.array(hi, dtype=np.float64),
+    )
+
+
+def _lp(rows: Rows | bool, course_hours, cands, mode: str, integer: bool = True):
+    """The program of ``rows`` costed in ``mode`` as a ``highspy.HighsLp`` (``integer=False``: its
+    linear relaxation), or ``rows`` itself when it is a bool (no variables)."""
+    if mode not in ("hours", "count"):
+        raise ValueError(f"cover_program: mode must be 'hours' or 'count', not {mode!r}")
+    if isinstance(rows, bool):
+        return rows
+    import highspy
+
+    n, m = rows.n, len(rows.weight)
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n + m, len(lo)
+    lp.num_col_, lp.num_row_ = n + m, len(rows.lower)
     # ties (equal hours and course count) go to the set covering more of the route's skill weight: a
     # reward on the covered shares, at most TIE_SCALE in all, below any difference the costs make
     if mode == "hours":
-        reward = TIE_SCALE * weight / max(weight.sum(), 1e-12)
+        hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
+        reward = TIE_SCALE * rows.weight / max(rows.weight.sum(), 1e-12)
         lp.col_cost_ = np.concatenate([hours + COURSE_COST, -reward])
     else:  # the count alone: no hours and no tie reward, so that the objective stays integral
         lp.col_cost_ = np.concatenate([np.ones(n), np.zeros(m)])
     lp.col_lower_, lp.col_upper_ = np.zeros(n + m), np.ones(n + m)
-    lp.row_lower_, lp.row_upper_ = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+    lp.row_lower_, lp.row_upper_ = rows.lower, rows.upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = rows.starts, rows.index, rows.value
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
     return lp
 
 
