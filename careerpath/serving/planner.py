@@ -270,34 +270,49 @@ class Planner:
             return 0
         if math.isinf(self.estimate(start, goal, allowed, "steps")):
             return math.inf
-        need = self._counts(start, goal, allowed, self.paths(start.job, goal), True, ties=False)
-        return min(need, default=math.inf)
+        return self._fewest(start, goal, allowed, self.paths(start.job, goal))
+
+    def _fewest(self, start: State, goal: str, allowed: Sequence[bool], paths: list[list[str]]) -> float:
+        """:meth:`fewest_courses` over ``paths``: the size of the routes' cheapest sets in hours that
+        are solved already (each is a set of that many for its route), then the routes that can need
+        fewer by their count programs' linear relaxations (lower bounds, rounded up: a count is a
+        whole number), each with the fewest so far as its cutoff."""
+        fewest = math.inf
+        for path in paths:
+            known = self._solve_cache.get(self._program_of(start, path, allowed, "hours", None)[2])
+            if isinstance(known, list):
+                fewest = min(fewest, len(known))
+        bound = self._count_bounds(start, allowed, paths, len(paths) > 1 or fewest < math.inf)
+        for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
+            if bound[n] >= fewest:
+                break  # this route and every one after it need no fewer
+            fewest = min(fewest, self._count(start, paths[n], allowed, fewest - 0.5))
+        return fewest
+
+    def _count_bounds(self, start: State, allowed, paths: list[list[str]], solve: bool) -> list[float]:
+        """Lower bounds of the routes' counts (their linear relaxations rounded up; inf: no set at
+        all); 0 each without ``solve``."""
+        if not solve:
+            return [0] * len(paths)
+        bound = [self._bound(start, p, allowed, None, "count") for p in paths]
+        return [b if math.isinf(b) else math.ceil(b - 1e-6) for b in bound]  # -inf: HiGHS gave none
 
     def _counts(
-        self,
-        start: State,
-        goal: str,
-        allowed: Sequence[bool],
-        paths: list[list[str]],
-        cut: bool,
-        ties: bool = True,
+        self, start: State, goal: str, allowed: Sequence[bool], paths: list[list[str]], cut: bool
     ) -> list[float]:
         """The fewest courses each route's program needs (count programs). ``cut``: only the routes
         that need the fewest of all are counted, the others are ``math.inf``: the routes are tried in
-        the order of their programs' linear relaxations (lower bounds, rounded up: the count is a
-        whole number), each with the fewest so far as its cutoff, and the search stops at a bound
-        above the fewest; ``ties=False``: at a bound equal to it as well (only the fewest matters,
-        not which routes need it)."""
+        the order of their programs' linear relaxations (lower bounds, rounded up: a count is a whole
+        number), each with the fewest so far as its cutoff, and the search stops at a bound above
+        the fewest."""
         if not cut:
             return [self._count(start, p, allowed, math.inf) for p in paths]
-        bound = [self._bound(start, p, allowed, None, "count") for p in paths] if len(paths) > 1 else [0]
-        # inf (no set at all) stays, -inf (HiGHS gave no bound) is none
-        bound = [b if math.isinf(b) else math.ceil(b - 1e-6) for b in bound]
+        bound = self._count_bounds(start, allowed, paths, len(paths) > 1)
         need, fewest = [math.inf] * len(paths), math.inf
         for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
-            if bound[n] > fewest or (bound[n] == fewest and not ties):
-                break  # this route and every one after it need more (or, without ties, no fewer)
-            need[n] = self._count(start, paths[n], allowed, fewest + 0.5 if ties else fewest - 0.5)
+            if bound[n] > fewest:
+                break  # this route and every one after it need more
+            need[n] = self._count(start, paths[n], allowed, fewest + 0.5)
             fewest = min(fewest, need[n])
         return need
 
