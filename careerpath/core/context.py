@@ -43,6 +43,8 @@ from careerpath.core.progression import MOVE_THRESHOLD, Progression, ready_to_mo
 from careerpath.core.textformat import Profile
 
 CONTEXT_FILE = "context.json"
+RECENT_SCORES = 64
+"""Profiles whose :meth:`GapRetriever.scores` are remembered (the memory is emptied when full)."""
 
 
 class CourseEligibility:
@@ -142,7 +144,7 @@ class GapRetriever:
             for sk in c.skills:
                 self._teach_of.setdefault(sk, []).append(i)
         self._want_cache: dict[tuple[str, str], dict[str, float]] = {}
-        self._last: tuple | None = None
+        self._recent: dict[tuple, tuple[str, np.ndarray]] = {}  # scores() of the last few profiles
 
     def _job_weights(self, hop: str, goal: str) -> dict[str, float]:
         """Skill -> weight of what the next step (1x) and the goal (``goal_weight``) require."""
@@ -179,14 +181,17 @@ class GapRetriever:
 
     def scores(self, job: str, goal: str, skills, taken=()) -> tuple[str, np.ndarray]:
         """(next step, gap score of every catalog course); ineligible courses score -inf.
-        The last profile's result is remembered (the context and the course prior of one input
-        both ask for it); the caller gets its own copy."""
+        The last few profiles' results are remembered (the context and the course prior of one
+        input both ask for it, and a pathway's guide for the state before as well); the caller gets
+        its own copy."""
         key = (job, goal, frozenset(skills), tuple(taken))
-        last = self._last  # one read: the demo's threads share this retriever
-        if last is not None and last[0] == key:
-            return last[1], last[2].copy()
+        hit = self._recent.get(key)  # one read: the demo's threads share this retriever
+        if hit is not None:
+            return hit[0], hit[1].copy()
         hop, score = self._scores(job, goal, skills, taken)
-        self._last = (key, hop, score)
+        if len(self._recent) >= RECENT_SCORES:
+            self._recent.clear()
+        self._recent[key] = (hop, score)
         return hop, score.copy()
 
     def _scores(self, job: str, goal: str, skills, taken=()) -> tuple[str, np.ndarray]:
