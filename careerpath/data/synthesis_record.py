@@ -44,6 +44,18 @@ def _oracle_rows(visible, traits, pick: np.ndarray, choice: np.ndarray) -> list[
     return [(m, row if m else row[:4] + row[5:9], False) for m, row in zip(moves, flat)]
 
 
+def _slices(keys: np.ndarray, nums: np.ndarray, lengths: np.ndarray, bounds: list[int]) -> list[str]:
+    """Per row ``", ".join(key + num for its pairs)``, the pairs of row ``k`` being
+    ``bounds[k]:bounds[k + 1]``: one join of the whole batch, then a slice per row."""
+    if keys.size == 0:
+        return [""] * (len(bounds) - 1)
+    parts = np.empty((keys.size, 3), dtype=object)
+    parts[:, 0], parts[:, 1], parts[:, 2] = keys, nums, ", "
+    whole = "".join(parts.ravel().tolist())
+    ends = np.concatenate([[0], np.cumsum(lengths + 2)]).tolist()  # where each pair starts
+    return [whole[ends[lo] : ends[hi] - 2] if hi > lo else "" for lo, hi in zip(bounds, bounds[1:])]
+
+
 class StepRecords:
     """The per-step records of :class:`~careerpath.data.synthesis.Synthesiser` (reads its tables and
     :meth:`~careerpath.data.synthesis_steps.StepModel._gains`)."""
@@ -76,22 +88,26 @@ class StepRecords:
         text = _repr5_table(np.concatenate([kv, other, mk.ravel()]))
         bounds = np.searchsorted(rows, np.arange(p.shape[0] + 1)).tolist()
         names, keys, job_key = self.course_list, self._course_key, self._job_key
-        cols_arr = cols
         ok_arr = (marg >= 1e-5) & np.concatenate([np.ones((len(slots), 1), bool), slots >= 0], axis=1)
-        cols, ks = cols.tolist(), kv.tolist()
         other = other.tolist()
         # the rank of each slot's id among all ids: stay, then the slots' jobs (-1 padding ranks 0;
         # the slots are -1 padded at the end, so this lines up with each row's names)
         stay_rank = np.full((len(slots), 1), self._id_rank[STAY], dtype=np.int64)
         slot_ranks = np.concatenate([stay_rank, self._job_rank[slots]], axis=1)
-        # every (row, course) pair of the batch at once, then a slice per row
-        if dicts:
-            pair_names, vals = list(map(names.__getitem__, cols)), (kv / 100000.0).tolist()
-        pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
         # the same for every (row, next-job slot) pair recorded, in slot order within a row
         jrows, jslots = np.nonzero(ok_arr)
         jbounds = np.searchsorted(jrows, np.arange(p.shape[0] + 1)).tolist()
         jk = mk[jrows, jslots]
+        argmax = self._argmax_rows(rows, cols, kv, mk, ok_arr, slot_ranks, p.shape[0])
+        if not dicts and isinstance(text, list):  # the JSON alone, joined for the batch at once
+            return self._json_only(
+                p.shape[0], cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots
+            ), argmax
+        cols, ks = cols.tolist(), kv.tolist()
+        # every (row, course) pair of the batch at once, then a slice per row
+        if dicts:
+            pair_names, vals = list(map(names.__getitem__, cols)), (kv / 100000.0).tolist()
+        pair_js = list(map(str.__add__, map(keys.__getitem__, cols), map(text.__getitem__, ks)))
         job_names = list(map(list.__getitem__, map(slot_names.__getitem__, jrows.tolist()), jslots.tolist()))
         job_vals = (jk / 100000.0).tolist() if dicts else None
         job_js = list(
@@ -115,7 +131,39 @@ class StepRecords:
                 f'"job": {{{", ".join(job_js[jlo:jhi])}}}}}'
             )
             out.append(probs)
-        return out, self._argmax_rows(rows, cols_arr, kv, mk, ok_arr, slot_ranks, p.shape[0])
+        return out, argmax
+
+    def _json_only(self, m, cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots) -> list[_Probs]:
+        """:meth:`_recorded`'s records without dicts (``text`` the 0..100000 table): the same JSON,
+        made by joining every (key, number, separator) of the batch once and slicing each row's
+        part out by character offsets (the lengths summed in numpy), not a join per row."""
+        table = self._json_tables()
+        course_key, key_len, num, num_len, job_key, job_key_len = table
+        # the job of each recorded slot: 0 for staying, else 1 + its index
+        jid = np.where(jslots == 0, 0, slots[jrows, np.maximum(jslots - 1, 0)] + 1)
+        out_c = _slices(course_key[cols], num[kv], key_len[cols] + num_len[kv], bounds)
+        out_j = _slices(job_key[jid], num[jk], job_key_len[jid] + num_len[jk], jbounds)
+        text = _repr5_table(np.zeros(0, dtype=np.int64))
+        out = []
+        for k in range(m):
+            probs = _Probs()
+            probs.json = (
+                f'{{"course": {{{out_c[k]}}}, "course_other": {text[other[k]]}, "job": {{{out_j[k]}}}}}'
+            )
+            out.append(probs)
+        return out
+
+    def _json_tables(self):
+        """Object arrays of the JSON fragments :meth:`_json_only` joins, with their lengths (made once)."""
+        tables = getattr(self, "_json_table_cache", None)
+        if tables is None:
+            text = _repr5_table(np.zeros(0, dtype=np.int64))
+            course_key = np.array(self._course_key, dtype=object)
+            num = np.array(text, dtype=object)
+            job_key = np.array([self._job_key[j] for j in [STAY, *self.job_list]], dtype=object)
+            lengths = [np.array([len(x) for x in a], dtype=np.int64) for a in (course_key, num, job_key)]
+            tables = self._json_table_cache = (course_key, lengths[0], num, lengths[1], job_key, lengths[2])
+        return tables
 
     def _argmax_rows(self, rows, cols, kv, mk, ok, slot_ranks, m):
         """Per row, what :func:`oracle_values` reads off the recorded probabilities: the most
