@@ -38,14 +38,15 @@ def coverage(skills: set[str], job: Job) -> float:
     total = sum(job.skills.values())
     if total <= 0:
         return 1.0
-    return sum(w for s, w in job.skills.items() if s in skills) / total
+    return sum([w for s, w in job.skills.items() if s in skills]) / total
 
 
 def ready_to_move(skills, job: Job, threshold: float) -> bool:
     """The move rule: ``skills`` cover at least ``threshold`` of ``job``'s required skills
     (importance-weighted, :func:`coverage`), rounded so that a share at the threshold decides alike
     for every caller (the context's ``ready_after``, the pathway planner, the baselines)."""
-    return round(coverage(set(skills), job), 9) >= threshold - 1e-9
+    held = skills if isinstance(skills, (set, frozenset)) else set(skills)  # no copy of a set
+    return round(coverage(held, job), 9) >= threshold - 1e-9
 
 
 def overlap(a: Job, b: Job) -> float:
