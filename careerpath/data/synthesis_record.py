@@ -140,7 +140,9 @@ class StepRecords:
         table = self._json_tables()
         course_key, key_len, num, num_len, job_key, job_key_len = table
         # the job of each recorded slot: 0 for staying, else 1 + its index
-        jid = np.where(jslots == 0, 0, slots[jrows, np.maximum(jslots - 1, 0)] + 1)
+        jid = np.zeros(jslots.shape, dtype=np.int64)
+        moved = jslots > 0
+        jid[moved] = slots[jrows[moved], jslots[moved] - 1] + 1
         out_c = _slices(course_key[cols], num[kv], key_len[cols] + num_len[kv], bounds)
         out_j = _slices(job_key[jid], num[jk], job_key_len[jid] + num_len[jk], jbounds)
         text = _repr5_table(np.zeros(0, dtype=np.int64))
