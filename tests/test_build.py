@@ -289,6 +289,21 @@ def test_json_only_records_write_the_same_rows_and_read_back_the_same_dicts(tiny
     assert writer.line(odd) == json.dumps(event_to_row(odd, cat, context), ensure_ascii=False) + "\n"
 
 
+def test_batch_json_slices_are_each_rows_join():
+    """``_slices``: one join of the batch, sliced per row, is each row's own ``", ".join`` (rows with
+    no pairs included, and a batch with none at all)."""
+    from careerpath.data.synthesis_record import _slices
+
+    keys = np.array(['"a": ', '"bb": ', '"a": ', '"c": '], dtype=object)
+    nums = np.array(["0.5", "1e-05", "0.25", "0.0"], dtype=object)
+    lengths = np.array([len(k) + len(n) for k, n in zip(keys, nums, strict=True)])
+    bounds = [0, 0, 2, 2, 4, 4]  # rows: none, two, none, two, none
+    want = ["", '"a": 0.5, "bb": 1e-05', "", '"a": 0.25, "c": 0.0', ""]
+    assert _slices(keys, nums, lengths, bounds) == want
+    empty = np.array([], dtype=object)
+    assert _slices(empty, empty, np.array([], dtype=np.int64), [0, 0, 0]) == ["", ""]
+
+
 def test_user_i_is_the_same_whatever_the_order_or_chunk():
     cfg, cat, prog = _setup(None, seed=13)
     synth = Synthesiser(cat, prog, cfg.synthesis)

@@ -446,3 +446,48 @@ def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
     job = SimpleNamespace(skills={"s0": 1.0, "s1": 0.5})
     assert cover_program(0.7, [], {}, [], frozenset({"s0", "s1"}), [job], [], "hours") == []
     assert cover_program(0.7, [], {}, [], frozenset(), [job], [], "hours") is None
+
+
+def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
+    """Each thread keeps one HiGHS solver (cleared before each program, relaxations without
+    presolve): the answers and bounds are those of a fresh ``Highs()`` per program, also with
+    threads solving at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from careerpath.serving import planner_milp
+
+    cat = load_catalog()
+    planner = Planner(cat, Progression(cat), rec.planner.threshold)
+    allowed = tuple(True for _ in planner.courses)
+    programs = []
+    for job, goal, skills in _profiles(cat, 80, 5):
+        start, _ = planner.settle(State(job, frozenset(skills)), goal)
+        for path in planner.paths(start.job, goal)[:3] if start.job != goal else []:
+            jobs, cands, _ = planner._program_of(start, path, allowed, "hours", None)
+            programs.append((start.skills, jobs, cands))
+    assert len(programs) >= 30
+    args = (planner.threshold, planner.courses, planner.teach_of, planner.hours)
+
+    def solve_all() -> list:
+        out = []
+        for held, jobs, cands in programs:
+            out.append(planner_milp.cover_program(*args, held, jobs, cands, "hours"))
+            out.append(planner_milp.cover_program(*args, held, jobs, cands, "count"))
+            out.append(round(planner_milp.cover_bound(*args, held, jobs, cands, "hours"), 6))
+        return out
+
+    reused = solve_all()
+
+    def fresh_solver():
+        planner_milp._SOLVERS.solver = None  # a new Highs() for the next program
+        return real_solver()
+
+    real_solver = planner_milp._solver
+    planner_milp._solver = fresh_solver
+    try:
+        fresh = solve_all()
+    finally:
+        planner_milp._solver = real_solver
+    assert reused == fresh
+    with ThreadPoolExecutor(4) as pool:
+        assert all(r == reused for r in pool.map(lambda _: solve_all(), range(4)))
