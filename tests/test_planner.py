@@ -448,14 +448,8 @@ def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
     assert cover_program(0.7, [], {}, [], frozenset(), [job], [], "hours") is None
 
 
-def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
-    """Each thread keeps one HiGHS solver (cleared before each program, relaxations without
-    presolve): the answers and bounds are those of a fresh ``Highs()`` per program, also with
-    threads solving at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from careerpath.serving import planner_milp
-
+def _bundled_programs(rec) -> tuple[Planner, list]:
+    """A planner on the bundled catalog and (held, jobs, candidates) of 30+ of its route programs."""
     cat = load_catalog()
     planner = Planner(cat, Progression(cat), rec.planner.threshold)
     allowed = tuple(True for _ in planner.courses)
@@ -466,6 +460,44 @@ def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
             jobs, cands, _ = planner._program_of(start, path, allowed, "hours", None)
             programs.append((start.skills, jobs, cands))
     assert len(programs) >= 30
+    return planner, programs
+
+
+def test_a_long_lived_solver_gives_each_program_its_own_time(rec, monkeypatch):
+    """HiGHS's time limit is on its solver's run clock, which adds up over every run: a thread's
+    solver past ``MILP_SECONDS`` of solving in all must still give each program that much (the
+    demo's server solves for hours)."""
+    from careerpath.serving import planner_milp
+
+    planner, programs = _bundled_programs(rec)
+    args = (planner.threshold, planner.courses, planner.teach_of, planner.hours)
+
+    def solve_all() -> list:  # the programs and their relaxations (HiGHS's simplex reads the clock)
+        return [
+            (planner_milp.cover_program(*args, *p, "hours"), round(planner_milp.cover_bound(*args, *p), 6))
+            for p in programs
+        ]
+
+    want = solve_all()
+    monkeypatch.setattr(planner_milp, "MILP_SECONDS", 0.25)
+    monkeypatch.setitem(planner_milp._OPTIONS, "time_limit", 0.25)
+    planner_milp._SOLVERS.solver = None  # a fresh solver, its clock at 0
+    for _ in range(100):
+        assert solve_all() == want
+        if planner_milp._solver().getRunTime() > 0.75:  # three times the limit, in all
+            break
+    assert planner_milp._solver().getRunTime() > 0.75
+
+
+def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
+    """Each thread keeps one HiGHS solver (cleared before each program, relaxations without
+    presolve): the answers and bounds are those of a fresh ``Highs()`` per program, also with
+    threads solving at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from careerpath.serving import planner_milp
+
+    planner, programs = _bundled_programs(rec)
     args = (planner.threshold, planner.courses, planner.teach_of, planner.hours)
 
     def solve_all() -> list:

@@ -253,6 +253,9 @@ def _run(lp, cutoff: float):
     presolve, which costs more than it saves at this size (half the time, the same optimum)."""
     solver = _solver()
     solver.clearModel()
+    # HiGHS's time limit is on the solver's run clock, which adds up over every run of the
+    # solver: :data:`MILP_SECONDS` from now, or a long-lived solver would stop solving at all
+    solver.setOptionValue("time_limit", solver.getRunTime() + MILP_SECONDS)
     solver.setOptionValue("objective_bound", float(cutoff))  # inf: no bound
     solver.setOptionValue("presolve", "choose" if len(lp.integrality_) else "off")
     with _c_stdout_silenced():  # some HiGHS versions print a debug line while solving
