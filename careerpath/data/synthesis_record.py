@@ -100,9 +100,7 @@ class StepRecords:
         jk = mk[jrows, jslots]
         argmax = self._argmax_rows(rows, cols, kv, mk, ok_arr, slot_ranks, p.shape[0])
         if not dicts and isinstance(text, list):  # the JSON alone, joined for the batch at once
-            return self._json_only(
-                p.shape[0], cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots
-            ), argmax
+            return self._json_only(text, cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots), argmax
         cols, ks = cols.tolist(), kv.tolist()
         # every (row, course) pair of the batch at once, then a slice per row
         if dicts:
@@ -133,21 +131,19 @@ class StepRecords:
             out.append(probs)
         return out, argmax
 
-    def _json_only(self, m, cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots) -> list[_Probs]:
+    def _json_only(self, text, cols, kv, other, bounds, jrows, jslots, jk, jbounds, slots) -> list[_Probs]:
         """:meth:`_recorded`'s records without dicts (``text`` the 0..100000 table): the same JSON,
         made by joining every (key, number, separator) of the batch once and slicing each row's
         part out by character offsets (the lengths summed in numpy), not a join per row."""
-        table = self._json_tables()
-        course_key, key_len, num, num_len, job_key, job_key_len = table
+        course_key, key_len, num, num_len, job_key, job_key_len = self._json_tables(text)
         # the job of each recorded slot: 0 for staying, else 1 + its index
         jid = np.zeros(jslots.shape, dtype=np.int64)
         moved = jslots > 0
         jid[moved] = slots[jrows[moved], jslots[moved] - 1] + 1
         out_c = _slices(course_key[cols], num[kv], key_len[cols] + num_len[kv], bounds)
         out_j = _slices(job_key[jid], num[jk], job_key_len[jid] + num_len[jk], jbounds)
-        text = _repr5_table(np.zeros(0, dtype=np.int64))
         out = []
-        for k in range(m):
+        for k in range(len(other)):
             probs = _Probs()
             probs.json = (
                 f'{{"course": {{{out_c[k]}}}, "course_other": {text[other[k]]}, "job": {{{out_j[k]}}}}}'
@@ -155,11 +151,11 @@ class StepRecords:
             out.append(probs)
         return out
 
-    def _json_tables(self):
-        """Object arrays of the JSON fragments :meth:`_json_only` joins, with their lengths (made once)."""
+    def _json_tables(self, text: list[str]):
+        """Object arrays of the JSON fragments :meth:`_json_only` joins (``text``: the numbers'
+        table), with their lengths (made once)."""
         tables = getattr(self, "_json_table_cache", None)
         if tables is None:
-            text = _repr5_table(np.zeros(0, dtype=np.int64))
             course_key = np.array(self._course_key, dtype=object)
             num = np.array(text, dtype=object)
             job_key = np.array([self._job_key[j] for j in [STAY, *self.job_list]], dtype=object)
