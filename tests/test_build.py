@@ -304,6 +304,22 @@ def test_batch_json_slices_are_each_rows_join():
     assert _slices(empty, empty, np.array([], dtype=np.int64), [0, 0, 0]) == ["", ""]
 
 
+def test_chunk_buffers_spans_and_overflow():
+    """A chunk's splits go into its buffer one after the other as UTF-8, with their byte spans;
+    one that does not fit gives None."""
+    from careerpath.data.build import ChunkBuffers
+
+    bufs = ChunkBuffers(2, size=64)
+    try:
+        spans = bufs.write(1, {"train": ["ab\n", "\u00e9\n"], "validation": [], "test": ["x\n"]})
+        assert spans == {"train": (0, 6), "validation": (6, 6), "test": (6, 8)}
+        assert bufs.buffers[1][:8] == "ab\n\u00e9\nx\n".encode()
+        assert bufs.write(0, {"train": ["y" * 40, "z" * 40]}) is None
+        assert bufs.write(0, {"train": ["y" * 64]}) == {"train": (0, 64)}
+    finally:
+        bufs.close()
+
+
 def test_user_i_is_the_same_whatever_the_order_or_chunk():
     cfg, cat, prog = _setup(None, seed=13)
     synth = Synthesiser(cat, prog, cfg.synthesis)
@@ -340,6 +356,37 @@ def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tm
             assert (out / name).read_bytes() == (first / name).read_bytes(), (key, name)
     config = json.loads((first / "stats.json").read_text())["config"]
     assert "workers" not in config and "batch_users" not in config
+    # buffers about a chunk's average size: chunks that fit go through them, the others as
+    # bytes through the pipe (both in one build), and the files are the same
+    chunk_bytes = sum((first / f"{s}.jsonl").stat().st_size for s in SPLITS) // 5  # 60 users / 13
+    monkeypatch.setattr(build.ChunkBuffers, "SIZE", chunk_bytes)
+    ways = []
+    write_chunk = build._write_chunk
+
+    def record(handle, chunk, split, buffers):
+        ways.append("buffer" if chunk["text"] is None else "bytes")
+        write_chunk(handle, chunk, split, buffers)
+
+    monkeypatch.setattr(build, "_write_chunk", record)
+    for workers in (1, 2):
+        cfg = load_data_config(
+            None,
+            {
+                "catalog": str(tiny_catalog_dir),
+                "users": 60,
+                "seed": 2,
+                "workers": workers,
+                "batch_users": 5,
+                "no_goal_share": 0.2,
+                "job_only_share": 0.1,
+            },
+        )
+        ways.clear()
+        out = tmp_path / f"small-buffers-w{workers}"
+        build_dataset(cfg, out, progress=False)
+        assert set(ways) == {"buffer", "bytes"}, ways
+        for name in names:
+            assert (out / name).read_bytes() == (first / name).read_bytes(), (workers, name)
     with pytest.raises(ValueError, match="batch_users"):
         load_data_config(None, {"batch_users": 0})
 
