@@ -360,11 +360,12 @@ def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tm
     # bytes through the pipe (both in one build), and the files are the same
     chunk_bytes = sum((first / f"{s}.jsonl").stat().st_size for s in SPLITS) // 5  # 60 users / 13
     monkeypatch.setattr(build.ChunkBuffers, "SIZE", chunk_bytes)
-    ways = []
+    ways, slots = [], []
     write_chunk = build._write_chunk
 
     def record(handle, chunk, split, buffers):
         ways.append("buffer" if chunk["text"] is None else "bytes")
+        slots.append(chunk["slot"])
         write_chunk(handle, chunk, split, buffers)
 
     monkeypatch.setattr(build, "_write_chunk", record)
@@ -387,6 +388,17 @@ def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tm
         assert set(ways) == {"buffer", "bytes"}, ways
         for name in names:
             assert (out / name).read_bytes() == (first / name).read_bytes(), (workers, name)
+    # 20 chunks of 3 users through 2 workers' 7 buffers: each buffer is written again once the
+    # writer has read its last chunk, and the files are still the same
+    monkeypatch.setattr(build.ChunkBuffers, "SIZE", 1 << 20)
+    monkeypatch.setattr(build, "CHUNK_USERS", 3)
+    ways.clear()
+    slots.clear()
+    build_dataset(cfg, tmp_path / "reused-buffers", progress=False)
+    assert set(ways) == {"buffer"} and len(slots) == 20 * len(SPLITS)
+    assert sorted(set(slots)) == list(range(build.buffers_needed(2)))
+    for name in names:
+        assert (tmp_path / "reused-buffers" / name).read_bytes() == (first / name).read_bytes(), name
     with pytest.raises(ValueError, match="batch_users"):
         load_data_config(None, {"batch_users": 0})
 
