@@ -82,10 +82,10 @@ class ChunkBuffers:
     A chunk's splits are written line by line into its buffer, one after the other, and only
     their spans go back through the results pipe. Before, each chunk's text went as one joined
     and encoded ``bytes`` through pickle and the pipe, into a ``BytesIO`` and out of it again:
-    six copies of every byte, most into freshly mapped memory that faults in page by page (about
-    14 ms of CPU per 11 MB chunk to join and encode alone, against 2 ms line by line into memory
-    already mapped). A chunk that does not fit (a catalog with much longer rows) goes the old
-    way. The caller makes sure a buffer is not written while its last chunk is still being read."""
+    reading the pipe was the writing process's largest cost, and moving the bytes through it the
+    workers' largest system CPU (docs/data_build.md). A chunk that does not fit (a catalog with
+    much longer rows) goes the old way. The caller makes sure a buffer is not written while its
+    last chunk is still being read."""
 
     SIZE = 32 << 20  # bytes per buffer: a default chunk of 256 users is about 11 MB
 
