@@ -71,6 +71,24 @@ def test_unclean_values_are_refused_with_the_field_named(bad):
         serialise_input(Profile(skills=[bad]))
 
 
+def test_remembered_values_serialise_alike_and_bad_ones_are_refused_every_time():
+    """Valid values are remembered with their escaped text (the same text as the first time);
+    an invalid one is never remembered: it is refused again, naming the field it is in now."""
+    from careerpath.core import textformat
+
+    p = Profile(job="R&D, Lead", skills=["CI/CD", "a|b", "a|b"], courses=["x; y"])
+    first = serialise_input(p)
+    assert "a|b" in textformat._CHECKED and serialise_input(p) == first and parse_input(first) == p
+    for _ in range(2):
+        with pytest.raises(FormatError, match=r"skills\[1\]"):
+            serialise_input(Profile(skills=["ok", "two  spaces"]))
+        with pytest.raises(FormatError, match="courses"):
+            serialise_input(Profile(courses=["two  spaces"]))
+    assert "two  spaces" not in textformat._CHECKED
+    with pytest.raises(FormatError, match="expected a string"):
+        serialise_input(Profile(skills=[["a list"]]))
+
+
 def test_lenient_target_parse_of_model_output():
     s = parse_target("next_course: SQL Basics | garbage | next_job:")
     assert s.next_course == "SQL Basics" and s.next_job == STAY and s.skills_gained == []

@@ -68,11 +68,21 @@ class Timeline:
 
     def step_logp(self, job: str, goal: str, skills: set[str], to: str | None) -> float:
         """log P(after a course, a person at ``job`` holding ``skills`` moves to ``to``; None: stays)."""
+        return self._logp(self._moves(job, goal, skills), to)
+
+    def _moves(self, job: str, goal: str, skills: set[str]) -> tuple[str, list[str], float, float]:
+        """What :meth:`step_logp` reads for any ``to``: (the hop, the other next jobs ready for, the
+        hop's probability, the others' share), worked out once for a stay and a move alike."""
         hop = self.retriever.next_step(job, goal) if job in self.catalog.jobs else ""
         nexts = self.retriever.progression.next_jobs.get(job, [])
         laterals = [b for b in dict.fromkeys(b for b, _ in nexts) if b != hop and self._ready(b, skills)]
         p_hop = self.move if hop and hop != job and self._ready(hop, skills) else 0.0
         share = self.lateral * (1.0 - p_hop) if laterals else 0.0
+        return hop, laterals, p_hop, share
+
+    @staticmethod
+    def _logp(moves: tuple[str, list[str], float, float], to: str | None) -> float:
+        hop, laterals, p_hop, share = moves
         if to is None:
             return math.log(max(1.0 - p_hop - share, EPS))
         if to == hop and p_hop:
@@ -107,11 +117,12 @@ class Timeline:
                 if score[j] == neg:
                     continue
                 g = self.retriever.goal_for(hist[j], stated)
-                stay = score[j] + self.step_logp(hist[j], g, after[t], None)
+                moves = self._moves(hist[j], g, after[t])
+                stay = score[j] + self._logp(moves, None)
                 if stay > new[j]:
                     new[j], arg[j] = stay, j
                 if j + 1 < L:
-                    mv = score[j] + self.step_logp(hist[j], g, after[t], hist[j + 1])
+                    mv = score[j] + self._logp(moves, hist[j + 1])
                     if mv > new[j + 1]:
                         new[j + 1], arg[j + 1] = mv, j
             back.append(arg)

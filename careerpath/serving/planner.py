@@ -74,6 +74,7 @@ class Planner(RoutePrograms):
                 self.teach_of.setdefault(s, []).append(i)
         self.pos = {c.id: i for i, c in enumerate(self.courses)}
         self._important: dict[str, frozenset[str]] = {}
+        self._targets: dict[tuple[str | None, str], tuple[str, ...]] = {}  # targets() by (job, goal)
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, BoundSpace] = {}
@@ -118,10 +119,19 @@ class Planner(RoutePrograms):
         ]
         return [b for _, _, b in sorted(options) if b != goal]
 
-    def targets(self, job: str | None, goal: str) -> list[str]:
+    def targets(self, job: str | None, goal: str) -> tuple[str, ...]:
         """The jobs a plan from ``job`` moves to next: the goal when a direct move is allowed (a job
-        on the way would add nothing: skills come from courses), else the next jobs on the route."""
-        return [goal] if self.direct_ok(job, goal) else self.route_jobs(job, goal)
+        on the way would add nothing: skills come from courses), else the next jobs on the route.
+        Remembered per (job, goal): it reads only the catalog and the transition graph, and the
+        search asks it at every state it settles."""
+        key = (job, goal)
+        out = self._targets.get(key)
+        if out is None:
+            out = (goal,) if self.direct_ok(job, goal) else tuple(self.route_jobs(job, goal))
+            if len(self._targets) > 65536:
+                self._targets.clear()
+            self._targets[key] = out
+        return out
 
     def settle(self, state: State, goal: str) -> tuple[State, list[str]]:
         """Apply every move the rule allows (the goal first): the new state and the jobs moved to."""
