@@ -39,7 +39,7 @@ import numpy as np
 from scipy import sparse
 
 from careerpath.core.catalog import Catalog
-from careerpath.core.progression import MOVE_THRESHOLD, Progression, ready_to_move
+from careerpath.core.progression import MOVE_THRESHOLD, Progression, ready_with
 from careerpath.core.textformat import Profile
 
 CONTEXT_FILE = "context.json"
@@ -235,14 +235,18 @@ class GapRetriever:
         order = finite[np.argsort(-score[finite], kind="stable")]
         n_best = min(int(np.sum(score[order] == score[order[0]])), self.cfg.max_best)
         ids = [self.course_ids[i] for i in order[: n_best + self.cfg.options]]
-        ready = [c for c in ids if self._ready(hop, skills, c)] if hop else []
+        ready = []
+        if hop:
+            held = skills if isinstance(skills, (set, frozenset)) else set(skills)
+            ready = [c for c in ids if self._ready(hop, held, c)]
         return Context(hop, ids[:n_best], ids[n_best:], ready)
 
-    def _ready(self, hop: str, skills, course: str) -> bool:
+    def _ready(self, hop: str, skills: set[str] | frozenset[str], course: str) -> bool:
         """Whether taking ``course`` brings the next step's coverage (the importance-weighted
         share of its required skills held) to the move threshold."""
-        have = set(skills) | set(self.catalog.courses[course].skills)
-        return ready_to_move(have, self.catalog.jobs[hop], self.cfg.move_threshold)
+        return ready_with(
+            skills, self.catalog.courses[course].skills, self.catalog.jobs[hop], self.cfg.move_threshold
+        )
 
 
 def add_context(profile: Profile, ctx: Context, catalog: Catalog) -> Profile:

@@ -49,6 +49,17 @@ def ready_to_move(skills, job: Job, threshold: float) -> bool:
     return round(coverage(held, job), 9) >= threshold - 1e-9
 
 
+def ready_with(skills: set[str] | frozenset[str], extra, job: Job, threshold: float) -> bool:
+    """``ready_to_move(skills | set(extra), job, threshold)`` without building the union: the
+    same sum in the same order (so the same answer at the threshold), for the many "ready after
+    this course?" questions about one set of skills."""
+    total = sum(job.skills.values())
+    if total <= 0:
+        return 1.0 >= threshold - 1e-9
+    held = sum([w for s, w in job.skills.items() if s in skills or s in extra])
+    return round(held / total, 9) >= threshold - 1e-9
+
+
 def overlap(a: Job, b: Job) -> float:
     """Weighted Jaccard similarity of two jobs' required skills."""
     keys = set(a.skills) | set(b.skills)
