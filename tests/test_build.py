@@ -328,24 +328,29 @@ def test_user_i_is_the_same_whatever_the_order_or_chunk():
     assert {i: _rows_of(fresh, cat, [i]) for i in reversed(range(12))} == forward
 
 
+def _bytes_cfg(catalog_dir, workers: int, batch: int):
+    """The byte-identity test's build: 60 users of the tiny catalog, some without a goal."""
+    return load_data_config(
+        None,
+        {
+            "catalog": str(catalog_dir),
+            "users": 60,
+            "seed": 2,
+            "workers": workers,
+            "batch_users": batch,
+            "no_goal_share": 0.2,
+            "job_only_share": 0.1,
+        },
+    )
+
+
 def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tmp_path, monkeypatch):
     import careerpath.data.build as build
 
     monkeypatch.setattr(build, "CHUNK_USERS", 13)  # several chunks per worker, out-of-order finishes
     outs = {}
     for workers, batch in ((1, 256), (2, 5), (3, 1), (1, 13)):
-        cfg = load_data_config(
-            None,
-            {
-                "catalog": str(tiny_catalog_dir),
-                "users": 60,
-                "seed": 2,
-                "workers": workers,
-                "batch_users": batch,
-                "no_goal_share": 0.2,
-                "job_only_share": 0.1,
-            },
-        )
+        cfg = _bytes_cfg(tiny_catalog_dir, workers, batch)
         outs[workers, batch] = tmp_path / f"w{workers}-b{batch}"
         build_dataset(cfg, outs[workers, batch], progress=False)
     first = outs[1, 256]
@@ -370,18 +375,7 @@ def test_build_bytes_do_not_depend_on_workers_or_batch_size(tiny_catalog_dir, tm
 
     monkeypatch.setattr(build, "_write_chunk", record)
     for workers in (1, 2):
-        cfg = load_data_config(
-            None,
-            {
-                "catalog": str(tiny_catalog_dir),
-                "users": 60,
-                "seed": 2,
-                "workers": workers,
-                "batch_users": 5,
-                "no_goal_share": 0.2,
-                "job_only_share": 0.1,
-            },
-        )
+        cfg = _bytes_cfg(tiny_catalog_dir, workers, 5)
         ways.clear()
         out = tmp_path / f"small-buffers-w{workers}"
         build_dataset(cfg, out, progress=False)
