@@ -120,6 +120,59 @@ def _candidates(planner: Planner, start: State, path, allowed) -> list[int]:
     return planner._program_of(start, path, allowed, "hours", None)[1]
 
 
+def _order_on_sets(planner: Planner, start: State, chosen: list[int], goal: str):
+    """:meth:`Planner.order` by its definition, on sets of skills: (course ids, end state) or None."""
+    state, left, seq = start, list(chosen), []
+    while left and state.job != goal:
+        want = set(planner.wanted(state, goal))
+        ready = [i for i in left if set(planner.courses[i].prerequisites) <= state.skills]
+        if not ready:
+            return None
+        imp = planner.important((planner.targets(state.job, goal) or [goal])[0])
+
+        def rank(i, state=state, imp=imp, want=want):
+            new = set(planner.courses[i].skills) - state.skills
+            return (-len(new & imp), -len(new & want), i)
+
+        i = min(ready, key=rank)
+        left.remove(i)
+        if not (set(planner.courses[i].skills) - state.skills) & want:
+            continue
+        seq.append(i)
+        state, _ = planner.take(state, i, goal)
+    return None if state.job != goal else ([planner.courses[i].id for i in seq], state)
+
+
+def test_the_replay_on_bits_is_the_replay_on_sets(rec):
+    """The replay runs on bit masks of the skills: the same courses in the same order, the same end
+    state and hours as the replay by its definition, for the shortest plans' course sets, the same
+    sets with other courses mixed in, shuffled, and random sets (most of which reach no goal)."""
+    planner, rng = rec.planner, random.Random(7)
+    allowed = bytes(1 for _ in planner.courses)
+    reached = compared = 0
+    for job, goal, skills in _profiles(rec.catalog, 80, 11):
+        start, _ = planner.settle(State(job, frozenset(skills)), goal)
+        best = planner.shortest(start, goal, allowed)
+        sets = [rng.sample(range(len(planner.courses)), rng.randint(1, 12))]
+        if best is not None:
+            base = [planner.pos[c] for c in best.courses]
+            extra = rng.sample(range(len(planner.courses)), 4)
+            sets += [base, sorted(set(base) | set(extra)), rng.sample(base, len(base))]
+        for chosen in sets:
+            plan, want = (
+                planner.order(start, list(chosen), goal),
+                _order_on_sets(planner, start, chosen, goal),
+            )
+            compared += 1
+            if want is None:
+                assert plan is None
+                continue
+            reached += 1
+            assert (plan.courses, plan.end) == want
+            assert plan.hours == round(sum(planner.hours[planner.pos[c]] for c in plan.courses), 6)
+    assert compared >= 200 and reached >= 60
+
+
 @pytest.mark.parametrize("catalog", ["tiny", "bundled"])
 @pytest.mark.parametrize("mode", ["hours", "steps"])
 def test_routes_given_up_by_the_objective_bound_change_no_plan(rec, catalog, mode, monkeypatch):

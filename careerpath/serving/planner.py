@@ -84,6 +84,7 @@ class Planner(RoutePrograms):
         self._solve_cache: dict[tuple, list[int] | None] = {}
         self._routes: dict[tuple, tuple] = {}  # a route's candidates by (route, skills held, allowed)
         self._rows_cache: dict[tuple, object] = {}  # its programs' constraints (program_rows)
+        self._bit_tables: dict | None = None  # the skills as bits, for the replays (_bits)
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -315,30 +316,93 @@ class Planner(RoutePrograms):
     def order(self, start: State, chosen: list[int], goal: str) -> Plan | None:
         """The chosen courses in an order a person can take them (prerequisites first, the next
         job's important skills before the goal's), replayed with the move rule; None when the
-        replay does not reach the goal. Courses that turn out to add nothing wanted are dropped."""
-        state, left, seq = start, list(chosen), []
-        while left and state.job != goal:
-            want = self.wanted(state, goal)
-            ready = [i for i in left if all(p in state.skills for p in self.courses[i].prerequisites)]
+        replay does not reach the goal. Courses that turn out to add nothing wanted are dropped.
+
+        At each turn, among the courses whose prerequisites are held, the one adding the most of the
+        next job's important skills, then the most wanted skills (:meth:`wanted`), then the first in
+        the catalog. The replay runs on bit masks of the skills (:meth:`_bits`): the guided plan
+        replays a known completion for each candidate it tries, so this is the planner's busiest
+        loop; the moves are decided by the same sums as :meth:`settle`'s."""
+        b = self._bits()
+        bit, cbits, pbits, imp_of, teach_pre = b["bit"], b["course"], b["pre"], b["important"], b["teach_pre"]
+        held = 0
+        for s in start.skills:
+            held |= bit.get(s, 0)
+        job, left, seq = start.job, list(chosen), []
+        while left and job != goal:
+            targets = self.targets(job, goal)
+            want = 0
+            for j in dict.fromkeys((goal, *targets)):
+                want |= imp_of[j]
+            want &= ~held
+            pre, rest = 0, want
+            while rest:  # prerequisites of courses teaching them, one level down
+                low = rest & -rest
+                pre |= teach_pre.get(low, 0)
+                rest ^= low
+            want |= pre & ~held
+            ready = [i for i in left if not pbits[i] & ~held]
             if not ready:
                 return None
-            nxt = (self.targets(state.job, goal) or [goal])[0]
-            imp = self.important(nxt)
-
-            i = min(ready, key=lambda i, st=state, imp=imp, want=want: self._rank(i, st, imp, want))
+            imp = imp_of[(targets or (goal,))[0]] & ~held
+            i = min(ready, key=lambda i: (-(cbits[i] & imp).bit_count(), -(cbits[i] & want).bit_count(), i))
             left.remove(i)
-            if not any(s in want for s in self.courses[i].skills if s not in state.skills):
+            if not cbits[i] & want:
                 continue  # adds nothing wanted any more
             seq.append(i)
-            state, _ = self.take(state, i, goal)
-        if state.job != goal:
+            held |= cbits[i]
+            while job != goal:  # settle: every move the rule allows (as in :meth:`settle`)
+                nxt = next((t for t in self.targets(job, goal) if self._ready_bits(held, t)), None)
+                if nxt is None:
+                    break
+                job = nxt
+        if job != goal:
             return None
         hours = round(sum(self.hours[i] for i in seq), 6)
-        return Plan([self.courses[i].id for i in seq], hours, True, state)
+        skills = start.skills
+        for i in seq:  # as :meth:`take` builds them (the same set, iterated alike)
+            skills = skills | frozenset(self.courses[i].skills)
+        return Plan([self.courses[i].id for i in seq], hours, True, State(job, skills))
 
-    def _rank(self, i: int, state: State, imp: frozenset[str], want: dict[str, str]) -> tuple:
-        new = [s for s in self.courses[i].skills if s not in state.skills]
-        return (-sum(s in imp for s in new), -sum(s in want for s in new), i)
+    def _bits(self) -> dict:
+        """The catalog's skills as bits of an int (built once): each skill's bit, each course's skills
+        and prerequisites, each job's important skills and its (bit, weight) pairs in the job's
+        order, and, by a skill's bit, the prerequisites of the courses teaching it."""
+        if self._bit_tables is None:
+            names = {s for c in self.courses for s in (*c.skills, *c.prerequisites)}
+            names.update(s for j in self.catalog.jobs.values() for s in j.skills)
+            bit = {s: 1 << k for k, s in enumerate(sorted(names))}
+
+            def mask(skills) -> int:
+                out = 0
+                for s in skills:
+                    out |= bit[s]
+                return out
+
+            pre = [mask(c.prerequisites) for c in self.courses]
+            teach_pre = {bit[s]: 0 for s in self.teach_of}
+            for s, teachers in self.teach_of.items():
+                for i in teachers:
+                    teach_pre[bit[s]] |= pre[i]
+            self._bit_tables = {
+                "bit": bit,
+                "course": [mask(c.skills) for c in self.courses],
+                "pre": pre,
+                "teach_pre": teach_pre,
+                "important": {j: mask(self.important(j)) for j in self.catalog.jobs},
+                "weights": {
+                    j: (sum(job.skills.values()), [(bit[s], w) for s, w in job.skills.items()])
+                    for j, job in self.catalog.jobs.items()
+                },
+            }
+        return self._bit_tables
+
+    def _ready_bits(self, held: int, job_id: str) -> bool:
+        """:func:`ready_to_move` for skills given as bits: the same sum in the same order."""
+        total, weights = self._bit_tables["weights"][job_id]
+        if total <= 0:
+            return 1.0 >= self.threshold - 1e-9
+        return round(sum([w for b, w in weights if held & b]) / total, 9) >= self.threshold - 1e-9
 
     # -- guided search and as far as possible (careerpath/serving/planner_guided.py) ------------------------
     def guided(
