@@ -98,11 +98,13 @@ def cover_bound(
     mode: str = "hours",
     most: int | None = None,
     rows: Rows | bool | None = None,
+    solution: list[float] | None = None,
 ) -> float:
     """:func:`cover_program`'s linear relaxation (0/1 choices relaxed to [0, 1]): no set it can
     return costs less (hours mode: less :data:`TIE_SCALE`, the most the tie rule takes off); math.inf
     when not even the relaxation is feasible; -math.inf when HiGHS gives no bound. ``rows``: as
-    for :func:`cover_program`."""
+    for :func:`cover_program`; ``solution``: a list that gets the relaxation's value of each
+    candidate course (when it has an optimum), for :func:`round_up`."""
     import highspy  # when a plan is made
 
     if rows is None:
@@ -113,18 +115,60 @@ def cover_bound(
     solver = _run(lp, math.inf)
     status = solver.getModelStatus()
     if status == highspy.HighsModelStatus.kOptimal:
+        if solution is not None:
+            solution.extend(solver.getSolution().col_value[: len(cands)])
         return float(solver.getInfo().objective_function_value)
     if status == highspy.HighsModelStatus.kInfeasible:
         return math.inf
     return -math.inf
 
 
+def round_up(rows: Rows, x: Sequence[float], bound: float) -> list[int] | None:
+    """A course set (column positions) of the fewest courses a count program allows, found without
+    the integer program when its relaxation (value ``bound``, solution ``x``) is close enough: every
+    course the relaxation uses at all, then, least used first, each course the others make
+    unneeded dropped. Its size is the count when it is no more than ``bound`` rounded up (no set
+    is smaller than the relaxation); None otherwise (then only the integer program can tell).
+
+    Taking every used course meets every row: a coverage row only grows, and a used course's
+    prerequisite row was met by courses that are themselves used."""
+    target = math.ceil(bound - 1e-6)
+    x = np.asarray(x[: rows.n], dtype=np.float64)
+    chosen = (x > 1e-9).astype(np.float64)
+    row_of = np.repeat(np.arange(len(rows.lower)), np.diff(rows.starts))
+    if not _meets(rows, row_of, chosen):
+        return None  # a course used below 1e-9 was needed after all
+    for k in sorted(np.flatnonzero(chosen), key=lambda k: (x[k], k)):
+        if chosen.sum() <= target:
+            break
+        chosen[k] = 0.0
+        if not _meets(rows, row_of, chosen):
+            chosen[k] = 1.0
+    cols = [int(k) for k in np.flatnonzero(chosen)]
+    return cols if len(cols) <= target else None
+
+
+def _meets(rows: Rows, row_of: np.ndarray, chosen: np.ndarray) -> bool:
+    """Whether the courses ``chosen`` (0/1 per course column) meet every row, each missing skill
+    covered in full when a chosen course teaches it."""
+    n, m = rows.n, len(rows.weight)
+    v = np.zeros(n + m)
+    v[:n] = chosen
+    # a skill's row reads share - (chosen courses teaching it) <= 0: with no share, minus the teachers
+    teachers = -np.bincount(row_of, weights=rows.value * v[rows.index], minlength=len(rows.lower))
+    v[n:] = np.minimum(1.0, teachers[rows.cover_rows : rows.cover_rows + m])
+    act = np.bincount(row_of, weights=rows.value * v[rows.index], minlength=len(rows.lower))
+    return bool(np.all(act >= rows.lower - 1e-9) and np.all(act <= rows.upper + 1e-9))
+
+
 class Rows(NamedTuple):
     """The constraints of a route's program (:func:`program_rows`), the same whatever it costs:
     columns are the candidate courses, then the covered shares of the missing skills; the rows
-    by CSR."""
+    by CSR: each job's coverage, then one row per missing skill (in column order), then the
+    prerequisites and the cap on the number of courses."""
 
     n: int  # courses
+    cover_rows: int  # the jobs' coverage rows, first
     weight: np.ndarray  # the route's weight of each missing skill (the tie rule)
     starts: np.ndarray
     index: np.ndarray
@@ -168,6 +212,7 @@ def program_rows(threshold, courses, teach_of, held, jobs, cands, most) -> Rows 
                 need - 1e-9 * max(total, 1.0),
                 inf,
             )
+    cover_rows = len(lo)
     for s in skills:  # covered share <= chosen courses teaching it
         entries = {srow[s]: 1.0}
         for i in teach_of.get(s, ()):
@@ -189,6 +234,7 @@ def program_rows(threshold, courses, teach_of, held, jobs, cands, most) -> Rows 
         return all(low <= 0.0 <= high for low, high in zip(lo, hi, strict=True))
     return Rows(
         n,
+        cover_rows,
         weight,
         np.array(starts, dtype=np.int32),
         np.array(index, dtype=np.int32),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from careerpath.serving.planner_milp import cover_bound, cover_program, program_rows, set_cost
+from careerpath.serving.planner_milp import cover_bound, cover_program, program_rows, round_up, set_cost
 from careerpath.serving.planner_state import State
 
 
@@ -77,6 +77,7 @@ class RoutePrograms:
         out = self._solve_cache.get(key)
         if out is None:
             rows = self._rows(start.skills, jobs, cands, key)
+            x = [] if mode == "count" else None
             out = cover_bound(
                 self.threshold,
                 self.courses,
@@ -88,8 +89,11 @@ class RoutePrograms:
                 mode,
                 most,
                 rows=rows,
+                solution=x,
             )
             self._remember(key, out)
+            if x and math.isfinite(out) and most is None:  # kept for _solve's count programs
+                self._remember((key[0], "relaxed-count", *key[2:]), (out, x))
         return out
 
     def _remember(self, key: tuple, value) -> None:
@@ -170,9 +174,25 @@ class RoutePrograms:
         if known is not None and cutoff <= known:
             return None
         rows = self._rows(start.skills, jobs, cands, key)
+        out = self._rounded(key, rows, cands) if mode == "count" and most is None else None
+        if out is not None:  # the count, proven by the relaxation (a set the program would count)
+            self._remember(key, out)
+            return out if set_cost(out, self.hours, mode) < cutoff - 1e-9 else None
         out = self._program(start.skills, jobs, cands, mode, cutoff, most, rows)
         self._remember(key, out if out is not None else cutoff)
         return out
+
+    def _rounded(self, key: tuple, rows, cands: list[int]) -> list[int] | None:
+        """A count program answered from its relaxation (solved already for the routes' count
+        bounds) when :func:`round_up` finds a set of the relaxation's size rounded up: then no set
+        is smaller, the count is proven as the integer program would prove it. Counts are all the
+        planner reads of a count program's set (:meth:`_count`), so the set need not be the one
+        HiGHS would pick."""
+        relaxed = self._solve_cache.get((key[0], "relaxed-count", *key[2:]))
+        if relaxed is None or isinstance(rows, bool):
+            return None
+        cols = round_up(rows, relaxed[1], relaxed[0])
+        return None if cols is None else [cands[k] for k in cols]
 
     def _program(
         self,
