@@ -6,6 +6,7 @@ import heapq
 import itertools
 import math
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -423,58 +424,72 @@ def test_constraints_hold_in_plans(rec):
                 assert c.hours <= 30 and c.level <= 2 and c.provider != "DataCamp"
 
 
+def _random_program(rng: random.Random, prerequisite_share: float, n_jobs: int):
+    """A small random cover program: 8 courses teaching 1-3 of 9 skills (some with a prerequisite),
+    their hours, ``n_jobs`` jobs weighing 4 skills each, one skill held; with ``meets(sel)``: whether
+    the courses ``sel`` bring every job to the 0.7 threshold with their prerequisites taught."""
+    skills = [f"s{k}" for k in range(9)]
+    courses = [
+        SimpleNamespace(
+            skills=rng.sample(skills, rng.randint(1, 3)),
+            prerequisites=rng.sample(skills, 1) if rng.random() < prerequisite_share else [],
+        )
+        for _ in range(8)
+    ]
+    teach_of: dict[str, list[int]] = {}
+    for i, c in enumerate(courses):
+        for s in c.skills:
+            teach_of.setdefault(s, []).append(i)
+    hours = [float(rng.choice([2, 4, 4, 6])) for _ in courses]
+    jobs = [
+        SimpleNamespace(skills={s: rng.choice([0.2, 0.5, 1.0]) for s in rng.sample(skills, 4)})
+        for _ in range(n_jobs)
+    ]
+    held = frozenset(rng.sample(skills, 1))
+
+    def meets(sel) -> bool:
+        have = set(held).union(*(courses[i].skills for i in sel))
+        for job in jobs:
+            if sum(w for s, w in job.skills.items() if s in have) < 0.7 * sum(job.skills.values()) - 1e-9:
+                return False
+        return all(
+            any(q in courses[k].skills for k in sel if k != i)
+            for i in sel
+            for q in courses[i].prerequisites
+            if q not in held
+        )
+
+    return SimpleNamespace(
+        courses=courses,
+        teach_of=teach_of,
+        hours=hours,
+        jobs=jobs,
+        held=held,
+        cands=list(range(8)),
+        meets=meets,
+    )
+
+
 def test_a_count_is_proven_from_its_relaxation_only_when_it_is_the_fewest():
     """:func:`round_up` on random small programs: a set it returns meets the program and has the
     fewest courses of any set that does (every subset checked); asked to fit below the fewest, it
     returns nothing; and it answers most of the programs (what lets the planner skip their integer
     programs)."""
-    from types import SimpleNamespace
-
     from careerpath.serving.planner_milp import cover_bound, program_rows, round_up
 
     rng = random.Random(5)
-    skills = [f"s{k}" for k in range(9)]
     proven = tried = 0
     for _ in range(200):
-        courses = [
-            SimpleNamespace(
-                skills=rng.sample(skills, rng.randint(1, 3)),
-                prerequisites=rng.sample(skills, 1) if rng.random() < 0.3 else [],
-            )
-            for _ in range(8)
-        ]
-        teach_of: dict[str, list[int]] = {}
-        for i, c in enumerate(courses):
-            for s in c.skills:
-                teach_of.setdefault(s, []).append(i)
-        jobs = [
-            SimpleNamespace(skills={s: rng.choice([0.2, 0.5, 1.0]) for s in rng.sample(skills, 4)})
-            for _ in range(rng.randint(1, 2))
-        ]
-        held = frozenset(rng.sample(skills, 1))
-        cands = list(range(len(courses)))
-
-        def feasible(sel, courses=courses, jobs=jobs, held=held):
-            have = set(held).union(*(courses[i].skills for i in sel))
-            for job in jobs:
-                if sum(w for s, w in job.skills.items() if s in have) < 0.7 * sum(job.skills.values()) - 1e-9:
-                    return False
-            return all(
-                any(q in courses[k].skills for k in sel if k != i)
-                for i in sel
-                for q in courses[i].prerequisites
-                if q not in held
-            )
-
+        prog = _random_program(rng, 0.3, rng.randint(1, 2))
+        cands = prog.cands
         fewest = min(
-            (r for r in range(len(cands) + 1) for sel in itertools.combinations(cands, r) if feasible(sel)),
+            (r for r in range(len(cands) + 1) for sel in itertools.combinations(cands, r) if prog.meets(sel)),
             default=None,
         )
-        rows = program_rows(0.7, courses, teach_of, held, jobs, cands, None)
+        args = (0.7, prog.courses, prog.teach_of)
+        rows = program_rows(*args, prog.held, prog.jobs, cands, None)
         x: list[float] = []
-        bound = cover_bound(
-            0.7, courses, teach_of, [1.0] * 8, held, jobs, cands, "count", rows=rows, solution=x
-        )
+        bound = cover_bound(*args, [1.0] * 8, prog.held, prog.jobs, cands, "count", rows=rows, solution=x)
         if fewest is None or isinstance(rows, bool):
             assert fewest is None or bound == 0.0
             continue
@@ -483,7 +498,7 @@ def test_a_count_is_proven_from_its_relaxation_only_when_it_is_the_fewest():
         got = round_up(rows, x, bound)
         if got is not None:
             proven += 1
-            assert feasible(got) and len(got) == fewest
+            assert prog.meets(got) and len(got) == fewest
         assert round_up(rows, x, fewest - 1) is None  # no set of fewer courses meets the program
     assert tried > 100 and proven > tried / 2
 
@@ -491,41 +506,21 @@ def test_a_count_is_proven_from_its_relaxation_only_when_it_is_the_fewest():
 def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
     """The integer program against every subset of the candidates, on random small programs: the
     cheapest feasible set, and among sets of that cost one covering the most route skill weight."""
-    from types import SimpleNamespace
-
     from careerpath.serving.planner_milp import cover_program
 
     rng = random.Random(7)
-    skills = [f"s{k}" for k in range(9)]
     checked = ties = 0
     for _ in range(150):
-        courses = [
-            SimpleNamespace(
-                skills=rng.sample(skills, rng.randint(1, 3)),
-                prerequisites=rng.sample(skills, 1) if rng.random() < 0.25 else [],
-            )
-            for _ in range(8)
-        ]
-        teach_of: dict[str, list[int]] = {}
-        for i, c in enumerate(courses):
-            for s in c.skills:
-                teach_of.setdefault(s, []).append(i)
-        hours = [float(rng.choice([2, 4, 4, 6])) for _ in courses]
-        jobs = [SimpleNamespace(skills={s: rng.choice([0.2, 0.5, 1.0]) for s in rng.sample(skills, 4)})]
-        held = frozenset(rng.sample(skills, 1))
-        cands = list(range(len(courses)))
-
-        def feasible(sel, courses=courses, jobs=jobs, held=held):
-            have = set(held).union(*(courses[i].skills for i in sel))
-            for job in jobs:
-                if sum(w for s, w in job.skills.items() if s in have) < 0.7 * sum(job.skills.values()) - 1e-9:
-                    return False
-            return all(
-                any(q in courses[k].skills for k in sel if k != i)
-                for i in sel
-                for q in courses[i].prerequisites
-                if q not in held
-            )
+        prog = _random_program(rng, 0.25, 1)
+        courses, teach_of, hours, jobs, held, cands = (
+            prog.courses,
+            prog.teach_of,
+            prog.hours,
+            prog.jobs,
+            prog.held,
+            prog.cands,
+        )
+        feasible = prog.meets
 
         def covered(sel, courses=courses, jobs=jobs, held=held):
             have = set().union(*(courses[i].skills for i in sel)) - held
