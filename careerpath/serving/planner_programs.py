@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from careerpath.serving.planner_milp import cover_bound, cover_program, program_rows, round_up, set_cost
 from careerpath.serving.planner_state import State
 
@@ -93,7 +95,7 @@ class RoutePrograms:
             )
             self._remember(key, out)
             if x and math.isfinite(out) and most is None:  # kept for _solve's count programs
-                self._remember((key[0], "relaxed-count", *key[2:]), (out, x))
+                self._remember((key[0], "relaxed-count", *key[2:]), (out, np.asarray(x)))
         return out
 
     def _remember(self, key: tuple, value) -> None:
