@@ -636,3 +636,18 @@ def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
     assert reused == fresh
     with ThreadPoolExecutor(4) as pool:
         assert all(r == reused for r in pool.map(lambda _: solve_all(), range(4)))
+
+
+def test_a_program_highs_refuses_is_an_error_not_an_empty_answer():
+    """HiGHS answers a program it cannot read with an empty model, which would read as "no plan":
+    the planner raises instead, naming the program's size."""
+    import numpy as np
+
+    from careerpath.serving.planner_milp import Rows, _lp, _run
+
+    one = np.array([1.0])
+    rows = Rows(
+        1, 1, np.zeros(0), np.array([0, 1], dtype=np.int32), np.array([5], dtype=np.int32), one, one, one
+    )
+    with pytest.raises(RuntimeError, match="1 columns, 1 rows, 1 nonzeros"):
+        _run(_lp(rows, [2.0], [0], "hours"), math.inf)

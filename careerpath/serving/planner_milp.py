@@ -244,9 +244,18 @@ def program_rows(threshold, courses, teach_of, held, jobs, cands, most) -> Rows 
     )
 
 
-def _lp(rows: Rows | bool, course_hours, cands, mode: str, integer: bool = True):
-    """The program of ``rows`` costed in ``mode`` as a ``highspy.HighsLp`` (``integer=False``: its
-    linear relaxation), or ``rows`` itself when it is a bool (no variables)."""
+class Program(NamedTuple):
+    """A program ready for HiGHS: ``Highs.passModel``'s arguments for one call with arrays (filling a
+    ``HighsLp`` field by field costs about 0.1 ms a program, half a relaxation's solve), and whether
+    any column is integer."""
+
+    args: tuple
+    integer: bool
+
+
+def _lp(rows: Rows | bool, course_hours, cands, mode: str, integer: bool = True) -> Program | bool:
+    """The program of ``rows`` costed in ``mode`` (``integer=False``: its linear relaxation), or
+    ``rows`` itself when it is a bool (no variables)."""
     if mode not in ("hours", "count"):
         raise ValueError(f"cover_program: mode must be 'hours' or 'count', not {mode!r}")
     if isinstance(rows, bool):
@@ -254,23 +263,36 @@ def _lp(rows: Rows | bool, course_hours, cands, mode: str, integer: bool = True)
     import highspy
 
     n, m = rows.n, len(rows.weight)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n + m, len(rows.lower)
     # ties (equal hours and course count) go to the set covering more of the route's skill weight: a
     # reward on the covered shares, at most TIE_SCALE in all, below any difference the costs make
     if mode == "hours":
         hours = np.array([course_hours[i] for i in cands], dtype=np.float64)
         reward = TIE_SCALE * rows.weight / max(rows.weight.sum(), 1e-12)
-        lp.col_cost_ = np.concatenate([hours + COURSE_COST, -reward])
+        cost = np.concatenate([hours + COURSE_COST, -reward])
     else:  # the count alone: no hours and no tie reward, so that the objective stays integral
-        lp.col_cost_ = np.concatenate([np.ones(n), np.zeros(m)])
-    lp.col_lower_, lp.col_upper_ = np.zeros(n + m), np.ones(n + m)
-    lp.row_lower_, lp.row_upper_ = rows.lower, rows.upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = rows.starts, rows.index, rows.value
+        cost = np.concatenate([np.ones(n), np.zeros(m)])
+    # a type for every column (continuous for a relaxation): HiGHS reads an empty list as no model
+    integrality = np.zeros(n + m, dtype=np.int32)
     if integer:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
-    return lp
+        integrality[:n] = int(highspy.HighsVarType.kInteger)
+    args = (
+        n + m,
+        len(rows.lower),
+        len(rows.index),
+        int(highspy.MatrixFormat.kRowwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,  # offset
+        cost,
+        np.zeros(n + m),
+        np.ones(n + m),
+        rows.lower,
+        rows.upper,
+        rows.starts,
+        rows.index,
+        rows.value,
+        integrality,
+    )
+    return Program(args, integer)
 
 
 _SOLVERS = threading.local()
@@ -293,19 +315,25 @@ def _solver():
     return solver
 
 
-def _run(lp, cutoff: float):
-    """HiGHS on ``lp`` with :data:`_OPTIONS` (and ``cutoff`` as its objective bound): this thread's
+def _run(program: Program, cutoff: float):
+    """HiGHS on ``program`` with :data:`_OPTIONS` (and ``cutoff`` as its objective bound): this thread's
     solver, read before its next run. A linear program (no integer columns: a relaxation) skips
     presolve, which costs more than it saves at this size (half the time, the same optimum)."""
+    import highspy
+
     solver = _solver()
     solver.clearModel()
     # HiGHS's time limit is on the solver's run clock, which adds up over every run of the
     # solver: :data:`MILP_SECONDS` from now, or a long-lived solver would stop solving at all
     solver.setOptionValue("time_limit", solver.getRunTime() + MILP_SECONDS)
     solver.setOptionValue("objective_bound", float(cutoff))  # inf: no bound
-    solver.setOptionValue("presolve", "choose" if len(lp.integrality_) else "off")
+    solver.setOptionValue("presolve", "choose" if program.integer else "off")
     with _c_stdout_silenced():  # some HiGHS versions print a debug line while solving
-        solver.passModel(lp)
+        if solver.passModel(*program.args) == highspy.HighsStatus.kError:
+            cols, rows, nonzeros = program.args[:3]
+            raise RuntimeError(
+                f"HiGHS refused a planner program ({cols} columns, {rows} rows, {nonzeros} nonzeros)"
+            )
         solver.run()
     return solver
 
