@@ -41,23 +41,30 @@ def coverage(skills: set[str], job: Job) -> float:
     return sum([w for s, w in job.skills.items() if s in skills]) / total
 
 
+def ready_share(held: float, total: float, threshold: float) -> bool:
+    """The move rule's comparison: ``held`` of a job's ``total`` importance weight is at least
+    ``threshold`` of it (a job with no weight: always), the share rounded to 9 places so that a
+    share at the threshold decides alike for every caller."""
+    share = held / total if total > 0 else 1.0
+    return round(share, 9) >= threshold - 1e-9
+
+
 def ready_to_move(skills, job: Job, threshold: float) -> bool:
     """The move rule: ``skills`` cover at least ``threshold`` of ``job``'s required skills
-    (importance-weighted, :func:`coverage`), rounded so that a share at the threshold decides alike
-    for every caller (the context's ``ready_after``, the pathway planner, the baselines)."""
+    (importance-weighted, :func:`coverage`, compared by :func:`ready_share`) for every caller (the
+    context's ``ready_after``, the pathway planner, the baselines)."""
     held = skills if isinstance(skills, (set, frozenset)) else set(skills)  # no copy of a set
-    return round(coverage(held, job), 9) >= threshold - 1e-9
+    return ready_share(
+        sum([w for s, w in job.skills.items() if s in held]), sum(job.skills.values()), threshold
+    )
 
 
 def ready_with(skills: set[str] | frozenset[str], extra, job: Job, threshold: float) -> bool:
     """``ready_to_move(skills | set(extra), job, threshold)`` without building the union: the
     same sum in the same order (so the same answer at the threshold), for the many "ready after
     this course?" questions about one set of skills."""
-    total = sum(job.skills.values())
-    if total <= 0:
-        return 1.0 >= threshold - 1e-9
     held = sum([w for s, w in job.skills.items() if s in skills or s in extra])
-    return round(held / total, 9) >= threshold - 1e-9
+    return ready_share(held, sum(job.skills.values()), threshold)
 
 
 def overlap(a: Job, b: Job) -> float:

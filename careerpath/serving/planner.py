@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from careerpath.core.catalog import Catalog
-from careerpath.core.progression import Progression, ready_to_move
+from careerpath.core.progression import Progression, ready_share, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace
 from careerpath.serving.planner_milp import set_cost
@@ -400,9 +400,7 @@ class Planner(RoutePrograms):
     def _ready_bits(self, held: int, job_id: str) -> bool:
         """:func:`ready_to_move` for skills given as bits: the same sum in the same order."""
         total, weights = self._bit_tables["weights"][job_id]
-        if total <= 0:
-            return 1.0 >= self.threshold - 1e-9
-        return round(sum([w for b, w in weights if held & b]) / total, 9) >= self.threshold - 1e-9
+        return ready_share(sum([w for b, w in weights if held & b]), total, self.threshold)
 
     # -- guided search and as far as possible (careerpath/serving/planner_guided.py) ------------------------
     def guided(
