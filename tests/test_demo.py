@@ -225,7 +225,9 @@ def test_browser_show_download_delete_download_leaves_no_file(tiny_model, tmp_pa
     port = launch_local(demo)
 
     def exported_files() -> list[Path]:
-        return [p for p in cache.rglob("*") if p.is_file() and "careerpath-my-data" in p.name]
+        # the server deletes exports and their folders meanwhile: os.walk skips a folder that went
+        # between listing and reading it (rglob raised FileNotFoundError on one)
+        return [Path(d) / f for d, _, files in os.walk(cache) for f in files if "careerpath-my-data" in f]
 
     def download(page) -> dict:
         with page.expect_download(timeout=30_000) as info:
