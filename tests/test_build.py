@@ -289,6 +289,46 @@ def test_json_only_records_write_the_same_rows_and_read_back_the_same_dicts(tiny
     assert writer.line(odd) == json.dumps(event_to_row(odd, cat, context), ensure_ascii=False) + "\n"
 
 
+@pytest.mark.parametrize("with_context", [False, True])
+def test_rows_made_without_events_are_the_events_rows(tiny_catalog_dir, with_context):
+    """``batch_rows`` (what the data build writes) gives each user's rows and oracle values
+    as ``batch(ids, dicts=False)`` then ``writer.line`` and ``oracle_values`` give them: stated
+    and unstated goals, job-only profiles, the provider and family variants, with and without
+    the catalog context. Where the writer cannot look names up by index it says so (None)."""
+    family = min(j.family for j in load_catalog(str(tiny_catalog_dir)).jobs.values())
+    cfg, cat, prog = _setup(
+        tiny_catalog_dir,
+        seed=3,
+        no_goal_share=0.2,
+        job_only_share=0.1,
+        provider_bonus=0.5,
+        family_move_prob={family: 0.3},
+    )
+    context = GapRetriever(cat, prog, cfg.context) if with_context else None
+    synth, writer = Synthesiser(cat, prog, cfg.synthesis, cfg.context), RowWriter(cat, context)
+    ids = np.arange(60)
+    made = synth.batch_rows(ids, writer)
+    want = [
+        ([writer.line(ev) for ev in evs], [oracle_values(ev) for ev in evs])
+        for evs in synth.batch(ids, dicts=False)
+    ]
+    assert made == want and sum(len(rows) for rows, _ in made) > 100
+    assert any('"goal": ""' in row for rows, _ in made for row in rows)  # unstated goals are among them
+    assert with_context == all('"next_step_id"' in row for rows, _ in made for row in rows)
+    # a generator without the context cannot give a writer with one its contexts
+    if with_context:
+        assert Synthesiser(cat, prog, cfg.synthesis).batch_rows(ids, writer) is None
+    # a course name the text format rejects: its rows take the events' path (event_to_row's error)
+    odd = load_catalog(cfg.catalog)
+    cid = next(iter(odd.courses))
+    odd.courses[cid] = dataclasses.replace(odd.courses[cid], title="x " * 400)
+    assert synth.batch_rows(ids, RowWriter(odd, context)) is None
+    # a writer for another catalog's ids
+    other = load_catalog(cfg.catalog)
+    other.skills.pop(next(iter(other.skills)))
+    assert synth.batch_rows(ids, RowWriter(other, None)) is None
+
+
 def test_batch_json_slices_are_each_rows_join():
     """``_slices``: one join of the batch, sliced per row, is each row's own ``", ".join`` (rows with
     no pairs included, and a batch with none at all)."""

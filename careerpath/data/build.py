@@ -145,12 +145,17 @@ def _users_chunk(
     try:
         for lo in range(start, stop, size):
             ids = np.arange(lo, min(stop, lo + size))
-            for split, events in zip(
-                _splits_of(ids, cfg.synthesis.seed, cfg.split), synth.batch(ids, dicts=False)
-            ):
-                users[split] += bool(events)
-                lines[split].extend(map(writer.line, events))
-                oracle[split].extend(map(oracle_values, events))
+            splits = _splits_of(ids, cfg.synthesis.seed, cfg.split)
+            made = synth.batch_rows(ids, writer)  # the rows without events, where the writer can
+            if made is None:
+                made = [
+                    (list(map(writer.line, events)), list(map(oracle_values, events)))
+                    for events in synth.batch(ids, dicts=False)
+                ]
+            for split, (rows, values) in zip(splits, made):
+                users[split] += bool(rows)
+                lines[split].extend(rows)
+                oracle[split].extend(values)
     finally:
         if gc_was_on:
             gc.enable()

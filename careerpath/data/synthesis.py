@@ -49,7 +49,7 @@ from careerpath.data.synthesis_config import (
 from careerpath.data.synthesis_numeric import _draw, uniforms
 from careerpath.data.synthesis_oracle import argmax_key, entropy, oracle_values, oracle_values_of_probs
 from careerpath.data.synthesis_record import StepRecords, _oracle_rows, _Probs
-from careerpath.data.synthesis_rows import RowWriter, event_to_row, event_to_texts
+from careerpath.data.synthesis_rows import _NO_GOAL, RowWriter, event_to_row, event_to_texts
 from careerpath.data.synthesis_steps import StepModel
 from careerpath.data.synthesis_tables import SynthesisTables, _family_provider_bonus
 
@@ -147,6 +147,19 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         st = self._start(ids)
         return self._run(ids, st, dicts)
 
+    def batch_rows(self, ids: np.ndarray, writer: RowWriter) -> list[tuple[list[str], list[tuple]]] | None:
+        """Per user of ``ids``, its rows as ``writer`` writes them (``writer.line`` of each event of
+        :meth:`batch`, the same bytes) and their :func:`oracle_values`, made without the events:
+        the writer's fragments are looked up by catalog index. None when the writer cannot (a
+        catalog name the text format rejects, or a writer for another catalog, or one that would
+        compute a context the generator does not): then use :meth:`batch`."""
+        tables = writer.index_tables(self.skill_list, self.course_list, self.job_list)
+        if tables is None or (writer.context is not None and self.context_cfg is None):
+            return None
+        ids = np.asarray(ids, dtype=np.int64)
+        rows = (writer, tables, [writer._js(t.name) for t in self.cfg.types], writer.context is not None)
+        return self._run(ids, self._start(ids), False, rows)
+
     def _start(self, ids: np.ndarray) -> dict:
         """Starting job, goal, history, skills and hidden type of every user (array rows)."""
         cfg, seed, n = self.cfg, self.cfg.seed, ids.size
@@ -189,15 +202,13 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         keep = (theirs < S) & (draws < 0.6)
         held[np.nonzero(keep)[0], theirs[keep]] = True
         utype = np.minimum((self._type_cdf[None, :] <= u(5)[:, None]).sum(1), len(cfg.types) - 1)
-        history = [
-            [self.job_list[p], self.job_list[j]] if h else [self.job_list[j]]
-            for p, j, h in zip(prev.tolist(), job.tolist(), has_prev.tolist())
-        ]
+        history = [[p, j] if h else [j] for p, j, h in zip(prev.tolist(), job.tolist(), has_prev.tolist())]
         return {"job": job, "goal": goal, "kind": kind, "held": held, "utype": utype, "history": history}
 
-    def _run(self, ids: np.ndarray, st: dict, dicts: bool = True) -> list[list[Event]]:
+    def _run(self, ids: np.ndarray, st: dict, dicts: bool = True, rows: tuple | None = None) -> list:
         """Step all users of the batch together until each reaches its goal, runs out of eligible
-        courses or of steps; returns each user's events."""
+        courses or of steps; returns each user's events (with ``rows``, :meth:`batch_rows`'s
+        writer and tables: each user's rows and oracle values)."""
         cfg, n, C = self.cfg, ids.size, self.n_courses
         job, goal, held, utype = st["job"].copy(), st["goal"].copy(), st["held"], st["utype"]
         stated = st["kind"] == 0
@@ -213,6 +224,8 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             "history": st["history"],
             "courses": [[] for _ in range(n)],
             "events": [[] for _ in range(n)],
+            "oracles": [[] for _ in range(n)],
+            "rows": rows,
         }
         alive = np.ones(n, dtype=bool)
         ab = cfg.abandon_prob
@@ -237,7 +250,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             choice = _draw(dist, uniforms(cfg.seed, ids[a], step, 2))
             marg_type = (1 - ab) * jobs["mean"](p_type) + ab * dist_now
             marg_vis = (1 - ab) * jobs["mean"](p_vis) + ab * dist_now
-            ctx = self._contexts(h, hop, g, elig, gain, jobs) if self.context_cfg else None
+            ctx = self._contexts(h, hop, g, elig, gain, jobs, rows is None) if self.context_cfg else None
             slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
             rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names, dicts)
             rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names, dicts)
@@ -259,8 +272,9 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             post[a] = upd / upd.sum(1, keepdims=True)
             learn = a[~abandoned]
             taken[learn, pick[~abandoned]] = True
-            rows = np.repeat(learn, self.teach_pad.shape[1])
-            held[rows, self.teach_pad[pick[~abandoned]].ravel()] = True
+            held[np.repeat(learn, self.teach_pad.shape[1]), self.teach_pad[pick[~abandoned]].ravel()] = True
+        if rows is not None:
+            return list(zip(state["events"], state["oracles"]))
         return state["events"]
 
     def _active(self, alive, job, goal, held, taken):
@@ -292,9 +306,10 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         recorded: dict,
         state: dict,
     ):
-        """Append one event per active user ``a`` (what it held, took and moved to this step) and
-        move its state on: the course taken unless abandoned, the new job and, without a stated
-        goal, the new job's default next."""
+        """Append one event per active user ``a`` (what it held, took and moved to this step; with
+        ``state["rows"]``, its row and oracle values instead) and move its state on: the course
+        taken unless abandoned, the new job and, without a stated goal, the new job's default
+        next."""
         cfg, m = self.cfg, a.size
         names, skill_names, job_names = self.course_list, self.skill_list, self.job_list
         job, goal, stated, utype = state["job"], state["goal"], state["stated"], state["utype"]
@@ -321,10 +336,20 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         taught = self.teach_pad[pick]  # what each course taken teaches and was not held
         new_skills = np.where(h[np.arange(m)[:, None], taught], -1, taught).tolist()
         new_skills = [[x for x in row if x >= 0] for row in new_skills]
+        # read as lists: each user comes once a step, before its own job and goal move on
+        job_l, goal_l, stated_l = job.tolist(), goal.tolist(), stated.tolist()
+        ids_l, start_l, utype_l = ids.tolist(), start_job.tolist(), utype.tolist()
+        slot_l = slots.tolist()
+        rows = state["rows"]
+        if rows is not None:  # rows made here from the writer's fragments by catalog index
+            writer, tables, type_js, with_ctx = rows
+            frags, job_t, course_t, next_t = tables
+            _, jo_i, jo_t = frags[2]
+            oracles, compose, stay_next = state["oracles"], writer.compose, writer._stay_next
         for k, (b, c, ch) in enumerate(zip(a.tolist(), pick.tolist(), choice.tolist())):
             hb = held_cols[bounds[k] : bounds[k + 1]]
             sn = slot_names[k]
-            gained = [] if ab_list[k] else list(map(skill_names.__getitem__, new_skills[k]))
+            gained = [] if ab_list[k] else new_skills[k]
             dk, pos = dist_r[k], dist_pos[k]
             shown = [j for j in range(len(sn)) if j == 0 or pos[j]]  # stay, then the jobs it can reach
             if dicts:
@@ -332,34 +357,58 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             else:  # what json.dumps writes for that dict (float repr), without the dict
                 jgc = _Probs()
                 jgc.json = f"{{{', '.join([job_key[sn[j]] + repr(dk[j]) for j in shown])}}}"
-            events[b].append(
-                Event(
-                    user_id=f"u{int(ids[b]):07d}",
-                    step=step,
-                    goal=job_names[goal[b]],
-                    job=job_names[job[b]],
-                    history=list(history[b]),
-                    skills=list(map(skill_names.__getitem__, hb)),
-                    courses=list(courses[b]),
-                    next_course=names[c],
-                    skills_gained=gained,
-                    next_job=sn[ch],
-                    probs=rec_t[k],
-                    probs_visible=rec_v[k],
-                    user_type=cfg.types[utype[b]].name,
-                    start_job=job_names[start_job[b]],
-                    goal_stated=bool(stated[b]),
-                    job_given_course=jgc,
-                    context=ctx[k] if ctx is not None else None,
-                    oracle=oracle[k],
+            if rows is not None:
+                if with_ctx:
+                    hop, best, options, ready = ctx[k]
+                    row_ctx = ((jo_t[hop], jo_i[hop]), best, options, ready)
+                else:
+                    row_ctx = None
+                events[b].append(
+                    compose(
+                        frags,
+                        f'"u{ids_l[b]:07d}"',
+                        step,
+                        job_t[goal_l[b]] if stated_l[b] else _NO_GOAL,
+                        job_t[job_l[b]],
+                        job_t[start_l[b]],
+                        (history[b], hb, courses[b], gained),
+                        course_t[c],
+                        next_t[slot_l[k][ch - 1]] if ch else stay_next,
+                        type_js[utype_l[b]],
+                        (rec_t[k].json, rec_v[k].json, jgc.json),
+                        row_ctx,
+                    )
                 )
-            )
+                oracles[b].append(oracle[k])
+            else:
+                events[b].append(
+                    Event(
+                        user_id=f"u{ids_l[b]:07d}",
+                        step=step,
+                        goal=job_names[goal_l[b]],
+                        job=job_names[job_l[b]],
+                        history=list(map(job_names.__getitem__, history[b])),
+                        skills=list(map(skill_names.__getitem__, hb)),
+                        courses=list(map(names.__getitem__, courses[b])),
+                        next_course=names[c],
+                        skills_gained=list(map(skill_names.__getitem__, gained)),
+                        next_job=sn[ch],
+                        probs=rec_t[k],
+                        probs_visible=rec_v[k],
+                        user_type=cfg.types[utype_l[b]].name,
+                        start_job=job_names[start_l[b]],
+                        goal_stated=stated_l[b],
+                        job_given_course=jgc,
+                        context=ctx[k] if ctx is not None else None,
+                        oracle=oracle[k],
+                    )
+                )
             if not ab_list[k]:
-                courses[b].append(names[c])
+                courses[b].append(c)
             if ch:
-                new = int(slots[k, ch - 1])
+                new = slot_l[k][ch - 1]
                 job[b] = new
-                history[b].append(job_names[new])
-                if not stated[b]:  # no goal: head where the new job most often leads
+                history[b].append(new)
+                if not stated_l[b]:  # no goal: head where the new job most often leads
                     nxt = self.default_next[new]
                     goal[b] = nxt if nxt >= 0 else new

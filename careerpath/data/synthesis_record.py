@@ -182,9 +182,10 @@ class StepRecords:
         best_j = jscore.argmax(1)
         return best_c, max_c, best_j, mk[np.arange(m), best_j]
 
-    def _contexts(self, h, hop, goal, elig, gain, jobs: dict) -> list[Context]:
+    def _contexts(self, h, hop, goal, elig, gain, jobs: dict, names: bool = True) -> list:
         """:meth:`GapRetriever.context` of every row (the same values: the same sums, the same
-        rounding, the same order), for the batch at once."""
+        rounding, the same order), for the batch at once. ``names=False``: each as catalog
+        indices, (next step, best, options, ready after), for the row writer's index tables."""
         cfg, cc = self.cfg, self.context_cfg
         if not (cfg.hop_weight == 1.0 and cfg.goal_weight == cc.goal_weight and cc.prereq_weight == 0.5):
             gain = self._gains(h, hop, goal, 1.0, cc.goal_weight, cc.prereq_weight)
@@ -229,12 +230,15 @@ class StepRecords:
                         ready.append(c)
             else:
                 ready = list(compress(ids, ready_sel[k]))
-            out.append(
-                Context(
-                    self.job_list[hops[k]],
-                    list(map(get, ids[:nb])),
-                    list(map(get, ids[nb:])),
-                    list(map(get, ready)),
+            if names:
+                out.append(
+                    Context(
+                        self.job_list[hops[k]],
+                        list(map(get, ids[:nb])),
+                        list(map(get, ids[nb:])),
+                        list(map(get, ready)),
+                    )
                 )
-            )
+            else:
+                out.append((hops[k], ids[:nb], ids[nb:], ready))
         return out

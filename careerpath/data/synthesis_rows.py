@@ -22,6 +22,7 @@ from careerpath.data.synthesis_record import probs_dict
 
 _CACHE_MAX = 200_000  # strings cached by the row writer; cleared when full
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
+_NO_GOAL = ('""', '""', "")  # the goal fragments of a person who states none
 
 
 def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> tuple[Profile, Step]:
@@ -128,7 +129,9 @@ class RowWriter:
         self._job = {
             i: (js(j.title), js(i), text(j.title), js(j.family), js(j.level)) for i, j in catalog.jobs.items()
         }
-        self._stay = (js(STAY), text(STAY))
+        # the next job's (name JSON, text, id JSON)
+        self._next = {i: (v[0], v[2], v[1]) for i, v in self._job.items()}
+        self._stay_next = (js(STAY), text(STAY), js(STAY))
         self._str: dict[str, str] = {}
         self._key = {i: f"{js(i)}: " for i in [*catalog.courses, *catalog.jobs, STAY]}
         # one dict per fragment (name JSON, id JSON, text) for the joins of a row's lists
@@ -136,10 +139,37 @@ class RowWriter:
             kind: tuple({i: v[k] for i, v in table.items()} for k in range(3))
             for kind, table in (("skill", self._skill), ("course", self._course), ("job", self._job))
         }
+        self._index_key: tuple | None = None
+        self._index: tuple | None = None
+        self._by_id = (self._fragments["skill"], self._fragments["course"], self._fragments["job"])
         # ids whose names the text format rejects: their rows take the plain path
         self._bad = {
             i for table in (self._skill, self._course, self._job) for i, v in table.items() if not v[2]
         }
+
+    def index_tables(self, skills: list[str], courses: list[str], jobs: list[str]) -> tuple | None:
+        """The fragments by catalog index, for rows made without events
+        (:meth:`~careerpath.data.synthesis.Synthesiser.batch_rows`): the (name JSON, id JSON, text)
+        lists of ``skills``, ``courses`` and ``jobs`` (ids in the generator's order), then per job
+        its (name JSON, id JSON, text, family JSON, level JSON), per course its (name JSON, id
+        JSON, text) and per job its next-job (name JSON, text, id JSON). None when an id is not
+        this writer's catalog's or a name is one the text format rejects (made once per order)."""
+        key = (tuple(skills), tuple(courses), tuple(jobs))
+        if self._index_key != key:
+            self._index_key, self._index = key, None
+            if not self._bad and all(i in self._skill for i in skills):
+                if all(i in self._course for i in courses) and all(i in self._job for i in jobs):
+                    frags = tuple(
+                        tuple([table[k][i] for i in order] for k in range(3))
+                        for table, order in zip(self._by_id, (skills, courses, jobs))
+                    )
+                    self._index = (
+                        frags,
+                        [self._job[i] for i in jobs],
+                        [self._course[i] for i in courses],
+                        [self._next[i] for i in jobs],
+                    )
+        return self._index
 
     def _js(self, value: str) -> str:
         out = self._str.get(value)
@@ -157,9 +187,6 @@ class RowWriter:
             return json.dumps(event_to_row(ev, self.catalog, self.context), ensure_ascii=False) + "\n"
 
     def _line(self, ev: Event) -> str:
-        sk_n, sk_i, sk_t = self._fragments["skill"]
-        co_n, co_i, co_t = self._fragments["course"]
-        jo_n, jo_i, jo_t = self._fragments["job"]
         ctx = _context_of(ev, self.context) if self.context is not None else None
         if self._bad:
             ids = {ev.goal, ev.job, ev.next_course, ev.next_job, *ev.history, *ev.skills, *ev.courses}
@@ -168,14 +195,42 @@ class RowWriter:
                 ids |= {ctx.next_step, *ctx.best, *ctx.options, *ctx.ready_after}
             if ids & self._bad:
                 raise KeyError("not a plain name")
-        hist, skills, courses, gained = ev.history, ev.skills, ev.courses, ev.skills_gained
-        J = self._job
-        job, start = J[ev.job], J[ev.start_job]
+        J, (_, jo_i, jo_t) = self._job, self._fragments["job"]
         # a person who states no goal: an empty goal in the text and the row
-        goal = J[ev.goal] if ev.goal_stated else ('""', '""', "")
-        nc = self._course[ev.next_course]
-        stay = ev.next_job == STAY
-        nj = self._stay if stay else J[ev.next_job][::2]
+        goal = J[ev.goal] if ev.goal_stated else _NO_GOAL
+        nj = ev.next_job
+        if ctx is not None:
+            step = ctx.next_step
+            ctx = ((jo_t[step], jo_i[step]) if step else None, ctx.best, ctx.options, ctx.ready_after)
+        uid = ev.user_id
+        # the generator's ids (u0000042) need no escaping: json.dumps only for other ids
+        uid = f'"{uid}"' if uid.isalnum() and uid.isascii() else json.dumps(uid, ensure_ascii=False)
+        return self.compose(
+            self._by_id,
+            uid,
+            int(ev.step),
+            goal,
+            J[ev.job],
+            J[ev.start_job],
+            (ev.history, ev.skills, ev.courses, ev.skills_gained),
+            self._course[ev.next_course],
+            self._stay_next if nj == STAY else self._next[nj],
+            self._js(ev.user_type),
+            (self._probs(ev.probs), self._probs(ev.probs_visible), self._probs(ev.job_given_course)),
+            ctx,
+        )
+
+    def compose(self, fragments, uid, step, goal, job, start, lists, nc, nj, user_type, probs, ctx) -> str:
+        """The JSON line of a row from its fragments: ``fragments`` the (name JSON, id JSON,
+        text) tables of skills, courses and jobs (``_fragments``, or lists by catalog index) that
+        the keys of ``lists`` (history, skills, courses, skills gained) and of ``ctx`` (None, or
+        the next step's (text, id JSON) or None, then the best, options and ready-after courses)
+        index; ``goal``, ``job``, ``start`` a job's (name JSON, id JSON, text, family JSON, level
+        JSON) (an unstated goal: empty); ``nc`` the next course's (name JSON, id JSON, text);
+        ``nj`` the next job's (name JSON, text, id JSON); ``user_type`` JSON; ``probs`` the
+        probabilities' JSON (probs, probs_visible, job_given_course)."""
+        (sk_n, sk_i, sk_t), (co_n, co_i, co_t), (jo_n, jo_i, jo_t) = fragments
+        hist, skills, courses, gained = lists
         # the text format: "name: value" ("name:" when empty), " | " between fields
         input_text = (
             (f"goal: {goal[2]} | job: {job[2]} | " if goal[2] else f"goal: | job: {job[2]} | ")
@@ -185,15 +240,15 @@ class RowWriter:
         )
         ctx_json = ""
         if ctx is not None:
-            step, best, options, ready = ctx.next_step, ctx.best, ctx.options, ctx.ready_after
+            step_of, best, options, ready = ctx
             input_text += (
-                (f" | next_step: {jo_t[step]}" if step else " | next_step:")
+                (f" | next_step: {step_of[0]}" if step_of else " | next_step:")
                 + (f" | best: {'; '.join([co_t[x] for x in best])}" if best else " | best:")
                 + (f" | options: {'; '.join([co_t[x] for x in options])}" if options else " | options:")
                 + (f" | ready_after: {'; '.join([co_t[x] for x in ready])}" if ready else " | ready_after:")
             )
             ctx_json = (
-                f', "next_step_id": {jo_i[step] if step else chr(34) * 2}, '
+                f', "next_step_id": {step_of[1] if step_of else chr(34) * 2}, '
                 f'"best_ids": [{", ".join([co_i[x] for x in best])}], '
                 f'"option_ids": [{", ".join([co_i[x] for x in options])}], '
                 f'"ready_ids": [{", ".join([co_i[x] for x in ready])}]'
@@ -203,25 +258,22 @@ class RowWriter:
             + (f"skills_gained: {', '.join([sk_t[x] for x in gained])}" if gained else "skills_gained:")
             + f" | next_job: {nj[1]}"
         )
-        js, uid = self._js, ev.user_id
-        # the generator's ids (u0000042) need no escaping: json.dumps only for other ids
-        uid = f'"{uid}"' if uid.isalnum() and uid.isascii() else json.dumps(uid, ensure_ascii=False)
         return (
-            f'{{"user_id": {uid}, "step": {int(ev.step)}, '
+            f'{{"user_id": {uid}, "step": {step}, '
             f'"input_text": "{input_text}", "target_text": "{target_text}", '
             f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join([jo_n[x] for x in hist])}], '
             f'"skills": [{", ".join([sk_n[x] for x in skills])}], '
             f'"courses": [{", ".join([co_n[x] for x in courses])}], '
             f'"next_course": {nc[0]}, "skills_gained": [{", ".join([sk_n[x] for x in gained])}], '
-            f'"next_job": {nj[0] if stay else J[ev.next_job][0]}, '
+            f'"next_job": {nj[0]}, '
             f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join([jo_i[x] for x in hist])}], '
             f'"skill_ids": [{", ".join([sk_i[x] for x in skills])}], '
             f'"course_ids": [{", ".join([co_i[x] for x in courses])}], '
             f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join([sk_i[x] for x in gained])}], '
-            f'"next_job_id": {js(ev.next_job)}, "start_family": {start[3]}, "start_level": {start[4]}, '
-            f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {js(ev.user_type)}, '
-            f'"probs": {self._probs(ev.probs)}, "probs_visible": {self._probs(ev.probs_visible)}, '
-            f'"job_given_course": {self._probs(ev.job_given_course)}'
+            f'"next_job_id": {nj[2]}, "start_family": {start[3]}, "start_level": {start[4]}, '
+            f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {user_type}, '
+            f'"probs": {probs[0]}, "probs_visible": {probs[1]}, '
+            f'"job_given_course": {probs[2]}'
             f"{ctx_json}}}\n"
         )
 
