@@ -285,7 +285,11 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         hop = self.hops(job[a], goal[a])
         a, hop = a[hop >= 0], hop[hop >= 0]
         h, tk = held[a], taken[a]
-        elig = ~tk & h[:, self.prereq_pad].all(2) & ~h[:, self.teach_pad].all(2)
+        # every prerequisite held and something left to learn: per course the skills not held among
+        # its prerequisites and among what it teaches, counted by two sparse products (exact in
+        # float32), instead of gathering users x courses x skills
+        missing = np.ascontiguousarray(~h[:, :-1].T, dtype=np.float32)  # skills x users
+        elig = ~tk & ((self.prereq_count @ missing) == 0).T & ((self.teach_count @ missing) > 0).T
         n_el = elig.sum(1)
         keep = n_el > 0
         alive[:] = False

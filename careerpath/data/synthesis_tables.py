@@ -35,6 +35,14 @@ class SynthesisTables:
         teach.sum_duplicates()
         teach.data[:] = 1.0
         self.teach_t = teach.T.tocsr()  # skills x courses
+        # courses x skills, 0/1 in float32, for the eligibility counts (:meth:`Synthesiser._active`):
+        # per course and user the number of skills it teaches, and of its prerequisites, not held
+        self.teach_count = teach[:, :S].astype(np.float32).tocsr()
+        rows = [i for i, c in enumerate(courses) for _ in dict.fromkeys(c.prerequisites)]
+        cols = [order[s] for c in courses for s in dict.fromkeys(c.prerequisites)]
+        self.prereq_count = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(C, S)
+        )
         required_by: list[list[int]] = [[] for _ in range(S + 1)]
         for i, c in enumerate(courses):
             for s in dict.fromkeys(c.prerequisites):
