@@ -29,6 +29,7 @@ public names of its parts:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 
@@ -49,7 +50,7 @@ from careerpath.data.synthesis_config import (
 from careerpath.data.synthesis_numeric import _draw, uniforms
 from careerpath.data.synthesis_oracle import argmax_key, entropy, oracle_values, oracle_values_of_probs
 from careerpath.data.synthesis_record import StepRecords, _oracle_rows, _Probs
-from careerpath.data.synthesis_rows import _NO_GOAL, RowWriter, event_to_row, event_to_texts
+from careerpath.data.synthesis_rows import RowWriter, event_to_row, event_to_texts
 from careerpath.data.synthesis_steps import StepModel
 from careerpath.data.synthesis_tables import SynthesisTables, _family_provider_bonus
 
@@ -157,7 +158,8 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         if tables is None or (writer.context is not None and self.context_cfg is None):
             return None
         ids = np.asarray(ids, dtype=np.int64)
-        rows = (writer, tables, [writer._js(t.name) for t in self.cfg.types], writer.context is not None)
+        types = [json.dumps(t.name, ensure_ascii=False) for t in self.cfg.types]  # as the writer writes
+        rows = (writer.compose, tables, types, writer.context is not None)
         return self._run(ids, self._start(ids), False, rows)
 
     def _start(self, ids: np.ndarray) -> dict:
@@ -208,7 +210,8 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
     def _run(self, ids: np.ndarray, st: dict, dicts: bool = True, rows: tuple | None = None) -> list:
         """Step all users of the batch together until each reaches its goal, runs out of eligible
         courses or of steps; returns each user's events (with ``rows``, :meth:`batch_rows`'s
-        writer and tables: each user's rows and oracle values)."""
+        row writer's ``compose``, its tables, the user types' JSON and whether rows carry the
+        context: each user's rows and oracle values)."""
         cfg, n, C = self.cfg, ids.size, self.n_courses
         job, goal, held, utype = st["job"].copy(), st["goal"].copy(), st["held"], st["utype"]
         stated = st["kind"] == 0
@@ -346,10 +349,10 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         slot_l = slots.tolist()
         rows = state["rows"]
         if rows is not None:  # rows made here from the writer's fragments by catalog index
-            writer, tables, type_js, with_ctx = rows
-            frags, job_t, course_t, next_t = tables
+            compose, tables, type_js, with_ctx = rows
+            frags, job_t, course_t, next_t, stay_next, no_goal = tables
             _, jo_i, jo_t = frags[2]
-            oracles, compose, stay_next = state["oracles"], writer.compose, writer._stay_next
+            oracles = state["oracles"]
         for k, (b, c, ch) in enumerate(zip(a.tolist(), pick.tolist(), choice.tolist())):
             hb = held_cols[bounds[k] : bounds[k + 1]]
             sn = slot_names[k]
@@ -372,7 +375,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
                         frags,
                         f'"u{ids_l[b]:07d}"',
                         step,
-                        job_t[goal_l[b]] if stated_l[b] else _NO_GOAL,
+                        job_t[goal_l[b]] if stated_l[b] else no_goal,
                         job_t[job_l[b]],
                         job_t[start_l[b]],
                         (history[b], hb, courses[b], gained),

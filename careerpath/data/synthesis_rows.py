@@ -5,6 +5,7 @@ faster from fragments made once per catalog name."""
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from careerpath.core.catalog import Catalog
 from careerpath.core.context import Context, GapRetriever, add_context
@@ -23,6 +24,18 @@ from careerpath.data.synthesis_record import probs_dict
 _CACHE_MAX = 200_000  # strings cached by the row writer; cleared when full
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 _NO_GOAL = ('""', '""', "")  # the goal fragments of a person who states none
+
+
+class RowTables(NamedTuple):
+    """A :class:`RowWriter`'s fragments by catalog index (:meth:`RowWriter.index_tables`), for rows
+    made without events."""
+
+    fragments: tuple  # skills, courses, jobs: each (name JSON, id JSON, text) lists
+    jobs: list  # per job: (name JSON, id JSON, text, family JSON, level JSON)
+    courses: list  # per course: (name JSON, id JSON, text)
+    next_jobs: list  # per job as the next job: (name JSON, text, id JSON)
+    stay: tuple  # staying, as the next job
+    no_goal: tuple  # the goal of a person who states none
 
 
 def event_to_texts(ev: Event, catalog: Catalog, context: GapRetriever | None = None) -> tuple[Profile, Step]:
@@ -140,20 +153,18 @@ class RowWriter:
             for kind, table in (("skill", self._skill), ("course", self._course), ("job", self._job))
         }
         self._index_key: tuple | None = None
-        self._index: tuple | None = None
+        self._index: RowTables | None = None
         self._by_id = (self._fragments["skill"], self._fragments["course"], self._fragments["job"])
         # ids whose names the text format rejects: their rows take the plain path
         self._bad = {
             i for table in (self._skill, self._course, self._job) for i, v in table.items() if not v[2]
         }
 
-    def index_tables(self, skills: list[str], courses: list[str], jobs: list[str]) -> tuple | None:
-        """The fragments by catalog index, for rows made without events
-        (:meth:`~careerpath.data.synthesis.Synthesiser.batch_rows`): the (name JSON, id JSON, text)
-        lists of ``skills``, ``courses`` and ``jobs`` (ids in the generator's order), then per job
-        its (name JSON, id JSON, text, family JSON, level JSON), per course its (name JSON, id
-        JSON, text) and per job its next-job (name JSON, text, id JSON). None when an id is not
-        this writer's catalog's or a name is one the text format rejects (made once per order)."""
+    def index_tables(self, skills: list[str], courses: list[str], jobs: list[str]) -> RowTables | None:
+        """The fragments by catalog index of ``skills``, ``courses`` and ``jobs`` (ids in the
+        generator's order), for rows made without events
+        (:meth:`~careerpath.data.synthesis.Synthesiser.batch_rows`). None when an id is not this
+        writer's catalog's or a name is one the text format rejects (made once per order)."""
         key = (tuple(skills), tuple(courses), tuple(jobs))
         if self._index_key != key:
             self._index_key, self._index = key, None
@@ -163,11 +174,13 @@ class RowWriter:
                         tuple([table[k][i] for i in order] for k in range(3))
                         for table, order in zip(self._by_id, (skills, courses, jobs))
                     )
-                    self._index = (
+                    self._index = RowTables(
                         frags,
                         [self._job[i] for i in jobs],
                         [self._course[i] for i in courses],
                         [self._next[i] for i in jobs],
+                        self._stay_next,
+                        _NO_GOAL,
                     )
         return self._index
 
@@ -222,8 +235,8 @@ class RowWriter:
 
     def compose(self, fragments, uid, step, goal, job, start, lists, nc, nj, user_type, probs, ctx) -> str:
         """The JSON line of a row from its fragments: ``fragments`` the (name JSON, id JSON,
-        text) tables of skills, courses and jobs (``_fragments``, or lists by catalog index) that
-        the keys of ``lists`` (history, skills, courses, skills gained) and of ``ctx`` (None, or
+        text) tables of skills, courses and jobs (dicts by id, or :class:`RowTables` lists by
+        catalog index) that the keys of ``lists`` (history, skills, courses, skills gained) and of ``ctx`` (None, or
         the next step's (text, id JSON) or None, then the best, options and ready-after courses)
         index; ``goal``, ``job``, ``start`` a job's (name JSON, id JSON, text, family JSON, level
         JSON) (an unstated goal: empty); ``nc`` the next course's (name JSON, id JSON, text);
