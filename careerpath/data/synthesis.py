@@ -352,7 +352,11 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             compose, tables, type_js, with_ctx = rows
             frags, job_t, course_t, next_t, stay_next, no_goal = tables
             _, jo_i, jo_t = frags[2]
-            oracles = state["oracles"]
+            co_n, co_i, co_t = frags[1]
+            oracles, joined = state["oracles"], RowWriter.joined
+            # each user's history and courses joined, kept from step to step: a course taken is
+            # appended to its joins, a move joins the history again
+            hist_j, courses_j = state.setdefault("joins", ({}, {}))
         for k, (b, c, ch) in enumerate(zip(a.tolist(), pick.tolist(), choice.tolist())):
             hb = held_cols[bounds[k] : bounds[k + 1]]
             sn = slot_names[k]
@@ -370,6 +374,10 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
                     row_ctx = ((jo_t[hop], jo_i[hop]), best, options, ready)
                 else:
                     row_ctx = None
+                hj = hist_j.get(b)
+                if hj is None:
+                    hj = hist_j[b] = joined(history[b], frags[2], " > ")
+                cj = courses_j.get(b, ("", "", ""))
                 events[b].append(
                     compose(
                         frags,
@@ -378,7 +386,9 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
                         job_t[goal_l[b]] if stated_l[b] else no_goal,
                         job_t[job_l[b]],
                         job_t[start_l[b]],
-                        (history[b], hb, courses[b], gained),
+                        hj,
+                        cj,
+                        (hb, gained),
                         course_t[c],
                         next_t[slot_l[k][ch - 1]] if ch else stay_next,
                         type_js[utype_l[b]],
@@ -412,10 +422,18 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
                 )
             if not ab_list[k]:
                 courses[b].append(c)
+                if rows is not None:
+                    courses_j[b] = (
+                        (cj[0] + "; " + co_t[c], cj[1] + ", " + co_n[c], cj[2] + ", " + co_i[c])
+                        if cj[1]
+                        else (co_t[c], co_n[c], co_i[c])
+                    )
             if ch:
                 new = slot_l[k][ch - 1]
                 job[b] = new
                 history[b].append(new)
+                if rows is not None:
+                    del hist_j[b]
                 if not stated_l[b]:  # no goal: head where the new job most often leads
                     nxt = self.default_next[new]
                     goal[b] = nxt if nxt >= 0 else new

@@ -225,7 +225,9 @@ class RowWriter:
             goal,
             J[ev.job],
             J[ev.start_job],
-            (ev.history, ev.skills, ev.courses, ev.skills_gained),
+            self.joined(ev.history, self._by_id[2], " > "),
+            self.joined(ev.courses, self._by_id[1], "; "),
+            (ev.skills, ev.skills_gained),
             self._course[ev.next_course],
             self._stay_next if nj == STAY else self._next[nj],
             self._js(ev.user_type),
@@ -233,23 +235,37 @@ class RowWriter:
             ctx,
         )
 
-    def compose(self, fragments, uid, step, goal, job, start, lists, nc, nj, user_type, probs, ctx) -> str:
-        """The JSON line of a row from its fragments: ``fragments`` the (name JSON, id JSON,
-        text) tables of skills, courses and jobs (dicts by id, or :class:`RowTables` lists by
-        catalog index) that the keys of ``lists`` (history, skills, courses, skills gained) and of ``ctx`` (None, or
-        the next step's (text, id JSON) or None, then the best, options and ready-after courses)
-        index; ``goal``, ``job``, ``start`` a job's (name JSON, id JSON, text, family JSON, level
+    @staticmethod
+    def joined(keys, table, sep: str) -> tuple[str, str, str]:
+        """The texts of ``keys`` joined by ``sep``, their name JSONs and their id JSONs joined by
+        ", " (``table``: a (name JSON, id JSON, text) table the keys index)."""
+        names, ids, texts = table
+        return (
+            sep.join([texts[x] for x in keys]),
+            ", ".join([names[x] for x in keys]),
+            ", ".join([ids[x] for x in keys]),
+        )
+
+    def compose(
+        self, fragments, uid, step, goal, job, start, history, courses, lists, nc, nj, user_type, probs, ctx
+    ) -> str:
+        """The JSON line of a row from its fragments: ``history`` and ``courses`` :meth:`joined`;
+        ``fragments`` the (name JSON, id JSON, text) tables of skills, courses and jobs (dicts by
+        id, or :class:`RowTables` lists by catalog index) that the keys of ``lists`` (skills,
+        skills gained) and of ``ctx`` (None, or the next step's (text, id JSON) or None, then the
+        best, options and ready-after courses) index; ``goal``, ``job``, ``start`` a job's (name JSON, id JSON, text, family JSON, level
         JSON) (an unstated goal: empty); ``nc`` the next course's (name JSON, id JSON, text);
         ``nj`` the next job's (name JSON, text, id JSON); ``user_type`` JSON; ``probs`` the
         probabilities' JSON (probs, probs_visible, job_given_course)."""
-        (sk_n, sk_i, sk_t), (co_n, co_i, co_t), (jo_n, jo_i, jo_t) = fragments
-        hist, skills, courses, gained = lists
-        # the text format: "name: value" ("name:" when empty), " | " between fields
+        (sk_n, sk_i, sk_t), (co_n, co_i, co_t), _ = fragments
+        skills, gained = lists
+        # the text format: "name: value" ("name:" when empty), " | " between fields; a list's
+        # names JSON is empty only when the list is
         input_text = (
             (f"goal: {goal[2]} | job: {job[2]} | " if goal[2] else f"goal: | job: {job[2]} | ")
-            + (f"history: {' > '.join([jo_t[x] for x in hist])}" if hist else "history:")
+            + (f"history: {history[0]}" if history[1] else "history:")
             + (f" | skills: {', '.join([sk_t[x] for x in skills])}" if skills else " | skills:")
-            + (f" | courses: {'; '.join([co_t[x] for x in courses])}" if courses else " | courses:")
+            + (f" | courses: {courses[0]}" if courses[1] else " | courses:")
         )
         ctx_json = ""
         if ctx is not None:
@@ -274,14 +290,14 @@ class RowWriter:
         return (
             f'{{"user_id": {uid}, "step": {step}, '
             f'"input_text": "{input_text}", "target_text": "{target_text}", '
-            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{", ".join([jo_n[x] for x in hist])}], '
+            f'"goal": {goal[0]}, "job": {job[0]}, "history": [{history[1]}], '
             f'"skills": [{", ".join([sk_n[x] for x in skills])}], '
-            f'"courses": [{", ".join([co_n[x] for x in courses])}], '
+            f'"courses": [{courses[1]}], '
             f'"next_course": {nc[0]}, "skills_gained": [{", ".join([sk_n[x] for x in gained])}], '
             f'"next_job": {nj[0]}, '
-            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{", ".join([jo_i[x] for x in hist])}], '
+            f'"goal_id": {goal[1]}, "job_id": {job[1]}, "history_ids": [{history[2]}], '
             f'"skill_ids": [{", ".join([sk_i[x] for x in skills])}], '
-            f'"course_ids": [{", ".join([co_i[x] for x in courses])}], '
+            f'"course_ids": [{courses[2]}], '
             f'"next_course_id": {nc[1]}, "skills_gained_ids": [{", ".join([sk_i[x] for x in gained])}], '
             f'"next_job_id": {nj[2]}, "start_family": {start[3]}, "start_level": {start[4]}, '
             f'"job_family": {job[3]}, "job_level": {job[4]}, "user_type": {user_type}, '
