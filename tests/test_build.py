@@ -329,6 +329,27 @@ def test_rows_made_without_events_are_the_events_rows(tiny_catalog_dir, with_con
     assert synth.batch_rows(ids, RowWriter(other, None)) is None
 
 
+def test_course_probabilities_are_zero_where_no_course_is_eligible(tiny_catalog_dir, monkeypatch):
+    """The recorded probabilities read the eligible courses off p alone (``_recorded``): both
+    distributions (the type's and the visible mixture) are exactly 0 outside the eligible
+    courses, and sum to 1 over them, in every step of every user (both variants' settings)."""
+    cfg, cat, prog = _setup(tiny_catalog_dir, seed=11, no_goal_share=0.2, provider_bonus=0.5)
+    synth = Synthesiser(cat, prog, cfg.synthesis, cfg.context)
+    seen = []
+    real = Synthesiser._course_probs
+
+    def checked(self, elig, n_el, *args):
+        p_type, p_vis, column = real(self, elig, n_el, *args)
+        for p in (p_type, p_vis):
+            assert (p[~elig] == 0).all() and np.allclose(p.sum(1), 1.0)
+        seen.append(int(elig.sum()))
+        return p_type, p_vis, column
+
+    monkeypatch.setattr(Synthesiser, "_course_probs", checked)
+    assert sum(map(len, synth.batch(np.arange(50), dicts=False))) > 100
+    assert len(seen) >= 3 and min(seen) > 0
+
+
 def test_batch_json_slices_are_each_rows_join():
     """``_slices``: one join of the batch, sliced per row, is each row's own ``", ".join`` (rows with
     no pairs included, and a batch with none at all)."""

@@ -255,8 +255,8 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             marg_vis = (1 - ab) * jobs["mean"](p_vis) + ab * dist_now
             ctx = self._contexts(h, hop, g, elig, gain, jobs, rows is None) if self.context_cfg else None
             slot_names = [self._slot_names(row) for row in map(tuple, slots.tolist())]
-            rec_t, arg_t = self._recorded(p_type, elig, marg_type, slots, slot_names, dicts)
-            rec_v, arg_v = self._recorded(p_vis, elig, marg_vis, slots, slot_names, dicts)
+            rec_t, arg_t = self._recorded(p_type, marg_type, slots, slot_names, dicts)
+            rec_v, arg_v = self._recorded(p_vis, marg_vis, slots, slot_names, dicts)
             drawn = {"pick": pick, "choice": choice, "abandoned": abandoned, "dist": dist}
             recorded = {
                 "slots": slots,

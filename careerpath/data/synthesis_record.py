@@ -69,7 +69,6 @@ class StepRecords:
     def _recorded(
         self,
         p: np.ndarray,
-        elig: np.ndarray,
         marg: np.ndarray,
         slots: np.ndarray,
         slot_names,
@@ -79,9 +78,12 @@ class StepRecords:
         of the rest, and the next jobs at or above 1e-5 (each also as the JSON the row writes).
         ``dicts=False``: the JSON alone (what the data build writes; the dicts cost about 6% of
         its time), the dict left empty for :func:`probs_dict`."""
-        keep = elig & (p >= PROB_FLOOR)
+        # p is 0 wherever a course is not eligible (its rows are distributions over the eligible
+        # courses), so the eligible courses at or above the floor are those of p at or above it,
+        # and the rest's mass is the sum of p where it is below (the same numbers summed)
+        keep = p >= PROB_FLOOR
         # round(x, 5) as numpy does it: the integer k nearest x * 1e5, then k / 1e5
-        other = np.rint(np.where(elig & ~keep, p, 0.0).sum(1) * 1e5).astype(np.int64)
+        other = np.rint(np.where(keep, 0.0, p).sum(1) * 1e5).astype(np.int64)
         rows, cols = np.nonzero(keep)
         kv = np.rint(p[rows, cols] * 1e5).astype(np.int64)
         mk = np.rint(marg * 1e5).astype(np.int64)
