@@ -249,14 +249,16 @@ class RowWriter:
     def compose(
         self, fragments, uid, step, goal, job, start, history, courses, lists, nc, nj, user_type, probs, ctx
     ) -> str:
-        """The JSON line of a row from its fragments: ``history`` and ``courses`` :meth:`joined`;
-        ``fragments`` the (name JSON, id JSON, text) tables of skills, courses and jobs (dicts by
+        """The JSON line of a row from its fragments.
+
+        ``fragments``: the (name JSON, id JSON, text) tables of skills, courses and jobs (dicts by
         id, or :class:`RowTables` lists by catalog index) that the keys of ``lists`` (skills,
-        skills gained) and of ``ctx`` (None, or the next step's (text, id JSON) or None, then the
-        best, options and ready-after courses) index; ``goal``, ``job``, ``start`` a job's (name JSON, id JSON, text, family JSON, level
-        JSON) (an unstated goal: empty); ``nc`` the next course's (name JSON, id JSON, text);
-        ``nj`` the next job's (name JSON, text, id JSON); ``user_type`` JSON; ``probs`` the
-        probabilities' JSON (probs, probs_visible, job_given_course)."""
+        skills gained) and of ``ctx`` index; ``history`` and ``courses``: :meth:`joined`;
+        ``goal``, ``job``, ``start``: a job's (name JSON, id JSON, text, family JSON, level JSON)
+        (an unstated goal: empty); ``nc``: the next course's (name JSON, id JSON, text); ``nj``:
+        the next job's (name JSON, text, id JSON); ``user_type``: its JSON; ``probs``: the JSON of
+        probs, probs_visible and job_given_course; ``ctx``: None, or the next step's (text, id
+        JSON) (None when empty), then the best, options and ready-after courses."""
         (sk_n, sk_i, sk_t), (co_n, co_i, co_t), _ = fragments
         skills, gained = lists
         # the text format: "name: value" ("name:" when empty), " | " between fields; a list's
