@@ -147,14 +147,14 @@ class RowWriter:
         self._stay_next = (js(STAY), text(STAY), js(STAY))
         self._str: dict[str, str] = {}
         self._key = {i: f"{js(i)}: " for i in [*catalog.courses, *catalog.jobs, STAY]}
-        # one dict per fragment (name JSON, id JSON, text) for the joins of a row's lists
-        self._fragments = {
-            kind: tuple({i: v[k] for i, v in table.items()} for k in range(3))
-            for kind, table in (("skill", self._skill), ("course", self._course), ("job", self._job))
-        }
+        # skills, courses, jobs: one dict per fragment (name JSON, id JSON, text) for the joins of a
+        # row's lists
+        self._by_id = tuple(
+            tuple({i: v[k] for i, v in table.items()} for k in range(3))
+            for table in (self._skill, self._course, self._job)
+        )
         self._index_key: tuple | None = None
         self._index: RowTables | None = None
-        self._by_id = (self._fragments["skill"], self._fragments["course"], self._fragments["job"])
         # ids whose names the text format rejects: their rows take the plain path
         self._bad = {
             i for table in (self._skill, self._course, self._job) for i, v in table.items() if not v[2]
@@ -208,7 +208,7 @@ class RowWriter:
                 ids |= {ctx.next_step, *ctx.best, *ctx.options, *ctx.ready_after}
             if ids & self._bad:
                 raise KeyError("not a plain name")
-        J, (_, jo_i, jo_t) = self._job, self._fragments["job"]
+        J, (_, jo_i, jo_t) = self._job, self._by_id[2]
         # a person who states no goal: an empty goal in the text and the row
         goal = J[ev.goal] if ev.goal_stated else _NO_GOAL
         nj = ev.next_job
