@@ -137,10 +137,12 @@ def run(
     import torch
 
     from careerpath.app.demo import create_app
+    from careerpath.serving.recommend import settle_heap
 
     torch.set_num_threads(1)
     db = Path(tempfile.mkdtemp(prefix="careerpath-load-")) / "feedback.sqlite"
     demo, engine = create_app(model, str(db), concurrency=concurrency)
+    settle_heap()  # as `careerpath serve` does once it has loaded
     port = _free_port()
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True

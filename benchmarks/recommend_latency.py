@@ -12,6 +12,7 @@ from the run before), and reports the median of the R p50s and p95s.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -23,7 +24,7 @@ import torch
 from careerpath.core.profile import ResolvedProfile
 from careerpath.data.splits import load_split
 from careerpath.serving import planner_guided
-from careerpath.serving.recommend import Recommender
+from careerpath.serving.recommend import Recommender, settle_heap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from background_load import busy_processes  # noqa: E402
@@ -50,6 +51,7 @@ def measure(args, rows: list[dict]) -> dict:
     profiles = [profile_of(r) for r in rows]
     rec.recommend(profiles[0])  # warm-up
     rec.scorer._memo.clear()  # the warm-up profile is measured like the others
+    settle_heap()  # as `careerpath serve` does once loaded: the collector's full passes skip start-up
 
     ours, sources = [], []
     for p in profiles:
@@ -87,6 +89,7 @@ def measure(args, rows: list[dict]) -> dict:
         "model_step_share": sum(x == "model" for x in steps) / max(len(steps), 1),
         "all_model_plans": sum(bool(src) and all(x == "model" for x in src) for src in sources),
     }
+    gc.unfreeze()  # the next measurement's recommender is frozen afresh
     return {"ours": ours, "gen": gen, "batched": batched, "single": single, "many": many, **followed}
 
 

@@ -14,6 +14,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from careerpath.app.demo import create_app  # noqa: E402
+from careerpath.serving.recommend import settle_heap  # noqa: E402
 
 DB = os.environ.get("CAREERPATH_FEEDBACK_DB") or (
     "/data/feedback.sqlite" if os.path.isdir("/data") else "feedback.sqlite"
@@ -40,6 +41,8 @@ elif not DB.startswith("/data/"):
         "storage or set CAREERPATH_FEEDBACK_REPO (docs/hub.md)",
         file=sys.stderr,
     )
+
+settle_heap()  # start-up's objects out of the collector's full passes (docs/performance.md)
 
 if __name__ == "__main__":
     demo.launch(server_name="0.0.0.0", show_error=False, ssr_mode=False)

@@ -139,6 +139,41 @@ def test_model_from_a_hub_id_through_a_stand_in(tiny_model, monkeypatch):
         resolve_model("someone/careerpath-tiny")
 
 
+def test_serve_freezes_the_start_up_heap_once_loaded_and_before_serving(monkeypatch):
+    """`careerpath serve` loads, then freezes what it loaded (settle_heap), then serves; settle_heap
+    leaves a collected heap frozen."""
+    import gc
+    import weakref
+
+    from careerpath.app import demo as demo_mod
+
+    events = []
+
+    class Demo:
+        def launch(self, **kw):
+            events.append(("launch", gc.get_freeze_count()))
+
+    monkeypatch.setattr(demo_mod, "create_app", lambda *a, **k: events.append(("load", 0)) or (Demo(), None))
+    monkeypatch.setattr(demo_mod.signal, "signal", lambda *a: None)
+    frozen_before = gc.get_freeze_count()
+    try:
+        assert demo_mod.main(["--model", "m", "--no-embeddings"]) == 0
+        assert [e for e, _ in events] == ["load", "launch"]
+        assert events[1][1] > frozen_before  # frozen by the time it serves
+
+        class Node:
+            pass
+
+        node = Node()
+        node.me = node  # a cycle made after the freeze is still collected
+        ref = weakref.ref(node)
+        del node
+        gc.collect()
+        assert ref() is None
+    finally:
+        gc.unfreeze()
+
+
 @pytest.fixture(scope="module")
 def served(tiny_model, tmp_path_factory):
     model = os.environ.get("CAREERPATH_TEST_MODEL") or str(tiny_model)

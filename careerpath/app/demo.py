@@ -40,7 +40,7 @@ from careerpath.core.cli_common import ArgumentParser, HelpFormatter, is_hub_id
 from careerpath.data.feedback import FeedbackStore
 from careerpath.model.hub import resolve_model_dir
 from careerpath.serving.conversation import MAX_MESSAGE_CHARS
-from careerpath.serving.recommend import Recommender
+from careerpath.serving.recommend import Recommender, settle_heap
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -55,6 +55,7 @@ __all__ = [
     "main",
     "pathway_image",
     "resolve_model",
+    "settle_heap",
     "user_bubble",
 ]
 
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:  # ValueError covers FeedbackError and damaged models
         print(f"error: {e}", file=sys.stderr)
         return 2
+    settle_heap()
     # a plain `kill` ends the process through sys.exit, so atexit removes the export files
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False)

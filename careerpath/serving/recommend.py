@@ -15,6 +15,7 @@ both re-exported here.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,21 @@ __all__ = [
     "Recommender",
     "_Beam",
     "find_catalog",
+    "settle_heap",
 ]
+
+
+def settle_heap() -> int:
+    """For a serving process, once it has loaded everything (``careerpath serve``, the Space):
+    collect, then ``gc.freeze()`` what is left, so that the collector's full passes skip the
+    objects of start-up (about 500,000: torch, gradio, the model, the catalog). A full pass holds
+    the interpreter lock, so no request runs meanwhile: while `benchmarks/demo_load.py` served its
+    200 messages one came and took 340-360 ms, and 70-85 ms with the start-up frozen
+    (docs/performance.md). Returns how many objects are frozen. Not for library code or tests:
+    frozen objects are not collected as cycles."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 class Recommender(PathwayPlanning):
