@@ -145,6 +145,8 @@ def test_serve_freezes_the_start_up_heap_once_loaded_and_before_serving(monkeypa
     import gc
     import weakref
 
+    import torch
+
     from careerpath.app import demo as demo_mod
 
     events = []
@@ -155,7 +157,7 @@ def test_serve_freezes_the_start_up_heap_once_loaded_and_before_serving(monkeypa
 
     monkeypatch.setattr(demo_mod, "create_app", lambda *a, **k: events.append(("load", 0)) or (Demo(), None))
     monkeypatch.setattr(demo_mod.signal, "signal", lambda *a: None)
-    frozen_before = gc.get_freeze_count()
+    frozen_before, threads = gc.get_freeze_count(), torch.get_num_threads()
     try:
         assert demo_mod.main(["--model", "m", "--no-embeddings"]) == 0
         assert [e for e, _ in events] == ["load", "launch"]
@@ -172,6 +174,7 @@ def test_serve_freezes_the_start_up_heap_once_loaded_and_before_serving(monkeypa
         assert ref() is None
     finally:
         gc.unfreeze()
+        torch.set_num_threads(threads)  # serve sets its own
 
 
 @pytest.fixture(scope="module")
