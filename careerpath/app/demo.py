@@ -55,7 +55,6 @@ __all__ = [
     "main",
     "pathway_image",
     "resolve_model",
-    "settle_heap",
     "user_bubble",
 ]
 

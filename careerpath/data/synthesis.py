@@ -29,7 +29,6 @@ public names of its parts:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 
@@ -158,8 +157,12 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
         if tables is None or (writer.context is not None and self.context_cfg is None):
             return None
         ids = np.asarray(ids, dtype=np.int64)
-        types = [json.dumps(t.name, ensure_ascii=False) for t in self.cfg.types]  # as the writer writes
-        rows = (writer.compose, tables, types, writer.context is not None)
+        rows = (
+            writer.compose,
+            tables,
+            [writer._js(t.name) for t in self.cfg.types],
+            writer.context is not None,
+        )
         return self._run(ids, self._start(ids), False, rows)
 
     def _start(self, ids: np.ndarray) -> dict:
@@ -352,8 +355,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             compose, tables, type_js, with_ctx = rows
             frags, job_t, course_t, next_t, stay_next, no_goal = tables
             _, jo_i, jo_t = frags[2]
-            co_n, co_i, co_t = frags[1]
-            oracles, joined = state["oracles"], RowWriter.joined
+            oracles, joined, appended = state["oracles"], RowWriter.joined, RowWriter.appended
             # each user's history and courses joined, kept from step to step: a course taken is
             # appended to its joins, a move joins the history again
             hist_j, courses_j = state.setdefault("joins", ({}, {}))
@@ -423,11 +425,7 @@ class Synthesiser(SynthesisTables, StepModel, StepRecords):
             if not ab_list[k]:
                 courses[b].append(c)
                 if rows is not None:
-                    courses_j[b] = (
-                        (cj[0] + "; " + co_t[c], cj[1] + ", " + co_n[c], cj[2] + ", " + co_i[c])
-                        if cj[1]
-                        else (co_t[c], co_n[c], co_i[c])
-                    )
+                    courses_j[b] = appended(cj, c, frags[1], "; ")
             if ch:
                 new = slot_l[k][ch - 1]
                 job[b] = new

@@ -246,6 +246,14 @@ class RowWriter:
             ", ".join([ids[x] for x in keys]),
         )
 
+    @staticmethod
+    def appended(joins: tuple[str, str, str], key, table, sep: str) -> tuple[str, str, str]:
+        """:meth:`joined` of the keys of ``joins`` and then ``key``, from ``joins`` itself."""
+        names, ids, texts = table
+        if not joins[1]:  # no keys yet (a name JSON is never empty)
+            return texts[key], names[key], ids[key]
+        return joins[0] + sep + texts[key], joins[1] + ", " + names[key], joins[2] + ", " + ids[key]
+
     def compose(
         self, fragments, uid, step, goal, job, start, history, courses, lists, nc, nj, user_type, probs, ctx
     ) -> str:
