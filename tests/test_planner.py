@@ -503,6 +503,81 @@ def test_a_count_is_proven_from_its_relaxation_only_when_it_is_the_fewest():
     assert tried > 100 and proven > tried / 2
 
 
+def test_dominated_courses_are_dropped_and_every_optimum_stays():
+    """:meth:`Dominance.undominated` on random small programs, against every subset: over the courses
+    it keeps, the cheapest set in hours, in courses and in hours under a cap costs what it costs over
+    all candidates, and the tie rule's covered weight at that cost is the same; and HiGHS, given
+    only those courses, finds it. It drops courses in most programs (not a test of an empty rule)."""
+    from careerpath.serving.planner_milp import Dominance, cover_program
+
+    rng = random.Random(11)
+    dropped = programs = 0
+    for _ in range(200):
+        prog = _random_program(rng, 0.35, rng.randint(1, 2))
+        if rng.random() < 0.5:  # alike courses too: the first of them stays
+            k = rng.randrange(1, 8)
+            prog.courses[k] = SimpleNamespace(**vars(prog.courses[k - 1]))
+            prog.hours[k] = prog.hours[k - 1]
+            prog.teach_of = {}
+            for i, c in enumerate(prog.courses):
+                for s in c.skills:
+                    prog.teach_of.setdefault(s, []).append(i)
+        kept = Dominance(prog.courses, prog.hours).undominated(prog.held, prog.jobs, prog.cands)
+        assert kept == sorted(kept) and set(kept) <= set(prog.cands)
+        dropped += len(prog.cands) - len(kept)
+        programs += len(kept) < len(prog.cands)
+
+        def covered(sel, prog=prog):
+            have = set().union(*(prog.courses[i].skills for i in sel)) - prog.held
+            return sum(w for job in prog.jobs for s, w in job.skills.items() if s in have)
+
+        for mode, cap in (("hours", None), ("count", None), ("hours", rng.randint(1, 4))):
+
+            def best(cands, mode=mode, cap=cap, prog=prog):
+                sets = [
+                    sel
+                    for r in range(len(cands) + 1)
+                    for sel in itertools.combinations(cands, r)
+                    if (cap is None or r <= cap) and prog.meets(sel)
+                ]
+                if not sets:
+                    return None
+                cost = {
+                    sel: sum(prog.hours[i] + 1e-3 for i in sel) if mode == "hours" else len(sel)
+                    for sel in sets
+                }
+                low = min(cost.values())
+                return round(low, 9), round(max(covered(sel) for sel in sets if cost[sel] < low + 1e-9), 9)
+
+            want = best(prog.cands)
+            assert best(kept) == want, (mode, cap, kept)
+            got = cover_program(
+                0.7, prog.courses, prog.teach_of, prog.hours, prog.held, prog.jobs, kept, mode, most=cap
+            )
+            assert (got is None) == (want is None)
+            if got is not None:
+                cost = sum(prog.hours[i] + 1e-3 for i in got) if mode == "hours" else len(got)
+                assert round(cost, 9) == want[0]
+    assert programs > 100 and dropped > 200
+
+
+def test_of_alike_courses_the_first_stays_and_a_course_teaching_its_own_prerequisite_dominates_none():
+    from careerpath.serving.planner_milp import Dominance
+
+    job = SimpleNamespace(skills={"a": 1.0, "b": 1.0})
+    course = lambda skills, pre=(): SimpleNamespace(skills=list(skills), prerequisites=list(pre))  # noqa: E731
+    alike = Dominance([course("a"), course("a"), course("ab")], [2.0, 2.0, 3.0])
+    assert alike.undominated(frozenset(), [job], [0, 1, 2]) == [0, 2]
+    # dearer, or needing a prerequisite the other does not: not dominated
+    assert alike.undominated(frozenset(), [job], [0, 2]) == [0, 2]
+    pre = Dominance([course("a", ["c"]), course("a")], [1.0, 1.0])
+    assert pre.undominated(frozenset(), [job], [0, 1]) == [1]
+    assert pre.undominated(frozenset({"c"}), [job], [0, 1]) == [0]  # "c" held: the two alike
+    # course 0 teaches its own missing prerequisite "b" (no set can take it alone): it dominates none
+    own = Dominance([course("ab", ["b"]), course("a", ["b"])], [1.0, 1.0])
+    assert own.undominated(frozenset(), [job], [0, 1]) == [0, 1]
+
+
 def test_cover_program_is_optimal_and_breaks_ties_by_the_routes_skill_weight():
     """The integer program against every subset of the candidates, on random small programs: the
     cheapest feasible set, and among sets of that cost one covering the most route skill weight."""

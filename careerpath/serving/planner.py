@@ -36,7 +36,7 @@ from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_share, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace
-from careerpath.serving.planner_milp import set_cost
+from careerpath.serving.planner_milp import Dominance, set_cost
 from careerpath.serving.planner_programs import RoutePrograms
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
 
@@ -73,6 +73,7 @@ class Planner(RoutePrograms):
             for s in c.skills:
                 self.teach_of.setdefault(s, []).append(i)
         self.pos = {c.id: i for i, c in enumerate(self.courses)}
+        self.dominance = Dominance(self.courses, self.hours)  # a route's candidates less the dominated
         self._important: dict[str, frozenset[str]] = {}
         self._targets: dict[tuple[str | None, str], tuple[str, ...]] = {}  # targets() by (job, goal)
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
