@@ -116,6 +116,19 @@ def test_ratings_go_to_the_store_with_the_model_version(engine):
     assert "Deleted 1" in answer.markdown and engine.store.rows(st.session_id) == []
 
 
+def test_an_answer_with_nothing_to_rate_keeps_no_payload(engine):
+    """Limits that leave a goal out of reach with no course and no job to show (found by
+    tests/test_fuzz.py): the answer says so and keeps no payload, and rating it is refused, never
+    stored with an empty item."""
+    st = None
+    for form in (None, None, {"goal": "Data Scientist"}):
+        answer, st = engine.handle("make it shorter", st, form)
+    assert "cannot be reached" in answer.markdown and answer.payload is None
+    engine.remember(st, 3, answer.payload, "make it shorter")
+    assert engine.rate(st, 3, liked=True).startswith("Nothing to rate")
+    assert engine.store.rows(st.session_id) == []
+
+
 def test_missing_model_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="careerpath quickstart"):
         resolve_model(str(tmp_path / "nope"))

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from careerpath.core.catalog import TABLES, Catalog, CatalogError, load_catalog
@@ -343,6 +343,14 @@ def check_answer(answer, state, cat) -> None:
 
 @FUZZ
 @given(st.lists(st.tuples(MESSAGES, FORMS), min_size=1, max_size=4))
+# found by a CI run: a goal out of reach with nothing to show once limits are tight (no payload)
+@example(
+    turns=[
+        ("make it shorter", None),
+        ("make it shorter", None),
+        ("make it shorter", {"goal": "Data Scientist"}),
+    ]
+)
 def test_fuzz_chat_handler(engine, turns):
     state = None
     for message, form in turns:

@@ -249,7 +249,7 @@ class DemoEngine(FeedbackMixin, OptionsMixin):
             path_d,
             notes,
             warnings,
-            self._similar(payload["item_id"], state),
+            self._similar(payload["item_id"], state) if payload else None,
             tradeoff=tradeoff,
             unknown_job=state.unknown_job,
         )

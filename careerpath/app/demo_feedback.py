@@ -47,13 +47,17 @@ class FeedbackMixin:
         self._exports = value
 
     # -- what was shown ----------------------------------------------------------------------
-    def _payload(self, state: ChatState, result: dict, path) -> dict:
+    def _payload(self, state: ChatState, result: dict, path) -> dict | None:
         """What an answer showed (profile as catalog ids, items shown, the item a rating is
-        about), kept so that a later like or dislike can be stored."""
+        about), kept so that a later like or dislike can be stored; None when the answer
+        recommended nothing to rate (no course and no job: a goal out of reach whose catalog
+        offers nothing within the person's limits)."""
         prof = state.profile
         steps = path.steps if path else []
         first_course = next((s.id for s in steps if s.kind == "course"), None)
         item = first_course or (result["next_courses"][0]["id"] if result["next_courses"] else None)
+        if item is None and not result["next_jobs"]:
+            return None
         shown = [s.id for s in steps] + [c["id"] for c in result["next_courses"]]
         shown += [j["id"] for j in result["next_jobs"]]
         return {
@@ -66,7 +70,7 @@ class FeedbackMixin:
             },
             "shown": list(dict.fromkeys(shown)),
             "item_kind": "course" if item else "job",
-            "item_id": item or (result["next_jobs"][0]["id"] if result["next_jobs"] else ""),
+            "item_id": item or result["next_jobs"][0]["id"],
             "text": None,
         }
 
@@ -83,8 +87,6 @@ class FeedbackMixin:
         if state is None or int(message_index) not in state.answers:
             return "Nothing to rate there: rate an answer that recommended something."
         p = state.answers[int(message_index)]
-        if not p["item_id"]:
-            return "Nothing to rate there."
         try:
             self.store.add(
                 FeedbackEvent(
