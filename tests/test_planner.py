@@ -568,12 +568,13 @@ def test_of_alike_courses_the_first_stays_and_a_course_teaching_its_own_prerequi
     course = lambda skills, pre=(): SimpleNamespace(skills=list(skills), prerequisites=list(pre))  # noqa: E731
     alike = Dominance([course("a"), course("a"), course("ab")], [2.0, 2.0, 3.0])
     assert alike.undominated(frozenset(), [job], [0, 1, 2]) == [0, 2]
-    # dearer, or needing a prerequisite the other does not: not dominated
+    # the dearer one teaches more: neither dominates
     assert alike.undominated(frozenset(), [job], [0, 2]) == [0, 2]
     pre = Dominance([course("a", ["c"]), course("a")], [1.0, 1.0])
     assert pre.undominated(frozenset(), [job], [0, 1]) == [1]
     assert pre.undominated(frozenset({"c"}), [job], [0, 1]) == [0]  # "c" held: the two alike
-    # course 0 teaches its own missing prerequisite "b" (no set can take it alone): it dominates none
+    # course 0 teaches its own missing prerequisite "b" (it needs another teacher of "b" beside it):
+    # it dominates none, though it teaches more than course 1 and needs no more
     own = Dominance([course("ab", ["b"]), course("a", ["b"])], [1.0, 1.0])
     assert own.undominated(frozenset(), [job], [0, 1]) == [0, 1]
 
