@@ -177,8 +177,6 @@ class Dominance:
         self.size = len(self.index)  # also the padding: a slot no skill has
         self.teach, self.need = self._padded(teach), self._padded(need)
         self.hours = np.asarray(course_hours, dtype=np.float64)
-        self._held: dict[frozenset, np.ndarray] = {}
-        self._jobs: dict[tuple, tuple[list, np.ndarray]] = {}
 
     def _padded(self, lists: list[list[int]]) -> np.ndarray:
         out = np.full((len(lists), max(map(len, lists), default=0)), self.size, dtype=np.int64)
@@ -191,23 +189,6 @@ class Dominance:
         v = np.zeros(self.size + 1, dtype=bool)
         v[[k for k in map(self.index.get, skills) if k is not None]] = True
         return v
-
-    def _held_vector(self, held: frozenset[str]) -> np.ndarray:
-        v = self._held.get(held)
-        if v is None:  # a planning state asks for each of its routes in turn
-            if len(self._held) > 256:
-                self._held.clear()
-            v = self._held[held] = self._vector(held)
-        return v
-
-    def _jobs_vector(self, jobs: list) -> np.ndarray:
-        key = tuple(map(id, jobs))
-        hit = self._jobs.get(key)
-        if hit is None:  # kept beside the jobs themselves, so that their ids stay theirs
-            if len(self._jobs) > 4096:
-                self._jobs.clear()
-            hit = self._jobs[key] = (jobs, self._vector(s for job in jobs for s in job.skills))
-        return hit[1]
 
     def undominated(self, held: frozenset[str], jobs: list, cands: list[int]) -> list[int]:
         """``cands`` (sorted course indices) less the courses another candidate dominates, which
@@ -225,11 +206,11 @@ class Dominance:
         n = len(cands)
         if n < 2:
             return list(cands)
-        held_v = self._held_vector(held)
+        held_v = self._vector(held)
         c = np.asarray(cands, dtype=np.int64)
         need = self.need[c]
         need[held_v[need]] = self.size  # held prerequisites are no longer needed
-        rel = self._jobs_vector(jobs).copy()
+        rel = self._vector(s for job in jobs for s in job.skills)
         rel[need] = True
         rel &= ~held_v
         rel[self.size] = False
