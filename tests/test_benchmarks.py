@@ -391,3 +391,51 @@ def test_data_build_benchmark_reports_the_median_of_its_repeats(tmp_path, monkey
     run_all.data_building(run_all.argparse.Namespace(tmp=str(tmp_path), quick=False, million=False), rows)
     assert "61.0 s" in rows[0][1] and "median of 58.0, 61.0, 70.0 s" in rows[0][1] and rows[0][5] is False
     assert run_all.cpu_name()
+
+
+def test_planner_replay_gives_back_the_planners_answers(tiny_model, tiny_dataset, monkeypatch, capsys):
+    """``planner_replay.py``: the programs it captures are the planner's, in order, and replayed with
+    the planner's options they give the course sets the planner got; a variant that sets an
+    option to the value it has already changes no answer; a bad ``--variant`` is refused."""
+    import planner_replay
+
+    from careerpath.serving import planner_programs
+
+    got = []
+    real = planner_programs.cover_program
+
+    def record(*args):
+        out = real(*args)
+        cands, rows = args[6], args[10]
+        if not isinstance(rows, bool):  # a program HiGHS solved (else there is nothing to run)
+            got.append(None if out is None else tuple(cands.index(i) for i in out))
+        return out
+
+    monkeypatch.setattr(planner_programs, "cover_program", record)
+    programs = planner_replay.capture(str(tiny_model), str(tiny_dataset), 30, 5)
+    integer = [k for k, (p, _) in enumerate(programs) if p.integer]
+    assert got and len(integer) == len(got) and len(programs) > len(integer)
+    _, first = planner_replay.replay(programs, {})
+    assert [first[k][0] for k in integer] == got
+    _, again = planner_replay.replay(programs, {"mip_detect_symmetry": True})
+    assert all(planner_replay.same(a[0], b[0]) for a, b in zip(first, again, strict=True))
+
+    assert planner_replay.parse_variant("a=1,b=false,c=0.5,d=on") == {"a": 1, "b": False, "c": 0.5, "d": "on"}
+    with pytest.raises(SystemExit, match="name=value"):
+        planner_replay.parse_variant("mip_detect_symmetry")
+    with pytest.raises(SystemExit, match="presolve: set by the planner"):
+        planner_replay.replay(programs[:1], {"presolve": "off"})
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["planner_replay.py", "--model", str(tiny_model), "--data", str(tiny_dataset), "--n", "10"]
+        + ["--repeats", "1", "--variant", "mip_detect_symmetry=true"],
+    )
+    planner_replay.main()
+    out = capsys.readouterr().out
+    lines = [
+        ln
+        for ln in out.splitlines()
+        if ln.startswith(("| planner's options |", "| mip_detect_symmetry=true |"))
+    ]
+    assert len(lines) == 2 and all(ln.split("|")[-2].strip().startswith("0 of ") for ln in lines)
