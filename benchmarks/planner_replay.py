@@ -13,8 +13,10 @@ HiGHS options on top of the planner's), the variants alternated, and prints per 
 (integer with and without a cutoff, relaxations): how many, their median total milliseconds, the
 branch-and-bound nodes and simplex iterations at the planner's options, and for each variant
 how many programs give the planner another answer (another course set, or none, from an integer
-program; another status or optimum from a relaxation) than with the planner's options. Timings are medians of the repeats: this machine's speed moves by more than
-the differences measured here, so compare variants within one run only.
+program; another status or optimum from a relaxation) than with the planner's options. Timings
+are medians of the repeats: this machine's speed moves by more than the differences measured
+here, so compare variants within one run only. The options the planner sets for each program
+itself (:data:`PER_RUN`) cannot be varied here.
 """
 
 from __future__ import annotations
