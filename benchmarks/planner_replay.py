@@ -30,12 +30,11 @@ from pathlib import Path
 
 import torch
 
-from careerpath.data.splits import load_split
 from careerpath.serving import planner_milp
 from careerpath.serving.recommend import Recommender
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recommend_latency import profile_of  # noqa: E402
+from recommend_latency import benchmark_rows, profile_of  # noqa: E402
 
 PER_RUN = {"presolve", "objective_bound", "time_limit"}
 """Options :func:`careerpath.serving.planner_milp._run` sets for each program itself."""
@@ -43,11 +42,7 @@ PER_RUN = {"presolve", "objective_bound", "time_limit"}
 
 def capture(model: str, data: str, n: int, steps: int) -> list[tuple]:
     """(program, cutoff) of every HiGHS run of the latency benchmark's first ``n`` profiles."""
-    rows = load_split(data, "test")
-    firsts: dict = {}
-    for r in rows:
-        firsts.setdefault(r["user_id"], r)
-    ordered = (list(firsts.values()) + [r for r in rows if r["step"] > 0])[:n]
+    ordered = benchmark_rows(data, n)
     rec = Recommender.from_pretrained(model, use_embeddings=False)
     seen: list[tuple] = []
     real = planner_milp._run

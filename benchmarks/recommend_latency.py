@@ -45,6 +45,16 @@ def profile_of(row: dict) -> ResolvedProfile:
     )
 
 
+def benchmark_rows(data: str, n: int) -> list[dict]:
+    """The test rows whose profiles the benchmark times: one per test user (their first step), then
+    later steps until there are ``n``."""
+    rows = load_split(data, "test")
+    firsts: dict = {}
+    for r in rows:
+        firsts.setdefault(r["user_id"], r)
+    return (list(firsts.values()) + [r for r in rows if r["step"] > 0])[:n]
+
+
 def measure(args, rows: list[dict]) -> dict:
     """One measurement with a fresh recommender: per-profile seconds of ours and of generate."""
     rec = Recommender.from_pretrained(args.model, use_embeddings=False)
@@ -129,12 +139,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.exact_checks is not None:
         planner_guided.EXACT_CHECKS = args.exact_checks
-    rows = load_split(args.data, "test")
-    # one profile per test user (their first step), then later steps until there are n
-    firsts = {}
-    for r in rows:
-        firsts.setdefault(r["user_id"], r)
-    ordered = (list(firsts.values()) + [r for r in rows if r["step"] > 0])[: args.n]
+    ordered = benchmark_rows(args.data, args.n)
     with busy_processes(args.load):
         runs = [measure(args, ordered) for _ in range(args.repeats)]
 
