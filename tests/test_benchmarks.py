@@ -439,3 +439,35 @@ def test_planner_replay_gives_back_the_planners_answers(tiny_model, tiny_dataset
         if ln.startswith(("| planner's options |", "| mip_detect_symmetry=true |"))
     ]
     assert len(lines) == 2 and all(ln.split("|")[-2].strip().startswith("0 of ") for ln in lines)
+
+
+def test_run_all_latency_rows_give_each_runs_p95(tmp_path, monkeypatch):
+    """run_all's latency rows: the median p95 against the target, and beside it every run's p95
+    (from ``recommend_latency.py --json``'s ``runs``), so a figure near the target shows its spread."""
+
+    def fake(cmd):
+        out = Path(cmd[cmd.index("--json") + 1])
+        load = int(cmd[cmd.index("--load") + 1])
+        p95s = [58.0, 61.5, 70.25] if load else [30.0, 31.0, 29.5]
+        runs = [{"careerpath": {"p50_ms": 10.0, "p95_ms": p, "mean_ms": 12.0}} for p in p95s]
+        figures = {"p50_ms": 10.0, "p95_ms": sorted(p95s)[1], "mean_ms": 12.0}
+        out.write_text(
+            json.dumps(
+                {
+                    "careerpath": figures,
+                    "generate": {"p50_ms": 200.0, "p95_ms": 300.0, "mean_ms": 210.0},
+                    "batched_profiles_per_s": 900.0,
+                    "repeats": 3,
+                    "runs": runs,
+                }
+            )
+        )
+        return subprocess.CompletedProcess(cmd, 0, stdout="")
+
+    monkeypatch.setattr(run_all, "_run", fake)
+    rows = []
+    args = run_all.argparse.Namespace(tmp=str(tmp_path), quick=False, model="m", data="d")
+    run_all.recommend_latency(args, rows)
+    idle, loaded = rows
+    assert "p95 30.0 ms (runs: 30.0, 31.0, 29.5 ms)" in idle[1] and idle[5] is None
+    assert "p95 61.5 ms (runs: 58.0, 61.5, 70.2 ms)" in loaded[1] and loaded[5] is False
