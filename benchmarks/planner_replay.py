@@ -96,27 +96,22 @@ def replay(programs: list[tuple], options: dict) -> tuple[list[float], list[tupl
     for k, v in options.items():
         if solver.setOptionValue(k, v) != highspy.HighsStatus.kOk:
             raise SystemExit(f"HiGHS refused the option {k}={v!r}")
-    found = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit)
     seconds, answers = [], []
     try:
         for program, cutoff in programs:
             t = time.perf_counter()
             s = planner_milp._run(program, cutoff)
             seconds.append(time.perf_counter() - t)
-            info, status = s.getInfo(), s.getModelStatus()
+            info = s.getInfo()
             if program.integer:
                 cost = program.args[6]
                 n = int(program.args[14].astype(bool).sum())  # the course columns are the integer ones
-                x = s.getSolution().col_value
-                chosen = tuple(k for k in range(n) if x[k] > 0.5)
-                ok = (
-                    status in found
-                    and info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-                )
-                read = chosen if ok and sum(cost[k] for k in chosen) < cutoff - 1e-9 else None
+                cols = planner_milp.chosen_columns(s, n)
+                ok = cols is not None and sum(cost[k] for k in cols) < cutoff - 1e-9
+                read = tuple(cols) if ok else None
                 answers.append((read, info.mip_node_count, info.simplex_iteration_count))
             else:
-                read = (str(status), info.objective_function_value)
+                read = (str(s.getModelStatus()), info.objective_function_value)
                 answers.append((read, 0, info.simplex_iteration_count))
     finally:
         for k, v in before.items():

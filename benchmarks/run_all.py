@@ -128,13 +128,14 @@ def recommend_latency(args, rows: list) -> None:
         ours, peer = r["careerpath"], r["generate"]
         loaded = f", {load} busy processes" if load else ", no added load"
         # each run's p95 beside their median: how far the machine's moment moves the figure
-        each = ", ".join(f"{x['careerpath']['p95_ms']:.1f}" for x in r.get("runs", []))
+        runs = r.get("runs", [])
+        p95s = ", ".join(f"{x['careerpath']['p95_ms']:.1f}" for x in runs)
+        each = f" (runs: {p95s} ms)" if len(runs) > 1 else ""
         rows.append(
             (
                 f"2. recommend top-10 + 5-step pathway, {n} profiles, 1 thread{loaded}",
-                f"p50 {ours['p50_ms']:.1f} ms, p95 {ours['p95_ms']:.1f} ms"
-                + (f" (runs: {each} ms)" if len(r.get("runs", [])) > 1 else "")
-                + f"; batched {r['batched_profiles_per_s']:.0f} profiles/s (median of {r['repeats']} runs)",
+                f"p50 {ours['p50_ms']:.1f} ms, p95 {ours['p95_ms']:.1f} ms{each}; "
+                f"batched {r['batched_profiles_per_s']:.0f} profiles/s (median of {r['repeats']} runs)",
                 f"generate(num_beams=10): p50 {peer['p50_ms']:.1f} ms, p95 {peer['p95_ms']:.1f} ms",
                 f"{peer['p50_ms'] / ours['p50_ms']:.2f}x faster (p50)",
                 "p50 <= 25 ms, p95 <= 60 ms" if load else "",

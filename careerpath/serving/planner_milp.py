@@ -74,22 +74,30 @@ def cover_program(
     the tie rule's reward in hours mode. None when no set costs less than ``cutoff`` (or none is
     feasible, or the time limit came first). ``rows``: :func:`program_rows` of these arguments,
     when the caller has them already."""
-    import highspy  # when a plan is made
-
     if rows is None:
         rows = program_rows(threshold, courses, teach_of, held, jobs, cands, most)
     lp = _lp(rows, course_hours, cands, mode)
     if isinstance(lp, bool):  # nothing to choose: met already, or never
         return [] if lp and cutoff > 1e-9 else None
-    solver = _run(lp, cutoff)
+    cols = chosen_columns(_run(lp, cutoff), len(cands))
+    if cols is None:
+        return None
+    chosen = [cands[k] for k in cols]
+    return chosen if set_cost(chosen, course_hours, mode) < cutoff - 1e-9 else None
+
+
+def chosen_columns(solver, n: int) -> list[int] | None:
+    """The course columns (of the first ``n``) a solved integer program chose, or None when HiGHS
+    has no solution to give (infeasible, cut off, or the time limit before any solution)."""
+    import highspy
+
     status = solver.getModelStatus()
     if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
         return None
     if solver.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
         return None  # the time limit came before any solution
     x = solver.getSolution().col_value
-    chosen = [i for k, i in enumerate(cands) if x[k] > 0.5]
-    return chosen if set_cost(chosen, course_hours, mode) < cutoff - 1e-9 else None
+    return [k for k in range(n) if x[k] > 0.5]
 
 
 def cover_bound(
