@@ -8,6 +8,7 @@ import math
 import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from careerpath.core.catalog import Catalog, Course, Job, Skill, load_catalog
@@ -727,3 +728,61 @@ def test_a_program_highs_refuses_is_an_error_not_an_empty_answer():
     )
     with pytest.raises(RuntimeError, match="1 columns, 1 rows, 1 nonzeros"):
         _run(_lp(rows, [2.0], [0], "hours"), math.inf)
+
+
+def test_remembered_moves_and_readiness_answer_as_fresh_ones(rec):
+    """:meth:`Planner.settle` (remembered per state and goal) and the replays' readiness on bits
+    (remembered per job and the job's skills held) answer as the move rule does afresh, asked twice."""
+    from careerpath.core.progression import ready_to_move
+
+    planner, cat = rec.planner, rec.catalog
+    bit = planner._bits()["bit"]
+    rng = random.Random(7)
+    jobs, skills = list(cat.jobs), list(cat.skills)
+    ready = moved = 0
+    for _ in range(300):
+        near = cat.jobs[rng.choice(jobs)].skills  # most of a job's skills: near its threshold
+        held = frozenset([s for s in near if rng.random() < 0.85] + rng.sample(skills, rng.randint(0, 6)))
+        state, goal = State(rng.choice(jobs + [None]), held), rng.choice(jobs)
+        want = planner._settle(state, goal)
+        for _ in range(2):
+            assert planner.settle(state, goal) == (want[0], list(want[1]))
+        moved += bool(want[1])
+        bits = 0
+        for s in held:
+            bits |= bit.get(s, 0)
+        for j in [*rng.sample(jobs, 4), *(b for b, _ in planner.progression.next_jobs.get(state.job, []))]:
+            fresh = ready_to_move(held, cat.jobs[j], planner.threshold)
+            assert planner._ready_bits(bits, j) == fresh and planner._ready_bits(bits, j) == fresh
+            ready += fresh
+    assert ready > 20 and moved > 20, (ready, moved)
+
+
+def test_a_prior_only_guide_scores_as_its_input_text_would(rec, monkeypatch):
+    """When the model's course scores are not used (the course prior alone), the guide scores a state
+    from its ids without building its input text: the same numbers as the text noted with the same
+    ids and scored, and the pathway's probabilities are the same too."""
+    from careerpath.serving.recommend_pathway import _Beam
+
+    monkeypatch.setattr(rec.scorer.prior, "model_scale", 0.0)
+    assert rec.scorer._courses_prior_only()
+    compared = 0
+    for job, goal, skills in _profiles(rec.catalog, 12, 3):
+        prof = ResolvedProfile(job=job, goal=goal, skills=sorted(skills))
+        path = rec.pathway(prof)
+        seq = [s.id for s in path.steps if s.kind == "course"]
+        start = _Beam(job, set(skills), [], [job] if job else [])
+        guide = rec._guide(start, goal)
+        for k in range(len(seq) + 1):
+            beam = rec._state_after(start, seq[:k], goal)
+            text = rec._text_of(beam, goal)
+            rec.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses, beam.history)
+            want = rec.scorer.score_courses([text])[0]
+            assert np.array_equal(guide(None, seq[:k]), want)
+            compared += 1
+        rec._priors.clear()  # the probabilities from the texts noted above: the same
+        assert rec.pathway(prof) == path
+    assert compared > 20
+    monkeypatch.setattr(rec.scorer.prior, "model_scale", 0.5)
+    with pytest.raises(ValueError, match="score_courses"):
+        rec.scorer.courses_from_prior(np.zeros((1, len(rec.catalog.courses))))

@@ -13,6 +13,7 @@ from careerpath.core.progression import MOVE_THRESHOLD, Progression, ready_to_mo
 from careerpath.data.build import load_data_config
 from careerpath.data.synthesis import Synthesiser, event_to_row
 from careerpath.model.prior import LatentClassPrior, catalog_knots, hinge_name
+from careerpath.model.prior_base import EXCLUDED
 from careerpath.model.timeline import Timeline
 
 
@@ -183,3 +184,43 @@ def test_a_fit_on_few_rows_keeps_every_class_valid(generated):
     prior = LatentClassPrior.fit(r, rows, max_rows=50, restarts=3)
     assert all(c["share"] > 0 for c in prior.classes)
     assert np.isfinite(prior.for_row(rows[-1])).all()
+
+
+def test_remembered_moves_and_options_give_what_fresh_ones_do(generated):
+    """The timeline's moves (remembered per job, goal and skills) and the prior's options of the states
+    :meth:`LatentClassPrior.vector` was asked about (reused for the next step's past choice) change no
+    number: a guided plan's states, each asked of a warm prior and of a fresh one."""
+    r, people = generated
+    tl = Timeline.fit(r, [row for _, rows in people[:400] for row in rows])
+    knots = catalog_knots(r.catalog)
+    names = ("gap", "log_hours", "hours", "level", *map(hinge_name, knots))
+    classes = [
+        dict.fromkeys(names, 0.0) | {"share": 0.6, "gap": 6.0, hinge_name(knots[-1]): -2.0},
+        dict.fromkeys(names, 0.0) | {"share": 0.4, "gap": 6.0, "level": 1.5},
+    ]
+    warm = LatentClassPrior(r, classes, 0.08, knots, tl)
+    calls = []
+    options = warm._options
+    warm._options = lambda *a, **k: calls.append(a) or options(*a, **k)
+    reused = 0
+    for _, rows in people[400:440]:
+        row = rows[-1]
+        job, goal, history = row["job_id"], row["goal_id"], row["history_ids"]
+        skills, taken = set(row["skill_ids"]), list(row["course_ids"])
+        for step in range(4):  # the guide: the prior now, then its most likely course taken
+            fresh = LatentClassPrior(r, classes, 0.08, knots, Timeline(r, tl.move, tl.lateral, tl.previous))
+            assert fresh.timeline.jobs(job, goal, skills, taken, history) == tl.jobs(
+                job, goal, skills, taken, history
+            )
+            calls.clear()
+            got = warm.vector(job, goal, skills, taken, history)
+            # after the first step only the state now needs its options: the step's choice had them
+            reused += step > 0 and len(calls) == 1
+            assert np.array_equal(got, fresh.vector(job, goal, skills, taken, history))
+            best = int(np.argmax(got))
+            if got[best] <= EXCLUDED:
+                break
+            course = warm.course_ids[best]
+            skills |= set(r.catalog.courses[course].skills)
+            taken.append(course)
+    assert reused > 60 and tl._moves_memo, reused

@@ -26,6 +26,7 @@ from careerpath.model.timeline import Timeline, skills_before
 CLASS_FEATURES = ("gap", *COURSE_FEATURES)  # x: gap score, log(1 + hours), hours / 10, level - 1
 KNOT_QUANTILES = (0.25, 0.5, 0.75, 0.9)  # of the catalog's course hours: where the hours spline bends
 PAST_MEMO = 20_000  # past choices kept by LatentClassPrior.past_choices (about 1 KB each)
+NOW_MEMO = 256  # states whose options LatentClassPrior.vector keeps for the next step's past choice
 
 
 def hinge_name(knot: float) -> str:
@@ -105,9 +106,13 @@ class LatentClassPrior(CoursePrior):
         share = np.array([c["share"] for c in self.classes])
         self._log_share = np.log(share / share.sum())
         self._teaches = {c.id: frozenset(c.skills) for c in self.catalog.courses.values()}
-        # past choices' options by the state they were made in: a pathway asks again at each step
-        # for the same earlier choices (the guide, then the plan's probabilities)
-        self._past: dict[tuple, tuple[int, np.ndarray, int]] = {}
+        # past choices' options by the state they were made in, with their log-probability per
+        # class: a pathway asks again at each step for the same earlier choices (the guide, then the
+        # plan's probabilities)
+        self._past: dict[tuple, tuple[int, np.ndarray, int, np.ndarray | None]] = {}
+        # the options of the states :meth:`vector` was asked about: the guide's next step takes one
+        # of them, and that choice's options are the ones its state had
+        self._now: dict[tuple, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
         self.weights = {"detour": self.detour} | {
             f"class{k}.{name}": v for k, c in enumerate(self.classes, 1) for name, v in c.items()
         }
@@ -128,18 +133,31 @@ class LatentClassPrior(CoursePrior):
         """Per course taken, in order: (number of options then, x of the useful options, the
         choice's position among them or -1 when it closed none of the gap), rebuilt from the
         profile (see the class docstring)."""
+        return [hit[:3] for hit in self._past_choices(job, goal, skills, taken, history, False)]
+
+    def _past_choices(self, job: str, goal: str, skills, taken, history, logp: bool) -> list[tuple]:
+        """:meth:`past_choices`, each with its :meth:`_choice_logp` when ``logp`` (else maybe None),
+        remembered by the state the choice was made in."""
         pos = [self._course_pos[c] for c in taken if c in self._course_pos]
         ids = [self.course_ids[j] for j in pos]
         before = skills_before(self._teaches, skills, ids)
         then = self.timeline.jobs(job, goal, skills, ids, history) if self.timeline else [job] * len(pos)
         out = []
         for i, c in enumerate(pos):
-            key = (then[i], goal, frozenset(before[i]), tuple(ids[:i]), c)
-            hit = self._past.get(key)
+            held = frozenset(before[i])
+            key = (then[i], goal, held, tuple(ids[:i]), c)
+            hit = stored = self._past.get(key)
             if hit is None:
-                n, useful, x, _ = self._options(then[i], goal, before[i], ids[:i], c)
+                now = self._now.get(key[:4])
+                if now is not None and now[3][c]:  # the options of a state vector() was asked about
+                    n, useful, x = now[:3]
+                else:
+                    n, useful, x, _ = self._options(then[i], goal, held, ids[:i], c)
                 at = np.flatnonzero(useful == c)
-                hit = (n, x, int(at[0]) if at.size else -1)
+                hit = (n, x, int(at[0]) if at.size else -1, None)
+            if logp and hit[3] is None:
+                hit = (*hit[:3], self._choice_logp(*hit[:3]))
+            if hit is not stored:
                 if len(self._past) >= PAST_MEMO:
                     self._past.clear()
                 self._past[key] = hit
@@ -159,14 +177,17 @@ class LatentClassPrior(CoursePrior):
     def posterior(self, job: str, goal: str, skills, taken=(), history=()) -> np.ndarray:
         """P(class | the courses taken), one number per class."""
         lp = self._log_share.copy()
-        for n, x, at in self.past_choices(job, goal, skills, taken, history):
-            lp = lp + self._choice_logp(n, x, at)
+        for hit in self._past_choices(job, goal, skills, taken, history, True):
+            lp = lp + hit[3]
         return np.exp(lp - _lse(lp))
 
     def vector(self, job: str, goal: str, skills, taken=(), history=()) -> np.ndarray:
         """float32 [n_courses]: log P(next course) under the prior, EXCLUDED where impossible."""
         w = self.posterior(job, goal, skills, taken, history)
-        n, useful, x, ok = self._options(job, goal, skills, taken)
+        key = (job, goal, frozenset(skills), tuple(taken))
+        if len(self._now) >= NOW_MEMO:
+            self._now.clear()
+        n, useful, x, ok = self._now[key] = self._options(job, goal, key[2], taken)
         out = np.full(len(self.course_ids), EXCLUDED)
         if n == 0:
             return out.astype(np.float32)

@@ -250,8 +250,21 @@ class CatalogScorer:
         """``course_lp`` plus the course prior of each text, renormalised (unchanged without one)."""
         if self.prior is None:
             return course_lp
-        out = self.prior.model_scale * course_lp + self.prior.for_texts(texts)
+        return self._mixed(course_lp, self.prior.for_texts(texts))
+
+    def _mixed(self, course_lp: np.ndarray, prior_rows: np.ndarray) -> np.ndarray:
+        out = self.prior.model_scale * course_lp + prior_rows
         return out - _logsumexp(out)[:, None]
+
+    def courses_from_prior(self, prior_rows: np.ndarray) -> np.ndarray:
+        """:meth:`score_courses` of inputs whose course prior rows (``CoursePrior.vector``, one per
+        input) are known, when the model's course scores are not used (:meth:`_courses_prior_only`):
+        the same numbers, without building or reading the input texts."""
+        if not self._courses_prior_only():
+            raise ValueError(
+                "courses_from_prior: this scorer uses the model's course scores; use score_courses"
+            )
+        return self._mixed(np.zeros((len(prior_rows), len(self.course_ids))), prior_rows)
 
     # -- memo of recent course scores --------------------------------------------------------
     def _recall(self, texts: list[str], stamp: tuple) -> np.ndarray | None:

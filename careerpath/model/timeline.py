@@ -32,6 +32,7 @@ from careerpath.core.textformat import STAY
 
 EPS = 1e-3  # P(a move the readiness rule does not explain), per course
 PARAMS = ("move", "lateral", "previous")
+MOVES_MEMO = 20_000  # (job, goal, skills) whose moves Timeline._moves keeps
 
 
 def skills_before(teach: dict[str, frozenset], skills, taken) -> list[set[str]]:
@@ -57,6 +58,7 @@ class Timeline:
         self.catalog = retriever.catalog
         self.move, self.lateral, self.previous = float(move), float(lateral), float(previous)
         self.threshold = retriever.cfg.move_threshold
+        self._moves_memo: dict[tuple, tuple[str, tuple[str, ...], float, float]] = {}
         self._teach = {c.id: frozenset(c.skills) for c in self.catalog.courses.values()}
 
     def to_dict(self) -> dict[str, float]:
@@ -70,18 +72,29 @@ class Timeline:
         """log P(after a course, a person at ``job`` holding ``skills`` moves to ``to``; None: stays)."""
         return self._logp(self._moves(job, goal, skills), to)
 
-    def _moves(self, job: str, goal: str, skills: set[str]) -> tuple[str, list[str], float, float]:
+    def _moves(self, job: str, goal: str, skills) -> tuple[str, tuple[str, ...], float, float]:
         """What :meth:`step_logp` reads for any ``to``: (the hop, the other next jobs ready for, the
-        hop's probability, the others' share), worked out once for a stay and a move alike."""
-        hop = self.retriever.next_step(job, goal) if job in self.catalog.jobs else ""
-        nexts = self.retriever.progression.next_jobs.get(job, [])
-        laterals = [b for b in dict.fromkeys(b for b, _ in nexts) if b != hop and self._ready(b, skills)]
-        p_hop = self.move if hop and hop != job and self._ready(hop, skills) else 0.0
-        share = self.lateral * (1.0 - p_hop) if laterals else 0.0
-        return hop, laterals, p_hop, share
+        hop's probability, the others' share), worked out once for a stay and a move alike, and
+        remembered: reading a profile asks it for every job of its history after every course, and
+        a pathway's guide reads the same earlier courses again at each step."""
+        key = (job, goal, skills if isinstance(skills, frozenset) else frozenset(skills))
+        hit = self._moves_memo.get(key)
+        if hit is None:
+            hop = self.retriever.next_step(job, goal) if job in self.catalog.jobs else ""
+            nexts = self.retriever.progression.next_jobs.get(job, [])
+            laterals = tuple(
+                b for b in dict.fromkeys(b for b, _ in nexts) if b != hop and self._ready(b, skills)
+            )
+            p_hop = self.move if hop and hop != job and self._ready(hop, skills) else 0.0
+            share = self.lateral * (1.0 - p_hop) if laterals else 0.0
+            hit = (hop, laterals, p_hop, share)
+            if len(self._moves_memo) >= MOVES_MEMO:
+                self._moves_memo.clear()
+            self._moves_memo[key] = hit
+        return hit
 
     @staticmethod
-    def _logp(moves: tuple[str, list[str], float, float], to: str | None) -> float:
+    def _logp(moves: tuple[str, tuple[str, ...], float, float], to: str | None) -> float:
         hop, laterals, p_hop, share = moves
         if to is None:
             return math.log(max(1.0 - p_hop - share, EPS))
@@ -104,7 +117,7 @@ class Timeline:
             return [job] * n
         stated = goal if goal in self.catalog.jobs else ""
         before = skills_before(self._teach, skills, taken)
-        after = [b | self._teach.get(c, frozenset()) for b, c in zip(before, taken, strict=True)]
+        after = [frozenset(b).union(self._teach.get(c, ())) for b, c in zip(before, taken, strict=True)]
         neg = -math.inf
         # score[j]: the best log-probability of holding hist[j] while taking the current course
         score = [neg] * L

@@ -76,6 +76,9 @@ class Planner(RoutePrograms):
         self.dominance = Dominance(self.courses, self.hours)  # a route's candidates less the dominated
         self._important: dict[str, frozenset[str]] = {}
         self._targets: dict[tuple[str | None, str], tuple[str, ...]] = {}  # targets() by (job, goal)
+        self._settled: dict[
+            tuple[State, str], tuple[State, tuple[str, ...]]
+        ] = {}  # settle() by (state, goal)
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, BoundSpace] = {}
@@ -86,6 +89,7 @@ class Planner(RoutePrograms):
         self._routes: dict[tuple, tuple] = {}  # a route's candidates by (route, skills held, allowed)
         self._rows_cache: dict[tuple, object] = {}  # its programs' constraints (program_rows)
         self._bit_tables: dict | None = None  # the skills as bits, for the replays (_bits)
+        self._ready_memo: dict[tuple[str, int], bool] = {}  # _ready_bits by (job, its skills held)
 
     # -- the move rule ---------------------------------------------------------------------------
     def important(self, job_id: str) -> frozenset[str]:
@@ -136,7 +140,19 @@ class Planner(RoutePrograms):
         return out
 
     def settle(self, state: State, goal: str) -> tuple[State, list[str]]:
-        """Apply every move the rule allows (the goal first): the new state and the jobs moved to."""
+        """Apply every move the rule allows (the goal first): the new state and the jobs moved to.
+        Remembered per (state, goal): planning settles the same states again and again (the guide
+        replays its plan so far at every step; three in four calls over the latency benchmark's
+        profiles are repeats)."""
+        hit = self._settled.get((state, goal))
+        if hit is None:
+            hit = self._settle(state, goal)
+            if len(self._settled) > 65536:
+                self._settled.clear()
+            self._settled[state, goal] = hit
+        return hit[0], list(hit[1])
+
+    def _settle(self, state: State, goal: str) -> tuple[State, tuple[str, ...]]:
         moves: list[str] = []
         while state.job != goal:
             nxt = next(
@@ -151,7 +167,7 @@ class Planner(RoutePrograms):
                 break
             state = State(nxt, state.skills)
             moves.append(nxt)
-        return state, moves
+        return state, tuple(moves)
 
     # -- steps worth taking ------------------------------------------------------------------------
     def wanted(self, state: State, goal: str) -> dict[str, str]:
@@ -392,16 +408,28 @@ class Planner(RoutePrograms):
                 "teach_pre": teach_pre,
                 "important": {j: mask(self.important(j)) for j in self.catalog.jobs},
                 "weights": {
-                    j: (sum(job.skills.values()), [(bit[s], w) for s, w in job.skills.items()])
+                    j: (
+                        sum(job.skills.values()),
+                        [(bit[s], w) for s, w in job.skills.items()],
+                        mask(job.skills),
+                    )
                     for j, job in self.catalog.jobs.items()
                 },
             }
         return self._bit_tables
 
     def _ready_bits(self, held: int, job_id: str) -> bool:
-        """:func:`ready_to_move` for skills given as bits: the same sum in the same order."""
-        total, weights = self._bit_tables["weights"][job_id]
-        return ready_share(sum([w for b, w in weights if held & b]), total, self.threshold)
+        """:func:`ready_to_move` for skills given as bits: the same sum in the same order
+        (remembered by the job's skills held: the replays ask about the same ones again and again)."""
+        total, weights, mask = self._bit_tables["weights"][job_id]
+        key = (job_id, held & mask)
+        out = self._ready_memo.get(key)
+        if out is None:
+            out = ready_share(sum([w for b, w in weights if held & b]), total, self.threshold)
+            if len(self._ready_memo) > 65536:
+                self._ready_memo.clear()
+            self._ready_memo[key] = out
+        return out
 
     # -- guided search and as far as possible (careerpath/serving/planner_guided.py) ------------------------
     def guided(

@@ -125,6 +125,7 @@ class Recommender(PathwayPlanning):
                 self._course_skill[i, self._skill_pos[s]] = 1.0
         self.reranker = None  # careerpath.model.reranker.Reranker, learned from feedback, when present
         self._texts: dict[tuple, str] = {}  # model inputs of planning states (_text_of)
+        self._priors: dict[tuple, np.ndarray] = {}  # course priors of planning states (_prior_of)
 
     @classmethod
     def from_pretrained(

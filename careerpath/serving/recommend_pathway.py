@@ -33,6 +33,11 @@ from careerpath.serving.recommend_types import (
 )
 
 
+def _state_key(beam: _Beam, goal: str) -> tuple:
+    """What a planning state's model input and course prior are made from."""
+    return (beam.job, goal, frozenset(beam.skills), tuple(beam.courses), tuple(beam.history))
+
+
 class PathwayPlanning:
     """The pathway methods of :class:`careerpath.serving.recommend.Recommender` (see the module docstring)."""
 
@@ -61,7 +66,7 @@ class PathwayPlanning:
         (the same text, built without re-indexing the catalog's skills on every call; remembered:
         planning asks for the same states again, for the plan's probabilities and the demo's
         relaxed plans)."""
-        key = (beam.job, goal, frozenset(beam.skills), tuple(beam.courses), tuple(beam.history))
+        key = _state_key(beam, goal)
         text = self._texts.get(key)
         if text is None:
             text = self._make_text(beam, goal)
@@ -69,6 +74,20 @@ class PathwayPlanning:
                 self._texts.clear()
             self._texts[key] = text
         return text
+
+    def _prior_of(self, beam: _Beam, goal: str) -> np.ndarray:
+        """The course prior of a planning state from its ids (what ``CoursePrior.note`` stores for
+        its text), remembered like :meth:`_text_of`."""
+        key = _state_key(beam, goal)
+        row = self._priors.get(key)
+        if row is None:
+            row = self.scorer.prior.vector(
+                beam.job or "", goal or "", beam.skills, beam.courses, beam.history
+            )
+            if len(self._priors) > 20_000:
+                self._priors.clear()
+            self._priors[key] = row
+        return row
 
     def _make_text(self, beam: _Beam, goal: str) -> str:
         cat = self.catalog
@@ -112,6 +131,8 @@ class PathwayPlanning:
 
         def scores(state: State, seq: list[str]) -> np.ndarray:
             beam = self._state_after(start, seq, goal)
+            if self.scorer._courses_prior_only():  # the prior alone: no input text to build
+                return self.scorer.courses_from_prior(self._prior_of(beam, goal)[None])[0]
             text = self._text_of(beam, goal)
             if self.scorer.prior is not None:
                 self.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses, beam.history)
@@ -304,14 +325,23 @@ class PathwayPlanning:
         """The model's probability of each planned course at its step (one batched model call)."""
         if not seq:
             return []
-        texts, b = [], _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        rows, b = [], _Beam(start.job, set(start.skills), list(start.courses), list(start.history))
+        prior_only = self.scorer._courses_prior_only()
         self._maybe_move(b, goal, "model")
         for cid in seq:
-            texts.append(self._text_of(b, goal))
+            # the prior alone: the guide's rows for the states it scored, else the text's (as before)
+            row = self._priors.get(_state_key(b, goal)) if prior_only else None
+            rows.append(row if row is not None else self._text_of(b, goal))
             b.skills |= set(self.catalog.courses[cid].skills)
             b.courses.append(cid)
             self._maybe_move(b, goal, "model")
-        lp = self.scorer.score_courses(texts)
+        if prior_only:
+            prior = self.scorer.prior
+            lp = self.scorer.courses_from_prior(
+                np.stack([prior.for_text(r) if isinstance(r, str) else r for r in rows])
+            )
+        else:
+            lp = self.scorer.score_courses(rows)
         return [float(np.exp(lp[k][self._course_pos[c]])) for k, c in enumerate(seq)]
 
     def _unreachable(self, start: _Beam, s0: State, goal: str, allowed) -> Pathway:
