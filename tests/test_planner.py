@@ -761,7 +761,7 @@ def test_remembered_moves_and_readiness_answer_as_fresh_ones(rec):
 def test_a_prior_only_guide_scores_as_its_input_text_would(rec, monkeypatch):
     """When the model's course scores are not used (the course prior alone), the guide scores a state
     from its ids without building its input text: the same numbers as the text noted with the same
-    ids and scored, and the pathway's probabilities are the same too."""
+    ids and scored, for the guide's steps and for the plan's probabilities."""
     from careerpath.serving.recommend_pathway import _Beam
 
     monkeypatch.setattr(rec.scorer.prior, "model_scale", 0.0)
@@ -771,16 +771,20 @@ def test_a_prior_only_guide_scores_as_its_input_text_would(rec, monkeypatch):
         prof = ResolvedProfile(job=job, goal=goal, skills=sorted(skills))
         path = rec.pathway(prof)
         seq = [s.id for s in path.steps if s.kind == "course"]
-        start = _Beam(job, set(skills), [], [job] if job else [])
+        r = rec.resolve(prof)  # as the pathway starts: the resolved profile
+        start = _Beam(r.job, set(r.skills), list(r.courses), list(r.history) or ([r.job] if r.job else []))
         guide = rec._guide(start, goal)
+        probs = [s.probability for s in path.steps if s.kind == "course"]
         for k in range(len(seq) + 1):
             beam = rec._state_after(start, seq[:k], goal)
             text = rec._text_of(beam, goal)
             rec.scorer.prior.note(text, beam.job, goal, beam.skills, beam.courses, beam.history)
             want = rec.scorer.score_courses([text])[0]
             assert np.array_equal(guide(None, seq[:k]), want)
+            if k < len(seq):  # the plan's probability of its k-th course, read from the same scores
+                assert probs[k] == round(float(np.exp(want[rec._course_pos[seq[k]]])), 4)
             compared += 1
-        rec._priors.clear()  # the probabilities from the texts noted above: the same
+        rec._priors.clear()
         assert rec.pathway(prof) == path
     assert compared > 20
     monkeypatch.setattr(rec.scorer.prior, "model_scale", 0.5)

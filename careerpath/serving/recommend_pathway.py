@@ -329,19 +329,12 @@ class PathwayPlanning:
         prior_only = self.scorer._courses_prior_only()
         self._maybe_move(b, goal, "model")
         for cid in seq:
-            # the prior alone: the guide's rows for the states it scored, else the text's (as before)
-            row = self._priors.get(_state_key(b, goal)) if prior_only else None
-            rows.append(row if row is not None else self._text_of(b, goal))
+            # the prior alone: each state's prior from its ids, as the guide reads it (no input text)
+            rows.append(self._prior_of(b, goal) if prior_only else self._text_of(b, goal))
             b.skills |= set(self.catalog.courses[cid].skills)
             b.courses.append(cid)
             self._maybe_move(b, goal, "model")
-        if prior_only:
-            prior = self.scorer.prior
-            lp = self.scorer.courses_from_prior(
-                np.stack([prior.for_text(r) if isinstance(r, str) else r for r in rows])
-            )
-        else:
-            lp = self.scorer.score_courses(rows)
+        lp = self.scorer.courses_from_prior(np.stack(rows)) if prior_only else self.scorer.score_courses(rows)
         return [float(np.exp(lp[k][self._course_pos[c]])) for k, c in enumerate(seq)]
 
     def _unreachable(self, start: _Beam, s0: State, goal: str, allowed) -> Pathway:
