@@ -82,6 +82,7 @@ class Planner(RoutePrograms):
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, BoundSpace] = {}
+        self._bound_bases: dict[tuple, tuple] = {}  # what a BoundSpace's allowed courses do not change
         self._plan_cache: dict[tuple, Plan | None] = {}
         # integer programs by what they are built from (HiGHS gives the same answer to the same
         # program): many planning states differ only in skills no job of the route weighs

@@ -16,33 +16,14 @@ class BoundSpace:
 
     def __init__(self, planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
         self.p, self.goal = planner, goal
-        cat = planner.catalog
-        jobs, frontier = set(), [goal] + ([start_job] if start_job else [])
-        while frontier:
-            j = frontier.pop()
-            if j not in jobs:
-                jobs.add(j)
-                frontier += planner.route_jobs(j, goal)
-        skills = {s for j in jobs for s in cat.jobs[j].skills}
-        grow = True
-        while grow:  # prerequisites of courses teaching them, all the way down
-            grow = False
-            for s in list(skills):
-                for i in planner.teach_of.get(s, ()):
-                    for q in planner.courses[i].prerequisites:
-                        if q not in skills:
-                            skills.add(q)
-                            grow = True
-        self.bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
-        self.jobs = jobs
-        self.weights = {j: [(self.bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
-        self.total = {j: sum(w for _, w in self.weights[j]) for j in jobs}
-        self.important = {j: self.mask(planner.important(j)) for j in jobs}
-        self.all_courses = [
-            (i, self.mask(c.skills), self.mask(c.prerequisites))
-            for i, c in enumerate(planner.courses)
-            if allowed[i] and self.mask(c.skills)
-        ]
+        base = planner._bound_bases.get((start_job, goal))
+        if base is None:  # what does not depend on the allowed courses, once per (start job, goal)
+            base = _base(planner, start_job, goal)
+            if len(planner._bound_bases) > 256:
+                planner._bound_bases.clear()
+            planner._bound_bases[start_job, goal] = base
+        self.jobs, self.bit, self.weights, self.total, self.important, courses = base
+        self.all_courses = [c for c in courses if allowed[c[0]]]
         self.courses = self.all_courses
         self.teachers: dict[int, list[int]] = {}
         for k, (_, m, _) in enumerate(self.courses):
@@ -120,3 +101,40 @@ class BoundSpace:
                 self._est.clear()
             self._est[key] = out
         return out
+
+
+def _base(planner, start_job: str | None, goal: str) -> tuple:
+    """:class:`BoundSpace`'s view that the allowed courses do not change: (the jobs on shortest
+    routes from ``start_job`` to ``goal``, each skill they and the prerequisites of courses teaching
+    them involve as a bit, each job's (bit, weight) pairs, total weight and important skills' bits,
+    and (course, skills bits, prerequisites bits) of every course teaching one of those skills)."""
+    cat = planner.catalog
+    jobs, frontier = set(), [goal] + ([start_job] if start_job else [])
+    while frontier:
+        j = frontier.pop()
+        if j not in jobs:
+            jobs.add(j)
+            frontier += planner.route_jobs(j, goal)
+    skills = {s for j in jobs for s in cat.jobs[j].skills}
+    grow = True
+    while grow:  # prerequisites of courses teaching them, all the way down
+        grow = False
+        for s in list(skills):
+            for i in planner.teach_of.get(s, ()):
+                for q in planner.courses[i].prerequisites:
+                    if q not in skills:
+                        skills.add(q)
+                        grow = True
+    bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
+
+    def mask(skills) -> int:
+        out = 0
+        for s in skills:
+            out |= bit.get(s, 0)
+        return out
+
+    weights = {j: [(bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
+    total = {j: sum(w for _, w in weights[j]) for j in jobs}
+    important = {j: mask(planner.important(j)) for j in jobs}
+    courses = [(i, m, mask(c.prerequisites)) for i, c in enumerate(planner.courses) if (m := mask(c.skills))]
+    return jobs, bit, weights, total, important, courses
