@@ -84,7 +84,7 @@ class PathwayPlanning:
             row = self.scorer.prior.vector(
                 beam.job or "", goal or "", beam.skills, beam.courses, beam.history
             )
-            if len(self._priors) > 20_000:
+            if len(self._priors) > 4096:  # a float32 per course: 2 KB each for the bundled catalog
                 self._priors.clear()
             self._priors[key] = row
         return row
