@@ -76,9 +76,8 @@ class Planner(RoutePrograms):
         self.dominance = Dominance(self.courses, self.hours)  # a route's candidates less the dominated
         self._important: dict[str, frozenset[str]] = {}
         self._targets: dict[tuple[str | None, str], tuple[str, ...]] = {}  # targets() by (job, goal)
-        self._settled: dict[
-            tuple[State, str], tuple[State, tuple[str, ...]]
-        ] = {}  # settle() by (state, goal)
+        # settle() by (state, goal)
+        self._settled: dict[tuple[State, str], tuple[State, tuple[str, ...]]] = {}
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, BoundSpace] = {}
