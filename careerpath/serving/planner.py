@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_share, ready_to_move
 from careerpath.serving import planner_guided
-from careerpath.serving.planner_bound import BoundSpace
+from careerpath.serving.planner_bound import BoundSpace, route_view
 from careerpath.serving.planner_milp import Dominance, set_cost
 from careerpath.serving.planner_programs import RoutePrograms
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
@@ -81,7 +81,7 @@ class Planner(RoutePrograms):
         # keyed by the allowed courses too (a hashable mask: bytes from the recommender), so that
         # concurrent requests with other constraints (the demo's threads) never share an entry
         self._bound_cache: dict[tuple, BoundSpace] = {}
-        self._bound_bases: dict[tuple, tuple] = {}  # what a BoundSpace's allowed courses do not change
+        self._bound_views: dict[tuple, tuple] = {}  # route_view() by (start job, goal)
         self._plan_cache: dict[tuple, Plan | None] = {}
         # integer programs by what they are built from (HiGHS gives the same answer to the same
         # program): many planning states differ only in skills no job of the route weighs
@@ -208,9 +208,14 @@ class Planner(RoutePrograms):
         key = (start_job, goal, allowed)
         space = self._bound_cache.get(key)
         if space is None:
+            view = self._bound_views.get((start_job, goal))
+            if view is None:  # what the allowed courses do not change, once per (start job, goal)
+                if len(self._bound_views) > 256:
+                    self._bound_views.clear()
+                view = self._bound_views[start_job, goal] = route_view(self, start_job, goal)
             if len(self._bound_cache) > 256:
                 self._bound_cache.clear()
-            space = self._bound_cache[key] = BoundSpace(self, start_job, goal, allowed)
+            space = self._bound_cache[key] = BoundSpace(self, goal, view, allowed)
         return space
 
     def estimate(self, state: State, goal: str, allowed: Sequence[bool], mode: str = "hours") -> float:

@@ -12,17 +12,13 @@ from collections.abc import Sequence
 class BoundSpace:
     """The estimate's world: the jobs on shortest routes from a start job to the goal, the skills
     they (and the prerequisites of courses teaching them) involve, as bits of an int, and the
-    allowed courses that teach some of them. ``planner``: the :class:`careerpath.serving.planner.Planner`."""
+    allowed courses that teach some of them. ``planner``: the :class:`careerpath.serving.planner.Planner`;
+    ``view``: :func:`route_view` of the start job and the goal (which the allowed courses do not
+    change: the planner keeps it for every space of that pair)."""
 
-    def __init__(self, planner, start_job: str | None, goal: str, allowed: Sequence[bool]):
+    def __init__(self, planner, goal: str, view: tuple, allowed: Sequence[bool]):
         self.p, self.goal = planner, goal
-        base = planner._bound_bases.get((start_job, goal))
-        if base is None:  # what does not depend on the allowed courses, once per (start job, goal)
-            base = _base(planner, start_job, goal)
-            if len(planner._bound_bases) > 256:
-                planner._bound_bases.clear()
-            planner._bound_bases[start_job, goal] = base
-        self.jobs, self.bit, self.weights, self.total, self.important, courses = base
+        self.jobs, self.bit, self.weights, self.total, self.important, courses = view
         self.all_courses = [c for c in courses if allowed[c[0]]]
         self.courses = self.all_courses
         self.teachers: dict[int, list[int]] = {}
@@ -36,10 +32,7 @@ class BoundSpace:
         self._want: dict[tuple, int] = {}
 
     def mask(self, skills) -> int:
-        out = 0
-        for s in skills:
-            out |= self.bit.get(s, 0)
-        return out
+        return _mask(self.bit, skills)
 
     def gap_bound(self, held: int, job: str, mode: str) -> float:
         """Least hours (or course steps) to bring ``job``'s coverage to the threshold, courses
@@ -103,7 +96,14 @@ class BoundSpace:
         return out
 
 
-def _base(planner, start_job: str | None, goal: str) -> tuple:
+def _mask(bit: dict[str, int], skills) -> int:
+    out = 0
+    for s in skills:
+        out |= bit.get(s, 0)
+    return out
+
+
+def route_view(planner, start_job: str | None, goal: str) -> tuple:
     """:class:`BoundSpace`'s view that the allowed courses do not change: (the jobs on shortest
     routes from ``start_job`` to ``goal``, each skill they and the prerequisites of courses teaching
     them involve as a bit, each job's (bit, weight) pairs, total weight and important skills' bits,
@@ -126,15 +126,12 @@ def _base(planner, start_job: str | None, goal: str) -> tuple:
                         skills.add(q)
                         grow = True
     bit = {s: 1 << k for k, s in enumerate(sorted(skills))}
-
-    def mask(skills) -> int:
-        out = 0
-        for s in skills:
-            out |= bit.get(s, 0)
-        return out
-
     weights = {j: [(bit[s], w) for s, w in cat.jobs[j].skills.items()] for j in jobs}
     total = {j: sum(w for _, w in weights[j]) for j in jobs}
-    important = {j: mask(planner.important(j)) for j in jobs}
-    courses = [(i, m, mask(c.prerequisites)) for i, c in enumerate(planner.courses) if (m := mask(c.skills))]
+    important = {j: _mask(bit, planner.important(j)) for j in jobs}
+    courses = [
+        (i, m, _mask(bit, c.prerequisites))
+        for i, c in enumerate(planner.courses)
+        if (m := _mask(bit, c.skills))
+    ]
     return jobs, bit, weights, total, important, courses
