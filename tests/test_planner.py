@@ -715,6 +715,50 @@ def test_the_reused_solver_answers_as_a_fresh_one_in_any_thread(rec):
         assert all(r == reused for r in pool.map(lambda _: solve_all(), range(4)))
 
 
+def test_relaxations_solved_together_are_the_ones_solved_alone(rec):
+    """:func:`cover_bounds` (the routes' relaxations as one block-diagonal program) gives each
+    program's own optimum and a solution of its own size, in hours and in courses; with an
+    infeasible relaxation among them it gives nothing, and the planner's :meth:`_bounds` then
+    answers as one relaxation at a time does."""
+    from careerpath.serving.planner_milp import cover_bound, cover_bounds, program_rows
+
+    planner, programs = _bundled_programs(rec)
+    args = (planner.threshold, planner.courses, planner.teach_of)
+    rng = random.Random(3)
+    for mode in ("hours", "count"):
+        routes, alone = [], []
+        for held, jobs, cands in programs:
+            rows = program_rows(*args, held, jobs, cands, None)
+            if not isinstance(rows, bool):
+                routes.append((rows, cands))
+                alone.append(cover_bound(*args, planner.hours, held, jobs, cands, mode, rows=rows))
+        assert len(routes) >= 30
+        for _ in range(20):
+            pick = rng.sample(range(len(routes)), rng.randint(2, 6))
+            together = cover_bounds(planner.hours, mode, [routes[k] for k in pick])
+            assert [v for v, _ in together] == pytest.approx([alone[k] for k in pick], abs=1e-7)
+            assert [len(x) for _, x in together] == [len(routes[k][1]) for k in pick]
+    # a relaxation with no solution (a skill no candidate teaches) spoils the joint program
+    never = SimpleNamespace(skills={"unteachable": 1.0})
+    held, jobs, cands = programs[0]
+    bad = (program_rows(*args, held, [*jobs, never], cands, None), cands)
+    assert cover_bounds(planner.hours, "hours", [routes[0], bad]) is None
+    fresh = Planner(planner.catalog, Progression(planner.catalog), planner.threshold)
+    allowed = tuple(True for _ in planner.courses)
+    checked = 0
+    for job, goal, skills in _profiles(planner.catalog, 60, 11):
+        start, _ = planner.settle(State(job, frozenset(skills)), goal)
+        paths = planner.paths(start.job, goal) if start.job != goal else []
+        if len(paths) < 2:
+            continue
+        for mode in ("hours", "count"):
+            want = [fresh._bound(start, p, allowed, None, mode) for p in paths]
+            fresh._solve_cache.clear()
+            assert planner._bounds(start, allowed, paths, None, mode) == pytest.approx(want, abs=1e-7)
+            checked += 1
+    assert checked >= 10
+
+
 def test_a_program_highs_refuses_is_an_error_not_an_empty_answer():
     """HiGHS answers a program it cannot read with an empty model, which would read as "no plan":
     the planner raises instead, naming the program's size."""

@@ -316,7 +316,7 @@ class Planner(RoutePrograms):
         routes are tried in the order of their programs' linear relaxations (lower bounds), so the
         best tends to come first and the rest are given up by their bound or by HiGHS's objective
         bound (the best cost so far)."""
-        bound = [self._bound(start, p, allowed, most) for p in paths] if len(paths) > 1 else [-math.inf]
+        bound = self._bounds(start, allowed, paths, most) if len(paths) > 1 else [-math.inf]
         best, best_cost, best_at = None, math.inf, len(paths)
         for n in sorted(range(len(paths)), key=lambda n: (bound[n], n)):
             if bound[n] > best_cost + 1e-6 * max(1.0, best_cost):  # beyond the LP's own tolerances

@@ -136,6 +136,57 @@ def cover_bound(
     return -math.inf
 
 
+def cover_bounds(
+    course_hours: Sequence[float], mode: str, routes: Sequence[tuple[Rows, list[int]]]
+) -> list[tuple[float, np.ndarray]] | None:
+    """:func:`cover_bound` of several programs at once, each given by its rows (with variables) and
+    candidates: their linear relaxations solved as one block-diagonal program, one HiGHS run
+    instead of one each (a run's fixed cost is about half of a relaxation's time at this size:
+    docs/performance.md). Each one's optimum and its candidates' values in the solution. At the
+    joint optimum every block is at its own optimum, as the blocks share no row or column: the
+    block's part of the objective is its value. None when the joint program has no optimum (a
+    relaxation is infeasible, or HiGHS stopped short): then solve them one by one."""
+    import highspy
+
+    lps = [_lp(rows, course_hours, cands, mode, integer=False) for rows, cands in routes]
+    cols = [lp.args[0] for lp in lps]
+    col_at = np.cumsum([0, *cols])
+    nz_at = np.cumsum([0, *(lp.args[2] for lp in lps)])
+    starts = [np.zeros(1, dtype=np.int32)]
+    starts += [np.asarray(lp.args[11][1:]) + nz_at[k] for k, lp in enumerate(lps)]
+    index = [np.asarray(lp.args[12]) + col_at[k] for k, lp in enumerate(lps)]
+
+    def joined(field: int) -> np.ndarray:
+        return np.concatenate([lp.args[field] for lp in lps])
+
+    cost = joined(6)
+    args = (
+        int(col_at[-1]),
+        sum(lp.args[1] for lp in lps),
+        int(nz_at[-1]),
+        int(highspy.MatrixFormat.kRowwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        cost,
+        joined(7),
+        joined(8),
+        joined(9),
+        joined(10),
+        np.concatenate(starts).astype(np.int32),
+        np.concatenate(index).astype(np.int32),
+        joined(13),
+        np.zeros(int(col_at[-1]), dtype=np.int32),
+    )
+    solver = _run(Program(args, False), math.inf)
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x = np.asarray(solver.getSolution().col_value)
+    return [
+        (float(x[a:b] @ cost[a:b]), x[a : a + len(cands)])
+        for a, b, (_, cands) in zip(col_at[:-1], col_at[1:], routes, strict=True)
+    ]
+
+
 def round_up(rows: Rows, x: Sequence[float], bound: float) -> list[int] | None:
     """A course set (column positions) of the fewest courses a count program allows, found without
     the integer program when its relaxation (value ``bound``, solution ``x``) is close enough: every

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from careerpath.serving.planner_milp import cover_bound, cover_program, program_rows, round_up, set_cost
+from careerpath.serving.planner_milp import (
+    cover_bound,
+    cover_bounds,
+    cover_program,
+    program_rows,
+    round_up,
+    set_cost,
+)
 from careerpath.serving.planner_state import State
 
 
@@ -44,7 +51,7 @@ class RoutePrograms:
         all); 0 each without ``solve``."""
         if not solve:
             return [0] * len(paths)
-        bound = [self._bound(start, p, allowed, None, "count") for p in paths]
+        bound = self._bounds(start, allowed, paths, None, "count")
         return [b if math.isinf(b) else math.ceil(b - 1e-6) for b in bound]  # -inf: HiGHS gave none
 
     def _counts(
@@ -93,10 +100,38 @@ class RoutePrograms:
                 rows=rows,
                 solution=x,
             )
-            self._remember(key, out)
-            if x and math.isfinite(out) and most is None:  # kept for _solve's count programs
-                self._remember((key[0], "relaxed-count", *key[2:]), (out, np.asarray(x)))
+            self._note_bound(key, out, x or (), most)
         return out
+
+    def _bounds(
+        self,
+        start: State,
+        allowed: Sequence[bool],
+        paths: list[list[str]],
+        most: int | None,
+        mode: str = "hours",
+    ) -> list[float]:
+        """:meth:`_bound` of each of ``paths``; those not known yet solved together, as one
+        block-diagonal program (:func:`cover_bounds`), one by one where that has no optimum."""
+        todo: dict[tuple, tuple] = {}
+        for path in paths:
+            jobs, cands, key = self._program_of(start, path, allowed, f"bound-{mode}", most)
+            if key in todo or self._solve_cache.get(key) is not None:
+                continue
+            rows = self._rows(start.skills, jobs, cands, key)
+            if not isinstance(rows, bool):  # no variables: :meth:`_bound` answers without HiGHS
+                todo[key] = (rows, cands)
+        solved = cover_bounds(self.hours, mode, list(todo.values())) if len(todo) > 1 else None
+        for key, (value, x) in zip(todo, solved or (), strict=False):
+            self._note_bound(key, value, x if mode == "count" else (), most)
+        return [self._bound(start, p, allowed, most, mode) for p in paths]
+
+    def _note_bound(self, key: tuple, value: float, x, most: int | None) -> None:
+        """Remember a route's relaxation: its value, and for an uncapped count program's optimum
+        the solution too (for :meth:`_rounded`)."""
+        self._remember(key, value)
+        if len(x) and math.isfinite(value) and most is None:  # kept for _solve's count programs
+            self._remember((key[0], "relaxed-count", *key[2:]), (value, np.asarray(x)))
 
     def _remember(self, key: tuple, value) -> None:
         """Store a program's answer or bound in the solve cache (emptied past 20,000 entries)."""
