@@ -149,33 +149,28 @@ def cover_bounds(
     import highspy
 
     lps = [_lp(rows, course_hours, cands, mode, integer=False) for rows, cands in routes]
-    cols = [lp.args[0] for lp in lps]
-    col_at = np.cumsum([0, *cols])
-    nz_at = np.cumsum([0, *(lp.args[2] for lp in lps)])
-    starts = [np.zeros(1, dtype=np.int32)]
-    starts += [np.asarray(lp.args[11][1:]) + nz_at[k] for k, lp in enumerate(lps)]
-    index = [np.asarray(lp.args[12]) + col_at[k] for k, lp in enumerate(lps)]
-
-    def joined(field: int) -> np.ndarray:
-        return np.concatenate([lp.args[field] for lp in lps])
-
-    cost = joined(6)
+    # ``Highs.passModel``'s arguments of each (:func:`_lp`), field by field
+    ncol, nrow, nnz, fmt, sense, _, cost, col_lo, col_hi, row_lo, row_hi, starts, index, value, _ = zip(
+        *(lp.args for lp in lps), strict=True
+    )
+    col_at, nz_at = np.cumsum([0, *ncol]), np.cumsum([0, *nnz])
+    cost = np.concatenate(cost)
     args = (
         int(col_at[-1]),
-        sum(lp.args[1] for lp in lps),
+        sum(nrow),
         int(nz_at[-1]),
-        int(highspy.MatrixFormat.kRowwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
+        fmt[0],
+        sense[0],
+        0.0,  # offset
         cost,
-        joined(7),
-        joined(8),
-        joined(9),
-        joined(10),
-        np.concatenate(starts).astype(np.int32),
-        np.concatenate(index).astype(np.int32),
-        joined(13),
-        np.zeros(int(col_at[-1]), dtype=np.int32),
+        np.concatenate(col_lo),
+        np.concatenate(col_hi),
+        np.concatenate(row_lo),
+        np.concatenate(row_hi),
+        np.concatenate([[0], *(st[1:] + at for st, at in zip(starts, nz_at, strict=False))]).astype(np.int32),
+        np.concatenate([ix + at for ix, at in zip(index, col_at, strict=False)]).astype(np.int32),
+        np.concatenate(value),
+        np.zeros(int(col_at[-1]), dtype=np.int32),  # every column continuous
     )
     solver = _run(Program(args, False), math.inf)
     if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
