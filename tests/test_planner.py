@@ -509,7 +509,8 @@ def test_dominated_courses_are_dropped_and_every_optimum_stays():
     it keeps, the cheapest set in hours, in courses and in hours under a cap costs what it costs over
     all candidates, and the tie rule's covered weight at that cost is the same; and HiGHS, given
     only those courses, finds it. It drops courses in most programs (not a test of an empty rule)."""
-    from careerpath.serving.planner_milp import Dominance, cover_program
+    from careerpath.serving.planner_dominance import Dominance
+    from careerpath.serving.planner_milp import cover_program
 
     rng = random.Random(11)
     dropped = programs = 0
@@ -563,7 +564,7 @@ def test_dominated_courses_are_dropped_and_every_optimum_stays():
 
 
 def test_of_alike_courses_the_first_stays_and_a_course_teaching_its_own_prerequisite_dominates_none():
-    from careerpath.serving.planner_milp import Dominance
+    from careerpath.serving.planner_dominance import Dominance
 
     job = SimpleNamespace(skills={"a": 1.0, "b": 1.0})
     course = lambda skills, pre=(): SimpleNamespace(skills=list(skills), prerequisites=list(pre))  # noqa: E731

@@ -36,7 +36,8 @@ from careerpath.core.catalog import Catalog
 from careerpath.core.progression import Progression, ready_share, ready_to_move
 from careerpath.serving import planner_guided
 from careerpath.serving.planner_bound import BoundSpace, route_view
-from careerpath.serving.planner_milp import Dominance, set_cost
+from careerpath.serving.planner_dominance import Dominance
+from careerpath.serving.planner_milp import set_cost
 from careerpath.serving.planner_programs import RoutePrograms
 from careerpath.serving.planner_state import Budget, Diagnosis, Plan, State
 

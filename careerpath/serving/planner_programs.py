@@ -145,7 +145,7 @@ class RoutePrograms:
         """(the route's jobs, the candidate courses, the cache key of its program): worthwhile
         courses for the route's jobs and, all the way down, the courses teaching their missing
         prerequisites, less those another of them dominates (:meth:`Dominance.undominated
-        <careerpath.serving.planner_milp.Dominance.undominated>`; remembered: a search asks for a
+        <careerpath.serving.planner_dominance.Dominance.undominated>`; remembered: a search asks for a
         route's bound and programs in turn)."""
         memo = (tuple(path), start.skills, allowed)
         hit = self._routes.get(memo)
